@@ -1,0 +1,16 @@
+#pragma once
+// The `mnemos` subcommands. Each takes (argc, argv) with argv[0] the command
+// name and returns the process exit code (0 ok, 1 failure, 2 usage error).
+#include <string>
+
+namespace mnemos::cli {
+
+int cmd_generate(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+
+// --model, else $MNEMOS_MODEL, else the first of a list of known files under
+// ../shared/models (relative to the working directory or the executable),
+// saying so on stderr. Empty when none is found.
+std::string resolve_model_path(const std::string& flag_value);
+
+}  // namespace mnemos::cli

@@ -1,0 +1,43 @@
+// mnemos: the command line. `mnemos <command> --help` describes each command.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "agent/cli/commands.h"
+
+namespace {
+
+void usage(FILE* out) {
+    std::fprintf(out,
+                 "mnemos - an agent runtime with long-term memory\n"
+                 "\n"
+                 "usage: mnemos <command> [options]\n"
+                 "\n"
+                 "commands:\n"
+                 "  generate   run a GGUF model on a prompt and stream the continuation\n"
+                 "  info       print a model's hyper-parameters, tensors and tokenizer\n"
+                 "  help       show this help\n"
+                 "\n"
+                 "`mnemos <command> --help` shows a command's options.\n"
+                 "The model is --model FILE, else $MNEMOS_MODEL, else a model from ../shared/models.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const std::string_view cmd = argv[1];
+    if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+        usage(stdout);
+        return 0;
+    }
+    if (cmd == "generate") return mnemos::cli::cmd_generate(argc - 1, argv + 1);
+    if (cmd == "info") return mnemos::cli::cmd_info(argc - 1, argv + 1);
+    std::fprintf(stderr, "mnemos: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,133 @@
+#pragma once
+// The engine: a scheduler with continuous batching over one model and one
+// paged KV pool. Requests are submitted from any thread; step() (called by
+// one engine thread) admits them, reuses cached prefixes, batches the decode
+// tokens of every running sequence together with chunks of pending prompts
+// (chunked prefill: a long prompt never stalls the others), samples, and
+// streams text back through callbacks.
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/forward.h"
+#include "engine/kv_cache.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "engine/status.h"
+
+namespace mnemos::engine {
+
+struct engine_options {
+    // Threads for the kernels, counting the thread that calls step().
+    // Default: 0 (all hardware threads)
+    int32_t n_threads = 0;
+    // Longest sequence (prompt + generated) in tokens.
+    // Default: 0 (the model's training context, capped at 32768)
+    int32_t n_ctx = 0;
+    // Byte budget of the paged KV pool.
+    // Default: 0 (enough for 4 sequences of n_ctx, capped at 2 GiB, at least one n_ctx)
+    size_t kv_bytes = 0;
+    // Tokens per forward step over all sequences (decode tokens + prefill chunks).
+    // Default: 512
+    int32_t max_batch_tokens = 512;
+    // Sequences running at once; more wait in the queue.
+    // Default: 64
+    int32_t max_seqs = 64;
+    // Reuse cached KV pages of common prefixes.
+    // Default: true
+    bool prefix_cache = true;
+};
+
+enum class finish_reason { eos, stop_string, length, cancelled, error };
+const char* finish_reason_name(finish_reason r);
+
+struct finish_info {
+    finish_reason reason = finish_reason::eos;
+    status error;                 // set when reason == error
+    int32_t n_prompt = 0;         // prompt tokens
+    int32_t n_reused = 0;         // prompt tokens whose KV came from the prefix cache
+    int32_t n_generated = 0;      // sampled tokens (including a final EOS)
+    std::vector<token_id> tokens; // the sampled tokens
+};
+
+struct request {
+    std::vector<token_id> prompt;  // must be non-empty
+    int32_t max_tokens = 256;      // generated tokens at most (0: prefill only)
+    sampler_params sampling;
+    std::vector<std::string> stop; // stop strings (never emitted)
+    bool ignore_eos = false;       // keep going after an end-of-generation token
+    // Streamed text: complete UTF-8, stop strings held back. Called on the engine thread.
+    std::function<void(token_id token, std::string_view text)> on_token;
+    // Exactly once, last. Called on the engine thread.
+    std::function<void(const finish_info& info)> on_finish;
+    // When set, the logits [n_vocab] of every computed position are reported
+    // in order: the prompt positions after the reused prefix
+    // (finish_info::n_reused), then one per generated token but the last.
+    std::function<void(int64_t pos, std::span<const float> logits)> on_logits;
+};
+
+struct engine_stats {
+    int64_t n_steps = 0;
+    int64_t n_prefill_tokens = 0;  // prompt tokens computed
+    int64_t n_decode_tokens = 0;   // generated tokens fed back
+    int64_t n_reused_tokens = 0;   // prompt tokens served by the prefix cache
+    int32_t n_running = 0;
+    int32_t n_waiting = 0;
+};
+
+class engine {
+public:
+    // Errors: invalid_argument (options), out_of_memory (KV pool).
+    static result<std::unique_ptr<engine>> create(std::shared_ptr<const model> m, const engine_options& options = {});
+    ~engine();
+
+    // Queues a request; returns its id. Thread-safe. A malformed request
+    // (empty prompt, token outside the vocabulary, too long for n_ctx)
+    // finishes with reason error on the next step.
+    seq_id submit(request r);
+    // Finishes a request with reason cancelled at the next step. Thread-safe.
+    void cancel(seq_id id);
+
+    // Runs one scheduling step; returns false when there was nothing to do.
+    bool step();
+    // Steps until no request is waiting or running.
+    void run_until_idle();
+
+    const model& mdl() const { return *model_; }
+    kv_cache& kv() { return *kv_; }
+    int32_t n_ctx() const { return n_ctx_; }
+    engine_stats stats() const;
+
+private:
+    struct sequence;
+    engine() = default;
+    void admit();
+    void finish(sequence& s, finish_reason reason, status error = {});
+    void emit_token(sequence& s, token_id tok);
+
+    std::shared_ptr<const model> model_;
+    engine_options opt_;
+    int32_t n_ctx_ = 0;
+    std::unique_ptr<kernels::thread_pool> pool_;
+    std::unique_ptr<kv_cache> kv_;
+    std::unique_ptr<forward_context> fwd_;
+
+    mutable std::mutex inbox_mu_;                        // guards inbox_, cancels_, next_id_
+    std::deque<std::unique_ptr<sequence>> inbox_;        // submitted, not yet seen by step()
+    std::vector<seq_id> cancels_;
+    seq_id next_id_ = 1;
+
+    std::deque<std::unique_ptr<sequence>> waiting_;      // seen, not admitted (max_seqs or pool full)
+    std::vector<std::unique_ptr<sequence>> running_;     // admitted, in prefill or decode
+    std::vector<float> logits_;
+    engine_stats stats_;
+};
+
+}  // namespace mnemos::engine

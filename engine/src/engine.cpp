@@ -1,0 +1,262 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+
+#include "engine/stop_matcher.h"
+#include "engine/tokenizer.h"
+
+namespace mnemos::engine {
+
+const char* finish_reason_name(finish_reason r) {
+    switch (r) {
+        case finish_reason::eos: return "eos";
+        case finish_reason::stop_string: return "stop";
+        case finish_reason::length: return "length";
+        case finish_reason::cancelled: return "cancelled";
+        case finish_reason::error: return "error";
+    }
+    return "?";
+}
+
+struct engine::sequence {
+    seq_id id = 0;
+    request req;
+    kv_sequence kv;
+    int32_t n_done = 0;             // prompt tokens whose KV is computed (or reused)
+    std::vector<token_id> history;  // prompt + generated, for penalties
+    token_id pending = -1;          // sampled token to feed in the next step
+    finish_info info;
+    std::unique_ptr<sampler> smp;
+    std::unique_ptr<stream_decoder> dec;
+    std::unique_ptr<stop_matcher> stops;
+    bool done = false;
+    bool cancelled = false;
+};
+
+result<std::unique_ptr<engine>> engine::create(std::shared_ptr<const model> m, const engine_options& options) {
+    if (!m) return make_error(errc::invalid_argument, "engine::create: no model");
+    if (options.max_batch_tokens < 1 || options.max_seqs < 1 || options.n_ctx < 0 || options.n_threads < 0)
+        return make_error(errc::invalid_argument, "engine options: max_batch_tokens, max_seqs must be >= 1");
+    std::unique_ptr<engine> e(new engine());
+    e->model_ = std::move(m);
+    e->opt_ = options;
+    const hparams& hp = e->model_->hp();
+    e->n_ctx_ = options.n_ctx > 0 ? options.n_ctx : std::min(hp.n_ctx_train, 32768);
+
+    kv_cache_options ko;
+    ko.n_layer = hp.n_layer;
+    ko.n_head_kv = hp.n_head_kv;
+    ko.head_dim = hp.head_dim;
+    ko.page_size = 16;
+    ko.fingerprint = e->model_->fingerprint();
+    const size_t page_bytes = static_cast<size_t>(hp.n_layer) * 2 * 16 * hp.kv_dim() * sizeof(uint16_t);
+    const size_t one_seq = (static_cast<size_t>(e->n_ctx_) / 16 + 2) * page_bytes;
+    size_t budget = options.kv_bytes;
+    if (budget == 0) budget = std::max(one_seq, std::min<size_t>(4 * one_seq, size_t(2) << 30));
+    ko.max_bytes = budget;
+    auto kv = kv_cache::open(ko);
+    if (!kv) return kv.error();
+    e->kv_ = std::move(kv.value());
+    e->pool_ = std::make_unique<kernels::thread_pool>(options.n_threads);
+    e->fwd_ = std::make_unique<forward_context>(*e->model_, *e->kv_, *e->pool_);
+    return e;
+}
+
+engine::~engine() = default;
+
+seq_id engine::submit(request r) {
+    auto s = std::make_unique<sequence>();
+    s->req = std::move(r);
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    s->id = next_id_++;
+    const seq_id id = s->id;
+    inbox_.push_back(std::move(s));
+    return id;
+}
+
+void engine::cancel(seq_id id) {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    cancels_.push_back(id);
+}
+
+engine_stats engine::stats() const {
+    engine_stats st = stats_;
+    st.n_running = static_cast<int32_t>(running_.size());
+    st.n_waiting = static_cast<int32_t>(waiting_.size());
+    return st;
+}
+
+void engine::finish(sequence& s, finish_reason reason, status error) {
+    if (s.done) return;
+    s.done = true;
+    if (s.stops && s.req.on_token) {
+        // Release text held back for a possible stop string or a split character.
+        std::string tail = s.dec ? s.dec->flush() : std::string();
+        std::string out = s.stops->stopped() ? std::string() : s.stops->push(tail) + s.stops->flush();
+        if (!out.empty()) s.req.on_token(-1, out);
+    }
+    s.info.reason = reason;
+    s.info.error = std::move(error);
+    kv_->release(s.kv);
+    if (s.req.on_finish) s.req.on_finish(s.info);
+}
+
+void engine::emit_token(sequence& s, token_id tok) {
+    s.info.tokens.push_back(tok);
+    s.info.n_generated++;
+    s.history.push_back(tok);
+    const tokenizer& tk = model_->tok();
+    if (tk.is_eog(tok) && !s.req.ignore_eos) return finish(s, finish_reason::eos);
+    const std::string text = s.stops->push(s.dec->push(tok));
+    if (s.req.on_token) s.req.on_token(tok, text);
+    if (s.stops->stopped()) return finish(s, finish_reason::stop_string);
+    if (s.info.n_generated >= s.req.max_tokens) return finish(s, finish_reason::length);
+    if (static_cast<int32_t>(s.history.size()) >= n_ctx_) return finish(s, finish_reason::length);
+    s.pending = tok;
+}
+
+void engine::admit() {
+    {
+        std::lock_guard<std::mutex> lock(inbox_mu_);
+        while (!inbox_.empty()) {
+            waiting_.push_back(std::move(inbox_.front()));
+            inbox_.pop_front();
+        }
+        for (seq_id id : cancels_) {
+            for (auto& s : waiting_)
+                if (s->id == id) s->cancelled = true;
+            for (auto& s : running_)
+                if (s->id == id) s->cancelled = true;
+        }
+        cancels_.clear();
+    }
+    const int32_t n_vocab = model_->hp().n_vocab;
+    while (!waiting_.empty() && static_cast<int32_t>(running_.size()) < opt_.max_seqs) {
+        std::unique_ptr<sequence> s = std::move(waiting_.front());
+        waiting_.pop_front();
+        sequence& q = *s;
+        q.info.n_prompt = static_cast<int32_t>(q.req.prompt.size());
+        running_.push_back(std::move(s));
+        if (q.cancelled) {
+            finish(q, finish_reason::cancelled);
+            continue;
+        }
+        if (q.req.prompt.empty()) {
+            finish(q, finish_reason::error, make_error(errc::invalid_argument, "empty prompt"));
+            continue;
+        }
+        if (q.info.n_prompt >= n_ctx_) {
+            finish(q, finish_reason::error,
+                   make_error(errc::invalid_argument, "prompt of " + std::to_string(q.info.n_prompt) +
+                                                          " tokens does not fit the context of " +
+                                                          std::to_string(n_ctx_) + " tokens"));
+            continue;
+        }
+        const auto bad = std::find_if(q.req.prompt.begin(), q.req.prompt.end(),
+                                      [&](token_id t) { return t < 0 || t >= n_vocab; });
+        if (bad != q.req.prompt.end()) {
+            finish(q, finish_reason::error,
+                   make_error(errc::invalid_argument, "prompt token " + std::to_string(*bad) + " is outside the vocabulary"));
+            continue;
+        }
+        q.smp = std::make_unique<sampler>(q.req.sampling);
+        q.dec = std::make_unique<stream_decoder>(model_->tok());
+        q.stops = std::make_unique<stop_matcher>(q.req.stop);
+        q.history = q.req.prompt;
+        if (opt_.prefix_cache) {
+            q.n_done = kv_->match_prefix(q.kv, q.req.prompt);
+            q.info.n_reused = q.n_done;
+            stats_.n_reused_tokens += q.n_done;
+        }
+    }
+}
+
+bool engine::step() {
+    admit();
+    // Drop finished sequences; cancel the ones asked for.
+    for (auto& s : running_)
+        if (s->cancelled && !s->done) finish(*s, finish_reason::cancelled);
+    running_.erase(std::remove_if(running_.begin(), running_.end(), [](const auto& s) { return s->done; }),
+                   running_.end());
+    if (running_.empty()) return !waiting_.empty();
+
+    // Build the batch: decode tokens first (one per sequence), then prompt chunks.
+    std::vector<forward_item> items;
+    std::vector<sequence*> owners;
+    std::vector<token_id> decode_tokens;
+    decode_tokens.reserve(running_.size());
+    int32_t budget = opt_.max_batch_tokens;
+    for (auto& sp : running_) {
+        sequence& s = *sp;
+        if (s.pending < 0 || budget < 1) continue;
+        if (!kv_->reserve(s.kv, 1).ok()) continue;  // retried next step, after others finish
+        decode_tokens.push_back(s.pending);
+        items.push_back({&s.kv, std::span<const token_id>(&decode_tokens.back(), 1), 1});
+        owners.push_back(&s);
+        budget -= 1;
+    }
+    for (auto& sp : running_) {
+        sequence& s = *sp;
+        if (s.pending >= 0 || s.n_done >= s.info.n_prompt || budget < 1) continue;
+        const int32_t n = std::min(budget, s.info.n_prompt - s.n_done);
+        if (!kv_->reserve(s.kv, n).ok()) continue;
+        const bool last_chunk = s.n_done + n == s.info.n_prompt;
+        const int32_t n_logits = s.req.on_logits ? n : (last_chunk ? 1 : 0);
+        items.push_back({&s.kv, std::span<const token_id>(s.req.prompt.data() + s.n_done, n), n_logits});
+        owners.push_back(&s);
+        budget -= n;
+    }
+    if (items.empty()) {
+        // Nothing fits in the pool: fail the youngest sequence rather than hang.
+        finish(*running_.back(), finish_reason::error,
+               make_error(errc::out_of_memory, "KV pool exhausted (" + std::to_string(kv_->n_pages()) + " pages)"));
+        return true;
+    }
+
+    status st = fwd_->run(items, logits_);
+    stats_.n_steps++;
+    if (!st.ok()) {
+        for (sequence* s : owners) finish(*s, finish_reason::error, st);
+        return true;
+    }
+
+    const int32_t V = model_->hp().n_vocab;
+    size_t row = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+        sequence& s = *owners[i];
+        const forward_item& it = items[i];
+        const int32_t n = static_cast<int32_t>(it.tokens.size());
+        const bool decoding = s.pending >= 0;
+        if (decoding) {
+            stats_.n_decode_tokens += 1;
+            s.pending = -1;
+        } else {
+            stats_.n_prefill_tokens += n;
+            s.n_done += n;
+        }
+        // Positions of the logits rows: the last n_logits tokens of this item.
+        const int64_t first_pos = s.kv.n_tokens - it.n_logits;
+        for (int32_t j = 0; j < it.n_logits; ++j) {
+            std::span<float> lg(logits_.data() + (row + j) * V, V);
+            if (s.req.on_logits) s.req.on_logits(first_pos + j, lg);
+        }
+        if (it.n_logits > 0 && !s.done && !s.cancelled && (decoding || s.n_done == s.info.n_prompt)) {
+            std::span<float> lg(logits_.data() + (row + it.n_logits - 1) * V, V);
+            if (s.req.max_tokens <= 0) {
+                finish(s, finish_reason::length);
+            } else {
+                const token_id tok = s.smp->sample(lg, s.history);
+                emit_token(s, tok);
+            }
+        }
+        row += it.n_logits;
+    }
+    return true;
+}
+
+void engine::run_until_idle() {
+    while (step()) {
+    }
+}
+
+}  // namespace mnemos::engine

@@ -1,0 +1,238 @@
+#include "engine/forward.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#include "kernels/cpu/attention.h"
+
+namespace mnemos::engine {
+
+namespace {
+
+void rmsnorm(const float* x, const float* w, float* y, int n, float eps) {
+    float ss = 0.0f;
+    for (int i = 0; i < n; ++i) ss += x[i] * x[i];
+    const float scale = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+    for (int i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+template <class T>
+void grow(std::vector<T>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+}
+
+}  // namespace
+
+forward_context::forward_context(const model& m, kv_cache& kv, kernels::thread_pool& pool)
+    : m_(m), kv_(kv), pool_(pool), isa_(kernels::best_isa()) {
+    const hparams& hp = m.hp();
+    const int half = hp.n_rot / 2;
+    inv_freq_.resize(static_cast<size_t>(half));
+    for (int i = 0; i < half; ++i)
+        inv_freq_[i] = std::pow(hp.rope_freq_base, -2.0f * static_cast<float>(i) / static_cast<float>(hp.n_rot));
+    const auto& ff = m.weights().rope_freqs;
+    if (!ff.empty()) {
+        for (int i = 0; i < half; ++i) inv_freq_[i] /= ff[i];
+    } else if (hp.scaling == rope_scaling::llama3) {
+        // Llama 3.1: long wavelengths are slowed by the factor, short ones kept, a smooth ramp between.
+        const float lo_wl = static_cast<float>(hp.rope_orig_ctx) / hp.llama3_low_freq_factor;
+        const float hi_wl = static_cast<float>(hp.rope_orig_ctx) / hp.llama3_high_freq_factor;
+        for (int i = 0; i < half; ++i) {
+            const float wl = 2.0f * static_cast<float>(M_PI) / inv_freq_[i];
+            if (wl < hi_wl) continue;
+            if (wl > lo_wl) {
+                inv_freq_[i] /= hp.rope_scale_factor;
+            } else {
+                const float smooth = (static_cast<float>(hp.rope_orig_ctx) / wl - hp.llama3_low_freq_factor) /
+                                     (hp.llama3_high_freq_factor - hp.llama3_low_freq_factor);
+                inv_freq_[i] = (1.0f - smooth) * inv_freq_[i] / hp.rope_scale_factor + smooth * inv_freq_[i];
+            }
+        }
+    }
+    if (hp.scaling == rope_scaling::linear || hp.scaling == rope_scaling::yarn) freq_scale_ = 1.0f / hp.rope_scale_factor;
+    if (hp.scaling == rope_scaling::yarn) {
+        auto corr_dim = [&](float n_rot_beta) {
+            return static_cast<float>(hp.n_rot) *
+                   std::log(static_cast<float>(hp.rope_orig_ctx) / (n_rot_beta * 2.0f * static_cast<float>(M_PI))) /
+                   (2.0f * std::log(hp.rope_freq_base));
+        };
+        yarn_corr_lo_ = std::max(0.0f, std::floor(corr_dim(hp.yarn_beta_fast)));
+        yarn_corr_hi_ = std::min(static_cast<float>(hp.n_rot - 1), std::ceil(corr_dim(hp.yarn_beta_slow)));
+        yarn_mscale_ = hp.yarn_attn_factor * (1.0f + 0.1f * std::log(1.0f / freq_scale_));
+    }
+}
+
+void forward_context::rope_cache(int64_t pos, float* cos_out, float* sin_out) const {
+    const hparams& hp = m_.hp();
+    const int half = hp.n_rot / 2;
+    const float p = static_cast<float>(pos);
+    for (int i = 0; i < half; ++i) {
+        const float theta_extrap = p * inv_freq_[i];
+        float theta = freq_scale_ * theta_extrap;
+        float mscale = 1.0f;
+        if (hp.scaling == rope_scaling::yarn) {
+            const float y = (static_cast<float>(i) - yarn_corr_lo_) / std::max(0.001f, yarn_corr_hi_ - yarn_corr_lo_);
+            const float ramp = 1.0f - std::min(1.0f, std::max(0.0f, y));
+            theta = theta * (1.0f - ramp) + theta_extrap * ramp;
+            mscale = yarn_mscale_;
+        }
+        cos_out[i] = std::cos(theta) * mscale;
+        sin_out[i] = std::sin(theta) * mscale;
+    }
+}
+
+void forward_context::apply_rope(float* x, int n_heads, int64_t pos) const {
+    const hparams& hp = m_.hp();
+    const int half = hp.n_rot / 2;
+    float cs[512], sn[512];
+    rope_cache(pos, cs, sn);
+    for (int h = 0; h < n_heads; ++h) {
+        float* v = x + static_cast<int64_t>(h) * hp.head_dim;
+        if (hp.rope == rope_kind::normal) {
+            for (int i = 0; i < half; ++i) {
+                const float a = v[2 * i], b = v[2 * i + 1];
+                v[2 * i] = a * cs[i] - b * sn[i];
+                v[2 * i + 1] = a * sn[i] + b * cs[i];
+            }
+        } else {
+            for (int i = 0; i < half; ++i) {
+                const float a = v[i], b = v[i + half];
+                v[i] = a * cs[i] - b * sn[i];
+                v[i + half] = a * sn[i] + b * cs[i];
+            }
+        }
+    }
+}
+
+status forward_context::run(std::span<const forward_item> items, std::vector<float>& logits) {
+    const hparams& hp = m_.hp();
+    const model_weights& W = m_.weights();
+    const int E = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff, V = hp.n_vocab;
+    const paged_kv_layout lay = kv_.layout();
+
+    // Validate everything before touching any state.
+    int64_t T = 0, n_out = 0;
+    for (const forward_item& it : items) {
+        if (!it.seq) return make_error(errc::invalid_argument, "forward item without a sequence");
+        const int64_t n = static_cast<int64_t>(it.tokens.size());
+        if (it.n_logits < 0 || it.n_logits > n)
+            return make_error(errc::invalid_argument, "n_logits outside [0, number of tokens]");
+        for (token_id t : it.tokens)
+            if (t < 0 || t >= V)
+                return make_error(errc::invalid_argument,
+                                  "token id " + std::to_string(t) + " outside the vocabulary [0, " + std::to_string(V) + ")");
+        const int64_t end = it.seq->n_tokens + n;
+        if (end > static_cast<int64_t>(it.seq->pages.size()) * lay.page_size)
+            return make_error(errc::invalid_argument, "KV pages not reserved for " + std::to_string(end) + " tokens");
+        T += n;
+        n_out += it.n_logits;
+    }
+    if (T == 0) {
+        logits.clear();
+        return {};
+    }
+
+    grow(x_, T * E), grow(xn_, T * E), grow(q_, T * Q), grow(k_, T * KV), grow(v_, T * KV), grow(att_, T * Q);
+    grow(g_, T * F), grow(u_, T * F);
+    pos_.resize(T);
+    item_of_.resize(T);
+    {
+        int64_t r = 0;
+        for (size_t ii = 0; ii < items.size(); ++ii)
+            for (size_t j = 0; j < items[ii].tokens.size(); ++j, ++r) {
+                pos_[r] = items[ii].seq->n_tokens + static_cast<int64_t>(j);
+                item_of_[r] = static_cast<int32_t>(ii);
+                const token_id tok = items[ii].tokens[j];
+                kernels::dequantize_row(W.token_embd.type,
+                                        static_cast<const uint8_t*>(W.token_embd.data) + W.token_embd.row_bytes * tok,
+                                        &x_[r * E], E);
+            }
+    }
+
+    kernels::paged_kv_view view;
+    view.base = kv_.data();
+    view.page_stride = lay.page_stride;
+    view.layer_stride = lay.layer_stride;
+    view.v_offset = lay.v_offset;
+    view.page_size = lay.page_size;
+    view.kv_dim = lay.kv_dim;
+    kernels::attention_shape ash{hp.n_head, hp.n_head_kv, hp.head_dim, 1.0f / std::sqrt(static_cast<float>(hp.head_dim))};
+
+    int64_t max_kv = 0;
+    for (const forward_item& it : items)
+        max_kv = std::max<int64_t>(max_kv, it.seq->n_tokens + static_cast<int64_t>(it.tokens.size()));
+    std::vector<std::vector<float>> scratch(static_cast<size_t>(pool_.n_threads()), std::vector<float>(max_kv));
+
+    for (int il = 0; il < hp.n_layer; ++il) {
+        const layer_weights& L = W.layers[static_cast<size_t>(il)];
+        for (int64_t r = 0; r < T; ++r) rmsnorm(&x_[r * E], L.attn_norm.data(), &xn_[r * E], E, hp.rms_eps);
+        kernels::matmul(L.wq, xn_.data(), T, q_.data(), Q, pool_, isa_);
+        kernels::matmul(L.wk, xn_.data(), T, k_.data(), KV, pool_, isa_);
+        kernels::matmul(L.wv, xn_.data(), T, v_.data(), KV, pool_, isa_);
+        for (int64_t r = 0; r < T; ++r) {
+            float* q = &q_[r * Q];
+            float* k = &k_[r * KV];
+            float* v = &v_[r * KV];
+            if (hp.qkv_bias) {
+                for (int i = 0; i < Q; ++i) q[i] += L.bq[i];
+                for (int i = 0; i < KV; ++i) k[i] += L.bk[i], v[i] += L.bv[i];
+            }
+            apply_rope(q, hp.n_head, pos_[r]);
+            apply_rope(k, hp.n_head_kv, pos_[r]);
+            const kv_sequence& s = *items[item_of_[r]].seq;
+            const int64_t p = pos_[r];
+            uint16_t* kd = kv_.k_ptr(s.pages[p / lay.page_size], il) + (p % lay.page_size) * KV;
+            uint16_t* vd = kv_.v_ptr(s.pages[p / lay.page_size], il) + (p % lay.page_size) * KV;
+            kernels::convert_f32_to_f16(isa_, KV, k, kd);
+            kernels::convert_f32_to_f16(isa_, KV, v, vd);
+        }
+        // Attention: one task per (token, head); causal within each sequence.
+        std::atomic<int64_t> next{0};
+        const int64_t n_tasks = T * hp.n_head;
+        pool_.run([&](int ith, int) {
+            float* sc = scratch[static_cast<size_t>(ith)].data();
+            for (;;) {
+                const int64_t task = next.fetch_add(1, std::memory_order_relaxed);
+                if (task >= n_tasks) break;
+                const int64_t r = task / hp.n_head;
+                const int h = static_cast<int>(task % hp.n_head);
+                const kv_sequence& s = *items[item_of_[r]].seq;
+                kernels::attention_head(isa_, ash, view, s.pages.data(), il, pos_[r] + 1,
+                                        &q_[r * Q + static_cast<int64_t>(h) * hp.head_dim], h,
+                                        &att_[r * Q + static_cast<int64_t>(h) * hp.head_dim], sc);
+            }
+        });
+        kernels::matmul(L.wo, att_.data(), T, xn_.data(), E, pool_, isa_);
+        for (int64_t i = 0; i < T * E; ++i) x_[i] += xn_[i];
+
+        for (int64_t r = 0; r < T; ++r) rmsnorm(&x_[r * E], L.ffn_norm.data(), &xn_[r * E], E, hp.rms_eps);
+        kernels::matmul(L.gate, xn_.data(), T, g_.data(), F, pool_, isa_);
+        kernels::matmul(L.up, xn_.data(), T, u_.data(), F, pool_, isa_);
+        for (int64_t i = 0; i < T * F; ++i) {
+            const float a = g_[i];
+            g_[i] = a / (1.0f + std::exp(-a)) * u_[i];
+        }
+        kernels::matmul(L.down, g_.data(), T, xn_.data(), E, pool_, isa_);
+        for (int64_t i = 0; i < T * E; ++i) x_[i] += xn_[i];
+    }
+
+    // Final norm on the rows that want logits only.
+    grow(sel_, n_out * E);
+    {
+        int64_t r = 0, o = 0;
+        for (const forward_item& it : items) {
+            const int64_t n = static_cast<int64_t>(it.tokens.size());
+            for (int64_t j = n - it.n_logits; j < n; ++j, ++o)
+                rmsnorm(&x_[(r + j) * E], W.output_norm.data(), &sel_[o * E], E, hp.rms_eps);
+            r += n;
+        }
+    }
+    logits.resize(static_cast<size_t>(n_out) * V);
+    if (n_out > 0) kernels::matmul(W.output, sel_.data(), n_out, logits.data(), V, pool_, isa_);
+
+    for (const forward_item& it : items) kv_.commit(*it.seq, it.tokens);
+    return {};
+}
+
+}  // namespace mnemos::engine

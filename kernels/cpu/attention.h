@@ -1,0 +1,47 @@
+#pragma once
+// Causal attention over the paged KV pool (CPU). The pool layout is the one
+// of engine/kv_cache.h: f16 entries; page p of layer l holds
+//   K [page_size, kv_dim] at base + p*page_stride + l*layer_stride
+//   V [page_size, kv_dim] at that + v_offset
+// kv_dim = n_head_kv * head_dim. The view is plain data so that a CUDA
+// kernel can read the same pages.
+#include <cstdint>
+
+#include "kernels/cpu/kernels.h"
+
+namespace mnemos::kernels {
+
+struct paged_kv_view {
+    const uint16_t* base = nullptr;  // the pool's first element
+    int64_t page_stride = 0;         // elements between consecutive pages
+    int64_t layer_stride = 0;        // elements between layers inside a page
+    int64_t v_offset = 0;            // V relative to K inside a layer
+    int32_t page_size = 16;          // tokens per page
+    int32_t kv_dim = 0;              // n_head_kv * head_dim
+
+    const uint16_t* k_row(const int32_t* pages, int layer, int64_t pos) const {
+        return base + pages[pos / page_size] * page_stride + layer * layer_stride + (pos % page_size) * kv_dim;
+    }
+    const uint16_t* v_row(const int32_t* pages, int layer, int64_t pos) const {
+        return k_row(pages, layer, pos) + v_offset;
+    }
+};
+
+struct attention_shape {
+    int32_t n_head = 0;     // query heads
+    int32_t n_head_kv = 0;  // key/value heads (GQA: n_head % n_head_kv == 0)
+    int32_t head_dim = 0;
+    float scale = 1.0f;     // usually 1/sqrt(head_dim)
+};
+
+// One query row: out [n_head, head_dim] = softmax(q k^T * scale) v over the
+// keys at positions [0, n_kv) of one sequence (page table `pages`), for one
+// head `h`. q [head_dim]. scratch holds n_kv floats.
+void attention_head(isa level, const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
+                    int64_t n_kv, const float* q, int h, float* out, float* scratch);
+
+// Reference in float: same contract, scalar and straightforward (tests).
+void attention_head_reference(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
+                              int64_t n_kv, const float* q, int h, float* out);
+
+}  // namespace mnemos::kernels
