@@ -43,6 +43,7 @@ private:
     kernels::thread_pool& pool_;
     kernels::isa isa_;
     std::vector<float> inv_freq_;   // [n_rot/2] base^(-2i/n_rot) / rope_freqs[i]
+    std::vector<float> freq_mult_;  // [n_rot/2] 1 / rope_freqs[i] (or the llama3 ramp); 1 when unscaled
     float freq_scale_ = 1.0f;       // 1/factor for linear and yarn
     float yarn_corr_lo_ = 0, yarn_corr_hi_ = 0;
     float yarn_mscale_ = 1.0f;

@@ -51,7 +51,7 @@ void generate_usage(FILE* out) {
 struct logits_dumper {
     FILE* f = nullptr;
     int32_t n_prompt = 0;
-    const std::vector<token_id>* prompt = nullptr;
+    std::vector<engine::token_id> prompt;  // a copy: the request is moved into the engine
 
     void write(int64_t pos, std::span<const float> lg) {
         float mx = -INFINITY;
@@ -67,7 +67,7 @@ struct logits_dumper {
         });
         std::fprintf(f, "{\"pos\":%lld,\"kind\":\"%s\",", static_cast<long long>(pos),
                      pos < n_prompt ? "prompt" : "generated");
-        if (pos < n_prompt) std::fprintf(f, "\"token\":%d,", (*prompt)[static_cast<size_t>(pos)]);
+        if (pos < n_prompt) std::fprintf(f, "\"token\":%d,", prompt[static_cast<size_t>(pos)]);
         std::fprintf(f, "\"logsumexp\":%.6f,\"top\":[", lse);
         for (size_t i = 0; i < k; ++i) std::fprintf(f, "%s[%d,%.6f]", i ? "," : "", idx[i], lg[idx[i]]);
         std::fprintf(f, "]}\n");
@@ -197,7 +197,7 @@ int cmd_generate(int argc, char** argv) {
             return 1;
         }
         dump.n_prompt = static_cast<int32_t>(req.prompt.size());
-        dump.prompt = &req.prompt;
+        dump.prompt = req.prompt;
         req.on_logits = [&dump](int64_t pos, std::span<const float> lg) { dump.write(pos, lg); };
     }
 

@@ -50,6 +50,9 @@ forward_context::forward_context(const model& m, kv_cache& kv, kernels::thread_p
             }
         }
     }
+    freq_mult_.resize(static_cast<size_t>(half));
+    for (int i = 0; i < half; ++i)
+        freq_mult_[i] = inv_freq_[i] / std::pow(hp.rope_freq_base, -2.0f * static_cast<float>(i) / static_cast<float>(hp.n_rot));
     if (hp.scaling == rope_scaling::linear || hp.scaling == rope_scaling::yarn) freq_scale_ = 1.0f / hp.rope_scale_factor;
     if (hp.scaling == rope_scaling::yarn) {
         auto corr_dim = [&](float n_rot_beta) {
@@ -66,9 +69,12 @@ forward_context::forward_context(const model& m, kv_cache& kv, kernels::thread_p
 void forward_context::rope_cache(int64_t pos, float* cos_out, float* sin_out) const {
     const hparams& hp = m_.hp();
     const int half = hp.n_rot / 2;
-    const float p = static_cast<float>(pos);
-    for (int i = 0; i < half; ++i) {
-        const float theta_extrap = p * inv_freq_[i];
+    // theta_i = pos * base^(-2i/n_rot), computed as a running product in float
+    // like other engines do, so that angles agree to the last bit at long positions.
+    const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(hp.n_rot));
+    float theta_base = static_cast<float>(pos);
+    for (int i = 0; i < half; ++i, theta_base *= theta_scale) {
+        const float theta_extrap = theta_base * freq_mult_[i];
         float theta = freq_scale_ * theta_extrap;
         float mscale = 1.0f;
         if (hp.scaling == rope_scaling::yarn) {

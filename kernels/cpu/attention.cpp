@@ -10,6 +10,9 @@ void attention_head(isa level, const attention_shape& s, const paged_kv_view& kv
     const int hd = s.head_dim;
     const int kv_h = h / (s.n_head / s.n_head_kv);
     const int64_t off = static_cast<int64_t>(kv_h) * hd;
+    float qr[1024];
+    for (int i = 0; i < hd; ++i) qr[i] = fp16_to_fp32(fp32_to_fp16(q[i]));
+    q = qr;
     float max_s = -INFINITY;
     for (int64_t t = 0; t < n_kv; ++t) {
         const float v = dot_f16_f32(level, hd, kv.k_row(pages, layer, t) + off, q) * s.scale;
@@ -24,7 +27,7 @@ void attention_head(isa level, const attention_shape& s, const paged_kv_view& kv
     }
     for (int i = 0; i < hd; ++i) out[i] = 0.0f;
     const float inv = 1.0f / sum;
-    for (int64_t t = 0; t < n_kv; ++t) axpy_f16(level, hd, scratch[t] * inv, kv.v_row(pages, layer, t) + off, out);
+    for (int64_t t = 0; t < n_kv; ++t) axpy_f16(level, hd, fp16_to_fp32(fp32_to_fp16(scratch[t] * inv)), kv.v_row(pages, layer, t) + off, out);
 }
 
 void attention_head_reference(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,

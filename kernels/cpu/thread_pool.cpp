@@ -16,14 +16,19 @@ thread_pool::thread_pool(int n_threads) {
 }
 
 thread_pool::~thread_pool() {
-    stop_.store(true);
-    generation_.fetch_add(1);
-    generation_.notify_all();
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_.store(true);
+        generation_.fetch_add(1);
+    }
+    wake_.notify_all();
     for (auto& t : workers_) t.join();
 }
 
 void thread_pool::worker_loop(int ith) {
-    uint32_t seen = generation_.load(std::memory_order_acquire);
+    // Generation 0 is the state before any job (the pool is built before run() is
+    // called); loading it here instead would race with a job started meanwhile.
+    uint32_t seen = 0;
     for (;;) {
         // Spin a little: the next job usually follows within microseconds.
         uint32_t g = seen;
@@ -33,9 +38,11 @@ void thread_pool::worker_loop(int ith) {
             MNEMOS_PAUSE();
         }
         if (g == seen) {
-            generation_.wait(seen, std::memory_order_acquire);
+            // Sleep. Bumps happen under mutex_, so checking under it cannot miss one
+            // (std::atomic::wait in libstdc++ 12 could lose the destructor's wake-up).
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
             g = generation_.load(std::memory_order_acquire);
-            if (g == seen) continue;  // spurious wake-up
         }
         seen = g;
         if (stop_.load()) return;
@@ -51,10 +58,17 @@ void thread_pool::run(const std::function<void(int, int)>& fn) {
     }
     job_ = &fn;
     n_pending_.store(n_threads_ - 1, std::memory_order_release);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
-    generation_.notify_all();
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        generation_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    wake_.notify_all();
     fn(0, n_threads_);
-    while (n_pending_.load(std::memory_order_acquire) != 0) MNEMOS_PAUSE();
+    // Spin briefly, then yield: on a loaded machine the workers may be waiting for a core.
+    for (int spin = 0; n_pending_.load(std::memory_order_acquire) != 0; ++spin) {
+        if (spin < 4096) MNEMOS_PAUSE();
+        else std::this_thread::yield();
+    }
     job_ = nullptr;
 }
 

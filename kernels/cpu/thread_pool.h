@@ -3,8 +3,10 @@
 // every job, so thread_pool(1) runs everything inline. Workers spin briefly
 // between jobs (decode steps come every few milliseconds) and then sleep.
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -37,6 +39,8 @@ private:
     std::atomic<uint32_t> generation_{0};                 // bumped to start a job (workers wait on it)
     std::atomic<int> n_pending_{0};                        // workers still running the current job
     std::atomic<bool> stop_{false};
+    std::mutex mutex_;                 // guards generation_ bumps against sleeping workers (no lost wake-ups)
+    std::condition_variable wake_;     // sleeping workers wait here for a new generation
 };
 
 }  // namespace mnemos::kernels

@@ -183,14 +183,15 @@ std::vector<token_id> random_tokens(int n, int n_vocab, uint32_t seed) {
 TEST_CASE("forward pass equals a naive float implementation for every weight type", "[forward]") {
     // Tolerance relative to the largest |logit|: f32 weights differ only by the
     // f16 KV cache and summation order; quantized types also by the q8
-    // quantization of activations (q8_0 / q8_k), as in other engines.
+    // quantization of activations (q8_0 / q8_k), as in other engines; q8_k has
+    // one scale per 256 activations, so the k-quants see the coarsest rounding.
     struct tc {
         ggml_type t;
         float rel_tol;
     };
     const tc types[] = {{ggml_type::f32, 5e-3f}, {ggml_type::f16, 5e-3f}, {ggml_type::bf16, 5e-3f},
-                        {ggml_type::q8_0, 3e-2f}, {ggml_type::q4_0, 5e-2f}, {ggml_type::q4_k, 5e-2f},
-                        {ggml_type::q6_k, 3e-2f}};
+                        {ggml_type::q8_0, 3e-2f}, {ggml_type::q4_0, 5e-2f}, {ggml_type::q4_k, 8e-2f},
+                        {ggml_type::q6_k, 8e-2f}};
     for (const char* arch : {"llama", "qwen2"}) {
         for (const tc& c : types) {
             test::tiny_model_options o;

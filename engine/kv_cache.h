@@ -1,0 +1,273 @@
+#pragma once
+// Paged KV pool with a content-addressed prefix index (the vLLM block-pool
+// design): pages are ref-counted; a page that becomes full gets a chained block
+// hash H(parent hash || tokens) and is entered in the prefix index, so any
+// sequence with the same prefix reuses it; a page whose refcount drops to 0
+// goes to an intrusive LRU free list but stays in the index (cached) until it
+// is taken for reuse (lazy eviction). Full blocks are written behind to an
+// optional block_store_i, and read back from it on a prefix miss.
+//
+// Thread safety: none. One owner (the scheduler) calls every method from one
+// thread; the listener and the store are called synchronously from inside
+// these methods and must not call back into the kv_cache.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/block_store.h"
+#include "engine/status.h"
+#include "engine/types.h"
+
+#if defined(__CUDACC__)
+#define MNEMOS_HOST_DEVICE __host__ __device__
+#else
+#define MNEMOS_HOST_DEVICE
+#endif
+
+namespace mnemos::engine {
+
+// ---------------------------------------------------------------------------
+// Memory layout (read by the CPU attention and the CUDA kernels)
+// ---------------------------------------------------------------------------
+//
+// KV entries are f16 (uint16_t bits); kv_dim = n_head_kv * head_dim. One
+// contiguous 64-byte-aligned array holds n_pages pages:
+//   page p             at element p * page_stride
+//   layer l's K        at page + l * layer_stride      [page_size][kv_dim]
+//   layer l's V        at page + l * layer_stride + v_offset   [page_size][kv_dim]
+// page_stride = n_layer * layer_stride, layer_stride = 2 * page_size * kv_dim,
+// v_offset = page_size * kv_dim; rows are token t of the page, then head, then dim.
+struct paged_kv_layout {
+    int64_t page_stride = 0;   // elements per page (all layers, K and V)
+    int64_t layer_stride = 0;  // elements per layer inside a page (K then V)
+    int64_t v_offset = 0;      // elements from a layer's K to its V
+    int32_t page_size = 0;     // tokens per page
+    int32_t kv_dim = 0;        // n_head_kv * head_dim: elements per token row
+
+    // Element offset of token t's K (V) row of layer l in page p.
+    MNEMOS_HOST_DEVICE int64_t k_index(int32_t p, int32_t l, int32_t t) const {
+        return p * page_stride + l * layer_stride + int64_t(t) * kv_dim;
+    }
+    MNEMOS_HOST_DEVICE int64_t v_index(int32_t p, int32_t l, int32_t t) const {
+        return p * page_stride + l * layer_stride + v_offset + int64_t(t) * kv_dim;
+    }
+};
+
+// ---------------------------------------------------------------------------
+// Options, sequences, events, stats
+// ---------------------------------------------------------------------------
+
+struct kv_cache_options {
+    // Transformer layers whose K and V the pool holds.
+    // Default: 0 (required, > 0)
+    int32_t n_layer = 0;
+    // KV heads per layer (fewer than query heads under GQA).
+    // Default: 0 (required, > 0)
+    int32_t n_head_kv = 0;
+    // Elements per head.
+    // Default: 0 (required, > 0)
+    int32_t head_dim = 0;
+    // Tokens per page; also the block size of the prefix index and the store.
+    // Default: 16
+    int32_t page_size = 16;
+    // Pages in the pool. When 0, as many pages as fit in max_bytes.
+    // Default: 0
+    int32_t n_pages = 0;
+    // Byte budget for the pool, used only when n_pages == 0.
+    // Default: 0
+    size_t max_bytes = 0;
+    // Identifies the model and KV format (weights digest, KV dtype, rope
+    // settings, page size); the parent hash of a sequence's first block, so
+    // blocks of another model never match.
+    // Default: all zero
+    block_hash fingerprint{};
+};
+
+// One sequence's page table. Owned by the caller, changed only through kv_cache.
+// Token i lives in pages[i / page_size], row i % page_size.
+struct kv_sequence {
+    std::vector<page_idx> pages;     // page table, append-only except truncate(); may run ahead of n_tokens (reserve)
+    std::vector<block_hash> hashes;  // chained hashes of the full pages, in order
+    int32_t n_tokens = 0;            // tokens whose KV is (or is about to be) written
+    std::vector<token_id> tokens;    // the tokens in the cache, needed to hash pages when they fill
+};
+
+enum class kv_event_type {
+    stored,   // hash is now resident at page (a page filled, or a block was loaded from the store)
+    evicted,  // hash is no longer resident (its cached page was taken for reuse or rewritten)
+};
+
+struct kv_event {
+    kv_event_type type = kv_event_type::stored;
+    block_hash hash;
+    page_idx page = -1;
+};
+
+struct kv_cache_stats {
+    int32_t n_pages = 0;           // pool size
+    int32_t n_free = 0;            // pages with refcount 0 (cached or not): what reserve() can get
+    int32_t n_cached = 0;          // pages in the prefix index (in use or free)
+    int32_t n_cached_free = 0;     // of which free: reusable, evicted last
+    int64_t hits_resident = 0;     // prompt tokens reused from resident pages (match_prefix)
+    int64_t hits_store = 0;        // prompt tokens reused from blocks loaded from the store
+    int64_t misses = 0;            // prompt tokens match_prefix could not reuse (to be computed)
+    int64_t evictions = 0;         // cached pages dropped from the index for reuse
+    int64_t n_stored = 0;          // pages entered in the index by commit()
+    int64_t n_store_failures = 0;  // store loads that returned false (missing or corrupt)
+};
+
+// ---------------------------------------------------------------------------
+// kv_cache
+// ---------------------------------------------------------------------------
+
+class kv_cache {
+  public:
+    // Allocates the pool (zero-filled) with every page free. Errors:
+    // invalid_argument (a dimension <= 0, or neither n_pages nor a max_bytes
+    // that fits one page), out_of_memory (the allocation failed or the size
+    // overflows).
+    static result<std::unique_ptr<kv_cache>> open(const kv_cache_options& options);
+    ~kv_cache();
+    kv_cache(const kv_cache&) = delete;
+    kv_cache& operator=(const kv_cache&) = delete;
+
+    // Chained block hash: SHA-256(parent's 32 bytes || tokens as little-endian int32).
+    static block_hash chain_hash(const block_hash& parent, std::span<const token_id> tokens);
+
+    // -- sequences ----------------------------------------------------------
+
+    // For an empty seq: finds the longest run of full pages of prompt that
+    // are cached, counting only pages entirely inside prompt[0 .. n-1) (the
+    // last prompt token is always recomputed so its logits exist, and no
+    // shared page is ever written). Looks each block up in the prefix index,
+    // else (with a store attached) loads it from the store into a newly
+    // allocated page and indexes it. Retains every matched page, appends them
+    // to seq (pages, hashes, tokens, n_tokens) and returns the number of
+    // tokens reused (a multiple of page_size). Stops at the first block that
+    // is neither resident nor loadable, or when no page is free for a load.
+    // Returns 0 and changes nothing when seq is not empty.
+    int32_t match_prefix(kv_sequence& seq, std::span<const token_id> prompt);
+
+    // Makes room for n_new more tokens after seq.n_tokens, allocating pages
+    // (free uncached pages first, then the least recently freed cached page,
+    // which is evicted). Does not advance n_tokens. Errors: out_of_memory when
+    // the pool has too few free pages even after evicting every cached free
+    // page, invalid_argument for n_new < 0; seq and the pool are then unchanged.
+    status reserve(kv_sequence& seq, int32_t n_new);
+
+    // After the forward pass wrote KV for new_tokens at positions
+    // [seq.n_tokens, seq.n_tokens + new_tokens.size()): appends the tokens and
+    // advances n_tokens; for every page that became full computes its chained
+    // hash (appended to seq.hashes) and, unless another page already holds
+    // that hash (then this page stays unshared and unindexed), enters it in
+    // the prefix index, emits `stored` and persists it to the store. Errors:
+    // invalid_argument when fewer positions are reserved than new tokens;
+    // nothing changes then.
+    status commit(kv_sequence& seq, std::span<const token_id> new_tokens);
+
+    // Drops one reference from every page of seq (last page first, so on
+    // eviction a chain's tail goes before its shared head) and clears seq.
+    void release(kv_sequence& seq);
+
+    // Drops tokens from the tail so that seq holds n_tokens (no-op when it
+    // holds no more than that). Pages past the new end are released. If the
+    // new end falls inside a page that is shared or indexed, that page is
+    // replaced by a private copy of its first rows (so later writes never
+    // touch a shared or cached page); when no page is free for the copy, an
+    // unshared indexed page is removed from the index instead (`evicted`).
+    // Errors: out_of_memory when the page is shared and no page is free;
+    // invalid_argument for n_tokens < 0; seq is then unchanged.
+    status truncate(kv_sequence& seq, int32_t n_tokens);
+
+    // -- store and events ----------------------------------------------------
+
+    // Attaches a non-owning block store (nullptr detaches). It must outlive
+    // its attachment.
+    void set_store(block_store_i* store) { store_ = store; }
+    // Called synchronously on every stored / evicted event; empty to disable.
+    void set_listener(std::function<void(const kv_event&)> listener) { listener_ = std::move(listener); }
+
+    // -- memory layout -------------------------------------------------------
+
+    paged_kv_layout layout() const { return layout_; }
+    const kv_cache_options& options() const { return options_; }
+    int32_t n_pages() const { return n_pages_; }
+    int32_t page_size() const { return layout_.page_size; }
+    // Bytes of one page (= one block in the store).
+    size_t page_bytes() const { return size_t(layout_.page_stride) * sizeof(uint16_t); }
+    // The whole pool, n_pages * page_stride f16 values, 64-byte aligned.
+    uint16_t* data() { return data_.get(); }
+    const uint16_t* data() const { return data_.get(); }
+    uint16_t* page_data(page_idx p) { return data_.get() + p * layout_.page_stride; }
+    const uint16_t* page_data(page_idx p) const { return data_.get() + p * layout_.page_stride; }
+    // K (V) of `layer` in page p: [page_size][kv_dim].
+    uint16_t* k_ptr(page_idx p, int layer) { return page_data(p) + layer * layout_.layer_stride; }
+    uint16_t* v_ptr(page_idx p, int layer) { return k_ptr(p, layer) + layout_.v_offset; }
+    const uint16_t* k_ptr(page_idx p, int layer) const { return page_data(p) + layer * layout_.layer_stride; }
+    const uint16_t* v_ptr(page_idx p, int layer) const { return k_ptr(p, layer) + layout_.v_offset; }
+
+    // -- inspection ----------------------------------------------------------
+
+    kv_cache_stats stats() const;
+    int32_t ref_count(page_idx p) const { return ref_[p]; }
+    // The resident page holding hash, or -1.
+    page_idx find(const block_hash& hash) const;
+    // Whether page p is in the prefix index (then page_hash(p) is its hash).
+    bool is_indexed(page_idx p) const { return indexed_[p] != 0; }
+    const block_hash& page_hash(page_idx p) const { return hash_[p]; }
+    // Free pages in the order reserve() takes them: uncached ones, then cached
+    // ones least recently freed first.
+    std::vector<page_idx> free_pages() const;
+    // Checks the pool's internal invariants (free lists linked both ways and
+    // holding exactly the pages with refcount 0, counts, index <-> page
+    // hashes). Returns internal with the first violation. For tests and debug.
+    status check_consistency() const;
+
+  private:
+    struct free_deleter {
+        void operator()(uint16_t* p) const;
+    };
+    enum : uint8_t { list_none = 0, list_uncached = 1, list_cached = 2 };
+
+    kv_cache(const kv_cache_options& options, int32_t n_pages, paged_kv_layout layout, uint16_t* data);
+
+    page_idx sentinel(uint8_t list) const { return n_pages_ + (list == list_uncached ? 0 : 1); }
+    void list_push_back(uint8_t list, page_idx p);
+    void list_unlink(page_idx p);
+    // Takes a free page (uncached first, else evicts the LRU cached one) with refcount 1; -1 when none.
+    page_idx allocate();
+    // Loads block h from the store into a newly allocated page (refcount 1, not yet indexed); -1 when the
+    // store misses or no page is free. A miss evicts no cached page.
+    page_idx load_from_store(const block_hash& h);
+    void retain(page_idx p);
+    void release_page(page_idx p);
+    void unindex(page_idx p);
+    void emit(kv_event_type type, const block_hash& hash, page_idx p);
+    std::span<uint8_t> page_span(page_idx p) { return {reinterpret_cast<uint8_t*>(page_data(p)), page_bytes()}; }
+
+    kv_cache_options options_;                        // as given, for options()
+    int32_t n_pages_ = 0;                             // pool size (pages), fixed at open()
+    paged_kv_layout layout_;                          // strides shared with the kernels
+    std::unique_ptr<uint16_t[], free_deleter> data_;  // the pool: n_pages * page_stride f16, 64-byte aligned
+
+    std::vector<int32_t> ref_;      // per page: sequences using it; 0 = on a free list
+    std::vector<block_hash> hash_;  // per page: its block hash, valid while indexed_
+    std::vector<uint8_t> indexed_;  // per page: 1 when index_[hash_[p]] == p
+    std::vector<uint8_t> list_;     // per page: which free list holds it (list_none while in use)
+    std::vector<page_idx> prev_;    // intrusive doubly-linked free lists; n_pages + 2 nodes,
+    std::vector<page_idx> next_;    //   the last two are the sentinels (uncached, cached)
+    int32_t n_free_uncached_ = 0;   // length of the uncached free list
+    int32_t n_free_cached_ = 0;     // length of the cached free list
+    std::unordered_map<block_hash, page_idx, block_hash_hasher> index_;  // prefix index: hash -> resident page
+
+    block_store_i* store_ = nullptr;                 // optional, non-owning: blocks beyond the pool
+    std::function<void(const kv_event&)> listener_;  // optional: follows stored / evicted
+    std::vector<uint8_t> scratch_;                   // one page, for store loads when only cached pages are free
+    kv_cache_stats counters_;                        // the cumulative counters of stats()
+};
+
+}  // namespace mnemos::engine

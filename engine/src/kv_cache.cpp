@@ -1,0 +1,416 @@
+#include "engine/kv_cache.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string>
+
+namespace mnemos::engine {
+
+// ---------------------------------------------------------------------------
+// block stores
+// ---------------------------------------------------------------------------
+
+block_store_i::~block_store_i() = default;
+
+bool memory_block_store::load(const block_hash& hash, std::span<uint8_t> out) {
+    ++n_loads_;
+    auto it = blocks_.find(hash);
+    if (it == blocks_.end()) return false;
+    const entry& e = it->second;
+    if (e.bytes.size() != out.size()) return false;
+    if (sha256::hash(e.bytes.data(), e.bytes.size()) != e.checksum) return false;
+    std::memcpy(out.data(), e.bytes.data(), out.size());
+    return true;
+}
+
+void memory_block_store::persist(const block_hash& hash, const block_hash& parent, std::span<const token_id> tokens,
+                                 std::span<const uint8_t> page_bytes) {
+    ++n_persists_;
+    entry e;
+    e.parent = parent;
+    e.tokens.assign(tokens.begin(), tokens.end());
+    e.bytes.assign(page_bytes.begin(), page_bytes.end());
+    e.checksum = sha256::hash(e.bytes.data(), e.bytes.size());
+    blocks_[hash] = std::move(e);
+}
+
+const memory_block_store::entry* memory_block_store::find(const block_hash& hash) const {
+    auto it = blocks_.find(hash);
+    return it == blocks_.end() ? nullptr : &it->second;
+}
+
+bool memory_block_store::corrupt(const block_hash& hash) {
+    auto it = blocks_.find(hash);
+    if (it == blocks_.end()) return false;
+    if (it->second.bytes.empty()) {
+        it->second.checksum[0] ^= 1;
+    } else {
+        it->second.bytes[it->second.bytes.size() / 2] ^= 0x5a;
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------
+// kv_cache: construction
+// ---------------------------------------------------------------------------
+
+void kv_cache::free_deleter::operator()(uint16_t* p) const { std::free(p); }
+
+result<std::unique_ptr<kv_cache>> kv_cache::open(const kv_cache_options& o) {
+    if (o.n_layer <= 0 || o.n_head_kv <= 0 || o.head_dim <= 0 || o.page_size <= 0)
+        return make_error(errc::invalid_argument,
+                          "kv_cache: n_layer, n_head_kv, head_dim and page_size must be > 0 (got " +
+                              std::to_string(o.n_layer) + ", " + std::to_string(o.n_head_kv) + ", " +
+                              std::to_string(o.head_dim) + ", " + std::to_string(o.page_size) + ")");
+    if (o.n_pages < 0) return make_error(errc::invalid_argument, "kv_cache: n_pages must be >= 0");
+
+    constexpr int64_t max_elems = std::numeric_limits<int64_t>::max() / 4;
+    int64_t kv_dim = int64_t(o.n_head_kv) * o.head_dim;
+    if (kv_dim > max_elems / o.page_size / 2 / o.n_layer)
+        return make_error(errc::out_of_memory, "kv_cache: page size overflows");
+    paged_kv_layout layout;
+    layout.page_size = o.page_size;
+    layout.kv_dim = int32_t(kv_dim);
+    if (int64_t(layout.kv_dim) != kv_dim) return make_error(errc::invalid_argument, "kv_cache: kv_dim exceeds int32");
+    layout.v_offset = int64_t(o.page_size) * kv_dim;
+    layout.layer_stride = 2 * layout.v_offset;
+    layout.page_stride = int64_t(o.n_layer) * layout.layer_stride;
+    size_t page_bytes = size_t(layout.page_stride) * sizeof(uint16_t);
+
+    int64_t n_pages = o.n_pages;
+    if (n_pages == 0) n_pages = int64_t(o.max_bytes / page_bytes);
+    if (n_pages <= 0)
+        return make_error(errc::invalid_argument, "kv_cache: need n_pages > 0 or max_bytes >= one page (" +
+                                                      std::to_string(page_bytes) + " bytes)");
+    if (n_pages > std::numeric_limits<int32_t>::max() - 2 || n_pages > max_elems / layout.page_stride)
+        return make_error(errc::out_of_memory, "kv_cache: pool of " + std::to_string(n_pages) + " pages overflows");
+
+    size_t n_bytes = size_t(n_pages) * page_bytes;
+    size_t n_alloc = (n_bytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of the alignment
+    auto* data = static_cast<uint16_t*>(std::aligned_alloc(64, n_alloc));
+    if (!data)
+        return make_error(errc::out_of_memory, "kv_cache: cannot allocate " + std::to_string(n_alloc) + " bytes");
+    std::memset(data, 0, n_alloc);
+    return std::unique_ptr<kv_cache>(new kv_cache(o, int32_t(n_pages), layout, data));
+}
+
+kv_cache::kv_cache(const kv_cache_options& options, int32_t n_pages, paged_kv_layout layout, uint16_t* data)
+    : options_(options),
+      n_pages_(n_pages),
+      layout_(layout),
+      data_(data),
+      ref_(n_pages, 0),
+      hash_(n_pages),
+      indexed_(n_pages, 0),
+      list_(n_pages, list_none),
+      prev_(n_pages + 2),
+      next_(n_pages + 2) {
+    options_.n_pages = n_pages;
+    for (uint8_t list : {list_uncached, list_cached}) {
+        page_idx s = sentinel(list);
+        prev_[s] = next_[s] = s;
+    }
+    for (page_idx p = 0; p < n_pages; ++p) list_push_back(list_uncached, p);
+}
+
+kv_cache::~kv_cache() = default;
+
+block_hash kv_cache::chain_hash(const block_hash& parent, std::span<const token_id> tokens) {
+    sha256 h;
+    h.update(parent.bytes.data(), parent.bytes.size());
+    uint8_t buf[256];
+    size_t n = 0;
+    for (token_id t : tokens) {
+        uint32_t u = uint32_t(t);
+        buf[n++] = uint8_t(u);
+        buf[n++] = uint8_t(u >> 8);
+        buf[n++] = uint8_t(u >> 16);
+        buf[n++] = uint8_t(u >> 24);
+        if (n == sizeof buf) {
+            h.update(buf, n);
+            n = 0;
+        }
+    }
+    h.update(buf, n);
+    block_hash out;
+    out.bytes = h.finish();
+    return out;
+}
+
+// ---------------------------------------------------------------------------
+// free lists, refcounts, index
+// ---------------------------------------------------------------------------
+
+void kv_cache::list_push_back(uint8_t list, page_idx p) {
+    page_idx s = sentinel(list);
+    page_idx last = prev_[s];
+    next_[last] = p;
+    prev_[p] = last;
+    next_[p] = s;
+    prev_[s] = p;
+    list_[p] = list;
+    (list == list_uncached ? n_free_uncached_ : n_free_cached_)++;
+}
+
+void kv_cache::list_unlink(page_idx p) {
+    next_[prev_[p]] = next_[p];
+    prev_[next_[p]] = prev_[p];
+    prev_[p] = next_[p] = -1;
+    (list_[p] == list_uncached ? n_free_uncached_ : n_free_cached_)--;
+    list_[p] = list_none;
+}
+
+page_idx kv_cache::allocate() {
+    page_idx p = next_[sentinel(list_uncached)];
+    if (p == sentinel(list_uncached)) {
+        p = next_[sentinel(list_cached)];
+        if (p == sentinel(list_cached)) return -1;
+        // Lazy eviction: a cached page leaves the index only now, when it is reused.
+        unindex(p);
+        ++counters_.evictions;
+    }
+    list_unlink(p);
+    ref_[p] = 1;
+    return p;
+}
+
+void kv_cache::retain(page_idx p) {
+    if (ref_[p]++ == 0) list_unlink(p);
+}
+
+void kv_cache::release_page(page_idx p) {
+    if (--ref_[p] > 0) return;
+    list_push_back(indexed_[p] ? list_cached : list_uncached, p);
+}
+
+void kv_cache::unindex(page_idx p) {
+    index_.erase(hash_[p]);
+    indexed_[p] = 0;
+    block_hash h = hash_[p];
+    hash_[p] = block_hash{};
+    emit(kv_event_type::evicted, h, p);
+}
+
+void kv_cache::emit(kv_event_type type, const block_hash& hash, page_idx p) {
+    if (listener_) listener_(kv_event{type, hash, p});
+}
+
+// ---------------------------------------------------------------------------
+// sequences
+// ---------------------------------------------------------------------------
+
+int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> prompt) {
+    if (!seq.pages.empty() || seq.n_tokens != 0 || !seq.tokens.empty()) return 0;
+    const int32_t ps = layout_.page_size;
+    const int64_t n_prompt = int64_t(prompt.size());
+    const int64_t n_blocks = n_prompt > 0 ? (n_prompt - 1) / ps : 0;  // full pages inside prompt[0 .. n-1)
+
+    block_hash parent = options_.fingerprint;
+    int64_t n_resident = 0, n_loaded = 0;
+    for (int64_t k = 0; k < n_blocks; ++k) {
+        block_hash h = chain_hash(parent, prompt.subspan(size_t(k * ps), size_t(ps)));
+        page_idx p = find(h);
+        if (p >= 0) {
+            retain(p);
+            ++n_resident;
+        } else {
+            if (!store_) break;
+            p = load_from_store(h);
+            if (p < 0) break;
+            hash_[p] = h;
+            indexed_[p] = 1;
+            index_.emplace(h, p);
+            emit(kv_event_type::stored, h, p);
+            ++n_loaded;
+        }
+        seq.pages.push_back(p);
+        seq.hashes.push_back(h);
+        parent = h;
+    }
+    int32_t n_reused = int32_t(seq.pages.size()) * ps;
+    seq.n_tokens = n_reused;
+    seq.tokens.assign(prompt.begin(), prompt.begin() + n_reused);
+    counters_.hits_resident += n_resident * ps;
+    counters_.hits_store += n_loaded * ps;
+    counters_.misses += n_prompt - n_reused;
+    return n_reused;
+}
+
+page_idx kv_cache::load_from_store(const block_hash& h) {
+    if (n_free_uncached_ > 0) {
+        // A page that costs no eviction: load straight into it, give it back on a miss.
+        page_idx p = allocate();
+        if (store_->load(h, page_span(p))) return p;
+        ++counters_.n_store_failures;
+        release_page(p);
+        return -1;
+    }
+    // Only cached pages are free: load into scratch first so that a miss evicts nothing.
+    if (n_free_cached_ == 0) return -1;
+    scratch_.resize(page_bytes());
+    if (!store_->load(h, scratch_)) {
+        ++counters_.n_store_failures;
+        return -1;
+    }
+    page_idx p = allocate();
+    std::memcpy(page_data(p), scratch_.data(), scratch_.size());
+    return p;
+}
+
+status kv_cache::reserve(kv_sequence& seq, int32_t n_new) {
+    if (n_new < 0) return make_error(errc::invalid_argument, "kv_cache::reserve: n_new < 0");
+    const int64_t ps = layout_.page_size;
+    int64_t n_need = (int64_t(seq.n_tokens) + n_new + ps - 1) / ps - int64_t(seq.pages.size());
+    if (n_need <= 0) return ok_status();
+    int64_t n_free = int64_t(n_free_uncached_) + n_free_cached_;
+    if (n_need > n_free)
+        return make_error(errc::out_of_memory, "kv_cache: need " + std::to_string(n_need) + " pages, " +
+                                                   std::to_string(n_free) + " free of " + std::to_string(n_pages_));
+    for (int64_t i = 0; i < n_need; ++i) seq.pages.push_back(allocate());
+    return ok_status();
+}
+
+status kv_cache::commit(kv_sequence& seq, std::span<const token_id> new_tokens) {
+    const int32_t ps = layout_.page_size;
+    int64_t n_end = int64_t(seq.n_tokens) + int64_t(new_tokens.size());
+    if (n_end > int64_t(seq.pages.size()) * ps)
+        return make_error(errc::invalid_argument, "kv_cache::commit: " + std::to_string(n_end) + " tokens but only " +
+                                                      std::to_string(seq.pages.size()) + " pages reserved");
+    seq.tokens.insert(seq.tokens.end(), new_tokens.begin(), new_tokens.end());
+    seq.n_tokens = int32_t(n_end);
+    for (size_t k = seq.hashes.size(); int64_t(k + 1) * ps <= n_end; ++k) {
+        const block_hash parent = k == 0 ? options_.fingerprint : seq.hashes[k - 1];  // a copy: push_back below
+        std::span<const token_id> toks(seq.tokens.data() + k * ps, size_t(ps));
+        block_hash h = chain_hash(parent, toks);
+        seq.hashes.push_back(h);
+        page_idx p = seq.pages[k];
+        if (indexed_[p] || index_.count(h)) continue;  // another page already holds this block: keep it
+        hash_[p] = h;
+        indexed_[p] = 1;
+        index_.emplace(h, p);
+        ++counters_.n_stored;
+        emit(kv_event_type::stored, h, p);
+        if (store_) {
+            auto bytes = page_span(p);
+            store_->persist(h, parent, toks, {bytes.data(), bytes.size()});
+        }
+    }
+    return ok_status();
+}
+
+void kv_cache::release(kv_sequence& seq) {
+    for (auto it = seq.pages.rbegin(); it != seq.pages.rend(); ++it) release_page(*it);
+    seq.pages.clear();
+    seq.hashes.clear();
+    seq.tokens.clear();
+    seq.n_tokens = 0;
+}
+
+status kv_cache::truncate(kv_sequence& seq, int32_t n_tokens) {
+    if (n_tokens < 0) return make_error(errc::invalid_argument, "kv_cache::truncate: n_tokens < 0");
+    if (n_tokens >= seq.n_tokens) return ok_status();
+    const int32_t ps = layout_.page_size;
+    const size_t n_keep = size_t((n_tokens + ps - 1) / ps);
+    const int32_t n_rows = n_tokens % ps;  // rows kept in the new last page; 0 = it ends on a page boundary
+
+    if (n_rows != 0) {
+        page_idx old = seq.pages[n_keep - 1];
+        if (ref_[old] > 1 || indexed_[old]) {
+            page_idx fresh = allocate();
+            if (fresh >= 0) {
+                for (int32_t l = 0; l < options_.n_layer; ++l) {
+                    size_t n = size_t(n_rows) * size_t(layout_.kv_dim) * sizeof(uint16_t);
+                    std::memcpy(k_ptr(fresh, l), k_ptr(old, l), n);
+                    std::memcpy(v_ptr(fresh, l), v_ptr(old, l), n);
+                }
+                seq.pages[n_keep - 1] = fresh;
+                release_page(old);
+            } else if (ref_[old] == 1) {
+                unindex(old);  // we are its only user: rewrite it in place, dropping it from the cache
+            } else {
+                return make_error(errc::out_of_memory, "kv_cache::truncate: no free page to copy a shared page");
+            }
+        }
+    }
+    while (seq.pages.size() > n_keep) {
+        release_page(seq.pages.back());
+        seq.pages.pop_back();
+    }
+    seq.hashes.resize(std::min(seq.hashes.size(), size_t(n_tokens / ps)));
+    seq.tokens.resize(size_t(n_tokens));
+    seq.n_tokens = n_tokens;
+    return ok_status();
+}
+
+// ---------------------------------------------------------------------------
+// inspection
+// ---------------------------------------------------------------------------
+
+kv_cache_stats kv_cache::stats() const {
+    kv_cache_stats s = counters_;
+    s.n_pages = n_pages_;
+    s.n_free = n_free_uncached_ + n_free_cached_;
+    s.n_cached = int32_t(index_.size());
+    s.n_cached_free = n_free_cached_;
+    return s;
+}
+
+page_idx kv_cache::find(const block_hash& hash) const {
+    auto it = index_.find(hash);
+    return it == index_.end() ? -1 : it->second;
+}
+
+std::vector<page_idx> kv_cache::free_pages() const {
+    std::vector<page_idx> out;
+    out.reserve(size_t(n_free_uncached_ + n_free_cached_));
+    for (uint8_t list : {list_uncached, list_cached}) {
+        page_idx s = sentinel(list);
+        for (page_idx p = next_[s]; p != s; p = next_[p]) out.push_back(p);
+    }
+    return out;
+}
+
+status kv_cache::check_consistency() const {
+    auto fail = [](std::string what) { return make_error(errc::internal, "kv_cache: " + what); };
+    std::vector<uint8_t> seen(size_t(n_pages_), 0);
+    for (uint8_t list : {list_uncached, list_cached}) {
+        page_idx s = sentinel(list);
+        int32_t n = 0;
+        for (page_idx p = next_[s]; p != s; p = next_[p]) {
+            if (p < 0 || p >= n_pages_) return fail("free list link out of range: " + std::to_string(p));
+            if (seen[p]++) return fail("page " + std::to_string(p) + " twice on the free lists");
+            if (prev_[next_[p]] != p) return fail("free list not doubly linked at page " + std::to_string(p));
+            if (list_[p] != list) return fail("page " + std::to_string(p) + " on the wrong free list");
+            if (ref_[p] != 0)
+                return fail("page " + std::to_string(p) + " free with refcount " + std::to_string(ref_[p]));
+            if ((list == list_cached) != (indexed_[p] != 0))
+                return fail("page " + std::to_string(p) + " cached flag disagrees with its free list");
+            if (++n > n_pages_) return fail("free list cycle");
+        }
+        if (prev_[next_[s]] != s) return fail("sentinel not linked");
+        if (n != (list == list_uncached ? n_free_uncached_ : n_free_cached_)) return fail("free list count mismatch");
+    }
+    int32_t n_indexed = 0;
+    for (page_idx p = 0; p < n_pages_; ++p) {
+        if (ref_[p] < 0) return fail("negative refcount at page " + std::to_string(p));
+        if (ref_[p] == 0 && !seen[p]) return fail("page " + std::to_string(p) + " leaked: refcount 0, not free");
+        if (ref_[p] > 0 && list_[p] != list_none) return fail("page " + std::to_string(p) + " in use but listed");
+        if (indexed_[p]) {
+            ++n_indexed;
+            auto it = index_.find(hash_[p]);
+            if (it == index_.end() || it->second != p)
+                return fail("page " + std::to_string(p) + " marked indexed but the index disagrees");
+        }
+    }
+    for (const auto& [h, p] : index_) {
+        if (p < 0 || p >= n_pages_ || !indexed_[p] || !(hash_[p] == h))
+            return fail("index entry maps to page " + std::to_string(p) + " whose hash differs");
+    }
+    if (n_indexed != int32_t(index_.size())) return fail("indexed page count != index size");
+    return ok_status();
+}
+
+}  // namespace mnemos::engine

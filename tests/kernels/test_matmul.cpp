@@ -1,0 +1,153 @@
+// matmul against matmul_reference for every weight type, ISA level, thread
+// count and many shapes; plus a hidden benchmark ([.bench]).
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/internal.h"
+#include "kernels/cpu/kernels.h"
+
+using namespace mnemos::kernels;
+
+namespace {
+
+const ggml_type all_types[] = {ggml_type::f32,  ggml_type::f16,  ggml_type::bf16, ggml_type::q8_0,
+                               ggml_type::q4_0, ggml_type::q4_k, ggml_type::q6_k};
+
+struct weights {
+    std::vector<uint8_t> data;
+    std::vector<float> decoded;  // [n_rows, k]
+    std::vector<float> term_mag; // [n_rows, k]: magnitude of the float terms per element (error scale)
+    weight_view view;
+};
+
+weights make_weights(std::mt19937& rng, ggml_type t, int64_t n_rows, int64_t k) {
+    weights w;
+    std::normal_distribution<float> g(0.0f, 0.5f);
+    const size_t rb = row_size(t, k);
+    w.data.resize(rb * static_cast<size_t>(n_rows));
+    w.decoded.resize(static_cast<size_t>(n_rows * k));
+    w.term_mag.resize(w.decoded.size());
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t r = 0; r < n_rows; ++r) {
+        for (auto& v : row) v = g(rng);
+        quantize_row(t, row.data(), w.data.data() + r * rb, k);
+        dequantize_row(t, w.data.data() + r * rb, w.decoded.data() + r * k, k);
+        for (int64_t i = 0; i < k; ++i) {
+            float m = std::fabs(w.decoded[r * k + i]);
+            if (t == ggml_type::q4_k)
+                m += 2.0f * 63.0f * fp16_to_fp32(reinterpret_cast<const block_q4_k*>(w.data.data() + r * rb)[i / 256].dmin);
+            w.term_mag[r * k + i] = m;
+        }
+    }
+    w.view = {t, w.data.data(), k, n_rows, rb};
+    return w;
+}
+
+std::vector<isa> levels_to_test() {
+    std::vector<isa> out = {isa::scalar};
+    for (isa l : {isa::avx2, isa::avx512})
+        if (isa_supported(l)) out.push_back(l);
+    return out;
+}
+
+// Checks matmul (level, pool) against matmul_reference on one shape.
+void check_shape(std::mt19937& rng, ggml_type t, int64_t k, int64_t n_rows, int64_t n_tok, int64_t ldy, isa level,
+                 thread_pool& pool) {
+    const weights w = make_weights(rng, t, n_rows, k);
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    std::vector<float> x(static_cast<size_t>(n_tok * k));
+    for (auto& v : x) v = g(rng);
+    const float sentinel = 12345.0f;
+    std::vector<float> y(static_cast<size_t>(n_tok * ldy), sentinel), yref(y.size(), sentinel);
+    matmul(w.view, x.data(), n_tok, y.data(), ldy, pool, level);
+    matmul_reference(w.view, x.data(), n_tok, yref.data(), ldy);
+
+    // Magnitudes of the summed terms, with the activations as quantized.
+    const ggml_type vt = vec_dot_type(t);
+    std::vector<uint8_t> xq(row_size(vt, k));
+    std::vector<float> xd(static_cast<size_t>(k));
+    INFO(traits_of(t).name << " " << isa_name(level) << " threads=" << pool.n_threads() << " k=" << k
+                           << " n_rows=" << n_rows << " n_tok=" << n_tok << " ldy=" << ldy);
+    for (int64_t tok = 0; tok < n_tok; ++tok) {
+        quantize_row(vt, x.data() + tok * k, xq.data(), k);
+        dequantize_row(vt, xq.data(), xd.data(), k);
+        for (int64_t r = 0; r < n_rows; ++r) {
+            double mag = 0;
+            for (int64_t i = 0; i < k; ++i) mag += static_cast<double>(w.term_mag[r * k + i]) * std::fabs(xd[i]);
+            const float a = y[tok * ldy + r], b = yref[tok * ldy + r];
+            if (level == isa::scalar) REQUIRE(a == b);  // same kernels, same order
+            else REQUIRE(std::fabs(a - b) <= 1e-4 * mag + 1e-6);
+        }
+        for (int64_t r = n_rows; r < ldy; ++r) REQUIRE(y[tok * ldy + r] == sentinel);  // padding untouched
+    }
+}
+
+}  // namespace
+
+TEST_CASE("matmul matches matmul_reference", "[kernels][matmul]") {
+    std::mt19937 rng(2024);
+    thread_pool pool1(1), pool2(2);
+    for (isa level : levels_to_test()) {
+        for (thread_pool* pool : {&pool1, &pool2}) {
+            for (ggml_type t : all_types) {
+                const int64_t k = traits_of(t).block_size == 256 ? 512 : 96;
+                for (int64_t n_tok : {1, 2, 3, 7, 16, 33, 100}) {
+                    for (int64_t n_rows : {1, 6, 37, 70}) {
+                        const int64_t ldy = n_rows + (n_tok % 3);
+                        check_shape(rng, t, k, n_rows, n_tok, ldy, level, *pool);
+                    }
+                }
+                check_shape(rng, t, traits_of(t).block_size == 1 ? 4099 : 4096, 9, 5, 9, level, *pool);
+                check_shape(rng, t, 256, 130, 70, 131, level, *pool);  // several tiles both ways
+            }
+        }
+    }
+}
+
+TEST_CASE("matmul of f32 weights with odd k", "[kernels][matmul]") {
+    std::mt19937 rng(7);
+    thread_pool pool(2);
+    for (isa level : levels_to_test())
+        for (int64_t k : {1, 7, 13, 64, 65})
+            for (ggml_type t : {ggml_type::f32, ggml_type::f16, ggml_type::bf16})
+                check_shape(rng, t, k, 11, 5, 12, level, pool);
+}
+
+TEST_CASE("matmul benchmark", "[.bench]") {
+    std::mt19937 rng(1);
+    thread_pool pool(2);
+    struct shape {
+        int64_t n_rows, k;
+    };
+    const ggml_type types[] = {ggml_type::q4_k, ggml_type::q6_k, ggml_type::q8_0, ggml_type::q4_0,
+                               ggml_type::f32,  ggml_type::f16,  ggml_type::bf16};
+    std::printf("%-6s %-7s %12s %7s %10s %10s\n", "type", "isa", "W [n x k]", "n_tok", "ms", "GOP/s");
+    for (ggml_type t : types) {
+        for (shape s : {shape{512, 512}, shape{1536, 512}, shape{512, 1536}}) {
+            const weights w = make_weights(rng, t, s.n_rows, s.k);
+            for (int64_t n_tok : {512, 1}) {
+                std::vector<float> x(static_cast<size_t>(n_tok * s.k));
+                std::normal_distribution<float> g(0.0f, 1.0f);
+                for (auto& v : x) v = g(rng);
+                std::vector<float> y(static_cast<size_t>(n_tok * s.n_rows));
+                const int reps = n_tok == 1 ? 2000 : 20;
+                double best = 1e30;
+                for (int trial = 0; trial < 5; ++trial) {
+                    const auto t0 = std::chrono::steady_clock::now();
+                    for (int i = 0; i < reps; ++i) matmul(w.view, x.data(), n_tok, y.data(), s.n_rows, pool);
+                    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+                    best = std::min(best, dt);
+                }
+                const double gops = 2.0 * static_cast<double>(s.n_rows * s.k * n_tok) / best * 1e-9;
+                std::printf("%-6s %-7s %5lldx%-6lld %7lld %10.4f %10.1f\n", traits_of(t).name, isa_name(best_isa()),
+                            static_cast<long long>(s.n_rows), static_cast<long long>(s.k),
+                            static_cast<long long>(n_tok), best * 1e3, gops);
+            }
+        }
+    }
+}
