@@ -168,7 +168,8 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
     int64_t max_kv = 0;
     for (const forward_item& it : items)
         max_kv = std::max<int64_t>(max_kv, it.seq->n_tokens + static_cast<int64_t>(it.tokens.size()));
-    std::vector<std::vector<float>> scratch(static_cast<size_t>(pool_.n_threads()), std::vector<float>(max_kv));
+    std::vector<std::vector<float>> scratch(static_cast<size_t>(pool_.n_threads()),
+                                            std::vector<float>(max_kv * (hp.n_head / hp.n_head_kv)));
 
     for (int il = 0; il < hp.n_layer; ++il) {
         const layer_weights& L = W.layers[static_cast<size_t>(il)];
@@ -193,20 +194,20 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
             kernels::convert_f32_to_f16(isa_, KV, k, kd);
             kernels::convert_f32_to_f16(isa_, KV, v, vd);
         }
-        // Attention: one task per (token, head); causal within each sequence.
+        // Attention: one task per (token, KV head) covering that head's GQA group; causal per sequence.
         std::atomic<int64_t> next{0};
-        const int64_t n_tasks = T * hp.n_head;
+        const int64_t n_tasks = T * hp.n_head_kv;
+        const int64_t group_dim = static_cast<int64_t>(hp.n_head / hp.n_head_kv) * hp.head_dim;
         pool_.run([&](int ith, int) {
             float* sc = scratch[static_cast<size_t>(ith)].data();
             for (;;) {
                 const int64_t task = next.fetch_add(1, std::memory_order_relaxed);
                 if (task >= n_tasks) break;
-                const int64_t r = task / hp.n_head;
-                const int h = static_cast<int>(task % hp.n_head);
+                const int64_t r = task / hp.n_head_kv;
+                const int kh = static_cast<int>(task % hp.n_head_kv);
                 const kv_sequence& s = *items[item_of_[r]].seq;
-                kernels::attention_head(isa_, ash, view, s.pages.data(), il, pos_[r] + 1,
-                                        &q_[r * Q + static_cast<int64_t>(h) * hp.head_dim], h,
-                                        &att_[r * Q + static_cast<int64_t>(h) * hp.head_dim], sc);
+                kernels::attention_group(isa_, ash, view, s.pages.data(), il, pos_[r] + 1, &q_[r * Q + kh * group_dim],
+                                         kh, &att_[r * Q + kh * group_dim], sc);
             }
         });
         kernels::matmul(L.wo, att_.data(), T, xn_.data(), E, pool_, isa_);

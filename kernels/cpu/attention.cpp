@@ -5,6 +5,21 @@
 
 namespace mnemos::kernels {
 
+// kernels/cpu/attention_avx2.cpp; false when the shape is not supported there.
+bool attention_group_avx2(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
+                          int64_t n_kv, const float* q, int kh, float* out, float* scratch);
+
+void attention_group(isa level, const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
+                     int64_t n_kv, const float* q, int kh, float* out, float* scratch) {
+    const int g = s.n_head / s.n_head_kv;
+    if (level != isa::scalar && isa_supported(isa::avx2) &&
+        attention_group_avx2(s, kv, pages, layer, n_kv, q, kh, out, scratch))
+        return;
+    for (int j = 0; j < g; ++j)
+        attention_head(isa::scalar, s, kv, pages, layer, n_kv, q + j * s.head_dim, kh * g + j, out + j * s.head_dim,
+                       scratch);
+}
+
 void attention_head(isa level, const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
                     int64_t n_kv, const float* q, int h, float* out, float* scratch) {
     const int hd = s.head_dim;

@@ -40,6 +40,14 @@ struct attention_shape {
 void attention_head(isa level, const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
                     int64_t n_kv, const float* q, int h, float* out, float* scratch);
 
+// All query heads of one KV head at once (GQA group): q [g, head_dim] for the
+// g = n_head / n_head_kv heads kh*g .. kh*g+g-1, out [g, head_dim]. Each K and
+// V row is converted once for the whole group. Numerics follow the common
+// f16-KV engines: q and the softmax weights are rounded to f16 before their
+// products with K and V. scratch holds g * n_kv floats.
+void attention_group(isa level, const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
+                     int64_t n_kv, const float* q, int kh, float* out, float* scratch);
+
 // Reference in float: same contract, scalar and straightforward (tests).
 void attention_head_reference(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
                               int64_t n_kv, const float* q, int h, float* out);

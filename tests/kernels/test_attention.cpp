@@ -1,0 +1,76 @@
+// Paged attention kernels against the float reference on random pools.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+
+using namespace mnemos::kernels;
+
+namespace {
+
+struct pool_fixture {
+    int n_layer = 2, page_size = 16, kv_dim;
+    int64_t page_stride, layer_stride, v_offset;
+    std::vector<uint16_t> data;
+    std::vector<int32_t> pages;
+
+    pool_fixture(int n_head_kv, int head_dim, int64_t n_tokens, uint32_t seed) : kv_dim(n_head_kv * head_dim) {
+        layer_stride = 2LL * page_size * kv_dim;
+        v_offset = static_cast<int64_t>(page_size) * kv_dim;
+        page_stride = n_layer * layer_stride;
+        const int64_t n_pages = (n_tokens + page_size - 1) / page_size;
+        // Pages in scrambled order with unused pages between them.
+        std::mt19937 rng(seed);
+        for (int64_t i = 0; i < n_pages; ++i) pages.push_back(static_cast<int32_t>(2 * (n_pages - 1 - i) + 1));
+        data.resize(static_cast<size_t>(2 * n_pages + 1) * page_stride);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        for (auto& v : data) v = fp32_to_fp16(nd(rng));
+    }
+    paged_kv_view view() const { return {data.data(), page_stride, layer_stride, v_offset, page_size, kv_dim}; }
+};
+
+}  // namespace
+
+TEST_CASE("grouped attention equals the float reference", "[kernels][attention]") {
+    // The kernel rounds q and the softmax weights to f16 (as f16-KV engines do);
+    // the reference does not: |diff| <= 4e-3 * max|reference| (f16 epsilon ~1e-3, summed).
+    struct shape {
+        int n_head, n_head_kv, head_dim;
+    };
+    for (shape sh : {shape{8, 2, 64}, shape{4, 4, 64}, shape{8, 1, 128}, shape{4, 2, 32}, shape{6, 2, 24}}) {
+        for (int64_t n_kv : {1, 15, 16, 17, 100, 333}) {
+            pool_fixture pool(sh.n_head_kv, sh.head_dim, n_kv, static_cast<uint32_t>(n_kv + sh.head_dim));
+            attention_shape s{sh.n_head, sh.n_head_kv, sh.head_dim, 1.0f / std::sqrt(float(sh.head_dim))};
+            const int g = sh.n_head / sh.n_head_kv;
+            std::mt19937 rng(7);
+            std::normal_distribution<float> nd(0.0f, 2.0f);
+            std::vector<float> q(static_cast<size_t>(sh.n_head) * sh.head_dim);
+            for (auto& v : q) v = nd(rng);
+            for (isa level : {isa::scalar, isa::avx2}) {
+                if (!isa_supported(level)) continue;
+                std::vector<float> scratch(static_cast<size_t>(g * n_kv)), out(q.size()), ref(q.size());
+                for (int kh = 0; kh < sh.n_head_kv; ++kh) {
+                    const int64_t o = static_cast<int64_t>(kh) * g * sh.head_dim;
+                    attention_group(level, s, pool.view(), pool.pages.data(), 1, n_kv, q.data() + o, kh, out.data() + o,
+                                    scratch.data());
+                    for (int j = 0; j < g; ++j)
+                        attention_head_reference(s, pool.view(), pool.pages.data(), 1, n_kv,
+                                                 q.data() + o + j * sh.head_dim, kh * g + j,
+                                                 ref.data() + o + j * sh.head_dim);
+                }
+                float max_ref = 0, max_diff = 0;
+                for (size_t i = 0; i < ref.size(); ++i) {
+                    REQUIRE(std::isfinite(out[i]));
+                    max_ref = std::max(max_ref, std::fabs(ref[i]));
+                    max_diff = std::max(max_diff, std::fabs(out[i] - ref[i]));
+                }
+                INFO("isa " << isa_name(level) << " heads " << sh.n_head << "/" << sh.n_head_kv << " dim " << sh.head_dim
+                            << " n_kv " << n_kv << ": max diff " << max_diff);
+                CHECK(max_diff <= 4e-3f * max_ref);
+            }
+        }
+    }
+}
