@@ -65,6 +65,9 @@ struct request {
     bool ignore_eos = false;       // keep going after an end-of-generation token
     // Streamed text: complete UTF-8, stop strings held back. Called on the engine thread.
     std::function<void(token_id token, std::string_view text)> on_token;
+    // Prefill progress: prompt tokens whose KV exists (reused or computed) out
+    // of the prompt, after each chunk. Called on the engine thread.
+    std::function<void(int32_t n_done, int32_t n_prompt)> on_prefill;
     // Exactly once, last. Called on the engine thread.
     std::function<void(const finish_info& info)> on_finish;
     // When set, the logits [n_vocab] of every computed position are reported

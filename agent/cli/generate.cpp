@@ -212,6 +212,16 @@ int cmd_generate(int argc, char** argv) {
             all_text += text;
         }
     };
+    // A progress bar for long prompts on a terminal.
+    if (isatty(STDERR_FILENO) && req.prompt.size() >= 256) {
+        req.on_prefill = [](int32_t done, int32_t total) {
+            const int width = 40, fill = static_cast<int>(int64_t(width) * done / std::max(1, total));
+            std::fprintf(stderr, "\rprefill [%.*s%*s] %d/%d tokens", fill, "########################################",
+                         width - fill, "", done, total);
+            if (done == total) std::fprintf(stderr, "\r%*s\r", width + 40, "");
+            std::fflush(stderr);
+        };
+    }
     engine::finish_info fin;
     req.on_finish = [&](const engine::finish_info& info) { fin = info; };
     const int32_t n_prompt = static_cast<int32_t>(req.prompt.size());

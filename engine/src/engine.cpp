@@ -233,6 +233,7 @@ bool engine::step() {
         } else {
             stats_.n_prefill_tokens += n;
             s.n_done += n;
+            if (s.req.on_prefill) s.req.on_prefill(s.n_done, s.info.n_prompt);
         }
         // Positions of the logits rows: the last n_logits tokens of this item.
         const int64_t first_pos = s.kv.n_tokens - it.n_logits;
