@@ -7,6 +7,9 @@ namespace mnemos::cli {
 
 int cmd_generate(int argc, char** argv);
 int cmd_info(int argc, char** argv);
+// agent/cli/store_cmds.cpp: `sessions ls|show|rm` and `store stats|gc` (--db PATH, else $MNEMOS_DB).
+int cmd_sessions(int argc, char** argv);
+int cmd_store(int argc, char** argv);
 
 // --model, else $MNEMOS_MODEL, else the first of a list of known files under
 // ../shared/models (relative to the working directory or the executable),

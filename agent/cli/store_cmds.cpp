@@ -1,0 +1,170 @@
+// `mnemos sessions ls|show|rm` and `mnemos store stats|gc`: inspect and
+// maintain the RocksDB store (memory/store.h).
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "agent/cli/commands.h"
+#include "memory/store.h"
+
+namespace mnemos::cli {
+
+namespace {
+
+// --db PATH, else $MNEMOS_DB, else ./mnemos-db. Removes the flag from the arguments it returns.
+std::string db_path(int& argc, char** argv) {
+    std::string path;
+    int w = 1;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            path = argv[++i];
+        } else {
+            argv[w++] = argv[i];
+        }
+    }
+    argc = w;
+    if (path.empty()) {
+        const char* env = std::getenv("MNEMOS_DB");
+        path = env ? env : "mnemos-db";
+    }
+    return path;
+}
+
+std::unique_ptr<memory::store> open_existing(const std::string& path) {
+    memory::store_options o;
+    o.path = path;
+    o.create_if_missing = false;
+    auto st = memory::store::open(o);
+    if (!st) {
+        std::fprintf(stderr, "mnemos: cannot open store '%s': %s\n", path.c_str(), st.error().to_string().c_str());
+        return nullptr;
+    }
+    return std::move(st.value());
+}
+
+std::string fmt_time(int64_t ms) {
+    if (ms <= 0) return "-";
+    const time_t t = time_t(ms / 1000);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", std::gmtime(&t));
+    return buf;
+}
+
+void sessions_usage(FILE* out) {
+    std::fprintf(out,
+                 "usage: mnemos sessions ls [--db PATH]\n"
+                 "       mnemos sessions show ID [--events N] [--db PATH]\n"
+                 "       mnemos sessions rm ID [--db PATH]\n"
+                 "The store is --db PATH, else $MNEMOS_DB, else ./mnemos-db.\n");
+}
+
+}  // namespace
+
+int cmd_sessions(int argc, char** argv) {
+    const std::string path = db_path(argc, argv);
+    if (argc < 2 || std::strcmp(argv[1], "--help") == 0) {
+        sessions_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const std::string_view sub = argv[1];
+    if (sub != "ls" && sub != "show" && sub != "rm") {
+        sessions_usage(stderr);
+        return 2;
+    }
+    if ((sub == "show" || sub == "rm") && argc < 3) {
+        sessions_usage(stderr);
+        return 2;
+    }
+    auto st = open_existing(path);
+    if (!st) return 1;
+    if (sub == "ls") {
+        auto list = st->list_sessions();
+        if (!list) {
+            std::fprintf(stderr, "mnemos: %s\n", list.error().to_string().c_str());
+            return 1;
+        }
+        std::printf("%-32s %-20s %8s %10s  %s\n", "id", "character", "events", "tokens", "updated (UTC)");
+        for (const auto& m : *list)
+            std::printf("%-32s %-20s %8llu %10lld  %s\n", m.id.c_str(), m.character.empty() ? "-" : m.character.c_str(),
+                        (unsigned long long)m.n_events, (long long)m.n_tokens, fmt_time(m.updated_ms).c_str());
+        return 0;
+    }
+    const std::string id = argv[2];
+    if (sub == "rm") {
+        const status s = st->delete_session(id);
+        if (!s.ok()) {
+            std::fprintf(stderr, "mnemos: %s\n", s.to_string().c_str());
+            return 1;
+        }
+        std::printf("deleted session %s\n", id.c_str());
+        return 0;
+    }
+    uint64_t n_show = 20;
+    for (int i = 3; i + 1 < argc; ++i)
+        if (std::strcmp(argv[i], "--events") == 0) n_show = std::strtoull(argv[i + 1], nullptr, 10);
+    auto m = st->get_session(id);
+    if (!m) {
+        std::fprintf(stderr, "mnemos: %s\n", m.error().to_string().c_str());
+        return 1;
+    }
+    std::printf("id                 %s\ncharacter          %s\nmodel fingerprint  %s\ntokens             %lld\n"
+                "last block hash    %s\nevents             %llu\ncreated (UTC)      %s\nupdated (UTC)      %s\n",
+                m->id.c_str(), m->character.c_str(), m->model_fingerprint.c_str(), (long long)m->n_tokens,
+                m->last_block_hash.c_str(), (unsigned long long)m->n_events, fmt_time(m->created_ms).c_str(),
+                fmt_time(m->updated_ms).c_str());
+    if (!m->extra_json.empty()) std::printf("extra              %s\n", m->extra_json.c_str());
+    const uint64_t from = m->n_events > n_show ? m->n_events - n_show : 0;
+    auto evs = st->read_events(id, from);
+    if (evs) {
+        std::printf("last %zu events:\n", evs->size());
+        for (const auto& e : *evs) std::printf("  %6llu  %s\n", (unsigned long long)e.seq, e.json.c_str());
+    }
+    return 0;
+}
+
+int cmd_store(int argc, char** argv) {
+    const std::string path = db_path(argc, argv);
+    if (argc < 2 || (std::strcmp(argv[1], "stats") != 0 && std::strcmp(argv[1], "gc") != 0)) {
+        std::fprintf(argc >= 2 && std::strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+                     "usage: mnemos store stats [--db PATH]\n"
+                     "       mnemos store gc [--min-age-s N] [--db PATH]   delete unreferenced KV blocks\n"
+                     "The store is --db PATH, else $MNEMOS_DB, else ./mnemos-db.\n");
+        return argc >= 2 && std::strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    auto st = open_existing(path);
+    if (!st) return 1;
+    if (std::strcmp(argv[1], "gc") == 0) {
+        int64_t min_age_s = 0;
+        for (int i = 2; i + 1 < argc; ++i)
+            if (std::strcmp(argv[i], "--min-age-s") == 0) min_age_s = std::strtoll(argv[i + 1], nullptr, 10);
+        auto r = st->collect_garbage(min_age_s * 1000);
+        if (!r) {
+            std::fprintf(stderr, "mnemos: %s\n", r.error().to_string().c_str());
+            return 1;
+        }
+        std::printf("scanned %llu blocks, deleted %llu (%llu bytes)\n", (unsigned long long)r->n_blocks_scanned,
+                    (unsigned long long)r->n_blocks_deleted, (unsigned long long)r->bytes_deleted);
+        return 0;
+    }
+    const auto s = st->stats();
+    std::printf("store            %s\n", path.c_str());
+    std::printf("sessions         %llu\n", (unsigned long long)s.n_sessions);
+    std::printf("events           %llu\n", (unsigned long long)s.n_events);
+    std::printf("kv blocks        %llu (%llu tokens, %llu refs)\n", (unsigned long long)s.n_blocks,
+                (unsigned long long)s.block_tokens, (unsigned long long)s.n_refs);
+    std::printf("kv bytes         %llu (%.1f bytes per token)\n", (unsigned long long)s.block_bytes, s.bytes_per_token);
+    std::printf("disk bytes       %llu (sst + blob + wal)\n", (unsigned long long)s.disk_bytes);
+    std::printf("block loads      %llu: %llu hits, %llu missing, %llu corrupt (hit rate %.1f%%, this process)\n",
+                (unsigned long long)s.n_loads, (unsigned long long)s.n_load_hits, (unsigned long long)s.n_load_missing,
+                (unsigned long long)s.n_load_corrupt, 100.0 * s.hit_rate());
+    std::printf("block persists   %llu: %llu skipped, %llu dropped, %llu failed (this process)\n",
+                (unsigned long long)s.n_persists, (unsigned long long)s.n_persist_skipped,
+                (unsigned long long)s.n_persist_dropped, (unsigned long long)s.n_persist_failed);
+    return 0;
+}
+
+}  // namespace mnemos::cli

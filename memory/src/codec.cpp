@@ -1,0 +1,322 @@
+// Block codec: fp16 (verbatim) and int8 (symmetric, one f32 scale per group)
+// with a versioned header and a CRC-32C over key + value. See memory/codec.h.
+#include "memory/codec.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace mnemos::memory {
+
+const char* kv_codec_name(kv_codec c) {
+    switch (c) {
+        case kv_codec::fp16: return "fp16";
+        case kv_codec::int8: return "int8";
+    }
+    return "unknown";
+}
+
+namespace {
+
+// -- CRC-32C ---------------------------------------------------------------
+
+struct crc_table {
+    uint32_t t[256];
+    crc_table() {
+        for (uint32_t i = 0; i < 256; ++i) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+            t[i] = c;
+        }
+    }
+};
+
+uint32_t crc32c_soft(const uint8_t* p, size_t n, uint32_t crc) {
+    static const crc_table table;
+    for (size_t i = 0; i < n; ++i) crc = table.t[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+__attribute__((target("sse4.2"))) uint32_t crc32c_hw(const uint8_t* p, size_t n, uint32_t crc) {
+    uint64_t c = crc;
+    while (n >= 8) {
+        uint64_t v;
+        std::memcpy(&v, p, 8);
+        c = _mm_crc32_u64(c, v);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = uint32_t(c);
+    while (n--) c32 = _mm_crc32_u8(c32, *p++);
+    return c32;
+}
+
+const bool has_sse42 = __builtin_cpu_supports("sse4.2");
+const bool has_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
+
+// -- f16 <-> f32 -------------------------------------------------------------
+
+float half_to_float(uint16_t h) {
+    const uint32_t sign = uint32_t(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {  // subnormal
+            exp = 127 - 15 + 1;
+            while (!(mant & 0x400)) {
+                mant <<= 1;
+                --exp;
+            }
+            bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t float_to_half(float f) {  // round to nearest even
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    const uint32_t sign = (x >> 16) & 0x8000;
+    x &= 0x7fffffffu;
+    if (x >= 0x7f800000u) return uint16_t(sign | 0x7c00 | (x > 0x7f800000u ? 0x200 : 0));
+    if (x >= 0x477ff000u) return uint16_t(sign | 0x7c00);  // overflow
+    if (x < 0x38800000u) {                                 // subnormal or zero
+        if (x < 0x33000000u) return uint16_t(sign);
+        const uint32_t e = x >> 23, m = (x & 0x7fffff) | 0x800000;
+        const uint32_t shift = 126 - e;
+        uint32_t r = m >> shift;
+        const uint32_t rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1))) ++r;
+        return uint16_t(sign | r);
+    }
+    uint32_t r = x - ((127 - 15) << 23);
+    r += 0xfff + ((r >> 13) & 1);
+    return uint16_t(sign | (r >> 13));
+}
+
+// Max |x| over n f16 values.
+float max_abs_f16(const uint16_t* x, size_t n) {
+    float m = 0;
+    for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(half_to_float(x[i])));
+    return m;
+}
+
+__attribute__((target("avx2,f16c,fma"))) void encode_int8_avx2(const uint16_t* x, size_t n_elems, size_t group,
+                                                               float* scales, int8_t* q) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (size_t g = 0; g * group < n_elems; ++g) {
+        const uint16_t* xs = x + g * group;
+        size_t i = 0;
+        __m256 vmax = _mm256_setzero_ps();
+        for (; i + 8 <= group; i += 8) {
+            __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xs + i)));
+            vmax = _mm256_max_ps(vmax, _mm256_and_ps(v, absmask));
+        }
+        float tmp[8];
+        _mm256_storeu_ps(tmp, vmax);
+        float m = 0;
+        for (float t : tmp) m = std::max(m, t);
+        for (; i < group; ++i) m = std::max(m, std::fabs(half_to_float(xs[i])));
+        const float s = m / 127.0f;
+        scales[g] = s;
+        const float inv = s > 0 ? 1.0f / s : 0.0f;
+        int8_t* qs = q + g * group;
+        i = 0;
+        const __m256 vinv = _mm256_set1_ps(inv);
+        for (; i + 8 <= group; i += 8) {
+            __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xs + i)));
+            __m256i r = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v, vinv), _MM_FROUND_TO_NEAREST_INT |
+                                                                                      _MM_FROUND_NO_EXC));
+            int32_t ri[8];
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(ri), r);
+            for (int k = 0; k < 8; ++k) qs[i + k] = int8_t(std::clamp(ri[k], -127, 127));
+        }
+        for (; i < group; ++i) qs[i] = int8_t(std::clamp(int(std::nearbyint(half_to_float(xs[i]) * inv)), -127, 127));
+    }
+}
+
+void encode_int8_ref(const uint16_t* x, size_t n_elems, size_t group, float* scales, int8_t* q) {
+    for (size_t g = 0; g * group < n_elems; ++g) {
+        const uint16_t* xs = x + g * group;
+        const float s = max_abs_f16(xs, group) / 127.0f;
+        scales[g] = s;
+        const float inv = s > 0 ? 1.0f / s : 0.0f;
+        for (size_t i = 0; i < group; ++i)
+            q[g * group + i] = int8_t(std::clamp(int(std::nearbyint(half_to_float(xs[i]) * inv)), -127, 127));
+    }
+}
+
+__attribute__((target("avx2,f16c,fma"))) void decode_int8_avx2(const float* scales, const int8_t* q,
+                                                               size_t n_elems, size_t group, uint16_t* x) {
+    for (size_t g = 0; g * group < n_elems; ++g) {
+        const __m256 vs = _mm256_set1_ps(scales[g]);
+        const int8_t* qs = q + g * group;
+        uint16_t* xs = x + g * group;
+        size_t i = 0;
+        for (; i + 8 <= group; i += 8) {
+            int64_t raw;
+            std::memcpy(&raw, qs + i, 8);
+            __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(raw)));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(xs + i),
+                             _mm256_cvtps_ph(_mm256_mul_ps(v, vs), _MM_FROUND_TO_NEAREST_INT));
+        }
+        for (; i < group; ++i) xs[i] = float_to_half(float(qs[i]) * scales[g]);
+    }
+}
+
+void decode_int8_ref(const float* scales, const int8_t* q, size_t n_elems, size_t group, uint16_t* x) {
+    for (size_t i = 0; i < n_elems; ++i) x[i] = float_to_half(float(q[i]) * scales[i / group]);
+}
+
+size_t effective_group(kv_codec codec, int32_t group, size_t n_elems) {
+    if (codec != kv_codec::int8) return 0;
+    size_t g = group > 0 ? size_t(group) : 64;
+    if (n_elems % g) g = 64;
+    if (n_elems % g) g = 1;
+    return g;
+}
+
+size_t payload_bytes(kv_codec codec, size_t group, size_t raw_bytes) {
+    if (codec == kv_codec::fp16) return raw_bytes;
+    const size_t n = raw_bytes / 2;
+    return n / group * sizeof(float) + n;
+}
+
+template <class T>
+void put(std::string& s, size_t off, T v) {
+    std::memcpy(s.data() + off, &v, sizeof v);
+}
+template <class T>
+T get(std::string_view s, size_t off) {
+    T v;
+    std::memcpy(&v, s.data() + off, sizeof v);
+    return v;
+}
+
+uint32_t value_crc(const engine::block_hash& hash, std::string_view body) {
+    return crc32c(body.data(), body.size(), crc32c(hash.bytes.data(), hash.bytes.size()));
+}
+
+}  // namespace
+
+uint32_t crc32c(const void* data, size_t n, uint32_t crc) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    crc = ~crc;
+    crc = has_sse42 ? crc32c_hw(p, n, crc) : crc32c_soft(p, n, crc);
+    return ~crc;
+}
+
+size_t encoded_block_bytes(kv_codec codec, int32_t group, size_t raw_bytes, size_t n_tokens) {
+    const size_t g = effective_group(codec, group, raw_bytes / 2);
+    return block_header_bytes + 4 * n_tokens + payload_bytes(codec, g, raw_bytes) + 4;
+}
+
+std::string encode_block(kv_codec codec, int32_t group, const engine::block_hash& hash,
+                         const engine::block_hash& parent, std::span<const engine::token_id> tokens,
+                         std::span<const uint8_t> page, int64_t written_ms) {
+    const size_t n_elems = page.size() / 2;
+    const size_t g = effective_group(codec, group, n_elems);
+    const size_t pay = payload_bytes(codec, g, page.size());
+    const size_t tok_off = block_header_bytes, pay_off = tok_off + 4 * tokens.size();
+    std::string v(pay_off + pay + 4, '\0');
+    std::memcpy(v.data(), "MNKV", 4);
+    put<uint16_t>(v, 4, block_format_version);
+    put<uint8_t>(v, 6, uint8_t(codec));
+    put<uint32_t>(v, 8, uint32_t(tokens.size()));
+    put<uint32_t>(v, 12, uint32_t(g));
+    put<uint64_t>(v, 16, uint64_t(page.size()));
+    put<int64_t>(v, 24, written_ms);
+    std::memcpy(v.data() + 32, parent.bytes.data(), 32);
+    put<uint64_t>(v, 64, uint64_t(pay));
+    if (!tokens.empty()) std::memcpy(v.data() + tok_off, tokens.data(), 4 * tokens.size());
+    if (codec == kv_codec::fp16) {
+        if (!page.empty()) std::memcpy(v.data() + pay_off, page.data(), page.size());
+    } else {
+        std::vector<uint16_t> x(n_elems);  // aligned copy of the page
+        if (n_elems) std::memcpy(x.data(), page.data(), n_elems * 2);
+        std::vector<float> sc(n_elems / g);  // copied in after: the payload is not float-aligned
+        auto* q = reinterpret_cast<int8_t*>(v.data() + pay_off + sc.size() * sizeof(float));
+        if (has_f16c)
+            encode_int8_avx2(x.data(), n_elems, g, sc.data(), q);
+        else
+            encode_int8_ref(x.data(), n_elems, g, sc.data(), q);
+        if (!sc.empty()) std::memcpy(v.data() + pay_off, sc.data(), sc.size() * sizeof(float));
+    }
+    put<uint32_t>(v, v.size() - 4, value_crc(hash, std::string_view(v).substr(0, v.size() - 4)));
+    return v;
+}
+
+result<block_info> inspect_block(const engine::block_hash& hash, std::string_view v) {
+    if (v.size() < block_header_bytes + 4) return make_error(errc::corrupt, "kv block shorter than its header");
+    if (std::memcmp(v.data(), "MNKV", 4) != 0) return make_error(errc::corrupt, "kv block: bad magic");
+    if (get<uint16_t>(v, 4) != block_format_version)
+        return make_error(errc::corrupt, "kv block: unknown version " + std::to_string(get<uint16_t>(v, 4)));
+    block_info info;
+    const uint8_t c = get<uint8_t>(v, 6);
+    if (c != uint8_t(kv_codec::fp16) && c != uint8_t(kv_codec::int8))
+        return make_error(errc::corrupt, "kv block: unknown codec " + std::to_string(c));
+    info.codec = kv_codec(c);
+    info.n_tokens = get<uint32_t>(v, 8);
+    info.group = get<uint32_t>(v, 12);
+    info.raw_bytes = get<uint64_t>(v, 16);
+    info.written_ms = get<int64_t>(v, 24);
+    std::memcpy(info.parent.bytes.data(), v.data() + 32, 32);
+    const uint64_t pay = get<uint64_t>(v, 64);
+    if (info.n_tokens > (1u << 20) || info.raw_bytes > (uint64_t(1) << 40) || (info.raw_bytes & 1))
+        return make_error(errc::corrupt, "kv block: implausible sizes");
+    if (info.codec == kv_codec::int8 && (info.group == 0 || (info.raw_bytes / 2) % info.group))
+        return make_error(errc::corrupt, "kv block: bad int8 group");
+    if (info.codec == kv_codec::fp16 && info.group != 0) return make_error(errc::corrupt, "kv block: bad fp16 group");
+    if (pay != payload_bytes(info.codec, info.group, info.raw_bytes))
+        return make_error(errc::corrupt, "kv block: payload size does not match the header");
+    if (v.size() != block_header_bytes + 4 * uint64_t(info.n_tokens) + pay + 4)
+        return make_error(errc::corrupt, "kv block: value size " + std::to_string(v.size()) +
+                                             " does not match the header (truncated?)");
+    if (get<uint32_t>(v, v.size() - 4) != value_crc(hash, v.substr(0, v.size() - 4)))
+        return make_error(errc::corrupt, "kv block: checksum mismatch");
+    info.tokens.resize(info.n_tokens);
+    if (info.n_tokens) std::memcpy(info.tokens.data(), v.data() + block_header_bytes, 4 * size_t(info.n_tokens));
+    return info;
+}
+
+status decode_block(const engine::block_hash& hash, std::string_view v, std::span<uint8_t> out, block_info* info_out) {
+    auto info = inspect_block(hash, v);
+    if (!info) return info.error();
+    if (out.size() != info->raw_bytes)
+        return make_error(errc::invalid_argument, "kv block holds " + std::to_string(info->raw_bytes) +
+                                                      " page bytes, the pool wants " + std::to_string(out.size()));
+    const size_t pay_off = block_header_bytes + 4 * size_t(info->n_tokens);
+    if (info->codec == kv_codec::fp16) {
+        if (!out.empty()) std::memcpy(out.data(), v.data() + pay_off, out.size());
+    } else {
+        const size_t n = out.size() / 2, g = info->group;
+        std::vector<float> sc(n / g);
+        std::memcpy(sc.data(), v.data() + pay_off, sc.size() * sizeof(float));
+        const auto* q = reinterpret_cast<const int8_t*>(v.data() + pay_off + sc.size() * sizeof(float));
+        std::vector<uint16_t> x;
+        uint16_t* dst = reinterpret_cast<uint16_t*>(out.data());
+        const bool aligned = (reinterpret_cast<uintptr_t>(out.data()) % alignof(uint16_t)) == 0;
+        if (!aligned) {
+            x.resize(n);
+            dst = x.data();
+        }
+        if (has_f16c)
+            decode_int8_avx2(sc.data(), q, n, g, dst);
+        else
+            decode_int8_ref(sc.data(), q, n, g, dst);
+        if (!aligned) std::memcpy(out.data(), x.data(), out.size());
+    }
+    if (info_out) *info_out = std::move(*info);
+    return ok_status();
+}
+
+}  // namespace mnemos::memory

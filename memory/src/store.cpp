@@ -1,0 +1,742 @@
+// The RocksDB store: column families, event logs, sessions, the write-behind
+// block store, references and garbage collection. See memory/store.h.
+#include "memory/store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/kv_cache.h"
+#include "engine/sha256.h"
+#include "memory/codec.h"
+
+namespace mnemos::memory {
+
+namespace {
+
+using json = nlohmann::json;
+using engine::block_hash;
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+status from_rocks(const rocksdb::Status& s, const char* what) {
+    if (s.ok()) return ok_status();
+    const errc c = s.IsNotFound() ? errc::not_found
+                   : s.IsCorruption() ? errc::corrupt
+                   : s.IsInvalidArgument() ? errc::invalid_argument
+                                           : errc::io_error;
+    return make_error(c, std::string(what) + ": " + s.ToString());
+}
+
+std::string be64(uint64_t v) {
+    std::string s(8, '\0');
+    for (int i = 7; i >= 0; --i) {
+        s[i] = char(v & 0xff);
+        v >>= 8;
+    }
+    return s;
+}
+uint64_t read_be64(const char* p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | uint8_t(p[i]);
+    return v;
+}
+
+// events: id, 0x00, big-endian seq (ids never contain 0x00, so one id's keys are contiguous).
+std::string event_key(std::string_view id, uint64_t seq) {
+    std::string k(id);
+    k.push_back('\0');
+    k += be64(seq);
+    return k;
+}
+std::string event_prefix(std::string_view id) {
+    std::string k(id);
+    k.push_back('\0');
+    return k;
+}
+std::string event_prefix_end(std::string_view id) {
+    std::string k(id);
+    k.push_back('\1');
+    return k;
+}
+
+// refs: 'B' hash id  (who uses a block) and 'S' id 0x00 hash  (which blocks a session uses).
+std::string ref_by_block(const block_hash& h, std::string_view id) {
+    std::string k("B");
+    k.append(reinterpret_cast<const char*>(h.bytes.data()), 32);
+    k += id;
+    return k;
+}
+std::string ref_block_prefix(const block_hash& h) {
+    std::string k("B");
+    k.append(reinterpret_cast<const char*>(h.bytes.data()), 32);
+    return k;
+}
+std::string ref_by_session(std::string_view id, const block_hash& h) {
+    std::string k("S");
+    k += id;
+    k.push_back('\0');
+    k.append(reinterpret_cast<const char*>(h.bytes.data()), 32);
+    return k;
+}
+std::string ref_session_prefix(std::string_view id) {
+    std::string k("S");
+    k += id;
+    k.push_back('\0');
+    return k;
+}
+
+rocksdb::Slice hash_slice(const block_hash& h) { return {reinterpret_cast<const char*>(h.bytes.data()), 32}; }
+
+json meta_to_json(const session_meta& m) {
+    json j = {{"id", m.id},
+              {"character", m.character},
+              {"model_fingerprint", m.model_fingerprint},
+              {"n_tokens", m.n_tokens},
+              {"last_block_hash", m.last_block_hash},
+              {"created_ms", m.created_ms},
+              {"updated_ms", m.updated_ms},
+              {"n_events", m.n_events}};
+    if (!m.extra_json.empty()) j["extra"] = json::parse(m.extra_json, nullptr, false);
+    return j;
+}
+
+result<session_meta> meta_from_json(std::string_view s) {
+    json j = json::parse(s, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return make_error(errc::corrupt, "session record is not a JSON object");
+    session_meta m;
+    try {
+        m.id = j.value("id", "");
+        m.character = j.value("character", "");
+        m.model_fingerprint = j.value("model_fingerprint", "");
+        m.n_tokens = j.value("n_tokens", int64_t(0));
+        m.last_block_hash = j.value("last_block_hash", "");
+        m.created_ms = j.value("created_ms", int64_t(0));
+        m.updated_ms = j.value("updated_ms", int64_t(0));
+        m.n_events = j.value("n_events", uint64_t(0));
+        if (j.contains("extra") && !j["extra"].is_null()) m.extra_json = j["extra"].dump();
+    } catch (const std::exception& e) {
+        return make_error(errc::corrupt, std::string("session record: ") + e.what());
+    }
+    return m;
+}
+
+}  // namespace
+
+bool valid_session_id(std::string_view id) {
+    if (id.empty() || id.size() > 128) return false;
+    for (char c : id)
+        if (uint8_t(c) < 0x21 || uint8_t(c) > 0x7e) return false;
+    return true;
+}
+
+// ---------------------------------------------------------------------------
+// impl
+// ---------------------------------------------------------------------------
+
+class block_adaptor final : public engine::block_store_i {
+  public:
+    explicit block_adaptor(store::impl* s) : s_(s) {}
+    bool load(const block_hash& hash, std::span<uint8_t> out) override;
+    void persist(const block_hash& hash, const block_hash& parent, std::span<const engine::token_id> tokens,
+                 std::span<const uint8_t> page_bytes) override;
+
+  private:
+    store::impl* s_;  // the owner
+};
+
+struct store::impl {
+    struct job {
+        block_hash hash, parent;
+        std::vector<engine::token_id> tokens;
+        std::vector<uint8_t> bytes;
+    };
+
+    store_options opt;
+    std::unique_ptr<rocksdb::DB> db;
+    rocksdb::ColumnFamilyHandle* cf_default = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_events = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_sessions = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_kv = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_refs = nullptr;
+    rocksdb::WriteOptions sync_wo, async_wo;
+    block_adaptor adaptor{this};
+
+    std::mutex log_mu;  // serializes appends, session updates, deletes and gc (sequence numbers, refs)
+    std::unordered_map<std::string, uint64_t> next_seq;  // cached next sequence number per session
+
+    std::mutex q_mu;  // guards the queue and the counters below
+    std::condition_variable q_cv, q_done_cv, q_room_cv;
+    std::deque<job> queue;
+    bool stopping = false;
+    uint64_t in_flight = 0;                                // jobs taken by the worker, not yet written
+    std::unordered_set<block_hash, engine::block_hash_hasher> known;  // hashes known stored and valid
+    std::thread worker;
+
+    // Counters (under q_mu).
+    uint64_t n_loads = 0, n_load_hits = 0, n_load_missing = 0, n_load_corrupt = 0;
+    uint64_t n_persists = 0, n_persist_skipped = 0, n_persist_dropped = 0, n_persist_failed = 0;
+
+    ~impl() { close(); }
+
+    void close() {
+        if (!db) return;
+        {
+            std::unique_lock lk(q_mu);
+            stopping = true;
+        }
+        q_cv.notify_all();
+        if (worker.joinable()) worker.join();
+        for (auto* h : {cf_default, cf_events, cf_sessions, cf_kv, cf_refs})
+            if (h) db->DestroyColumnFamilyHandle(h);
+        cf_default = cf_events = cf_sessions = cf_kv = cf_refs = nullptr;
+        db->Close();
+        db.reset();
+    }
+
+    bool is_known(const block_hash& h) {
+        std::lock_guard lk(q_mu);
+        return known.count(h) != 0;
+    }
+
+    // Whether a valid block is stored under h (reads it).
+    bool stored_valid(const block_hash& h) {
+        rocksdb::PinnableSlice v;
+        if (!db->Get(rocksdb::ReadOptions(), cf_kv, hash_slice(h), &v).ok()) return false;
+        return inspect_block(h, std::string_view(v.data(), v.size())).ok();
+    }
+
+    void run_worker() {
+        for (;;) {
+            job j;
+            {
+                std::unique_lock lk(q_mu);
+                q_cv.wait(lk, [&] { return stopping || !queue.empty(); });
+                if (queue.empty()) return;  // stopping and drained
+                j = std::move(queue.front());
+                queue.pop_front();
+                ++in_flight;
+            }
+            q_room_cv.notify_all();
+            write_job(j);
+            {
+                std::lock_guard lk(q_mu);
+                --in_flight;
+            }
+            q_done_cv.notify_all();
+        }
+    }
+
+    void write_job(const job& j) {
+        bool skip = is_known(j.hash);
+        if (!skip) {
+            std::string dummy;
+            bool may_exist = db->KeyMayExist(rocksdb::ReadOptions(), cf_kv, hash_slice(j.hash), &dummy);
+            skip = may_exist && stored_valid(j.hash);
+        }
+        if (skip) {
+            std::lock_guard lk(q_mu);
+            ++n_persist_skipped;
+            known.insert(j.hash);
+            return;
+        }
+        const std::string v = encode_block(opt.codec, opt.int8_group, j.hash, j.parent, j.tokens, j.bytes, now_ms());
+        rocksdb::WriteBatch wb;
+        wb.Put(cf_kv, hash_slice(j.hash), v);
+        const auto s = db->Write(async_wo, &wb);
+        std::lock_guard lk(q_mu);
+        if (s.ok()) {
+            known.insert(j.hash);
+        } else {
+            ++n_persist_failed;
+            std::fprintf(stderr, "mnemos store: block write failed: %s\n", s.ToString().c_str());
+        }
+    }
+
+    void flush() {
+        std::unique_lock lk(q_mu);
+        q_done_cv.wait(lk, [&] { return queue.empty() && in_flight == 0; });
+    }
+
+    uint64_t next_seq_of(std::string_view id) {  // log_mu held
+        auto it = next_seq.find(std::string(id));
+        if (it != next_seq.end()) return it->second;
+        uint64_t next = 0;
+        std::unique_ptr<rocksdb::Iterator> iter(db->NewIterator(rocksdb::ReadOptions(), cf_events));
+        iter->SeekForPrev(event_key(id, UINT64_MAX));
+        const std::string pre = event_prefix(id);
+        if (iter->Valid() && iter->key().starts_with(pre) && iter->key().size() == pre.size() + 8)
+            next = read_be64(iter->key().data() + pre.size()) + 1;
+        next_seq.emplace(std::string(id), next);
+        return next;
+    }
+
+    result<session_meta> read_meta(std::string_view id) {
+        std::string v;
+        auto s = db->Get(rocksdb::ReadOptions(), cf_sessions, rocksdb::Slice(id.data(), id.size()), &v);
+        if (s.IsNotFound()) return make_error(errc::not_found, "no session '" + std::string(id) + "'");
+        if (!s.ok()) return from_rocks(s, "read session");
+        return meta_from_json(v);
+    }
+
+    bool block_referenced(const block_hash& h) {
+        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf_refs));
+        const std::string pre = ref_block_prefix(h);
+        it->Seek(pre);
+        return it->Valid() && it->key().starts_with(pre);
+    }
+};
+
+bool block_adaptor::load(const block_hash& hash, std::span<uint8_t> out) {
+    rocksdb::PinnableSlice v;
+    rocksdb::Status s;
+    try {
+        s = s_->db->Get(rocksdb::ReadOptions(), s_->cf_kv, hash_slice(hash), &v);
+    } catch (...) {
+        s = rocksdb::Status::IOError("exception");
+    }
+    bool ok = false, corrupt = false;
+    if (s.ok()) {
+        const status d = decode_block(hash, std::string_view(v.data(), v.size()), out);
+        ok = d.ok();
+        corrupt = !ok;
+    } else if (!s.IsNotFound()) {
+        corrupt = true;  // RocksDB's own checksum or I/O failure: treat as missing
+    }
+    std::lock_guard lk(s_->q_mu);
+    ++s_->n_loads;
+    if (ok) {
+        ++s_->n_load_hits;
+        s_->known.insert(hash);
+    } else if (corrupt) {
+        ++s_->n_load_corrupt;
+        s_->known.erase(hash);  // so a recomputed block gets written again
+    } else {
+        ++s_->n_load_missing;
+    }
+    return ok;
+}
+
+void block_adaptor::persist(const block_hash& hash, const block_hash& parent, std::span<const engine::token_id> tokens,
+                            std::span<const uint8_t> page_bytes) {
+    try {
+        std::unique_lock lk(s_->q_mu);
+        ++s_->n_persists;
+        if (s_->stopping) {
+            ++s_->n_persist_dropped;
+            return;
+        }
+        if (s_->known.count(hash)) {
+            ++s_->n_persist_skipped;
+            return;
+        }
+        const size_t cap = std::max<size_t>(1, s_->opt.write_behind_queue);
+        if (s_->queue.size() >= cap) {
+            if (s_->opt.drop_when_full) {
+                ++s_->n_persist_dropped;
+                return;
+            }
+            s_->q_room_cv.wait(lk, [&] { return s_->queue.size() < cap || s_->stopping; });
+        }
+        store::impl::job j;
+        j.hash = hash;
+        j.parent = parent;
+        j.tokens.assign(tokens.begin(), tokens.end());
+        j.bytes.assign(page_bytes.begin(), page_bytes.end());
+        s_->queue.push_back(std::move(j));
+    } catch (...) {
+        return;  // out of memory: the block is recomputed if needed
+    }
+    s_->q_cv.notify_one();
+}
+
+// ---------------------------------------------------------------------------
+// store
+// ---------------------------------------------------------------------------
+
+store::store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+store::~store() {
+    if (impl_) impl_->close();
+}
+
+const store_options& store::options() const { return impl_->opt; }
+
+result<std::unique_ptr<store>> store::open(const store_options& options) {
+    if (options.path.empty()) return make_error(errc::invalid_argument, "store_options.path is empty");
+    if (options.codec != kv_codec::fp16 && options.codec != kv_codec::int8)
+        return make_error(errc::invalid_argument, "store_options.codec is not fp16 or int8");
+    try {
+        auto p = std::make_unique<impl>();
+        p->opt = options;
+
+        rocksdb::DBOptions dbo;
+        dbo.create_if_missing = options.create_if_missing;
+        dbo.create_missing_column_families = true;
+        dbo.max_background_jobs = 2;
+        dbo.keep_log_file_num = 4;
+
+        auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+        auto table = [&](bool bloom) {
+            rocksdb::BlockBasedTableOptions t;
+            t.block_cache = cache;
+            if (bloom) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+            return std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(t));
+        };
+        // Small JSON values and keys: LZ4 everywhere, ZSTD at the bottom level (cold history).
+        rocksdb::ColumnFamilyOptions small;
+        small.compression = rocksdb::kLZ4Compression;
+        small.bottommost_compression = rocksdb::kZSTD;
+        small.table_factory = table(false);
+        rocksdb::ColumnFamilyOptions points = small;  // sessions / refs: point lookups and prefix seeks
+        points.table_factory = table(true);
+        // KV blocks: values of hundreds of KiB in integrated blob files, keys in the LSM tree.
+        rocksdb::ColumnFamilyOptions kv;
+        kv.table_factory = table(true);
+        kv.compression = rocksdb::kNoCompression;
+        kv.enable_blob_files = true;
+        kv.min_blob_size = options.min_blob_size;
+        kv.blob_compression_type = options.compress_blobs ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
+        kv.enable_blob_garbage_collection = true;
+        kv.blob_garbage_collection_age_cutoff = 0.5;
+        kv.write_buffer_size = 64 << 20;
+
+        std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+            {rocksdb::kDefaultColumnFamilyName, small},
+            {"events", small},
+            {"sessions", points},
+            {"kv", kv},
+            {"refs", points},
+        };
+        std::vector<rocksdb::ColumnFamilyHandle*> handles;
+        rocksdb::DB* raw = nullptr;
+        auto s = rocksdb::DB::Open(dbo, options.path, cfs, &handles, &raw);
+        if (!s.ok()) return from_rocks(s, ("open " + options.path).c_str());
+        p->db.reset(raw);
+        p->cf_default = handles[0];
+        p->cf_events = handles[1];
+        p->cf_sessions = handles[2];
+        p->cf_kv = handles[3];
+        p->cf_refs = handles[4];
+        p->sync_wo.sync = options.sync_events;
+        p->async_wo.sync = false;  // blocks are a cache: the WAL without fsync is enough
+        p->worker = std::thread([raw_impl = p.get()] { raw_impl->run_worker(); });
+        return std::unique_ptr<store>(new store(std::move(p)));
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, std::string("store::open: ") + e.what());
+    }
+}
+
+result<uint64_t> store::append_event(std::string_view id, std::string_view event_json) {
+    if (!valid_session_id(id)) return make_error(errc::invalid_argument, "bad session id");
+    if (!json::accept(event_json)) return make_error(errc::invalid_argument, "event is not valid JSON");
+    try {
+        std::lock_guard lk(impl_->log_mu);
+        const uint64_t seq = impl_->next_seq_of(id);
+        session_meta m;
+        auto old = impl_->read_meta(id);
+        if (old) {
+            m = std::move(*old);
+        } else if (old.error().code() == errc::not_found) {
+            m.id = std::string(id);
+            m.created_ms = now_ms();
+        } else {
+            return old.error();
+        }
+        m.n_events = seq + 1;
+        m.updated_ms = now_ms();
+        rocksdb::WriteBatch wb;
+        wb.Put(impl_->cf_events, event_key(id, seq), rocksdb::Slice(event_json.data(), event_json.size()));
+        wb.Put(impl_->cf_sessions, rocksdb::Slice(id.data(), id.size()), meta_to_json(m).dump());
+        auto s = impl_->db->Write(impl_->sync_wo, &wb);
+        if (!s.ok()) return from_rocks(s, "append event");
+        impl_->next_seq[std::string(id)] = seq + 1;
+        return seq;
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, std::string("append_event: ") + e.what());
+    }
+}
+
+result<std::vector<event_record>> store::read_events(std::string_view id, uint64_t from_seq, uint64_t max_n) {
+    if (!valid_session_id(id)) return make_error(errc::invalid_argument, "bad session id");
+    try {
+        std::vector<event_record> out;
+        const std::string pre = event_prefix(id), end = event_prefix_end(id);
+        rocksdb::ReadOptions ro;
+        rocksdb::Slice upper(end);
+        ro.iterate_upper_bound = &upper;
+        std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf_events));
+        for (it->Seek(event_key(id, from_seq)); it->Valid() && out.size() < max_n; it->Next()) {
+            if (it->key().size() != pre.size() + 8 || !it->key().starts_with(pre)) continue;
+            out.push_back({read_be64(it->key().data() + pre.size()), it->value().ToString()});
+        }
+        if (!it->status().ok()) return from_rocks(it->status(), "read events");
+        return out;
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, std::string("read_events: ") + e.what());
+    }
+}
+
+status store::put_session(const session_meta& meta) {
+    if (!valid_session_id(meta.id)) return make_error(errc::invalid_argument, "bad session id");
+    if (!meta.extra_json.empty()) {
+        json j = json::parse(meta.extra_json, nullptr, false);
+        if (j.is_discarded() || !j.is_object())
+            return make_error(errc::invalid_argument, "session_meta.extra_json is not a JSON object");
+    }
+    try {
+        std::lock_guard lk(impl_->log_mu);
+        session_meta m = meta;
+        auto old = impl_->read_meta(meta.id);
+        if (old) {
+            m.n_events = old->n_events;
+            if (m.created_ms == 0) m.created_ms = old->created_ms;
+        } else if (old.error().code() != errc::not_found) {
+            return old.error();
+        } else {
+            m.n_events = 0;
+        }
+        if (m.created_ms == 0) m.created_ms = now_ms();
+        m.updated_ms = now_ms();
+        auto s = impl_->db->Put(impl_->sync_wo, impl_->cf_sessions, m.id, meta_to_json(m).dump());
+        return from_rocks(s, "put session");
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, std::string("put_session: ") + e.what());
+    }
+}
+
+result<session_meta> store::get_session(std::string_view id) {
+    if (!valid_session_id(id)) return make_error(errc::invalid_argument, "bad session id");
+    try {
+        return impl_->read_meta(id);
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, std::string("get_session: ") + e.what());
+    }
+}
+
+result<std::vector<session_meta>> store::list_sessions() {
+    try {
+        std::vector<session_meta> out;
+        std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf_sessions));
+        for (it->SeekToFirst(); it->Valid(); it->Next()) {
+            auto m = meta_from_json(std::string_view(it->value().data(), it->value().size()));
+            if (!m) return m.error();
+            out.push_back(std::move(*m));
+        }
+        if (!it->status().ok()) return from_rocks(it->status(), "list sessions");
+        return out;
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, std::string("list_sessions: ") + e.what());
+    }
+}
+
+status store::delete_session(std::string_view id) {
+    if (!valid_session_id(id)) return make_error(errc::invalid_argument, "bad session id");
+    try {
+        std::lock_guard lk(impl_->log_mu);
+        auto meta = impl_->read_meta(id);
+        if (!meta && meta.error().code() != errc::not_found) return meta.error();
+        const bool has_events = impl_->next_seq_of(id) > 0;
+        if (!meta && !has_events) return make_error(errc::not_found, "no session '" + std::string(id) + "'");
+
+        // The session's blocks, from its reverse references.
+        std::vector<block_hash> blocks;
+        const std::string spre = ref_session_prefix(id);
+        {
+            std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf_refs));
+            for (it->Seek(spre); it->Valid() && it->key().starts_with(spre); it->Next()) {
+                if (it->key().size() != spre.size() + 32) continue;
+                block_hash h;
+                std::memcpy(h.bytes.data(), it->key().data() + spre.size(), 32);
+                blocks.push_back(h);
+            }
+        }
+        rocksdb::WriteBatch wb;
+        const std::string ev0 = event_prefix(id), ev1 = event_prefix_end(id);
+        wb.DeleteRange(impl_->cf_events, ev0, ev1);
+        wb.Delete(impl_->cf_sessions, rocksdb::Slice(id.data(), id.size()));
+        for (const auto& h : blocks) {
+            wb.Delete(impl_->cf_refs, ref_by_block(h, id));
+            wb.Delete(impl_->cf_refs, ref_by_session(id, h));
+        }
+        auto s = impl_->db->Write(impl_->sync_wo, &wb);
+        if (!s.ok()) return from_rocks(s, "delete session");
+        impl_->next_seq.erase(std::string(id));
+
+        // Then the blocks nobody references any more.
+        rocksdb::WriteBatch kb;
+        std::vector<block_hash> freed;
+        for (const auto& h : blocks)
+            if (!impl_->block_referenced(h)) {
+                kb.Delete(impl_->cf_kv, hash_slice(h));
+                freed.push_back(h);
+            }
+        if (kb.Count()) {
+            s = impl_->db->Write(impl_->sync_wo, &kb);
+            if (!s.ok()) return from_rocks(s, "delete session blocks");
+            std::lock_guard ql(impl_->q_mu);
+            for (const auto& h : freed) impl_->known.erase(h);
+        }
+        return ok_status();
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, std::string("delete_session: ") + e.what());
+    }
+}
+
+engine::block_store_i& store::blocks() { return impl_->adaptor; }
+
+status store::add_block_refs(std::string_view id, std::span<const block_hash> hashes) {
+    if (!valid_session_id(id)) return make_error(errc::invalid_argument, "bad session id");
+    try {
+        std::lock_guard lk(impl_->log_mu);
+        rocksdb::WriteBatch wb;
+        for (const auto& h : hashes) {
+            wb.Put(impl_->cf_refs, ref_by_block(h, id), rocksdb::Slice());
+            wb.Put(impl_->cf_refs, ref_by_session(id, h), rocksdb::Slice());
+        }
+        return from_rocks(impl_->db->Write(impl_->sync_wo, &wb), "add block refs");
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, std::string("add_block_refs: ") + e.what());
+    }
+}
+
+std::vector<block_hash> store::block_hashes(const block_hash& fingerprint, std::span<const engine::token_id> tokens,
+                                            int32_t page_size) {
+    std::vector<block_hash> out;
+    if (page_size <= 0) return out;
+    block_hash parent = fingerprint;
+    for (size_t i = 0; i + size_t(page_size) <= tokens.size(); i += size_t(page_size)) {
+        parent = engine::kv_cache::chain_hash(parent, tokens.subspan(i, size_t(page_size)));
+        out.push_back(parent);
+    }
+    return out;
+}
+
+bool store::has_block(const block_hash& hash) {
+    rocksdb::PinnableSlice v;
+    return impl_->db->Get(rocksdb::ReadOptions(), impl_->cf_kv, hash_slice(hash), &v).ok();
+}
+
+result<gc_report> store::collect_garbage(int64_t min_age_ms) {
+    try {
+        impl_->flush();
+        std::lock_guard lk(impl_->log_mu);
+        gc_report rep;
+        const int64_t cutoff = now_ms() - min_age_ms;
+        rocksdb::WriteBatch wb;
+        std::vector<block_hash> freed;
+        std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf_kv));
+        for (it->SeekToFirst(); it->Valid(); it->Next()) {
+            ++rep.n_blocks_scanned;
+            if (it->key().size() != 32) continue;
+            block_hash h;
+            std::memcpy(h.bytes.data(), it->key().data(), 32);
+            if (impl_->block_referenced(h)) continue;
+            const std::string_view v(it->value().data(), it->value().size());
+            auto info = inspect_block(h, v);
+            // A corrupt block is garbage regardless of age; a valid one only when old enough.
+            if (info && info->written_ms > cutoff) continue;
+            wb.Delete(impl_->cf_kv, it->key());
+            ++rep.n_blocks_deleted;
+            rep.bytes_deleted += v.size();
+            freed.push_back(h);
+        }
+        if (!it->status().ok()) return from_rocks(it->status(), "gc scan");
+        if (wb.Count()) {
+            auto s = impl_->db->Write(impl_->sync_wo, &wb);
+            if (!s.ok()) return from_rocks(s, "gc delete");
+            std::lock_guard ql(impl_->q_mu);
+            for (const auto& h : freed) impl_->known.erase(h);
+        }
+        return rep;
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, std::string("collect_garbage: ") + e.what());
+    }
+}
+
+store_stats store::stats() {
+    store_stats st;
+    try {
+        auto& db = *impl_->db;
+        {
+            std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), impl_->cf_sessions));
+            for (it->SeekToFirst(); it->Valid(); it->Next()) ++st.n_sessions;
+        }
+        {
+            std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), impl_->cf_events));
+            for (it->SeekToFirst(); it->Valid(); it->Next()) ++st.n_events;
+        }
+        {
+            std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), impl_->cf_refs));
+            for (it->SeekToFirst(); it->Valid(); it->Next())
+                if (!it->key().empty() && it->key()[0] == 'B') ++st.n_refs;
+        }
+        {
+            std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), impl_->cf_kv));
+            for (it->SeekToFirst(); it->Valid(); it->Next()) {
+                ++st.n_blocks;
+                st.block_bytes += it->value().size();
+                if (it->value().size() >= 12) {
+                    uint32_t n;
+                    std::memcpy(&n, it->value().data() + 8, 4);
+                    st.block_tokens += n;
+                }
+            }
+        }
+        st.bytes_per_token = st.block_tokens ? double(st.block_bytes) / double(st.block_tokens) : 0.0;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(impl_->opt.path, ec)) {
+            const auto name = e.path().filename().string();
+            if (name.ends_with(".sst") || name.ends_with(".blob") || name.ends_with(".log"))
+                st.disk_bytes += e.file_size(ec);
+        }
+    } catch (...) {
+    }
+    std::lock_guard lk(impl_->q_mu);
+    st.n_loads = impl_->n_loads;
+    st.n_load_hits = impl_->n_load_hits;
+    st.n_load_missing = impl_->n_load_missing;
+    st.n_load_corrupt = impl_->n_load_corrupt;
+    st.n_persists = impl_->n_persists;
+    st.n_persist_skipped = impl_->n_persist_skipped;
+    st.n_persist_dropped = impl_->n_persist_dropped;
+    st.n_persist_failed = impl_->n_persist_failed;
+    st.n_pending = impl_->queue.size() + impl_->in_flight;
+    return st;
+}
+
+void store::flush() { impl_->flush(); }
+
+result<std::string> store::raw_block(const block_hash& hash) {
+    std::string v;
+    auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf_kv, hash_slice(hash), &v);
+    if (!s.ok()) return from_rocks(s, "read block");
+    return v;
+}
+
+status store::put_raw_block(const block_hash& hash, std::string_view value) {
+    auto s = impl_->db->Put(impl_->sync_wo, impl_->cf_kv, hash_slice(hash), rocksdb::Slice(value.data(), value.size()));
+    std::lock_guard lk(impl_->q_mu);
+    impl_->known.erase(hash);
+    return from_rocks(s, "write block");
+}
+
+}  // namespace mnemos::memory

@@ -1,0 +1,224 @@
+#pragma once
+// The durable store of mnemos: one RocksDB database holding every session's
+// event log (the truth), its metadata, and the KV blocks computed from it (a
+// cache), as laid out in ../shared/DESIGN.md:
+//
+//   family    key                                 value
+//   events    session id, 0x00, big-endian seq    one event as JSON
+//   sessions  session id                          session_meta as JSON
+//   kv        32-byte block hash                  codec header + tokens + K/V payload + checksum (memory/codec.h)
+//   refs      32-byte block hash, session id      empty (who uses a block; for garbage collection)
+//
+// The store reaches the engine through engine::block_store_i: attach
+// blocks() with kv_cache::set_store() and full pages are written behind on a
+// background thread; on a prefix miss the pool reads them back (resume
+// without prefill). A block that is missing or fails its checksum is reported
+// missing, so the engine recomputes it; it is never served.
+//
+// Thread safety: every method may be called from any thread.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/block_store.h"
+#include "engine/status.h"
+#include "engine/types.h"
+
+namespace mnemos::memory {
+
+// How KV blocks are encoded on disk. The pool is always f16; decoding gives
+// f16 page bytes back.
+enum class kv_codec : uint8_t {
+    // The page bytes as they are: exact.
+    fp16 = 1,
+    // Symmetric int8 with one f32 scale per group of int8_group elements
+    // (per token row when int8_group == kv_dim): x' = q * s, s = max|group| / 127.
+    // Error: |x - x'| <= s / 2 = max|group| / 254, plus f16 rounding of x'
+    // (relative 2^-11). About half the bytes of fp16.
+    int8 = 2,
+};
+const char* kv_codec_name(kv_codec c);
+
+struct store_options {
+    // Directory of the RocksDB database.
+    // Default: "" (required)
+    std::string path;
+    // Create the database (and its column families) when it does not exist.
+    // Default: true
+    bool create_if_missing = true;
+    // Sync the write-ahead log before append_event / put_session /
+    // delete_session return (durable across power loss, not just a crash of
+    // the process). Only turn off for benchmarks.
+    // Default: true
+    bool sync_events = true;
+    // Codec for new KV blocks. Blocks of either codec are read back.
+    // Default: kv_codec::fp16
+    kv_codec codec = kv_codec::fp16;
+    // int8 only: elements sharing one scale. Set it to the model's kv_dim
+    // (n_head_kv * head_dim) for per-token scales; must divide the page's
+    // element count, else a whole block shares groups of 64.
+    // Default: 0 (64)
+    int32_t int8_group = 0;
+    // Blocks waiting for the write-behind thread at most. When the queue is
+    // full, persist() waits for room (back-pressure) unless drop_when_full.
+    // Default: 256
+    size_t write_behind_queue = 256;
+    // When the write-behind queue is full, drop the new block (it is
+    // recomputed if ever needed) instead of waiting.
+    // Default: false
+    bool drop_when_full = false;
+    // RocksDB block cache (events, sessions, refs, and kv keys).
+    // Default: 64 MiB
+    size_t block_cache_bytes = size_t(64) << 20;
+    // KV values at least this long go to RocksDB's integrated blob files
+    // (kept out of the LSM tree, so compactions do not rewrite them).
+    // Default: 4096
+    uint64_t min_blob_size = 4096;
+    // Compress blob files (KV payloads) with LZ4. f16/int8 activations
+    // compress by only a few percent, so it costs CPU on the resume path for
+    // little; events/sessions/refs are always LZ4 (bottommost ZSTD).
+    // Default: false
+    bool compress_blobs = false;
+};
+
+// One event of a session's log, as appended.
+struct event_record {
+    uint64_t seq = 0;  // 0, 1, 2, ... per session, in append order
+    std::string json;  // the event as given to append_event
+};
+
+// A session's metadata (family sessions, stored as JSON).
+struct session_meta {
+    std::string id;                 // the session id (the key)
+    std::string character;          // the character / agent it runs, free text
+    std::string model_fingerprint;  // hex of the model fingerprint its KV blocks were computed with
+    int64_t n_tokens = 0;           // tokens rendered from its events so far
+    std::string last_block_hash;    // hex of the chained hash of its last full block; empty when none
+    int64_t created_ms = 0;         // Unix ms; put_session sets it when 0 and the session is new
+    int64_t updated_ms = 0;         // Unix ms; put_session and append_event set it
+    uint64_t n_events = 0;          // events in the log (maintained by the store; ignored by put_session)
+    std::string extra_json;         // any further JSON the agent keeps (object or empty)
+};
+
+struct gc_report {
+    uint64_t n_blocks_scanned = 0;  // KV blocks looked at
+    uint64_t n_blocks_deleted = 0;  // unreferenced blocks removed
+    uint64_t bytes_deleted = 0;     // their value bytes
+};
+
+struct store_stats {
+    uint64_t n_sessions = 0;      // session records
+    uint64_t n_events = 0;        // events over all sessions
+    uint64_t n_blocks = 0;        // KV blocks stored
+    uint64_t n_refs = 0;          // (block, session) references
+    uint64_t block_bytes = 0;     // value bytes of the KV blocks (header + tokens + payload + checksum)
+    uint64_t block_tokens = 0;    // tokens covered by the KV blocks
+    double bytes_per_token = 0;   // block_bytes / block_tokens
+    uint64_t disk_bytes = 0;      // SST + blob files on disk, all families
+    // Since open():
+    uint64_t n_loads = 0;         // blocks().load() calls
+    uint64_t n_load_hits = 0;     // ... that returned a valid block
+    uint64_t n_load_missing = 0;  // ... for a hash not in the store
+    uint64_t n_load_corrupt = 0;  // ... whose value failed the header / checksum / size check
+    uint64_t n_persists = 0;      // blocks().persist() calls
+    uint64_t n_persist_skipped = 0;  // ... for a block already stored (content-addressed: written once)
+    uint64_t n_persist_dropped = 0;  // ... dropped (queue full with drop_when_full, or after close began)
+    uint64_t n_persist_failed = 0;   // ... whose write failed
+    uint64_t n_pending = 0;          // blocks waiting for the write-behind thread now
+    double hit_rate() const { return n_loads ? double(n_load_hits) / double(n_loads) : 0.0; }
+};
+
+class store {
+  public:
+    // Opens (or creates) the database with the four column families.
+    // Errors: invalid_argument (empty path), io_error / corrupt (from RocksDB,
+    // with its message; e.g. the database is locked by another process).
+    static result<std::unique_ptr<store>> open(const store_options& options);
+    // Flushes pending block writes, then closes the database.
+    ~store();
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
+
+    const store_options& options() const;
+
+    // -- events ---------------------------------------------------------------
+
+    // Appends one event (a message, tool call or tool result, as a JSON
+    // value) to the session's log and returns its sequence number; the write
+    // is synced (sync_events) before this returns. Creates the session's
+    // metadata when it has none. Errors: invalid_argument (bad session id:
+    // empty, longer than 128 bytes, or not printable ASCII; event_json not
+    // valid JSON), io_error; nothing is written then.
+    result<uint64_t> append_event(std::string_view session_id, std::string_view event_json);
+    // Up to max_n events with seq >= from_seq, in order. An unknown session
+    // gives an empty list. Errors: invalid_argument (bad id), io_error.
+    result<std::vector<event_record>> read_events(std::string_view session_id, uint64_t from_seq = 0,
+                                                  uint64_t max_n = UINT64_MAX);
+
+    // -- sessions -------------------------------------------------------------
+
+    // Creates or replaces a session's metadata (n_events is kept by the
+    // store; created_ms is kept from the existing record or set to now when
+    // 0; updated_ms is set to now). Errors: invalid_argument (bad id,
+    // extra_json not a JSON object), io_error.
+    status put_session(const session_meta& meta);
+    // Errors: not_found, invalid_argument (bad id), corrupt, io_error.
+    result<session_meta> get_session(std::string_view id);
+    // Every session, ordered by id.
+    result<std::vector<session_meta>> list_sessions();
+    // Deletes the session's events, metadata and block references, then the
+    // blocks no other session references (content addressing: shared
+    // prefixes stay). Errors: not_found (no metadata and no events),
+    // invalid_argument, io_error.
+    status delete_session(std::string_view id);
+
+    // -- KV blocks -------------------------------------------------------------
+
+    // The write-behind block store to attach with kv_cache::set_store(). It
+    // lives as long as the store. persist() copies the page and returns; a
+    // background thread encodes it with the configured codec and writes it.
+    // load() reads synchronously, checks header, size and checksum, decodes.
+    engine::block_store_i& blocks();
+    // Records that the session uses these blocks (family refs), so garbage
+    // collection keeps them. Idempotent. Errors: invalid_argument, io_error.
+    status add_block_refs(std::string_view session_id, std::span<const engine::block_hash> hashes);
+    // The block hashes of the full pages of tokens, chained from the model
+    // fingerprint exactly as the KV pool chains them (kv_cache::chain_hash):
+    // what a session's add_block_refs needs.
+    static std::vector<engine::block_hash> block_hashes(const engine::block_hash& fingerprint,
+                                                        std::span<const engine::token_id> tokens,
+                                                        int32_t page_size = 16);
+    // Whether a (valid or not) value is stored for hash.
+    bool has_block(const engine::block_hash& hash);
+    // Deletes every KV block that no session references and that was written
+    // at least min_age_ms ago (blocks of a running session may not be
+    // referenced yet). Flushes pending writes first. Errors: io_error.
+    result<gc_report> collect_garbage(int64_t min_age_ms = 0);
+
+    // -- maintenance -----------------------------------------------------------
+
+    // Counts (exact: scans keys of every family; O(keys)) and counters.
+    store_stats stats();
+    // Blocks until every block persisted before the call is written.
+    void flush();
+
+    // For tests and tools: raw access to a stored KV value (the encoded
+    // block). get returns not_found when absent; put replaces it as is.
+    result<std::string> raw_block(const engine::block_hash& hash);
+    status put_raw_block(const engine::block_hash& hash, std::string_view value);
+
+    struct impl;  // opaque: RocksDB handles, write-behind thread, counters (keeps RocksDB out of this header)
+
+  private:
+    explicit store(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;  // the state behind the API
+};
+
+// Session ids: 1..128 bytes of printable ASCII (0x21..0x7e).
+bool valid_session_id(std::string_view id);
+
+}  // namespace mnemos::memory

@@ -1,0 +1,362 @@
+// memory/store.h and memory/codec.h without a model: events, sessions, the
+// block codec (fp16 exact, int8 within its bound), corruption, write-behind,
+// references and garbage collection, on a real RocksDB in /tmp.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "engine/kv_cache.h"
+#include "memory/codec.h"
+#include "memory/store.h"
+#include "tests/memory/util.h"
+
+using namespace mnemos;
+using namespace mnemos::memory;
+using engine::block_hash;
+using engine::token_id;
+
+namespace {
+
+std::unique_ptr<store> open_store(const std::string& path, kv_codec codec = kv_codec::fp16, int32_t group = 0) {
+    store_options o;
+    o.path = path;
+    o.codec = codec;
+    o.int8_group = group;
+    auto s = store::open(o);
+    INFO((s.ok() ? std::string() : s.error().to_string()));
+    REQUIRE(s.ok());
+    return std::move(s.value());
+}
+
+std::vector<token_id> tokens_of(uint32_t i, int n = 16) {
+    std::vector<token_id> t(n);
+    for (int k = 0; k < n; ++k) t[k] = token_id(i * 100 + k);
+    return t;
+}
+
+}  // namespace
+
+TEST_CASE("events: append is ordered, read ranges, survives reopen", "[memory]") {
+    test::temp_dir dir("events");
+    {
+        auto st = open_store(dir.path);
+        for (int i = 0; i < 20; ++i) {
+            auto seq = st->append_event("alice", nlohmann::json{{"role", "user"}, {"i", i}}.dump());
+            REQUIRE(seq.ok());
+            CHECK(*seq == uint64_t(i));
+        }
+        REQUIRE(st->append_event("bob", R"({"role":"user","content":"hi"})").ok());
+        // A session id that is a prefix of another must not see its events.
+        REQUIRE(st->append_event("alic", R"("x")").ok());
+
+        auto all = st->read_events("alice");
+        REQUIRE(all.ok());
+        REQUIRE(all->size() == 20);
+        for (int i = 0; i < 20; ++i) {
+            CHECK((*all)[i].seq == uint64_t(i));
+            CHECK(nlohmann::json::parse((*all)[i].json)["i"] == i);
+        }
+        auto part = st->read_events("alice", 5, 3);
+        REQUIRE(part.ok());
+        REQUIRE(part->size() == 3);
+        CHECK((*part)[0].seq == 5);
+        CHECK((*part)[2].seq == 7);
+        auto none = st->read_events("nobody");
+        REQUIRE(none.ok());
+        CHECK(none->empty());
+    }
+    auto st = open_store(dir.path);
+    auto seq = st->append_event("alice", "{}");
+    REQUIRE(seq.ok());
+    CHECK(*seq == 20);  // numbering continues after a restart
+    auto meta = st->get_session("alice");
+    REQUIRE(meta.ok());
+    CHECK(meta->n_events == 21);
+    CHECK(meta->created_ms > 0);
+    CHECK(st->read_events("alic")->size() == 1);
+}
+
+TEST_CASE("events: invalid input is rejected and nothing is written", "[memory]") {
+    test::temp_dir dir("invalid");
+    auto st = open_store(dir.path);
+    CHECK(st->append_event("s", "{not json").error().code() == errc::invalid_argument);
+    CHECK(st->append_event("s", "").error().code() == errc::invalid_argument);
+    CHECK(st->append_event("", "{}").error().code() == errc::invalid_argument);
+    CHECK(st->append_event("has space", "{}").error().code() == errc::invalid_argument);
+    CHECK(st->append_event(std::string("nul\0x", 5), "{}").error().code() == errc::invalid_argument);
+    CHECK(st->append_event(std::string(129, 'a'), "{}").error().code() == errc::invalid_argument);
+    CHECK(st->append_event(std::string(128, 'a'), "{}").ok());
+    CHECK(st->read_events("s")->empty());
+    CHECK(st->get_session("s").error().code() == errc::not_found);
+    CHECK(st->stats().n_events == 1);
+    store_options bad;
+    CHECK(store::open(bad).error().code() == errc::invalid_argument);
+}
+
+TEST_CASE("sessions: put, get, list, delete", "[memory]") {
+    test::temp_dir dir("sessions");
+    auto st = open_store(dir.path);
+    session_meta m;
+    m.id = "npc-butler";
+    m.character = "the butler";
+    m.model_fingerprint = "abcd";
+    m.n_tokens = 1234;
+    m.last_block_hash = "ff00";
+    m.extra_json = R"({"game":"manor"})";
+    REQUIRE(st->put_session(m).ok());
+    REQUIRE(st->append_event("npc-butler", R"({"role":"user"})").ok());
+    REQUIRE(st->append_event("npc-maid", R"({"role":"user"})").ok());
+
+    auto g = st->get_session("npc-butler");
+    REQUIRE(g.ok());
+    CHECK(g->character == "the butler");
+    CHECK(g->model_fingerprint == "abcd");
+    CHECK(g->n_tokens == 1234);
+    CHECK(g->last_block_hash == "ff00");
+    CHECK(g->n_events == 1);
+    CHECK(nlohmann::json::parse(g->extra_json)["game"] == "manor");
+    const int64_t created = g->created_ms;
+
+    m.n_tokens = 2000;
+    m.created_ms = 0;
+    REQUIRE(st->put_session(m).ok());
+    g = st->get_session("npc-butler");
+    CHECK(g->n_tokens == 2000);
+    CHECK(g->created_ms == created);  // kept
+    CHECK(g->n_events == 1);          // maintained by the store
+
+    m.extra_json = "[1]";
+    CHECK(st->put_session(m).code() == errc::invalid_argument);
+
+    auto list = st->list_sessions();
+    REQUIRE(list.ok());
+    REQUIRE(list->size() == 2);
+    CHECK((*list)[0].id == "npc-butler");
+    CHECK((*list)[1].id == "npc-maid");
+
+    REQUIRE(st->delete_session("npc-butler").ok());
+    CHECK(st->get_session("npc-butler").error().code() == errc::not_found);
+    CHECK(st->read_events("npc-butler")->empty());
+    CHECK(st->delete_session("npc-butler").code() == errc::not_found);
+    CHECK(st->list_sessions()->size() == 1);
+    // A new session with the same id starts at seq 0.
+    CHECK(*st->append_event("npc-butler", "{}") == 0);
+}
+
+TEST_CASE("codec: fp16 is exact, int8 within max|row|/254 plus f16 rounding", "[memory]") {
+    const size_t kv_dim = 64, rows = 2 * 2 * 16;  // 2 layers, K and V, 16 tokens
+    const size_t n = kv_dim * rows;
+    auto page = test::random_page(n, 7, 3.0f);
+    // One row with a big outlier, one all-zero row.
+    const uint16_t big = kernels::fp32_to_fp16(200.0f), zero = 0;
+    std::memcpy(page.data() + 2 * (5 * kv_dim + 3), &big, 2);
+    for (size_t i = 0; i < kv_dim; ++i) std::memcpy(page.data() + 2 * (9 * kv_dim + i), &zero, 2);
+    const block_hash h = test::hash_of(1), parent = test::hash_of(0);
+    const auto toks = tokens_of(1);
+
+    SECTION("fp16") {
+        const std::string v = encode_block(kv_codec::fp16, 0, h, parent, toks, page, 42);
+        CHECK(v.size() == encoded_block_bytes(kv_codec::fp16, 0, page.size(), 16));
+        std::vector<uint8_t> out(page.size());
+        block_info info;
+        REQUIRE(decode_block(h, v, out, &info).ok());
+        CHECK(out == page);
+        CHECK(info.tokens == toks);
+        CHECK(info.parent == parent);
+        CHECK(info.written_ms == 42);
+        CHECK(info.codec == kv_codec::fp16);
+    }
+    SECTION("int8 per token row") {
+        const std::string v = encode_block(kv_codec::int8, int32_t(kv_dim), h, parent, toks, page, 42);
+        CHECK(v.size() < page.size() * 0.55);
+        std::vector<uint8_t> out(page.size());
+        block_info info;
+        REQUIRE(decode_block(h, v, out, &info).ok());
+        CHECK(info.group == kv_dim);
+        double max_rel_to_bound = 0;
+        for (size_t r = 0; r < rows; ++r) {
+            float row_max = 0;
+            for (size_t i = 0; i < kv_dim; ++i) {
+                uint16_t x;
+                std::memcpy(&x, page.data() + 2 * (r * kv_dim + i), 2);
+                row_max = std::max(row_max, std::fabs(kernels::fp16_to_fp32(x)));
+            }
+            for (size_t i = 0; i < kv_dim; ++i) {
+                uint16_t a, b;
+                std::memcpy(&a, page.data() + 2 * (r * kv_dim + i), 2);
+                std::memcpy(&b, out.data() + 2 * (r * kv_dim + i), 2);
+                const float x = kernels::fp16_to_fp32(a), y = kernels::fp16_to_fp32(b);
+                const float bound = row_max / 254.0f + std::fabs(y) * (1.0f / 2048.0f) + 1e-7f;
+                REQUIRE(std::fabs(x - y) <= bound);
+                if (row_max > 0) max_rel_to_bound = std::max(max_rel_to_bound, double(std::fabs(x - y) / bound));
+            }
+        }
+        CHECK(max_rel_to_bound > 0.3);  // the bound is tight, not vacuous
+        // The zero row decodes to zeros, the outlier row keeps its outlier.
+        for (size_t i = 0; i < kv_dim; ++i) CHECK(out[2 * (9 * kv_dim + i)] == 0);
+        uint16_t o;
+        std::memcpy(&o, out.data() + 2 * (5 * kv_dim + 3), 2);
+        CHECK(kernels::fp16_to_fp32(o) == Approx(200.0f).epsilon(1e-3));
+    }
+    SECTION("every flipped byte and every truncation is detected") {
+        for (kv_codec c : {kv_codec::fp16, kv_codec::int8}) {
+            const std::string v = encode_block(c, int32_t(kv_dim), h, parent, toks, page, 1);
+            std::vector<uint8_t> out(page.size());
+            std::mt19937 rng(3);
+            for (int k = 0; k < 200; ++k) {
+                std::string bad = v;
+                bad[rng() % bad.size()] ^= char(1 + rng() % 255);
+                CHECK_FALSE(decode_block(h, bad, out).ok());
+            }
+            for (size_t len : {size_t(0), size_t(10), size_t(71), v.size() / 2, v.size() - 1})
+                CHECK(decode_block(h, std::string_view(v).substr(0, len), out).code() == errc::corrupt);
+            // A valid value under another key is rejected too (the checksum covers the key).
+            CHECK(decode_block(test::hash_of(2), v, out).code() == errc::corrupt);
+            // The pool's page size must match.
+            std::vector<uint8_t> small(page.size() - 2);
+            CHECK(decode_block(h, v, small).code() == errc::invalid_argument);
+        }
+    }
+}
+
+TEST_CASE("crc32c matches the standard check value", "[memory]") {
+    CHECK(crc32c("123456789", 9) == 0xE3069283u);
+    const std::string s(1000, 'x');
+    CHECK(crc32c(s.data() + 300, 700, crc32c(s.data(), 300)) == crc32c(s.data(), 1000));
+}
+
+TEST_CASE("blocks: write-behind, load, dedup, corruption is a miss", "[memory]") {
+    test::temp_dir dir("blocks");
+    const size_t n = 4096;  // 8 KiB page: goes to blob files
+    std::vector<block_hash> hs;
+    {
+        auto st = open_store(dir.path);
+        auto& bs = st->blocks();
+        for (uint32_t i = 0; i < 8; ++i) {
+            hs.push_back(test::hash_of(100 + i));
+            const auto page = test::random_page(n, i);
+            bs.persist(hs.back(), i ? hs[i - 1] : block_hash{}, tokens_of(i), page);
+        }
+        bs.persist(hs[0], block_hash{}, tokens_of(0), test::random_page(n, 0));  // again: written once
+        st->flush();
+        auto s = st->stats();
+        CHECK(s.n_pending == 0);
+        CHECK(s.n_blocks == 8);
+        CHECK(s.n_persists == 9);
+        CHECK(s.n_persist_skipped == 1);
+        CHECK(s.block_tokens == 8 * 16);
+        CHECK(s.bytes_per_token == Approx(double(encoded_block_bytes(kv_codec::fp16, 0, 2 * n, 16)) / 16));
+    }  // closed: pending writes flushed
+    auto st = open_store(dir.path);
+    auto& bs = st->blocks();
+    std::vector<uint8_t> out(2 * n);
+    for (uint32_t i = 0; i < 8; ++i) {
+        REQUIRE(bs.load(hs[i], out));
+        CHECK(out == test::random_page(n, i));
+    }
+    CHECK_FALSE(bs.load(test::hash_of(999), out));
+    std::vector<uint8_t> wrong(2 * n + 2);
+    CHECK_FALSE(bs.load(hs[0], wrong));
+
+    // Flip a byte in block 3 and truncate block 5 in the database itself.
+    auto v3 = st->raw_block(hs[3]);
+    REQUIRE(v3.ok());
+    (*v3)[v3->size() / 2] ^= 0x10;
+    REQUIRE(st->put_raw_block(hs[3], *v3).ok());
+    auto v5 = st->raw_block(hs[5]);
+    REQUIRE(v5.ok());
+    REQUIRE(st->put_raw_block(hs[5], v5->substr(0, v5->size() - 100)).ok());
+    CHECK_FALSE(bs.load(hs[3], out));
+    CHECK_FALSE(bs.load(hs[5], out));
+    auto s = st->stats();
+    CHECK(s.n_load_corrupt == 3);  // wrong size + two corrupt values
+    CHECK(s.n_load_missing == 1);
+    CHECK(s.n_load_hits == 8);
+
+    // Persisting the recomputed block repairs it.
+    bs.persist(hs[3], hs[2], tokens_of(3), test::random_page(n, 3));
+    st->flush();
+    REQUIRE(bs.load(hs[3], out));
+    CHECK(out == test::random_page(n, 3));
+}
+
+TEST_CASE("int8 store round trip, smaller on disk", "[memory]") {
+    test::temp_dir dir("int8");
+    const size_t n = 8192;
+    auto st = open_store(dir.path, kv_codec::int8, 128);
+    const auto page = test::random_page(n, 11);
+    st->blocks().persist(test::hash_of(1), block_hash{}, tokens_of(1), page);
+    st->flush();
+    std::vector<uint8_t> out(2 * n);
+    REQUIRE(st->blocks().load(test::hash_of(1), out));
+    CHECK(out != page);
+    float max_err = 0;
+    for (size_t i = 0; i < n; ++i) {
+        uint16_t a, b;
+        std::memcpy(&a, page.data() + 2 * i, 2);
+        std::memcpy(&b, out.data() + 2 * i, 2);
+        max_err = std::max(max_err, std::fabs(kernels::fp16_to_fp32(a) - kernels::fp16_to_fp32(b)));
+    }
+    CHECK(max_err > 0);
+    CHECK(max_err < 5.0f / 254 + 0.01f);  // |x| of N(0,1) stays below 5 here
+    CHECK(st->stats().bytes_per_token < 0.55 * double(2 * n) / 16);
+}
+
+TEST_CASE("refs and garbage collection: shared blocks survive, unshared are freed", "[memory]") {
+    test::temp_dir dir("gc");
+    auto st = open_store(dir.path);
+    const size_t n = 2048;
+    block_hash fp = test::hash_of(77);
+    // Two sessions sharing a 2-block prefix, then 1 own block each; one orphan block.
+    std::vector<token_id> common, a, b;
+    for (int i = 0; i < 32; ++i) common.push_back(i);
+    a = b = common;
+    for (int i = 0; i < 16; ++i) {
+        a.push_back(1000 + i);
+        b.push_back(2000 + i);
+    }
+    a.push_back(5);  // a partial tail: not a block
+    const auto ha = store::block_hashes(fp, a), hb = store::block_hashes(fp, b);
+    REQUIRE(ha.size() == 3);
+    REQUIRE(hb.size() == 3);
+    CHECK(ha[0] == hb[0]);
+    CHECK(ha[1] == hb[1]);
+    CHECK(ha[2] != hb[2]);
+    CHECK(ha[0] == engine::kv_cache::chain_hash(fp, std::span<const token_id>(a).first(16)));
+    for (size_t i = 0; i < 3; ++i) {
+        st->blocks().persist(ha[i], i ? ha[i - 1] : fp, std::span<const token_id>(a).subspan(16 * i, 16), test::random_page(n, i));
+        st->blocks().persist(hb[i], i ? hb[i - 1] : fp, std::span<const token_id>(b).subspan(16 * i, 16), test::random_page(n, i));
+    }
+    const block_hash orphan = test::hash_of(5);
+    st->blocks().persist(orphan, fp, tokens_of(5), test::random_page(n, 5));
+    st->flush();
+    CHECK(st->stats().n_blocks == 5);  // the shared prefix is stored once
+    REQUIRE(st->append_event("a", "{}").ok());
+    REQUIRE(st->append_event("b", "{}").ok());
+    REQUIRE(st->add_block_refs("a", ha).ok());
+    REQUIRE(st->add_block_refs("b", hb).ok());
+    REQUIRE(st->add_block_refs("b", hb).ok());  // idempotent
+    CHECK(st->stats().n_refs == 6);
+
+    // Young unreferenced blocks are kept when a minimum age is asked for.
+    auto g0 = st->collect_garbage(60'000);
+    REQUIRE(g0.ok());
+    CHECK(g0->n_blocks_deleted == 0);
+    auto g = st->collect_garbage();
+    REQUIRE(g.ok());
+    CHECK(g->n_blocks_scanned == 5);
+    CHECK(g->n_blocks_deleted == 1);
+    CHECK_FALSE(st->has_block(orphan));
+
+    REQUIRE(st->delete_session("a").ok());
+    CHECK(st->has_block(ha[0]));
+    CHECK(st->has_block(ha[1]));
+    CHECK_FALSE(st->has_block(ha[2]));  // a's own block is freed
+    CHECK(st->has_block(hb[2]));
+    CHECK(st->stats().n_blocks == 3);
+    CHECK(st->stats().n_refs == 3);
+    REQUIRE(st->delete_session("b").ok());
+    CHECK(st->stats().n_blocks == 0);
+    CHECK(st->stats().n_refs == 0);
+}
