@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/forward.h"
+#include "engine/grammar.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
@@ -74,6 +75,14 @@ struct request {
     // in order: the prompt positions after the reused prefix
     // (finish_info::n_reused), then one per generated token but the last.
     std::function<void(int64_t pos, std::span<const float> logits)> on_logits;
+    // Schema-constrained decoding (engine/grammar.h). When set, every sampled token keeps the output inside
+    // the grammar and an end-of-generation token is allowed only where the document is complete; a complete
+    // document that cannot continue finishes the request (reason stop_string) unless constraint_trigger is set.
+    std::shared_ptr<const grammar> constraint;
+    // Empty: constrained from the first generated token. Otherwise the output is free until this text appears
+    // in it (e.g. "<tool_call>"), constrained from the next byte until the document is complete, then free
+    // again until the next occurrence.
+    std::string constraint_trigger;
 };
 
 struct engine_stats {
@@ -114,6 +123,7 @@ private:
     void admit();
     void finish(sequence& s, finish_reason reason, status error = {});
     void emit_token(sequence& s, token_id tok);
+    void advance_constraint(sequence& s, token_id tok);
 
     std::shared_ptr<const model> model_;
     engine_options opt_;
@@ -131,6 +141,8 @@ private:
     std::vector<std::unique_ptr<sequence>> running_;     // admitted, in prefill or decode
     std::vector<float> logits_;
     engine_stats stats_;
+    std::unique_ptr<token_mask_builder> masks_;          // built on the first constrained request
+    std::vector<uint64_t> mask_;                         // allowed tokens of the sequence being sampled
 };
 
 }  // namespace mnemos::engine

@@ -10,6 +10,8 @@ int cmd_info(int argc, char** argv);
 // agent/cli/store_cmds.cpp: `sessions ls|show|rm` and `store stats|gc` (--db PATH, else $MNEMOS_DB).
 int cmd_sessions(int argc, char** argv);
 int cmd_store(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
 
 // --model, else $MNEMOS_MODEL, else the first of a list of known files under
 // ../shared/models (relative to the working directory or the executable),

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "engine/stop_matcher.h"
 #include "engine/tokenizer.h"
@@ -31,6 +32,9 @@ struct engine::sequence {
     std::unique_ptr<stop_matcher> stops;
     bool done = false;
     bool cancelled = false;
+    std::optional<grammar_state> gstate;  // set while the output is constrained
+    std::string trigger_tail;             // output since the last trigger, at most the trigger's length
+    bool grammar_done = false;            // the document is complete and cannot continue
 };
 
 result<std::unique_ptr<engine>> engine::create(std::shared_ptr<const model> m, const engine_options& options) {
@@ -115,6 +119,32 @@ void engine::emit_token(sequence& s, token_id tok) {
     s.pending = tok;
 }
 
+void engine::advance_constraint(sequence& s, token_id tok) {
+    const tokenizer& tk = model_->tok();
+    if (!s.req.constraint || tk.is_eog(tok)) return;
+    if (s.gstate) {
+        s.gstate->accept_bytes(masks_ ? masks_->piece(tok) : tk.token_to_piece(tok, false));  // allowed by the mask
+        if (s.gstate->is_complete() && !s.gstate->can_continue()) {
+            s.gstate.reset();
+            if (s.req.constraint_trigger.empty()) s.grammar_done = true;
+        }
+        return;
+    }
+    const std::string& trig = s.req.constraint_trigger;
+    if (trig.empty()) return;
+    s.trigger_tail += tk.token_to_piece(tok, /*render_special=*/true);
+    const size_t p = s.trigger_tail.find(trig);
+    if (p == std::string::npos) {
+        if (s.trigger_tail.size() > trig.size()) s.trigger_tail.erase(0, s.trigger_tail.size() - trig.size());
+        return;
+    }
+    const std::string rest = s.trigger_tail.substr(p + trig.size());
+    s.trigger_tail.clear();
+    s.gstate = s.req.constraint->start();
+    // Bytes after the trigger in the same token: when the grammar rejects them the output stays free.
+    if (!rest.empty() && !s.gstate->accept_bytes(rest)) s.gstate.reset();
+}
+
 void engine::admit() {
     {
         std::lock_guard<std::mutex> lock(inbox_mu_);
@@ -163,6 +193,7 @@ void engine::admit() {
         q.dec = std::make_unique<stream_decoder>(model_->tok());
         q.stops = std::make_unique<stop_matcher>(q.req.stop);
         q.history = q.req.prompt;
+        if (q.req.constraint && q.req.constraint_trigger.empty()) q.gstate = q.req.constraint->start();
         if (opt_.prefix_cache) {
             q.n_done = kv_->match_prefix(q.kv, q.req.prompt);
             q.info.n_reused = q.n_done;
@@ -246,8 +277,20 @@ bool engine::step() {
             if (s.req.max_tokens <= 0) {
                 finish(s, finish_reason::length);
             } else {
-                const token_id tok = s.smp->sample(lg, s.history);
-                emit_token(s, tok);
+                const uint64_t* allowed = nullptr;
+                if (s.gstate) {
+                    if (!masks_) masks_ = std::make_unique<token_mask_builder>(model_->tok());
+                    masks_->fill(*s.gstate, mask_);
+                    allowed = mask_.data();
+                }
+                const token_id tok = s.smp->sample(lg, s.history, allowed);
+                if (tok < 0) {
+                    finish(s, finish_reason::error, make_error(errc::internal, "no token is allowed by the grammar"));
+                } else {
+                    advance_constraint(s, tok);
+                    emit_token(s, tok);
+                    if (s.grammar_done) finish(s, finish_reason::stop_string);
+                }
             }
         }
         row += it.n_logits;

@@ -174,9 +174,10 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
     for (int il = 0; il < hp.n_layer; ++il) {
         const layer_weights& L = W.layers[static_cast<size_t>(il)];
         for (int64_t r = 0; r < T; ++r) rmsnorm(&x_[r * E], L.attn_norm.data(), &xn_[r * E], E, hp.rms_eps);
-        kernels::matmul(L.wq, xn_.data(), T, q_.data(), Q, pool_, isa_);
-        kernels::matmul(L.wk, xn_.data(), T, k_.data(), KV, pool_, isa_);
-        kernels::matmul(L.wv, xn_.data(), T, v_.data(), KV, pool_, isa_);
+        {  // Q, K and V in one dispatch (same results as three matmuls)
+            const kernels::matmul_target qkv[3] = {{L.wq, q_.data(), Q}, {L.wk, k_.data(), KV}, {L.wv, v_.data(), KV}};
+            kernels::matmul_multi(qkv, 3, xn_.data(), T, pool_, isa_);
+        }
         for (int64_t r = 0; r < T; ++r) {
             float* q = &q_[r * Q];
             float* k = &k_[r * KV];
@@ -198,7 +199,7 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
         std::atomic<int64_t> next{0};
         const int64_t n_tasks = T * hp.n_head_kv;
         const int64_t group_dim = static_cast<int64_t>(hp.n_head / hp.n_head_kv) * hp.head_dim;
-        pool_.run([&](int ith, int) {
+        auto attend = [&](int ith, int) {
             float* sc = scratch[static_cast<size_t>(ith)].data();
             for (;;) {
                 const int64_t task = next.fetch_add(1, std::memory_order_relaxed);
@@ -209,13 +210,18 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
                 kernels::attention_group(isa_, ash, view, s.pages.data(), il, pos_[r] + 1, &q_[r * Q + kh * group_dim],
                                          kh, &att_[r * Q + kh * group_dim], sc);
             }
-        });
+        };
+        // Small attention (a short decode context) finishes faster inline than a pool hand-off costs.
+        if (T * max_kv * Q < 65536) attend(0, 1);
+        else pool_.run(attend);
         kernels::matmul(L.wo, att_.data(), T, xn_.data(), E, pool_, isa_);
         for (int64_t i = 0; i < T * E; ++i) x_[i] += xn_[i];
 
         for (int64_t r = 0; r < T; ++r) rmsnorm(&x_[r * E], L.ffn_norm.data(), &xn_[r * E], E, hp.rms_eps);
-        kernels::matmul(L.gate, xn_.data(), T, g_.data(), F, pool_, isa_);
-        kernels::matmul(L.up, xn_.data(), T, u_.data(), F, pool_, isa_);
+        {
+            const kernels::matmul_target gu[2] = {{L.gate, g_.data(), F}, {L.up, u_.data(), F}};
+            kernels::matmul_multi(gu, 2, xn_.data(), T, pool_, isa_);
+        }
         for (int64_t i = 0; i < T * F; ++i) {
             const float a = g_[i];
             g_[i] = a / (1.0f + std::exp(-a)) * u_[i];

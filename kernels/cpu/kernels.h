@@ -72,6 +72,20 @@ struct weight_view {
 void matmul(const weight_view& w, const float* x, int64_t n_tok, float* y, int64_t ldy, thread_pool& pool,
             isa level = best_isa());
 
+// One product of a fused matmul: y [n_tok, ldy] = x * w^T.
+struct matmul_target {
+    weight_view w;
+    float* y = nullptr;
+    int64_t ldy = 0;
+};
+
+// Several matmuls of the same input x [n_tok, n_cols] (Q, K and V; gate and up): the activations are
+// quantized once and the tiles of all weights go out in one pool dispatch. Each y equals what matmul()
+// gives. All weights need the same n_cols; weights whose vec_dot_type differs from the first one's are
+// done by separate matmul() calls.
+void matmul_multi(const matmul_target* targets, int n_targets, const float* x, int64_t n_tok, thread_pool& pool,
+                  isa level = best_isa());
+
 // Same result computed with the reference kernels, single-threaded (tests).
 void matmul_reference(const weight_view& w, const float* x, int64_t n_tok, float* y, int64_t ldy);
 

@@ -1,5 +1,6 @@
 // matmul driver: quantizes the activations once, then splits rows x tokens
-// into tiles handed out over the thread pool; plus the reference matmul.
+// into tiles handed out over the thread pool (several weights of one input in
+// one dispatch); plus the reference matmul.
 #include <algorithm>
 #include <vector>
 
@@ -24,16 +25,21 @@ std::vector<uint8_t>& activation_buffer() {
 
 }  // namespace
 
-void matmul(const weight_view& w, const float* x, int64_t n_tok, float* y, int64_t ldy, thread_pool& pool,
-            isa level) {
-    const int64_t k = w.n_cols, n_rows = w.n_rows;
-    if (n_tok <= 0 || n_rows <= 0) return;
+void matmul_multi(const matmul_target* targets, int n_targets, const float* x, int64_t n_tok, thread_pool& pool,
+                  isa level) {
+    constexpr int max_targets = 8;
+    if (n_tok <= 0 || n_targets <= 0) return;
+    if (n_targets > max_targets) {
+        matmul_multi(targets, max_targets, x, n_tok, pool, level);
+        matmul_multi(targets + max_targets, n_targets - max_targets, x, n_tok, pool, level);
+        return;
+    }
+    const int64_t k = targets[0].w.n_cols;
     const bool simd = level != isa::scalar && isa_supported(isa::avx2);
-    const tile_fn fast = simd ? tile_kernel_avx2(w.type) : nullptr;
-    const ggml_type vt = vec_dot_type(w.type);
+    const ggml_type vt = vec_dot_type(targets[0].w.type);
     const int n_threads = pool.n_threads();
 
-    // 1. Activations [n_tok, k] -> vec_dot_type, rows xs bytes apart.
+    // 1. Activations [n_tok, k] -> vec_dot_type, rows xs bytes apart, once for all targets.
     const uint8_t* xq = reinterpret_cast<const uint8_t*>(x);
     size_t xs = static_cast<size_t>(k) * sizeof(float);
     if (vt != ggml_type::f32) {
@@ -59,37 +65,83 @@ void matmul(const weight_view& w, const float* x, int64_t n_tok, float* y, int64
         xq = dst;
     }
 
-    // 2. Tiles of rows x tokens. Decode (few tokens): chunks of rows, a few per thread so that
-    // dynamic hand-out evens out. Prefill: 32 rows x 64 tokens, weights stay in L1/L2.
-    int64_t rows_per_tile, toks_per_tile;
-    if (n_tok <= 4) {
-        toks_per_tile = n_tok;
-        const int64_t target_tiles = static_cast<int64_t>(n_threads) * 8;
-        rows_per_tile = std::max<int64_t>(16, (n_rows + target_tiles - 1) / target_tiles);
-        rows_per_tile = (rows_per_tile + 3) / 4 * 4;
-    } else {
-        rows_per_tile = 32;
-        toks_per_tile = 64;
-    }
-    const int64_t n_row_tiles = (n_rows + rows_per_tile - 1) / rows_per_tile;
-    const int64_t n_tok_tiles = (n_tok + toks_per_tile - 1) / toks_per_tile;
-    const auto* wp = static_cast<const uint8_t*>(w.data);
-    const size_t ws = w.row_bytes;
-    auto run_tile = [&](int64_t task) {
-        const int64_t r0 = (task % n_row_tiles) * rows_per_tile;
-        const int64_t t0 = (task / n_row_tiles) * toks_per_tile;
-        const int64_t nr = std::min(rows_per_tile, n_rows - r0);
-        const int64_t nt = std::min(toks_per_tile, n_tok - t0);
-        float* yt = y + t0 * ldy + r0;
-        if (fast) fast(k, wp + r0 * ws, ws, xq + t0 * xs, xs, yt, ldy, nr, nt);
-        else tile_reference(w.type, k, wp + r0 * ws, ws, xq + t0 * xs, xs, yt, ldy, nr, nt);
+    // 2. Tiles of rows x tokens, per target. Decode (few tokens): chunks of rows, a few per thread so that
+    // dynamic hand-out evens out. Prefill: 32 rows x 64 tokens, weights stay in L1/L2. The tiling does not
+    // change any result: every output is one micro-kernel dot over the full k.
+    struct plan {
+        const uint8_t* wp;
+        size_t ws;
+        ggml_type type;
+        tile_fn fast;
+        float* y;
+        int64_t ldy, n_rows, rows_per_tile, n_row_tiles, task0;
     };
-    const int64_t n_tasks = n_row_tiles * n_tok_tiles;
-    if (n_threads == 1 || n_tasks == 1) {
+    plan plans[max_targets];
+    int n_plans = 0;
+    int later[max_targets];
+    int n_later = 0;
+    const int64_t toks_per_tile = n_tok <= 4 ? n_tok : 64;
+    const int64_t n_tok_tiles = (n_tok + toks_per_tile - 1) / toks_per_tile;
+    int64_t n_tasks = 0;
+    for (int i = 0; i < n_targets; ++i) {
+        const matmul_target& t = targets[i];
+        if (t.w.n_rows <= 0) continue;
+        if (vec_dot_type(t.w.type) != vt || t.w.n_cols != k) {
+            later[n_later++] = i;  // after this dispatch: matmul() reuses the activation buffer
+            continue;
+        }
+        plan& p = plans[n_plans++];
+        p.wp = static_cast<const uint8_t*>(t.w.data);
+        p.ws = t.w.row_bytes;
+        p.type = t.w.type;
+        p.fast = simd ? tile_kernel_avx2(t.w.type) : nullptr;
+        p.y = t.y;
+        p.ldy = t.ldy;
+        p.n_rows = t.w.n_rows;
+        if (n_tok <= 4) {
+            const int64_t target_tiles = static_cast<int64_t>(n_threads) * 8;
+            p.rows_per_tile = std::max<int64_t>(16, (p.n_rows + target_tiles - 1) / target_tiles);
+            p.rows_per_tile = (p.rows_per_tile + 3) / 4 * 4;
+        } else {
+            p.rows_per_tile = 32;
+        }
+        p.n_row_tiles = (p.n_rows + p.rows_per_tile - 1) / p.rows_per_tile;
+        p.task0 = n_tasks;
+        n_tasks += p.n_row_tiles * n_tok_tiles;
+    }
+    auto run_tile = [&](int64_t task) {
+        int pi = 0;
+        while (pi + 1 < n_plans && task >= plans[pi + 1].task0) ++pi;
+        const plan& p = plans[pi];
+        task -= p.task0;
+        const int64_t r0 = (task % p.n_row_tiles) * p.rows_per_tile;
+        const int64_t t0 = (task / p.n_row_tiles) * toks_per_tile;
+        const int64_t nr = std::min(p.rows_per_tile, p.n_rows - r0);
+        const int64_t nt = std::min(toks_per_tile, n_tok - t0);
+        float* yt = p.y + t0 * p.ldy + r0;
+        if (p.fast) p.fast(k, p.wp + r0 * p.ws, p.ws, xq + t0 * xs, xs, yt, p.ldy, nr, nt);
+        else tile_reference(p.type, k, p.wp + r0 * p.ws, p.ws, xq + t0 * xs, xs, yt, p.ldy, nr, nt);
+    };
+    // Tiny products (e.g. a 64-wide model at decode) finish faster than a pool hand-off costs.
+    int64_t n_macs = 0;
+    for (int i = 0; i < n_plans; ++i) n_macs += plans[i].n_rows * k * n_tok;
+    constexpr int64_t min_parallel_macs = 65536;
+    if (n_threads == 1 || n_tasks == 1 || n_macs < min_parallel_macs) {
         for (int64_t task = 0; task < n_tasks; ++task) run_tile(task);
     } else {
         pool.parallel_for(n_tasks, run_tile);
     }
+    for (int i = 0; i < n_later; ++i) {
+        const matmul_target& t = targets[later[i]];
+        matmul(t.w, x, n_tok, t.y, t.ldy, pool, level);
+    }
+}
+
+void matmul(const weight_view& w, const float* x, int64_t n_tok, float* y, int64_t ldy, thread_pool& pool,
+            isa level) {
+    if (n_tok <= 0 || w.n_rows <= 0) return;
+    const matmul_target t{w, y, ldy};
+    matmul_multi(&t, 1, x, n_tok, pool, level);
 }
 
 void matmul_reference(const weight_view& w, const float* x, int64_t n_tok, float* y, int64_t ldy) {

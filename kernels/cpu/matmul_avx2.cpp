@@ -10,6 +10,10 @@
 
 namespace mnemos::kernels {
 
+// GCC at -O2 keeps short fixed-count loops rolled, which sends the register-blocked accumulators
+// to the stack; these loops must unroll completely.
+#define MNEMOS_UNROLL _Pragma("GCC unroll 16")
+
 namespace {
 
 using micro_fn = void (*)(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
@@ -27,7 +31,9 @@ inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 
 template <int RM, int RN>
 inline void store_acc(const __m256 (&acc)[RM][RN], float* y, int64_t ldy) {
+    MNEMOS_UNROLL
     for (int j = 0; j < RN; ++j)
+        MNEMOS_UNROLL
         for (int r = 0; r < RM; ++r) y[j * ldy + r] = hsum(acc[r][j]);
 }
 
@@ -57,19 +63,26 @@ inline float scalar_w(const uint8_t* row, int64_t i) {
 template <ggml_type WT, int RM, int RN>
 void micro_float(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy) {
     __m256 acc[RM][RN];
+    MNEMOS_UNROLL
     for (int r = 0; r < RM; ++r)
+        MNEMOS_UNROLL
         for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= k; i += 8) {
         __m256 xv[RN];
+        MNEMOS_UNROLL
         for (int j = 0; j < RN; ++j) xv[j] = _mm256_loadu_ps(reinterpret_cast<const float*>(x + j * xs) + i);
+        MNEMOS_UNROLL
         for (int r = 0; r < RM; ++r) {
             const __m256 wv = load_w8<WT>(w + r * ws, i);
+            MNEMOS_UNROLL
             for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_fmadd_ps(wv, xv[j], acc[r][j]);
         }
     }
+    MNEMOS_UNROLL
     for (int j = 0; j < RN; ++j) {
         const float* xr = reinterpret_cast<const float*>(x + j * xs);
+        MNEMOS_UNROLL
         for (int r = 0; r < RM; ++r) {
             float s = hsum(acc[r][j]);
             for (int64_t t = i; t < k; ++t) s += scalar_w<WT>(w + r * ws, t) * xr[t];
@@ -90,11 +103,14 @@ void micro_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     const __m256i eight = _mm256_set1_epi8(8);
     __m256 acc[RM][RN];
+    MNEMOS_UNROLL
     for (int r = 0; r < RM; ++r)
+        MNEMOS_UNROLL
         for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         __m256i wq[RM], wa[RM];
         __m256 dw[RM];
+        MNEMOS_UNROLL
         for (int r = 0; r < RM; ++r) {
             const uint8_t* blk = w + r * ws + b * wbs;
             uint16_t d;
@@ -109,12 +125,14 @@ void micro_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
             wa[r] = _mm256_sign_epi8(wq[r], wq[r]);
             dw[r] = _mm256_set1_ps(f16(d));
         }
+        MNEMOS_UNROLL
         for (int j = 0; j < RN; ++j) {
             const uint8_t* xb = x + j * xs + b * sizeof(block_q8_0);
             uint16_t dxh;
             std::memcpy(&dxh, xb, 2);
             const __m256 dx = _mm256_set1_ps(f16(dxh));
             const __m256i yv = loadu256(xb + 2);
+            MNEMOS_UNROLL
             for (int r = 0; r < RM; ++r) {
                 const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[r], _mm256_sign_epi8(yv, wq[r])), ones);
                 acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw[r], dx), acc[r][j]);
@@ -145,12 +163,15 @@ void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
         _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13,
                          14, 15, 14, 15);
     __m256 acc[RM][RN];
+    MNEMOS_UNROLL
     for (int r = 0; r < RM; ++r)
+        MNEMOS_UNROLL
         for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         alignas(32) __m256i scv[RM][8];
         __m256i mins[RM];
         float dw[RM], dmw[RM];
+        MNEMOS_UNROLL
         for (int r = 0; r < RM; ++r) {
             const auto* blk = reinterpret_cast<const block_q4_k*>(w + r * ws) + b;
             uint8_t sc[8], mn[8];
@@ -159,6 +180,7 @@ void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
             std::memcpy(&sc64, sc, 8);
             std::memcpy(&mn64, mn, 8);
             const __m256i s2 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(sc64)));
+            MNEMOS_UNROLL
             for (int s = 0; s < 8; ++s) scv[r][s] = _mm256_shuffle_epi8(s2, bcast16_mask(s, s));
             const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn64));
             mins[r] = _mm256_shuffle_epi8(_mm256_set_m128i(_mm_unpackhi_epi64(m16, m16), m16), mins_mask);
@@ -166,20 +188,26 @@ void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
             dmw[r] = f16(blk->dmin);
         }
         __m256i isum[RM][RN];
+        MNEMOS_UNROLL
         for (int r = 0; r < RM; ++r)
+            MNEMOS_UNROLL
             for (int j = 0; j < RN; ++j) isum[r][j] = _mm256_setzero_si256();
+        MNEMOS_UNROLL
         for (int c = 0; c < 4; ++c) {
             __m256i lo[RM], hi[RM];
+            MNEMOS_UNROLL
             for (int r = 0; r < RM; ++r) {
                 const auto* blk = reinterpret_cast<const block_q4_k*>(w + r * ws) + b;
                 const __m256i q = loadu256(blk->qs + 32 * c);
                 lo[r] = _mm256_and_si256(q, m4);
                 hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
             }
+            MNEMOS_UNROLL
             for (int j = 0; j < RN; ++j) {
                 const auto* xb = reinterpret_cast<const block_q8_k*>(x + j * xs) + b;
                 const __m256i y0 = loadu256(xb->qs + 64 * c);
                 const __m256i y1 = loadu256(xb->qs + 64 * c + 32);
+                MNEMOS_UNROLL
                 for (int r = 0; r < RM; ++r) {
                     const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[r], y0), scv[r][2 * c]);
                     const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[r], y1), scv[r][2 * c + 1]);
@@ -187,9 +215,11 @@ void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
                 }
             }
         }
+        MNEMOS_UNROLL
         for (int j = 0; j < RN; ++j) {
             const auto* xb = reinterpret_cast<const block_q8_k*>(x + j * xs) + b;
             const __m256i bs = loadu256(xb->bsums);
+            MNEMOS_UNROLL
             for (int r = 0; r < RM; ++r) {
                 const __m256 corr = _mm256_cvtepi32_ps(_mm256_madd_epi16(mins[r], bs));
                 acc[r][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][j]), _mm256_set1_ps(dw[r] * xb->d), acc[r][j]);
@@ -222,10 +252,13 @@ template <int RM, int RN, int G>
 inline void q6_k_group_step(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, int64_t b,
                             const __m256i (&scv)[RM][8], __m256i (&isum)[RM][RN], __m256i m4, __m256i m30) {
     __m256i wq[RM];
+    MNEMOS_UNROLL
     for (int r = 0; r < RM; ++r) wq[r] = q6_group<G>(reinterpret_cast<const block_q6_k*>(w + r * ws) + b, m4, m30);
+    MNEMOS_UNROLL
     for (int j = 0; j < RN; ++j) {
         const auto* xb = reinterpret_cast<const block_q8_k*>(x + j * xs) + b;
         const __m256i yv = loadu256(xb->qs + 32 * G);
+        MNEMOS_UNROLL
         for (int r = 0; r < RM; ++r)
             isum[r][j] = _mm256_add_epi32(isum[r][j], _mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], yv), scv[r][G]));
     }
@@ -237,18 +270,22 @@ void micro_q6_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     const __m256i m30 = _mm256_set1_epi8(0x30);
     __m256 acc[RM][RN];
+    MNEMOS_UNROLL
     for (int r = 0; r < RM; ++r)
+        MNEMOS_UNROLL
         for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         alignas(32) __m256i scv[RM][8];
         __m256i sc_all[RM];
         float dw[RM];
+        MNEMOS_UNROLL
         for (int r = 0; r < RM; ++r) {
             const auto* blk = reinterpret_cast<const block_q6_k*>(w + r * ws) + b;
             const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales));
             sc_all[r] = _mm256_cvtepi8_epi16(s8);  // lane t: scale of elements 16t..16t+15
             const __m256i s_lo = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(s8));
             const __m256i s_hi = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_unpackhi_epi64(s8, s8)));
+            MNEMOS_UNROLL
             for (int g = 0; g < 4; ++g) {
                 const __m256i mask = bcast16_mask(2 * g, 2 * g + 1);
                 scv[r][g] = _mm256_shuffle_epi8(s_lo, mask);
@@ -257,7 +294,9 @@ void micro_q6_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
             dw[r] = f16(blk->d);
         }
         __m256i isum[RM][RN];
+        MNEMOS_UNROLL
         for (int r = 0; r < RM; ++r)
+            MNEMOS_UNROLL
             for (int j = 0; j < RN; ++j) isum[r][j] = _mm256_setzero_si256();
         q6_k_group_step<RM, RN, 0>(w, ws, x, xs, b, scv, isum, m4, m30);
         q6_k_group_step<RM, RN, 1>(w, ws, x, xs, b, scv, isum, m4, m30);
@@ -267,9 +306,11 @@ void micro_q6_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
         q6_k_group_step<RM, RN, 5>(w, ws, x, xs, b, scv, isum, m4, m30);
         q6_k_group_step<RM, RN, 6>(w, ws, x, xs, b, scv, isum, m4, m30);
         q6_k_group_step<RM, RN, 7>(w, ws, x, xs, b, scv, isum, m4, m30);
+        MNEMOS_UNROLL
         for (int j = 0; j < RN; ++j) {
             const auto* xb = reinterpret_cast<const block_q8_k*>(x + j * xs) + b;
             const __m256i bs = loadu256(xb->bsums);
+            MNEMOS_UNROLL
             for (int r = 0; r < RM; ++r) {
                 // The stored values are q + 32: subtract 32 * sum_t sc[t] * bsums[t].
                 const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc_all[r], bs), 5);
@@ -327,9 +368,9 @@ tile_fn tile_kernel_avx2(ggml_type wt) {
         case ggml_type::f32: return tile<k_f32, 4, 3>;
         case ggml_type::f16: return tile<k_f16, 4, 3>;
         case ggml_type::bf16: return tile<k_bf16, 4, 3>;
-        case ggml_type::q8_0: return tile<k_q8_0, 3, 4>;
-        case ggml_type::q4_0: return tile<k_q4_0, 3, 4>;
-        case ggml_type::q4_k: return tile<k_q4_k, 2, 4>;
+        case ggml_type::q8_0: return tile<k_q8_0, 4, 4>;
+        case ggml_type::q4_0: return tile<k_q4_0, 4, 4>;
+        case ggml_type::q4_k: return tile<k_q4_k, 4, 4>;
         case ggml_type::q6_k: return tile<k_q6_k, 2, 4>;
         default: return nullptr;
     }

@@ -1,3 +1,5 @@
+// Fork-join thread pool: parts of a job are claimed with a compare-exchange on
+// one (generation, next part) word; see thread_pool.h.
 #include "kernels/cpu/thread_pool.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -9,85 +11,92 @@
 
 namespace mnemos::kernels {
 
+namespace {
+
+constexpr uint32_t gen_of(uint64_t c) { return static_cast<uint32_t>(c >> 32); }
+constexpr uint32_t part_of(uint64_t c) { return static_cast<uint32_t>(c); }
+
+}  // namespace
+
 thread_pool::thread_pool(int n_threads) {
     if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());
     n_threads_ = n_threads > 0 ? n_threads : 1;
-    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    // Generation 0 has no parts left to claim (part index >= nth).
+    ctl_.store(static_cast<uint64_t>(n_threads_), std::memory_order_relaxed);
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 thread_pool::~thread_pool() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stop_.store(true);
-        generation_.fetch_add(1);
+        // A new generation with no parts: wakes everyone, nothing to claim.
+        const uint32_t g = gen_of(ctl_.load()) + 1;
+        ctl_.store((static_cast<uint64_t>(g) << 32) | static_cast<uint32_t>(n_threads_));
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
 }
 
-void thread_pool::worker_loop(int ith) {
-    // Generation 0 is the state before any job (the pool is built before run() is
-    // called); loading it here instead would race with a job started meanwhile.
+void thread_pool::work_on(uint32_t gen) {
+    const uint32_t nth = static_cast<uint32_t>(n_threads_);
+    uint64_t c = ctl_.load(std::memory_order_acquire);
+    for (;;) {
+        if (gen_of(c) != gen || part_of(c) >= nth) return;
+        if (!ctl_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+        // The claim succeeded, so the job of `gen` is still running and job_fn_/job_ctx_ are its own.
+        job_fn_(job_ctx_, static_cast<int>(part_of(c)), n_threads_);
+        n_done_.fetch_add(1, std::memory_order_acq_rel);
+        c = ctl_.load(std::memory_order_acquire);
+    }
+}
+
+void thread_pool::worker_loop() {
     uint32_t seen = 0;
     for (;;) {
         // Spin a little: the next job usually follows within microseconds.
         uint32_t g = seen;
         for (int spin = 0; spin < 20000; ++spin) {
-            g = generation_.load(std::memory_order_acquire);
+            g = gen_of(ctl_.load(std::memory_order_acquire));
             if (g != seen) break;
             MNEMOS_PAUSE();
         }
         if (g == seen) {
-            // Sleep. Bumps happen under mutex_, so checking under it cannot miss one
-            // (std::atomic::wait in libstdc++ 12 could lose the destructor's wake-up).
+            // Sleep. Bumps happen under mutex_, so checking under it cannot miss one.
             std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-            g = generation_.load(std::memory_order_acquire);
+            wake_.wait(lock, [&] { return gen_of(ctl_.load(std::memory_order_acquire)) != seen; });
+            g = gen_of(ctl_.load(std::memory_order_acquire));
         }
         seen = g;
         if (stop_.load()) return;
-        (*job_)(ith, n_threads_);
-        n_pending_.fetch_sub(1, std::memory_order_acq_rel);
+        work_on(g);
     }
 }
 
-void thread_pool::run(const std::function<void(int, int)>& fn) {
+void thread_pool::run_impl(job_fn fn, void* ctx) {
     if (n_threads_ == 1) {
-        fn(0, 1);
+        fn(ctx, 0, 1);
         return;
     }
-    job_ = &fn;
-    n_pending_.store(n_threads_ - 1, std::memory_order_release);
+    job_fn_ = fn;
+    job_ctx_ = ctx;
+    n_done_.store(0, std::memory_order_relaxed);
+    uint32_t gen;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        generation_.fetch_add(1, std::memory_order_acq_rel);
+        gen = gen_of(ctl_.load(std::memory_order_relaxed)) + 1;
+        // Part 0 is the caller's; workers claim from 1.
+        ctl_.store((static_cast<uint64_t>(gen) << 32) | 1u, std::memory_order_release);
     }
     wake_.notify_all();
-    fn(0, n_threads_);
-    // Spin briefly, then yield: on a loaded machine the workers may be waiting for a core.
-    for (int spin = 0; n_pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    fn(ctx, 0, n_threads_);
+    n_done_.fetch_add(1, std::memory_order_acq_rel);
+    work_on(gen);  // parts no worker has claimed yet
+    // Wait for the parts workers are still running.
+    for (int spin = 0; n_done_.load(std::memory_order_acquire) != n_threads_; ++spin) {
         if (spin < 4096) MNEMOS_PAUSE();
         else std::this_thread::yield();
     }
-    job_ = nullptr;
-}
-
-void thread_pool::parallel_for(int64_t n_tasks, const std::function<void(int64_t)>& fn, int64_t grain) {
-    if (n_tasks <= 0) return;
-    if (grain < 1) grain = 1;
-    if (n_threads_ == 1 || n_tasks <= grain) {
-        for (int64_t i = 0; i < n_tasks; ++i) fn(i);
-        return;
-    }
-    std::atomic<int64_t> next{0};
-    run([&](int, int) {
-        for (;;) {
-            const int64_t begin = next.fetch_add(grain, std::memory_order_relaxed);
-            if (begin >= n_tasks) break;
-            const int64_t end = begin + grain < n_tasks ? begin + grain : n_tasks;
-            for (int64_t i = begin; i < end; ++i) fn(i);
-        }
-    });
 }
 
 }  // namespace mnemos::kernels

@@ -40,7 +40,8 @@ TEST_CASE("grouped attention equals the float reference", "[kernels][attention]"
     struct shape {
         int n_head, n_head_kv, head_dim;
     };
-    for (shape sh : {shape{8, 2, 64}, shape{4, 4, 64}, shape{8, 1, 128}, shape{4, 2, 32}, shape{6, 2, 24}}) {
+    for (shape sh : {shape{8, 2, 64}, shape{4, 4, 64}, shape{8, 1, 128}, shape{4, 2, 32}, shape{6, 2, 24},
+                      shape{8, 4, 8}, shape{16, 2, 16}}) {
         for (int64_t n_kv : {1, 15, 16, 17, 100, 333}) {
             pool_fixture pool(sh.n_head_kv, sh.head_dim, n_kv, static_cast<uint32_t>(n_kv + sh.head_dim));
             attention_shape s{sh.n_head, sh.n_head_kv, sh.head_dim, 1.0f / std::sqrt(float(sh.head_dim))};

@@ -118,6 +118,36 @@ TEST_CASE("matmul of f32 weights with odd k", "[kernels][matmul]") {
                 check_shape(rng, t, k, 11, 5, 12, level, pool);
 }
 
+TEST_CASE("matmul_multi equals separate matmuls", "[kernels][matmul]") {
+    // Q/K/V-like targets of one input, with one whose activation type differs (done separately inside).
+    std::mt19937 rng(11);
+    const int64_t k = 512;
+    const weights wq = make_weights(rng, ggml_type::q4_k, 72, k), wk = make_weights(rng, ggml_type::q6_k, 24, k),
+                  wv = make_weights(rng, ggml_type::q8_0, 24, k), wo = make_weights(rng, ggml_type::q4_k, 9, k);
+    for (int n_threads : {1, 2}) {
+        thread_pool pool(n_threads);
+        for (isa level : levels_to_test()) {
+            for (int64_t n_tok : {1, 3, 70}) {
+                std::vector<float> x(static_cast<size_t>(n_tok * k));
+                std::normal_distribution<float> g(0.0f, 1.0f);
+                for (auto& v : x) v = g(rng);
+                const weights* ws[4] = {&wq, &wk, &wv, &wo};
+                std::vector<float> ys[4], refs[4];
+                matmul_target targets[4];
+                for (int i = 0; i < 4; ++i) {
+                    const int64_t ldy = ws[i]->view.n_rows + 1;
+                    ys[i].assign(static_cast<size_t>(n_tok * ldy), 0.0f);
+                    refs[i].assign(ys[i].size(), 0.0f);
+                    targets[i] = {ws[i]->view, ys[i].data(), ldy};
+                    matmul(ws[i]->view, x.data(), n_tok, refs[i].data(), ldy, pool, level);
+                }
+                matmul_multi(targets, 4, x.data(), n_tok, pool, level);
+                for (int i = 0; i < 4; ++i) REQUIRE(ys[i] == refs[i]);
+            }
+        }
+    }
+}
+
 TEST_CASE("matmul benchmark", "[.bench]") {
     std::mt19937 rng(1);
     thread_pool pool(2);

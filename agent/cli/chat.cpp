@@ -1,0 +1,175 @@
+// mnemos chat: an interactive, streaming conversation with a local model.
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "agent/cli/commands.h"
+#include "agent/runtime.h"
+#include "memory/store.h"
+
+namespace mnemos::cli {
+
+namespace {
+
+void chat_usage(FILE* out) {
+    std::fprintf(out,
+                 "usage: mnemos chat [--model FILE] [--system TEXT] [--store DIR --session ID] [options]\n"
+                 "\n"
+                 "Reads one user message per line from stdin and streams the model's reply to stdout.\n"
+                 "With --store and --session the conversation is durable and resumes where it left off.\n"
+                 "Empty line or EOF ends the chat.\n"
+                 "\n"
+                 "options:\n"
+                 "  --model FILE        GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
+                 "  --system TEXT       system prompt (persona) of a new session\n"
+                 "  --store DIR         RocksDB directory (default: in memory)\n"
+                 "  --session ID        session id (default: a new random one)\n"
+                 "  --max-tokens N      per reply (default 256)\n"
+                 "  --temperature T     (default 0.8; 0 = greedy)\n"
+                 "  --threads N         engine CPU threads (default: all)\n"
+                 "  -h, --help          show this help\n");
+}
+
+}  // namespace
+
+int cmd_chat(int argc, char** argv) {
+    std::string model_path, store_dir, session_id, system;
+    int32_t max_tokens = 256;
+    engine::sampler_params sp;
+    engine::engine_options eo;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "mnemos chat: %s needs a value\n", a.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "-h" || a == "--help") {
+            chat_usage(stdout);
+            return 0;
+        } else if (a == "--model" || a == "-m")
+            model_path = value();
+        else if (a == "--store")
+            store_dir = value();
+        else if (a == "--session")
+            session_id = value();
+        else if (a == "--system")
+            system = value();
+        else if (a == "--max-tokens")
+            max_tokens = std::atoi(value().c_str());
+        else if (a == "--temperature")
+            sp.temperature = static_cast<float>(std::atof(value().c_str()));
+        else if (a == "--threads")
+            eo.n_threads = std::atoi(value().c_str());
+        else {
+            std::fprintf(stderr, "mnemos chat: unknown option '%s' (see --help)\n", a.c_str());
+            return 2;
+        }
+    }
+    model_path = resolve_model_path(model_path);
+    if (model_path.empty()) {
+        std::fprintf(stderr, "mnemos chat: no model. Pass --model FILE or set MNEMOS_MODEL.\n");
+        return 2;
+    }
+    auto loaded = engine::model::load(model_path);
+    if (!loaded) {
+        std::fprintf(stderr, "mnemos chat: cannot load model: %s\n", loaded.error().to_string().c_str());
+        return 1;
+    }
+    std::shared_ptr<const engine::model> m(std::move(loaded.value()));
+    std::unique_ptr<memory::store> db;
+    std::unique_ptr<agent::session_store_i> ss;
+    if (!store_dir.empty()) {
+        memory::store_options mo;
+        mo.path = store_dir;
+        auto opened = memory::store::open(mo);
+        if (!opened) {
+            std::fprintf(stderr, "mnemos chat: --store: %s\n", opened.error().to_string().c_str());
+            return 1;
+        }
+        db = std::move(opened.value());
+        ss = agent::make_durable_session_store(*db, m->fingerprint(), 16);
+    } else {
+        ss = agent::make_memory_session_store();
+    }
+    auto runner = agent::engine_runner::start(m, eo);
+    if (!runner) {
+        std::fprintf(stderr, "mnemos chat: %s\n", runner.error().to_string().c_str());
+        return 1;
+    }
+    if (db) {
+        memory::store* raw = db.get();
+        runner.value()->run_on_engine_thread([raw](engine::engine& e) { e.kv().set_store(&raw->blocks()); });
+    }
+    agent::session_manager sessions(*m, *ss);
+    agent::session_ptr s;
+    if (!session_id.empty()) {
+        if (auto found = sessions.find(session_id); found) {
+            s = found.value();
+            std::fprintf(stderr, "mnemos chat: resumed session %s (%zu messages)\n", s->id.c_str(), s->messages.size());
+        }
+    }
+    if (!s) {
+        agent::character c;
+        c.persona = system;
+        auto created = sessions.create(session_id, c, "");
+        if (!created) {
+            std::fprintf(stderr, "mnemos chat: %s\n", created.error().to_string().c_str());
+            return 1;
+        }
+        s = created.value();
+        std::fprintf(stderr, "mnemos chat: session %s\n", s->id.c_str());
+    }
+    std::string line;
+    for (;;) {
+        std::fprintf(stdout, "> ");
+        std::fflush(stdout);
+        if (!std::getline(std::cin, line) || line.empty()) break;
+        if (!agent::valid_utf8(line)) {
+            std::fprintf(stderr, "mnemos chat: input is not valid UTF-8\n");
+            continue;
+        }
+        auto plan = sessions.begin_turn(s, {{"user", line}});
+        if (!plan) {
+            std::fprintf(stderr, "mnemos chat: %s\n", plan.error().to_string().c_str());
+            break;
+        }
+        const int32_t room = runner.value()->n_ctx() - static_cast<int32_t>(plan->prompt.size());
+        if (room <= 1) {
+            std::fprintf(stderr, "mnemos chat: the context is full\n");
+            sessions.end_turn(s, {}, false);
+            break;
+        }
+        engine::request r;
+        r.prompt = std::move(plan->prompt);
+        r.stop = std::move(plan->stop);
+        r.max_tokens = std::min(max_tokens, room);
+        r.sampling = sp;
+        std::string reply;
+        std::promise<engine::finish_info> done;
+        r.on_token = [&reply](engine::token_id, std::string_view text) {
+            reply += text;
+            std::fwrite(text.data(), 1, text.size(), stdout);
+            std::fflush(stdout);
+        };
+        r.on_finish = [&done](const engine::finish_info& info) { done.set_value(info); };
+        runner.value()->submit(std::move(r));
+        const engine::finish_info info = done.get_future().get();
+        std::fprintf(stdout, "\n");
+        if (info.reason == engine::finish_reason::error)
+            std::fprintf(stderr, "mnemos chat: %s\n", info.error.to_string().c_str());
+        sessions.end_turn(s, reply, info.reason != engine::finish_reason::error);
+        std::fprintf(stderr, "[%d prompt tokens, %d reused, %d generated, %s]\n", info.n_prompt, info.n_reused,
+                     info.n_generated, engine::finish_reason_name(info.reason));
+    }
+    runner.value().reset();
+    if (db) db->flush();
+    return 0;
+}
+
+}  // namespace mnemos::cli

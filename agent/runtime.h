@@ -1,0 +1,208 @@
+#pragma once
+// The agent runtime without networking: the engine on its own thread
+// (engine_runner), characters, sessions and their durable event logs
+// (session_manager over a session_store_i). The HTTP server (agent/server.h)
+// and the CLI sit on top of it.
+//
+// Threading: engine_runner::submit / cancel / stats are thread-safe; request
+// callbacks run on the engine thread. session_manager is thread-safe; one turn
+// at a time per session (a second concurrent turn is refused with
+// errc::unsupported, "busy").
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/chat_template.h"
+#include "engine/engine.h"
+#include "engine/status.h"
+
+namespace mnemos::memory {
+class store;
+}
+
+namespace mnemos::agent {
+
+// ---------------------------------------------------------------------------
+// engine_runner: one dedicated engine thread
+// ---------------------------------------------------------------------------
+
+class engine_runner {
+  public:
+    // Creates the engine and starts its thread. The thread steps while there is
+    // work and sleeps on a condition variable otherwise; submit() wakes it.
+    // Errors: those of engine::create.
+    static result<std::unique_ptr<engine_runner>> start(std::shared_ptr<const engine::model> m,
+                                                        const engine::engine_options& options);
+    // Stops the thread (requests still in flight get no more callbacks).
+    ~engine_runner();
+
+    // Queues a request (engine::submit) and wakes the engine thread. Thread-safe.
+    engine::seq_id submit(engine::request r);
+    // Cancels a request (its on_finish reports cancelled). Thread-safe.
+    void cancel(engine::seq_id id);
+    // Runs fn on the engine thread before its next step (e.g. kv().set_store()). Thread-safe.
+    void run_on_engine_thread(std::function<void(engine::engine&)> fn);
+
+    // Snapshots taken by the engine thread after each step. Thread-safe.
+    engine::engine_stats stats() const;
+    engine::kv_cache_stats kv_stats() const;
+    // Requests submitted but not yet finished.
+    int64_t n_in_flight() const { return n_in_flight_.load(); }
+
+    const engine::model& mdl() const { return *model_; }
+    int32_t n_ctx() const { return n_ctx_; }
+
+  private:
+    engine_runner() = default;
+    void loop();
+
+    std::shared_ptr<const engine::model> model_;
+    std::unique_ptr<engine::engine> engine_;  // touched only by the engine thread after start()
+    int32_t n_ctx_ = 0;
+
+    mutable std::mutex mu_;  // guards wake_, stop_, tasks_, the snapshots
+    std::condition_variable cv_;
+    bool wake_ = false;  // set by submit/cancel so a step that raced with it is not slept through
+    bool stop_ = false;
+    std::vector<std::function<void(engine::engine&)>> tasks_;  // run_on_engine_thread queue
+    engine::engine_stats stats_snap_;
+    engine::kv_cache_stats kv_snap_;
+    std::atomic<int64_t> n_in_flight_{0};  // submitted - finished, for the queue-depth metric
+    std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------
+// Characters and sessions
+// ---------------------------------------------------------------------------
+
+// A role-play character or agent persona. Everything but name and
+// public_knowledge is private: shown only to keys allowed to read the session.
+struct character {
+    std::string name;                  // "Butler"
+    std::string persona;               // system prompt: who the character is
+    std::string public_knowledge;      // what everyone may know
+    std::string private_knowledge;     // what only the character knows
+    std::vector<std::string> secrets;  // never revealed; never logged
+    std::vector<std::string> goals;
+    std::string shared_prefix;  // id of a shared prefix (e.g. a game's rules) placed before the persona
+    bool empty() const {
+        return name.empty() && persona.empty() && public_knowledge.empty() && private_knowledge.empty() &&
+               secrets.empty() && goals.empty();
+    }
+};
+
+// The system message a character renders to (empty when the character is empty).
+std::string character_system_prompt(const character& c, const std::string& shared_prefix_text);
+
+// Durable storage for sessions: metadata and an append-only event log, as
+// JSON text. memory/ implements it on RocksDB; memory_session_store keeps it
+// in process (tests, no --store). Implementations are thread-safe.
+class session_store_i {
+  public:
+    virtual ~session_store_i() = default;
+    // Creates or replaces session metadata.
+    virtual status put_session(const std::string& id, const std::string& meta_json) = 0;
+    // not_found when absent.
+    virtual result<std::string> get_session(const std::string& id) = 0;
+    virtual std::vector<std::string> list_sessions() = 0;
+    // Removes metadata and events; not_found when absent.
+    virtual status delete_session(const std::string& id) = 0;
+    // Appends one event; durable (synced) when it returns ok. Returns its sequence number.
+    virtual result<uint64_t> append_event(const std::string& id, const std::string& event_json) = 0;
+    // Events in order.
+    virtual result<std::vector<std::string>> read_events(const std::string& id) = 0;
+    // Told the session's tokens after each turn (a RocksDB store records which
+    // KV blocks the session uses, for garbage collection). Default: nothing.
+    virtual void note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens) {
+        (void)id;
+        (void)tokens;
+    }
+};
+
+// In-process store (tests, or serving without --store): lost on exit.
+std::unique_ptr<session_store_i> make_memory_session_store();
+// Adapts memory::store (RocksDB; durable, synced appends). st must outlive it.
+// fingerprint / page_size: how the engine chains block hashes (for block refs).
+std::unique_ptr<session_store_i> make_durable_session_store(memory::store& st, const engine::block_hash& fingerprint,
+                                                            int32_t page_size);
+
+// One conversation: its character, its messages and the tokens they render to
+// (append-only: new turns only append tokens).
+struct session {
+    std::string id;
+    character chr;
+    std::string owner_key;  // key name that created it ("" when open access)
+    int64_t created = 0;    // unix seconds
+    std::mutex mu;          // guards messages, tokens, n_turns
+    std::vector<engine::chat_message> messages;
+    std::vector<engine::token_id> tokens;  // render_message(messages, i) tokenized, i = 0..n-1
+    int64_t n_turns = 0;
+    std::atomic<bool> busy{false};  // a turn is running
+};
+using session_ptr = std::shared_ptr<session>;
+
+// The prompt of one turn, made by session_manager::begin_turn.
+struct turn_plan {
+    std::vector<engine::token_id> prompt;  // session tokens + generation prompt
+    std::vector<std::string> stop;         // the template's stop strings
+};
+
+class session_manager {
+  public:
+    // store: not owned, must outlive the manager.
+    session_manager(const engine::model& m, session_store_i& store);
+
+    // Creates a session (id empty -> a random "s_..." id). Persists its
+    // metadata and, when the character has one, its system message as the
+    // first event. Errors: invalid_argument (bad id), unsupported (id exists),
+    // io_error (store).
+    result<session_ptr> create(std::string id, character chr, std::string owner_key);
+    // The session, loaded from the store (events re-rendered) when not in
+    // memory. not_found when absent.
+    result<session_ptr> find(const std::string& id);
+    // not_found when absent.
+    status remove(const std::string& id);
+    result<std::vector<std::string>> events(const std::string& id);
+
+    // Sets s.busy, appends the new messages durably (one event each), renders
+    // their tokens and returns the prompt. Errors: unsupported (busy),
+    // invalid_argument (no message), io_error (store; busy is cleared).
+    result<turn_plan> begin_turn(const session_ptr& s, const std::vector<engine::chat_message>& new_messages);
+    // Appends the assistant reply (durably, unless empty and cancelled) and clears busy.
+    status end_turn(const session_ptr& s, const std::string& reply, bool append_reply);
+
+    // Sets a named shared prefix text (e.g. game rules), referenced by character::shared_prefix.
+    void set_shared_prefix(const std::string& id, std::string text);
+    std::optional<std::string> shared_prefix(const std::string& id) const;
+    size_t n_resident() const;
+
+  private:
+    void append_tokens(session& s, size_t msg_idx);
+    status append_event(session& s, const engine::chat_message& m);
+
+    const engine::model& model_;
+    session_store_i& store_;
+    mutable std::mutex mu_;                        // guards sessions_, prefixes_
+    std::map<std::string, session_ptr> sessions_;  // resident sessions
+    std::map<std::string, std::string> prefixes_;  // shared prefix id -> text
+};
+
+// Character <-> JSON. from_json: invalid_argument naming the bad field.
+nlohmann::json character_to_json(const character& c, bool include_private);
+result<character> character_from_json(const nlohmann::json& j);
+
+// True when s is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF).
+bool valid_utf8(std::string_view s);
+// A random lowercase hex string of n characters.
+std::string random_hex(size_t n);
+
+}  // namespace mnemos::agent

@@ -1,0 +1,108 @@
+#pragma once
+// The HTTP server (Boost.Beast on an Asio io_context run by a small thread
+// pool): OpenAI-compatible chat completions, the native sessions API, metrics.
+// Beast stays inside agent/src/server.cpp; this header has no Boost types.
+//
+// Endpoints
+//   GET    /healthz                      {"status":"ok"} (no key needed)
+//   GET    /metrics                      Prometheus text
+//   GET    /v1/models                    the loaded model
+//   POST   /v1/chat/completions          OpenAI-compatible; "stream": true -> SSE; optional
+//                                        "session_id": the messages are appended to that session
+//   POST   /v1/sessions                  {"id"?, "character"?: {name, persona | system_prompt,
+//                                        public_knowledge, private_knowledge, secrets, goals,
+//                                        shared_prefix}} -> 201 {"id", ...}
+//   GET    /v1/sessions/{id}             metadata (private character fields only with read access)
+//   DELETE /v1/sessions/{id}
+//   POST   /v1/sessions/{id}/messages    {"content", "stream"?, sampling...}: one durable turn
+//   GET    /v1/sessions/{id}/events      the event log (read access)
+// Errors are 4xx/5xx with {"error": {"message", "type"}}; the server keeps serving.
+//
+// Access: with no keys configured every request is allowed (open access; the
+// server then refuses to bind anything but a loopback address). With keys,
+// requests carry "Authorization: Bearer KEY" (or "X-API-Key: KEY").
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/runtime.h"
+#include "engine/status.h"
+
+namespace mnemos::agent {
+
+// One API key and what it may reach. Session patterns are exact ids, "*", or a
+// prefix followed by "*" ("npc-*").
+struct api_key {
+    std::string key;                      // the secret; never logged
+    std::string name;                     // for logs and session ownership
+    bool admin = false;                   // everything
+    bool create = false;                  // may create sessions (and then owns them)
+    std::vector<std::string> sessions;    // may talk to (post messages, read metadata without private fields)
+    std::vector<std::string> characters;  // may talk to sessions of these characters (by name)
+    std::vector<std::string> read;        // may read events and private fields of these sessions
+};
+
+struct auth_config {
+    std::vector<api_key> keys;  // empty: open access (loopback only)
+};
+
+// Parses {"keys": [{"key", "name", "admin", "create", "sessions", "characters", "read"}]}.
+// Errors: invalid_argument naming the bad field; io_error when the file cannot be read.
+result<auth_config> parse_auth_config(const std::string& json_text);
+result<auth_config> load_auth_config(const std::string& path);
+
+struct server_options {
+    // Address to bind.
+    // Default: "127.0.0.1"
+    std::string host = "127.0.0.1";
+    // TCP port; 0 picks an ephemeral port (see server::port()).
+    // Default: 8080
+    uint16_t port = 8080;
+    // Threads running the io_context.
+    // Default: 2
+    int n_io_threads = 2;
+    // Largest request body accepted; larger ones get 413.
+    // Default: 1 MiB
+    size_t max_body_bytes = 1 << 20;
+    // max_tokens when a request gives none (capped by the context left).
+    // Default: 256
+    int32_t default_max_tokens = 256;
+    // Keys; empty = open access, allowed only on a loopback host.
+    // Default: none
+    auth_config auth;
+    // Install a SIGINT/SIGTERM handler that stops the server (the CLI; not tests).
+    // Default: false
+    bool handle_signals = false;
+    // Log one line per request to stderr (method, path, status; never bodies or keys).
+    // Default: false
+    bool log_requests = false;
+};
+
+class server {
+  public:
+    // Binds, listens and starts the io threads. runner and sessions are not
+    // owned and must outlive the server. Errors: invalid_argument (open access
+    // on a non-loopback host, bad host), io_error (bind/listen failed).
+    static result<std::unique_ptr<server>> start(const server_options& options, engine_runner& runner,
+                                                 session_manager& sessions);
+    // Stops (as stop()) and joins.
+    ~server();
+
+    // The bound port (the ephemeral one when options.port was 0).
+    uint16_t port() const;
+    // Graceful: stops accepting, cancels turns in flight (their streams end
+    // with finish_reason "cancelled"), waits up to 2 s for them, then stops
+    // the io_context and joins its threads. Idempotent; thread-safe.
+    void stop();
+    // Blocks until stop() (or a signal, with handle_signals) has stopped the server.
+    void wait();
+
+    struct impl;
+
+  private:
+    explicit server(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace mnemos::agent

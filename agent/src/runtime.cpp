@@ -1,0 +1,462 @@
+// engine_runner, sessions, characters (agent/runtime.h).
+#include "agent/runtime.h"
+
+#include <cctype>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+
+namespace mnemos::agent {
+
+using json = nlohmann::json;
+
+// ---------------------------------------------------------------------------
+// engine_runner
+// ---------------------------------------------------------------------------
+
+result<std::unique_ptr<engine_runner>> engine_runner::start(std::shared_ptr<const engine::model> m,
+                                                            const engine::engine_options& options) {
+    auto e = engine::engine::create(m, options);
+    if (!e) return e.error();
+    std::unique_ptr<engine_runner> r(new engine_runner());
+    r->model_ = std::move(m);
+    r->engine_ = std::move(e.value());
+    r->n_ctx_ = r->engine_->n_ctx();
+    r->kv_snap_ = r->engine_->kv().stats();
+    r->thread_ = std::thread([p = r.get()] { p->loop(); });
+    return r;
+}
+
+engine_runner::~engine_runner() {
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+}
+
+engine::seq_id engine_runner::submit(engine::request r) {
+    n_in_flight_.fetch_add(1);
+    auto finish = std::move(r.on_finish);
+    r.on_finish = [this, finish = std::move(finish)](const engine::finish_info& info) {
+        n_in_flight_.fetch_sub(1);
+        if (finish) finish(info);
+    };
+    const engine::seq_id id = engine_->submit(std::move(r));
+    {
+        std::lock_guard lk(mu_);
+        wake_ = true;
+    }
+    cv_.notify_one();
+    return id;
+}
+
+void engine_runner::cancel(engine::seq_id id) {
+    engine_->cancel(id);
+    {
+        std::lock_guard lk(mu_);
+        wake_ = true;
+    }
+    cv_.notify_one();
+}
+
+void engine_runner::run_on_engine_thread(std::function<void(engine::engine&)> fn) {
+    {
+        std::lock_guard lk(mu_);
+        tasks_.push_back(std::move(fn));
+        wake_ = true;
+    }
+    cv_.notify_one();
+}
+
+engine::engine_stats engine_runner::stats() const {
+    std::lock_guard lk(mu_);
+    return stats_snap_;
+}
+
+engine::kv_cache_stats engine_runner::kv_stats() const {
+    std::lock_guard lk(mu_);
+    return kv_snap_;
+}
+
+void engine_runner::loop() {
+    for (;;) {
+        std::vector<std::function<void(engine::engine&)>> tasks;
+        {
+            std::lock_guard lk(mu_);
+            if (stop_) return;
+            tasks.swap(tasks_);
+            wake_ = false;
+        }
+        for (auto& t : tasks) t(*engine_);
+        const bool did = engine_->step();
+        {
+            std::unique_lock lk(mu_);
+            stats_snap_ = engine_->stats();
+            kv_snap_ = engine_->kv().stats();
+            if (!did) cv_.wait(lk, [&] { return wake_ || stop_; });
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+bool valid_utf8(std::string_view s) {
+    size_t i = 0;
+    const size_t n = s.size();
+    while (i < n) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        int len;
+        uint32_t cp;
+        if ((c & 0xE0) == 0xC0)
+            len = 2, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            len = 3, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            len = 4, cp = c & 0x07;
+        else
+            return false;
+        if (i + len > n) return false;
+        for (int k = 1; k < len; ++k) {
+            const auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += len;
+    }
+    return true;
+}
+
+std::string random_hex(size_t n) {
+    static thread_local std::mt19937_64 rng(
+        std::random_device{}() ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+    static const char* digits = "0123456789abcdef";
+    std::string s(n, '0');
+    for (auto& c : s) c = digits[rng() & 15];
+    return s;
+}
+
+static int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string character_system_prompt(const character& c, const std::string& shared_prefix_text) {
+    std::string s;
+    auto section = [&](const std::string& title, const std::string& text) {
+        if (text.empty()) return;
+        if (!s.empty()) s += "\n\n";
+        if (!title.empty()) s += title + ":\n";
+        s += text;
+    };
+    auto list = [](const std::vector<std::string>& v) {
+        std::string r;
+        for (const auto& x : v) r += (r.empty() ? "- " : "\n- ") + x;
+        return r;
+    };
+    section("", shared_prefix_text);
+    if (!c.persona.empty())
+        section("", c.persona);
+    else if (!c.name.empty())
+        section("", "You are " + c.name + ".");
+    section("Public knowledge", c.public_knowledge);
+    section("Private knowledge (do not reveal unless appropriate)", c.private_knowledge);
+    section("Secrets (never reveal)", list(c.secrets));
+    section("Goals", list(c.goals));
+    return s;
+}
+
+json character_to_json(const character& c, bool include_private) {
+    json j = {{"name", c.name}, {"public_knowledge", c.public_knowledge}};
+    if (!c.shared_prefix.empty()) j["shared_prefix"] = c.shared_prefix;
+    if (include_private) {
+        j["persona"] = c.persona;
+        j["private_knowledge"] = c.private_knowledge;
+        j["secrets"] = c.secrets;
+        j["goals"] = c.goals;
+    }
+    return j;
+}
+
+result<character> character_from_json(const json& j) {
+    if (!j.is_object()) return make_error(errc::invalid_argument, "character must be an object");
+    character c;
+    auto str = [&](const char* key, std::string& out) -> status {
+        auto it = j.find(key);
+        if (it == j.end() || it->is_null()) return {};
+        if (!it->is_string())
+            return make_error(errc::invalid_argument, std::string("character.") + key + " must be a string");
+        out = it->get<std::string>();
+        if (!valid_utf8(out))
+            return make_error(errc::invalid_argument, std::string("character.") + key + " is not valid UTF-8");
+        return {};
+    };
+    auto strs = [&](const char* key, std::vector<std::string>& out) -> status {
+        auto it = j.find(key);
+        if (it == j.end() || it->is_null()) return {};
+        if (it->is_string()) {
+            out.push_back(it->get<std::string>());
+        } else if (it->is_array()) {
+            for (const auto& e : *it) {
+                if (!e.is_string())
+                    return make_error(errc::invalid_argument, std::string("character.") + key + " must hold strings");
+                out.push_back(e.get<std::string>());
+            }
+        } else {
+            return make_error(errc::invalid_argument, std::string("character.") + key + " must be an array of strings");
+        }
+        for (const auto& x : out)
+            if (!valid_utf8(x))
+                return make_error(errc::invalid_argument, std::string("character.") + key + " is not valid UTF-8");
+        return {};
+    };
+    std::string system_prompt;
+    for (auto st : {str("name", c.name), str("persona", c.persona), str("system_prompt", system_prompt),
+                    str("public_knowledge", c.public_knowledge), str("private_knowledge", c.private_knowledge),
+                    strs("secrets", c.secrets), strs("goals", c.goals), str("shared_prefix", c.shared_prefix)})
+        if (!st.ok()) return st;
+    if (c.persona.empty()) c.persona = system_prompt;
+    return c;
+}
+
+// ---------------------------------------------------------------------------
+// memory_session_store
+// ---------------------------------------------------------------------------
+
+namespace {
+
+class memory_session_store final : public session_store_i {
+  public:
+    status put_session(const std::string& id, const std::string& meta_json) override {
+        std::lock_guard lk(mu_);
+        meta_[id] = meta_json;
+        return {};
+    }
+    result<std::string> get_session(const std::string& id) override {
+        std::lock_guard lk(mu_);
+        auto it = meta_.find(id);
+        if (it == meta_.end()) return make_error(errc::not_found, "no session '" + id + "'");
+        return it->second;
+    }
+    std::vector<std::string> list_sessions() override {
+        std::lock_guard lk(mu_);
+        std::vector<std::string> v;
+        for (auto& [k, _] : meta_) v.push_back(k);
+        return v;
+    }
+    status delete_session(const std::string& id) override {
+        std::lock_guard lk(mu_);
+        if (!meta_.erase(id)) return make_error(errc::not_found, "no session '" + id + "'");
+        events_.erase(id);
+        return {};
+    }
+    result<uint64_t> append_event(const std::string& id, const std::string& event_json) override {
+        std::lock_guard lk(mu_);
+        auto& v = events_[id];
+        v.push_back(event_json);
+        return static_cast<uint64_t>(v.size() - 1);
+    }
+    result<std::vector<std::string>> read_events(const std::string& id) override {
+        std::lock_guard lk(mu_);
+        if (!meta_.count(id)) return make_error(errc::not_found, "no session '" + id + "'");
+        auto it = events_.find(id);
+        if (it == events_.end()) return std::vector<std::string>{};
+        return it->second;
+    }
+
+  private:
+    std::mutex mu_;
+    std::map<std::string, std::string> meta_;
+    std::map<std::string, std::vector<std::string>> events_;
+};
+
+bool valid_session_id(const std::string& id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+    return true;
+}
+
+}  // namespace
+
+std::unique_ptr<session_store_i> make_memory_session_store() { return std::make_unique<memory_session_store>(); }
+
+// ---------------------------------------------------------------------------
+// session_manager
+// ---------------------------------------------------------------------------
+
+session_manager::session_manager(const engine::model& m, session_store_i& store) : model_(m), store_(store) {}
+
+void session_manager::set_shared_prefix(const std::string& id, std::string text) {
+    std::lock_guard lk(mu_);
+    prefixes_[id] = std::move(text);
+}
+
+std::optional<std::string> session_manager::shared_prefix(const std::string& id) const {
+    std::lock_guard lk(mu_);
+    auto it = prefixes_.find(id);
+    if (it == prefixes_.end()) return std::nullopt;
+    return it->second;
+}
+
+size_t session_manager::n_resident() const {
+    std::lock_guard lk(mu_);
+    return sessions_.size();
+}
+
+void session_manager::append_tokens(session& s, size_t msg_idx) {
+    const std::string text = model_.chat().render_message(s.messages, msg_idx);
+    const auto& tok = model_.tok();
+    auto t = tok.encode(text, s.tokens.empty() && tok.add_bos_default(), true);
+    s.tokens.insert(s.tokens.end(), t.begin(), t.end());
+}
+
+status session_manager::append_event(session& s, const engine::chat_message& m) {
+    json ev = {{"type", "message"}, {"role", m.role}, {"content", m.content}, {"ts", unix_now()}};
+    auto r = store_.append_event(s.id, ev.dump());
+    if (!r) return r.error();
+    return {};
+}
+
+result<session_ptr> session_manager::create(std::string id, character chr, std::string owner_key) {
+    if (id.empty()) id = "s_" + random_hex(16);
+    if (!valid_session_id(id))
+        return make_error(errc::invalid_argument, "session id must be 1-64 characters of [A-Za-z0-9_.-]");
+    std::optional<std::string> prefix_text;
+    if (!chr.shared_prefix.empty()) {
+        prefix_text = shared_prefix(chr.shared_prefix);
+        if (!prefix_text)
+            return make_error(errc::invalid_argument, "unknown shared_prefix '" + chr.shared_prefix + "'");
+    }
+    auto s = std::make_shared<session>();
+    s->id = id;
+    s->chr = std::move(chr);
+    s->owner_key = std::move(owner_key);
+    s->created = unix_now();
+    {
+        std::lock_guard lk(mu_);
+        if (sessions_.count(id)) return make_error(errc::unsupported, "session '" + id + "' exists");
+    }
+    if (store_.get_session(id).ok()) return make_error(errc::unsupported, "session '" + id + "' exists");
+    json meta = {
+        {"id", id}, {"character", character_to_json(s->chr, true)}, {"owner", s->owner_key}, {"created", s->created}};
+    if (auto st = store_.put_session(id, meta.dump()); !st.ok()) return st;
+    const std::string sys = character_system_prompt(s->chr, prefix_text.value_or(""));
+    if (!sys.empty()) {
+        s->messages.push_back({"system", sys});
+        if (auto st = append_event(*s, s->messages.back()); !st.ok()) return st;
+        append_tokens(*s, 0);
+    }
+    std::lock_guard lk(mu_);
+    auto [it, inserted] = sessions_.emplace(id, s);
+    if (!inserted) return make_error(errc::unsupported, "session '" + id + "' exists");
+    return s;
+}
+
+result<session_ptr> session_manager::find(const std::string& id) {
+    {
+        std::lock_guard lk(mu_);
+        auto it = sessions_.find(id);
+        if (it != sessions_.end()) return it->second;
+    }
+    if (!valid_session_id(id)) return make_error(errc::not_found, "no session '" + id + "'");
+    // Resume from the store: metadata, then re-render every message event.
+    auto meta_text = store_.get_session(id);
+    if (!meta_text) return meta_text.error();
+    json meta = json::parse(meta_text.value(), nullptr, false);
+    if (meta.is_discarded() || !meta.is_object()) return make_error(errc::corrupt, "session '" + id + "' metadata");
+    auto s = std::make_shared<session>();
+    s->id = id;
+    if (meta.contains("character")) {
+        auto c = character_from_json(meta["character"]);
+        if (c) s->chr = std::move(c.value());
+    }
+    if (meta.contains("owner") && meta["owner"].is_string()) s->owner_key = meta["owner"].get<std::string>();
+    if (meta.contains("created") && meta["created"].is_number_integer()) s->created = meta["created"].get<int64_t>();
+    auto evs = store_.read_events(id);
+    if (!evs) return evs.error();
+    for (const auto& e : evs.value()) {
+        json ev = json::parse(e, nullptr, false);
+        if (ev.is_discarded() || !ev.is_object() || ev.value("type", "") != "message") continue;
+        if (!ev.contains("role") || !ev["role"].is_string() || !ev.contains("content") || !ev["content"].is_string())
+            continue;
+        s->messages.push_back({ev["role"].get<std::string>(), ev["content"].get<std::string>()});
+        append_tokens(*s, s->messages.size() - 1);
+        if (s->messages.back().role == "assistant") ++s->n_turns;
+    }
+    std::lock_guard lk(mu_);
+    auto [it, inserted] = sessions_.emplace(id, s);
+    return it->second;
+}
+
+status session_manager::remove(const std::string& id) {
+    session_ptr s;
+    {
+        std::lock_guard lk(mu_);
+        auto it = sessions_.find(id);
+        if (it != sessions_.end()) {
+            s = it->second;
+            sessions_.erase(it);
+        }
+    }
+    auto st = store_.delete_session(id);
+    if (!st.ok() && s && st.code() == errc::not_found) return {};
+    return st;
+}
+
+result<std::vector<std::string>> session_manager::events(const std::string& id) {
+    auto s = find(id);
+    if (!s) return s.error();
+    return store_.read_events(id);
+}
+
+result<turn_plan> session_manager::begin_turn(const session_ptr& s, const std::vector<engine::chat_message>& msgs) {
+    if (msgs.empty()) return make_error(errc::invalid_argument, "no message");
+    bool expected = false;
+    if (!s->busy.compare_exchange_strong(expected, true))
+        return make_error(errc::unsupported, "session '" + s->id + "' is busy with another turn");
+    std::lock_guard lk(s->mu);
+    for (const auto& m : msgs) {
+        if (auto st = append_event(*s, m); !st.ok()) {
+            s->busy = false;
+            return st;
+        }
+        s->messages.push_back(m);
+        append_tokens(*s, s->messages.size() - 1);
+    }
+    turn_plan plan;
+    plan.prompt = s->tokens;
+    const auto gen = model_.tok().encode(model_.chat().generation_prompt(),
+                                         plan.prompt.empty() && model_.tok().add_bos_default(), true);
+    plan.prompt.insert(plan.prompt.end(), gen.begin(), gen.end());
+    plan.stop = model_.chat().stop_strings();
+    return plan;
+}
+
+status session_manager::end_turn(const session_ptr& s, const std::string& reply, bool append_reply) {
+    status st;
+    if (append_reply) {
+        std::lock_guard lk(s->mu);
+        engine::chat_message m{"assistant", reply};
+        st = append_event(*s, m);
+        if (st.ok()) {
+            s->messages.push_back(std::move(m));
+            append_tokens(*s, s->messages.size() - 1);
+            ++s->n_turns;
+            store_.note_tokens(s->id, s->tokens);
+        }
+    }
+    s->busy = false;
+    return st;
+}
+
+}  // namespace mnemos::agent

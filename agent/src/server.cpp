@@ -1,0 +1,1078 @@
+// The HTTP server (agent/server.h): Beast coroutines on an io_context run by a
+// small thread pool. Each connection runs on its own strand; engine tokens are
+// posted back to that strand into a channel the connection's coroutine reads.
+#include "agent/server.h"
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace mnemos::agent {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using json = nlohmann::json;
+using boost::system::error_code;
+using net::awaitable;
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// JSON text that never throws (invalid UTF-8 from a model is replaced).
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// ---------------------------------------------------------------------------
+// Shared state
+// ---------------------------------------------------------------------------
+
+struct metrics {
+    std::atomic<int64_t> n_requests{0};
+    std::atomic<int64_t> n_4xx{0};
+    std::atomic<int64_t> n_5xx{0};
+    std::atomic<int64_t> n_turns{0};
+    std::atomic<int64_t> n_generated{0};  // finish_info::n_generated
+    std::atomic<int64_t> n_prompt{0};     // finish_info::n_prompt
+    std::atomic<int64_t> n_reused{0};     // finish_info::n_reused (prefix cache hits)
+    std::atomic<int64_t> n_connections{0};
+    std::atomic<int64_t> n_active_turns{0};
+};
+
+// Lets engine-thread callbacks post to the io_context only while it exists.
+struct post_gate {
+    std::mutex mu;
+    bool open = true;
+};
+
+struct server_state {
+    server_options opt;
+    engine_runner* runner = nullptr;
+    session_manager* sessions = nullptr;
+    std::string model_id;
+    metrics m;
+    std::shared_ptr<post_gate> gate = std::make_shared<post_gate>();
+    std::mutex inflight_mu;             // guards inflight
+    std::set<engine::seq_id> inflight;  // for cancel on shutdown
+    std::atomic<bool> stopping{false};
+};
+using state_ptr = std::shared_ptr<server_state>;
+
+// ---------------------------------------------------------------------------
+// Replies and errors
+// ---------------------------------------------------------------------------
+
+struct reply {
+    unsigned status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+};
+
+reply error_reply(unsigned status, const std::string& type, const std::string& message) {
+    return {status, dump({{"error", {{"message", message}, {"type", type}, {"code", status}}}})};
+}
+
+reply status_reply(const status& s) {
+    switch (s.code()) {
+        case errc::invalid_argument:
+            return error_reply(400, "invalid_request_error", s.message());
+        case errc::not_found:
+            return error_reply(404, "not_found_error", s.message());
+        case errc::unsupported:
+            return error_reply(409, "conflict_error", s.message());
+        case errc::out_of_memory:
+            return error_reply(503, "overloaded_error", s.message());
+        case errc::cancelled:
+            return error_reply(503, "cancelled", s.message());
+        default:
+            return error_reply(500, "server_error", s.message());
+    }
+}
+
+reply json_reply(const json& j, unsigned status = 200) { return {status, dump(j)}; }
+
+// ---------------------------------------------------------------------------
+// Access control
+// ---------------------------------------------------------------------------
+
+struct caller {
+    const api_key* key = nullptr;  // nullptr: open access
+    std::string name() const { return key ? key->name : std::string(); }
+    bool admin() const { return !key || key->admin; }
+};
+
+bool pattern_match(const std::vector<std::string>& patterns, const std::string& id) {
+    for (const auto& p : patterns) {
+        if (p == "*" || p == id) return true;
+        if (!p.empty() && p.back() == '*' && id.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0) return true;
+    }
+    return false;
+}
+
+bool can_read(const caller& c, const session& s) {
+    if (c.admin()) return true;
+    if (!c.key->name.empty() && s.owner_key == c.key->name) return true;
+    return pattern_match(c.key->read, s.id);
+}
+
+bool can_talk(const caller& c, const session& s) {
+    if (can_read(c, s)) return true;
+    return pattern_match(c.key->sessions, s.id) ||
+           (!s.chr.name.empty() && pattern_match(c.key->characters, s.chr.name));
+}
+
+bool same_secret(const std::string& a, const std::string& b) {
+    if (a.size() != b.size()) return false;
+    unsigned char d = 0;
+    for (size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return d == 0;
+}
+
+// The caller of req; nullopt when keys are configured and req has no valid key.
+std::optional<caller> authenticate(const server_state& st, const http::request<http::string_body>& req) {
+    if (st.opt.auth.keys.empty()) return caller{};
+    std::string key;
+    if (auto it = req.find(http::field::authorization); it != req.end()) {
+        std::string_view v(it->value().data(), it->value().size());
+        if (v.substr(0, 7) == "Bearer ") key = std::string(v.substr(7));
+    }
+    if (key.empty())
+        if (auto it = req.find("X-API-Key"); it != req.end()) key = std::string(it->value());
+    if (key.empty()) return std::nullopt;
+    for (const auto& k : st.opt.auth.keys)
+        if (same_secret(k.key, key)) return caller{&k};
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Request parsing
+// ---------------------------------------------------------------------------
+
+// Sampling and limits common to chat completions and session messages.
+struct gen_params {
+    int32_t max_tokens = -1;  // -1: default
+    engine::sampler_params sampling;
+    std::vector<std::string> stop;
+    bool stream = false;
+};
+
+status parse_gen_params(const json& b, gen_params& g) {
+    g.sampling.temperature = 1.0f;  // OpenAI defaults
+    g.sampling.top_p = 1.0f;
+    g.sampling.top_k = 0;
+    g.sampling.min_p = 0.0f;
+    auto number = [&](const char* key, double lo, double hi, auto& out) -> status {
+        auto it = b.find(key);
+        if (it == b.end() || it->is_null()) return {};
+        if (!it->is_number()) return make_error(errc::invalid_argument, std::string("'") + key + "' must be a number");
+        const double v = it->get<double>();
+        if (!(v >= lo && v <= hi))
+            return make_error(errc::invalid_argument, std::string("'") + key + "' must be in [" + std::to_string(lo) +
+                                                          ", " + std::to_string(hi) + "]");
+        out = static_cast<std::remove_reference_t<decltype(out)>>(v);
+        return {};
+    };
+    for (const char* key : {"max_tokens", "max_completion_tokens"}) {
+        auto it = b.find(key);
+        if (it == b.end() || it->is_null()) continue;
+        if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 1 << 20)
+            return make_error(errc::invalid_argument, std::string("'") + key + "' must be a positive integer");
+        g.max_tokens = static_cast<int32_t>(it->get<int64_t>());
+    }
+    for (auto st : {number("temperature", 0, 2, g.sampling.temperature), number("top_p", 0, 1, g.sampling.top_p),
+                    number("top_k", 0, 1e6, g.sampling.top_k), number("min_p", 0, 1, g.sampling.min_p),
+                    number("presence_penalty", -2, 2, g.sampling.presence_penalty),
+                    number("frequency_penalty", -2, 2, g.sampling.frequency_penalty)})
+        if (!st.ok()) return st;
+    if (g.sampling.top_p <= 0) return make_error(errc::invalid_argument, "'top_p' must be > 0");
+    if (auto it = b.find("seed"); it != b.end() && !it->is_null()) {
+        if (!it->is_number_integer()) return make_error(errc::invalid_argument, "'seed' must be an integer");
+        g.sampling.seed = static_cast<uint64_t>(it->get<int64_t>());
+    }
+    if (auto it = b.find("stop"); it != b.end() && !it->is_null()) {
+        if (it->is_string()) {
+            g.stop.push_back(it->get<std::string>());
+        } else if (it->is_array() && it->size() <= 4) {
+            for (const auto& s : *it) {
+                if (!s.is_string()) return make_error(errc::invalid_argument, "'stop' must hold strings");
+                g.stop.push_back(s.get<std::string>());
+            }
+        } else {
+            return make_error(errc::invalid_argument, "'stop' must be a string or an array of at most 4 strings");
+        }
+        for (const auto& s : g.stop)
+            if (s.empty() || !valid_utf8(s))
+                return make_error(errc::invalid_argument, "'stop' strings must be non-empty UTF-8");
+    }
+    if (auto it = b.find("stream"); it != b.end() && !it->is_null()) {
+        if (!it->is_boolean()) return make_error(errc::invalid_argument, "'stream' must be a boolean");
+        g.stream = it->get<bool>();
+    }
+    if (auto it = b.find("n"); it != b.end() && !it->is_null() && (!it->is_number_integer() || it->get<int64_t>() != 1))
+        return make_error(errc::invalid_argument, "only 'n': 1 is supported");
+    return {};
+}
+
+// Message content: a string, null, or an array of {"type": "text", "text": ...} parts.
+status parse_content(const json& c, std::string& out) {
+    if (c.is_null()) return {};
+    if (c.is_string()) {
+        out = c.get<std::string>();
+    } else if (c.is_array()) {
+        for (const auto& p : c) {
+            if (!p.is_object() || p.value("type", "") != "text" || !p.contains("text") || !p["text"].is_string())
+                return make_error(errc::invalid_argument,
+                                  "content parts must be {\"type\": \"text\", \"text\": string}");
+            out += p["text"].get<std::string>();
+        }
+    } else {
+        return make_error(errc::invalid_argument, "'content' must be a string or an array of text parts");
+    }
+    if (!valid_utf8(out)) return make_error(errc::invalid_argument, "'content' is not valid UTF-8");
+    return {};
+}
+
+status parse_messages(const json& b, std::vector<engine::chat_message>& out) {
+    auto it = b.find("messages");
+    if (it == b.end() || !it->is_array() || it->empty())
+        return make_error(errc::invalid_argument, "'messages' must be a non-empty array");
+    for (const auto& m : *it) {
+        if (!m.is_object()) return make_error(errc::invalid_argument, "each message must be an object");
+        auto r = m.find("role");
+        if (r == m.end() || !r->is_string())
+            return make_error(errc::invalid_argument, "each message needs a string 'role'");
+        std::string role = r->get<std::string>();
+        if (role == "developer") role = "system";
+        if (role != "system" && role != "user" && role != "assistant" && role != "tool")
+            return make_error(errc::invalid_argument, "unknown role '" + role + "'");
+        engine::chat_message cm{role, {}};
+        if (auto c = m.find("content"); c != m.end()) {
+            if (auto st = parse_content(*c, cm.content); !st.ok()) return st;
+        } else if (role != "assistant") {
+            return make_error(errc::invalid_argument, "message needs 'content'");
+        }
+        out.push_back(std::move(cm));
+    }
+    return {};
+}
+
+// ---------------------------------------------------------------------------
+// One turn on the engine
+// ---------------------------------------------------------------------------
+
+struct turn_event {
+    std::string text;
+    bool done = false;
+    engine::finish_info info;
+};
+using turn_channel = net::experimental::channel<void(error_code, turn_event)>;
+
+struct turn_outcome {
+    std::string text;
+    engine::finish_info info;
+    bool client_gone = false;
+};
+
+// Called with each text delta; returns false when the client is gone.
+using delta_fn = std::function<awaitable<bool>(std::string)>;
+
+// Submits r, forwards its text to on_delta (may be empty) on the calling
+// coroutine's strand, and returns when the engine finished it.
+awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta) {
+    auto ex = co_await net::this_coro::executor;
+    auto ch = std::make_shared<turn_channel>(ex, static_cast<size_t>(std::max(r.max_tokens, 0)) + 8);
+    auto gate = st->gate;
+    r.on_token = [ch, ex, gate](engine::token_id, std::string_view text) {
+        std::lock_guard lk(gate->mu);
+        if (!gate->open) return;
+        net::post(ex, [ch, t = std::string(text)]() mutable {
+            ch->try_send(error_code{}, turn_event{std::move(t), false, {}});
+        });
+    };
+    r.on_finish = [ch, ex, gate](const engine::finish_info& info) {
+        std::lock_guard lk(gate->mu);
+        if (!gate->open) return;
+        net::post(ex, [ch, info] { ch->try_send(error_code{}, turn_event{{}, true, info}); });
+    };
+    st->m.n_active_turns++;
+    const engine::seq_id id = st->runner->submit(std::move(r));
+    {
+        std::lock_guard lk(st->inflight_mu);
+        st->inflight.insert(id);
+    }
+    turn_outcome out;
+    for (;;) {
+        auto [ec, ev] = co_await ch->async_receive(use_tuple);
+        if (ec) {
+            out.info.reason = engine::finish_reason::error;
+            out.info.error = make_error(errc::internal, "token channel: " + ec.message());
+            break;
+        }
+        if (ev.done) {
+            out.info = std::move(ev.info);
+            break;
+        }
+        out.text += ev.text;
+        if (on_delta && !out.client_gone && !ev.text.empty()) {
+            if (!co_await on_delta(ev.text)) {
+                out.client_gone = true;
+                st->runner->cancel(id);
+            }
+        }
+    }
+    {
+        std::lock_guard lk(st->inflight_mu);
+        st->inflight.erase(id);
+    }
+    st->m.n_active_turns--;
+    st->m.n_turns++;
+    st->m.n_generated += out.info.n_generated;
+    st->m.n_prompt += out.info.n_prompt;
+    st->m.n_reused += out.info.n_reused;
+    co_return out;
+}
+
+const char* openai_finish(engine::finish_reason r) {
+    switch (r) {
+        case engine::finish_reason::length:
+            return "length";
+        case engine::finish_reason::cancelled:
+            return "cancelled";
+        case engine::finish_reason::error:
+            return "error";
+        default:
+            return "stop";
+    }
+}
+
+json usage_json(const engine::finish_info& i) {
+    return {{"prompt_tokens", i.n_prompt},
+            {"completion_tokens", i.n_generated},
+            {"total_tokens", i.n_prompt + i.n_generated},
+            {"prompt_tokens_details", {{"cached_tokens", i.n_reused}}}};
+}
+
+// ---------------------------------------------------------------------------
+// HTTP plumbing
+// ---------------------------------------------------------------------------
+
+using request_t = http::request<http::string_body>;
+
+awaitable<bool> write_reply(beast::tcp_stream& stream, const request_t& req, reply rep, state_ptr st) {
+    http::response<http::string_body> res{static_cast<http::status>(rep.status), req.version()};
+    res.set(http::field::server, "mnemos");
+    res.set(http::field::content_type, rep.content_type);
+    res.keep_alive(req.keep_alive() && rep.status < 500 && !st->stopping);
+    res.body() = std::move(rep.body);
+    res.prepare_payload();
+    if (rep.status >= 500)
+        st->m.n_5xx++;
+    else if (rep.status >= 400)
+        st->m.n_4xx++;
+    stream.expires_after(std::chrono::seconds(30));
+    auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+    co_return !ec && res.keep_alive();
+}
+
+// An SSE response: header once, then "data: ...\n\n" chunks (chunked transfer encoding).
+struct sse_writer {
+    beast::tcp_stream* stream = nullptr;
+    bool header_sent = false;
+    bool ok = true;
+};
+
+awaitable<bool> sse_send(sse_writer* w, unsigned version, std::string data) {
+    if (!w->ok) co_return false;
+    if (!w->header_sent) {
+        http::response<http::empty_body> res{http::status::ok, version};
+        res.set(http::field::server, "mnemos");
+        res.set(http::field::content_type, "text/event-stream");
+        res.set(http::field::cache_control, "no-cache");
+        res.chunked(true);
+        http::response_serializer<http::empty_body> sr{res};
+        w->stream->expires_after(std::chrono::seconds(30));
+        auto [ec, n] = co_await http::async_write_header(*w->stream, sr, use_tuple);
+        w->header_sent = true;
+        if (ec) co_return w->ok = false;
+    }
+    std::string frame = "data: " + data + "\n\n";
+    w->stream->expires_after(std::chrono::seconds(30));
+    auto chunk = http::make_chunk(net::buffer(frame));
+    auto [ec, n] = co_await net::async_write(*w->stream, chunk, use_tuple);
+    if (ec) co_return w->ok = false;
+    co_return true;
+}
+
+awaitable<bool> sse_end(sse_writer* w) {
+    if (!w->ok) co_return false;
+    auto last = http::make_chunk_last();
+    auto [ec, n] = co_await net::async_write(*w->stream, last, use_tuple);
+    co_return !ec;
+}
+
+// ---------------------------------------------------------------------------
+// Handlers
+// ---------------------------------------------------------------------------
+
+json chunk_json(const std::string& id, const std::string& model, int64_t created, const json& delta, const char* finish,
+                const std::string& session_id) {
+    json c = {{"id", id},
+              {"object", "chat.completion.chunk"},
+              {"created", created},
+              {"model", model},
+              {"choices",
+               json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish ? json(finish) : json()}}})}};
+    if (!session_id.empty()) c["session_id"] = session_id;
+    return c;
+}
+
+// Runs one generation (session turn when s is set) and writes the OpenAI-shaped
+// reply (JSON or SSE). Returns keep-alive.
+awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st, session_ptr s, turn_plan plan,
+                         gen_params g) {
+    const int32_t n_ctx = st->runner->n_ctx();
+    const int32_t n_prompt = static_cast<int32_t>(plan.prompt.size());
+    if (n_prompt + 1 >= n_ctx) {
+        if (s) st->sessions->end_turn(s, {}, false);
+        reply e = error_reply(
+            400, "context_length_exceeded",
+            "prompt has " + std::to_string(n_prompt) + " tokens; the context holds " + std::to_string(n_ctx));
+        {
+            reply r_ = std::move(e);
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+    }
+    engine::request r;
+    r.prompt = std::move(plan.prompt);
+    r.max_tokens = std::min(g.max_tokens > 0 ? g.max_tokens : st->opt.default_max_tokens, n_ctx - n_prompt);
+    r.sampling = g.sampling;
+    r.stop = std::move(plan.stop);
+    r.stop.insert(r.stop.end(), g.stop.begin(), g.stop.end());
+    const std::string id = "chatcmpl-" + random_hex(24);
+    const int64_t created = unix_now();
+    const std::string sid = s ? s->id : std::string();
+
+    if (!g.stream) {
+        delta_fn no_delta;
+        turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta));
+        if (s) {
+            const bool append = out.info.reason != engine::finish_reason::error;
+            if (auto es = st->sessions->end_turn(s, out.text, append); !es.ok()) {
+                reply r_ = status_reply(es);
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+        }
+        if (out.info.reason == engine::finish_reason::error) {
+            reply r_ = status_reply(out.info.error);
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        json j = {{"id", id},
+                  {"object", "chat.completion"},
+                  {"created", created},
+                  {"model", st->model_id},
+                  {"choices", json::array({{{"index", 0},
+                                            {"message", {{"role", "assistant"}, {"content", out.text}}},
+                                            {"finish_reason", openai_finish(out.info.reason)}}})},
+                  {"usage", usage_json(out.info)}};
+        if (s) j["session_id"] = sid;
+        {
+            reply r_ = json_reply(j);
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+    }
+
+    sse_writer w{&stream};
+    const unsigned version = req.version();
+    const std::string model_id = st->model_id;
+    std::string first =
+        dump(chunk_json(id, model_id, created, json{{"role", "assistant"}, {"content", ""}}, nullptr, sid));
+    co_await sse_send(&w, version, std::move(first));
+    delta_fn on_delta = [&w, version, id, model_id, created, sid](std::string text) {
+        return sse_send(&w, version,
+                        dump(chunk_json(id, model_id, created, {{"content", std::move(text)}}, nullptr, sid)));
+    };
+    turn_outcome out = co_await run_turn(st, std::move(r), on_delta);
+    if (s) st->sessions->end_turn(s, out.text, out.info.reason != engine::finish_reason::error);
+    std::string last_text;
+    if (out.info.reason == engine::finish_reason::error) {
+        last_text = dump(json{{"error", {{"message", out.info.error.message()}, {"type", "server_error"}}}});
+    } else {
+        json last = chunk_json(id, model_id, created, json::object(), openai_finish(out.info.reason), sid);
+        last["usage"] = usage_json(out.info);
+        last_text = dump(last);
+    }
+    co_await sse_send(&w, version, std::move(last_text));
+    std::string done_marker = "[DONE]";
+    co_await sse_send(&w, version, std::move(done_marker));
+    const bool ok = co_await sse_end(&w);
+    co_return ok&& req.keep_alive() && !st->stopping;
+}
+
+// The body as a JSON object, or an error reply.
+std::variant<json, reply> parse_body(const request_t& req) {
+    json b = json::parse(req.body(), nullptr, false);
+    if (b.is_discarded()) return error_reply(400, "invalid_request_error", "body is not valid JSON");
+    if (!b.is_object()) return error_reply(400, "invalid_request_error", "body must be a JSON object");
+    return b;
+}
+
+awaitable<bool> handle_chat_completions(beast::tcp_stream& stream, request_t req, state_ptr st, caller who) {
+    auto parsed = parse_body(req);
+    if (auto* e = std::get_if<reply>(&parsed)) co_return co_await write_reply(stream, req, *e, st);
+    const json& b = std::get<json>(parsed);
+    gen_params g;
+    std::vector<engine::chat_message> msgs;
+    status ps = parse_gen_params(b, g);
+    if (ps.ok()) ps = parse_messages(b, msgs);
+    if (!ps.ok()) {
+        reply r_ = status_reply(ps);
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    if (auto it = b.find("session_id"); it != b.end() && !it->is_null()) {
+        if (!it->is_string()) {
+            reply r_ = error_reply(400, "invalid_request_error", "'session_id' must be a string");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        auto s = st->sessions->find(it->get<std::string>());
+        if (!s || !can_talk(who, *s.value())) {
+            reply r_ = error_reply(404, "not_found_error", "no session '" + it->get<std::string>() + "'");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        auto plan = st->sessions->begin_turn(s.value(), msgs);
+        if (!plan) {
+            reply r_ = status_reply(plan.error());
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        co_return co_await complete(stream, std::move(req), st, s.value(), std::move(plan.value()), g);
+    }
+    const auto& mdl = st->runner->mdl();
+    turn_plan plan;
+    plan.prompt = mdl.tok().encode(mdl.chat().render(msgs, true), mdl.tok().add_bos_default(), true);
+    plan.stop = mdl.chat().stop_strings();
+    co_return co_await complete(stream, std::move(req), st, nullptr, std::move(plan), g);
+}
+
+json session_json(const session& s, bool include_private) {
+    std::lock_guard lk(const_cast<session&>(s).mu);
+    return {{"id", s.id},
+            {"object", "session"},
+            {"character", character_to_json(s.chr, include_private)},
+            {"created", s.created},
+            {"n_messages", s.messages.size()},
+            {"n_tokens", s.tokens.size()},
+            {"n_turns", s.n_turns},
+            {"busy", s.busy.load()}};
+}
+
+awaitable<bool> handle_create_session(beast::tcp_stream& stream, request_t req, state_ptr st, caller who) {
+    if (!who.admin() && !who.key->create) {
+        reply r_ = error_reply(403, "permission_error", "this key may not create sessions");
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    json b = json::object();
+    if (!req.body().empty()) {
+        auto parsed = parse_body(req);
+        if (auto* e = std::get_if<reply>(&parsed)) co_return co_await write_reply(stream, req, *e, st);
+        b = std::move(std::get<json>(parsed));
+    }
+    std::string id;
+    if (auto it = b.find("id"); it != b.end() && !it->is_null()) {
+        if (!it->is_string()) {
+            reply r_ = error_reply(400, "invalid_request_error", "'id' must be a string");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        id = it->get<std::string>();
+        if (id.empty()) {
+            reply r_ = error_reply(400, "invalid_request_error", "'id' must not be empty");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+    }
+    character chr;
+    if (auto it = b.find("character"); it != b.end() && !it->is_null()) {
+        auto c = character_from_json(*it);
+        if (!c) {
+            reply r_ = status_reply(c.error());
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        chr = std::move(c.value());
+    }
+    auto s = st->sessions->create(id, std::move(chr), who.name());
+    if (!s) {
+        reply r_ = status_reply(s.error());
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    {
+        reply r_ = json_reply(session_json(*s.value(), true), 201);
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+}
+
+awaitable<bool> handle_session_message(beast::tcp_stream& stream, request_t req, state_ptr st, caller who,
+                                       session_ptr s) {
+    auto parsed = parse_body(req);
+    if (auto* e = std::get_if<reply>(&parsed)) co_return co_await write_reply(stream, req, *e, st);
+    const json& b = std::get<json>(parsed);
+    gen_params g;
+    if (auto ps = parse_gen_params(b, g); !ps.ok()) {
+        reply r_ = status_reply(ps);
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    std::vector<engine::chat_message> msgs;
+    if (b.contains("messages")) {
+        if (auto ps = parse_messages(b, msgs); !ps.ok()) {
+            reply r_ = status_reply(ps);
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+    } else {
+        engine::chat_message m{"user", {}};
+        auto c = b.find("content");
+        if (c == b.end() || !c->is_string()) {
+            reply r_ = error_reply(400, "invalid_request_error", "'content' must be a string");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        if (auto ps = parse_content(*c, m.content); !ps.ok()) {
+            reply r_ = status_reply(ps);
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        if (auto r = b.find("role"); r != b.end() && !r->is_null()) {
+            if (!r->is_string() || (r->get<std::string>() != "user" && r->get<std::string>() != "tool")) {
+                reply r_ = error_reply(400, "invalid_request_error", "'role' must be \"user\" or \"tool\"");
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+            m.role = r->get<std::string>();
+        }
+        msgs.push_back(std::move(m));
+    }
+    (void)who;
+    auto plan = st->sessions->begin_turn(s, msgs);
+    if (!plan) {
+        reply r_ = status_reply(plan.error());
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    co_return co_await complete(stream, std::move(req), st, s, std::move(plan.value()), g);
+}
+
+std::string metrics_text(const server_state& st) {
+    const auto es = st.runner->stats();
+    const auto kv = st.runner->kv_stats();
+    std::ostringstream o;
+    auto metric = [&](const char* name, const char* type, const char* help, int64_t v) {
+        o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n' << name << ' ' << v << '\n';
+    };
+    metric("mnemos_http_requests_total", "counter", "HTTP requests received", st.m.n_requests.load());
+    metric("mnemos_http_client_errors_total", "counter", "4xx responses", st.m.n_4xx.load());
+    metric("mnemos_http_server_errors_total", "counter", "5xx responses", st.m.n_5xx.load());
+    metric("mnemos_connections", "gauge", "open connections", st.m.n_connections.load());
+    metric("mnemos_turns_total", "counter", "generations finished", st.m.n_turns.load());
+    metric("mnemos_active_turns", "gauge", "generations in progress", st.m.n_active_turns.load());
+    metric("mnemos_tokens_generated_total", "counter", "sampled tokens", st.m.n_generated.load());
+    metric("mnemos_prompt_tokens_total", "counter", "prompt tokens submitted", st.m.n_prompt.load());
+    metric("mnemos_prefix_cache_hit_tokens_total", "counter", "prompt tokens whose KV was reused (sum of n_reused)",
+           st.m.n_reused.load());
+    metric("mnemos_engine_steps_total", "counter", "engine steps", es.n_steps);
+    metric("mnemos_prefill_tokens_total", "counter", "prompt tokens computed by the engine", es.n_prefill_tokens);
+    metric("mnemos_decode_tokens_total", "counter", "generated tokens fed back", es.n_decode_tokens);
+    metric("mnemos_queue_depth", "gauge", "requests waiting for admission", es.n_waiting);
+    metric("mnemos_running_sequences", "gauge", "sequences running", es.n_running);
+    metric("mnemos_requests_in_flight", "gauge", "requests submitted and not finished", st.runner->n_in_flight());
+    metric("mnemos_kv_pages_total", "gauge", "pages in the KV pool", kv.n_pages);
+    metric("mnemos_kv_pages_resident", "gauge", "pages in use", kv.n_pages - kv.n_free);
+    metric("mnemos_kv_pages_cached", "gauge", "pages in the prefix index", kv.n_cached);
+    metric("mnemos_kv_hits_resident_tokens_total", "counter", "prompt tokens reused from resident pages",
+           kv.hits_resident);
+    metric("mnemos_kv_hits_store_tokens_total", "counter", "prompt tokens reused from the block store", kv.hits_store);
+    metric("mnemos_kv_miss_tokens_total", "counter", "prompt tokens not found in the cache", kv.misses);
+    metric("mnemos_kv_evictions_total", "counter", "cached pages evicted", kv.evictions);
+    metric("mnemos_sessions_resident", "gauge", "sessions in memory", static_cast<int64_t>(st.sessions->n_resident()));
+    return o.str();
+}
+
+// Routes one request; returns keep-alive.
+awaitable<bool> handle(beast::tcp_stream& stream, request_t req, state_ptr st) {
+    st->m.n_requests++;
+    const std::string target(req.target());
+    const std::string path = target.substr(0, target.find('?'));
+    const auto method = req.method();
+    if (path == "/healthz") {
+        if (method != http::verb::get) {
+            reply r_ = error_reply(405, "invalid_request_error", "use GET");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        {
+            reply r_ = json_reply({{"status", "ok"}});
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+    }
+    auto who = authenticate(*st, req);
+    if (!who) {
+        reply r_ = error_reply(401, "authentication_error", "missing or invalid API key");
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    if (path == "/metrics") {
+        if (method != http::verb::get) {
+            reply r_ = error_reply(405, "invalid_request_error", "use GET");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        {
+            reply r_ = {200, metrics_text(*st), "text/plain; version=0.0.4"};
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+    }
+    if (path == "/v1/models") {
+        if (method != http::verb::get) {
+            reply r_ = error_reply(405, "invalid_request_error", "use GET");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        const auto& hp = st->runner->mdl().hp();
+        json m = {{"id", st->model_id},
+                  {"object", "model"},
+                  {"created", 0},
+                  {"owned_by", "mnemos"},
+                  {"context_length", st->runner->n_ctx()},
+                  {"arch", hp.arch}};
+        {
+            reply r_ = json_reply({{"object", "list"}, {"data", json::array({m})}});
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+    }
+    if (path == "/v1/chat/completions") {
+        if (method != http::verb::post) {
+            reply r_ = error_reply(405, "invalid_request_error", "use POST");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        co_return co_await handle_chat_completions(stream, std::move(req), st, *who);
+    }
+    if (path == "/v1/sessions") {
+        if (method == http::verb::post) co_return co_await handle_create_session(stream, std::move(req), st, *who);
+        if (method == http::verb::get) {
+            if (!who->admin()) {
+                reply r_ = error_reply(403, "permission_error", "listing sessions needs an admin key");
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+            {
+                reply r_ = json_reply({{"object", "list"}, {"data", json::array()}});
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+        }
+        {
+            reply r_ = error_reply(405, "invalid_request_error", "use POST");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+    }
+    static const std::string prefix = "/v1/sessions/";
+    if (path.compare(0, prefix.size(), prefix) == 0) {
+        std::string rest = path.substr(prefix.size());
+        std::string sub;
+        if (auto slash = rest.find('/'); slash != std::string::npos) {
+            sub = rest.substr(slash + 1);
+            rest.resize(slash);
+        }
+        auto s = st->sessions->find(rest);
+        // A session the caller may not talk to looks like a missing one.
+        if (!s || !can_talk(*who, *s.value())) {
+            reply r_ = error_reply(404, "not_found_error", "no session '" + rest + "'");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        const bool reader = can_read(*who, *s.value());
+        if (sub.empty()) {
+            if (method == http::verb::get) {
+                reply r_ = json_reply(session_json(*s.value(), reader));
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+            if (method == http::verb::delete_) {
+                if (!reader) {
+                    reply r_ = error_reply(403, "permission_error", "this key may not delete the session");
+                    co_return co_await write_reply(stream, req, std::move(r_), st);
+                }
+                if (s.value()->busy) {
+                    reply r_ = error_reply(409, "conflict_error", "session is busy");
+                    co_return co_await write_reply(stream, req, std::move(r_), st);
+                }
+                auto rs = st->sessions->remove(rest);
+                if (!rs.ok()) {
+                    reply r_ = status_reply(rs);
+                    co_return co_await write_reply(stream, req, std::move(r_), st);
+                }
+                {
+                    reply r_ = json_reply({{"id", rest}, {"object", "session"}, {"deleted", true}});
+                    co_return co_await write_reply(stream, req, std::move(r_), st);
+                }
+            }
+            {
+                reply r_ = error_reply(405, "invalid_request_error", "use GET or DELETE");
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+        }
+        if (sub == "messages") {
+            if (method != http::verb::post) {
+                reply r_ = error_reply(405, "invalid_request_error", "use POST");
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+            co_return co_await handle_session_message(stream, std::move(req), st, *who, s.value());
+        }
+        if (sub == "events") {
+            if (method != http::verb::get) {
+                reply r_ = error_reply(405, "invalid_request_error", "use GET");
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+            if (!reader) {
+                reply r_ = error_reply(403, "permission_error", "this key may not read the session's events");
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+            auto evs = st->sessions->events(rest);
+            if (!evs) {
+                reply r_ = status_reply(evs.error());
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+            json arr = json::array();
+            for (const auto& e : evs.value()) {
+                json ev = json::parse(e, nullptr, false);
+                arr.push_back(ev.is_discarded() ? json(e) : ev);
+            }
+            {
+                reply r_ = json_reply({{"object", "list"}, {"session_id", rest}, {"data", arr}});
+                co_return co_await write_reply(stream, req, std::move(r_), st);
+            }
+        }
+    }
+    {
+        reply r_ = error_reply(404, "not_found_error", "no route for " + path);
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+}
+
+awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
+    st->m.n_connections++;
+    beast::flat_buffer buffer;
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(st->opt.max_body_bytes);
+        parser.header_limit(64 * 1024);
+        stream.expires_after(std::chrono::seconds(60));
+        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout)
+            break;
+        if (ec) {
+            // Malformed or oversized request: answer once, then close (the stream is out of sync).
+            const unsigned code = ec == http::error::body_limit ? 413 : ec == http::error::header_limit ? 431 : 400;
+            request_t dummy{http::verb::get, "/", 11};
+            dummy.keep_alive(false);
+            std::string message = "malformed HTTP request: " + ec.message();
+            if (code == 413) message = "request body exceeds " + std::to_string(st->opt.max_body_bytes) + " bytes";
+            reply rep = error_reply(code, "invalid_request_error", message);
+            co_await write_reply(stream, dummy, std::move(rep), st);
+            break;
+        }
+        request_t req = parser.release();
+        const std::string method(req.method_string()), target(req.target());
+        const bool keep = co_await handle(stream, std::move(req), st);
+        if (st->opt.log_requests)
+            std::fprintf(stderr, "mnemos serve: %s %s\n", method.c_str(), target.substr(0, target.find('?')).c_str());
+        if (!keep) break;
+    }
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    st->m.n_connections--;
+}
+
+awaitable<void> accept_loop(tcp::acceptor* acceptor, state_ptr st) {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor->async_accept(net::make_strand(acceptor->get_executor()), use_tuple);
+        if (ec) {
+            if (ec == net::error::operation_aborted || !acceptor->is_open()) co_return;
+            continue;  // e.g. too many open files: keep serving
+        }
+        auto ex = socket.get_executor();
+        net::co_spawn(ex, serve_connection(beast::tcp_stream(std::move(socket)), st), [](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& x) {
+                std::fprintf(stderr, "mnemos serve: connection failed: %s\n", x.what());
+            }
+        });
+    }
+}
+
+bool is_loopback(const net::ip::address& a) { return a.is_loopback(); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Auth config
+// ---------------------------------------------------------------------------
+
+result<auth_config> parse_auth_config(const std::string& text) {
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return make_error(errc::invalid_argument, "config is not a JSON object");
+    auth_config cfg;
+    auto keys = j.find("keys");
+    if (keys == j.end()) return cfg;
+    if (!keys->is_array()) return make_error(errc::invalid_argument, "'keys' must be an array");
+    for (size_t i = 0; i < keys->size(); ++i) {
+        const json& k = (*keys)[i];
+        const std::string where = "keys[" + std::to_string(i) + "]";
+        if (!k.is_object() || !k.contains("key") || !k["key"].is_string() || k["key"].get<std::string>().empty())
+            return make_error(errc::invalid_argument, where + ".key must be a non-empty string");
+        api_key a;
+        a.key = k["key"].get<std::string>();
+        a.name = k.value("name", where);
+        if (!k.value("name", json(where)).is_string())
+            return make_error(errc::invalid_argument, where + ".name must be a string");
+        for (auto [field, out] : {std::pair{"admin", &a.admin}, std::pair{"create", &a.create}}) {
+            if (!k.contains(field)) continue;
+            if (!k[field].is_boolean())
+                return make_error(errc::invalid_argument, where + "." + field + " must be a boolean");
+            *out = k[field].get<bool>();
+        }
+        for (auto [field, out] :
+             {std::pair{"sessions", &a.sessions}, std::pair{"characters", &a.characters}, std::pair{"read", &a.read}}) {
+            if (!k.contains(field)) continue;
+            if (!k[field].is_array())
+                return make_error(errc::invalid_argument, where + "." + field + " must be an array");
+            for (const auto& s : k[field]) {
+                if (!s.is_string())
+                    return make_error(errc::invalid_argument, where + "." + field + " must hold strings");
+                out->push_back(s.get<std::string>());
+            }
+        }
+        cfg.keys.push_back(std::move(a));
+    }
+    return cfg;
+}
+
+result<auth_config> load_auth_config(const std::string& path) {
+    std::ifstream f(path);
+    if (!f) return make_error(errc::io_error, "cannot read " + path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return parse_auth_config(ss.str());
+}
+
+// ---------------------------------------------------------------------------
+// server
+// ---------------------------------------------------------------------------
+
+struct server::impl {
+    state_ptr st;
+    net::io_context ioc;
+    tcp::acceptor acceptor{ioc};
+    std::optional<net::signal_set> signals;
+    std::vector<std::thread> threads;
+    uint16_t port = 0;
+    std::mutex stop_mu;  // guards stopped, serializes stop()
+    std::condition_variable stop_cv;
+    bool stopped = false;
+
+    explicit impl(int n_threads) : ioc(n_threads) {}
+};
+
+server::server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+result<std::unique_ptr<server>> server::start(const server_options& options, engine_runner& runner,
+                                              session_manager& sessions) {
+    error_code ec;
+    const auto addr = net::ip::make_address(options.host, ec);
+    if (ec) return make_error(errc::invalid_argument, "bad --host '" + options.host + "': " + ec.message());
+    if (options.auth.keys.empty() && !is_loopback(addr))
+        return make_error(errc::invalid_argument,
+                          "open access (no API keys configured) is only allowed on a loopback host; pass --config");
+    auto p = std::make_unique<impl>(std::max(1, options.n_io_threads));
+    p->st = std::make_shared<server_state>();
+    p->st->opt = options;
+    p->st->runner = &runner;
+    p->st->sessions = &sessions;
+    p->st->model_id = runner.mdl().hp().name.empty() ? "mnemos" : runner.mdl().hp().name;
+    const tcp::endpoint ep(addr, options.port);
+    p->acceptor.open(ep.protocol(), ec);
+    if (!ec) p->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) p->acceptor.bind(ep, ec);
+    if (!ec) p->acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec)
+        return make_error(errc::io_error, "cannot listen on " + options.host + ":" + std::to_string(options.port) +
+                                              ": " + ec.message());
+    p->port = p->acceptor.local_endpoint().port();
+    net::co_spawn(p->acceptor.get_executor(), accept_loop(&p->acceptor, p->st), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            std::fprintf(stderr, "mnemos serve: accept loop failed: %s\n", x.what());
+        }
+    });
+    std::unique_ptr<server> s(new server(std::move(p)));
+    if (options.handle_signals) {
+        s->impl_->signals.emplace(s->impl_->ioc, SIGINT, SIGTERM);
+        server* raw = s.get();
+        s->impl_->signals->async_wait([raw](const error_code& e, int) {
+            if (e) return;
+            std::fprintf(stderr, "mnemos serve: signal received, shutting down\n");
+            std::thread([raw] { raw->stop(); }).detach();
+        });
+    }
+    for (int i = 0; i < std::max(1, options.n_io_threads); ++i)
+        s->impl_->threads.emplace_back([io = &s->impl_->ioc] { io->run(); });
+    return s;
+}
+
+uint16_t server::port() const { return impl_->port; }
+
+void server::stop() {
+    std::lock_guard lk(impl_->stop_mu);
+    if (impl_->stopped) return;
+    auto& st = *impl_->st;
+    st.stopping = true;
+    net::post(impl_->acceptor.get_executor(), [a = &impl_->acceptor] {
+        error_code ignored;
+        a->close(ignored);
+    });
+    {
+        std::lock_guard ilk(st.inflight_mu);
+        for (auto id : st.inflight) st.runner->cancel(id);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (st.m.n_active_turns > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (impl_->signals) {
+        error_code ignored;
+        impl_->signals->cancel(ignored);
+    }
+    impl_->ioc.stop();
+    for (auto& t : impl_->threads)
+        if (t.joinable()) t.join();
+    {
+        std::lock_guard glk(st.gate->mu);
+        st.gate->open = false;
+    }
+    impl_->stopped = true;
+    impl_->stop_cv.notify_all();
+}
+
+void server::wait() {
+    std::unique_lock lk(impl_->stop_mu);
+    impl_->stop_cv.wait(lk, [&] { return impl_->stopped; });
+}
+
+server::~server() {
+    stop();
+    // The gate is closed: engine callbacks of turns still in flight no longer post to ioc.
+}
+
+}  // namespace mnemos::agent

@@ -1,0 +1,76 @@
+// Drives `mnemos serve` with the official OpenAI Node client (a client no one here wrote).
+// usage: node test.mjs MNEMOS_BINARY MODEL_GGUF
+import { spawn } from 'node:child_process';
+import OpenAI from 'openai';
+
+const [binary, model] = process.argv.slice(2);
+if (!binary || !model) {
+  console.error('usage: node test.mjs MNEMOS_BINARY MODEL_GGUF');
+  process.exit(2);
+}
+
+function fail(msg) {
+  console.error('FAIL: ' + msg);
+  process.exitCode = 1;
+}
+
+const server = spawn(binary, ['serve', '--model', model, '--port', '0', '--threads', '1', '--max-tokens', '32'],
+                     { stdio: ['ignore', 'inherit', 'pipe'] });
+let stderr = '';
+const port = await new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error('server did not start: ' + stderr)), 60000);
+  server.stderr.on('data', (d) => {
+    stderr += d.toString();
+    const m = stderr.match(/on http:\/\/127\.0\.0\.1:(\d+)/);
+    if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+  });
+  server.on('exit', (code) => reject(new Error('server exited with ' + code + ': ' + stderr)));
+});
+const exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
+
+try {
+  const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
+
+  const models = await client.models.list();
+  if (!models.data.length || typeof models.data[0].id !== 'string') fail('models.list: ' + JSON.stringify(models));
+
+  const messages = [{ role: 'system', content: 'You tell short stories.' },
+                    { role: 'user', content: 'Once upon a time' }];
+  const r = await client.chat.completions.create({ model: 'any', messages, max_tokens: 12, temperature: 0 });
+  const text = r.choices[0].message.content;
+  if (typeof text !== 'string') fail('no content: ' + JSON.stringify(r));
+  if (r.choices[0].message.role !== 'assistant') fail('role: ' + r.choices[0].message.role);
+  if (!['stop', 'length'].includes(r.choices[0].finish_reason)) fail('finish_reason: ' + r.choices[0].finish_reason);
+  if (!(r.usage.prompt_tokens > 0) || !(r.usage.completion_tokens > 0)) fail('usage: ' + JSON.stringify(r.usage));
+  console.log('non-stream:', JSON.stringify(text), r.usage);
+
+  const stream = await client.chat.completions.create({ model: 'any', messages, max_tokens: 12, temperature: 0,
+                                                         stream: true });
+  let streamed = '';
+  let chunks = 0;
+  let finish = null;
+  for await (const chunk of stream) {
+    chunks++;
+    streamed += chunk.choices[0]?.delta?.content ?? '';
+    if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+  }
+  console.log('stream:', JSON.stringify(streamed), chunks, 'chunks, finish', finish);
+  if (streamed !== text) fail(`greedy stream differs: ${JSON.stringify(streamed)} vs ${JSON.stringify(text)}`);
+  if (chunks < 2) fail('too few chunks: ' + chunks);
+  if (!finish) fail('no finish_reason in the stream');
+
+  try {
+    await client.chat.completions.create({ model: 'any', messages: [], max_tokens: 4 });
+    fail('empty messages accepted');
+  } catch (e) {
+    if (e.status !== 400) fail('empty messages: expected 400, got ' + e.status);
+  }
+} catch (e) {
+  fail(e.stack || String(e));
+} finally {
+  server.kill('SIGTERM');
+}
+const { code, signal } = await exited;
+if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${stderr}`);
+if (!stderr.includes('stopped')) fail('no graceful shutdown message');
+console.log(process.exitCode ? 'FAILED' : 'OK');
