@@ -20,7 +20,7 @@ std::string db_path(int& argc, char** argv) {
     std::string path;
     int w = 1;
     for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+        if ((std::strcmp(argv[i], "--db") == 0 || std::strcmp(argv[i], "--store") == 0) && i + 1 < argc) {
             path = argv[++i];
         } else {
             argv[w++] = argv[i];
@@ -59,7 +59,7 @@ void sessions_usage(FILE* out) {
                  "usage: mnemos sessions ls [--db PATH]\n"
                  "       mnemos sessions show ID [--events N] [--db PATH]\n"
                  "       mnemos sessions rm ID [--db PATH]\n"
-                 "The store is --db PATH, else $MNEMOS_DB, else ./mnemos-db.\n");
+                 "The store is --db PATH (or --store PATH, as for serve), else $MNEMOS_DB, else ./mnemos-db.\n");
 }
 
 }  // namespace
@@ -132,7 +132,7 @@ int cmd_store(int argc, char** argv) {
         std::fprintf(argc >= 2 && std::strcmp(argv[1], "--help") == 0 ? stdout : stderr,
                      "usage: mnemos store stats [--db PATH]\n"
                      "       mnemos store gc [--min-age-s N] [--db PATH]   delete unreferenced KV blocks\n"
-                     "The store is --db PATH, else $MNEMOS_DB, else ./mnemos-db.\n");
+                     "The store is --db PATH (or --store PATH, as for serve), else $MNEMOS_DB, else ./mnemos-db.\n");
         return argc >= 2 && std::strcmp(argv[1], "--help") == 0 ? 0 : 2;
     }
     auto st = open_existing(path);
