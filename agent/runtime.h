@@ -146,6 +146,7 @@ struct session {
     std::vector<engine::chat_message> messages;
     std::vector<engine::token_id> tokens;  // render_message(messages, i) tokenized, i = 0..n-1
     int64_t n_turns = 0;
+    std::string agent_json;         // tool-agent settings (agent/agent_loop.h) as JSON; "" = plain chat
     std::atomic<bool> busy{false};  // a turn is running
 };
 using session_ptr = std::shared_ptr<session>;
@@ -165,7 +166,10 @@ class session_manager {
     // metadata and, when the character has one, its system message as the
     // first event. Errors: invalid_argument (bad id), unsupported (id exists),
     // io_error (store).
-    result<session_ptr> create(std::string id, character chr, std::string owner_key);
+    // system_extra is appended to the system message (e.g. a tool section);
+    // agent_json (tool-agent settings) is kept in the metadata and restored by find().
+    result<session_ptr> create(std::string id, character chr, std::string owner_key, std::string system_extra = {},
+                               std::string agent_json = {});
     // The session, loaded from the store (events re-rendered) when not in
     // memory. not_found when absent.
     result<session_ptr> find(const std::string& id);
@@ -177,6 +181,15 @@ class session_manager {
     // their tokens and returns the prompt. Errors: unsupported (busy),
     // invalid_argument (no message), io_error (store; busy is cleared).
     result<turn_plan> begin_turn(const session_ptr& s, const std::vector<engine::chat_message>& new_messages);
+    // Within a turn begun by begin_turn (busy set): appends more messages durably (events of type "message";
+    // extra[i], when given and an object, adds fields to message i's event, e.g. {"kind": "tool_call"}),
+    // renders their tokens and returns the prompt for the next generation. Busy stays set.
+    // Errors: invalid_argument (no message, or not busy), io_error (store).
+    result<turn_plan> continue_turn(const session_ptr& s, const std::vector<engine::chat_message>& new_messages,
+                                    const std::vector<nlohmann::json>& extra);
+    // Appends one non-message event (rendered to no tokens; e.g. a pinned note). Returns its sequence number.
+    result<uint64_t> append_raw_event(const std::string& id, const nlohmann::json& event);
+    session_store_i& store() { return store_; }
     // Appends the assistant reply (durably, unless empty and cancelled) and clears busy.
     status end_turn(const session_ptr& s, const std::string& reply, bool append_reply);
 
@@ -187,7 +200,7 @@ class session_manager {
 
   private:
     void append_tokens(session& s, size_t msg_idx);
-    status append_event(session& s, const engine::chat_message& m);
+    status append_event(session& s, const engine::chat_message& m, const nlohmann::json* extra = nullptr);
 
     const engine::model& model_;
     session_store_i& store_;

@@ -320,14 +320,18 @@ void session_manager::append_tokens(session& s, size_t msg_idx) {
     s.tokens.insert(s.tokens.end(), t.begin(), t.end());
 }
 
-status session_manager::append_event(session& s, const engine::chat_message& m) {
+status session_manager::append_event(session& s, const engine::chat_message& m, const json* extra) {
     json ev = {{"type", "message"}, {"role", m.role}, {"content", m.content}, {"ts", unix_now()}};
+    if (extra && extra->is_object())
+        for (auto it = extra->begin(); it != extra->end(); ++it)
+            if (!ev.contains(it.key())) ev[it.key()] = it.value();
     auto r = store_.append_event(s.id, ev.dump());
     if (!r) return r.error();
     return {};
 }
 
-result<session_ptr> session_manager::create(std::string id, character chr, std::string owner_key) {
+result<session_ptr> session_manager::create(std::string id, character chr, std::string owner_key,
+                                            std::string system_extra, std::string agent_json) {
     if (id.empty()) id = "s_" + random_hex(16);
     if (!valid_session_id(id))
         return make_error(errc::invalid_argument, "session id must be 1-64 characters of [A-Za-z0-9_.-]");
@@ -342,6 +346,7 @@ result<session_ptr> session_manager::create(std::string id, character chr, std::
     s->chr = std::move(chr);
     s->owner_key = std::move(owner_key);
     s->created = unix_now();
+    s->agent_json = std::move(agent_json);
     {
         std::lock_guard lk(mu_);
         if (sessions_.count(id)) return make_error(errc::unsupported, "session '" + id + "' exists");
@@ -349,8 +354,13 @@ result<session_ptr> session_manager::create(std::string id, character chr, std::
     if (store_.get_session(id).ok()) return make_error(errc::unsupported, "session '" + id + "' exists");
     json meta = {
         {"id", id}, {"character", character_to_json(s->chr, true)}, {"owner", s->owner_key}, {"created", s->created}};
+    if (!s->agent_json.empty()) {
+        json a = json::parse(s->agent_json, nullptr, false);
+        if (!a.is_discarded()) meta["agent"] = a;
+    }
     if (auto st = store_.put_session(id, meta.dump()); !st.ok()) return st;
-    const std::string sys = character_system_prompt(s->chr, prefix_text.value_or(""));
+    std::string sys = character_system_prompt(s->chr, prefix_text.value_or(""));
+    if (!system_extra.empty()) sys += (sys.empty() ? "" : "\n\n") + system_extra;
     if (!sys.empty()) {
         s->messages.push_back({"system", sys});
         if (auto st = append_event(*s, s->messages.back()); !st.ok()) return st;
@@ -382,6 +392,7 @@ result<session_ptr> session_manager::find(const std::string& id) {
     }
     if (meta.contains("owner") && meta["owner"].is_string()) s->owner_key = meta["owner"].get<std::string>();
     if (meta.contains("created") && meta["created"].is_number_integer()) s->created = meta["created"].get<int64_t>();
+    if (meta.contains("agent") && meta["agent"].is_object()) s->agent_json = meta["agent"].dump();
     auto evs = store_.read_events(id);
     if (!evs) return evs.error();
     for (const auto& e : evs.value()) {
@@ -391,7 +402,7 @@ result<session_ptr> session_manager::find(const std::string& id) {
             continue;
         s->messages.push_back({ev["role"].get<std::string>(), ev["content"].get<std::string>()});
         append_tokens(*s, s->messages.size() - 1);
-        if (s->messages.back().role == "assistant") ++s->n_turns;
+        if (s->messages.back().role == "assistant" && !ev.contains("kind")) ++s->n_turns;  // not a tool call
     }
     std::lock_guard lk(mu_);
     auto [it, inserted] = sessions_.emplace(id, s);
@@ -440,6 +451,31 @@ result<turn_plan> session_manager::begin_turn(const session_ptr& s, const std::v
     plan.prompt.insert(plan.prompt.end(), gen.begin(), gen.end());
     plan.stop = model_.chat().stop_strings();
     return plan;
+}
+
+result<turn_plan> session_manager::continue_turn(const session_ptr& s, const std::vector<engine::chat_message>& msgs,
+                                                 const std::vector<json>& extra) {
+    if (msgs.empty()) return make_error(errc::invalid_argument, "no message");
+    if (!s->busy) return make_error(errc::invalid_argument, "session '" + s->id + "' has no turn in progress");
+    std::lock_guard lk(s->mu);
+    for (size_t i = 0; i < msgs.size(); ++i) {
+        if (auto st = append_event(*s, msgs[i], i < extra.size() ? &extra[i] : nullptr); !st.ok()) return st;
+        s->messages.push_back(msgs[i]);
+        append_tokens(*s, s->messages.size() - 1);
+    }
+    turn_plan plan;
+    plan.prompt = s->tokens;
+    const auto gen = model_.tok().encode(model_.chat().generation_prompt(),
+                                         plan.prompt.empty() && model_.tok().add_bos_default(), true);
+    plan.prompt.insert(plan.prompt.end(), gen.begin(), gen.end());
+    plan.stop = model_.chat().stop_strings();
+    return plan;
+}
+
+result<uint64_t> session_manager::append_raw_event(const std::string& id, const json& event) {
+    json ev = event;
+    if (!ev.contains("ts")) ev["ts"] = unix_now();
+    return store_.append_event(id, ev.dump());
 }
 
 status session_manager::end_turn(const session_ptr& s, const std::string& reply, bool append_reply) {

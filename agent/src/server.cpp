@@ -3,6 +3,9 @@
 // posted back to that strand into a channel the connection's coroutine reads.
 #include "agent/server.h"
 
+#include "agent/agent_loop.h"
+#include "tools/prompt.h"
+
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/channel.hpp>
@@ -253,6 +256,7 @@ status parse_messages(const json& b, std::vector<engine::chat_message>& out) {
     auto it = b.find("messages");
     if (it == b.end() || !it->is_array() || it->empty())
         return make_error(errc::invalid_argument, "'messages' must be a non-empty array");
+    std::map<std::string, std::string> call_names;  // tool_call_id -> function name
     for (const auto& m : *it) {
         if (!m.is_object()) return make_error(errc::invalid_argument, "each message must be an object");
         auto r = m.find("role");
@@ -267,6 +271,32 @@ status parse_messages(const json& b, std::vector<engine::chat_message>& out) {
             if (auto st = parse_content(*c, cm.content); !st.ok()) return st;
         } else if (role != "assistant") {
             return make_error(errc::invalid_argument, "message needs 'content'");
+        }
+        if (auto tc = m.find("tool_calls"); role == "assistant" && tc != m.end() && !tc->is_null()) {
+            if (!tc->is_array()) return make_error(errc::invalid_argument, "'tool_calls' must be an array");
+            for (const auto& c : *tc) {
+                auto f = c.is_object() ? c.find("function") : c.end();
+                if (!c.is_object() || f == c.end() || !f->is_object() || !f->contains("name") ||
+                    !(*f)["name"].is_string())
+                    return make_error(errc::invalid_argument, "each tool call needs 'function.name'");
+                json args = json::object();
+                if (auto a = f->find("arguments"); a != f->end() && !a->is_null()) {
+                    args = a->is_string() ? json::parse(a->get<std::string>(), nullptr, false) : *a;
+                    if (args.is_discarded() || !args.is_object())
+                        return make_error(errc::invalid_argument, "tool call arguments must be a JSON object");
+                }
+                const std::string name = (*f)["name"].get<std::string>();
+                if (c.contains("id") && c["id"].is_string()) call_names[c["id"].get<std::string>()] = name;
+                cm.content += (cm.content.empty() ? "" : "\n") + hermes_tool_call(name, args);
+            }
+        }
+        if (role == "tool") {
+            std::string name = m.value("name", json("")).is_string() ? m.value("name", "") : "";
+            if (auto id = m.find("tool_call_id"); id != m.end() && id->is_string())
+                if (auto it = call_names.find(id->get<std::string>()); it != call_names.end()) name = it->second;
+            json content = json::parse(cm.content, nullptr, false);
+            if (content.is_discarded()) content = cm.content;
+            cm.content = tools::render_tool_response(name, content);
         }
         out.push_back(std::move(cm));
     }
@@ -443,10 +473,42 @@ json chunk_json(const std::string& id, const std::string& model, int64_t created
     return c;
 }
 
+awaitable<bool> ready(bool v) { co_return v; }
+
+// Streaming with tools offered: content is sent up to a "<tool_call>" tag
+// (a partial tag at the end is held back); everything after it is a call.
+struct tool_stream {
+    std::string text;  // all output so far
+    size_t sent = 0;   // bytes of text sent as content
+    bool in_call = false;
+    bool forced = false;  // the whole output is a call
+};
+
+// The bytes of t.text that may be sent as content now.
+std::string tool_stream_take(tool_stream& t) {
+    static const std::string tag = "<tool_call>";
+    if (t.forced || t.in_call) return {};
+    size_t safe = t.text.size();
+    if (auto p = t.text.find(tag, t.sent > tag.size() ? t.sent - tag.size() : 0); p != std::string::npos) {
+        safe = p;
+        t.in_call = true;
+    } else {
+        for (size_t k = std::min(tag.size() - 1, t.text.size()); k > 0; --k)
+            if (t.text.compare(t.text.size() - k, k, tag, 0, k) == 0) {
+                safe = t.text.size() - k;
+                break;
+            }
+    }
+    if (safe <= t.sent) return {};
+    std::string out = t.text.substr(t.sent, safe - t.sent);
+    t.sent = safe;
+    return out;
+}
+
 // Runs one generation (session turn when s is set) and writes the OpenAI-shaped
-// reply (JSON or SSE). Returns keep-alive.
+// reply (JSON or SSE). ct: tools / response_format of the request (may be null). Returns keep-alive.
 awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st, session_ptr s, turn_plan plan,
-                         gen_params g) {
+                         gen_params g, std::shared_ptr<const chat_tools> ct) {
     const int32_t n_ctx = st->runner->n_ctx();
     const int32_t n_prompt = static_cast<int32_t>(plan.prompt.size());
     if (n_prompt + 1 >= n_ctx) {
@@ -465,6 +527,12 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
     r.sampling = g.sampling;
     r.stop = std::move(plan.stop);
     r.stop.insert(r.stop.end(), g.stop.begin(), g.stop.end());
+    const bool tools_on = ct && ct->choice != tool_choice::none;
+    const bool forced = ct && ct->forced_call;
+    if (ct) {
+        r.constraint = ct->constraint;
+        r.constraint_trigger = ct->trigger;
+    }
     const std::string id = "chatcmpl-" + random_hex(24);
     const int64_t created = unix_now();
     const std::string sid = s ? s->id : std::string();
@@ -472,9 +540,13 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
     if (!g.stream) {
         delta_fn no_delta;
         turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta));
+        tools::parsed_output calls;
+        if (tools_on) calls = extract_tool_calls(out.text, forced);
         if (s) {
             const bool append = out.info.reason != engine::finish_reason::error;
-            if (auto es = st->sessions->end_turn(s, out.text, append); !es.ok()) {
+            std::string stored = out.text;
+            if (forced && !calls.calls.empty()) stored = hermes_tool_call(calls.calls[0].name, calls.calls[0].arguments);
+            if (auto es = st->sessions->end_turn(s, stored, append); !es.ok()) {
                 reply r_ = status_reply(es);
                 co_return co_await write_reply(stream, req, std::move(r_), st);
             }
@@ -483,13 +555,18 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
             reply r_ = status_reply(out.info.error);
             co_return co_await write_reply(stream, req, std::move(r_), st);
         }
+        json message = {{"role", "assistant"}, {"content", out.text}};
+        std::string finish = openai_finish(out.info.reason);
+        if (!calls.calls.empty()) {
+            message["content"] = calls.content.empty() ? json() : json(calls.content);
+            message["tool_calls"] = openai_tool_calls(calls.calls);
+            finish = "tool_calls";
+        }
         json j = {{"id", id},
                   {"object", "chat.completion"},
                   {"created", created},
                   {"model", st->model_id},
-                  {"choices", json::array({{{"index", 0},
-                                            {"message", {{"role", "assistant"}, {"content", out.text}}},
-                                            {"finish_reason", openai_finish(out.info.reason)}}})},
+                  {"choices", json::array({{{"index", 0}, {"message", message}, {"finish_reason", finish}}})},
                   {"usage", usage_json(out.info)}};
         if (s) j["session_id"] = sid;
         {
@@ -504,17 +581,62 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
     std::string first =
         dump(chunk_json(id, model_id, created, json{{"role", "assistant"}, {"content", ""}}, nullptr, sid));
     co_await sse_send(&w, version, std::move(first));
-    delta_fn on_delta = [&w, version, id, model_id, created, sid](std::string text) {
+    tool_stream ts;
+    ts.forced = forced;
+    tool_stream* tsp = &ts;
+    delta_fn on_delta = [&w, version, id, model_id, created, sid, tools_on, tsp](std::string text) {
+        if (tools_on) {
+            tsp->text += text;
+            text = tool_stream_take(*tsp);
+            if (text.empty()) return ready(w.ok);
+        }
         return sse_send(&w, version,
                         dump(chunk_json(id, model_id, created, {{"content", std::move(text)}}, nullptr, sid)));
     };
     turn_outcome out = co_await run_turn(st, std::move(r), on_delta);
-    if (s) st->sessions->end_turn(s, out.text, out.info.reason != engine::finish_reason::error);
+    tools::parsed_output calls;
+    if (tools_on) calls = extract_tool_calls(out.text, forced);
+    if (s) {
+        std::string stored = out.text;
+        if (forced && !calls.calls.empty()) stored = hermes_tool_call(calls.calls[0].name, calls.calls[0].arguments);
+        st->sessions->end_turn(s, stored, out.info.reason != engine::finish_reason::error);
+    }
+    std::string finish = openai_finish(out.info.reason);
+    if (tools_on && out.info.reason != engine::finish_reason::error) {
+        // Held-back content (no call after all), then the calls as tool_calls deltas.
+        std::string rest;
+        if (calls.calls.empty()) {
+            if (ts.sent < out.text.size()) rest = out.text.substr(ts.sent);
+        } else if (!forced && ts.sent < calls.content.size() && !ts.in_call) {
+            rest = calls.content.substr(ts.sent);
+        }
+        if (!rest.empty()) {
+            std::string c = dump(chunk_json(id, model_id, created, {{"content", std::move(rest)}}, nullptr, sid));
+            co_await sse_send(&w, version, std::move(c));
+        }
+        const json tc = openai_tool_calls(calls.calls);
+        for (size_t i = 0; i < tc.size(); ++i) {
+            json head = {{"index", i},
+                         {"id", tc[i]["id"]},
+                         {"type", "function"},
+                         {"function", {{"name", tc[i]["function"]["name"]}, {"arguments", ""}}}};
+            std::string c = dump(chunk_json(id, model_id, created, {{"tool_calls", json::array({head})}}, nullptr, sid));
+            co_await sse_send(&w, version, std::move(c));
+            const std::string args = tc[i]["function"]["arguments"].get<std::string>();
+            for (size_t p = 0; p < args.size(); p += 16) {
+                json frag = {{"index", i}, {"function", {{"arguments", args.substr(p, 16)}}}};
+                std::string f =
+                    dump(chunk_json(id, model_id, created, {{"tool_calls", json::array({frag})}}, nullptr, sid));
+                co_await sse_send(&w, version, std::move(f));
+            }
+        }
+        if (!calls.calls.empty()) finish = "tool_calls";
+    }
     std::string last_text;
     if (out.info.reason == engine::finish_reason::error) {
         last_text = dump(json{{"error", {{"message", out.info.error.message()}, {"type", "server_error"}}}});
     } else {
-        json last = chunk_json(id, model_id, created, json::object(), openai_finish(out.info.reason), sid);
+        json last = chunk_json(id, model_id, created, json::object(), finish.c_str(), sid);
         last["usage"] = usage_json(out.info);
         last_text = dump(last);
     }
@@ -545,6 +667,14 @@ awaitable<bool> handle_chat_completions(beast::tcp_stream& stream, request_t req
         reply r_ = status_reply(ps);
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
+    auto parsed_tools = parse_chat_tools(b);
+    if (!parsed_tools) {
+        reply r_ = status_reply(parsed_tools.error());
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    std::shared_ptr<const chat_tools> ct;
+    if (parsed_tools->constraint || parsed_tools->choice != tool_choice::none)
+        ct = std::make_shared<chat_tools>(std::move(parsed_tools.value()));
     if (auto it = b.find("session_id"); it != b.end() && !it->is_null()) {
         if (!it->is_string()) {
             reply r_ = error_reply(400, "invalid_request_error", "'session_id' must be a string");
@@ -560,13 +690,24 @@ awaitable<bool> handle_chat_completions(beast::tcp_stream& stream, request_t req
             reply r_ = status_reply(plan.error());
             co_return co_await write_reply(stream, req, std::move(r_), st);
         }
-        co_return co_await complete(stream, std::move(req), st, s.value(), std::move(plan.value()), g);
+        co_return co_await complete(stream, std::move(req), st, s.value(), std::move(plan.value()), g, ct);
     }
     const auto& mdl = st->runner->mdl();
     turn_plan plan;
+    if (ct && !ct->system_text.empty()) {
+        std::vector<engine::chat_message> with_tools = msgs;
+        add_tools_prompt(with_tools, ct->system_text);
+        plan.prompt = mdl.tok().encode(mdl.chat().render(with_tools, true), mdl.tok().add_bos_default(), true);
+        // A forced call is valid by its grammar alone: when the tool section leaves no room (small contexts),
+        // it is left out.
+        if (!ct->forced_call || plan.prompt.size() + 128 < static_cast<size_t>(st->runner->n_ctx())) {
+            plan.stop = mdl.chat().stop_strings();
+            co_return co_await complete(stream, std::move(req), st, nullptr, std::move(plan), g, ct);
+        }
+    }
     plan.prompt = mdl.tok().encode(mdl.chat().render(msgs, true), mdl.tok().add_bos_default(), true);
     plan.stop = mdl.chat().stop_strings();
-    co_return co_await complete(stream, std::move(req), st, nullptr, std::move(plan), g);
+    co_return co_await complete(stream, std::move(req), st, nullptr, std::move(plan), g, ct);
 }
 
 json session_json(const session& s, bool include_private) {
@@ -578,6 +719,7 @@ json session_json(const session& s, bool include_private) {
             {"n_messages", s.messages.size()},
             {"n_tokens", s.tokens.size()},
             {"n_turns", s.n_turns},
+            {"agent", s.agent_json.empty() ? json() : json::parse(s.agent_json, nullptr, false)},
             {"busy", s.busy.load()}};
 }
 
@@ -613,7 +755,22 @@ awaitable<bool> handle_create_session(beast::tcp_stream& stream, request_t req, 
         }
         chr = std::move(c.value());
     }
-    auto s = st->sessions->create(id, std::move(chr), who.name());
+    std::string system_extra, agent_text;
+    if (auto it = b.find("agent"); it != b.end() && !it->is_null()) {
+        auto a = parse_agent_settings(*it);
+        if (!a) {
+            reply r_ = status_reply(a.error());
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        auto reg = make_agent_tools(a.value(), "probe", *st->sessions);
+        if (!reg) {
+            reply r_ = status_reply(reg.error());
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        system_extra = tools::render_tools_prompt(*reg.value());
+        agent_text = agent_settings_to_json(a.value()).dump();
+    }
+    auto s = st->sessions->create(id, std::move(chr), who.name(), std::move(system_extra), std::move(agent_text));
     if (!s) {
         reply r_ = status_reply(s.error());
         co_return co_await write_reply(stream, req, std::move(r_), st);
@@ -622,6 +779,181 @@ awaitable<bool> handle_create_session(beast::tcp_stream& stream, request_t req, 
         reply r_ = json_reply(session_json(*s.value(), true), 201);
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
+}
+
+using tool_channel = net::experimental::channel<void(error_code, json)>;
+
+// Runs one tool on the calling coroutine's strand with a timeout. Returns
+// {"result": ...} or {"error": "..."} (unknown tool, bad arguments, failure, timeout).
+awaitable<json> run_tool(std::shared_ptr<tools::tool_registry> reg, std::string name, json args, int32_t timeout_ms) {
+    auto ex = co_await net::this_coro::executor;
+    auto ch = std::make_shared<tool_channel>(ex, 2);
+    auto timer = std::make_shared<net::steady_timer>(ex, std::chrono::milliseconds(timeout_ms));
+    timer->async_wait([ch, timeout_ms](const error_code& ec) {
+        if (!ec) ch->try_send(error_code{}, json{{"error", "timeout after " + std::to_string(timeout_ms) + " ms"}});
+    });
+    reg->call(name, args, [ch, ex](result<json> r) {
+        json v = r ? json{{"result", std::move(r.value())}} : json{{"error", r.error().message()}};
+        net::post(ex, [ch, v = std::move(v)]() mutable { ch->try_send(error_code{}, std::move(v)); });
+    });
+    auto [ec, v] = co_await ch->async_receive(use_tuple);
+    timer->cancel();
+    if (ec) v = json{{"error", "tool channel: " + ec.message()}};
+    co_return v;
+}
+
+// The agent loop of a tool session: plan -> tool call -> tool result -> plan
+// again, up to max_steps generations; every message is a durable event.
+// first_choice applies to the first generation ("auto" afterwards, none on the last).
+awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr st, session_ptr s,
+                           std::vector<engine::chat_message> msgs, gen_params g, json first_choice) {
+    json aj = json::parse(s->agent_json, nullptr, false);
+    auto settings = parse_agent_settings(aj.is_discarded() ? json::object() : aj);
+    if (!settings) {
+        reply r_ = status_reply(settings.error());
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    settings->seed += static_cast<uint64_t>(s->n_turns) * 0x9E3779B97F4A7C15ull;
+    auto reg_r = make_agent_tools(settings.value(), s->id, *st->sessions);
+    if (!reg_r) {
+        reply r_ = status_reply(reg_r.error());
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    std::shared_ptr<tools::tool_registry> reg = reg_r.value();
+    // Grammars: "auto" (after the trigger), "required" and named (from the first token).
+    std::shared_ptr<const engine::grammar> g_auto, g_first;
+    std::string first_mode = "auto";
+    if (!reg->list().empty()) {
+        engine::grammar_options go;
+        go.max_leading_whitespace = 1;
+        auto ga = reg->call_grammar(go);
+        if (ga) g_auto = ga.value();
+        json probe = {{"tools", json::array()}, {"tool_choice", first_choice}};
+        for (const auto& t : reg->list())
+            probe["tools"].push_back({{"type", "function"},
+                                      {"function", {{"name", t.name}, {"parameters", t.parameters}}}});
+        auto pc = parse_chat_tools(probe);
+        if (!pc) {
+            reply r_ = status_reply(pc.error());
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        if (pc->forced_call) {
+            g_first = pc->constraint;
+            first_mode = "forced";
+        } else if (pc->choice == tool_choice::none) {
+            first_mode = "none";
+        }
+    }
+    auto plan = st->sessions->begin_turn(s, msgs);
+    if (!plan) {
+        reply r_ = status_reply(plan.error());
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    const auto& mdl = st->runner->mdl();
+    const int32_t n_ctx = st->runner->n_ctx();
+    json steps = json::array();
+    engine::finish_info total;
+    std::string final_text, finish = "stop";
+    turn_plan cur = std::move(plan.value());
+    for (int32_t step = 0; step < settings->max_steps; ++step) {
+        std::string mode = step == 0 ? first_mode : "auto";
+        if (step == settings->max_steps - 1 || !g_auto) mode = "none";
+        engine::request r;
+        r.prompt = cur.prompt;
+        r.stop = cur.stop;
+        r.stop.insert(r.stop.end(), g.stop.begin(), g.stop.end());
+        r.sampling = g.sampling;
+        if (mode == "forced") {
+            // The assistant turn opens with the call tag; the JSON after it is constrained.
+            const auto tag = mdl.tok().encode("<tool_call>\n", false, false);
+            r.prompt.insert(r.prompt.end(), tag.begin(), tag.end());
+            r.constraint = g_first;
+        } else if (mode == "auto") {
+            r.constraint = g_auto;
+            r.constraint_trigger = "<tool_call>";
+            r.stop.push_back("</tool_call>");
+        }
+        const int32_t n_prompt = static_cast<int32_t>(r.prompt.size());
+        if (n_prompt + 1 >= n_ctx) {
+            finish = "length";
+            break;
+        }
+        r.max_tokens = std::min(g.max_tokens > 0 ? g.max_tokens : st->opt.default_max_tokens, n_ctx - n_prompt);
+        delta_fn no_delta;
+        turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta));
+        total.n_prompt += out.info.n_prompt;
+        total.n_generated += out.info.n_generated;
+        total.n_reused += out.info.n_reused;
+        if (out.info.reason == engine::finish_reason::error || out.info.reason == engine::finish_reason::cancelled) {
+            st->sessions->end_turn(s, {}, false);
+            reply r_ = status_reply(out.info.reason == engine::finish_reason::error
+                                        ? out.info.error
+                                        : make_error(errc::cancelled, "turn cancelled"));
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        tools::parsed_output calls;
+        if (mode != "none") calls = extract_tool_calls(out.text, mode == "forced");
+        if (calls.calls.empty()) {
+            final_text = out.text;
+            finish = openai_finish(out.info.reason);
+            break;
+        }
+        // The call(s), durably, before running them.
+        std::string content = mode == "forced" ? std::string() : calls.content;
+        json tc = openai_tool_calls(calls.calls);
+        for (const auto& c : calls.calls) content += (content.empty() ? "" : "\n") + hermes_tool_call(c.name, c.arguments);
+        std::vector<engine::chat_message> call_msg{{"assistant", content}};
+        std::vector<json> call_extra{{{"kind", "tool_call"}, {"tool_calls", tc}, {"step", step}}};
+        auto cp = st->sessions->continue_turn(s, call_msg, call_extra);
+        if (!cp) {
+            st->sessions->end_turn(s, {}, false);
+            reply r_ = status_reply(cp.error());
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        for (size_t i = 0; i < calls.calls.size(); ++i)
+            steps.push_back({{"type", "tool_call"}, {"step", step}, {"id", tc[i]["id"]}, {"name", calls.calls[i].name},
+                             {"arguments", calls.calls[i].arguments}});
+        std::vector<engine::chat_message> results;
+        std::vector<json> result_extra;
+        for (size_t i = 0; i < calls.calls.size(); ++i) {
+            std::string tname = calls.calls[i].name;
+            json targs = calls.calls[i].arguments;
+            json res = co_await run_tool(reg, std::move(tname), std::move(targs), settings->tool_timeout_ms);
+            const json shown = res.contains("result") ? res["result"] : json{{"error", res["error"]}};
+            results.push_back({"tool", tools::render_tool_response(calls.calls[i].name, shown)});
+            json ex = {{"kind", "tool_result"}, {"name", calls.calls[i].name}, {"tool_call_id", tc[i]["id"]},
+                       {"step", step}};
+            ex.update(res);
+            result_extra.push_back(ex);
+            json stp = {{"type", "tool_result"}, {"step", step}, {"id", tc[i]["id"]}, {"name", calls.calls[i].name}};
+            stp.update(res);
+            steps.push_back(std::move(stp));
+        }
+        auto np = st->sessions->continue_turn(s, results, result_extra);
+        if (!np) {
+            st->sessions->end_turn(s, {}, false);
+            reply r_ = status_reply(np.error());
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        cur = std::move(np.value());
+    }
+    if (auto es = st->sessions->end_turn(s, final_text, true); !es.ok()) {
+        reply r_ = status_reply(es);
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    steps.push_back({{"type", "message"}, {"role", "assistant"}, {"content", final_text}});
+    json j = {{"id", "chatcmpl-" + random_hex(24)},
+              {"object", "chat.completion"},
+              {"created", unix_now()},
+              {"model", st->model_id},
+              {"session_id", s->id},
+              {"choices", json::array({{{"index", 0},
+                                        {"message", {{"role", "assistant"}, {"content", final_text}}},
+                                        {"finish_reason", finish}}})},
+              {"steps", steps},
+              {"usage", usage_json(total)}};
+    reply r_ = json_reply(j);
+    co_return co_await write_reply(stream, req, std::move(r_), st);
 }
 
 awaitable<bool> handle_session_message(beast::tcp_stream& stream, request_t req, state_ptr st, caller who,
@@ -661,12 +993,20 @@ awaitable<bool> handle_session_message(beast::tcp_stream& stream, request_t req,
         msgs.push_back(std::move(m));
     }
     (void)who;
+    if (!s->agent_json.empty()) {
+        if (g.stream) {
+            reply r_ = error_reply(400, "invalid_request_error", "agent sessions do not stream; leave 'stream' unset");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        json first_choice = b.contains("tool_choice") ? b["tool_choice"] : json("auto");
+        co_return co_await agent_turn(stream, std::move(req), st, s, std::move(msgs), g, std::move(first_choice));
+    }
     auto plan = st->sessions->begin_turn(s, msgs);
     if (!plan) {
         reply r_ = status_reply(plan.error());
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
-    co_return co_await complete(stream, std::move(req), st, s, std::move(plan.value()), g);
+    co_return co_await complete(stream, std::move(req), st, s, std::move(plan.value()), g, nullptr);
 }
 
 std::string metrics_text(const server_state& st) {
@@ -766,8 +1106,22 @@ awaitable<bool> handle(beast::tcp_stream& stream, request_t req, state_ptr st) {
                 reply r_ = error_reply(403, "permission_error", "listing sessions needs an admin key");
                 co_return co_await write_reply(stream, req, std::move(r_), st);
             }
+            json data = json::array();
+            for (const auto& sid : st->sessions->store().list_sessions()) {
+                auto meta = st->sessions->store().get_session(sid);
+                json m = meta ? json::parse(meta.value(), nullptr, false) : json();
+                json e = {{"id", sid}, {"object", "session"}};
+                if (m.is_object()) {
+                    if (m.contains("created")) e["created"] = m["created"];
+                    if (m.contains("owner")) e["owner"] = m["owner"];
+                    if (m.contains("character") && m["character"].is_object() && m["character"].contains("name"))
+                        e["character"] = m["character"]["name"];
+                    if (m.contains("agent")) e["agent"] = m["agent"];
+                }
+                data.push_back(std::move(e));
+            }
             {
-                reply r_ = json_reply({{"object", "list"}, {"data", json::array()}});
+                reply r_ = json_reply({{"object", "list"}, {"data", data}});
                 co_return co_await write_reply(stream, req, std::move(r_), st);
             }
         }

@@ -59,6 +59,32 @@ try {
   if (chunks < 2) fail('too few chunks: ' + chunks);
   if (!finish) fail('no finish_reason in the stream');
 
+  // A tool call, forced by a named tool_choice: the grammar makes the arguments valid JSON with the required keys.
+  const tools = [{ type: 'function', function: { name: 'pick', description: 'Pick a number',
+    parameters: { type: 'object', properties: { n: { type: 'integer' }, tag: { type: 'string', maxLength: 4 } },
+                  required: ['n', 'tag'] } } }];
+  const tr = await client.chat.completions.create({ model: 'any', max_tokens: 80, seed: 3, tools,
+    tool_choice: { type: 'function', function: { name: 'pick' } },
+    messages: [{ role: 'user', content: 'Pick a number' }] });
+  const call = tr.choices[0].message.tool_calls?.[0];
+  if (!call) fail('no tool_calls: ' + JSON.stringify(tr));
+  else {
+    if (tr.choices[0].finish_reason !== 'tool_calls') fail('tool finish_reason: ' + tr.choices[0].finish_reason);
+    if (call.type !== 'function' || call.function.name !== 'pick') fail('tool call: ' + JSON.stringify(call));
+    let args = null;
+    try { args = JSON.parse(call.function.arguments); } catch (e) { fail('arguments not JSON: ' + call.function.arguments); }
+    if (args && (!Number.isInteger(args.n) || typeof args.tag !== 'string')) fail('arguments: ' + call.function.arguments);
+    console.log('tool call:', call.function.name, call.function.arguments);
+  }
+
+  try {
+    await client.chat.completions.create({ model: 'any', messages: [{ role: 'user', content: 'x' }],
+      tools: [{ type: 'function', function: { name: 'bad name' } }] });
+    fail('malformed tool accepted');
+  } catch (e) {
+    if (e.status !== 400) fail('malformed tool: expected 400, got ' + e.status);
+  }
+
   try {
     await client.chat.completions.create({ model: 'any', messages: [], max_tokens: 4 });
     fail('empty messages accepted');
