@@ -1,9 +1,5 @@
 // The HTTP server in-process on a loopback ephemeral port, over a tiny gpt2-vocab
 // model, driven by a raw-socket HTTP/1.1 client.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -16,158 +12,14 @@
 #include "agent/server.h"
 #include "memory/store.h"
 #include "tests/support/tiny_model.h"
+#include "tests/agent/server_fixture.h"
 
 using json = nlohmann::json;
 using namespace mnemos;
 
+using namespace mnemos::test_agent;
+
 namespace {
-
-struct http_result {
-    int status = 0;
-    std::string headers;
-    std::string body;
-    json j() const { return json::parse(body, nullptr, false); }
-};
-
-// Sends raw bytes, reads until the server closes; de-chunks a chunked body.
-http_result raw_exchange(uint16_t port, const std::string& bytes) {
-    http_result r;
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return r;
-    }
-    size_t off = 0;
-    while (off < bytes.size()) {
-        const ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        off += static_cast<size_t>(n);
-    }
-    std::string in;
-    char buf[8192];
-    for (;;) {
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        in.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
-    const size_t he = in.find("\r\n\r\n");
-    if (in.size() < 12 || he == std::string::npos) return r;
-    r.status = std::stoi(in.substr(9, 3));
-    r.headers = in.substr(0, he);
-    std::string body = in.substr(he + 4);
-    std::string lower = r.headers;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower.find("transfer-encoding: chunked") != std::string::npos) {
-        std::string out;
-        size_t p = 0;
-        while (p < body.size()) {
-            const size_t le = body.find("\r\n", p);
-            if (le == std::string::npos) break;
-            const size_t len = std::stoul(body.substr(p, le - p), nullptr, 16);
-            if (len == 0) break;
-            out += body.substr(le + 2, len);
-            p = le + 2 + len + 2;
-        }
-        body = out;
-    }
-    r.body = body;
-    return r;
-}
-
-http_result request(uint16_t port, const std::string& method, const std::string& path, const std::string& body = "",
-                    const std::string& key = "") {
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-    if (!key.empty()) req += "Authorization: Bearer " + key + "\r\n";
-    if (!body.empty() || method == "POST")
-        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-    req += "\r\n" + body;
-    return raw_exchange(port, req);
-}
-
-// SSE "data: ..." payloads in order.
-std::vector<std::string> sse_data(const std::string& body) {
-    std::vector<std::string> out;
-    size_t p = 0;
-    while ((p = body.find("data: ", p)) != std::string::npos) {
-        const size_t e = body.find("\n\n", p);
-        out.push_back(body.substr(p + 6, e - p - 6));
-        p = e == std::string::npos ? body.size() : e;
-    }
-    return out;
-}
-
-bool is_error_json(const http_result& r) {
-    const json j = r.j();
-    return !j.is_discarded() && j.contains("error") && j["error"].contains("message") && j["error"].contains("type");
-}
-
-// A tiny model, a runner, sessions and a server on an ephemeral loopback port.
-struct fixture {
-    std::filesystem::path dir;
-    std::shared_ptr<const engine::model> m;
-    std::unique_ptr<memory::store> db;
-    std::unique_ptr<agent::engine_runner> runner;
-    std::unique_ptr<agent::session_store_i> store;
-    std::unique_ptr<agent::session_manager> sessions;
-    std::unique_ptr<agent::server> srv;
-    uint16_t port = 0;
-
-    explicit fixture(agent::auth_config auth = {}, bool durable = false, std::filesystem::path db_dir = {}) {
-        dir = std::filesystem::temp_directory_path() / ("mnemos_agent_test_" + agent::random_hex(8));
-        std::filesystem::create_directories(dir);
-        const std::string path = (dir / "tiny.gguf").string();
-        test::tiny_model_options o;
-        o.tokenizer = "gpt2";
-        o.n_embd = 64;
-        o.n_ff = 128;
-        o.n_ctx = 1024;
-        REQUIRE(test::write_tiny_model(path, o));
-        auto loaded = engine::model::load(path);
-        REQUIRE(loaded.ok());
-        m = std::move(loaded.value());
-        engine::engine_options eo;
-        eo.n_threads = 1;
-        auto r = agent::engine_runner::start(m, eo);
-        REQUIRE(r.ok());
-        runner = std::move(r.value());
-        if (durable) {
-            memory::store_options so;
-            so.path = (db_dir.empty() ? dir / "db" : db_dir).string();
-            auto opened = memory::store::open(so);
-            REQUIRE(opened.ok());
-            db = std::move(opened.value());
-            memory::store* raw = db.get();
-            runner->run_on_engine_thread([raw](engine::engine& e) { e.kv().set_store(&raw->blocks()); });
-            store = agent::make_durable_session_store(*db, m->fingerprint(), 16);
-        } else {
-            store = agent::make_memory_session_store();
-        }
-        sessions = std::make_unique<agent::session_manager>(*m, *store);
-        agent::server_options opt;
-        opt.port = 0;
-        opt.auth = std::move(auth);
-        opt.max_body_bytes = 64 * 1024;
-        opt.default_max_tokens = 16;
-        auto s = agent::server::start(opt, *runner, *sessions);
-        REQUIRE(s.ok());
-        srv = std::move(s.value());
-        port = srv->port();
-    }
-    ~fixture() {
-        srv.reset();
-        runner.reset();
-        sessions.reset();
-        store.reset();
-        db.reset();
-        std::error_code ec;
-        std::filesystem::remove_all(dir, ec);
-    }
-};
 
 const std::string k_chat =
     R"({"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Hello world"}],

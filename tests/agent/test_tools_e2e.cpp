@@ -2,10 +2,6 @@
 // random-weight model: OpenAI tools / tool_choice / response_format on
 // /v1/chat/completions (the grammar makes every forced call valid, whatever
 // the model says), and the server-side agent loop of tool sessions.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -19,149 +15,18 @@
 #include "agent/server.h"
 #include "memory/store.h"
 #include "tests/support/tiny_model.h"
+#include "tests/agent/server_fixture.h"
 #include "tools/tool.h"
 
 using json = nlohmann::json;
 using namespace mnemos;
 
+using namespace mnemos::test_agent;
+
 namespace {
 
-struct http_result {
-    int status = 0;
-    std::string headers;
-    std::string body;
-    json j() const { return json::parse(body, nullptr, false); }
-};
-
-// Sends raw bytes, reads until the server closes; de-chunks a chunked body.
-http_result raw_exchange(uint16_t port, const std::string& bytes) {
-    http_result r;
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return r;
-    }
-    size_t off = 0;
-    while (off < bytes.size()) {
-        const ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        off += static_cast<size_t>(n);
-    }
-    std::string in;
-    char buf[8192];
-    for (;;) {
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        in.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
-    const size_t he = in.find("\r\n\r\n");
-    if (in.size() < 12 || he == std::string::npos) return r;
-    r.status = std::stoi(in.substr(9, 3));
-    r.headers = in.substr(0, he);
-    std::string body = in.substr(he + 4);
-    std::string lower = r.headers;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower.find("transfer-encoding: chunked") != std::string::npos) {
-        std::string out;
-        size_t p = 0;
-        while (p < body.size()) {
-            const size_t le = body.find("\r\n", p);
-            if (le == std::string::npos) break;
-            const size_t len = std::stoul(body.substr(p, le - p), nullptr, 16);
-            if (len == 0) break;
-            out += body.substr(le + 2, len);
-            p = le + 2 + len + 2;
-        }
-        body = out;
-    }
-    r.body = body;
-    return r;
-}
-
-http_result request(uint16_t port, const std::string& method, const std::string& path, const std::string& body = "",
-                    const std::string& key = "") {
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-    if (!key.empty()) req += "Authorization: Bearer " + key + "\r\n";
-    if (!body.empty() || method == "POST")
-        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-    req += "\r\n" + body;
-    return raw_exchange(port, req);
-}
-
-
-bool is_error_json(const http_result& r) {
-    const json j = r.j();
-    return !j.is_discarded() && j.contains("error") && j["error"].contains("message") && j["error"].contains("type");
-}
-
-// A tiny model, a runner, sessions and a server on an ephemeral loopback port.
-struct fixture {
-    std::filesystem::path dir;
-    std::shared_ptr<const engine::model> m;
-    std::unique_ptr<memory::store> db;
-    std::unique_ptr<agent::engine_runner> runner;
-    std::unique_ptr<agent::session_store_i> store;
-    std::unique_ptr<agent::session_manager> sessions;
-    std::unique_ptr<agent::server> srv;
-    uint16_t port = 0;
-
-    explicit fixture(agent::auth_config auth = {}, bool durable = false, std::filesystem::path db_dir = {}) {
-        dir = std::filesystem::temp_directory_path() / ("mnemos_tools_e2e_" + agent::random_hex(8));
-        std::filesystem::create_directories(dir);
-        const std::string path = (dir / "tiny.gguf").string();
-        test::tiny_model_options o;
-        o.tokenizer = "gpt2";
-        o.n_embd = 64;
-        o.n_ff = 128;
-        o.n_ctx = 8192;
-        REQUIRE(test::write_tiny_model(path, o));
-        auto loaded = engine::model::load(path);
-        REQUIRE(loaded.ok());
-        m = std::move(loaded.value());
-        engine::engine_options eo;
-        eo.n_threads = 1;
-        eo.n_ctx = 8192;
-        auto r = agent::engine_runner::start(m, eo);
-        REQUIRE(r.ok());
-        runner = std::move(r.value());
-        if (durable) {
-            memory::store_options so;
-            so.path = (db_dir.empty() ? dir / "db" : db_dir).string();
-            auto opened = memory::store::open(so);
-            REQUIRE(opened.ok());
-            db = std::move(opened.value());
-            memory::store* raw = db.get();
-            runner->run_on_engine_thread([raw](engine::engine& e) { e.kv().set_store(&raw->blocks()); });
-            store = agent::make_durable_session_store(*db, m->fingerprint(), 16);
-        } else {
-            store = agent::make_memory_session_store();
-        }
-        sessions = std::make_unique<agent::session_manager>(*m, *store);
-        agent::server_options opt;
-        opt.port = 0;
-        opt.auth = std::move(auth);
-        opt.max_body_bytes = 256 * 1024;
-        opt.default_max_tokens = 16;
-        auto s = agent::server::start(opt, *runner, *sessions);
-        REQUIRE(s.ok());
-        srv = std::move(s.value());
-        port = srv->port();
-    }
-    ~fixture() {
-        srv.reset();
-        runner.reset();
-        sessions.reset();
-        store.reset();
-        db.reset();
-        std::error_code ec;
-        std::filesystem::remove_all(dir, ec);
-    }
-};
+// Tool prompts need room: an 8k context and 256 KiB bodies.
+const fixture_sizes k_sizes{8192, 256 * 1024};
 
 
 const json k_weather = json::parse(R"({"type":"object","properties":{
@@ -193,7 +58,7 @@ const json& schema_of(const std::string& name) { return name == "search" ? k_sea
 }  // namespace
 
 TEST_CASE("tools: named tool_choice always yields a valid call", "[agent][tools]") {
-    fixture f;
+    fixture f({}, false, {}, k_sizes);
     const json named = {{"type", "function"}, {"function", {{"name", "get_weather"}}}};
     for (uint64_t seed : {1, 2, 3, 4, 5}) {
         auto r = request(f.port, "POST", "/v1/chat/completions", chat_body(named, seed).dump());
@@ -217,7 +82,7 @@ TEST_CASE("tools: named tool_choice always yields a valid call", "[agent][tools]
 }
 
 TEST_CASE("tools: required tool_choice calls one of the tools, validly", "[agent][tools]") {
-    fixture f;
+    fixture f({}, false, {}, k_sizes);
     for (uint64_t seed : {11, 12, 13, 14}) {
         auto r = request(f.port, "POST", "/v1/chat/completions", chat_body("required", seed).dump());
         REQUIRE(r.status == 200);
@@ -236,7 +101,7 @@ TEST_CASE("tools: required tool_choice calls one of the tools, validly", "[agent
 }
 
 TEST_CASE("tools: streamed tool call arrives as tool_calls deltas", "[agent][tools]") {
-    fixture f;
+    fixture f({}, false, {}, k_sizes);
     const json named = {{"type", "function"}, {"function", {{"name", "search"}}}};
     auto r = request(f.port, "POST", "/v1/chat/completions", chat_body(named, 21, true).dump());
     REQUIRE(r.status == 200);
@@ -271,7 +136,7 @@ TEST_CASE("tools: streamed tool call arrives as tool_calls deltas", "[agent][too
 }
 
 TEST_CASE("tools: response_format json_schema and json_object", "[agent][tools]") {
-    fixture f;
+    fixture f({}, false, {}, k_sizes);
     const json schema = json::parse(R"({"type":"object","properties":{"answer":{"type":"string","maxLength":8},
         "ok":{"type":"boolean"}},"required":["answer","ok"]})");
     for (uint64_t seed : {5, 6}) {
@@ -299,7 +164,7 @@ TEST_CASE("tools: response_format json_schema and json_object", "[agent][tools]"
 }
 
 TEST_CASE("tools: history with tool calls and tool results is accepted", "[agent][tools]") {
-    fixture f;
+    fixture f({}, false, {}, k_sizes);
     json b = {{"messages", json::parse(R"([
         {"role":"user","content":"Weather in Oslo?"},
         {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
@@ -320,7 +185,7 @@ TEST_CASE("tools: history with tool calls and tool results is accepted", "[agent
 }
 
 TEST_CASE("tools: malformed definitions get 400 JSON errors", "[agent][tools]") {
-    fixture f;
+    fixture f({}, false, {}, k_sizes);
     const json msgs = json::array({{{"role", "user"}, {"content", "hi"}}});
     std::vector<json> bad = {
         {{"messages", msgs}, {"tools", "get_weather"}},
@@ -349,7 +214,7 @@ TEST_CASE("tools: malformed definitions get 400 JSON errors", "[agent][tools]") 
 }
 
 TEST_CASE("tools: agent session runs tool steps durably, in order", "[agent][tools][e2e]") {
-    fixture f;
+    fixture f({}, false, {}, k_sizes);
     json create = {{"id", "agent-1"},
                    {"character", {{"name", "Helper"}, {"persona", "You help with dice."}}},
                    {"agent", {{"tools", {"roll_dice", "recall"}}, {"max_steps", 4}, {"seed", 42}}}};
@@ -443,7 +308,7 @@ TEST_CASE("tools: agent session runs tool steps durably, in order", "[agent][too
 TEST_CASE("tools: agent session with notes resumes from the durable store", "[agent][tools][store]") {
     const auto db_dir = std::filesystem::temp_directory_path() / ("mnemos_tools_db_" + agent::random_hex(8));
     {
-        fixture f({}, true, db_dir);
+        fixture f({}, true, db_dir, k_sizes);
         json create = {{"id", "agent-n"}, {"agent", {{"tools", {"note"}}, {"max_steps", 2}}}};
         REQUIRE(request(f.port, "POST", "/v1/sessions", create.dump()).status == 201);
         json m = {{"content", "Remember that the butler did it"}, {"tool_choice", "required"}, {"max_tokens", 600},
@@ -455,7 +320,7 @@ TEST_CASE("tools: agent session with notes resumes from the durable store", "[ag
         CHECK(r.j()["steps"][1]["result"]["pinned"] == true);
     }
     {
-        fixture f({}, true, db_dir);
+        fixture f({}, true, db_dir, k_sizes);
         auto ev = request(f.port, "GET", "/v1/sessions/agent-n/events");
         REQUIRE(ev.status == 200);
         int n_notes = 0;
