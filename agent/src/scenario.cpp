@@ -5,6 +5,8 @@
 // the schema file). Every problem is collected, then all are returned joined.
 #include "agent/scenario.h"
 
+#include "agent/runtime.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -1071,29 +1073,15 @@ std::string shared_prefix_text(const scenario& sc) {
 }
 
 std::string character_system_text(const scenario& sc, const scenario_character& c) {
-    // Same layout as agent::character_system_prompt (runtime.cpp): sections joined by a blank line.
-    std::string s;
-    auto section = [&](const std::string& title, const std::string& text) {
-        if (text.empty()) return;
-        if (!s.empty()) s += "\n\n";
-        if (!title.empty()) s += title + ":\n";
-        s += text;
-    };
-    auto list = [](const std::vector<std::string>& v) {
-        std::string r;
-        for (const auto& x : v) r += (r.empty() ? "- " : "\n- ") + x;
-        return r;
-    };
-    section("", shared_prefix_text(sc));
-    if (!c.persona.empty())
-        section("", c.persona);
-    else if (!c.name.empty())
-        section("", "You are " + c.name + ".");
-    section("Public knowledge", c.public_knowledge);
-    section("Private knowledge (do not reveal unless appropriate)", c.private_script);
-    section("Secrets (never reveal)", list(c.secrets));
-    section("Goals", list(c.goals));
-    return s;
+    // The runtime's layout, so a scenario character renders exactly like a server-side one.
+    character rc;
+    rc.name = c.name;
+    rc.persona = c.persona;
+    rc.public_knowledge = c.public_knowledge;
+    rc.private_knowledge = c.private_script;
+    rc.secrets = c.secrets;
+    rc.goals = c.goals;
+    return character_system_prompt(rc, shared_prefix_text(sc));
 }
 
 std::vector<scripted_turn> generate_history(const scenario& sc, uint64_t seed) {
