@@ -2,6 +2,8 @@
 // blocked path (8 scores reduced at once, [t][g] score layout); other group sizes the generic one.
 #include <immintrin.h>
 
+#include "kernels/cpu/avx2_util.h"
+
 #include <cmath>
 
 #include "kernels/cpu/attention.h"
@@ -14,12 +16,7 @@ namespace mnemos::kernels {
 
 namespace {
 
-inline float hsum(__m256 v) {
-    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
+using avx2::hsum;
 
 // exp(x) for x <= 0 (softmax arguments), relative error ~2e-7: x = n ln2 + r,
 // |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n through the exponent bits.

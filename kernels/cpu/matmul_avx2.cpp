@@ -4,6 +4,8 @@
 // pairs) and madd (s16 pairs -> s32); per-block scales are applied in float.
 #include <immintrin.h>
 
+#include "kernels/cpu/avx2_util.h"
+
 #include <algorithm>
 
 #include "kernels/cpu/internal.h"
@@ -19,12 +21,7 @@ namespace {
 using micro_fn = void (*)(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
                           int64_t ldy);
 
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+using avx2::hsum;
 
 inline __m256i loadu256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline float f16(uint16_t h) { return _cvtsh_ss(h); }

@@ -3,6 +3,8 @@
 // micro-kernels in matmul_avx2.cpp.
 #include <immintrin.h>
 
+#include "kernels/cpu/avx2_util.h"
+
 #include <cmath>
 
 #include "kernels/cpu/internal.h"
@@ -11,12 +13,7 @@ namespace mnemos::kernels {
 
 namespace {
 
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+using avx2::hsum;
 
 inline float hmax(__m256 v) {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
