@@ -12,6 +12,8 @@ int cmd_sessions(int argc, char** argv);
 int cmd_store(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
+// agent/cli/play.cpp: `play FILE` runs a scenario (agent/play.h).
+int cmd_play(int argc, char** argv);
 
 // --model, else $MNEMOS_MODEL, else the first of a list of known files under
 // ../shared/models (relative to the working directory or the executable),

@@ -18,7 +18,8 @@ void usage(FILE* out) {
                  "  generate   run a GGUF model on a prompt and stream the continuation\n"
                  "  info       print a model's hyper-parameters, tensors and tokenizer\n"
                  "  serve      serve a model over HTTP (OpenAI-compatible API, sessions)\n"
-                 "  chat       chat interactively with a model (local, or a server with --server URL)\n"
+                 "  chat       chat interactively with a local model (streaming; resumes a session with --store)\n"
+                 "  play       play a scenario file (characters, probes, score; resumes with --store --resume)\n"
                  "  sessions   ls | show ID | rm ID: the sessions in the store (--db PATH)\n"
                  "  store      stats | gc: the store's counts, bytes per token, hit rates (--db PATH)\n"
                  "  help       show this help\n"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     if (cmd == "store") return mnemos::cli::cmd_store(argc - 1, argv + 1);
     if (cmd == "serve") return mnemos::cli::cmd_serve(argc - 1, argv + 1);
     if (cmd == "chat") return mnemos::cli::cmd_chat(argc - 1, argv + 1);
+    if (cmd == "play") return mnemos::cli::cmd_play(argc - 1, argv + 1);
     std::fprintf(stderr, "mnemos: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -1,0 +1,177 @@
+// mnemos play: run a scenario file (agent/play.h) and print its score.
+#include "agent/play.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "agent/cli/commands.h"
+#include "agent/scenario.h"
+#include "engine/model.h"
+
+namespace mnemos::cli {
+
+namespace {
+
+void play_usage(FILE* out) {
+    std::fprintf(out,
+                 "usage: mnemos play FILE [--model M] [--store DIR] [--seed S] [--max-tokens N] [--resume]\n"
+                 "                        [--transcript FILE] [--results FILE] [--threads N]\n"
+                 "\n"
+                 "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
+                 "sessions share the scenario's prefix; scripted lines are appended, interactive turns\n"
+                 "generated, clues released at their phase, probes asked on a copy of the character's\n"
+                 "context and scored. Turns stream to stdout, progress and the summary go to stderr.\n"
+                 "\n"
+                 "options:\n"
+                 "  --model FILE        GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
+                 "  --store DIR         RocksDB directory: the game, its sessions and KV persist (default: memory)\n"
+                 "  --resume            continue the game found in --store where it stopped\n"
+                 "  --seed S            sampling seed (default 0)\n"
+                 "  --temperature T     (default 0 = greedy)\n"
+                 "  --max-tokens N      tokens per turn and per probe (default: the scenario's budgets)\n"
+                 "  --ctx N             context length (default: the model's, at most 32768)\n"
+                 "  --transcript FILE   write the transcript as text\n"
+                 "  --results FILE      write the results as JSON (probes, score, tokens, prefix hits, timings)\n"
+                 "  --threads N         engine CPU threads (default: all)\n"
+                 "  --quiet             do not stream the turns\n"
+                 "  -h, --help          show this help\n");
+}
+
+}  // namespace
+
+int cmd_play(int argc, char** argv) {
+    std::string file, model_path;
+    agent::play_options po;
+    bool quiet = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "mnemos play: %s needs a value\n", a.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        auto number = [&]() -> double {
+            const std::string v = value();
+            char* end = nullptr;
+            const double d = std::strtod(v.c_str(), &end);
+            if (v.empty() || *end != 0) {
+                std::fprintf(stderr, "mnemos play: %s expects a number, got '%s'\n", a.c_str(), v.c_str());
+                std::exit(2);
+            }
+            return d;
+        };
+        if (a == "-h" || a == "--help") {
+            play_usage(stdout);
+            return 0;
+        } else if (a == "--model" || a == "-m")
+            model_path = value();
+        else if (a == "--store")
+            po.store_dir = value();
+        else if (a == "--resume")
+            po.resume = true;
+        else if (a == "--seed")
+            po.seed = static_cast<uint64_t>(number());
+        else if (a == "--temperature" || a == "--temp")
+            po.temperature = static_cast<float>(number());
+        else if (a == "--max-tokens")
+            po.max_tokens = static_cast<int32_t>(number());
+        else if (a == "--ctx")
+            po.n_ctx = static_cast<int32_t>(number());
+        else if (a == "--transcript")
+            po.transcript_path = value();
+        else if (a == "--results")
+            po.results_path = value();
+        else if (a == "--threads" || a == "-t")
+            po.n_threads = static_cast<int32_t>(number());
+        else if (a == "--quiet")
+            quiet = true;
+        else if (!a.empty() && a[0] != '-' && file.empty())
+            file = a;
+        else {
+            std::fprintf(stderr, "mnemos play: unknown option '%s' (see --help)\n", a.c_str());
+            return 2;
+        }
+    }
+    if (file.empty()) {
+        std::fprintf(stderr, "mnemos play: a scenario FILE is required (see --help)\n");
+        return 2;
+    }
+    if (po.resume && po.store_dir.empty()) {
+        std::fprintf(stderr, "mnemos play: --resume needs --store DIR\n");
+        return 2;
+    }
+    auto sc = agent::load_scenario(file);
+    if (!sc) {
+        std::fprintf(stderr, "mnemos play: %s\n", sc.error().to_string().c_str());
+        return 1;
+    }
+    model_path = resolve_model_path(model_path);
+    if (model_path.empty()) {
+        std::fprintf(stderr, "mnemos play: no model. Pass --model FILE or set MNEMOS_MODEL.\n");
+        return 2;
+    }
+    auto loaded = engine::model::load(model_path);
+    if (!loaded) {
+        std::fprintf(stderr, "mnemos play: cannot load model: %s\n", loaded.error().to_string().c_str());
+        return 1;
+    }
+    std::shared_ptr<const engine::model> m(std::move(loaded.value()));
+
+    if (!quiet)
+        po.on_output = [](std::string_view text) {
+            std::fwrite(text.data(), 1, text.size(), stdout);
+            std::fflush(stdout);
+        };
+    po.on_progress = [](std::string_view line) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+    };
+    if (isatty(STDIN_FILENO))
+        po.ask_player = [](const std::string& name) {
+            std::fprintf(stdout, "%s> ", name.c_str());
+            std::fflush(stdout);
+            std::string line;
+            if (!std::getline(std::cin, line)) return std::string();
+            return line;
+        };
+
+    auto rep = agent::play_scenario(sc.value(), m, po);
+    if (!rep) {
+        std::fprintf(stderr, "mnemos play: %s\n", rep.error().to_string().c_str());
+        return 1;
+    }
+    const auto& r = rep.value();
+    std::fprintf(stderr, "\n%s (%s) with %s\n", sc->title.c_str(), sc->id.c_str(), model_path.c_str());
+    std::fprintf(stderr, "%-24s %8s %9s %6s %8s %8s\n", "character", "tokens", "generated", "turns", "sys_tok",
+                 "reused");
+    for (const auto& c : r.characters)
+        std::fprintf(stderr, "%-24s %8lld %9lld %6d %8d %8d\n", c.id.c_str(), static_cast<long long>(c.n_tokens),
+                     static_cast<long long>(c.n_generated), c.n_turns, c.n_system_tokens, c.n_prefix_reused);
+    std::fprintf(stderr, "%-32s %s\n", "probe", "result");
+    for (const auto& p : r.probes)
+        std::fprintf(stderr, "%-32s %s\n", p.id.c_str(),
+                     p.score.passed   ? "PASS"
+                     : p.context_full ? "FAIL (context full)"
+                                      : "FAIL");
+    double t_turns = 0;
+    int64_t n_gen = 0;
+    for (const auto& t : r.timings) t_turns += t.seconds, n_gen += t.n_generated;
+    std::fprintf(stderr,
+                 "score %d/%zu | steps %lld (%lld resumed) | %zu generations, %lld tokens, %.2f s (%.1f ms each) | "
+                 "prefix hits: %lld memory, %lld disk, %lld computed | total %.2f s\n",
+                 r.n_probes_passed, r.probes.size(), static_cast<long long>(r.n_steps),
+                 static_cast<long long>(r.n_steps_resumed), r.timings.size(), static_cast<long long>(n_gen), t_turns,
+                 r.timings.empty() ? 0.0 : 1000.0 * t_turns / double(r.timings.size()),
+                 static_cast<long long>(r.hits_resident), static_cast<long long>(r.hits_store),
+                 static_cast<long long>(r.misses), r.seconds);
+    return 0;
+}
+
+}  // namespace mnemos::cli

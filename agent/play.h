@@ -1,0 +1,133 @@
+#pragma once
+// The scenario runner behind `mnemos play`: plays a scenario (agent/scenario.h)
+// in process on the runtime (agent/runtime.h). Every model-played cast member
+// is a character with its own session whose system text starts with the
+// scenario's shared prefix (registered as a shared prefix, so its KV blocks are
+// computed once and reused: in memory through the prefix cache, on disk through
+// the store). The game is flattened into numbered steps: phase narrations,
+// clue releases, scripted lines, interactive (generated) turns, history turns
+// and probes. Each completed step is one event in the game log (session
+// "<scenario id>.game"), written after the step's messages; the game log is
+// the truth. A resumed run reads it, rebuilds any character session that a
+// crash left half-written, and continues at the first missing step; with
+// greedy decoding (or the same seed) the final logs equal an uninterrupted
+// run's.
+//
+// Probes are asked on a copy of the character's tokens (the question and the
+// answer are never appended to its session), so they do not alter the game;
+// the answer is scored with score_probe.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/scenario.h"
+#include "engine/model.h"
+#include "engine/status.h"
+
+namespace mnemos::agent {
+
+struct play_options {
+    // RocksDB directory: sessions, the game log and KV blocks persist there.
+    // Default: "" (in memory; --resume is impossible)
+    std::string store_dir;
+    // Continue the game found in the store (store_dir required). Without it a
+    // store that already holds this game is refused (unsupported).
+    // Default: false
+    bool resume = false;
+    // Sampling temperature of turns and probes; <= 0 is greedy.
+    // Default: 0 (greedy)
+    float temperature = 0;
+    // Sampling seed; step i samples with seed + i, so a resumed run draws the same.
+    // Default: 0
+    uint64_t seed = 0;
+    // Tokens generated per turn and per probe at most; 0 uses the scenario's budgets.
+    // Default: 0
+    int32_t max_tokens = 0;
+    // Engine CPU threads.
+    // Default: 0 (all)
+    int32_t n_threads = 0;
+    // Engine context length.
+    // Default: 0 (the model's, at most 32768)
+    int32_t n_ctx = 0;
+    // Files written at the end ("" = none): the transcript as text, the results as JSON.
+    // Default: ""
+    std::string transcript_path;
+    std::string results_path;
+    // Streamed output (generated text as it is sampled, lines, clues, probe
+    // verdicts). Default: none.
+    std::function<void(std::string_view text)> on_output;
+    // One progress line per phase (start and end). Default: none.
+    std::function<void(std::string_view line)> on_progress;
+    // Called after each completed step (its event is durable), with the step
+    // index and the number of steps. Default: none.
+    std::function<void(int64_t step_idx, int64_t n_steps)> on_step;
+    // Plays at most this many steps (counting resumed ones), then stops as if
+    // interrupted (files are still written); a later resume continues.
+    // Default: -1 (to the end)
+    int64_t max_steps = -1;
+    // Reads the line of an interactive player (a person typing). Default: none
+    // (interactive player turns are skipped).
+    std::function<std::string(const std::string& player_name)> ask_player;
+};
+
+struct probe_result {
+    std::string id;
+    std::string asked_to;
+    std::string question;
+    std::string answer;
+    probe_score score;          // passed is false when context_full
+    bool context_full = false;  // the character's context had no room: not asked, failed
+};
+
+struct turn_timing {
+    int64_t step_idx = 0;
+    std::string kind;     // "turn" (generated) or "probe"
+    std::string speaker;  // character id
+    double seconds = 0;
+    int32_t n_prompt = 0;
+    int32_t n_reused = 0;  // prompt tokens served by the prefix cache
+    int32_t n_generated = 0;
+};
+
+struct character_report {
+    std::string id;
+    std::string session_id;
+    int64_t n_tokens = 0;         // session tokens at the end
+    int64_t n_generated = 0;      // tokens generated for its turns in this process
+    int32_t n_turns = 0;          // generated turns (all, resumed ones included)
+    int32_t n_system_tokens = 0;  // tokens of its system message
+    int32_t n_prefix_reused = 0;  // of those, reused from the cache when first prefilled in this process
+};
+
+struct play_report {
+    std::string scenario_id;
+    std::string game_session_id;
+    int64_t n_steps = 0;
+    int64_t n_steps_resumed = 0;       // completed before this process (read from the game log)
+    std::vector<probe_result> probes;  // in step order, resumed ones included
+    int32_t n_probes_passed = 0;
+    std::vector<character_report> characters;
+    std::vector<turn_timing> timings;  // steps run by this process
+    int64_t hits_resident = 0;         // prompt tokens reused from resident KV pages
+    int64_t hits_store = 0;            // ... from blocks loaded from the store
+    int64_t misses = 0;                // prompt tokens computed
+    double seconds = 0;                // wall time of play_scenario
+    std::string results_json;          // what results_path receives
+    std::string transcript;            // what transcript_path receives
+};
+
+// Plays sc with model m to the end. On success every step has run and its
+// event is in the game log; the files are written. Errors: invalid_argument
+// (resume without a store), unsupported (the store holds the game and resume
+// is off), io_error (store, files), those of engine_runner::start.
+result<play_report> play_scenario(const scenario& sc, std::shared_ptr<const engine::model> m,
+                                  const play_options& options);
+
+// The session id of the game log and of a character's session.
+std::string play_game_session_id(const scenario& sc);
+std::string play_character_session_id(const scenario& sc, std::string_view character_id);
+
+}  // namespace mnemos::agent
