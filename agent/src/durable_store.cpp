@@ -1,5 +1,8 @@
 // session_store_i on memory::store (RocksDB): the durable session store.
+#include <nlohmann/json.hpp>
+
 #include "agent/runtime.h"
+#include "engine/sha256.h"
 #include "memory/store.h"
 
 namespace mnemos::agent {
@@ -11,10 +14,19 @@ class durable_session_store final : public session_store_i {
     durable_session_store(memory::store& st, const engine::block_hash& fingerprint, int32_t page_size)
         : st_(st), fingerprint_(fingerprint), page_size_(page_size) {}
 
+    // Keeps the store's own fields (token count, last block, created) and fills
+    // character and model fingerprint from the agent's metadata.
     status put_session(const std::string& id, const std::string& meta_json) override {
         memory::session_meta m;
+        if (auto old = st_.get_session(id)) m = std::move(old.value());
         m.id = id;
         m.extra_json = meta_json;
+        m.model_fingerprint = engine::to_hex(fingerprint_.bytes);
+        const auto j = nlohmann::json::parse(meta_json, nullptr, false);
+        if (j.is_object() && j.contains("character") && j["character"].is_object()) {
+            const auto& c = j["character"];
+            if (c.contains("name") && c["name"].is_string()) m.character = c["name"].get<std::string>();
+        }
         return st_.put_session(m);
     }
     result<std::string> get_session(const std::string& id) override {
@@ -45,6 +57,12 @@ class durable_session_store final : public session_store_i {
     void note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens) override {
         const auto hashes = memory::store::block_hashes(fingerprint_, tokens, page_size_);
         if (!hashes.empty()) (void)st_.add_block_refs(id, hashes);
+        // Token count and last full block in the session's metadata.
+        auto m = st_.get_session(id);
+        if (!m) return;
+        m->n_tokens = static_cast<int64_t>(tokens.size());
+        m->last_block_hash = hashes.empty() ? std::string() : engine::to_hex(hashes.back().bytes);
+        (void)st_.put_session(m.value());
     }
 
   private:
