@@ -35,10 +35,17 @@ namespace mnemos::memory {
 enum class kv_codec : uint8_t {
     // The page bytes as they are: exact.
     fp16 = 1,
-    // Symmetric int8 with one f32 scale per group of int8_group elements
-    // (per token row when int8_group == kv_dim): x' = q * s, s = max|group| / 127.
-    // Error: |x - x'| <= s / 2 = max|group| / 254, plus f16 rounding of x'
-    // (relative 2^-11). About half the bytes of fp16.
+    // 8 bits per element, block format version 2 (memory/codec.h): K per
+    // channel (one range per channel over the page's 16 tokens, as in KIVI), V
+    // per token row; asymmetric, x' = lo + q * s, s = (max - min) / 255.
+    // Error: |x - x'| <= (max - min) / 510 of the element's K channel or V row
+    // (step rounded up to f16: times 1 + 2^-10), plus f16 rounding of x'
+    // (relative 2^-11). Needs int8_group == kv_dim; other groups, and blocks
+    // written before version 2, use version 1: symmetric, one f32 scale per
+    // int8_group elements, |x - x'| <= max|group| / 254 (per token row it
+    // flattens K's outlier channels). Both are read back. Bytes per token:
+    // 0.5625 + 1 / kv_dim of fp16 (v1 per row: 0.5 + 2 / kv_dim), plus the
+    // token ids and header.
     int8 = 2,
 };
 const char* kv_codec_name(kv_codec c);
@@ -58,10 +65,11 @@ struct store_options {
     // Codec for new KV blocks. Blocks of either codec are read back.
     // Default: kv_codec::fp16
     kv_codec codec = kv_codec::fp16;
-    // int8 only: elements sharing one scale. Set it to the model's kv_dim
-    // (n_head_kv * head_dim) for per-token scales; must divide the page's
-    // element count, else a whole block shares groups of 64.
-    // Default: 0 (64)
+    // int8 only: the model's kv_dim (n_head_kv * head_dim), which selects the
+    // per-channel K / per-token V encoding (version 2). Any other value writes
+    // version 1 blocks with this many elements per scale (it must divide the
+    // page's element count, else groups of 64).
+    // Default: 0 (version 1, groups of 64)
     int32_t int8_group = 0;
     // Blocks waiting for the write-behind thread at most. When the queue is
     // full, persist() waits for room (back-pressure) unless drop_when_full.

@@ -1,5 +1,6 @@
-// Block codec: fp16 (verbatim) and int8 (symmetric, one f32 scale per group)
-// with a versioned header and a CRC-32C over key + value. See memory/codec.h.
+// Block codec: fp16 (verbatim) and int8 (v1: symmetric, one f32 scale per
+// group; v2: K per channel, V per token, asymmetric uint8) with a versioned
+// header and a CRC-32C over key + value. See memory/codec.h.
 #include "memory/codec.h"
 
 #include <immintrin.h>
@@ -185,10 +186,149 @@ size_t effective_group(kv_codec codec, int32_t group, size_t n_elems) {
     return g;
 }
 
-size_t payload_bytes(kv_codec codec, size_t group, size_t raw_bytes) {
+// Version 2 int8 needs group == kv_dim with the page n_layer x (K, V) x [n_tokens][kv_dim].
+bool v2_fits(int64_t group, size_t n_elems, size_t n_tokens) {
+    return group > 0 && n_tokens > 0 && n_elems % (2 * n_tokens * size_t(group)) == 0;
+}
+
+// The version encode_block writes for these arguments.
+uint16_t write_version(kv_codec codec, int32_t group, size_t n_elems, size_t n_tokens, uint16_t asked) {
+    if (asked < 2) return 1;
+    if (codec == kv_codec::int8 && !v2_fits(group, n_elems, n_tokens)) return 1;
+    return 2;
+}
+
+// group: v1 int8 elements per scale; v2 int8 kv_dim.
+size_t payload_bytes(uint16_t version, kv_codec codec, size_t group, size_t raw_bytes, size_t n_tokens) {
     if (codec == kv_codec::fp16) return raw_bytes;
     const size_t n = raw_bytes / 2;
-    return n / group * sizeof(float) + n;
+    if (version == 1) return n / group * sizeof(float) + n;
+    const size_t n_layer = n / (2 * n_tokens * group);
+    return n_layer * (group + n_tokens) * 2 * sizeof(uint16_t) + n;
+}
+
+// -- version 2 int8: asymmetric uint8 ranges ---------------------------------
+
+struct range_q {
+    uint16_t lo_h = 0, s_h = 0;  // stored
+    double lo = 0, s = 0;        // their values
+};
+
+// The range of values in [lo, hi] (f16 values): lo exact, step s >= (hi - lo) / 255.
+range_q make_range(float lo, float hi) {
+    range_q r;
+    r.lo_h = float_to_half(lo);
+    r.lo = half_to_float(r.lo_h);
+    const double span = std::max(0.0, double(hi) - r.lo);
+    r.s_h = float_to_half(float(span / 255.0));
+    // Round the step up so that (x - lo) / s <= 255 never clamps.
+    while (double(half_to_float(r.s_h)) * 255.0 < span && r.s_h < 0x7bff) ++r.s_h;
+    r.s = half_to_float(r.s_h);
+    return r;
+}
+
+uint8_t quantize(float x, const range_q& r) {
+    if (!(r.s > 0)) return 0;
+    const double q = std::nearbyint((double(x) - r.lo) / r.s);
+    return uint8_t(std::clamp(q, 0.0, 255.0));
+}
+
+__attribute__((target("avx2,f16c"))) void f16_to_f32_avx2(const uint16_t* x, size_t n, float* y) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+    for (; i < n; ++i) y[i] = half_to_float(x[i]);
+}
+
+void f16_to_f32(const uint16_t* x, size_t n, float* y) {
+    if (has_f16c) return f16_to_f32_avx2(x, n, y);
+    for (size_t i = 0; i < n; ++i) y[i] = half_to_float(x[i]);
+}
+
+// Encodes one page (n elements, f32) as version 2 into params (2 x u16 per
+// range) and q.
+void encode_v2(const float* x, size_t n, size_t n_tokens, size_t kv_dim, uint16_t* params, uint8_t* q) {
+    const size_t T = n_tokens, k = kv_dim, per_layer = 2 * T * k;
+    std::vector<float> lo(k), hi(k);
+    std::vector<range_q> ranges(k);
+    for (size_t l = 0; l * per_layer < n; ++l) {
+        const float* xk = x + l * per_layer;
+        const float* xv = xk + T * k;
+        uint8_t* qk = q + l * per_layer;
+        uint8_t* qv = qk + T * k;
+        uint16_t* pl = params + l * (k + T) * 2;
+        // K: one range per channel over the block's tokens.
+        std::copy(xk, xk + k, lo.begin());
+        std::copy(xk, xk + k, hi.begin());
+        for (size_t t = 1; t < T; ++t)
+            for (size_t c = 0; c < k; ++c) {
+                lo[c] = std::min(lo[c], xk[t * k + c]);
+                hi[c] = std::max(hi[c], xk[t * k + c]);
+            }
+        for (size_t c = 0; c < k; ++c) {
+            ranges[c] = make_range(lo[c], hi[c]);
+            pl[2 * c] = ranges[c].lo_h;
+            pl[2 * c + 1] = ranges[c].s_h;
+        }
+        for (size_t t = 0; t < T; ++t)
+            for (size_t c = 0; c < k; ++c) qk[t * k + c] = quantize(xk[t * k + c], ranges[c]);
+        // V: one range per token row.
+        for (size_t t = 0; t < T; ++t) {
+            const float* row = xv + t * k;
+            const auto [mn, mx] = std::minmax_element(row, row + k);
+            const range_q r = make_range(*mn, *mx);
+            pl[2 * (k + t)] = r.lo_h;
+            pl[2 * (k + t) + 1] = r.s_h;
+            for (size_t c = 0; c < k; ++c) qv[t * k + c] = quantize(row[c], r);
+        }
+    }
+}
+
+// One row of n: x'_i = lo_i + q_i * s_i (per_elem) or lo + q_i * s (lo[0], s[0]).
+__attribute__((target("avx2,f16c,fma"))) void dequant_row_avx2(const uint8_t* q, size_t n, const float* lo,
+                                                               const float* s, bool per_elem, uint16_t* out) {
+    size_t i = 0;
+    const __m256 blo = _mm256_set1_ps(lo[0]), bs = _mm256_set1_ps(s[0]);
+    for (; i + 8 <= n; i += 8) {
+        int64_t raw;
+        std::memcpy(&raw, q + i, 8);
+        const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(raw)));
+        const __m256 vlo = per_elem ? _mm256_loadu_ps(lo + i) : blo;
+        const __m256 vs = per_elem ? _mm256_loadu_ps(s + i) : bs;
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                         _mm256_cvtps_ph(_mm256_fmadd_ps(v, vs, vlo), _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; ++i) {
+        const size_t j = per_elem ? i : 0;
+        out[i] = float_to_half(std::fma(float(q[i]), s[j], lo[j]));
+    }
+}
+
+void dequant_row_ref(const uint8_t* q, size_t n, const float* lo, const float* s, bool per_elem, uint16_t* out) {
+    for (size_t i = 0; i < n; ++i) {
+        const size_t j = per_elem ? i : 0;
+        out[i] = float_to_half(std::fma(float(q[i]), s[j], lo[j]));  // q * s is exact: same as the AVX2 path
+    }
+}
+
+void decode_v2(const uint16_t* params, const uint8_t* q, size_t n, size_t n_tokens, size_t kv_dim, uint16_t* x) {
+    const size_t T = n_tokens, k = kv_dim, per_layer = 2 * T * k;
+    auto row = has_f16c ? dequant_row_avx2 : dequant_row_ref;
+    std::vector<float> klo(k), ks(k);
+    for (size_t l = 0; l * per_layer < n; ++l) {
+        const uint16_t* pl = params + l * (k + T) * 2;
+        for (size_t c = 0; c < k; ++c) {
+            klo[c] = half_to_float(pl[2 * c]);
+            ks[c] = half_to_float(pl[2 * c + 1]);
+        }
+        const uint8_t* qk = q + l * per_layer;
+        uint16_t* xk = x + l * per_layer;
+        for (size_t t = 0; t < T; ++t) row(qk + t * k, k, klo.data(), ks.data(), true, xk + t * k);
+        for (size_t t = 0; t < T; ++t) {
+            const float vlo = half_to_float(pl[2 * (k + t)]), vs = half_to_float(pl[2 * (k + t) + 1]);
+            row(qk + (T + t) * k, k, &vlo, &vs, false, xk + (T + t) * k);
+        }
+    }
 }
 
 template <class T>
@@ -215,21 +355,23 @@ uint32_t crc32c(const void* data, size_t n, uint32_t crc) {
     return ~crc;
 }
 
-size_t encoded_block_bytes(kv_codec codec, int32_t group, size_t raw_bytes, size_t n_tokens) {
-    const size_t g = effective_group(codec, group, raw_bytes / 2);
-    return block_header_bytes + 4 * n_tokens + payload_bytes(codec, g, raw_bytes) + 4;
+size_t encoded_block_bytes(kv_codec codec, int32_t group, size_t raw_bytes, size_t n_tokens, uint16_t version) {
+    const uint16_t ver = write_version(codec, group, raw_bytes / 2, n_tokens, version);
+    const size_t g = ver == 2 && codec == kv_codec::int8 ? size_t(group) : effective_group(codec, group, raw_bytes / 2);
+    return block_header_bytes + 4 * n_tokens + payload_bytes(ver, codec, g, raw_bytes, n_tokens) + 4;
 }
 
 std::string encode_block(kv_codec codec, int32_t group, const engine::block_hash& hash,
                          const engine::block_hash& parent, std::span<const engine::token_id> tokens,
-                         std::span<const uint8_t> page, int64_t written_ms) {
+                         std::span<const uint8_t> page, int64_t written_ms, uint16_t version) {
     const size_t n_elems = page.size() / 2;
-    const size_t g = effective_group(codec, group, n_elems);
-    const size_t pay = payload_bytes(codec, g, page.size());
+    const uint16_t ver = write_version(codec, group, n_elems, tokens.size(), version);
+    const size_t g = ver == 2 && codec == kv_codec::int8 ? size_t(group) : effective_group(codec, group, n_elems);
+    const size_t pay = payload_bytes(ver, codec, g, page.size(), tokens.size());
     const size_t tok_off = block_header_bytes, pay_off = tok_off + 4 * tokens.size();
     std::string v(pay_off + pay + 4, '\0');
     std::memcpy(v.data(), "MNKV", 4);
-    put<uint16_t>(v, 4, block_format_version);
+    put<uint16_t>(v, 4, ver);
     put<uint8_t>(v, 6, uint8_t(codec));
     put<uint32_t>(v, 8, uint32_t(tokens.size()));
     put<uint32_t>(v, 12, uint32_t(g));
@@ -240,6 +382,16 @@ std::string encode_block(kv_codec codec, int32_t group, const engine::block_hash
     if (!tokens.empty()) std::memcpy(v.data() + tok_off, tokens.data(), 4 * tokens.size());
     if (codec == kv_codec::fp16) {
         if (!page.empty()) std::memcpy(v.data() + pay_off, page.data(), page.size());
+    } else if (ver == 2) {
+        std::vector<uint16_t> x(n_elems);  // aligned copy of the page
+        if (n_elems) std::memcpy(x.data(), page.data(), n_elems * 2);
+        std::vector<float> xf(n_elems);
+        f16_to_f32(x.data(), n_elems, xf.data());
+        const size_t n_params = pay - n_elems;  // bytes
+        std::vector<uint16_t> params(n_params / 2);
+        encode_v2(xf.data(), n_elems, tokens.size(), g, params.data(),
+                  reinterpret_cast<uint8_t*>(v.data() + pay_off + n_params));
+        if (n_params) std::memcpy(v.data() + pay_off, params.data(), n_params);
     } else {
         std::vector<uint16_t> x(n_elems);  // aligned copy of the page
         if (n_elems) std::memcpy(x.data(), page.data(), n_elems * 2);
@@ -258,9 +410,10 @@ std::string encode_block(kv_codec codec, int32_t group, const engine::block_hash
 result<block_info> inspect_block(const engine::block_hash& hash, std::string_view v) {
     if (v.size() < block_header_bytes + 4) return make_error(errc::corrupt, "kv block shorter than its header");
     if (std::memcmp(v.data(), "MNKV", 4) != 0) return make_error(errc::corrupt, "kv block: bad magic");
-    if (get<uint16_t>(v, 4) != block_format_version)
-        return make_error(errc::corrupt, "kv block: unknown version " + std::to_string(get<uint16_t>(v, 4)));
+    const uint16_t ver = get<uint16_t>(v, 4);
+    if (ver != 1 && ver != 2) return make_error(errc::corrupt, "kv block: unknown version " + std::to_string(ver));
     block_info info;
+    info.version = ver;
     const uint8_t c = get<uint8_t>(v, 6);
     if (c != uint8_t(kv_codec::fp16) && c != uint8_t(kv_codec::int8))
         return make_error(errc::corrupt, "kv block: unknown codec " + std::to_string(c));
@@ -273,10 +426,12 @@ result<block_info> inspect_block(const engine::block_hash& hash, std::string_vie
     const uint64_t pay = get<uint64_t>(v, 64);
     if (info.n_tokens > (1u << 20) || info.raw_bytes > (uint64_t(1) << 40) || (info.raw_bytes & 1))
         return make_error(errc::corrupt, "kv block: implausible sizes");
-    if (info.codec == kv_codec::int8 && (info.group == 0 || (info.raw_bytes / 2) % info.group))
+    if (info.codec == kv_codec::int8 && ver == 1 && (info.group == 0 || (info.raw_bytes / 2) % info.group))
         return make_error(errc::corrupt, "kv block: bad int8 group");
+    if (info.codec == kv_codec::int8 && ver == 2 && !v2_fits(info.group, info.raw_bytes / 2, info.n_tokens))
+        return make_error(errc::corrupt, "kv block: int8 kv_dim does not fit the page");
     if (info.codec == kv_codec::fp16 && info.group != 0) return make_error(errc::corrupt, "kv block: bad fp16 group");
-    if (pay != payload_bytes(info.codec, info.group, info.raw_bytes))
+    if (pay != payload_bytes(ver, info.codec, info.group, info.raw_bytes, info.n_tokens))
         return make_error(errc::corrupt, "kv block: payload size does not match the header");
     if (v.size() != block_header_bytes + 4 * uint64_t(info.n_tokens) + pay + 4)
         return make_error(errc::corrupt, "kv block: value size " + std::to_string(v.size()) +
@@ -297,6 +452,15 @@ status decode_block(const engine::block_hash& hash, std::string_view v, std::spa
     const size_t pay_off = block_header_bytes + 4 * size_t(info->n_tokens);
     if (info->codec == kv_codec::fp16) {
         if (!out.empty()) std::memcpy(out.data(), v.data() + pay_off, out.size());
+    } else if (info->version == 2) {
+        const size_t n = out.size() / 2,
+                     n_params = payload_bytes(2, kv_codec::int8, info->group, out.size(), info->n_tokens) - n;
+        std::vector<uint16_t> params(n_params / 2);
+        if (n_params) std::memcpy(params.data(), v.data() + pay_off, n_params);
+        const auto* q = reinterpret_cast<const uint8_t*>(v.data() + pay_off + n_params);
+        std::vector<uint16_t> x(n);
+        decode_v2(params.data(), q, n, info->n_tokens, info->group, x.data());
+        if (n) std::memcpy(out.data(), x.data(), out.size());
     } else {
         const size_t n = out.size() / 2, g = info->group;
         std::vector<float> sc(n / g);

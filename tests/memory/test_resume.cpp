@@ -2,7 +2,7 @@
 // the store attached, flush, destroy engine and store, reopen the store,
 // attach it to a new engine and submit the same prompt: the KV of every full
 // block before the last token comes from disk (finish_info.n_reused) and the
-// logits equal a full recompute (fp16: float rounding; int8: stated bound).
+// logits equal a full recompute (fp16: float rounding; int8: stated tolerance).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -92,7 +92,8 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 struct resume_result {
-    double max_rel = 0;            // over the compared positions
+    double max_rel = 0;     // over the compared positions
+    size_t n_compared = 0;  // positions compared (up to where greedy decoding diverged)
     int32_t n_reused = 0;
     store_stats stats;
     std::vector<token_id> tokens_full, tokens_resumed;
@@ -125,7 +126,16 @@ resume_result resume_roundtrip(std::shared_ptr<const engine::model> m, const std
     // full.logits: positions 0 .. n_prompt-1, then generated; resumed: n_reused ..
     REQUIRE(full.logits.size() == n_prompt + size_t(std::max(0, n_gen - 1)));
     REQUIRE(resumed.logits.size() == full.logits.size() - size_t(rr.n_reused));
-    for (size_t i = 0; i < resumed.logits.size(); ++i)
+    // Once greedy decoding picks another token the runs see different
+    // inputs: compare up to the logits that picked the first differing token.
+    size_t n_cmp = resumed.logits.size();
+    for (size_t j = 0; j < std::min(rr.tokens_full.size(), rr.tokens_resumed.size()); ++j)
+        if (rr.tokens_full[j] != rr.tokens_resumed[j]) {
+            n_cmp = std::min(n_cmp, n_prompt - size_t(rr.n_reused) + j);
+            break;
+        }
+    rr.n_compared = n_cmp;
+    for (size_t i = 0; i < n_cmp; ++i)
         rr.max_rel = std::max(rr.max_rel, rel_diff(full.logits[size_t(rr.n_reused) + i], resumed.logits[i]));
     return rr;
 }
@@ -158,11 +168,13 @@ TEST_CASE("resume from the store equals recompute (tiny model, fp16 and int8)", 
         DYNAMIC_SECTION("int8 per token, " << n << " tokens") {
             auto rr = resume_roundtrip(m, prompt, dir.sub("int8-" + std::to_string(n)), kv_codec::int8, kv_dim, 4);
             CHECK(rr.n_reused == (n - 1) / 16 * 16);
-            // int8 KV (error <= max|row|/254 per element) moves logits by a
-            // few 1e-3 of their scale on this model; stated tolerance 3e-2.
+            // int8 KV (v2: error <= range/510 per element, range of its K
+            // channel or V row) moves logits by a few 1e-3 of their scale on
+            // this model; stated tolerance 3e-2.
             CHECK(rr.max_rel <= 3e-2);
             if (n > 16) CHECK(rr.max_rel > 0);  // it really went through int8
-            CHECK(rr.stats.bytes_per_token < 0.6 * double(2 * 2 * 2 * kv_dim));
+            // 0.5625 + 1 / kv_dim of fp16 plus token ids and header: 0.595 at kv_dim 64.
+            CHECK(rr.stats.bytes_per_token < 0.62 * double(2 * 2 * 2 * kv_dim));
         }
     }
 }
@@ -263,13 +275,20 @@ TEST_CASE("resume equals recompute on the shared models", "[memory][resume][mode
         CHECK(rr.max_rel <= 1e-5);
         CHECK(rr.tokens_full == rr.tokens_resumed);
         auto r8 = resume_roundtrip(m, prompt, dir.sub("int8"), kv_codec::int8, kv_dim, 8);
-        INFO(name << " int8 max rel " << r8.max_rel);
+        INFO(name << " int8 max rel " << r8.max_rel << " over " << r8.n_compared << " positions, "
+                  << r8.stats.bytes_per_token << " bytes per token (fp16 " << rr.stats.bytes_per_token << ")");
         CHECK(r8.n_reused == rr.n_reused);
         CHECK(r8.max_rel > 0);
-        // Per-token int8 is within 5e-2 on the llama models; qwen2's K has
-        // outlier channels (q/k biases) that a per-token scale flattens, so its
-        // logits drift far more (measured ~0.9 after greedy decoding diverges):
-        // use fp16 for such models.
-        if (std::string(name).rfind("qwen2", 0) != 0) CHECK(r8.max_rel <= 5e-2);
+        // int8 v2 (K per channel, V per token; error <= range/510 per element)
+        // measured max rel: stories260K 4.4e-3, llama q8_0 2.0e-2, qwen2 q6_k
+        // 3.6e-2 (its random weights amplify any KV error: 3e-2 with K or V
+        // alone quantized; v1 per-token rows gave 3.8e-2). Stated tolerance
+        // 5e-2, over the prompt tail and the generated tokens up to where greedy
+        // decoding first picks another token (near-tied logits of random
+        // weights: after that the inputs differ and logits are not comparable).
+        CHECK(r8.n_compared >= prompt.size() - size_t(r8.n_reused));
+        CHECK(r8.max_rel <= 5e-2);
+        // 0.5625 + 1 / kv_dim of fp16 plus token ids and header: 0.60 at kv_dim 32.
+        CHECK(r8.stats.bytes_per_token < 0.62 * rr.stats.bytes_per_token);
     }
 }
