@@ -85,6 +85,16 @@ int main(int argc, char** argv) {
     std::vector<int> lengths = {512, 2048};
     int threads = 2;
     std::string model_dir = "/tmp";
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+            std::printf(
+                "usage: bench_resume [--lengths 512,2048] [--layers 8] [--dim 1024] [--heads 16] [--kv-heads 4]\n"
+                "                    [--ffn 4096] [--threads 2] [--model-dir /tmp]\n\n"
+                "Generates a random Q8_0 model of that shape once (in --model-dir), then for each history\n"
+                "length times a full prefill against resuming from the RocksDB store (fp16 and int8 blocks),\n"
+                "and a sequential read of the same bytes. Prints a table, then one JSON line.\n");
+            return 0;
+        }
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
         if (k == "--layers") mo.n_layer = std::atoi(v.c_str());
