@@ -150,6 +150,7 @@ int cmd_chat(int argc, char** argv) {
         r.stop = std::move(plan->stop);
         r.max_tokens = std::min(max_tokens, room);
         r.sampling = sp;
+        r.on_prefill = prefill_progress_bar(r.prompt.size());
         std::string reply;
         std::promise<engine::finish_info> done;
         r.on_token = [&reply](engine::token_id, std::string_view text) {

@@ -1,6 +1,8 @@
 #pragma once
 // The `mnemos` subcommands. Each takes (argc, argv) with argv[0] the command
 // name and returns the process exit code (0 ok, 1 failure, 2 usage error).
+#include <cstdint>
+#include <functional>
 #include <string>
 
 namespace mnemos::cli {
@@ -19,5 +21,11 @@ int cmd_play(int argc, char** argv);
 // ../shared/models (relative to the working directory or the executable),
 // saying so on stderr. Empty when none is found.
 std::string resolve_model_path(const std::string& flag_value);
+
+// A progress callback for engine::request::on_prefill that draws a bar on
+// stderr when it is a terminal and the prompt has at least min_tokens tokens
+// (tokens reused from the cache count as done); an empty function otherwise.
+std::function<void(int32_t n_done, int32_t n_prompt)> prefill_progress_bar(size_t n_prompt,
+                                                                           size_t min_tokens = 256);
 
 }  // namespace mnemos::cli

@@ -101,6 +101,17 @@ std::string resolve_model_path(const std::string& flag_value) {
     return {};
 }
 
+std::function<void(int32_t, int32_t)> prefill_progress_bar(size_t n_prompt, size_t min_tokens) {
+    if (!isatty(STDERR_FILENO) || n_prompt < min_tokens) return {};
+    return [](int32_t done, int32_t total) {
+        const int width = 40, fill = static_cast<int>(int64_t(width) * done / std::max(1, total));
+        std::fprintf(stderr, "\rprefill [%.*s%*s] %d/%d tokens", fill, "########################################",
+                     width - fill, "", done, total);
+        if (done == total) std::fprintf(stderr, "\r%*s\r", width + 40, "");
+        std::fflush(stderr);
+    };
+}
+
 int cmd_generate(int argc, char** argv) {
     std::string model_path, prompt, system, dump_path;
     bool chat = false, stream = true, have_prompt = false;
@@ -212,16 +223,7 @@ int cmd_generate(int argc, char** argv) {
             all_text += text;
         }
     };
-    // A progress bar for long prompts on a terminal.
-    if (isatty(STDERR_FILENO) && req.prompt.size() >= 256) {
-        req.on_prefill = [](int32_t done, int32_t total) {
-            const int width = 40, fill = static_cast<int>(int64_t(width) * done / std::max(1, total));
-            std::fprintf(stderr, "\rprefill [%.*s%*s] %d/%d tokens", fill, "########################################",
-                         width - fill, "", done, total);
-            if (done == total) std::fprintf(stderr, "\r%*s\r", width + 40, "");
-            std::fflush(stderr);
-        };
-    }
+    req.on_prefill = prefill_progress_bar(req.prompt.size());
     engine::finish_info fin;
     req.on_finish = [&](const engine::finish_info& info) { fin = info; };
     const int32_t n_prompt = static_cast<int32_t>(req.prompt.size());
