@@ -190,6 +190,11 @@ class session_manager {
     // Appends one non-message event (rendered to no tokens; e.g. a pinned note). Returns its sequence number.
     result<uint64_t> append_raw_event(const std::string& id, const nlohmann::json& event);
     session_store_i& store() { return store_; }
+    // Called after every durable event appended through this manager (any
+    // thread, outside the manager's locks): session id, sequence number, event JSON.
+    // The server uses it for its WebSocket event feed. An empty function removes it.
+    using event_observer = std::function<void(const std::string& id, uint64_t seq, const std::string& event_json)>;
+    void set_event_observer(event_observer fn);
     // Appends the assistant reply (durably, unless empty and cancelled) and clears busy.
     status end_turn(const session_ptr& s, const std::string& reply, bool append_reply);
 
@@ -207,6 +212,9 @@ class session_manager {
     mutable std::mutex mu_;                        // guards sessions_, prefixes_
     std::map<std::string, session_ptr> sessions_;  // resident sessions
     std::map<std::string, std::string> prefixes_;  // shared prefix id -> text
+    mutable std::mutex observer_mu_;               // guards observer_
+    std::shared_ptr<const event_observer> observer_;
+    void notify(const std::string& id, uint64_t seq, const std::string& event_json) const;
 };
 
 // Character <-> JSON. from_json: invalid_argument naming the bad field.

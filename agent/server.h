@@ -16,6 +16,15 @@
 //   DELETE /v1/sessions/{id}
 //   POST   /v1/sessions/{id}/messages    {"content", "stream"?, sampling...}: one durable turn
 //   GET    /v1/sessions/{id}/events      the event log (read access)
+//   GET    /                             the spectator page (HTML; no key needed)
+//   GET    /v1/ws                        WebSocket (key: Authorization header or "?key="). Client frames:
+//                                        {"type": "message", "session_id", "content", "max_tokens"?, sampling...}
+//                                        -> {"type": "token", "session_id", "text"}..., then {"type": "done",
+//                                        "session_id", "finish_reason", "usage"}; {"type": "subscribe", "topic":
+//                                        "events"} -> {"type": "subscribed", "sessions": [{"id", "character"?}]},
+//                                        then {"type": "event", "session_id", "seq", "event"} for every durable
+//                                        event and {"type": "token", ...} for every streamed token of the
+//                                        sessions the key may read. Bad frames get {"type": "error", "message"}.
 // Errors are 4xx/5xx with {"error": {"message", "type"}}; the server keeps serving.
 //
 // Access: with no keys configured every request is allowed (open access; the
@@ -78,6 +87,9 @@ struct server_options {
     // Default: false
     bool log_requests = false;
 };
+
+// The spectator page served at GET / (agent/src/spectator_page.cpp).
+const std::string& spectator_page();
 
 class server {
   public:

@@ -325,9 +325,25 @@ status session_manager::append_event(session& s, const engine::chat_message& m, 
     if (extra && extra->is_object())
         for (auto it = extra->begin(); it != extra->end(); ++it)
             if (!ev.contains(it.key())) ev[it.key()] = it.value();
-    auto r = store_.append_event(s.id, ev.dump());
+    const std::string text = ev.dump();
+    auto r = store_.append_event(s.id, text);
     if (!r) return r.error();
+    notify(s.id, r.value(), text);
     return {};
+}
+
+void session_manager::set_event_observer(event_observer fn) {
+    std::lock_guard lk(observer_mu_);
+    observer_ = fn ? std::make_shared<const event_observer>(std::move(fn)) : nullptr;
+}
+
+void session_manager::notify(const std::string& id, uint64_t seq, const std::string& event_json) const {
+    std::shared_ptr<const event_observer> fn;
+    {
+        std::lock_guard lk(observer_mu_);
+        fn = observer_;
+    }
+    if (fn) (*fn)(id, seq, event_json);
 }
 
 result<session_ptr> session_manager::create(std::string id, character chr, std::string owner_key,
@@ -475,7 +491,10 @@ result<turn_plan> session_manager::continue_turn(const session_ptr& s, const std
 result<uint64_t> session_manager::append_raw_event(const std::string& id, const json& event) {
     json ev = event;
     if (!ev.contains("ts")) ev["ts"] = unix_now();
-    return store_.append_event(id, ev.dump());
+    const std::string text = ev.dump();
+    auto r = store_.append_event(id, text);
+    if (r) notify(id, r.value(), text);
+    return r;
 }
 
 status session_manager::end_turn(const session_ptr& s, const std::string& reply, bool append_reply) {

@@ -65,6 +65,17 @@ struct post_gate {
     bool open = true;
 };
 
+struct ws_conn;
+
+// The WebSocket event feed: sockets subscribed to "events".
+struct ws_hub {
+    session_manager* sessions = nullptr;
+    std::mutex mu;  // guards subs
+    std::vector<std::weak_ptr<ws_conn>> subs;
+    std::atomic<int64_t> n_subscribed{0};
+};
+using hub_ptr = std::shared_ptr<ws_hub>;
+
 struct server_state {
     server_options opt;
     engine_runner* runner = nullptr;
@@ -72,6 +83,7 @@ struct server_state {
     std::string model_id;
     metrics m;
     std::shared_ptr<post_gate> gate = std::make_shared<post_gate>();
+    hub_ptr hub = std::make_shared<ws_hub>();
     std::mutex inflight_mu;             // guards inflight
     std::set<engine::seq_id> inflight;  // for cancel on shutdown
     std::atomic<bool> stopping{false};
@@ -149,7 +161,39 @@ bool same_secret(const std::string& a, const std::string& b) {
 }
 
 // The caller of req; nullopt when keys are configured and req has no valid key.
-std::optional<caller> authenticate(const server_state& st, const http::request<http::string_body>& req) {
+// The value of name in the query string of target ("" when absent), %XX and '+' decoded.
+std::string query_param(const std::string& target, const std::string& name) {
+    const size_t q = target.find('?');
+    if (q == std::string::npos) return {};
+    size_t p = q + 1;
+    while (p < target.size()) {
+        size_t e = target.find('&', p);
+        if (e == std::string::npos) e = target.size();
+        const std::string part = target.substr(p, e - p);
+        if (part.compare(0, name.size() + 1, name + "=") == 0) {
+            std::string out;
+            const std::string v = part.substr(name.size() + 1);
+            for (size_t i = 0; i < v.size(); ++i) {
+                if (v[i] == '+') {
+                    out += ' ';
+                } else if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+                           std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+                    out += static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16));
+                    i += 2;
+                } else {
+                    out += v[i];
+                }
+            }
+            return out;
+        }
+        p = e + 1;
+    }
+    return {};
+}
+
+// allow_query: a "?key=" query parameter is accepted too (WebSocket upgrades: browsers cannot set headers).
+std::optional<caller> authenticate(const server_state& st, const http::request<http::string_body>& req,
+                                   bool allow_query = false) {
     if (st.opt.auth.keys.empty()) return caller{};
     std::string key;
     if (auto it = req.find(http::field::authorization); it != req.end()) {
@@ -158,6 +202,7 @@ std::optional<caller> authenticate(const server_state& st, const http::request<h
     }
     if (key.empty())
         if (auto it = req.find("X-API-Key"); it != req.end()) key = std::string(it->value());
+    if (key.empty() && allow_query) key = query_param(std::string(req.target()), "key");
     if (key.empty()) return std::nullopt;
     for (const auto& k : st.opt.auth.keys)
         if (same_secret(k.key, key)) return caller{&k};
@@ -304,6 +349,48 @@ status parse_messages(const json& b, std::vector<engine::chat_message>& out) {
 }
 
 // ---------------------------------------------------------------------------
+// WebSocket connections and the event feed
+// ---------------------------------------------------------------------------
+
+using ws_stream = websocket::stream<beast::tcp_stream>;
+using out_channel = net::experimental::channel<void(error_code, std::string)>;
+
+// One WebSocket connection. Everything but construction runs on its strand.
+struct ws_conn {
+    ws_stream ws;
+    out_channel out;  // frames to write, drained by ws_writer
+    caller who;
+    bool subscribed = false;
+    bool closed = false;
+    ws_conn(ws_stream s, caller c) : ws(std::move(s)), out(ws.get_executor(), 1024), who(c) {}
+};
+
+// Sends frame to every subscribed socket whose key may read session sid. Any thread.
+void publish(const hub_ptr& hub, const std::string& sid, std::string frame) {
+    std::vector<std::shared_ptr<ws_conn>> subs;
+    {
+        std::lock_guard lk(hub->mu);
+        auto& v = hub->subs;
+        v.erase(std::remove_if(v.begin(), v.end(), [](const auto& w) { return w.expired(); }), v.end());
+        for (const auto& w : v)
+            if (auto c = w.lock()) subs.push_back(std::move(c));
+    }
+    if (subs.empty()) return;
+    auto shared = std::make_shared<const std::string>(std::move(frame));
+    for (auto& c : subs) {
+        auto ex = c->ws.get_executor();
+        net::post(ex, [c, sid, shared, sessions = hub->sessions] {
+            if (!c->subscribed || c->closed) return;
+            if (!c->who.admin()) {
+                auto s = sessions->find(sid);
+                if (!s || !can_read(c->who, *s.value())) return;
+            }
+            c->out.try_send(error_code{}, std::string(*shared));  // a full queue drops the frame (slow reader)
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
 // One turn on the engine
 // ---------------------------------------------------------------------------
 
@@ -325,13 +412,17 @@ using delta_fn = std::function<awaitable<bool>(std::string)>;
 
 // Submits r, forwards its text to on_delta (may be empty) on the calling
 // coroutine's strand, and returns when the engine finished it.
-awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta) {
+// sid: the session of the turn; its tokens also go to the event feed.
+awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid = {}) {
     auto ex = co_await net::this_coro::executor;
     auto ch = std::make_shared<turn_channel>(ex, static_cast<size_t>(std::max(r.max_tokens, 0)) + 8);
     auto gate = st->gate;
-    r.on_token = [ch, ex, gate](engine::token_id, std::string_view text) {
+    auto hub = st->hub;
+    r.on_token = [ch, ex, gate, hub, sid](engine::token_id, std::string_view text) {
         std::lock_guard lk(gate->mu);
         if (!gate->open) return;
+        if (!sid.empty() && hub->n_subscribed > 0 && !text.empty())
+            publish(hub, sid, dump(json{{"type", "token"}, {"session_id", sid}, {"text", std::string(text)}}));
         net::post(ex, [ch, t = std::string(text)]() mutable {
             ch->try_send(error_code{}, turn_event{std::move(t), false, {}});
         });
@@ -539,7 +630,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
 
     if (!g.stream) {
         delta_fn no_delta;
-        turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta));
+        turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta), sid);
         tools::parsed_output calls;
         if (tools_on) calls = extract_tool_calls(out.text, forced);
         if (s) {
@@ -593,7 +684,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
         return sse_send(&w, version,
                         dump(chunk_json(id, model_id, created, {{"content", std::move(text)}}, nullptr, sid)));
     };
-    turn_outcome out = co_await run_turn(st, std::move(r), on_delta);
+    turn_outcome out = co_await run_turn(st, std::move(r), on_delta, sid);
     tools::parsed_output calls;
     if (tools_on) calls = extract_tool_calls(out.text, forced);
     if (s) {
@@ -880,7 +971,8 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
         }
         r.max_tokens = std::min(g.max_tokens > 0 ? g.max_tokens : st->opt.default_max_tokens, n_ctx - n_prompt);
         delta_fn no_delta;
-        turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta));
+        std::string sid = s->id;
+        turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta), std::move(sid));
         total.n_prompt += out.info.n_prompt;
         total.n_generated += out.info.n_generated;
         total.n_reused += out.info.n_reused;
@@ -1044,6 +1136,199 @@ std::string metrics_text(const server_state& st) {
     return o.str();
 }
 
+// ---------------------------------------------------------------------------
+// GET /v1/ws
+// ---------------------------------------------------------------------------
+
+// Queues a frame for the socket; false when the socket is gone.
+awaitable<bool> ws_send(std::shared_ptr<ws_conn> c, std::string frame) {
+    if (c->closed) co_return false;
+    auto [ec] = co_await c->out.async_send(error_code{}, std::move(frame), use_tuple);
+    co_return !ec && !c->closed;
+}
+
+awaitable<bool> ws_error(std::shared_ptr<ws_conn> c, std::string message) {
+    std::string frame = dump(json{{"type", "error"}, {"message", std::move(message)}});
+    co_return co_await ws_send(std::move(c), std::move(frame));
+}
+
+// Drains the outgoing queue onto the socket.
+awaitable<void> ws_writer(std::shared_ptr<ws_conn> c) {
+    for (;;) {
+        auto [ec, frame] = co_await c->out.async_receive(use_tuple);
+        if (ec || c->closed) break;
+        c->ws.text(true);
+        auto [wec, n] = co_await c->ws.async_write(net::buffer(frame), use_tuple);
+        if (wec) {
+            c->closed = true;
+            break;
+        }
+    }
+}
+
+// One streamed turn of a "message" frame (begin_turn done).
+awaitable<void> ws_turn(std::shared_ptr<ws_conn> c, state_ptr st, session_ptr s, turn_plan plan, gen_params g) {
+    const int32_t n_ctx = st->runner->n_ctx();
+    const int32_t n_prompt = static_cast<int32_t>(plan.prompt.size());
+    const std::string sid = s->id;
+    if (n_prompt + 1 >= n_ctx) {
+        st->sessions->end_turn(s, {}, false);
+        std::string m = "prompt has " + std::to_string(n_prompt) + " tokens; the context holds " + std::to_string(n_ctx);
+        co_await ws_error(c, std::move(m));
+        co_return;
+    }
+    engine::request r;
+    r.prompt = std::move(plan.prompt);
+    r.max_tokens = std::min(g.max_tokens > 0 ? g.max_tokens : st->opt.default_max_tokens, n_ctx - n_prompt);
+    r.sampling = g.sampling;
+    r.stop = std::move(plan.stop);
+    r.stop.insert(r.stop.end(), g.stop.begin(), g.stop.end());
+    delta_fn on_delta = [c, sid](std::string text) {
+        return ws_send(c, dump(json{{"type", "token"}, {"session_id", sid}, {"text", std::move(text)}}));
+    };
+    turn_outcome out = co_await run_turn(st, std::move(r), on_delta, sid);
+    st->sessions->end_turn(s, out.text, out.info.reason != engine::finish_reason::error);
+    if (out.info.reason == engine::finish_reason::error) {
+        co_await ws_error(c, out.info.error.message());
+        co_return;
+    }
+    std::string done = dump(json{{"type", "done"},
+                                 {"session_id", sid},
+                                 {"finish_reason", openai_finish(out.info.reason)},
+                                 {"usage", usage_json(out.info)}});
+    co_await ws_send(c, std::move(done));
+}
+
+// Sessions the socket's key may read, for the "subscribed" reply.
+json ws_session_list(const server_state& st, const caller& who) {
+    json out = json::array();
+    for (const auto& sid : st.sessions->store().list_sessions()) {
+        if (out.size() >= 1000) break;
+        json e = {{"id", sid}};
+        if (who.admin()) {
+            auto meta = st.sessions->store().get_session(sid);
+            json m = meta ? json::parse(meta.value(), nullptr, false) : json();
+            if (m.is_object() && m.contains("character") && m["character"].is_object() &&
+                m["character"].contains("name"))
+                e["character"] = m["character"]["name"];
+        } else {
+            auto s = st.sessions->find(sid);
+            if (!s || !can_read(who, *s.value())) continue;
+            if (!s.value()->chr.name.empty()) e["character"] = s.value()->chr.name;
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+// One client frame. Errors become {"type": "error"} frames; the socket stays open.
+awaitable<void> ws_handle(std::shared_ptr<ws_conn> c, std::string text, state_ptr st) {
+    json b = json::parse(text, nullptr, false);
+    if (b.is_discarded() || !b.is_object()) {
+        co_await ws_error(c, "frame is not a JSON object");
+        co_return;
+    }
+    auto t = b.find("type");
+    if (t == b.end() || !t->is_string()) {
+        co_await ws_error(c, "frame needs a string 'type'");
+        co_return;
+    }
+    const std::string type = t->get<std::string>();
+    if (type == "subscribe") {
+        if (b.value("topic", json()) != json("events")) {
+            co_await ws_error(c, "unknown topic (use \"events\")");
+            co_return;
+        }
+        if (!c->subscribed) {
+            c->subscribed = true;
+            st->hub->n_subscribed++;
+        }
+        std::string frame = dump(json{{"type", "subscribed"}, {"topic", "events"}, {"sessions", ws_session_list(*st, c->who)}});
+        co_await ws_send(c, std::move(frame));
+        co_return;
+    }
+    if (type == "unsubscribe") {
+        if (c->subscribed) {
+            c->subscribed = false;
+            st->hub->n_subscribed--;
+        }
+        co_return;
+    }
+    if (type != "message") {
+        co_await ws_error(c, "unknown type '" + type + "'");
+        co_return;
+    }
+    auto id = b.find("session_id");
+    if (id == b.end() || !id->is_string()) {
+        co_await ws_error(c, "'session_id' must be a string");
+        co_return;
+    }
+    const std::string sid = id->get<std::string>();
+    gen_params g;
+    engine::chat_message m{"user", {}};
+    status ps = parse_gen_params(b, g);
+    if (ps.ok()) {
+        auto ct = b.find("content");
+        if (ct == b.end() || !ct->is_string())
+            ps = make_error(errc::invalid_argument, "'content' must be a string");
+        else
+            ps = parse_content(*ct, m.content);
+    }
+    if (!ps.ok()) {
+        co_await ws_error(c, ps.message());
+        co_return;
+    }
+    auto s = st->sessions->find(sid);
+    if (!s || !can_talk(c->who, *s.value())) {
+        co_await ws_error(c, "no session '" + sid + "'");
+        co_return;
+    }
+    if (!s.value()->agent_json.empty()) {
+        co_await ws_error(c, "agent sessions do not stream; use POST /v1/sessions/{id}/messages");
+        co_return;
+    }
+    std::vector<engine::chat_message> msgs{std::move(m)};
+    auto plan = st->sessions->begin_turn(s.value(), msgs);
+    if (!plan) {
+        co_await ws_error(c, plan.error().message());
+        co_return;
+    }
+    // The turn streams on its own coroutine (same strand) so the socket keeps reading.
+    auto ex = co_await net::this_coro::executor;
+    net::co_spawn(ex, ws_turn(c, st, s.value(), std::move(plan.value()), g), net::detached);
+}
+
+// After the HTTP upgrade request: handshake, then read frames until the client goes.
+awaitable<void> serve_ws(std::shared_ptr<ws_conn> c, request_t req, state_ptr st) {
+    beast::get_lowest_layer(c->ws).expires_never();
+    c->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    c->ws.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "mnemos"); }));
+    c->ws.read_message_max(st->opt.max_body_bytes);
+    auto [ec] = co_await c->ws.async_accept(req, use_tuple);
+    if (ec) co_return;
+    {
+        std::lock_guard lk(st->hub->mu);
+        st->hub->subs.push_back(c);
+    }
+    auto ex = co_await net::this_coro::executor;
+    net::co_spawn(ex, ws_writer(c), net::detached);
+    beast::flat_buffer buf;
+    for (;;) {
+        auto [rec, n] = co_await c->ws.async_read(buf, use_tuple);
+        if (rec || st->stopping) break;
+        std::string text = beast::buffers_to_string(buf.data());
+        buf.consume(buf.size());
+        co_await ws_handle(c, std::move(text), st);
+    }
+    c->closed = true;
+    if (c->subscribed) {
+        c->subscribed = false;
+        st->hub->n_subscribed--;
+    }
+    c->out.close();
+}
+
 // Routes one request; returns keep-alive.
 awaitable<bool> handle(beast::tcp_stream& stream, request_t req, state_ptr st) {
     st->m.n_requests++;
@@ -1060,9 +1345,21 @@ awaitable<bool> handle(beast::tcp_stream& stream, request_t req, state_ptr st) {
             co_return co_await write_reply(stream, req, std::move(r_), st);
         }
     }
+    if (path == "/" || path == "/index.html") {
+        if (method != http::verb::get) {
+            reply r_ = error_reply(405, "invalid_request_error", "use GET");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        reply r_ = {200, spectator_page(), "text/html; charset=utf-8"};
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
     auto who = authenticate(*st, req);
     if (!who) {
         reply r_ = error_reply(401, "authentication_error", "missing or invalid API key");
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    if (path == "/v1/ws") {
+        reply r_ = error_reply(426, "invalid_request_error", "GET /v1/ws needs a WebSocket upgrade");
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
     if (path == "/metrics") {
@@ -1236,6 +1533,21 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
         }
         request_t req = parser.release();
         const std::string method(req.method_string()), target(req.target());
+        if (websocket::is_upgrade(req) && target.substr(0, target.find('?')) == "/v1/ws") {
+            st->m.n_requests++;
+            auto who = authenticate(*st, req, true);
+            if (!who) {
+                reply rep = error_reply(401, "authentication_error", "missing or invalid API key");
+                req.keep_alive(false);
+                co_await write_reply(stream, req, std::move(rep), st);
+                break;
+            }
+            if (st->opt.log_requests) std::fprintf(stderr, "mnemos serve: GET /v1/ws (upgrade)\n");
+            auto c = std::make_shared<ws_conn>(ws_stream(std::move(stream)), *who);
+            co_await serve_ws(c, std::move(req), st);
+            st->m.n_connections--;
+            co_return;
+        }
         const bool keep = co_await handle(stream, std::move(req), st);
         if (st->opt.log_requests)
             std::fprintf(stderr, "mnemos serve: %s %s\n", method.c_str(), target.substr(0, target.find('?')).c_str());
@@ -1354,6 +1666,7 @@ result<std::unique_ptr<server>> server::start(const server_options& options, eng
     p->st->runner = &runner;
     p->st->sessions = &sessions;
     p->st->model_id = runner.mdl().hp().name.empty() ? "mnemos" : runner.mdl().hp().name;
+    p->st->hub->sessions = &sessions;
     const tcp::endpoint ep(addr, options.port);
     p->acceptor.open(ep.protocol(), ec);
     if (!ec) p->acceptor.set_option(net::socket_base::reuse_address(true), ec);
@@ -1370,6 +1683,15 @@ result<std::unique_ptr<server>> server::start(const server_options& options, eng
         } catch (const std::exception& x) {
             std::fprintf(stderr, "mnemos serve: accept loop failed: %s\n", x.what());
         }
+    });
+    // Durable events go to the WebSocket event feed while the io_context runs.
+    sessions.set_event_observer([hub = p->st->hub, gate = p->st->gate](const std::string& id, uint64_t seq,
+                                                                       const std::string& event_json) {
+        if (hub->n_subscribed == 0) return;
+        std::lock_guard lk(gate->mu);
+        if (!gate->open) return;
+        json ev = json::parse(event_json, nullptr, false);
+        publish(hub, id, dump(json{{"type", "event"}, {"session_id", id}, {"seq", seq}, {"event", ev}}));
     });
     std::unique_ptr<server> s(new server(std::move(p)));
     if (options.handle_signals) {
@@ -1415,6 +1737,7 @@ void server::stop() {
         std::lock_guard glk(st.gate->mu);
         st.gate->open = false;
     }
+    st.sessions->set_event_observer({});
     impl_->stopped = true;
     impl_->stop_cv.notify_all();
 }

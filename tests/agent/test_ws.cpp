@@ -1,0 +1,297 @@
+// GET /v1/ws: the WebSocket endpoint (streamed turns, errors that keep the
+// socket open, the event feed and its access control) and the spectator page,
+// in-process over a tiny model, driven by a synchronous Beast WebSocket client.
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/agent/server_fixture.h"
+
+using json = nlohmann::json;
+using namespace mnemos;
+using namespace mnemos::test_agent;
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+
+// A blocking WebSocket client; reads give up after 10 s (SO_RCVTIMEO).
+struct ws_client {
+    net::io_context ioc;
+    websocket::stream<tcp::socket> ws{ioc};
+    beast::flat_buffer buf;
+    bool ok = false;
+
+    ws_client(uint16_t port, const std::string& target, const std::string& bearer = "") {
+        boost::system::error_code ec;
+        ws.next_layer().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+        if (ec) return;
+        timeval tv{10, 0};
+        ::setsockopt(ws.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (!bearer.empty())
+            ws.set_option(websocket::stream_base::decorator([bearer](websocket::request_type& req) {
+                req.set(beast::http::field::authorization, "Bearer " + bearer);
+            }));
+        ws.handshake("127.0.0.1", target, ec);
+        ok = !ec;
+    }
+    void send(const std::string& text) {
+        ws.text(true);
+        ws.write(net::buffer(text));
+    }
+    void send_binary(const std::string& bytes) {
+        ws.binary(true);
+        ws.write(net::buffer(bytes));
+    }
+    // The next frame as JSON; nullopt on error or timeout.
+    std::optional<json> next() {
+        boost::system::error_code ec;
+        buf.consume(buf.size());
+        ws.read(buf, ec);
+        if (ec) return std::nullopt;
+        json j = json::parse(beast::buffers_to_string(buf.data()), nullptr, false);
+        if (j.is_discarded()) return std::nullopt;
+        return j;
+    }
+    // Frames until one of type `type` (inclusive); empty when the socket fails first.
+    std::vector<json> until(const std::string& type) {
+        std::vector<json> out;
+        for (;;) {
+            auto j = next();
+            if (!j) return {};
+            out.push_back(*j);
+            if ((*j)["type"] == type) return out;
+        }
+    }
+};
+
+void create_session(uint16_t port, const std::string& id, const std::string& name, const std::string& key = "") {
+    const json body = {{"id", id}, {"character", {{"name", name}, {"persona", "You are " + name + "."}}}};
+    auto r = request(port, "POST", "/v1/sessions", body.dump(), key);
+    REQUIRE(r.status == 201);
+}
+
+std::string assistant_content(uint16_t port, const std::string& id, const std::string& key = "") {
+    auto r = request(port, "GET", "/v1/sessions/" + id + "/events", "", key);
+    REQUIRE(r.status == 200);
+    std::string last;
+    const json j = r.j();
+    for (const auto& e : j["data"])
+        if (e.value("role", "") == "assistant") last = e.value("content", "");
+    return last;
+}
+
+}  // namespace
+
+TEST_CASE("ws: a message streams tokens, then done", "[agent][ws]") {
+    fixture f;
+    create_session(f.port, "butler", "Butler");
+    ws_client c(f.port, "/v1/ws");
+    REQUIRE(c.ok);
+    c.send(json{{"type", "message"}, {"session_id", "butler"}, {"content", "Who are you?"}, {"max_tokens", 8},
+                {"temperature", 0}}
+               .dump());
+    auto frames = c.until("done");
+    REQUIRE(!frames.empty());
+    std::string text;
+    for (size_t i = 0; i + 1 < frames.size(); ++i) {
+        CHECK(frames[i]["type"] == "token");
+        CHECK(frames[i]["session_id"] == "butler");
+        text += frames[i]["text"].get<std::string>();
+    }
+    const json& done = frames.back();
+    CHECK(done["session_id"] == "butler");
+    CHECK(done["finish_reason"].is_string());
+    REQUIRE(done["usage"].is_object());
+    CHECK(done["usage"]["completion_tokens"].get<int>() <= 8);
+    CHECK(done["usage"]["prompt_tokens"].get<int>() > 0);
+    CHECK(assistant_content(f.port, "butler") == text);
+}
+
+TEST_CASE("ws: bad frames get error frames and the socket stays usable", "[agent][ws]") {
+    fixture f;
+    create_session(f.port, "maid", "Maid");
+    ws_client c(f.port, "/v1/ws");
+    REQUIRE(c.ok);
+    const std::vector<std::string> bad = {
+        "not json",
+        "[1,2,3]",
+        "{}",
+        R"({"type":5})",
+        R"({"type":"dance"})",
+        R"({"type":"subscribe","topic":"gossip"})",
+        R"({"type":"message"})",
+        R"({"type":"message","session_id":"maid"})",
+        R"({"type":"message","session_id":"maid","content":7})",
+        R"({"type":"message","session_id":"maid","content":"hi","max_tokens":-3})",
+        R"({"type":"message","session_id":"maid","content":"hi","temperature":"hot"})",
+        R"({"type":"message","session_id":"nobody","content":"hi"})",
+        R"({"type":"message","session_id":"maid","content":"bad \udc00 surrogate"})",
+    };
+    for (const auto& b : bad) {
+        c.send(b);
+        auto j = c.next();
+        REQUIRE(j);
+        CHECK((*j)["type"] == "error");
+        CHECK((*j)["message"].is_string());
+    }
+    // Binary frames are read as text; invalid UTF-8 (only a binary frame may carry it) is refused.
+    for (const std::string& b : {std::string("\x00\x01\x02garbage", 10),
+                                std::string("{\"type\":\"message\",\"session_id\":\"maid\",\"content\":\"\xff\xfe\"}")}) {
+        c.send_binary(b);
+        auto j = c.next();
+        REQUIRE(j);
+        CHECK((*j)["type"] == "error");
+    }
+    c.send(R"({"type":"message","session_id":"maid","content":"Still there?","max_tokens":4})");
+    auto frames = c.until("done");
+    REQUIRE(!frames.empty());
+    CHECK(frames.back()["type"] == "done");
+    // A plain GET without the upgrade is refused; the server keeps serving.
+    auto plain = request(f.port, "GET", "/v1/ws");
+    CHECK(plain.status == 426);
+    CHECK(is_error_json(plain));
+    CHECK(request(f.port, "GET", "/healthz").status == 200);
+}
+
+TEST_CASE("ws: the event feed carries events and tokens of HTTP turns", "[agent][ws]") {
+    fixture f;
+    create_session(f.port, "cook", "Cook");
+    ws_client c(f.port, "/v1/ws");
+    REQUIRE(c.ok);
+    c.send(R"({"type":"subscribe","topic":"events"})");
+    auto sub = c.next();
+    REQUIRE(sub);
+    REQUIRE((*sub)["type"] == "subscribed");
+    bool listed = false;
+    for (const auto& s : (*sub)["sessions"])
+        if (s["id"] == "cook" && s["character"] == "Cook") listed = true;
+    CHECK(listed);
+    auto r = request(f.port, "POST", "/v1/sessions/cook/messages", R"({"content":"What is for dinner?","max_tokens":8})");
+    REQUIRE(r.status == 200);
+    const std::string reply = r.j()["choices"][0]["message"]["content"].get<std::string>();
+    std::string streamed;
+    bool saw_user = false, saw_assistant = false;
+    while (!saw_assistant) {
+        auto j = c.next();
+        REQUIRE(j);
+        CHECK((*j)["session_id"] == "cook");
+        if ((*j)["type"] == "token") streamed += (*j)["text"].get<std::string>();
+        if ((*j)["type"] == "event") {
+            CHECK((*j)["seq"].is_number_integer());
+            const json& ev = (*j)["event"];
+            if (ev["role"] == "user") {
+                saw_user = true;
+                CHECK(ev["content"] == "What is for dinner?");
+            }
+            if (ev["role"] == "assistant") {
+                saw_assistant = true;
+                CHECK(ev["content"] == reply);
+            }
+        }
+    }
+    CHECK(saw_user);
+    CHECK(streamed == reply);
+    // A second socket's turn shows up on the feed too.
+    ws_client d(f.port, "/v1/ws");
+    REQUIRE(d.ok);
+    d.send(R"({"type":"message","session_id":"cook","content":"And dessert?","max_tokens":4})");
+    REQUIRE(!d.until("done").empty());
+    bool saw_second = false;
+    while (!saw_second) {
+        auto j = c.next();
+        REQUIRE(j);
+        if ((*j)["type"] == "event" && (*j)["event"]["content"] == "And dessert?") saw_second = true;
+    }
+}
+
+TEST_CASE("ws: keys, ?key= and what a subscriber may read", "[agent][ws]") {
+    agent::auth_config auth;
+    auth.keys.push_back({"admin-secret", "admin", true, true, {}, {}, {}});
+    auth.keys.push_back({"npc-secret", "npc", false, false, {"npc-*"}, {}, {"npc-*"}});
+    fixture f(auth);
+    create_session(f.port, "npc-1", "Gardener", "admin-secret");
+    create_session(f.port, "boss", "Boss", "admin-secret");
+
+    ws_client none(f.port, "/v1/ws");
+    CHECK(!none.ok);
+    ws_client wrong(f.port, "/v1/ws?key=nope");
+    CHECK(!wrong.ok);
+    CHECK(request(f.port, "GET", "/healthz").status == 200);
+
+    ws_client npc(f.port, "/v1/ws?key=npc-secret");
+    REQUIRE(npc.ok);
+    npc.send(R"({"type":"subscribe","topic":"events"})");
+    auto sub = npc.next();
+    REQUIRE(sub);
+    REQUIRE((*sub)["type"] == "subscribed");
+    REQUIRE((*sub)["sessions"].size() == 1);
+    CHECK((*sub)["sessions"][0]["id"] == "npc-1");
+    // The npc key may not talk to "boss".
+    npc.send(R"({"type":"message","session_id":"boss","content":"hi","max_tokens":2})");
+    auto e = npc.next();
+    REQUIRE(e);
+    CHECK((*e)["type"] == "error");
+
+    ws_client admin(f.port, "/v1/ws", "admin-secret");
+    REQUIRE(admin.ok);
+    admin.send(R"({"type":"message","session_id":"boss","content":"secret plans","max_tokens":2})");
+    REQUIRE(!admin.until("done").empty());
+    admin.send(R"({"type":"message","session_id":"npc-1","content":"water the roses","max_tokens":2})");
+    REQUIRE(!admin.until("done").empty());
+    // The npc subscriber sees the npc-1 turn and nothing of boss.
+    bool saw_npc = false;
+    while (!saw_npc) {
+        auto j = npc.next();
+        REQUIRE(j);
+        CHECK((*j)["session_id"] == "npc-1");
+        if ((*j)["type"] == "event" && (*j)["event"]["content"] == "water the roses") saw_npc = true;
+    }
+}
+
+TEST_CASE("ws: the spectator page is served at /", "[agent][ws]") {
+    agent::auth_config auth;
+    auth.keys.push_back({"admin-secret", "admin", true, true, {}, {}, {}});
+    fixture f(auth);
+    auto r = request(f.port, "GET", "/");
+    REQUIRE(r.status == 200);
+    CHECK(r.headers.find("text/html") != std::string::npos);
+    CHECK(r.body.find("<!doctype html>") == 0);
+    CHECK(r.body.find("/v1/ws") != std::string::npos);
+    CHECK(r.body.find("/metrics") != std::string::npos);
+    CHECK(r.body.find("http://") == std::string::npos);  // no external resources
+    CHECK(r.body.find("https://") == std::string::npos);
+    CHECK(request(f.port, "POST", "/").status == 405);
+}
+
+TEST_CASE("ws: the server stops with sockets open and a turn in flight", "[agent][ws]") {
+    fixture f;
+    create_session(f.port, "ghost", "Ghost");
+    ws_client a(f.port, "/v1/ws");
+    REQUIRE(a.ok);
+    ws_client b(f.port, "/v1/ws");
+    REQUIRE(b.ok);
+    b.send(R"({"type":"subscribe","topic":"events"})");
+    REQUIRE(b.next());
+    a.send(R"({"type":"message","session_id":"ghost","content":"Boo","max_tokens":500})");
+    auto first = a.next();
+    REQUIRE(first);
+    // Destroying the server closes the sockets; nothing hangs or crashes.
+    f.srv.reset();
+    while (a.next()) {
+    }
+    while (b.next()) {
+    }
+}
