@@ -205,6 +205,8 @@ class session_manager {
 
   private:
     void append_tokens(session& s, size_t msg_idx);
+    // The session's tokens plus the assistant header, and the template's stop strings.
+    turn_plan plan_for(const session& s) const;
     status append_event(session& s, const engine::chat_message& m, const nlohmann::json* extra = nullptr);
 
     const engine::model& model_;

@@ -460,8 +460,12 @@ result<turn_plan> session_manager::begin_turn(const session_ptr& s, const std::v
         s->messages.push_back(m);
         append_tokens(*s, s->messages.size() - 1);
     }
+    return plan_for(*s);
+}
+
+turn_plan session_manager::plan_for(const session& s) const {
     turn_plan plan;
-    plan.prompt = s->tokens;
+    plan.prompt = s.tokens;
     const auto gen = model_.tok().encode(model_.chat().generation_prompt(),
                                          plan.prompt.empty() && model_.tok().add_bos_default(), true);
     plan.prompt.insert(plan.prompt.end(), gen.begin(), gen.end());
@@ -479,13 +483,7 @@ result<turn_plan> session_manager::continue_turn(const session_ptr& s, const std
         s->messages.push_back(msgs[i]);
         append_tokens(*s, s->messages.size() - 1);
     }
-    turn_plan plan;
-    plan.prompt = s->tokens;
-    const auto gen = model_.tok().encode(model_.chat().generation_prompt(),
-                                         plan.prompt.empty() && model_.tok().add_bos_default(), true);
-    plan.prompt.insert(plan.prompt.end(), gen.begin(), gen.end());
-    plan.stop = model_.chat().stop_strings();
-    return plan;
+    return plan_for(*s);
 }
 
 result<uint64_t> session_manager::append_raw_event(const std::string& id, const json& event) {
