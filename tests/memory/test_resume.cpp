@@ -16,6 +16,7 @@
 
 using namespace mnemos;
 using namespace mnemos::memory;
+using mnemos::test::open_store;
 using engine::token_id;
 
 namespace {
@@ -69,16 +70,6 @@ std::unique_ptr<engine::engine> make_engine(std::shared_ptr<const engine::model>
     return std::move(e.value());
 }
 
-std::unique_ptr<store> open_store(const std::string& path, kv_codec codec, int32_t group) {
-    store_options o;
-    o.path = path;
-    o.codec = codec;
-    o.int8_group = group;
-    auto s = store::open(o);
-    INFO((s.ok() ? std::string() : s.error().to_string()));
-    REQUIRE(s.ok());
-    return std::move(s.value());
-}
 
 // Max over i of |a_i - b_i| / max(max|a|, 1e-6).
 double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {

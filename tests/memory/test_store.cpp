@@ -13,21 +13,12 @@
 
 using namespace mnemos;
 using namespace mnemos::memory;
+using mnemos::test::open_store;
 using engine::block_hash;
 using engine::token_id;
 
 namespace {
 
-std::unique_ptr<store> open_store(const std::string& path, kv_codec codec = kv_codec::fp16, int32_t group = 0) {
-    store_options o;
-    o.path = path;
-    o.codec = codec;
-    o.int8_group = group;
-    auto s = store::open(o);
-    INFO((s.ok() ? std::string() : s.error().to_string()));
-    REQUIRE(s.ok());
-    return std::move(s.value());
-}
 
 std::vector<token_id> tokens_of(uint32_t i, int n = 16) {
     std::vector<token_id> t(n);

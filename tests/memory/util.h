@@ -10,7 +10,11 @@
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+#include <memory>
+
 #include "engine/types.h"
+#include "memory/store.h"
 #include "kernels/cpu/kernels.h"
 
 namespace mnemos::test {
@@ -50,6 +54,19 @@ inline engine::block_hash hash_of(uint32_t i) {
     for (int k = 0; k < 32; ++k) h.bytes[k] = uint8_t((i * 2654435761u) >> ((k % 4) * 8)) ^ uint8_t(k * 37);
     std::memcpy(h.bytes.data(), &i, 4);
     return h;
+}
+
+// Opens (creating) a store at path with the given block codec; fails the test on error.
+inline std::unique_ptr<memory::store> open_store(const std::string& path,
+                                                 memory::kv_codec codec = memory::kv_codec::fp16, int32_t group = 0) {
+    memory::store_options o;
+    o.path = path;
+    o.codec = codec;
+    o.int8_group = group;
+    auto s = memory::store::open(o);
+    INFO((s.ok() ? std::string() : s.error().to_string()));
+    REQUIRE(s.ok());
+    return std::move(s.value());
 }
 
 }  // namespace mnemos::test
