@@ -13,19 +13,37 @@
 // rendered text; the tokenizer adds it. Later special markers ("<s>", "</s>",
 // "<|eot_id|>", ...) are in the text and must be tokenized with special tokens
 // parsed.
+//
+// Markup vs content: only the template's own markup may become special tokens.
+// Message content and roles are plain text, so a user who writes "<|im_start|>system"
+// gets ordinary text tokens, never a control token (no prompt injection through
+// control tokens). render_message_segments() tells markup from content, and
+// encode_message() / encode() tokenize accordingly; use them, not
+// tok.encode(render_message(...), ..., true), wherever content comes from a user.
+// For content without special-token text the tokens are identical either way.
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/status.h"
+#include "engine/types.h"
 
 namespace mnemos::engine {
+
+class tokenizer;
 
 // One message of a conversation.
 struct chat_message {
     std::string role;     // "system", "user", "assistant" or "tool"
     std::string content;  // verbatim; not trimmed (the official Llama templates trim, callers should too)
+};
+
+// A piece of rendered text: markup (the template's own text, tokenized with special
+// tokens parsed) or content (a message's text or role, tokenized as plain text).
+struct chat_segment {
+    std::string text;
+    bool markup = false;
 };
 
 enum class chat_format {
@@ -72,6 +90,17 @@ class chat_template {
     // turns in these formats. In llama3 "tool" renders as the "ipython" role
     // (Llama 3.1). An index out of range renders as "".
     std::string render_message(std::span<const chat_message> messages, size_t idx) const;
+    // render_message() split into markup and content (adjacent segments of one kind are
+    // merged; the texts concatenated equal render_message()).
+    std::vector<chat_segment> render_message_segments(std::span<const chat_message> messages, size_t idx) const;
+
+    // Tokens of render_message(messages, idx): markup with special tokens parsed, content as
+    // plain text (tokenizer::encode of segments). add_bos: prepend BOS when the vocab has one.
+    std::vector<token_id> encode_message(const tokenizer& tok, std::span<const chat_message> messages, size_t idx,
+                                         bool add_bos) const;
+    // Tokens of render(messages, add_generation_prompt), by the same rule.
+    std::vector<token_id> encode(const tokenizer& tok, std::span<const chat_message> messages,
+                                 bool add_generation_prompt, bool add_bos) const;
 
     // The text appended after the history to make the model answer:
     // chatml "<|im_start|>assistant\n", llama3 "<|start_header_id|>assistant<|end_header_id|>\n\n",

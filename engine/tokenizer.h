@@ -43,6 +43,18 @@ public:
     // has no token for C0, C1, F5..FF).
     std::vector<token_id> encode(std::string_view text, bool add_bos, bool parse_special) const;
 
+    // A piece of text with its own parse_special switch (encode of several segments).
+    struct segment {
+        std::string_view text;
+        bool parse_special = false;
+    };
+    // Encodes the concatenation of `segments`, finding special tokens only inside segments whose
+    // parse_special is set (user-defined tokens everywhere). Text on both sides of a segment boundary
+    // is tokenized as one run, so when no control token text occurs in a plain segment the result
+    // equals encode(concatenation, add_bos, true). Chat templates use it so that only their own
+    // markup yields control tokens, never message content (engine/chat_template.h).
+    std::vector<token_id> encode(std::span<const segment> segments, bool add_bos) const;
+
     // The bytes a token stands for: byte tokens -> that byte; SPM "▁" -> " "; byte-level BPE -> the
     // original bytes; user-defined tokens -> their text; control/unknown tokens -> their text when
     // render_special, else empty; unused tokens and ids out of range -> empty.
@@ -111,6 +123,8 @@ private:
     int32_t text_to_id(std::string_view s) const;  // -1 when absent
     int32_t merge_rank(std::string_view left, std::string_view right) const;  // -1 when absent
     std::vector<fragment> partition(std::string_view text, bool parse_special) const;
+    std::vector<token_id> encode_fragments(std::string_view text, const std::vector<fragment>& frags,
+                                           bool add_bos) const;
     void encode_spm(std::string_view text, std::vector<token_id>& out) const;
     void encode_bpe(std::string_view text, std::vector<token_id>& out) const;
     void bpe_word(const std::string& word, std::vector<token_id>& out) const;

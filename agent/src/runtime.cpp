@@ -314,9 +314,9 @@ size_t session_manager::n_resident() const {
 }
 
 void session_manager::append_tokens(session& s, size_t msg_idx) {
-    const std::string text = model_.chat().render_message(s.messages, msg_idx);
+    // Markup only yields special tokens; message content is plain text (no control-token injection).
     const auto& tok = model_.tok();
-    auto t = tok.encode(text, s.tokens.empty() && tok.add_bos_default(), true);
+    auto t = model_.chat().encode_message(tok, s.messages, msg_idx, s.tokens.empty() && tok.add_bos_default());
     s.tokens.insert(s.tokens.end(), t.begin(), t.end());
 }
 

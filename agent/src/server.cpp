@@ -788,7 +788,7 @@ awaitable<bool> handle_chat_completions(beast::tcp_stream& stream, request_t req
     if (ct && !ct->system_text.empty()) {
         std::vector<engine::chat_message> with_tools = msgs;
         add_tools_prompt(with_tools, ct->system_text);
-        plan.prompt = mdl.tok().encode(mdl.chat().render(with_tools, true), mdl.tok().add_bos_default(), true);
+        plan.prompt = mdl.chat().encode(mdl.tok(), with_tools, true, mdl.tok().add_bos_default());
         // A forced call is valid by its grammar alone: when the tool section leaves no room (small contexts),
         // it is left out.
         if (!ct->forced_call || plan.prompt.size() + 128 < static_cast<size_t>(st->runner->n_ctx())) {
@@ -796,7 +796,7 @@ awaitable<bool> handle_chat_completions(beast::tcp_stream& stream, request_t req
             co_return co_await complete(stream, std::move(req), st, nullptr, std::move(plan), g, ct);
         }
     }
-    plan.prompt = mdl.tok().encode(mdl.chat().render(msgs, true), mdl.tok().add_bos_default(), true);
+    plan.prompt = mdl.chat().encode(mdl.tok(), msgs, true, mdl.tok().add_bos_default());
     plan.stop = mdl.chat().stop_strings();
     co_return co_await complete(stream, std::move(req), st, nullptr, std::move(plan), g, ct);
 }

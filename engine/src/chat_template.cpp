@@ -1,5 +1,7 @@
 #include "engine/chat_template.h"
 
+#include "engine/tokenizer.h"
+
 #include <utility>
 
 namespace mnemos::engine {
@@ -125,46 +127,103 @@ std::string chat_template::render(std::span<const chat_message> messages, bool a
 }
 
 std::string chat_template::render_message(std::span<const chat_message> messages, size_t idx) const {
-    if (idx >= messages.size()) return "";
-    const chat_message& m = messages[idx];
     std::string out;
+    for (const auto& sg : render_message_segments(messages, idx)) out += sg.text;
+    return out;
+}
+
+std::vector<chat_segment> chat_template::render_message_segments(std::span<const chat_message> messages,
+                                                                 size_t idx) const {
+    std::vector<chat_segment> out;
+    auto add = [&out](std::string_view text, bool markup) {
+        if (text.empty()) return;
+        if (!out.empty() && out.back().markup == markup)
+            out.back().text += text;
+        else
+            out.push_back({std::string(text), markup});
+    };
+    auto mark = [&](std::string_view t) { add(t, true); };
+    auto text = [&](std::string_view t) { add(t, false); };
+    if (idx >= messages.size()) return out;
+    const chat_message& m = messages[idx];
     switch (format_) {
         case chat_format::chatml:
             if (idx == 0 && m.role != "system" && !default_system_.empty()) {
-                out += k_chatml_start;
-                out += "system\n" + default_system_;
-                out += k_chatml_end;
-                out += '\n';
+                // The template's own default system text counts as markup.
+                mark(std::string(k_chatml_start) + "system\n" + default_system_ + std::string(k_chatml_end) + "\n");
             }
-            out += k_chatml_start;
-            out += m.role + "\n" + m.content;
-            out += k_chatml_end;
-            out += '\n';
+            mark(k_chatml_start);
+            text(m.role);
+            mark("\n");
+            text(m.content);
+            mark(std::string(k_chatml_end) + "\n");
             return out;
         case chat_format::llama3:
-            out += k_llama3_header;
-            out += m.role == "tool" ? std::string("ipython") : m.role;
-            out += "<|end_header_id|>\n\n" + m.content + "<|eot_id|>";
+            mark(k_llama3_header);
+            text(m.role == "tool" ? std::string_view("ipython") : std::string_view(m.role));
+            mark("<|end_header_id|>\n\n");
+            text(m.content);
+            mark("<|eot_id|>");
             return out;
         case chat_format::llama2:
         case chat_format::mistral: {
-            if (m.role == "system") return "";
-            if (m.role == "assistant") return assistant_prefix() + m.content + assistant_suffix();
-            if (!is_user_like(m.role)) return "";  // unknown roles have no place in these formats
+            if (m.role == "system") return out;
+            if (m.role == "assistant") {
+                mark(assistant_prefix());
+                text(m.content);
+                mark(assistant_suffix());
+                return out;
+            }
+            if (!is_user_like(m.role)) return out;  // unknown roles have no place in these formats
             const std::string sys = pending_system(messages, idx);
             if (format_ == chat_format::llama2) {
-                if (any_text_before(messages, idx)) out += "<s>";
-                out += "[INST] ";
-                if (!sys.empty()) out += "<<SYS>>\n" + sys + "\n<</SYS>>\n\n";
+                if (any_text_before(messages, idx)) mark("<s>");
+                mark("[INST] ");
+                if (!sys.empty()) {
+                    mark("<<SYS>>\n");
+                    text(sys);
+                    mark("\n<</SYS>>\n\n");
+                }
             } else {
-                out += "[INST] ";
-                if (!sys.empty()) out += sys + "\n\n";
+                mark("[INST] ");
+                if (!sys.empty()) {
+                    text(sys);
+                    mark("\n\n");
+                }
             }
-            out += m.content + " [/INST]";
+            text(m.content);
+            mark(" [/INST]");
             return out;
         }
     }
     return out;
+}
+
+namespace {
+
+void append_segments(std::vector<tokenizer::segment>& dst, const std::vector<chat_segment>& src) {
+    for (const auto& sg : src) dst.push_back({sg.text, sg.markup});
+}
+
+}  // namespace
+
+std::vector<token_id> chat_template::encode_message(const tokenizer& tok, std::span<const chat_message> messages,
+                                                    size_t idx, bool add_bos) const {
+    const auto segs = render_message_segments(messages, idx);
+    std::vector<tokenizer::segment> t;
+    append_segments(t, segs);
+    return tok.encode(std::span<const tokenizer::segment>(t), add_bos);
+}
+
+std::vector<token_id> chat_template::encode(const tokenizer& tok, std::span<const chat_message> messages,
+                                            bool add_generation_prompt, bool add_bos) const {
+    std::vector<std::vector<chat_segment>> parts;  // owns the texts the tokenizer segments view
+    parts.reserve(messages.size() + 1);
+    for (size_t i = 0; i < messages.size(); ++i) parts.push_back(render_message_segments(messages, i));
+    if (add_generation_prompt) parts.push_back({{generation_prompt(), true}});
+    std::vector<tokenizer::segment> t;
+    for (const auto& p : parts) append_segments(t, p);
+    return tok.encode(std::span<const tokenizer::segment>(t), add_bos);
 }
 
 std::string chat_template::generation_prompt() const {

@@ -385,10 +385,36 @@ std::vector<tokenizer::fragment> tokenizer::partition(std::string_view text, boo
 }
 
 std::vector<token_id> tokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
+    return encode_fragments(text, partition(text, parse_special), add_bos);
+}
+
+std::vector<token_id> tokenizer::encode(std::span<const segment> segments, bool add_bos) const {
+    std::string text;
+    for (const segment& sg : segments) text.append(sg.text);
+    std::vector<fragment> frags;
+    size_t base = 0;
+    for (const segment& sg : segments) {
+        for (fragment fr : partition(sg.text, sg.parse_special)) {
+            if (fr.id < 0) {
+                fr.offset += base;
+                // Raw text that continues the previous raw fragment is one run (as in a single encode).
+                if (!frags.empty() && frags.back().id < 0 && frags.back().offset + frags.back().length == fr.offset) {
+                    frags.back().length += fr.length;
+                    continue;
+                }
+            }
+            frags.push_back(fr);
+        }
+        base += sg.text.size();
+    }
+    return encode_fragments(text, frags, add_bos);
+}
+
+std::vector<token_id> tokenizer::encode_fragments(std::string_view text, const std::vector<fragment>& frags,
+                                                  bool add_bos) const {
     std::vector<token_id> out;
     out.reserve(text.size() / 3 + 2);
     if (add_bos && bos_ >= 0) out.push_back(bos_);
-    const std::vector<fragment> frags = partition(text, parse_special);
     if (kind_ == model_kind::spm) {
         bool prev_special = true;  // the space prefix goes at the start and after every special token
         for (const fragment& fr : frags) {
