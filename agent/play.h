@@ -29,6 +29,9 @@
 
 namespace mnemos::agent {
 
+class engine_runner;
+class session_manager;
+
 struct play_options {
     // RocksDB directory: sessions, the game log and KV blocks persist there.
     // Default: "" (in memory; --resume is impossible)
@@ -71,6 +74,23 @@ struct play_options {
     // Reads the line of an interactive player (a person typing). Default: none
     // (interactive player turns are skipped).
     std::function<std::string(const std::string& player_name)> ask_player;
+    // The game master of a scenario with tools is an agent: each generation may
+    // call the scenario's tools (Hermes <tool_call> tags, decoded under the
+    // tools' JSON grammar), the calls run, their results are appended and it
+    // plans again (at most 4 generations a turn). "auto": the model decides
+    // whether to call; "required": the first generation of each of its turns
+    // and probes is a call (exercises the tools with models that never write
+    // the tag by themselves).
+    // Default: "auto"
+    std::string tool_choice = "auto";
+    // Called once the engine runner and session manager exist (before any
+    // step), e.g. to serve them to spectators (agent/server.h). They stay valid
+    // until on_teardown is called. Default: none.
+    std::function<void(engine_runner& runner, session_manager& sessions)> on_runtime;
+    // Called once before the runner and session manager handed to on_runtime
+    // are destroyed (at the end of the game or on an error): stop using them.
+    // Default: none.
+    std::function<void()> on_teardown;
 };
 
 struct probe_result {
@@ -80,6 +100,17 @@ struct probe_result {
     std::string answer;
     probe_score score;          // passed is false when context_full
     bool context_full = false;  // the character's context had no room: not asked, failed
+    std::vector<std::string> tools_called;  // by the answer's generations, in order
+};
+
+// An interactive turn with expect_tools, scored from the calls it made.
+struct tool_turn_result {
+    int64_t step_idx = 0;
+    std::string speaker;
+    std::vector<std::string> expected;
+    std::vector<std::string> called;
+    std::vector<std::string> missing;  // expected but not called
+    bool passed = false;
 };
 
 struct turn_timing {
@@ -109,6 +140,9 @@ struct play_report {
     int64_t n_steps_resumed = 0;       // completed before this process (read from the game log)
     std::vector<probe_result> probes;  // in step order, resumed ones included
     int32_t n_probes_passed = 0;
+    std::vector<tool_turn_result> tool_turns;  // turns with expect_tools, in step order
+    int32_t n_tool_turns_passed = 0;
+    int64_t n_windowed = 0;  // steps whose generations saw only the system text + a recent window
     std::vector<character_report> characters;
     std::vector<turn_timing> timings;  // steps run by this process
     int64_t hits_resident = 0;         // prompt tokens reused from resident KV pages

@@ -3,14 +3,17 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "agent/cli/commands.h"
 #include "agent/scenario.h"
+#include "agent/server.h"
 #include "engine/model.h"
 
 namespace mnemos::cli {
@@ -20,7 +23,8 @@ namespace {
 void play_usage(FILE* out) {
     std::fprintf(out,
                  "usage: mnemos play FILE [--model M] [--store DIR] [--seed S] [--max-tokens N] [--resume]\n"
-                 "                        [--transcript FILE] [--results FILE] [--threads N]\n"
+                 "                        [--transcript FILE] [--results FILE] [--threads N] [--max-steps N]\n"
+                 "                        [--tool-choice auto|required] [--serve PORT [--linger S]]\n"
                  "\n"
                  "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
                  "sessions share the scenario's prefix; scripted lines are appended, interactive turns\n"
@@ -38,6 +42,12 @@ void play_usage(FILE* out) {
                  "  --transcript FILE   write the transcript as text\n"
                  "  --results FILE      write the results as JSON (probes, score, tokens, prefix hits, timings)\n"
                  "  --threads N         engine CPU threads (default: all)\n"
+                 "  --max-steps N       stop after N steps (counting resumed ones) as if interrupted; --resume continues\n"
+                 "  --tool-choice C     the game master's tool calls: auto (the model decides; default) or required\n"
+                 "                      (the first generation of each of its turns and probes is a call)\n"
+                 "  --serve PORT        serve the game on 127.0.0.1:PORT while it plays (0: any free port): the\n"
+                 "                      spectator page at /, the WebSocket feed and the API of `mnemos serve`\n"
+                 "  --linger S          with --serve: keep serving S seconds after the game ends (default 0)\n"
                  "  --quiet             do not stream the turns\n"
                  "  -h, --help          show this help\n");
 }
@@ -48,6 +58,8 @@ int cmd_play(int argc, char** argv) {
     std::string file, model_path;
     agent::play_options po;
     bool quiet = false;
+    int serve_port = -1;
+    double linger_s = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&]() -> std::string {
@@ -92,6 +104,14 @@ int cmd_play(int argc, char** argv) {
             po.n_threads = static_cast<int32_t>(number());
         else if (a == "--quiet")
             quiet = true;
+        else if (a == "--max-steps")
+            po.max_steps = static_cast<int64_t>(number());
+        else if (a == "--tool-choice")
+            po.tool_choice = value();
+        else if (a == "--serve")
+            serve_port = static_cast<int>(number());
+        else if (a == "--linger")
+            linger_s = number();
         else if (!a.empty() && a[0] != '-' && file.empty())
             file = a;
         else {
@@ -142,6 +162,35 @@ int cmd_play(int argc, char** argv) {
             return line;
         };
 
+    // --serve: the play's own runner and sessions behind the HTTP server, for the spectator page.
+    std::unique_ptr<agent::server> srv;
+    if (serve_port >= 0) {
+        if (serve_port > 65535) {
+            std::fprintf(stderr, "mnemos play: --serve expects a port\n");
+            return 2;
+        }
+        po.on_runtime = [&srv, serve_port](agent::engine_runner& runner, agent::session_manager& sessions) {
+            agent::server_options so;
+            so.port = static_cast<uint16_t>(serve_port);
+            auto started = agent::server::start(so, runner, sessions);
+            if (!started) {
+                std::fprintf(stderr, "mnemos play: cannot serve: %s\n", started.error().to_string().c_str());
+                return;
+            }
+            srv = std::move(started.value());
+            std::fprintf(stderr, "[play] spectator page: http://127.0.0.1:%u/\n", static_cast<unsigned>(srv->port()));
+        };
+        po.on_teardown = [&srv, linger_s] {
+            if (!srv) return;
+            if (linger_s > 0) {
+                std::fprintf(stderr, "[play] serving %.0f s more\n", linger_s);
+                std::this_thread::sleep_for(std::chrono::duration<double>(linger_s));
+            }
+            srv->stop();
+            srv.reset();
+        };
+    }
+
     auto rep = agent::play_scenario(sc.value(), m, po);
     if (!rep) {
         std::fprintf(stderr, "mnemos play: %s\n", rep.error().to_string().c_str());
@@ -154,6 +203,12 @@ int cmd_play(int argc, char** argv) {
     for (const auto& c : r.characters)
         std::fprintf(stderr, "%-24s %8lld %9lld %6d %8d %8d\n", c.id.c_str(), static_cast<long long>(c.n_tokens),
                      static_cast<long long>(c.n_generated), c.n_turns, c.n_system_tokens, c.n_prefix_reused);
+    for (const auto& t : r.tool_turns) {
+        std::string called;
+        for (const auto& c : t.called) called += (called.empty() ? "" : ",") + c;
+        std::fprintf(stderr, "tool turn %-4lld %-16s called [%s] %s\n", static_cast<long long>(t.step_idx),
+                     t.speaker.c_str(), called.c_str(), t.passed ? "PASS" : "FAIL");
+    }
     std::fprintf(stderr, "%-32s %s\n", "probe", "result");
     for (const auto& p : r.probes)
         std::fprintf(stderr, "%-32s %s\n", p.id.c_str(),
@@ -164,9 +219,10 @@ int cmd_play(int argc, char** argv) {
     int64_t n_gen = 0;
     for (const auto& t : r.timings) t_turns += t.seconds, n_gen += t.n_generated;
     std::fprintf(stderr,
-                 "score %d/%zu | steps %lld (%lld resumed) | %zu generations, %lld tokens, %.2f s (%.1f ms each) | "
+                 "score %d/%zu | tool turns %d/%zu | windowed steps %lld | steps %lld (%lld resumed) | %zu generations, %lld tokens, %.2f s (%.1f ms each) | "
                  "prefix hits: %lld memory, %lld disk, %lld computed | total %.2f s\n",
-                 r.n_probes_passed, r.probes.size(), static_cast<long long>(r.n_steps),
+                 r.n_probes_passed, r.probes.size(), r.n_tool_turns_passed, r.tool_turns.size(),
+                 static_cast<long long>(r.n_windowed), static_cast<long long>(r.n_steps),
                  static_cast<long long>(r.n_steps_resumed), r.timings.size(), static_cast<long long>(n_gen), t_turns,
                  r.timings.empty() ? 0.0 : 1000.0 * t_turns / double(r.timings.size()),
                  static_cast<long long>(r.hits_resident), static_cast<long long>(r.hits_store),

@@ -10,9 +10,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "agent/agent_loop.h"
 #include "agent/runtime.h"
 #include "engine/engine.h"
 #include "memory/store.h"
+#include "tools/builtins.h"
+#include "tools/prompt.h"
+#include "tools/tool.h"
 
 namespace mnemos::agent {
 
@@ -60,6 +64,7 @@ struct step {
     std::vector<std::string> audience;  // clue: characters who see it (empty: everyone)
     const scenario_probe* probe = nullptr;
     bool player_input = false;  // an interactive player's turn
+    std::vector<std::string> expect_tools;  // turn: tools it should call
 };
 
 std::vector<step> build_steps(const scenario& sc) {
@@ -120,6 +125,7 @@ std::vector<step> build_steps(const scenario& sc) {
             s.to = tr.to.empty() ? "all" : tr.to;
             if (tr.interactive && sc.find_character(tr.speaker)) {
                 s.kind = step_kind::turn;
+                s.expect_tools = tr.expect_tools;
             } else {
                 s.kind = step_kind::line;
                 s.text = tr.line;
@@ -137,10 +143,201 @@ struct effect {
     engine::chat_message msg;
 };
 
+// ---------------------------------------------------------------------------
+// Tools of the game master
+// ---------------------------------------------------------------------------
+
+// What the game's tools keep: the packs (inventory) and pinned notes. It is
+// never stored on its own: a resumed run rebuilds it by replaying the calls
+// recorded in the game log's completed turns (replay_tool_calls).
+// Free strings in tool arguments are at most this long, and a forced call may
+// use this many tokens whatever the turn's budget.
+constexpr int32_t k_max_argument_chars = 40;
+constexpr int32_t k_call_tokens = 256;
+
+struct tool_state {
+    struct item {
+        std::string name;  // as first added
+        int64_t quantity = 0;
+    };
+    std::map<std::string, std::vector<item>> packs;  // owner -> items in the order added
+    std::vector<std::string> notes;
+};
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
+    size_t b = 0;
+    while (b < out.size() && std::isspace(static_cast<unsigned char>(out[b]))) ++b;
+    return out.substr(b);
+}
+
+// The held item an argument names: the same name (case-insensitively), else
+// the only held item whose name contains it or is contained in it.
+tool_state::item* find_item(std::vector<tool_state::item>& pack, const std::string& name) {
+    const std::string want = lower(name);
+    for (auto& it : pack)
+        if (lower(it.name) == want) return &it;
+    tool_state::item* hit = nullptr;
+    for (auto& it : pack) {
+        const std::string have = lower(it.name);
+        if (have.find(want) != std::string::npos || want.find(have) != std::string::npos) {
+            if (hit) return nullptr;  // ambiguous
+            hit = &it;
+        }
+    }
+    return hit;
+}
+
+json pack_json(const std::vector<tool_state::item>& pack) {
+    json items = json::array();
+    for (const auto& it : pack) items.push_back({{"item", it.name}, {"quantity", it.quantity}});
+    return items;
+}
+
+// A game tool's handler over st: add_item, remove_item and list_inventory keep
+// the packs; any other game tool of a scenario is acknowledged and recorded only
+// in the game log.
+tools::tool_handler game_tool_handler(const std::string& name, tool_state& st) {
+    if (name == "add_item")
+        return [&st](const json& a, tools::tool_done done) {
+            const std::string owner = a.value("owner", ""), item = a.value("item", "");
+            const int64_t q = a.contains("quantity") && a["quantity"].is_number_integer() ? a["quantity"].get<int64_t>() : 1;
+            if (owner.empty() || item.empty() || q < 1)
+                return done(make_error(errc::invalid_argument, "owner, item and a positive quantity are required"));
+            auto& pack = st.packs[owner];
+            tool_state::item* it = nullptr;
+            for (auto& x : pack)
+                if (lower(x.name) == lower(item)) it = &x;
+            if (!it) it = &pack.emplace_back(tool_state::item{item, 0});
+            it->quantity += q;
+            done(json{{"owner", owner}, {"item", it->name}, {"quantity", it->quantity}});
+        };
+    if (name == "remove_item")
+        return [&st](const json& a, tools::tool_done done) {
+            const std::string owner = a.value("owner", ""), item = a.value("item", "");
+            const int64_t q = a.contains("quantity") && a["quantity"].is_number_integer() ? a["quantity"].get<int64_t>() : 1;
+            auto& pack = st.packs[owner];
+            tool_state::item* it = find_item(pack, item);
+            if (!it) return done(make_error(errc::not_found, owner + "'s pack holds no '" + item + "'"));
+            if (q < 1 || q > it->quantity)
+                return done(make_error(errc::invalid_argument, owner + " holds only " + std::to_string(it->quantity) +
+                                                                    " of '" + it->name + "'"));
+            it->quantity -= q;
+            json res = {{"owner", owner}, {"item", it->name}, {"quantity", it->quantity}};
+            if (it->quantity == 0) pack.erase(pack.begin() + (it - pack.data()));
+            done(std::move(res));
+        };
+    if (name == "list_inventory")
+        return [&st](const json& a, tools::tool_done done) {
+            if (a.contains("owner") && a["owner"].is_string()) {
+                const std::string owner = a["owner"].get<std::string>();
+                auto it = st.packs.find(owner);
+                return done(json{{"owner", owner},
+                                 {"items", it == st.packs.end() ? json::array() : pack_json(it->second)}});
+            }
+            json packs = json::object();
+            for (const auto& [owner, pack] : st.packs) packs[owner] = pack_json(pack);
+            done(json{{"packs", packs}});
+        };
+    return [name](const json&, tools::tool_done done) { done(json{{"ok", true}, {"tool", name}}); };
+}
+
+// note's store: the game's tool_state (its ids count the game's notes).
+class state_notes final : public tools::notes_store_i {
+  public:
+    explicit state_notes(tool_state& st) : st_(st) {}
+    result<int64_t> pin(const std::string&, const std::string& text, std::chrono::system_clock::time_point) override {
+        st_.notes.push_back(text);
+        return static_cast<int64_t>(st_.notes.size());
+    }
+    result<std::vector<tools::pinned_note>> list(const std::string&) const override {
+        std::vector<tools::pinned_note> v;
+        for (size_t i = 0; i < st_.notes.size(); ++i) v.push_back({static_cast<int64_t>(i + 1), st_.notes[i], {}});
+        return v;
+    }
+
+  private:
+    tool_state& st_;
+};
+
+// recall's source: the character's whole durable event log (every message
+// since its system text, far older than any window) followed by the game's
+// pinned notes. Times are left out so a replayed game returns the same hits.
+class character_history final : public tools::history_source_i {
+  public:
+    character_history(std::shared_ptr<tools::history_source_i> log, const tool_state& st)
+        : log_(std::move(log)), st_(st) {}
+    result<std::vector<tools::history_event>> events(const std::string& session, uint64_t from, uint64_t to) override {
+        auto evs = log_->events(session, 0, UINT64_MAX);
+        if (!evs) return evs.error();
+        std::vector<tools::history_event> all = std::move(evs.value());
+        uint64_t seq = all.empty() ? 0 : all.back().seq + 1;
+        for (const auto& n : st_.notes) all.push_back({seq++, {}, "note", n});
+        std::vector<tools::history_event> out;
+        for (auto& e : all) {
+            e.time = {};
+            if (e.seq >= from && e.seq < to) out.push_back(std::move(e));
+        }
+        return out;
+    }
+
+  private:
+    std::shared_ptr<tools::history_source_i> log_;
+    const tool_state& st_;
+};
+
+// Strips the schema keywords constrained decoding does not enforce (bounds on
+// numbers): the arguments are still well-formed JSON of the right types.
+void strip_unsupported(json& schema) {
+    if (schema.is_object()) {
+        for (const char* k : {"additionalProperties", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                              "multipleOf", "pattern"})
+            schema.erase(k);
+        for (auto& [k, v] : schema.items()) strip_unsupported(v);
+    } else if (schema.is_array()) {
+        for (auto& v : schema) strip_unsupported(v);
+    }
+}
+
+// Bounds every free string of a tool's arguments (the grammar then closes a
+// call within a known number of tokens, even for a model that would ramble).
+void bound_strings(json& schema, int32_t max_len) {
+    if (schema.is_object()) {
+        if (schema.value("type", json()) == json("string") && !schema.contains("enum") && !schema.contains("const") &&
+            !schema.contains("maxLength"))
+            schema["maxLength"] = max_len;
+        for (auto& [k, v] : schema.items()) bound_strings(v, max_len);
+    } else if (schema.is_array()) {
+        for (auto& v : schema) bound_strings(v, max_len);
+    }
+}
+
+// The game's calendar for the clock tool: fixed, so a replay gets the same answer.
+std::chrono::system_clock::time_point game_clock(const scenario& sc) {
+    std::string date = sc.generator ? sc.generator->start_date : std::string();
+    auto t = tools::parse_iso8601(date.empty() ? "2026-01-01" : date);
+    return t ? t.value() : std::chrono::system_clock::time_point{};
+}
+
+// Runs one call to completion (the game's tools answer at once; a tool that
+// does not within 5 s gets a timeout). Returns {"result": ...} or {"error": "..."}.
+json run_tool_call(const tools::tool_registry& reg, const tools::tool_call& c) {
+    auto p = std::make_shared<std::promise<result<json>>>();
+    auto f = p->get_future();
+    reg.call(c.name, c.arguments, [p](result<json> r) { p->set_value(std::move(r)); });
+    if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return json{{"error", "timeout"}};
+    auto r = f.get();
+    if (!r) return json{{"error", r.error().message()}};
+    return json{{"result", std::move(r.value())}};
+}
+
 // The game: runtime objects, the steps and what happened.
 class game {
   public:
     game(const scenario& sc, const play_options& o) : sc_(sc), opt_(o), steps_(build_steps(sc)) {}
+    ~game() { teardown(); }
 
     result<play_report> run(std::shared_ptr<const engine::model> m);
 
@@ -179,7 +376,52 @@ class game {
         bool context_full = false;
     };
     gen_result generate(std::vector<engine::token_id> prompt, std::vector<std::string> stop, int32_t budget,
-                        int64_t idx, bool stream);
+                        uint64_t seed, bool stream, std::shared_ptr<const engine::grammar> constraint = nullptr,
+                        std::string trigger = {});
+
+    // A character's context as one generation sees it: its messages, their
+    // tokens (the session's tokens), and the tokens of each message.
+    struct context_view {
+        std::vector<engine::chat_message> msgs;
+        std::vector<engine::token_id> full;
+        std::vector<std::vector<engine::token_id>> parts;
+    };
+    context_view snapshot(const std::string& cid);
+    void add_message(context_view& v, engine::chat_message m) const;
+    // The prompt: the whole context + tail when it fits the window with room to
+    // answer; else the first message (the system text: shared prefix and
+    // character) and the most recent messages that fit (attention sinks + a
+    // recent window; recall reaches the rest).
+    std::vector<engine::token_id> fit_prompt(const context_view& v, const std::vector<engine::token_id>& tail,
+                                             int32_t budget, bool& windowed) const;
+    int32_t window() const;
+    bool has_tools(const std::string& cid) const;
+    std::unique_ptr<tools::tool_registry> make_tools(tool_state& st, const std::string& cid, int64_t idx) const;
+
+    struct agent_out {
+        std::string text;  // the final reply
+        json rounds = json::array();  // [{"content", "calls": [{"name", "arguments", "result" | "error"}]}]
+        std::vector<std::string> called;
+        engine::finish_info info;  // summed over generations
+        double seconds = 0;
+        bool context_full = false;
+        bool windowed = false;
+    };
+    using append_fn = std::function<result<context_view>(const std::vector<engine::chat_message>&,
+                                                         const std::vector<json>&)>;
+    // plan -> tool calls -> results -> plan, up to 4 generations, when st is
+    // given (the game master of a scenario with tools); one generation otherwise.
+    result<agent_out> run_agent(const std::string& cid, context_view view, tool_state* st, int32_t budget,
+                                int64_t idx, const append_fn& append);
+    void replay_tool_calls(const std::vector<json>& done);
+    // Tells on_teardown (once, when the runtime was handed out), stops the engine, flushes the store.
+    void teardown() {
+        if (handed_out_ && opt_.on_teardown) opt_.on_teardown();
+        handed_out_ = false;
+        runner_.reset();
+        if (db_) db_->flush();
+    }
+    bool handed_out_ = false;
 
     const scenario& sc_;
     const play_options& opt_;
@@ -191,6 +433,12 @@ class game {
     std::unique_ptr<session_manager> sessions_;
     std::string game_id_;
     std::map<std::string, session_ptr> chars_;  // character id -> session
+    std::map<std::string, std::vector<std::vector<engine::token_id>>> parts_;  // character id -> tokens per message
+    tool_state tools_;                                    // the game's packs and notes
+    std::shared_ptr<const engine::grammar> g_auto_;       // a call after "<tool_call>"
+    std::shared_ptr<const engine::grammar> g_forced_;     // a call from the first token
+    std::vector<engine::token_id> gen_prompt_, call_tag_;
+    std::string tools_prompt_;  // the tool section of the game master's system text
     play_report rep_;
     std::map<std::string, character_report> char_rep_;
 };
@@ -221,6 +469,14 @@ std::vector<effect> game::effects(const json& ev) const {
         s.speaker = speaker;
         s.to = ev.value("to", "all");
         e.push_back({speaker, {"user", cue(s)}});
+        if (auto rounds = ev.find("rounds"); rounds != ev.end() && rounds->is_array())
+            for (const auto& rd : *rounds) {
+                e.push_back({speaker, {"assistant", rd.value("content", "")}});
+                for (const auto& c : rd.value("calls", json::array())) {
+                    const json shown = c.contains("result") ? c["result"] : json{{"error", c.value("error", "")}};
+                    e.push_back({speaker, {"tool", tools::render_tool_response(c.value("name", ""), shown)}});
+                }
+            }
         if (!ev.value("context_full", false)) e.push_back({speaker, {"assistant", text}});
     } else if (is_char && !text.empty()) {
         e.push_back({speaker, {"assistant", text}});
@@ -278,7 +534,7 @@ status game::setup_sessions(const std::vector<json>& done) {
             }
         }
         if (!s) {
-            auto created = sessions_->create(sid, chr, "");
+            auto created = sessions_->create(sid, chr, "", has_tools(c.id) ? tools_prompt_ : std::string());
             if (!created) return created.error();
             s = created.value();
             chars_[c.id] = s;
@@ -311,14 +567,15 @@ status game::warm_prefix() {
         auto& cr = char_rep_[c.id];
         cr.n_system_tokens = static_cast<int32_t>(sys.size());
         if (sys.empty() || static_cast<int32_t>(sys.size()) >= runner_->n_ctx()) continue;
-        auto g = generate(sys, {}, 0, 0, false);
+        auto g = generate(sys, {}, 0, opt_.seed, false);
         cr.n_prefix_reused = g.info.n_reused;
     }
     return {};
 }
 
 game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vector<std::string> stop, int32_t budget,
-                                int64_t idx, bool stream) {
+                                uint64_t seed, bool stream, std::shared_ptr<const engine::grammar> constraint,
+                                std::string trigger) {
     gen_result g;
     const int32_t room = runner_->n_ctx() - static_cast<int32_t>(prompt.size());
     if (room <= 1 && budget > 0) {
@@ -331,7 +588,9 @@ game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vecto
     r.stop = std::move(stop);
     r.max_tokens = std::max(0, std::min(budget, room - 1));
     r.sampling.temperature = opt_.temperature;
-    r.sampling.seed = opt_.seed + static_cast<uint64_t>(idx);
+    r.sampling.seed = seed;
+    r.constraint = std::move(constraint);
+    r.constraint_trigger = std::move(trigger);
     std::promise<engine::finish_info> done;
     r.on_token = [this, &g, stream](engine::token_id, std::string_view text) {
         g.text += text;
@@ -342,6 +601,199 @@ game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vecto
     g.info = done.get_future().get();
     g.seconds = seconds_since(t0);
     return g;
+}
+
+game::context_view game::snapshot(const std::string& cid) {
+    auto s = chars_.at(cid);
+    auto& parts = parts_[cid];
+    const auto& tok = model_->tok();
+    context_view v;
+    std::lock_guard lk(s->mu);
+    if (parts.size() > s->messages.size()) parts.clear();  // the session was rebuilt
+    size_t n_tok = 0;
+    for (const auto& p : parts) n_tok += p.size();
+    for (size_t i = parts.size(); i < s->messages.size(); ++i) {
+        parts.push_back(tok.encode(model_->chat().render_message(s->messages, i), n_tok == 0 && tok.add_bos_default(),
+                                   true));
+        n_tok += parts.back().size();
+    }
+    v.msgs = s->messages;
+    v.full = s->tokens;
+    v.parts = parts;
+    return v;
+}
+
+void game::add_message(context_view& v, engine::chat_message m) const {
+    const auto& tok = model_->tok();
+    v.msgs.push_back(std::move(m));
+    auto t = tok.encode(model_->chat().render_message(v.msgs, v.msgs.size() - 1), v.full.empty() && tok.add_bos_default(),
+                        true);
+    v.full.insert(v.full.end(), t.begin(), t.end());
+    v.parts.push_back(std::move(t));
+}
+
+int32_t game::window() const {
+    const int32_t n_ctx = runner_->n_ctx();
+    return sc_.budgets.window_tokens > 0 ? std::min(sc_.budgets.window_tokens, n_ctx) : n_ctx;
+}
+
+std::vector<engine::token_id> game::fit_prompt(const context_view& v, const std::vector<engine::token_id>& tail,
+                                               int32_t budget, bool& windowed) const {
+    const size_t w = static_cast<size_t>(window());
+    const size_t reserve = static_cast<size_t>(std::max(1, std::min(budget, window() / 4)));
+    std::vector<engine::token_id> p;
+    if (v.full.size() + tail.size() + reserve <= w || v.parts.size() < 2) {
+        p = v.full;
+    } else {
+        windowed = true;
+        size_t keep = v.parts[0].size() + tail.size() + reserve;
+        size_t j = v.parts.size() - 1;  // the last message always
+        keep += v.parts[j].size();
+        while (j > 1 && keep + v.parts[j - 1].size() <= w) keep += v.parts[--j].size();
+        p = v.parts[0];
+        for (size_t i = j; i < v.parts.size(); ++i) p.insert(p.end(), v.parts[i].begin(), v.parts[i].end());
+    }
+    p.insert(p.end(), tail.begin(), tail.end());
+    return p;
+}
+
+bool game::has_tools(const std::string& cid) const {
+    const auto* c = sc_.find_character(cid);
+    return c && c->role == character_role::game_master && g_auto_;
+}
+
+std::unique_ptr<tools::tool_registry> game::make_tools(tool_state& st, const std::string& cid, int64_t idx) const {
+    auto reg = std::make_unique<tools::tool_registry>();
+    const std::string sid = play_character_session_id(sc_, cid);
+    const auto clock = game_clock(sc_);
+    auto add = [&](tools::tool t) {
+        strip_unsupported(t.parameters);
+        bound_strings(t.parameters, k_max_argument_chars);
+        const std::string name = t.name;
+        if (auto added = reg->add(std::move(t)); !added.ok()) progress("[play] tool " + name + ": " + added.message());
+    };
+    for (const auto& b : sc_.tools.builtin) {
+        if (b == "recall")
+            add(tools::make_recall_tool(std::make_shared<character_history>(make_event_history(sessions_->store()), st),
+                                        sid));
+        else if (b == "note")
+            add(tools::make_note_tool(std::make_shared<state_notes>(st), sid, [clock] { return clock; }));
+        else if (b == "roll_dice")
+            add(tools::make_roll_dice_tool(opt_.seed ^ (static_cast<uint64_t>(idx) * 0x9E3779B97F4A7C15ull)));
+        else if (b == "clock")
+            add(tools::make_clock_tool([clock] { return clock; }));
+    }
+    for (const auto& gt : sc_.tools.game) {
+        tools::tool t;
+        t.name = gt.name;
+        t.description = gt.description;
+        t.parameters = json::parse(gt.parameters_json, nullptr, false);
+        if (!t.parameters.is_object()) t.parameters = json{{"type", "object"}, {"properties", json::object()}};
+        t.handler = game_tool_handler(gt.name, st);
+        add(std::move(t));
+    }
+    return reg;
+}
+
+result<game::agent_out> game::run_agent(const std::string& cid, context_view view, tool_state* st, int32_t budget,
+                                        int64_t idx, const append_fn& append) {
+    agent_out res;
+    std::unique_ptr<tools::tool_registry> reg;
+    if (st && has_tools(cid)) reg = make_tools(*st, cid, idx);
+    const int32_t max_rounds = reg ? 4 : 1;
+    for (int32_t round = 0; round < max_rounds; ++round) {
+        std::string mode = "auto";
+        if (!reg || round == max_rounds - 1)
+            mode = "none";
+        else if (round == 0 && opt_.tool_choice == "required")
+            mode = "forced";
+        std::vector<engine::token_id> tail = gen_prompt_;
+        std::vector<std::string> stop = model_->chat().stop_strings();
+        std::shared_ptr<const engine::grammar> constraint;
+        std::string trigger;
+        if (mode == "forced") {
+            tail.insert(tail.end(), call_tag_.begin(), call_tag_.end());
+            constraint = g_forced_;
+        } else if (mode == "auto") {
+            constraint = g_auto_;
+            trigger = "<tool_call>";
+            stop.push_back("</tool_call>");
+        }
+        // A forced call gets room to finish (its strings are bounded); the reply keeps the turn's budget.
+        const int32_t gen_budget = mode == "forced" ? std::max(budget, k_call_tokens) : budget;
+        bool windowed = false;
+        auto prompt = fit_prompt(view, tail, gen_budget, windowed);
+        res.windowed = res.windowed || windowed;
+        const uint64_t seed = opt_.seed + static_cast<uint64_t>(idx) + static_cast<uint64_t>(round) * 0x9E3779B9ull;
+        auto g = generate(std::move(prompt), std::move(stop), gen_budget, seed, true, std::move(constraint), trigger);
+        res.info.n_prompt += g.info.n_prompt;
+        res.info.n_reused += g.info.n_reused;
+        res.info.n_generated += g.info.n_generated;
+        res.seconds += g.seconds;
+        if (g.context_full) {
+            res.context_full = true;
+            break;
+        }
+        tools::parsed_output calls;
+        if (mode != "none") calls = extract_tool_calls(g.text, mode == "forced");
+        if (calls.calls.empty()) {
+            res.text = g.text;
+            break;
+        }
+        // The call(s) and their results: run now, appended to the context, recorded for the game log.
+        std::string content = mode == "forced" ? std::string() : calls.content;
+        for (const auto& c : calls.calls)
+            content += (content.empty() ? "" : "\n") + hermes_tool_call(c.name, c.arguments);
+        json rd = {{"content", content}, {"calls", json::array()}};
+        std::vector<engine::chat_message> msgs{{"assistant", content}};
+        std::vector<json> extra{{{"kind", "tool_call"}, {"round", round}}};
+        out("\n");
+        for (const auto& c : calls.calls) {
+            json r = run_tool_call(*reg, c);
+            if (c.name == "recall" && r.contains("result") && r["result"].contains("hits"))
+                for (auto& h : r["result"]["hits"]) h.erase("time");
+            json call = {{"name", c.name}, {"arguments", c.arguments}};
+            call.update(r);
+            const json shown = r.contains("result") ? r["result"] : json{{"error", r["error"]}};
+            out("  [tool] " + c.name + " " + c.arguments.dump() + " -> " + shown.dump() + "\n");
+            msgs.push_back({"tool", tools::render_tool_response(c.name, shown)});
+            extra.push_back({{"kind", "tool_result"}, {"name", c.name}, {"round", round}});
+            rd["calls"].push_back(std::move(call));
+            res.called.push_back(c.name);
+        }
+        res.rounds.push_back(std::move(rd));
+        auto next = append(msgs, extra);
+        if (!next) return next.error();
+        view = std::move(next.value());
+    }
+    return res;
+}
+
+// The names of the tools a step's generations called (from its event).
+std::vector<std::string> tools_called(const json& ev) {
+    std::vector<std::string> v;
+    if (auto rounds = ev.find("rounds"); rounds != ev.end() && rounds->is_array())
+        for (const auto& rd : *rounds)
+            for (const auto& c : rd.value("calls", json::array())) v.push_back(c.value("name", ""));
+    return v;
+}
+
+// Rebuilds the packs and notes from the calls of the completed turns (probes
+// ran on copies and changed nothing).
+void game::replay_tool_calls(const std::vector<json>& done) {
+    for (const auto& ev : done) {
+        if (ev.value("kind", "") != "turn") continue;
+        for (const auto& rd : ev.value("rounds", json::array()))
+            for (const auto& c : rd.value("calls", json::array())) {
+                if (!c.contains("result")) continue;
+                const std::string name = c.value("name", "");
+                const json args = c.value("arguments", json::object());
+                if (name == "note")
+                    tools_.notes.push_back(args.value("text", ""));
+                else if (name == "add_item" || name == "remove_item")
+                    game_tool_handler(name, tools_)(args, [](result<json>) {});
+            }
+    }
 }
 
 result<json> game::run_step(int64_t idx) {
@@ -355,31 +807,29 @@ result<json> game::run_step(int64_t idx) {
     const std::string head = display_name(s.speaker) + " -> " + display_name(s.to) + ": ";
 
     if (s.kind == step_kind::probe) {
-        auto sess = chars_.at(s.speaker);
-        std::vector<engine::token_id> prompt;
-        {
-            std::lock_guard lk(sess->mu);
-            std::vector<engine::chat_message> msgs = sess->messages;
-            msgs.push_back({"user", s.probe->question});
-            prompt = sess->tokens;
-            const auto& tok = model_->tok();
-            const auto q = tok.encode(model_->chat().render_message(msgs, msgs.size() - 1),
-                                      prompt.empty() && tok.add_bos_default(), true);
-            prompt.insert(prompt.end(), q.begin(), q.end());
-            const auto gp = tok.encode(model_->chat().generation_prompt(), false, true);
-            prompt.insert(prompt.end(), gp.begin(), gp.end());
-        }
+        // On a copy: the question and any tool calls go to a fork of the context, tools act on a copy of the packs.
+        context_view view = snapshot(s.speaker);
+        add_message(view, {"user", s.probe->question});
+        tool_state copy = tools_;
+        auto fork = [this, &view](const std::vector<engine::chat_message>& msgs,
+                                  const std::vector<json>&) -> result<context_view> {
+            for (const auto& m : msgs) add_message(view, m);
+            return view;
+        };
         out("[probe " + s.probe->id + "] " + display_name(s.speaker) + ", " + s.probe->question + "\n  answer: ");
-        auto g = generate(std::move(prompt), model_->chat().stop_strings(), probe_budget, idx, true);
-        auto sc = score_probe(*s.probe, g.text);
-        if (g.context_full) sc.passed = false;
-        out(std::string(g.context_full ? "(context full)" : "") + "\n  " + (sc.passed ? "PASS" : "FAIL") + "\n");
+        auto g = run_agent(s.speaker, view, &copy, probe_budget, idx, fork);
+        if (!g) return g.error();
+        auto sc = score_probe(*s.probe, g->text, g->called);
+        if (g->context_full) sc.passed = false;
+        out(std::string(g->context_full ? "(context full)" : "") + "\n  " + (sc.passed ? "PASS" : "FAIL") + "\n");
         ev["probe"] = s.probe->id;
-        ev["text"] = g.text;
+        ev["text"] = g->text;
+        if (!g->rounds.empty()) ev["rounds"] = g->rounds;
         ev["passed"] = sc.passed;
-        if (g.context_full) ev["context_full"] = true;
+        if (g->context_full) ev["context_full"] = true;
+        if (g->windowed) ev["windowed"] = true;
         rep_.timings.push_back(
-            {idx, "probe", s.speaker, g.seconds, g.info.n_prompt, g.info.n_reused, g.info.n_generated});
+            {idx, "probe", s.speaker, g->seconds, g->info.n_prompt, g->info.n_reused, g->info.n_generated});
         return ev;
     }
     if (s.kind == step_kind::turn) {
@@ -387,15 +837,27 @@ result<json> game::run_step(int64_t idx) {
         auto plan = sessions_->begin_turn(sess, {{"user", cue(s)}});
         if (!plan) return plan.error();
         out(head);
-        auto g = generate(std::move(plan->prompt), std::move(plan->stop), turn_budget, idx, true);
-        out(g.context_full ? "(context full)\n" : "\n");
-        if (auto st = sessions_->end_turn(sess, g.text, !g.context_full); !st.ok()) return st;
-        ev["text"] = g.text;
-        if (g.context_full) ev["context_full"] = true;
+        auto live = [this, &sess, &s](const std::vector<engine::chat_message>& msgs,
+                                      const std::vector<json>& extra) -> result<context_view> {
+            auto next = sessions_->continue_turn(sess, msgs, extra);
+            if (!next) return next.error();
+            return snapshot(s.speaker);
+        };
+        auto g = run_agent(s.speaker, snapshot(s.speaker), &tools_, turn_budget, idx, live);
+        if (!g) {
+            sessions_->end_turn(sess, {}, false);
+            return g.error();
+        }
+        out(g->context_full ? "(context full)\n" : "\n");
+        if (auto st = sessions_->end_turn(sess, g->text, !g->context_full); !st.ok()) return st;
+        ev["text"] = g->text;
+        if (!g->rounds.empty()) ev["rounds"] = g->rounds;
+        if (g->context_full) ev["context_full"] = true;
+        if (g->windowed) ev["windowed"] = true;
         auto& cr = char_rep_[s.speaker];
-        cr.n_generated += g.info.n_generated;
+        cr.n_generated += g->info.n_generated;
         rep_.timings.push_back(
-            {idx, "turn", s.speaker, g.seconds, g.info.n_prompt, g.info.n_reused, g.info.n_generated});
+            {idx, "turn", s.speaker, g->seconds, g->info.n_prompt, g->info.n_reused, g->info.n_generated});
         std::vector<effect> rest;
         for (auto& e : effects(ev))
             if (e.character != s.speaker) rest.push_back(std::move(e));
@@ -463,6 +925,32 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     }
     sessions_ = std::make_unique<session_manager>(*model_, *store_);
     sessions_->set_shared_prefix(game_id_, shared_prefix_text(sc_));
+    gen_prompt_ = model_->tok().encode(model_->chat().generation_prompt(), false, true);
+    call_tag_ = model_->tok().encode("<tool_call>\n", false, false);
+    if (opt_.tool_choice != "auto" && opt_.tool_choice != "required")
+        return make_error(errc::invalid_argument, "tool_choice must be \"auto\" or \"required\"");
+    for (const auto& c : sc_.characters) {
+        if (c.role != character_role::game_master || (sc_.tools.builtin.empty() && sc_.tools.game.empty())) continue;
+        // The game master of a scenario with tools is an agent: its calls are decoded under the grammar of the
+        // scenario's tools (any call it starts is valid JSON for one of them).
+        tool_state scratch;
+        auto reg = make_tools(scratch, c.id, 0);
+        engine::grammar_options go;
+        auto forced = reg->call_grammar(go);
+        go.max_leading_whitespace = 1;
+        auto after_tag = reg->call_grammar(go);
+        if (!forced || !after_tag)
+            return make_error(errc::invalid_argument,
+                              "the scenario's tools: " + (forced ? after_tag.error() : forced.error()).message());
+        g_forced_ = forced.value();
+        g_auto_ = after_tag.value();
+        tools_prompt_ = tools::render_tools_prompt(*reg);
+        break;
+    }
+    if (opt_.on_runtime) {
+        handed_out_ = true;
+        opt_.on_runtime(*runner_, *sessions_);
+    }
 
     // The game log: what is done.
     std::vector<json> done;
@@ -502,6 +990,7 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     if (!done.empty())
         progress("[play] resuming " + game_id_ + " at step " + std::to_string(done.size()) + "/" +
                  std::to_string(rep_.n_steps));
+    replay_tool_calls(done);
     if (auto st = setup_sessions(done); !st.ok()) return st;
     if (auto st = warm_prefix(); !st.ok()) return st;
 
@@ -532,7 +1021,7 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
         }
         auto ev = run_step(idx);
         if (!ev) return ev.error();
-        auto seq = store_->append_event(game_id_, ev->dump());
+        auto seq = sessions_->append_raw_event(game_id_, ev.value());
         if (!seq) return seq.error();
         done.push_back(std::move(ev.value()));
         ++phase_steps;
@@ -549,16 +1038,27 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
                                 p.asked_to,
                                 p.question,
                                 ev.value("text", ""),
-                                score_probe(p, ev.value("text", "")),
-                                ev.value("context_full", false)};
+                                score_probe(p, ev.value("text", ""), tools_called(ev)),
+                                ev.value("context_full", false),
+                                tools_called(ev)};
                 if (pr.context_full) pr.score.passed = false;
                 rep_.n_probes_passed += pr.score.passed;
                 rep_.probes.push_back(std::move(pr));
             }
     }
-    for (const auto& ev : done)
-        if (ev.value("kind", "") == "turn" && !ev.value("context_full", false))
-            ++char_rep_[ev.value("speaker", "")].n_turns;
+    for (const auto& ev : done) {
+        if (ev.value("windowed", false)) ++rep_.n_windowed;
+        if (ev.value("kind", "") != "turn") continue;
+        if (!ev.value("context_full", false)) ++char_rep_[ev.value("speaker", "")].n_turns;
+        const auto& st = steps_[static_cast<size_t>(ev.value("idx", int64_t(0)))];
+        if (st.expect_tools.empty()) continue;
+        tool_turn_result tt{ev.value("idx", int64_t(0)), st.speaker, st.expect_tools, tools_called(ev), {}, false};
+        for (const auto& want : st.expect_tools)
+            if (std::find(tt.called.begin(), tt.called.end(), want) == tt.called.end()) tt.missing.push_back(want);
+        tt.passed = tt.missing.empty();
+        rep_.n_tool_turns_passed += tt.passed;
+        rep_.tool_turns.push_back(std::move(tt));
+    }
     for (const auto& c : sc_.characters) {
         auto& cr = char_rep_[c.id];
         auto s = chars_[c.id];
@@ -572,8 +1072,6 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     rep_.hits_resident = kv.hits_resident;
     rep_.hits_store = kv.hits_store;
     rep_.misses = kv.misses;
-    runner_.reset();
-    if (db_) db_->flush();
     rep_.seconds = seconds_since(t_start);
 
     std::string tr = sc_.title + "\n";
@@ -601,9 +1099,28 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
                           {"passed", p.score.passed},
                           {"missing", p.score.missing},
                           {"revealed", p.score.revealed},
+                          {"tools_called", p.tools_called},
                           {"tools_missing", p.score.tools_missing},
                           {"context_full", p.context_full}});
     res["probes"] = probes;
+    json tool_turns = json::array();
+    for (const auto& t : rep_.tool_turns)
+        tool_turns.push_back({{"step", t.step_idx},
+                              {"speaker", t.speaker},
+                              {"expected", t.expected},
+                              {"called", t.called},
+                              {"missing", t.missing},
+                              {"passed", t.passed}});
+    res["tool_turns"] = tool_turns;
+    res["tool_score"] = {{"passed", rep_.n_tool_turns_passed}, {"total", rep_.tool_turns.size()}};
+    res["context"] = {
+        {"n_ctx", runner_->n_ctx()},
+        {"window_tokens", window()},
+        {"windowed_steps", rep_.n_windowed},
+        {"policy",
+         "a generation whose context (plus room to answer) exceeds the window sees the character's system text "
+         "(shared prefix and character) and its most recent messages that fit; older messages stay in the "
+         "durable log, reachable only through recall where the scenario offers it"}};
     const size_t n_probes = rep_.probes.size();
     res["score"] = {{"passed", rep_.n_probes_passed},
                     {"total", n_probes},
@@ -641,6 +1158,7 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     };
     if (auto st = write(opt_.transcript_path, rep_.transcript); !st.ok()) return st;
     if (auto st = write(opt_.results_path, rep_.results_json + "\n"); !st.ok()) return st;
+    teardown();
     return std::move(rep_);
 }
 

@@ -99,7 +99,10 @@ json read_game(const std::string& store_dir, const scenario& sc) {
         json arr = json::array();
         for (const auto& e : evs.value()) {
             json j = json::parse(e.json);
-            if (messages_only) j = {j.value("role", ""), j.value("content", "")};
+            if (messages_only)
+                j = {j.value("role", ""), j.value("content", "")};
+            else
+                j.erase("ts");  // wall-clock time of the append
             arr.push_back(j);
         }
         out[id] = arr;
