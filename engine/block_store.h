@@ -28,6 +28,15 @@ class block_store_i {
     // another size; out's contents are then unspecified. Never throws.
     virtual bool load(const block_hash& hash, std::span<uint8_t> out) = 0;
 
+    // Loads several blocks at once (resume): for each i, as load(hashes[i],
+    // outs[i]), with ok[i] set to 1 when outs[i] now holds a valid block and
+    // to 0 otherwise (missing, corrupt, or of another size). hashes, outs and
+    // ok have the same size. An implementation may batch the reads and verify
+    // and decode in parallel; the default calls load() for each block in
+    // order. Returns the number of blocks loaded. Never throws.
+    virtual size_t load_many(std::span<const block_hash> hashes, std::span<const std::span<uint8_t>> outs,
+                             std::span<uint8_t> ok);
+
     // Persists a full block: its hash, its parent's hash (the model
     // fingerprint for the first block of a sequence), its tokens and its page
     // bytes. May be asynchronous (write-behind); the spans are only valid

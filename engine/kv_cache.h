@@ -117,7 +117,10 @@ struct kv_cache_stats {
     int64_t misses = 0;            // prompt tokens match_prefix could not reuse (to be computed)
     int64_t evictions = 0;         // cached pages dropped from the index for reuse
     int64_t n_stored = 0;          // pages entered in the index by commit()
-    int64_t n_store_failures = 0;  // store loads that returned false (missing or corrupt)
+    int64_t n_store_failures = 0;  // store loads that returned false (missing or corrupt) where a prefix stopped
+    int64_t n_store_batches = 0;   // load_many() calls made by match_prefix
+    int64_t match_ns = 0;          // wall time spent in match_prefix (hashing, lookups, store loads)
+    int64_t store_load_ns = 0;     // ... of which inside the store's load / load_many
 };
 
 // ---------------------------------------------------------------------------
@@ -150,6 +153,12 @@ class kv_cache {
     // tokens reused (a multiple of page_size). Stops at the first block that
     // is neither resident nor loadable, or when no page is free for a load.
     // Returns 0 and changes nothing when seq is not empty.
+    // Store loads are batched: a run of consecutive blocks that are not
+    // resident is read with one block_store_i::load_many() into free uncached
+    // pages (at most max_load_batch blocks per call); when only cached pages
+    // are free, blocks are loaded one at a time through a scratch page so that
+    // a miss evicts nothing. Blocks of a batch after the first that fails are
+    // given back unused.
     int32_t match_prefix(kv_sequence& seq, std::span<const token_id> prompt);
 
     // Makes room for n_new more tokens after seq.n_tokens, allocating pages
@@ -184,6 +193,9 @@ class kv_cache {
     status truncate(kv_sequence& seq, int32_t n_tokens);
 
     // -- store and events ----------------------------------------------------
+
+    // Blocks per block_store_i::load_many() call in match_prefix.
+    static constexpr int32_t max_load_batch = 256;
 
     // Attaches a non-owning block store (nullptr detaches). It must outlive
     // its attachment.
@@ -240,9 +252,16 @@ class kv_cache {
     void list_unlink(page_idx p);
     // Takes a free page (uncached first, else evicts the LRU cached one) with refcount 1; -1 when none.
     page_idx allocate();
-    // Loads block h from the store into a newly allocated page (refcount 1, not yet indexed); -1 when the
-    // store misses or no page is free. A miss evicts no cached page.
+    // When no uncached page is free: loads block h from the store through the scratch page into a newly
+    // allocated (evicted) page (refcount 1, not yet indexed); -1 when the store misses or no page is free.
+    // A miss evicts no cached page.
     page_idx load_from_store(const block_hash& h);
+    // Loads hashes (not resident) with one load_many() into newly allocated uncached pages (the caller
+    // checked that enough are free), indexes the leading run that loaded and appends it to seq; gives the
+    // other pages back. Returns the number of blocks appended.
+    int64_t load_run_from_store(kv_sequence& seq, std::span<const block_hash> hashes);
+    // Enters a page loaded from the store in the prefix index under h.
+    void index_loaded(page_idx p, const block_hash& h);
     void retain(page_idx p);
     void release_page(page_idx p);
     void unindex(page_idx p);

@@ -86,6 +86,20 @@ struct store_options {
     // (kept out of the LSM tree, so compactions do not rewrite them).
     // Default: 4096
     uint64_t min_blob_size = 4096;
+    // Read SST and blob files through mmap (RocksDB allow_mmap_reads): a KV
+    // block is then copied once from the page cache (into RocksDB's blob
+    // buffer) instead of twice (read(2), then that copy).
+    // Default: true
+    bool mmap_reads = true;
+    // Threads that read, verify and decode one batch of KV blocks
+    // (block_store_i::load_many, i.e. a resume): the caller and
+    // load_threads - 1 helper threads started for the call.
+    // Default: 2
+    int32_t load_threads = 2;
+    // Page bytes per RocksDB MultiGet inside load_many (1 to 64 blocks), so
+    // that a value is still in cache when it is verified and decoded.
+    // Default: 1 MiB
+    size_t load_chunk_bytes = size_t(1) << 20;
     // Compress blob files (KV payloads) with LZ4. f16/int8 activations
     // compress by only a few percent, so it costs CPU on the resume path for
     // little; events/sessions/refs are always LZ4 (bottommost ZSTD).
@@ -137,6 +151,11 @@ struct store_stats {
     uint64_t n_persist_dropped = 0;  // ... dropped (queue full with drop_when_full, or after close began)
     uint64_t n_persist_failed = 0;   // ... whose write failed
     uint64_t n_pending = 0;          // blocks waiting for the write-behind thread now
+    uint64_t n_load_batches = 0;     // RocksDB MultiGet calls made by load / load_many
+    uint64_t load_value_bytes = 0;   // encoded bytes those reads returned
+    uint64_t load_read_ns = 0;       // time in those reads (RocksDB: index lookup, blob read), summed over threads
+    uint64_t load_decode_ns = 0;     // time verifying (CRC-32C) and decoding into the pages, summed over threads
+    uint64_t load_wall_ns = 0;       // wall time of the load / load_many calls
     double hit_rate() const { return n_loads ? double(n_load_hits) / double(n_loads) : 0.0; }
 };
 

@@ -1,6 +1,7 @@
 #include "engine/kv_cache.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -14,6 +15,16 @@ namespace mnemos::engine {
 // ---------------------------------------------------------------------------
 
 block_store_i::~block_store_i() = default;
+
+size_t block_store_i::load_many(std::span<const block_hash> hashes, std::span<const std::span<uint8_t>> outs,
+                                std::span<uint8_t> ok) {
+    size_t n_ok = 0;
+    for (size_t i = 0; i < hashes.size(); ++i) {
+        ok[i] = load(hashes[i], outs[i]) ? 1 : 0;
+        n_ok += ok[i];
+    }
+    return n_ok;
+}
 
 bool memory_block_store::load(const block_hash& hash, std::span<uint8_t> out) {
     ++n_loads_;
@@ -204,31 +215,50 @@ void kv_cache::emit(kv_event_type type, const block_hash& hash, page_idx p) {
 
 int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> prompt) {
     if (!seq.pages.empty() || seq.n_tokens != 0 || !seq.tokens.empty()) return 0;
+    const auto t0 = std::chrono::steady_clock::now();
     const int32_t ps = layout_.page_size;
     const int64_t n_prompt = int64_t(prompt.size());
     const int64_t n_blocks = n_prompt > 0 ? (n_prompt - 1) / ps : 0;  // full pages inside prompt[0 .. n-1)
 
+    std::vector<block_hash> hashes(static_cast<size_t>(n_blocks));
     block_hash parent = options_.fingerprint;
+    for (int64_t k = 0; k < n_blocks; ++k) parent = hashes[k] = chain_hash(parent, prompt.subspan(size_t(k * ps), size_t(ps)));
+
     int64_t n_resident = 0, n_loaded = 0;
-    for (int64_t k = 0; k < n_blocks; ++k) {
-        block_hash h = chain_hash(parent, prompt.subspan(size_t(k * ps), size_t(ps)));
+    for (int64_t k = 0; k < n_blocks;) {
+        const block_hash& h = hashes[size_t(k)];
         page_idx p = find(h);
         if (p >= 0) {
             retain(p);
             ++n_resident;
-        } else {
-            if (!store_) break;
-            p = load_from_store(h);
-            if (p < 0) break;
-            hash_[p] = h;
-            indexed_[p] = 1;
-            index_.emplace(h, p);
-            emit(kv_event_type::stored, h, p);
-            ++n_loaded;
+            seq.pages.push_back(p);
+            seq.hashes.push_back(h);
+            ++k;
+            continue;
         }
+        if (!store_) break;
+        // The run of blocks from k that are not resident, as far as free uncached pages go.
+        const int64_t cap = std::min<int64_t>(max_load_batch, n_free_uncached_);
+        int64_t j = k;
+        while (j < n_blocks && j - k < cap && find(hashes[size_t(j)]) < 0) ++j;
+        if (j > k) {
+            const int64_t n_run = j - k;
+            const int64_t n = load_run_from_store(seq, std::span<const block_hash>(hashes).subspan(size_t(k), size_t(n_run)));
+            n_loaded += n;
+            if (n < n_run) break;
+            k = j;
+            continue;
+        }
+        // Only cached pages are free: one block through the scratch page.
+        const auto l0 = std::chrono::steady_clock::now();
+        p = load_from_store(h);
+        counters_.store_load_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - l0).count();
+        if (p < 0) break;
+        index_loaded(p, h);
+        ++n_loaded;
         seq.pages.push_back(p);
         seq.hashes.push_back(h);
-        parent = h;
+        ++k;
     }
     int32_t n_reused = int32_t(seq.pages.size()) * ps;
     seq.n_tokens = n_reused;
@@ -236,19 +266,44 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
     counters_.hits_resident += n_resident * ps;
     counters_.hits_store += n_loaded * ps;
     counters_.misses += n_prompt - n_reused;
+    counters_.match_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     return n_reused;
 }
 
-page_idx kv_cache::load_from_store(const block_hash& h) {
-    if (n_free_uncached_ > 0) {
-        // A page that costs no eviction: load straight into it, give it back on a miss.
-        page_idx p = allocate();
-        if (store_->load(h, page_span(p))) return p;
-        ++counters_.n_store_failures;
-        release_page(p);
-        return -1;
+void kv_cache::index_loaded(page_idx p, const block_hash& h) {
+    hash_[p] = h;
+    indexed_[p] = 1;
+    index_.emplace(h, p);
+    emit(kv_event_type::stored, h, p);
+}
+
+int64_t kv_cache::load_run_from_store(kv_sequence& seq, std::span<const block_hash> hashes) {
+    const size_t n = hashes.size();
+    std::vector<page_idx> pages(n);
+    std::vector<std::span<uint8_t>> outs(n);
+    std::vector<uint8_t> ok(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+        pages[i] = allocate();  // uncached: the caller checked n <= n_free_uncached_, so nothing is evicted
+        outs[i] = page_span(pages[i]);
     }
-    // Only cached pages are free: load into scratch first so that a miss evicts nothing.
+    const auto l0 = std::chrono::steady_clock::now();
+    store_->load_many(hashes, outs, ok);
+    counters_.store_load_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - l0).count();
+    ++counters_.n_store_batches;
+    size_t n_ok = 0;
+    while (n_ok < n && ok[n_ok]) ++n_ok;
+    if (n_ok < n) ++counters_.n_store_failures;
+    for (size_t i = 0; i < n_ok; ++i) {
+        index_loaded(pages[i], hashes[i]);
+        seq.pages.push_back(pages[i]);
+        seq.hashes.push_back(hashes[i]);
+    }
+    for (size_t i = n; i-- > n_ok;) release_page(pages[i]);  // unindexed: back to the uncached list
+    return int64_t(n_ok);
+}
+
+page_idx kv_cache::load_from_store(const block_hash& h) {
+    // Called when only cached pages are free: load into scratch first so that a miss evicts nothing.
     if (n_free_cached_ == 0) return -1;
     scratch_.resize(page_bytes());
     if (!store_->load(h, scratch_)) {

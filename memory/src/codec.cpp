@@ -40,8 +40,68 @@ uint32_t crc32c_soft(const uint8_t* p, size_t n, uint32_t crc) {
     return crc;
 }
 
+// Shifting a raw CRC register over n zero bytes is linear over GF(2): a 32 x
+// 32 bit matrix, applied below byte by byte through four 256-entry tables.
+// Three streams over consecutive stretches of a buffer are then joined as
+// crc(a || b) = shift_|b|(crc(a)) ^ crc_from_0(b) (raw registers, no inversion).
+struct crc_shift_table {
+    uint32_t t[4][256];
+
+    // Matrix rows: mat[i] is the image of bit i.
+    static uint32_t times(const uint32_t* mat, uint32_t v) {
+        uint32_t sum = 0;
+        for (; v; v >>= 1, ++mat)
+            if (v & 1) sum ^= *mat;
+        return sum;
+    }
+    static void square(uint32_t* out, const uint32_t* mat) {
+        for (int i = 0; i < 32; ++i) out[i] = times(mat, mat[i]);
+    }
+    // The operator for n_bytes zero bytes (a power of two).
+    explicit crc_shift_table(size_t n_bytes) {
+        uint32_t op[32], sq[32];
+        op[0] = 0x82F63B78u;  // one zero bit (reflected CRC-32C polynomial)
+        for (int i = 1; i < 32; ++i) op[i] = 1u << (i - 1);
+        for (size_t bits = 1; bits < 8 * n_bytes; bits *= 2) {  // square up to 8 * n_bytes zero bits
+            square(sq, op);
+            std::memcpy(op, sq, sizeof op);
+        }
+        for (uint32_t b = 0; b < 256; ++b)
+            for (int k = 0; k < 4; ++k) t[k][b] = times(op, b << (8 * k));
+    }
+    uint32_t shift(uint32_t c) const { return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^ t[2][(c >> 16) & 0xff] ^ t[3][c >> 24]; }
+};
+
+constexpr size_t crc_long = 8192, crc_short = 256;  // stretch lengths of the three-stream loops
+
+// Three independent crc32 instructions in flight (latency 3, throughput 1 per cycle).
+template <size_t L>
+__attribute__((target("sse4.2"))) uint64_t crc32c_3way(const uint8_t*& p, size_t& n, uint64_t c0,
+                                                       const crc_shift_table& shift) {
+    while (n >= 3 * L) {
+        uint64_t c1 = 0, c2 = 0;
+        for (size_t i = 0; i < L; i += 8) {
+            uint64_t a, b, d;
+            std::memcpy(&a, p + i, 8);
+            std::memcpy(&b, p + L + i, 8);
+            std::memcpy(&d, p + 2 * L + i, 8);
+            c0 = _mm_crc32_u64(c0, a);
+            c1 = _mm_crc32_u64(c1, b);
+            c2 = _mm_crc32_u64(c2, d);
+        }
+        c0 = shift.shift(uint32_t(c0)) ^ uint32_t(c1);
+        c0 = shift.shift(uint32_t(c0)) ^ uint32_t(c2);
+        p += 3 * L;
+        n -= 3 * L;
+    }
+    return c0;
+}
+
 __attribute__((target("sse4.2"))) uint32_t crc32c_hw(const uint8_t* p, size_t n, uint32_t crc) {
+    static const crc_shift_table shift_long(crc_long), shift_short(crc_short);
     uint64_t c = crc;
+    c = crc32c_3way<crc_long>(p, n, c, shift_long);
+    c = crc32c_3way<crc_short>(p, n, c, shift_short);
     while (n >= 8) {
         uint64_t v;
         std::memcpy(&v, p, 8);
@@ -407,7 +467,10 @@ std::string encode_block(kv_codec codec, int32_t group, const engine::block_hash
     return v;
 }
 
-result<block_info> inspect_block(const engine::block_hash& hash, std::string_view v) {
+namespace {
+
+// Parses and checks value's header and sizes (not its checksum, not its tokens).
+result<block_info> parse_header(std::string_view v) {
     if (v.size() < block_header_bytes + 4) return make_error(errc::corrupt, "kv block shorter than its header");
     if (std::memcmp(v.data(), "MNKV", 4) != 0) return make_error(errc::corrupt, "kv block: bad magic");
     const uint16_t ver = get<uint16_t>(v, 4);
@@ -436,50 +499,77 @@ result<block_info> inspect_block(const engine::block_hash& hash, std::string_vie
     if (v.size() != block_header_bytes + 4 * uint64_t(info.n_tokens) + pay + 4)
         return make_error(errc::corrupt, "kv block: value size " + std::to_string(v.size()) +
                                              " does not match the header (truncated?)");
-    if (get<uint32_t>(v, v.size() - 4) != value_crc(hash, v.substr(0, v.size() - 4)))
-        return make_error(errc::corrupt, "kv block: checksum mismatch");
+    return info;
+}
+
+status checksum_mismatch() { return make_error(errc::corrupt, "kv block: checksum mismatch"); }
+
+void copy_tokens(std::string_view v, block_info& info) {
     info.tokens.resize(info.n_tokens);
     if (info.n_tokens) std::memcpy(info.tokens.data(), v.data() + block_header_bytes, 4 * size_t(info.n_tokens));
+}
+
+}  // namespace
+
+result<block_info> inspect_block(const engine::block_hash& hash, std::string_view v) {
+    auto info = parse_header(v);
+    if (!info) return info.error();
+    if (get<uint32_t>(v, v.size() - 4) != value_crc(hash, v.substr(0, v.size() - 4))) return checksum_mismatch();
+    copy_tokens(v, *info);
     return info;
 }
 
 status decode_block(const engine::block_hash& hash, std::string_view v, std::span<uint8_t> out, block_info* info_out) {
-    auto info = inspect_block(hash, v);
+    auto info = parse_header(v);
     if (!info) return info.error();
     if (out.size() != info->raw_bytes)
         return make_error(errc::invalid_argument, "kv block holds " + std::to_string(info->raw_bytes) +
                                                       " page bytes, the pool wants " + std::to_string(out.size()));
     const size_t pay_off = block_header_bytes + 4 * size_t(info->n_tokens);
+    const uint32_t stored_crc = get<uint32_t>(v, v.size() - 4);
     if (info->codec == kv_codec::fp16) {
-        if (!out.empty()) std::memcpy(out.data(), v.data() + pay_off, out.size());
-    } else if (info->version == 2) {
-        const size_t n = out.size() / 2,
-                     n_params = payload_bytes(2, kv_codec::int8, info->group, out.size(), info->n_tokens) - n;
-        std::vector<uint16_t> params(n_params / 2);
-        if (n_params) std::memcpy(params.data(), v.data() + pay_off, n_params);
-        const auto* q = reinterpret_cast<const uint8_t*>(v.data() + pay_off + n_params);
-        std::vector<uint16_t> x(n);
-        decode_v2(params.data(), q, n, info->n_tokens, info->group, x.data());
-        if (n) std::memcpy(out.data(), x.data(), out.size());
+        // One pass: checksum a chunk while it is in cache, then copy it out. out is written before the
+        // checksum is known; on a mismatch its contents are unspecified (the caller drops the page).
+        constexpr size_t chunk = size_t(32) << 10;
+        uint32_t crc = crc32c(v.data(), pay_off, crc32c(hash.bytes.data(), hash.bytes.size()));
+        for (size_t off = 0; off < out.size(); off += chunk) {
+            const size_t n = std::min(chunk, out.size() - off);
+            crc = crc32c(v.data() + pay_off + off, n, crc);
+            std::memcpy(out.data() + off, v.data() + pay_off + off, n);
+        }
+        if (crc != stored_crc) return checksum_mismatch();
     } else {
-        const size_t n = out.size() / 2, g = info->group;
-        std::vector<float> sc(n / g);
-        std::memcpy(sc.data(), v.data() + pay_off, sc.size() * sizeof(float));
-        const auto* q = reinterpret_cast<const int8_t*>(v.data() + pay_off + sc.size() * sizeof(float));
+        if (stored_crc != value_crc(hash, v.substr(0, v.size() - 4))) return checksum_mismatch();
+        // Decode straight into out (the pool's pages are aligned); through a copy only when it is not.
+        const size_t n = out.size() / 2;
         std::vector<uint16_t> x;
         uint16_t* dst = reinterpret_cast<uint16_t*>(out.data());
-        const bool aligned = (reinterpret_cast<uintptr_t>(out.data()) % alignof(uint16_t)) == 0;
-        if (!aligned) {
+        if (reinterpret_cast<uintptr_t>(out.data()) % alignof(uint16_t) != 0) {
             x.resize(n);
             dst = x.data();
         }
-        if (has_f16c)
-            decode_int8_avx2(sc.data(), q, n, g, dst);
-        else
-            decode_int8_ref(sc.data(), q, n, g, dst);
-        if (!aligned) std::memcpy(out.data(), x.data(), out.size());
+        if (info->version == 2) {
+            const size_t n_params = payload_bytes(2, kv_codec::int8, info->group, out.size(), info->n_tokens) - n;
+            std::vector<uint16_t> params(n_params / 2);
+            if (n_params) std::memcpy(params.data(), v.data() + pay_off, n_params);
+            const auto* q = reinterpret_cast<const uint8_t*>(v.data() + pay_off + n_params);
+            decode_v2(params.data(), q, n, info->n_tokens, info->group, dst);
+        } else {
+            const size_t g = info->group;
+            std::vector<float> sc(n / g);
+            std::memcpy(sc.data(), v.data() + pay_off, sc.size() * sizeof(float));
+            const auto* q = reinterpret_cast<const int8_t*>(v.data() + pay_off + sc.size() * sizeof(float));
+            if (has_f16c)
+                decode_int8_avx2(sc.data(), q, n, g, dst);
+            else
+                decode_int8_ref(sc.data(), q, n, g, dst);
+        }
+        if (dst != reinterpret_cast<uint16_t*>(out.data()) && n) std::memcpy(out.data(), dst, out.size());
     }
-    if (info_out) *info_out = std::move(*info);
+    if (info_out) {
+        copy_tokens(v, *info);
+        *info_out = std::move(*info);
+    }
     return ok_status();
 }
 

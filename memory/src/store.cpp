@@ -10,6 +10,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <chrono>
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -156,6 +158,8 @@ class block_adaptor final : public engine::block_store_i {
   public:
     explicit block_adaptor(store::impl* s) : s_(s) {}
     bool load(const block_hash& hash, std::span<uint8_t> out) override;
+    size_t load_many(std::span<const block_hash> hashes, std::span<const std::span<uint8_t>> outs,
+                     std::span<uint8_t> ok) override;
     void persist(const block_hash& hash, const block_hash& parent, std::span<const engine::token_id> tokens,
                  std::span<const uint8_t> page_bytes) override;
 
@@ -194,6 +198,7 @@ struct store::impl {
     // Counters (under q_mu).
     uint64_t n_loads = 0, n_load_hits = 0, n_load_missing = 0, n_load_corrupt = 0;
     uint64_t n_persists = 0, n_persist_skipped = 0, n_persist_dropped = 0, n_persist_failed = 0;
+    uint64_t n_load_batches = 0, load_value_bytes = 0, load_read_ns = 0, load_decode_ns = 0, load_wall_ns = 0;
 
     ~impl() { close(); }
 
@@ -306,33 +311,111 @@ struct store::impl {
 };
 
 bool block_adaptor::load(const block_hash& hash, std::span<uint8_t> out) {
-    rocksdb::PinnableSlice v;
-    rocksdb::Status s;
+    uint8_t ok = 0;
+    load_many({&hash, 1}, {&out, 1}, {&ok, 1});
+    return ok != 0;
+}
+
+size_t block_adaptor::load_many(std::span<const block_hash> hashes, std::span<const std::span<uint8_t>> outs,
+                                std::span<uint8_t> ok) {
+    using clock = std::chrono::steady_clock;
+    auto ns = [](clock::time_point a, clock::time_point b) {
+        return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+    };
+    const auto t_start = clock::now();
+    const size_t n = hashes.size();
+    std::fill(ok.begin(), ok.end(), uint8_t(0));
+    // Blocks per MultiGet: about load_chunk_bytes of pages, so that a value is still in cache when it is verified
+    // and decoded. Chunks are taken in turn by the caller and load_threads - 1 helper threads.
+    const size_t page = n ? std::max<size_t>(1, outs[0].size()) : 1;
+    const size_t chunk = std::clamp<size_t>(s_->opt.load_chunk_bytes / page, 1, 64);
+    const size_t n_chunks = (n + chunk - 1) / chunk;
+    const size_t n_threads = std::clamp<size_t>(size_t(std::max(1, s_->opt.load_threads)), 1, std::max<size_t>(1, n_chunks));
+
+    struct tally {
+        uint64_t n_hits = 0, n_corrupt = 0, n_batches = 0, value_bytes = 0, read_ns = 0, decode_ns = 0;
+        std::vector<block_hash> hit, bad;  // for the known set
+    };
+    std::vector<tally> tallies(n_threads);
+    std::atomic<size_t> next{0};
+    auto work = [&](tally& t) {
+        try {
+            // Our CRC-32C covers key and value, so RocksDB's own blob checksum would be a second pass over the
+            // same bytes; a damaged blob index or record still fails ours (or reads as an I/O error: missing).
+            rocksdb::ReadOptions ro;
+            ro.verify_checksums = false;
+            ro.fill_cache = false;
+            std::vector<rocksdb::Slice> keys(chunk);
+            std::vector<rocksdb::PinnableSlice> vals(chunk);
+            std::vector<rocksdb::Status> sts(chunk);
+            for (size_t c; (c = next.fetch_add(1)) < n_chunks;) {
+                const size_t b = c * chunk, m = std::min(chunk, n - b);
+                for (size_t i = 0; i < m; ++i) keys[i] = hash_slice(hashes[b + i]);
+                const auto t0 = clock::now();
+                s_->db->MultiGet(ro, s_->cf_kv, m, keys.data(), vals.data(), sts.data());
+                const auto t1 = clock::now();
+                for (size_t i = 0; i < m; ++i) {
+                    const block_hash& h = hashes[b + i];
+                    if (sts[i].ok()) {
+                        t.value_bytes += vals[i].size();
+                        if (decode_block(h, std::string_view(vals[i].data(), vals[i].size()), outs[b + i]).ok()) {
+                            ok[b + i] = 1;
+                            ++t.n_hits;
+                            t.hit.push_back(h);
+                        } else {
+                            ++t.n_corrupt;
+                            t.bad.push_back(h);
+                        }
+                    } else if (!sts[i].IsNotFound()) {  // RocksDB's own check or an I/O failure: treat as missing
+                        ++t.n_corrupt;
+                        t.bad.push_back(h);
+                    }
+                    vals[i].Reset();
+                }
+                t.read_ns += ns(t0, t1);
+                t.decode_ns += ns(t1, clock::now());
+                ++t.n_batches;
+            }
+        } catch (...) {
+            // Out of memory or an exception from RocksDB: the blocks this thread did not finish stay missing.
+        }
+    };
+    std::vector<std::thread> helpers;
     try {
-        s = s_->db->Get(rocksdb::ReadOptions(), s_->cf_kv, hash_slice(hash), &v);
+        for (size_t i = 1; i < n_threads; ++i) helpers.emplace_back(work, std::ref(tallies[i]));
     } catch (...) {
-        s = rocksdb::Status::IOError("exception");
+        // No thread: the caller does the rest.
     }
-    bool ok = false, corrupt = false;
-    if (s.ok()) {
-        const status d = decode_block(hash, std::string_view(v.data(), v.size()), out);
-        ok = d.ok();
-        corrupt = !ok;
-    } else if (!s.IsNotFound()) {
-        corrupt = true;  // RocksDB's own checksum or I/O failure: treat as missing
+    work(tallies[0]);
+    for (auto& th : helpers) th.join();
+
+    tally sum;
+    for (const auto& t : tallies) {
+        sum.n_hits += t.n_hits;
+        sum.n_corrupt += t.n_corrupt;
+        sum.n_batches += t.n_batches;
+        sum.value_bytes += t.value_bytes;
+        sum.read_ns += t.read_ns;
+        sum.decode_ns += t.decode_ns;
     }
     std::lock_guard lk(s_->q_mu);
-    ++s_->n_loads;
-    if (ok) {
-        ++s_->n_load_hits;
-        s_->known.insert(hash);
-    } else if (corrupt) {
-        ++s_->n_load_corrupt;
-        s_->known.erase(hash);  // so a recomputed block gets written again
-    } else {
-        ++s_->n_load_missing;
+    s_->n_loads += n;
+    s_->n_load_hits += sum.n_hits;
+    s_->n_load_corrupt += sum.n_corrupt;
+    s_->n_load_missing += n - sum.n_hits - sum.n_corrupt;
+    s_->n_load_batches += sum.n_batches;
+    s_->load_value_bytes += sum.value_bytes;
+    s_->load_read_ns += sum.read_ns;
+    s_->load_decode_ns += sum.decode_ns;
+    s_->load_wall_ns += ns(t_start, clock::now());
+    for (const auto& t : tallies) {
+        try {
+            for (const auto& h : t.hit) s_->known.insert(h);
+        } catch (...) {
+        }
+        for (const auto& h : t.bad) s_->known.erase(h);  // so a recomputed block gets written again
     }
-    return ok;
+    return size_t(sum.n_hits);
 }
 
 void block_adaptor::persist(const block_hash& hash, const block_hash& parent, std::span<const engine::token_id> tokens,
@@ -393,6 +476,7 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
         dbo.create_missing_column_families = true;
         dbo.max_background_jobs = 2;
         dbo.keep_log_file_num = 4;
+        dbo.allow_mmap_reads = options.mmap_reads;
 
         auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
         auto table = [&](bool bloom) {
@@ -720,6 +804,11 @@ store_stats store::stats() {
     st.n_persist_dropped = impl_->n_persist_dropped;
     st.n_persist_failed = impl_->n_persist_failed;
     st.n_pending = impl_->queue.size() + impl_->in_flight;
+    st.n_load_batches = impl_->n_load_batches;
+    st.load_value_bytes = impl_->load_value_bytes;
+    st.load_read_ns = impl_->load_read_ns;
+    st.load_decode_ns = impl_->load_decode_ns;
+    st.load_wall_ns = impl_->load_wall_ns;
     return st;
 }
 
