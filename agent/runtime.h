@@ -17,6 +17,7 @@
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -145,17 +146,51 @@ struct session {
     std::mutex mu;          // guards messages, tokens, n_turns
     std::vector<engine::chat_message> messages;
     std::vector<engine::token_id> tokens;  // render_message(messages, i) tokenized, i = 0..n-1
+    std::vector<int32_t> message_starts;   // where message i's tokens start in `tokens`
     int64_t n_turns = 0;
     std::string agent_json;         // tool-agent settings (agent/agent_loop.h) as JSON; "" = plain chat
     std::atomic<bool> busy{false};  // a turn is running
 };
 using session_ptr = std::shared_ptr<session>;
 
+// How a turn's prompt was fitted into the model's window (fit_to_window).
+// Nothing is dropped from the session itself: its events and tokens stay whole.
+struct context_window {
+    bool truncated = false;
+    int32_t n_kept_first = 0;   // tokens kept from the start (the system message, or BOS)
+    int32_t n_dropped = 0;      // tokens left out after them
+    int32_t n_kept_recent = 0;  // tokens kept at the end (recent messages + the generation prompt)
+};
+// {"truncated": true, "n_kept_first": ..., "n_dropped": ..., "n_kept_recent": ...}
+nlohmann::json context_window_json(const context_window& c);
+
 // The prompt of one turn, made by session_manager::begin_turn.
 struct turn_plan {
     std::vector<engine::token_id> prompt;  // session tokens + generation prompt
     std::vector<std::string> stop;         // the template's stop strings
+    // For fit_to_window: where each message starts in `prompt` (ascending), and how many
+    // leading tokens form the first block kept when the history is cut (the system message,
+    // else the BOS token).
+    std::vector<int32_t> message_starts;
+    int32_t n_first = 0;
+    context_window context;  // what fit_to_window did
 };
+
+// Makes plan.prompt fit n_ctx tokens with `reserve` of them left for the reply
+// (reserve is capped at n_ctx / 2). A prompt that fits is left as is. Otherwise
+// the middle is dropped: the prompt becomes prompt[0, n_first) (capped at half
+// the budget, in whole pages) + prompt[cut, end). The cut moves in coarse steps
+// (a quarter of the recent budget, in whole pages) and is moved forward to a
+// message start when one lies within half a step, so consecutive turns keep
+// the same cut and share their prompt prefix (the engine's prefix cache hits)
+// until the history has grown by a step. plan.context says what was kept.
+// Errors: invalid_argument ("context_length_exceeded") when the window is too
+// small for that, or when the last message alone does not fit (it is never cut).
+status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t page_size = 16);
+
+// A turn's plan for a whole message list (stateless completions): tokens of each
+// message (engine::chat_template::encode_message), then the generation prompt.
+turn_plan plan_for_messages(const engine::model& m, std::span<const engine::chat_message> messages);
 
 class session_manager {
   public:
@@ -197,6 +232,8 @@ class session_manager {
     void set_event_observer(event_observer fn);
     // Appends the assistant reply (durably, unless empty and cancelled) and clears busy.
     status end_turn(const session_ptr& s, const std::string& reply, bool append_reply);
+    // The same; fields of `extra` (an object, e.g. {"context": {...}}) are added to the reply's event.
+    status end_turn(const session_ptr& s, const std::string& reply, bool append_reply, const nlohmann::json& extra);
 
     // Sets a named shared prefix text (e.g. game rules), referenced by character::shared_prefix.
     void set_shared_prefix(const std::string& id, std::string text);

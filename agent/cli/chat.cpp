@@ -4,6 +4,7 @@
 #include <future>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "agent/cli/commands.h"
@@ -139,12 +140,14 @@ int cmd_chat(int argc, char** argv) {
             std::fprintf(stderr, "mnemos chat: %s\n", plan.error().to_string().c_str());
             break;
         }
-        const int32_t room = runner.value()->n_ctx() - static_cast<int32_t>(plan->prompt.size());
-        if (room <= 1) {
-            std::fprintf(stderr, "mnemos chat: the context is full\n");
+        // A history longer than the window keeps the system message and the recent messages.
+        const int32_t n_ctx = runner.value()->n_ctx();
+        if (auto fs = agent::fit_to_window(plan.value(), n_ctx, max_tokens); !fs.ok()) {
+            std::fprintf(stderr, "mnemos chat: %s\n", fs.message().c_str());
             sessions.end_turn(s, {}, false);
             break;
         }
+        const int32_t room = n_ctx - static_cast<int32_t>(plan->prompt.size());
         engine::request r;
         r.prompt = std::move(plan->prompt);
         r.stop = std::move(plan->stop);
@@ -164,7 +167,13 @@ int cmd_chat(int argc, char** argv) {
         std::fprintf(stdout, "\n");
         if (info.reason == engine::finish_reason::error)
             std::fprintf(stderr, "mnemos chat: %s\n", info.error.to_string().c_str());
-        sessions.end_turn(s, reply, info.reason != engine::finish_reason::error);
+        nlohmann::json extra;
+        if (plan->context.truncated) {
+            extra["context"] = agent::context_window_json(plan->context);
+            std::fprintf(stderr, "[history longer than the window: kept %d first and %d recent tokens, left out %d]\n",
+                         plan->context.n_kept_first, plan->context.n_kept_recent, plan->context.n_dropped);
+        }
+        sessions.end_turn(s, reply, info.reason != engine::finish_reason::error, extra);
         std::fprintf(stderr, "[%d prompt tokens, %d reused, %d generated, %s]\n", info.n_prompt, info.n_reused,
                      info.n_generated, engine::finish_reason_name(info.reason));
     }

@@ -1,6 +1,7 @@
 // engine_runner, sessions, characters (agent/runtime.h).
 #include "agent/runtime.h"
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -314,6 +315,7 @@ size_t session_manager::n_resident() const {
 }
 
 void session_manager::append_tokens(session& s, size_t msg_idx) {
+    s.message_starts.push_back(static_cast<int32_t>(s.tokens.size()));
     // Markup only yields special tokens; message content is plain text (no control-token injection).
     const auto& tok = model_.tok();
     auto t = model_.chat().encode_message(tok, s.messages, msg_idx, s.tokens.empty() && tok.add_bos_default());
@@ -463,14 +465,91 @@ result<turn_plan> session_manager::begin_turn(const session_ptr& s, const std::v
     return plan_for(*s);
 }
 
+namespace {
+
+// The generation prompt and stop strings after plan.prompt / message_starts hold the messages' tokens.
+void finish_plan(const engine::model& m, bool first_is_system, turn_plan& plan) {
+    const auto& tok = m.tok();
+    const auto gen = tok.encode(m.chat().generation_prompt(), plan.prompt.empty() && tok.add_bos_default(), true);
+    plan.prompt.insert(plan.prompt.end(), gen.begin(), gen.end());
+    plan.stop = m.chat().stop_strings();
+    if (first_is_system && !plan.message_starts.empty())
+        plan.n_first = plan.message_starts.size() > 1 ? plan.message_starts[1] : static_cast<int32_t>(plan.prompt.size());
+    else
+        plan.n_first = !plan.prompt.empty() && tok.bos() >= 0 && plan.prompt[0] == tok.bos() ? 1 : 0;
+}
+
+}  // namespace
+
 turn_plan session_manager::plan_for(const session& s) const {
     turn_plan plan;
     plan.prompt = s.tokens;
-    const auto gen = model_.tok().encode(model_.chat().generation_prompt(),
-                                         plan.prompt.empty() && model_.tok().add_bos_default(), true);
-    plan.prompt.insert(plan.prompt.end(), gen.begin(), gen.end());
-    plan.stop = model_.chat().stop_strings();
+    plan.message_starts = s.message_starts;
+    finish_plan(model_, !s.messages.empty() && s.messages[0].role == "system", plan);
     return plan;
+}
+
+turn_plan plan_for_messages(const engine::model& m, std::span<const engine::chat_message> messages) {
+    turn_plan plan;
+    const auto& tok = m.tok();
+    for (size_t i = 0; i < messages.size(); ++i) {
+        plan.message_starts.push_back(static_cast<int32_t>(plan.prompt.size()));
+        const auto t = m.chat().encode_message(tok, messages, i, plan.prompt.empty() && tok.add_bos_default());
+        plan.prompt.insert(plan.prompt.end(), t.begin(), t.end());
+    }
+    finish_plan(m, !messages.empty() && messages[0].role == "system", plan);
+    return plan;
+}
+
+json context_window_json(const context_window& c) {
+    return {{"truncated", c.truncated},
+            {"n_kept_first", c.n_kept_first},
+            {"n_dropped", c.n_dropped},
+            {"n_kept_recent", c.n_kept_recent}};
+}
+
+status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t page_size) {
+    const int32_t n_prompt = static_cast<int32_t>(plan.prompt.size());
+    reserve = std::clamp(reserve, 1, std::max(1, n_ctx / 2));
+    plan.context = {};
+    plan.context.n_kept_recent = n_prompt;
+    if (n_prompt + reserve <= n_ctx) return {};
+    const int32_t budget = n_ctx - reserve;  // prompt tokens we may keep
+    const int32_t page = std::max(1, page_size);
+    // The first block: the system message (its KV is shared and cached), at most half the budget in whole pages.
+    int32_t first = std::clamp(plan.n_first, 0, n_prompt);
+    const int32_t first_max = budget / 2 / page * page;
+    if (first > first_max) first = first_max;
+    const int32_t recent_budget = budget - first;
+    const int32_t min_cut = n_prompt - recent_budget;  // the earliest token that must still be kept
+    if (recent_budget < page || min_cut <= first)
+        return make_error(errc::invalid_argument, "context_length_exceeded: the window holds " +
+                                                      std::to_string(n_ctx) + " tokens, too few to keep a prompt of " +
+                                                      std::to_string(n_prompt) + " and reply");
+    // The cut sits on a coarse grid anchored at `first`, so it stays put while the history grows by a step.
+    const int32_t step = std::max(page, recent_budget / 4 / page * page);
+    int32_t cut = first + (min_cut - first + step - 1) / step * step;
+    // Prefer a message start within half a step after the grid point (fixed tokens: stable across turns).
+    auto it = std::lower_bound(plan.message_starts.begin(), plan.message_starts.end(), cut);
+    if (it != plan.message_starts.end() && *it < cut + step / 2 && *it < n_prompt) cut = *it;
+    // Old history is dropped, never part of the newest message.
+    if (cut >= n_prompt || (!plan.message_starts.empty() && cut > plan.message_starts.back()))
+        return make_error(errc::invalid_argument, "context_length_exceeded: the last message does not fit in the " +
+                                                      std::to_string(n_ctx) + "-token window with room for a reply");
+    std::vector<engine::token_id> kept(plan.prompt.begin(), plan.prompt.begin() + first);
+    kept.insert(kept.end(), plan.prompt.begin() + cut, plan.prompt.end());
+    plan.prompt = std::move(kept);
+    std::vector<int32_t> starts;
+    for (int32_t st : plan.message_starts) {
+        if (st < first)
+            starts.push_back(st);
+        else if (st >= cut)
+            starts.push_back(st - cut + first);
+    }
+    plan.message_starts = std::move(starts);
+    plan.n_first = first;
+    plan.context = {true, first, cut - first, n_prompt - cut};
+    return {};
 }
 
 result<turn_plan> session_manager::continue_turn(const session_ptr& s, const std::vector<engine::chat_message>& msgs,
@@ -496,11 +575,16 @@ result<uint64_t> session_manager::append_raw_event(const std::string& id, const 
 }
 
 status session_manager::end_turn(const session_ptr& s, const std::string& reply, bool append_reply) {
+    return end_turn(s, reply, append_reply, json());
+}
+
+status session_manager::end_turn(const session_ptr& s, const std::string& reply, bool append_reply,
+                                 const json& extra) {
     status st;
     if (append_reply) {
         std::lock_guard lk(s->mu);
         engine::chat_message m{"assistant", reply};
-        st = append_event(*s, m);
+        st = append_event(*s, m, extra.is_object() ? &extra : nullptr);
         if (st.ok()) {
             s->messages.push_back(std::move(m));
             append_tokens(*s, s->messages.size() - 1);

@@ -596,28 +596,50 @@ std::string tool_stream_take(tool_stream& t) {
     return out;
 }
 
+// Fits the plan into the engine's window (a history longer than the window
+// keeps its first block and recent messages; plan.context says so) and makes
+// the engine request. extra: tokens the caller appends to the prompt itself.
+// Errors: invalid_argument when the window cannot hold the prompt and a reply.
+result<engine::request> make_request(const server_state& st, turn_plan& plan, const gen_params& g,
+                                     int32_t extra = 0) {
+    const int32_t n_ctx = st.runner->n_ctx();
+    const int32_t want = g.max_tokens > 0 ? g.max_tokens : st.opt.default_max_tokens;
+    if (auto fs = fit_to_window(plan, n_ctx, want + extra); !fs.ok()) return fs;
+    const int32_t n_prompt = static_cast<int32_t>(plan.prompt.size()) + extra;
+    if (n_prompt + 1 >= n_ctx)
+        return make_error(errc::invalid_argument, "context_length_exceeded: prompt has " + std::to_string(n_prompt) +
+                                                      " tokens; the context holds " + std::to_string(n_ctx));
+    engine::request r;
+    r.prompt = plan.prompt;
+    r.max_tokens = std::min(want, n_ctx - n_prompt);
+    r.sampling = g.sampling;
+    r.stop = plan.stop;
+    r.stop.insert(r.stop.end(), g.stop.begin(), g.stop.end());
+    return r;
+}
+
+// The "mnemos" field of replies: {"context": {...}} when the history was cut to fit the window.
+void add_context_meta(json& j, const context_window& c) {
+    if (c.truncated) j["mnemos"] = {{"context", context_window_json(c)}};
+}
+
+// Fields added to the reply's event: {"context": {...}} when the history was cut.
+json context_event_extra(const context_window& c) {
+    return c.truncated ? json{{"context", context_window_json(c)}} : json();
+}
+
 // Runs one generation (session turn when s is set) and writes the OpenAI-shaped
 // reply (JSON or SSE). ct: tools / response_format of the request (may be null). Returns keep-alive.
 awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st, session_ptr s, turn_plan plan,
                          gen_params g, std::shared_ptr<const chat_tools> ct) {
-    const int32_t n_ctx = st->runner->n_ctx();
-    const int32_t n_prompt = static_cast<int32_t>(plan.prompt.size());
-    if (n_prompt + 1 >= n_ctx) {
+    auto made = make_request(*st, plan, g);
+    if (!made) {
         if (s) st->sessions->end_turn(s, {}, false);
-        reply e = error_reply(
-            400, "context_length_exceeded",
-            "prompt has " + std::to_string(n_prompt) + " tokens; the context holds " + std::to_string(n_ctx));
-        {
-            reply r_ = std::move(e);
-            co_return co_await write_reply(stream, req, std::move(r_), st);
-        }
+        reply r_ = error_reply(400, "context_length_exceeded", made.error().message());
+        co_return co_await write_reply(stream, req, std::move(r_), st);
     }
-    engine::request r;
-    r.prompt = std::move(plan.prompt);
-    r.max_tokens = std::min(g.max_tokens > 0 ? g.max_tokens : st->opt.default_max_tokens, n_ctx - n_prompt);
-    r.sampling = g.sampling;
-    r.stop = std::move(plan.stop);
-    r.stop.insert(r.stop.end(), g.stop.begin(), g.stop.end());
+    engine::request r = std::move(made.value());
+    const context_window cw = plan.context;
     const bool tools_on = ct && ct->choice != tool_choice::none;
     const bool forced = ct && ct->forced_call;
     if (ct) {
@@ -637,7 +659,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
             const bool append = out.info.reason != engine::finish_reason::error;
             std::string stored = out.text;
             if (forced && !calls.calls.empty()) stored = hermes_tool_call(calls.calls[0].name, calls.calls[0].arguments);
-            if (auto es = st->sessions->end_turn(s, stored, append); !es.ok()) {
+            if (auto es = st->sessions->end_turn(s, stored, append, context_event_extra(cw)); !es.ok()) {
                 reply r_ = status_reply(es);
                 co_return co_await write_reply(stream, req, std::move(r_), st);
             }
@@ -660,6 +682,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
                   {"choices", json::array({{{"index", 0}, {"message", message}, {"finish_reason", finish}}})},
                   {"usage", usage_json(out.info)}};
         if (s) j["session_id"] = sid;
+        add_context_meta(j, cw);
         {
             reply r_ = json_reply(j);
             co_return co_await write_reply(stream, req, std::move(r_), st);
@@ -690,7 +713,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
     if (s) {
         std::string stored = out.text;
         if (forced && !calls.calls.empty()) stored = hermes_tool_call(calls.calls[0].name, calls.calls[0].arguments);
-        st->sessions->end_turn(s, stored, out.info.reason != engine::finish_reason::error);
+        st->sessions->end_turn(s, stored, out.info.reason != engine::finish_reason::error, context_event_extra(cw));
     }
     std::string finish = openai_finish(out.info.reason);
     if (tools_on && out.info.reason != engine::finish_reason::error) {
@@ -729,6 +752,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
     } else {
         json last = chunk_json(id, model_id, created, json::object(), finish.c_str(), sid);
         last["usage"] = usage_json(out.info);
+        add_context_meta(last, cw);
         last_text = dump(last);
     }
     co_await sse_send(&w, version, std::move(last_text));
@@ -788,16 +812,14 @@ awaitable<bool> handle_chat_completions(beast::tcp_stream& stream, request_t req
     if (ct && !ct->system_text.empty()) {
         std::vector<engine::chat_message> with_tools = msgs;
         add_tools_prompt(with_tools, ct->system_text);
-        plan.prompt = mdl.chat().encode(mdl.tok(), with_tools, true, mdl.tok().add_bos_default());
+        plan = plan_for_messages(mdl, with_tools);
         // A forced call is valid by its grammar alone: when the tool section leaves no room (small contexts),
         // it is left out.
         if (!ct->forced_call || plan.prompt.size() + 128 < static_cast<size_t>(st->runner->n_ctx())) {
-            plan.stop = mdl.chat().stop_strings();
             co_return co_await complete(stream, std::move(req), st, nullptr, std::move(plan), g, ct);
         }
     }
-    plan.prompt = mdl.chat().encode(mdl.tok(), msgs, true, mdl.tok().add_bos_default());
-    plan.stop = mdl.chat().stop_strings();
+    plan = plan_for_messages(mdl, msgs);
     co_return co_await complete(stream, std::move(req), st, nullptr, std::move(plan), g, ct);
 }
 
@@ -941,7 +963,7 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
     const auto& mdl = st->runner->mdl();
-    const int32_t n_ctx = st->runner->n_ctx();
+    context_window context;  // the last cut, when a step's prompt had to be cut
     json steps = json::array();
     engine::finish_info total;
     std::string final_text, finish = "stop";
@@ -949,14 +971,17 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
     for (int32_t step = 0; step < settings->max_steps; ++step) {
         std::string mode = step == 0 ? first_mode : "auto";
         if (step == settings->max_steps - 1 || !g_auto) mode = "none";
-        engine::request r;
-        r.prompt = cur.prompt;
-        r.stop = cur.stop;
-        r.stop.insert(r.stop.end(), g.stop.begin(), g.stop.end());
-        r.sampling = g.sampling;
+        // The assistant turn opens with the call tag when forced; the JSON after it is constrained.
+        const auto tag = mode == "forced" ? mdl.tok().encode("<tool_call>\n", false, false)
+                                          : std::vector<engine::token_id>{};
+        auto made = make_request(*st, cur, g, static_cast<int32_t>(tag.size()));
+        if (!made) {
+            finish = "length";
+            break;
+        }
+        engine::request r = std::move(made.value());
+        if (cur.context.truncated) context = cur.context;
         if (mode == "forced") {
-            // The assistant turn opens with the call tag; the JSON after it is constrained.
-            const auto tag = mdl.tok().encode("<tool_call>\n", false, false);
             r.prompt.insert(r.prompt.end(), tag.begin(), tag.end());
             r.constraint = g_first;
         } else if (mode == "auto") {
@@ -964,12 +989,6 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
             r.constraint_trigger = "<tool_call>";
             r.stop.push_back("</tool_call>");
         }
-        const int32_t n_prompt = static_cast<int32_t>(r.prompt.size());
-        if (n_prompt + 1 >= n_ctx) {
-            finish = "length";
-            break;
-        }
-        r.max_tokens = std::min(g.max_tokens > 0 ? g.max_tokens : st->opt.default_max_tokens, n_ctx - n_prompt);
         delta_fn no_delta;
         std::string sid = s->id;
         turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta), std::move(sid));
@@ -1029,7 +1048,7 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
         }
         cur = std::move(np.value());
     }
-    if (auto es = st->sessions->end_turn(s, final_text, true); !es.ok()) {
+    if (auto es = st->sessions->end_turn(s, final_text, true, context_event_extra(context)); !es.ok()) {
         reply r_ = status_reply(es);
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
@@ -1044,6 +1063,7 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
                                         {"finish_reason", finish}}})},
               {"steps", steps},
               {"usage", usage_json(total)}};
+    add_context_meta(j, context);
     reply r_ = json_reply(j);
     co_return co_await write_reply(stream, req, std::move(r_), st);
 }
@@ -1168,34 +1188,30 @@ awaitable<void> ws_writer(std::shared_ptr<ws_conn> c) {
 
 // One streamed turn of a "message" frame (begin_turn done).
 awaitable<void> ws_turn(std::shared_ptr<ws_conn> c, state_ptr st, session_ptr s, turn_plan plan, gen_params g) {
-    const int32_t n_ctx = st->runner->n_ctx();
-    const int32_t n_prompt = static_cast<int32_t>(plan.prompt.size());
     const std::string sid = s->id;
-    if (n_prompt + 1 >= n_ctx) {
+    auto made = make_request(*st, plan, g);
+    if (!made) {
         st->sessions->end_turn(s, {}, false);
-        std::string m = "prompt has " + std::to_string(n_prompt) + " tokens; the context holds " + std::to_string(n_ctx);
-        co_await ws_error(c, std::move(m));
+        co_await ws_error(c, made.error().message());
         co_return;
     }
-    engine::request r;
-    r.prompt = std::move(plan.prompt);
-    r.max_tokens = std::min(g.max_tokens > 0 ? g.max_tokens : st->opt.default_max_tokens, n_ctx - n_prompt);
-    r.sampling = g.sampling;
-    r.stop = std::move(plan.stop);
-    r.stop.insert(r.stop.end(), g.stop.begin(), g.stop.end());
+    engine::request r = std::move(made.value());
+    const context_window cw = plan.context;
     delta_fn on_delta = [c, sid](std::string text) {
         return ws_send(c, dump(json{{"type", "token"}, {"session_id", sid}, {"text", std::move(text)}}));
     };
     turn_outcome out = co_await run_turn(st, std::move(r), on_delta, sid);
-    st->sessions->end_turn(s, out.text, out.info.reason != engine::finish_reason::error);
+    st->sessions->end_turn(s, out.text, out.info.reason != engine::finish_reason::error, context_event_extra(cw));
     if (out.info.reason == engine::finish_reason::error) {
         co_await ws_error(c, out.info.error.message());
         co_return;
     }
-    std::string done = dump(json{{"type", "done"},
-                                 {"session_id", sid},
-                                 {"finish_reason", openai_finish(out.info.reason)},
-                                 {"usage", usage_json(out.info)}});
+    json done_j = {{"type", "done"},
+                   {"session_id", sid},
+                   {"finish_reason", openai_finish(out.info.reason)},
+                   {"usage", usage_json(out.info)}};
+    add_context_meta(done_j, cw);
+    std::string done = dump(done_j);
     co_await ws_send(c, std::move(done));
 }
 

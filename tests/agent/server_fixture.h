@@ -106,7 +106,7 @@ http_result request(uint16_t port, const std::string& method, const std::string&
     return out;
 }
 
-bool is_error_json(const http_result& r) {
+[[maybe_unused]] bool is_error_json(const http_result& r) {
     const json j = r.j();
     return !j.is_discarded() && j.contains("error") && j["error"].contains("message") && j["error"].contains("type");
 }
