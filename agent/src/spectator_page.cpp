@@ -26,6 +26,15 @@ th { background: #eee; }
 .ev { font-family: monospace; font-size: .85em; white-space: pre-wrap; }
 #status { font-size: .9em; color: #666; }
 #metrics td:nth-child(2) { text-align: right; font-family: monospace; }
+#game .step { margin: 3px 0; white-space: pre-wrap; }
+#game .step .who { font-weight: bold; margin-right: .4em; }
+#game .narration { font-style: italic; color: #444; }
+#game .clue { background: #e8f4ff; border-left: 4px solid #3a7bd5; padding: 2px 6px; }
+#game .probe { color: #555; font-size: .9em; }
+#game .probe .pass { color: #0a7d24; font-weight: bold; }
+#game .probe .fail { color: #b00020; font-weight: bold; }
+#game .tool { font-family: monospace; font-size: .85em; color: #6a3d9a; margin-left: 1.5em; }
+#game .phase { font-weight: bold; margin-top: .6em; border-bottom: 1px solid #ccc; }
 </style>
 </head>
 <body>
@@ -36,6 +45,8 @@ th { background: #eee; }
 <thead><tr><th>session</th><th>character</th><th>turns</th><th>conversation</th></tr></thead>
 <tbody></tbody>
 </table>
+<h2>Table</h2>
+<div id="game"></div>
 <h2>Events</h2>
 <div id="events"></div>
 <h2>Memory</h2>
@@ -131,9 +142,50 @@ function applyEvent(r, m) {
     }
     return;
   }
+  if (ev.type === "step") { gameStep(r, m); return; }
   const line = el("div", "ev", m.session_id + " #" + m.seq + " " + JSON.stringify(ev));
   document.getElementById("events").append(line);
   r.turns.append(el("div", "ev", "[" + (ev.type || "event") + "] " + JSON.stringify(ev)));
+}
+
+// A game played by `mnemos play --serve`: its log (session "<scenario>.game") holds one
+// "step" event per narration, clue, line, turn and probe; character ids name the
+// sessions "<scenario>.<id>".
+const lastPhase = new Map();  // game session id -> phase id of its last step
+function displayName(gameId, who) {
+  if (!who) return "Narrator";
+  if (who === "all") return "everyone";
+  const r = rows.get(gameId.replace(/\.game$/, "") + "." + who);
+  return (r && r.character.textContent) || who;
+}
+function gameStep(r, m) {
+  const ev = m.event, gid = m.session_id;
+  r.count++;
+  r.n.textContent = String(r.count) + " steps";
+  if (!r.character.textContent) r.character.textContent = "(game log)";
+  const game = document.getElementById("game");
+  if (lastPhase.get(gid) !== ev.phase) {
+    lastPhase.set(gid, ev.phase);
+    game.append(el("div", "phase", "Phase: " + ev.phase));
+  }
+  const d = el("div", "step " + ev.kind);
+  d.dataset.kind = ev.kind;
+  d.dataset.idx = String(ev.idx);
+  const who = displayName(gid, ev.speaker);
+  if (ev.kind === "narration") {
+    d.append(el("span", "text", ev.text || ""));
+  } else if (ev.kind === "clue") {
+    d.append(el("span", "who", "Clue revealed:"), el("span", "text", (ev.text || "").replace(/^Clue: /, "")));
+  } else if (ev.kind === "probe") {
+    d.append(el("span", "who", "Probe " + ev.probe + " to " + who + ":"), el("span", "text", ev.text || ""), el("span", ev.passed ? "pass" : "fail", ev.passed ? " PASS" : " FAIL"));
+  } else {
+    d.append(el("span", "who", who + " \u2192 " + displayName(gid, ev.to) + ":"), el("span", "text", ev.text || ""));
+  }
+  for (const rd of ev.rounds || [])
+    for (const c of rd.calls || [])
+      d.append(el("div", "tool", "\u2699 " + c.name + " " + JSON.stringify(c.arguments) + " \u2192 " + JSON.stringify(c.result !== undefined ? c.result : {error: c.error})));
+  game.append(d);
+  r.turns.append(el("div", "turn", who + ": " + (ev.text || "")));
 }
 
 function connect() {

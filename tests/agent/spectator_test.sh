@@ -2,16 +2,22 @@
 # The spectator page (GET /) in headless Chromium against a real `mnemos serve`:
 # while the page is open, a session takes a turn; the dumped DOM must show the
 # session id, its character and the streamed reply.
-# Usage: spectator_test.sh MNEMOS_BINARY MODEL.gguf
+# Then a game: `mnemos play scenarios/ci_smoke.json --serve PORT` serves its own
+# runtime; the page must show the table (character names, the clue revealed,
+# a generated turn, a probe verdict).
+# Usage: spectator_test.sh MNEMOS_BINARY MODEL.gguf [SCENARIOS_DIR]
 set -euo pipefail
 MNEMOS=${1:?mnemos binary}
 MODEL=${2:?model file}
+SCEN=${3:-$(dirname "$0")/../../scenarios}
 CHROMIUM=${CHROMIUM:-chromium}
 
 WORK=$(mktemp -d)
 SERVER_PID=""
+PLAY_PID=""
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    if [ -n "$PLAY_PID" ]; then kill "$PLAY_PID" 2>/dev/null || true; wait "$PLAY_PID" 2>/dev/null || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -61,4 +67,56 @@ if not ok:
     print(dom[:4000])
     sys.exit(1)
 print("spectator page OK: session %s, reply %r" % (sid, piece))
+PY
+
+kill "$SERVER_PID" 2>/dev/null || true
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+
+# A game on its own runtime, served while it plays and for a while after.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+"$MNEMOS" play "$SCEN/ci_smoke.json" --model "$MODEL" --serve "$PORT" --linger 30 --store "$WORK/game" \
+    --transcript "$WORK/transcript.txt" --results "$WORK/results.json" >"$WORK/play.out" 2>"$WORK/play.err" &
+PLAY_PID=$!
+BASE="http://127.0.0.1:$PORT"
+for _ in $(seq 1 300); do
+    [ -s "$WORK/results.json" ] && curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+[ -s "$WORK/results.json" ] || { echo "FAIL: the game did not finish"; cat "$WORK/play.err"; exit 1; }
+"$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+    --disable-component-update --disable-sync --user-data-dir="$WORK/profile2" --virtual-time-budget=5000 \
+    --dump-dom "$BASE/" >"$WORK/game.html" 2>"$WORK/chromium2.log" || { echo "FAIL: chromium failed"; tail -20 "$WORK/chromium2.log"; exit 1; }
+kill "$PLAY_PID" 2>/dev/null || true
+wait "$PLAY_PID" 2>/dev/null || true
+PLAY_PID=""
+
+python3 - "$WORK/game.html" "$WORK/results.json" "$WORK/transcript.txt" <<'PY'
+import html, json, re, sys
+dom = open(sys.argv[1], encoding="utf-8").read()
+res = json.load(open(sys.argv[2]))
+transcript = open(sys.argv[3], encoding="utf-8").read()
+ok = True
+def need(what, text):
+    global ok
+    if text not in dom:
+        print("FAIL: the DOM lacks %s: %r" % (what, text))
+        ok = False
+for name in ("Host", "Cook", "Maid"):
+    need("the character " + name, ">%s<" % name)
+need("the game log row", 'data-session="ci_smoke.game"')
+need("the clue revealed", "Clue revealed:")
+need("the clue's text", "Paw prints under the window.")
+need("a scripted line", "The dog by the window.")
+need("a generated turn", 'data-kind="turn"')
+# The maid's generated turn, as the transcript has it.
+m = re.search(r"^Maid -> everyone: (.+)$", transcript, re.M)
+if m and m.group(1).strip():
+    need("the maid's generated words", html.escape(m.group(1).strip()[:30], quote=False))
+need("a probe verdict", "Probe cook_heard_dog")
+need("memory statistics", 'data-metric="mnemos_kv_pages_total"')
+if not ok:
+    print(dom[:6000])
+    sys.exit(1)
+print("spectator page shows the game: %d steps, score %d/%d" % (res["steps"], res["score"]["passed"], res["score"]["total"]))
 PY
