@@ -16,6 +16,25 @@
 // Probes are asked on a copy of the character's tokens (the question and the
 // answer are never appended to its session), so they do not alter the game;
 // the answer is scored with score_probe.
+//
+// Tools: the game master of a scenario with tools is an agent. Its system
+// text carries the tool section (Hermes format, tools/prompt.h); each of its
+// generations may call the scenario's tools (decoded under their JSON
+// grammar); the calls run at once, the call and result messages are appended
+// to its session (durable "tool_call" / "tool_result" message events) and it
+// plans again, at most 4 generations a turn. The turn's step event records
+// every call with its arguments and result, so the packs (add_item,
+// remove_item, list_inventory) and notes kept by the runner are rebuilt from
+// the game log on resume; recall searches the character's whole durable log
+// (not only what its window shows). expect_tools of a turn and
+// must_call_tools of a probe are scored from the calls made; a probe's calls
+// act on a copy of the packs.
+//
+// Long histories: when a character's context plus room to answer exceeds the
+// window (the scenario's budgets.window_tokens, else the engine's context),
+// a generation sees its system message (shared prefix + character) and the
+// most recent messages that fit; the results JSON says how many steps were
+// windowed ("context").
 #include <cstdint>
 #include <functional>
 #include <memory>
