@@ -121,6 +121,14 @@ class session_store_i {
     virtual result<uint64_t> append_event(const std::string& id, const std::string& event_json) = 0;
     // Events in order.
     virtual result<std::vector<std::string>> read_events(const std::string& id) = 0;
+    // Shared prefixes (named texts such as a game's rules, referenced by
+    // character::shared_prefix), durable like events. Replacing one appends a
+    // new version; the latest wins. Default implementation: events of the
+    // reserved session k_prefix_log_id (an id no client can name; list_sessions
+    // leaves it out).
+    virtual status put_prefix(const std::string& id, const std::string& text);
+    // Every prefix, id -> text (empty when none; unreadable entries are skipped).
+    virtual std::map<std::string, std::string> load_prefixes();
     // Told the session's tokens after each turn (a RocksDB store records which
     // KV blocks the session uses, for garbage collection). Default: nothing.
     virtual void note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens) {
@@ -128,6 +136,9 @@ class session_store_i {
         (void)tokens;
     }
 };
+
+// The reserved session id under which the default session_store_i keeps shared prefixes.
+inline constexpr const char* k_prefix_log_id = "~prefixes";
 
 // In-process store (tests, or serving without --store): lost on exit.
 std::unique_ptr<session_store_i> make_memory_session_store();
@@ -235,9 +246,17 @@ class session_manager {
     // The same; fields of `extra` (an object, e.g. {"context": {...}}) are added to the reply's event.
     status end_turn(const session_ptr& s, const std::string& reply, bool append_reply, const nlohmann::json& extra);
 
-    // Sets a named shared prefix text (e.g. game rules), referenced by character::shared_prefix.
+    // Sets a named shared prefix text (e.g. game rules), referenced by character::shared_prefix,
+    // in memory only (mnemos play registers its scenario's script this way on every run).
     void set_shared_prefix(const std::string& id, std::string text);
+    // The same, durably (session_store_i::put_prefix) so that it survives a restart; the
+    // manager loads the stored prefixes when it is constructed. Sessions created earlier keep
+    // the text they were created with (it is in their first event).
+    // Errors: invalid_argument (bad id: 1-64 of [A-Za-z0-9_.-]), io_error (store).
+    status put_shared_prefix(const std::string& id, std::string text);
     std::optional<std::string> shared_prefix(const std::string& id) const;
+    // Every shared prefix, id -> text.
+    std::map<std::string, std::string> shared_prefixes() const;
     size_t n_resident() const;
 
   private:

@@ -16,6 +16,10 @@
 //   DELETE /v1/sessions/{id}
 //   POST   /v1/sessions/{id}/messages    {"content", "stream"?, sampling...}: one durable turn
 //   GET    /v1/sessions/{id}/events      the event log (read access)
+//   PUT    /v1/prefixes/{id}             {"text"}: a shared prefix (e.g. a game's rules) that characters
+//                                        name in character.shared_prefix; durable with a store; admin or
+//                                        create keys; 201 new / 200 replaced {"id", "bytes", "n_tokens"}
+//   GET    /v1/prefixes[/{id}]           the list ({"data": [{"id", "bytes"}]}) or one ({"id", "text"})
 //   GET    /                             the spectator page (HTML; no key needed)
 //   GET    /v1/ws                        WebSocket (key: Authorization header or "?key="). Client frames:
 //                                        {"type": "message", "session_id", "content", "max_tokens"?, sampling...}
@@ -26,6 +30,8 @@
 //                                        event and {"type": "token", ...} for every streamed token of the
 //                                        sessions the key may read. Bad frames get {"type": "error", "message"}.
 // Errors are 4xx/5xx with {"error": {"message", "type"}}; the server keeps serving.
+// Rate limits (server_options::requests_per_minute, api_key::requests_per_minute):
+// 429 {"error": {"type": "rate_limit_error"}} with a Retry-After header (seconds).
 //
 // Access: with no keys configured every request is allowed (open access; the
 // server then refuses to bind anything but a loopback address). With keys,
@@ -50,13 +56,16 @@ struct api_key {
     std::vector<std::string> sessions;    // may talk to (post messages, read metadata without private fields)
     std::vector<std::string> characters;  // may talk to sessions of these characters (by name)
     std::vector<std::string> read;        // may read events and private fields of these sessions
+    int32_t requests_per_minute = -1;     // token bucket (bursts up to this many); -1: the default; 0: unlimited
 };
 
 struct auth_config {
     std::vector<api_key> keys;  // empty: open access (loopback only)
+    int32_t requests_per_minute = -1;  // default for keys without their own; -1: server_options'
 };
 
-// Parses {"keys": [{"key", "name", "admin", "create", "sessions", "characters", "read"}]}.
+// Parses {"requests_per_minute"?, "keys": [{"key", "name", "admin", "create", "sessions", "characters", "read",
+// "requests_per_minute"}]}.
 // Errors: invalid_argument naming the bad field; io_error when the file cannot be read.
 result<auth_config> parse_auth_config(const std::string& json_text);
 result<auth_config> load_auth_config(const std::string& path);
@@ -80,6 +89,12 @@ struct server_options {
     // Keys; empty = open access, allowed only on a loopback host.
     // Default: none
     auth_config auth;
+    // Requests per minute per API key (per client address under open access), as a token
+    // bucket that holds up to this many; exceeding it gets 429 with Retry-After. A key's own
+    // requests_per_minute, else the config file's, else this; 0: unlimited. /healthz and the
+    // spectator page are not counted; a WebSocket counts once, at its upgrade.
+    // Default: 0
+    int32_t requests_per_minute = 0;
     // Install a SIGINT/SIGTERM handler that stops the server (the CLI; not tests).
     // Default: false
     bool handle_signals = false;

@@ -28,7 +28,9 @@ void serve_usage(FILE* out) {
         "            {\"key\": \"sk-p1\", \"name\": \"player1\", \"sessions\": [\"npc-*\"], \"read\": []}]}\n"
         "  admin: everything; create: may create sessions (and owns them); sessions / characters:\n"
         "  may talk to these sessions (ids, \"*\", \"prefix*\") or characters (names); read: may read\n"
-        "  their events and private character fields.\n"
+        "  their events and private character fields. Rate limits: \"requests_per_minute\" per key,\n"
+        "  or at the top level as the default for keys without one (0 = unlimited); over it: 429\n"
+        "  with Retry-After.\n"
         "\n"
         "options:\n"
         "  --model FILE        GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
@@ -42,6 +44,9 @@ void serve_usage(FILE* out) {
         "  --max-body BYTES    largest request body (default 1048576)\n"
         "  --max-tokens N      default max_tokens (default 256)\n"
         "  --log               log one line per request (never bodies or keys)\n"
+        "  --requests-per-minute N\n"
+        "                      rate limit per key (per client address without --config) when the\n"
+        "                      config gives none (default 0 = unlimited)\n"
         "  -h, --help          show this help\n");
 }
 
@@ -102,6 +107,8 @@ int cmd_serve(int argc, char** argv) {
             so.default_max_tokens = static_cast<int32_t>(integer());
         else if (a == "--log")
             so.log_requests = true;
+        else if (a == "--requests-per-minute")
+            so.requests_per_minute = static_cast<int32_t>(integer());
         else {
             std::fprintf(stderr, "mnemos serve: unknown option '%s' (see --help)\n", a.c_str());
             return 2;

@@ -39,7 +39,8 @@ class durable_session_store final : public session_store_i {
         std::vector<std::string> ids;
         auto all = st_.list_sessions();
         if (all)
-            for (const auto& m : all.value()) ids.push_back(m.id);
+            for (const auto& m : all.value())
+                if (m.id != k_prefix_log_id) ids.push_back(m.id);
         return ids;
     }
     status delete_session(const std::string& id) override { return st_.delete_session(id); }

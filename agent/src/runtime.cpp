@@ -251,7 +251,8 @@ class memory_session_store final : public session_store_i {
     std::vector<std::string> list_sessions() override {
         std::lock_guard lk(mu_);
         std::vector<std::string> v;
-        for (auto& [k, _] : meta_) v.push_back(k);
+        for (auto& [k, _] : meta_)
+            if (k != k_prefix_log_id) v.push_back(k);
         return v;
     }
     status delete_session(const std::string& id) override {
@@ -291,11 +292,49 @@ bool valid_session_id(const std::string& id) {
 
 std::unique_ptr<session_store_i> make_memory_session_store() { return std::make_unique<memory_session_store>(); }
 
+status session_store_i::put_prefix(const std::string& id, const std::string& text) {
+    if (!get_session(k_prefix_log_id).ok()) {
+        const json meta = {{"id", k_prefix_log_id}, {"reserved", "shared prefixes"}};
+        if (auto st = put_session(k_prefix_log_id, meta.dump()); !st.ok()) return st;
+    }
+    const json ev = {{"type", "prefix"}, {"id", id}, {"text", text}, {"ts", unix_now()}};
+    auto r = append_event(k_prefix_log_id, ev.dump());
+    if (!r) return r.error();
+    return {};
+}
+
+std::map<std::string, std::string> session_store_i::load_prefixes() {
+    std::map<std::string, std::string> out;
+    auto evs = read_events(k_prefix_log_id);
+    if (!evs) return out;
+    for (const auto& e : evs.value()) {
+        const json ev = json::parse(e, nullptr, false);
+        if (!ev.is_object() || ev.value("type", "") != "prefix") continue;
+        if (!ev.contains("id") || !ev["id"].is_string() || !ev.contains("text") || !ev["text"].is_string()) continue;
+        out[ev["id"].get<std::string>()] = ev["text"].get<std::string>();
+    }
+    return out;
+}
+
 // ---------------------------------------------------------------------------
 // session_manager
 // ---------------------------------------------------------------------------
 
-session_manager::session_manager(const engine::model& m, session_store_i& store) : model_(m), store_(store) {}
+session_manager::session_manager(const engine::model& m, session_store_i& store)
+    : model_(m), store_(store), prefixes_(store.load_prefixes()) {}
+
+status session_manager::put_shared_prefix(const std::string& id, std::string text) {
+    if (!valid_session_id(id))
+        return make_error(errc::invalid_argument, "prefix id must be 1-64 characters of [A-Za-z0-9_.-]");
+    if (auto st = store_.put_prefix(id, text); !st.ok()) return st;
+    set_shared_prefix(id, std::move(text));
+    return {};
+}
+
+std::map<std::string, std::string> session_manager::shared_prefixes() const {
+    std::lock_guard lk(mu_);
+    return prefixes_;
+}
 
 void session_manager::set_shared_prefix(const std::string& id, std::string text) {
     std::lock_guard lk(mu_);

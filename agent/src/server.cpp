@@ -13,8 +13,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -51,6 +53,7 @@ struct metrics {
     std::atomic<int64_t> n_requests{0};
     std::atomic<int64_t> n_4xx{0};
     std::atomic<int64_t> n_5xx{0};
+    std::atomic<int64_t> n_rate_limited{0};  // 429s
     std::atomic<int64_t> n_turns{0};
     std::atomic<int64_t> n_generated{0};  // finish_info::n_generated
     std::atomic<int64_t> n_prompt{0};     // finish_info::n_prompt
@@ -76,8 +79,37 @@ struct ws_hub {
 };
 using hub_ptr = std::shared_ptr<ws_hub>;
 
+// Token buckets per API key (per client address under open access).
+struct rate_limiter {
+    struct bucket {
+        double tokens = 0;
+        std::chrono::steady_clock::time_point last;
+    };
+    std::mutex mu;  // guards buckets
+    std::map<std::string, bucket> buckets;
+
+    // 0 when one request may go now (and takes a token), else the seconds until one may.
+    int64_t take(const std::string& id, int32_t per_minute) {
+        if (per_minute <= 0) return 0;
+        const auto now = std::chrono::steady_clock::now();
+        std::lock_guard lk(mu);
+        if (buckets.size() > 100000) buckets.clear();  // bounded under open access (many addresses)
+        auto [it, fresh] = buckets.try_emplace(id, bucket{static_cast<double>(per_minute), now});
+        bucket& b = it->second;
+        const double rate = per_minute / 60.0;  // tokens per second
+        b.tokens = std::min<double>(per_minute, b.tokens + std::chrono::duration<double>(now - b.last).count() * rate);
+        b.last = now;
+        if (b.tokens >= 1.0) {
+            b.tokens -= 1.0;
+            return 0;
+        }
+        return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - b.tokens) / rate)));
+    }
+};
+
 struct server_state {
     server_options opt;
+    rate_limiter limiter;
     engine_runner* runner = nullptr;
     session_manager* sessions = nullptr;
     std::string model_id;
@@ -98,6 +130,7 @@ struct reply {
     unsigned status = 200;
     std::string body;
     std::string content_type = "application/json";
+    int64_t retry_after = -1;  // seconds, for a Retry-After header (429); -1: none
 };
 
 reply error_reply(unsigned status, const std::string& type, const std::string& message) {
@@ -151,6 +184,34 @@ bool can_talk(const caller& c, const session& s) {
     if (can_read(c, s)) return true;
     return pattern_match(c.key->sessions, s.id) ||
            (!s.chr.name.empty() && pattern_match(c.key->characters, s.chr.name));
+}
+
+// The caller's requests-per-minute limit (0: unlimited) and bucket id (never the key itself).
+std::pair<int32_t, std::string> rate_limit_of(const server_state& st, const caller& who,
+                                              const beast::tcp_stream& stream) {
+    if (!who.key) {
+        error_code ec;
+        const auto ep = stream.socket().remote_endpoint(ec);
+        return {st.opt.requests_per_minute, "addr:" + (ec ? std::string("?") : ep.address().to_string())};
+    }
+    int32_t rpm = who.key->requests_per_minute;
+    if (rpm < 0) rpm = st.opt.auth.requests_per_minute;
+    if (rpm < 0) rpm = st.opt.requests_per_minute;
+    const size_t idx = static_cast<size_t>(who.key - st.opt.auth.keys.data());
+    return {rpm, "key:" + std::to_string(idx)};
+}
+
+// A 429 reply when the caller is over its rate limit.
+std::optional<reply> rate_limited(server_state& st, const caller& who, const beast::tcp_stream& stream) {
+    const auto [rpm, id] = rate_limit_of(st, who, stream);
+    const int64_t wait = st.limiter.take(id, rpm);
+    if (wait == 0) return std::nullopt;
+    st.m.n_rate_limited++;
+    reply r = error_reply(429, "rate_limit_error",
+                          "rate limit exceeded (" + std::to_string(rpm) + " requests per minute); retry in " +
+                              std::to_string(wait) + " s");
+    r.retry_after = wait;
+    return r;
 }
 
 bool same_secret(const std::string& a, const std::string& b) {
@@ -500,6 +561,7 @@ awaitable<bool> write_reply(beast::tcp_stream& stream, const request_t& req, rep
     http::response<http::string_body> res{static_cast<http::status>(rep.status), req.version()};
     res.set(http::field::server, "mnemos");
     res.set(http::field::content_type, rep.content_type);
+    if (rep.retry_after >= 0) res.set(http::field::retry_after, std::to_string(rep.retry_after));
     res.keep_alive(req.keep_alive() && rep.status < 500 && !st->stopping);
     res.body() = std::move(rep.body);
     res.prepare_payload();
@@ -836,6 +898,72 @@ json session_json(const session& s, bool include_private) {
             {"busy", s.busy.load()}};
 }
 
+// GET /v1/prefixes, GET /v1/prefixes/{id}, PUT /v1/prefixes/{id} {"text"}: shared prefixes
+// (e.g. a game's rules) that characters name in character.shared_prefix. Admin or create keys
+// only: the text becomes part of characters' system prompts.
+awaitable<bool> handle_prefixes(beast::tcp_stream& stream, request_t req, state_ptr st, caller who, std::string id) {
+    const auto method = req.method();
+    if (!who.admin() && !who.key->create) {
+        reply r_ = error_reply(403, "permission_error", "shared prefixes need an admin or create key");
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    if (id.empty()) {
+        if (method != http::verb::get) {
+            reply r_ = error_reply(405, "invalid_request_error", "use GET (PUT /v1/prefixes/{id} to set one)");
+            co_return co_await write_reply(stream, req, std::move(r_), st);
+        }
+        json data = json::array();
+        for (const auto& [pid, text] : st->sessions->shared_prefixes())
+            data.push_back({{"id", pid}, {"object", "prefix"}, {"bytes", text.size()}});
+        reply r_ = json_reply({{"object", "list"}, {"data", data}});
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    if (method == http::verb::get) {
+        auto text = st->sessions->shared_prefix(id);
+        reply r_ = text ? json_reply({{"id", id}, {"object", "prefix"}, {"text", *text}, {"bytes", text->size()}})
+                        : error_reply(404, "not_found_error", "no prefix '" + id + "'");
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    if (method != http::verb::put) {
+        reply r_ = error_reply(405, "invalid_request_error", "use GET or PUT");
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    auto parsed = parse_body(req);
+    if (auto* e = std::get_if<reply>(&parsed)) co_return co_await write_reply(stream, req, *e, st);
+    const json b = std::move(std::get<json>(parsed));
+    auto it = b.find("text");
+    std::string err;
+    if (it == b.end() || !it->is_string())
+        err = "'text' must be a string";
+    else if (it->get_ref<const std::string&>().empty())
+        err = "'text' must not be empty";
+    else if (!valid_utf8(it->get_ref<const std::string&>()))
+        err = "'text' is not valid UTF-8";
+    if (!err.empty()) {
+        reply r_ = error_reply(400, "invalid_request_error", err);
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    std::string text = it->get<std::string>();
+    // It must leave room in the window for a persona and a conversation.
+    const int32_t n_tokens = static_cast<int32_t>(st->runner->mdl().tok().encode(text, false, false).size());
+    const int32_t limit = st->runner->n_ctx() / 2;
+    if (n_tokens > limit) {
+        reply r_ = error_reply(413, "invalid_request_error",
+                               "prefix has " + std::to_string(n_tokens) + " tokens; at most " + std::to_string(limit) +
+                                   " (half the context) are allowed");
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    const bool existed = st->sessions->shared_prefix(id).has_value();
+    const size_t bytes = text.size();
+    if (auto ps = st->sessions->put_shared_prefix(id, std::move(text)); !ps.ok()) {
+        reply r_ = status_reply(ps);
+        co_return co_await write_reply(stream, req, std::move(r_), st);
+    }
+    reply r_ = json_reply({{"id", id}, {"object", "prefix"}, {"bytes", bytes}, {"n_tokens", n_tokens}},
+                          existed ? 200 : 201);
+    co_return co_await write_reply(stream, req, std::move(r_), st);
+}
+
 awaitable<bool> handle_create_session(beast::tcp_stream& stream, request_t req, state_ptr st, caller who) {
     if (!who.admin() && !who.key->create) {
         reply r_ = error_reply(403, "permission_error", "this key may not create sessions");
@@ -1130,6 +1258,8 @@ std::string metrics_text(const server_state& st) {
     };
     metric("mnemos_http_requests_total", "counter", "HTTP requests received", st.m.n_requests.load());
     metric("mnemos_http_client_errors_total", "counter", "4xx responses", st.m.n_4xx.load());
+    metric("mnemos_http_rate_limited_total", "counter", "requests refused by a rate limit (429)",
+           st.m.n_rate_limited.load());
     metric("mnemos_http_server_errors_total", "counter", "5xx responses", st.m.n_5xx.load());
     metric("mnemos_connections", "gauge", "open connections", st.m.n_connections.load());
     metric("mnemos_turns_total", "counter", "generations finished", st.m.n_turns.load());
@@ -1374,6 +1504,7 @@ awaitable<bool> handle(beast::tcp_stream& stream, request_t req, state_ptr st) {
         reply r_ = error_reply(401, "authentication_error", "missing or invalid API key");
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
+    if (auto limited = rate_limited(*st, *who, stream)) co_return co_await write_reply(stream, req, *limited, st);
     if (path == "/v1/ws") {
         reply r_ = error_reply(426, "invalid_request_error", "GET /v1/ws needs a WebSocket upgrade");
         co_return co_await write_reply(stream, req, std::move(r_), st);
@@ -1411,6 +1542,10 @@ awaitable<bool> handle(beast::tcp_stream& stream, request_t req, state_ptr st) {
             co_return co_await write_reply(stream, req, std::move(r_), st);
         }
         co_return co_await handle_chat_completions(stream, std::move(req), st, *who);
+    }
+    if (path == "/v1/prefixes" || path.compare(0, 13, "/v1/prefixes/") == 0) {
+        std::string pid = path.size() > 13 ? path.substr(13) : std::string();
+        co_return co_await handle_prefixes(stream, std::move(req), st, *who, std::move(pid));
     }
     if (path == "/v1/sessions") {
         if (method == http::verb::post) co_return co_await handle_create_session(stream, std::move(req), st, *who);
@@ -1558,6 +1693,11 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
                 co_await write_reply(stream, req, std::move(rep), st);
                 break;
             }
+            if (auto limited = rate_limited(*st, *who, stream)) {
+                req.keep_alive(false);
+                co_await write_reply(stream, req, *limited, st);
+                break;
+            }
             if (st->opt.log_requests) std::fprintf(stderr, "mnemos serve: GET /v1/ws (upgrade)\n");
             auto c = std::make_shared<ws_conn>(ws_stream(std::move(stream)), *who);
             co_await serve_ws(c, std::move(req), st);
@@ -1605,6 +1745,11 @@ result<auth_config> parse_auth_config(const std::string& text) {
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return make_error(errc::invalid_argument, "config is not a JSON object");
     auth_config cfg;
+    if (auto d = j.find("requests_per_minute"); d != j.end()) {
+        if (!d->is_number_integer() || d->get<int64_t>() < 0 || d->get<int64_t>() > 1000000)
+            return make_error(errc::invalid_argument, "requests_per_minute must be an integer from 0 (unlimited) to 1000000");
+        cfg.requests_per_minute = d->get<int32_t>();
+    }
     auto keys = j.find("keys");
     if (keys == j.end()) return cfg;
     if (!keys->is_array()) return make_error(errc::invalid_argument, "'keys' must be an array");
@@ -1623,6 +1768,13 @@ result<auth_config> parse_auth_config(const std::string& text) {
             if (!k[field].is_boolean())
                 return make_error(errc::invalid_argument, where + "." + field + " must be a boolean");
             *out = k[field].get<bool>();
+        }
+        if (k.contains("requests_per_minute")) {
+            const json& v = k["requests_per_minute"];
+            if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 1000000)
+                return make_error(errc::invalid_argument,
+                                  where + ".requests_per_minute must be an integer from 0 (unlimited) to 1000000");
+            a.requests_per_minute = v.get<int32_t>();
         }
         for (auto [field, out] :
              {std::pair{"sessions", &a.sessions}, std::pair{"characters", &a.characters}, std::pair{"read", &a.read}}) {

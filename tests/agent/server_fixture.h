@@ -111,10 +111,12 @@ http_result request(uint16_t port, const std::string& method, const std::string&
     return !j.is_discarded() && j.contains("error") && j["error"].contains("message") && j["error"].contains("type");
 }
 
-// Sizes that differ between the test files.
+// Sizes and limits that differ between the test files.
 struct fixture_sizes {
     int n_ctx = 1024;                   // model and engine context
     size_t max_body_bytes = 64 * 1024;  // server request limit
+    int32_t requests_per_minute = 0;    // server default rate limit (0: none)
+    bool log_requests = false;          // server request log on stderr
 };
 
 // A tiny model, a runner, sessions and a server on an ephemeral loopback port.
@@ -165,6 +167,8 @@ struct fixture {
         opt.port = 0;
         opt.auth = std::move(auth);
         opt.max_body_bytes = sizes.max_body_bytes;
+        opt.requests_per_minute = sizes.requests_per_minute;
+        opt.log_requests = sizes.log_requests;
         opt.default_max_tokens = 16;
         auto s = agent::server::start(opt, *runner, *sessions);
         REQUIRE(s.ok());
