@@ -22,7 +22,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# dump_dom URL OUT PROFILE: the page's DOM after 5 s of (virtual) time.
+dump_dom() {
+    "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+        --disable-component-update --disable-sync --user-data-dir="$WORK/$3" --virtual-time-budget=5000 \
+        --dump-dom "$1" >"$2" 2>"$WORK/$3.log"
+}
+# The checkers' common start: dom (sys.argv[1]) and need(what, text).
+export NEED_PY='
+import html, json, re, sys
+dom = open(sys.argv[1], encoding="utf-8").read()
+ok = True
+def need(what, text):
+    global ok
+    if text not in dom:
+        print("FAIL: the DOM lacks %s: %r" % (what, text))
+        ok = False
+'
+
+PORT=$(free_port)
 "$MNEMOS" serve --model "$MODEL" --host 127.0.0.1 --port "$PORT" >"$WORK/serve.log" 2>&1 &
 SERVER_PID=$!
 BASE="http://127.0.0.1:$PORT"
@@ -36,26 +55,17 @@ SID="spectre-lily"
 curl -sf "$BASE/v1/sessions" -d '{"id":"'"$SID"'","character":{"name":"Lily","persona":"You are Lily, a girl who loves her red ball."}}' >/dev/null
 
 # The page, with the turn posted while it is open.
-"$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
-    --disable-component-update --disable-sync --user-data-dir="$WORK/profile" --virtual-time-budget=5000 \
-    --dump-dom "$BASE/" >"$WORK/dom.html" 2>"$WORK/chromium.log" &
+dump_dom "$BASE/" "$WORK/dom.html" profile &
 CHROME_PID=$!
 sleep 0.5
 curl -sf "$BASE/v1/sessions/$SID/messages" -d '{"content":"Where is the red ball?","max_tokens":24,"temperature":0}' \
     >"$WORK/reply.json"
-wait "$CHROME_PID" || { echo "FAIL: chromium failed"; tail -20 "$WORK/chromium.log"; exit 1; }
+wait "$CHROME_PID" || { echo "FAIL: chromium failed"; tail -20 "$WORK/profile.log"; exit 1; }
 
 python3 - "$WORK/dom.html" "$WORK/reply.json" "$SID" <<'PY'
-import html, json, sys
-dom = open(sys.argv[1], encoding="utf-8").read()
+import os; exec(os.environ["NEED_PY"])
 reply = json.load(open(sys.argv[2]))["choices"][0]["message"]["content"]
 sid = sys.argv[3]
-ok = True
-def need(what, text):
-    global ok
-    if text not in dom:
-        print("FAIL: the DOM lacks %s: %r" % (what, text))
-        ok = False
 need("the session id", 'data-session="%s"' % sid)
 need("the character", ">Lily<")
 need("the user message", "Where is the red ball?")
@@ -74,7 +84,7 @@ wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=""
 
 # A game on its own runtime, served while it plays and for a while after.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+PORT=$(free_port)
 "$MNEMOS" play "$SCEN/ci_smoke.json" --model "$MODEL" --serve "$PORT" --linger 30 --store "$WORK/game" \
     --transcript "$WORK/transcript.txt" --results "$WORK/results.json" >"$WORK/play.out" 2>"$WORK/play.err" &
 PLAY_PID=$!
@@ -84,24 +94,15 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 [ -s "$WORK/results.json" ] || { echo "FAIL: the game did not finish"; cat "$WORK/play.err"; exit 1; }
-"$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
-    --disable-component-update --disable-sync --user-data-dir="$WORK/profile2" --virtual-time-budget=5000 \
-    --dump-dom "$BASE/" >"$WORK/game.html" 2>"$WORK/chromium2.log" || { echo "FAIL: chromium failed"; tail -20 "$WORK/chromium2.log"; exit 1; }
+dump_dom "$BASE/" "$WORK/game.html" profile2 || { echo "FAIL: chromium failed"; tail -20 "$WORK/profile2.log"; exit 1; }
 kill "$PLAY_PID" 2>/dev/null || true
 wait "$PLAY_PID" 2>/dev/null || true
 PLAY_PID=""
 
 python3 - "$WORK/game.html" "$WORK/results.json" "$WORK/transcript.txt" <<'PY'
-import html, json, re, sys
-dom = open(sys.argv[1], encoding="utf-8").read()
+import os; exec(os.environ["NEED_PY"])
 res = json.load(open(sys.argv[2]))
 transcript = open(sys.argv[3], encoding="utf-8").read()
-ok = True
-def need(what, text):
-    global ok
-    if text not in dom:
-        print("FAIL: the DOM lacks %s: %r" % (what, text))
-        ok = False
 for name in ("Host", "Cook", "Maid"):
     need("the character " + name, ">%s<" % name)
 need("the game log row", 'data-session="ci_smoke.game"')

@@ -3,7 +3,12 @@
 // the shared prefix computed once and reused by the later characters), and a
 // game killed mid-way (SIGKILL of a child process: this test binary re-run on
 // a hidden test case) resumes from the store to the same final event logs as
-// an uninterrupted run.
+// an uninterrupted run. The tool-agent game master (tool_agent_inventory with
+// tool_choice "required", since a random model never writes <tool_call> by
+// itself): calls run against packs kept by the runner, calls and results are
+// durable, expect_tools / must_call_tools are scored from the calls made, the
+// packs come back from the game log on resume, and generations beyond the
+// scenario's window see the system text plus a recent window.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -15,7 +20,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -54,13 +61,13 @@ struct temp_dir {
     }
 };
 
-std::string write_model(const fs::path& dir) {
+std::string write_model(const fs::path& dir, int32_t n_ctx = 1024) {
     const std::string path = (dir / "tiny.gguf").string();
     test::tiny_model_options o;
     o.tokenizer = "gpt2";
     o.n_embd = 64;
     o.n_ff = 128;
-    o.n_ctx = 1024;
+    o.n_ctx = n_ctx;
     REQUIRE(test::write_tiny_model(path, o));
     return path;
 }
@@ -71,12 +78,14 @@ std::shared_ptr<const engine::model> load_model(const std::string& path) {
     return std::shared_ptr<const engine::model>(std::move(loaded.value()));
 }
 
-scenario load_smoke() {
-    auto r = load_scenario((scenarios_dir() / "ci_smoke.json").string());
+scenario load_named(const std::string& name) {
+    auto r = load_scenario((scenarios_dir() / (name + ".json")).string());
     INFO((r.ok() ? std::string() : r.error().message()));
     REQUIRE(r.ok());
     return std::move(r).value();
 }
+
+scenario load_smoke() { return load_named("ci_smoke"); }
 
 play_options small_options() {
     play_options o;
@@ -110,6 +119,21 @@ json read_game(const std::string& store_dir, const scenario& sc) {
     read(play_game_session_id(sc), false);
     for (const auto& c : sc.characters) read(play_character_session_id(sc, c.id), true);
     return out;
+}
+
+play_options tool_options(const std::string& store) {
+    play_options o;
+    o.store_dir = store;
+    o.max_tokens = 6;
+    o.n_threads = 1;
+    o.tool_choice = "required";
+    return o;
+}
+
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
 }
 
 }  // namespace
@@ -407,4 +431,127 @@ TEST_CASE("play: mnemos play runs ci_smoke and writes its files", "[play]") {
     CHECK(os.str().find("score ") != std::string::npos);
     CHECK(run("--store " + db.string()) == 1);  // the game exists: refused without --resume
     CHECK(run("--store " + db.string() + " --resume") == 0);
+}
+
+TEST_CASE("play tools: the game master's calls run, are durable, scored, and survive a resume", "[play][tools]") {
+    temp_dir dir;
+    auto m = load_model(write_model(dir.path, 4096));
+    const scenario sc = load_named("tool_agent_inventory");
+    const std::string clean_store = (dir.path / "clean").string(), cut_store = (dir.path / "cut").string();
+
+    auto clean = play_scenario(sc, m, tool_options(clean_store));
+    INFO((clean.ok() ? std::string() : clean.error().to_string()));
+    REQUIRE(clean.ok());
+
+    // Interrupted after the second game-master turn, then resumed: the packs must come back from the game log.
+    play_options first = tool_options(cut_store);
+    first.max_steps = 5;
+    REQUIRE(play_scenario(sc, m, first).ok());
+    play_options again = tool_options(cut_store);
+    again.resume = true;
+    auto resumed = play_scenario(sc, m, again);
+    INFO((resumed.ok() ? std::string() : resumed.error().to_string()));
+    REQUIRE(resumed.ok());
+    CHECK(resumed->n_steps_resumed == 5);
+
+    const std::string game = play_game_session_id(sc), gm = play_character_session_id(sc, "quartermaster");
+    const json clean_game = read_game(clean_store, sc), cut_game = read_game(cut_store, sc);
+    CHECK(cut_game == clean_game);
+    const auto log = clean_game[game].get<std::vector<json>>();
+    {
+        // The game master's session holds the calls and their results.
+        int n_tool = 0, n_call = 0;
+        for (const auto& m : clean_game[gm]) {
+            n_tool += m[0] == "tool";
+            n_call += m[1].get<std::string>().find("<tool_call>") != std::string::npos;
+        }
+        CHECK(n_tool > 0);
+        CHECK(n_call > 0);
+    }
+
+    // Every game-master turn and probe called a tool (tool_choice required); the packs kept by the runner
+    // agree with an independent replay of the calls in log order (probes act on a copy).
+    std::map<std::string, std::map<std::string, int64_t>> packs;
+    int n_calls = 0, n_checked_lists = 0;
+    for (const auto& ev : log) {
+        const std::string kind = ev.value("kind", "");
+        if (kind != "turn" && kind != "probe") continue;
+        INFO(ev.dump());
+        REQUIRE(ev.contains("rounds"));
+        REQUIRE(!ev["rounds"].empty());
+        auto state = packs;  // probes: a copy
+        auto& st = kind == "turn" ? packs : state;
+        for (const auto& rd : ev["rounds"])
+            for (const auto& c : rd["calls"]) {
+                ++n_calls;
+                const std::string name = c["name"];
+                const json& a = c["arguments"];
+                CHECK((c.contains("result") || c.contains("error")));
+                if (!c.contains("result")) continue;
+                const json& r = c["result"];
+                if (name == "add_item") {
+                    auto& q = st[a["owner"]][lower(a["item"])];
+                    q += a.value("quantity", 1);
+                    CHECK(r["quantity"] == q);
+                } else if (name == "remove_item") {
+                    CHECK(r["owner"] == a["owner"]);
+                    auto& pack = st[a["owner"]];
+                    auto it = pack.find(lower(r["item"]));
+                    REQUIRE(it != pack.end());
+                    it->second -= a.value("quantity", 1);
+                    CHECK(r["quantity"] == it->second);
+                    if (it->second == 0) pack.erase(it);
+                } else if (name == "list_inventory") {
+                    auto check_pack = [&](const std::string& owner, const json& items) {
+                        std::map<std::string, int64_t> got;
+                        for (const auto& i : items) got[lower(i["item"])] = i["quantity"];
+                        std::map<std::string, int64_t> want;
+                        for (const auto& [k, v] : st[owner])
+                            if (v > 0) want[k] = v;
+                        CHECK(got == want);
+                        ++n_checked_lists;
+                    };
+                    if (r.contains("owner"))
+                        check_pack(r["owner"], r["items"]);
+                    else
+                        for (const auto& [owner, items] : r["packs"].items()) check_pack(owner, items);
+                }
+            }
+    }
+    CHECK(n_calls >= 13);  // 7 turns + 6 probes
+
+    // Scores come from the calls made.
+    const auto& rep = clean.value();
+    REQUIRE(rep.tool_turns.size() == 7);
+    int n_passed = 0;
+    for (const auto& t : rep.tool_turns) {
+        std::set<std::string> called(t.called.begin(), t.called.end());
+        bool all = true;
+        for (const auto& e : t.expected) all = all && called.count(e);
+        CHECK(t.passed == all);
+        CHECK(!t.called.empty());
+        n_passed += t.passed;
+    }
+    CHECK(rep.n_tool_turns_passed == n_passed);
+    for (const auto& p : rep.probes) {
+        const auto* sp = [&]() -> const scenario_probe* {
+            for (const auto& q : sc.probes)
+                if (q.id == p.id) return &q;
+            return nullptr;
+        }();
+        REQUIRE(sp);
+        CHECK(!p.tools_called.empty());
+        for (const auto& t : sp->must_call_tools) {
+            const bool called = std::find(p.tools_called.begin(), p.tools_called.end(), t) != p.tools_called.end();
+            const bool reported_missing =
+                std::find(p.score.tools_missing.begin(), p.score.tools_missing.end(), t) != p.score.tools_missing.end();
+            CHECK(called != reported_missing);
+        }
+    }
+    const json res = json::parse(rep.results_json);
+    CHECK(res["tool_score"]["total"] == 7);
+    CHECK(res["tool_turns"].size() == 7);
+    // The road log (~8.5k tokens) outgrows the 2048-token window: the gate's generations were windowed.
+    CHECK(res["context"]["window_tokens"] == 2048);
+    CHECK(rep.n_windowed > 0);
 }
