@@ -295,3 +295,35 @@ TEST_CASE("ws: the server stops with sockets open and a turn in flight", "[agent
     while (b.next()) {
     }
 }
+
+TEST_CASE("ws: turns beyond the window keep streaming; done frames say what was kept", "[agent][ws][context]") {
+    fixture_sizes sizes;
+    sizes.n_ctx = 160;
+    fixture f({}, false, {}, sizes);
+    create_session(f.port, "long", "Lily");
+    ws_client c(f.port, "/v1/ws");
+    REQUIRE(c.ok);
+    int n_truncated = 0;
+    for (int t = 0; t < 12; ++t) {
+        INFO("turn " << t);
+        c.send(json{{"type", "message"},
+                    {"session_id", "long"},
+                    {"content", "Tell me about the bird in the big tree, number " + std::to_string(t) + "."},
+                    {"max_tokens", 8},
+                    {"temperature", 0}}
+                   .dump());
+        auto frames = c.until("done");
+        REQUIRE(!frames.empty());
+        const json& done = frames.back();
+        if (!done.contains("mnemos")) continue;
+        ++n_truncated;
+        const json& cx = done["mnemos"]["context"];
+        CHECK(cx["truncated"] == true);
+        CHECK(cx["n_dropped"].get<int>() > 0);
+        CHECK(done["usage"]["prompt_tokens"] == cx["n_kept_first"].get<int>() + cx["n_kept_recent"].get<int>());
+    }
+    CHECK(n_truncated >= 4);
+    auto e = request(f.port, "GET", "/v1/sessions/long/events");
+    REQUIRE(e.status == 200);
+    CHECK(e.j()["data"].size() == 1 + 2 * 12);
+}
