@@ -77,6 +77,17 @@ try {
     console.log('tool call:', call.function.name, call.function.arguments);
   }
 
+  // A history longer than the model's window: the turn still works; the middle is left out and said so.
+  const long = [{ role: 'system', content: 'You tell short stories.' }];
+  for (let i = 0; i < 80; i++)
+    long.push({ role: i % 2 ? 'assistant' : 'user', content: `Once upon a time there was a little dog number ${i}.` });
+  const lr = await client.chat.completions.create({ model: 'any', messages: long, max_tokens: 8, temperature: 0 });
+  const cx = lr.mnemos?.context;
+  if (typeof lr.choices[0].message.content !== 'string') fail('long history: ' + JSON.stringify(lr));
+  if (!cx || cx.truncated !== true || !(cx.n_dropped > 0) || !(cx.n_kept_first > 0))
+    fail('long history metadata: ' + JSON.stringify(lr));
+  else console.log('long history:', JSON.stringify(cx), 'prompt_tokens', lr.usage.prompt_tokens);
+
   try {
     await client.chat.completions.create({ model: 'any', messages: [{ role: 'user', content: 'x' }],
       tools: [{ type: 'function', function: { name: 'bad name' } }] });
