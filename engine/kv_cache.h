@@ -154,8 +154,9 @@ class kv_cache {
     // is neither resident nor loadable, or when no page is free for a load.
     // Returns 0 and changes nothing when seq is not empty.
     // Store loads are batched: a run of consecutive blocks that are not
-    // resident is read with one block_store_i::load_many() into free uncached
-    // pages (at most max_load_batch blocks per call); when only cached pages
+    // resident is read with block_store_i::load_many() into free uncached
+    // pages, in batches of 2, 4, 8, ... up to max_load_batch blocks (a prompt
+    // the store does not have costs one small batch); when only cached pages
     // are free, blocks are loaded one at a time through a scratch page so that
     // a miss evicts nothing. Blocks of a batch after the first that fails are
     // given back unused.

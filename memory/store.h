@@ -71,6 +71,13 @@ struct store_options {
     // page's element count, else groups of 64).
     // Default: 0 (version 1, groups of 64)
     int32_t int8_group = 0;
+    // Write KV blocks through RocksDB's write-ahead log. Off, they reach disk
+    // when the kv memtable is flushed (when it fills, and on close): a crash
+    // loses the blocks written since the last flush (they are recomputed: KV
+    // is a cache), each block is written once instead of twice (WAL, then
+    // blob file), and a synced event never waits for KV bytes in the WAL.
+    // Default: false
+    bool kv_wal = false;
     // Blocks waiting for the write-behind thread at most. When the queue is
     // full, persist() waits for room (back-pressure) unless drop_when_full.
     // Default: 256
@@ -133,29 +140,44 @@ struct gc_report {
 };
 
 struct store_stats {
-    uint64_t n_sessions = 0;      // session records
-    uint64_t n_events = 0;        // events over all sessions
-    uint64_t n_blocks = 0;        // KV blocks stored
-    uint64_t n_refs = 0;          // (block, session) references
-    uint64_t block_bytes = 0;     // value bytes of the KV blocks (header + tokens + payload + checksum)
-    uint64_t block_tokens = 0;    // tokens covered by the KV blocks
-    double bytes_per_token = 0;   // block_bytes / block_tokens
-    uint64_t disk_bytes = 0;      // SST + blob files on disk, all families
+    uint64_t n_sessions = 0;     // session records
+    uint64_t n_events = 0;       // events over all sessions
+    uint64_t n_blocks = 0;       // KV blocks stored
+    uint64_t n_refs = 0;         // (block, session) references
+    uint64_t block_bytes = 0;    // value bytes of the KV blocks (header + tokens + payload + checksum)
+    uint64_t block_tokens = 0;   // tokens covered by the KV blocks
+    double bytes_per_token = 0;  // block_bytes / block_tokens
+    uint64_t disk_bytes = 0;     // SST + blob files on disk, all families
     // Since open():
-    uint64_t n_loads = 0;         // blocks().load() calls
-    uint64_t n_load_hits = 0;     // ... that returned a valid block
-    uint64_t n_load_missing = 0;  // ... for a hash not in the store
-    uint64_t n_load_corrupt = 0;  // ... whose value failed the header / checksum / size check
-    uint64_t n_persists = 0;      // blocks().persist() calls
+    uint64_t n_loads = 0;            // blocks().load() calls
+    uint64_t n_load_hits = 0;        // ... that returned a valid block
+    uint64_t n_load_missing = 0;     // ... for a hash not in the store
+    uint64_t n_load_corrupt = 0;     // ... whose value failed the header / checksum / size check
+    uint64_t n_persists = 0;         // blocks().persist() calls
     uint64_t n_persist_skipped = 0;  // ... for a block already stored (content-addressed: written once)
     uint64_t n_persist_dropped = 0;  // ... dropped (queue full with drop_when_full, or after close began)
     uint64_t n_persist_failed = 0;   // ... whose write failed
     uint64_t n_pending = 0;          // blocks waiting for the write-behind thread now
-    uint64_t n_load_batches = 0;     // RocksDB MultiGet calls made by load / load_many
-    uint64_t load_value_bytes = 0;   // encoded bytes those reads returned
-    uint64_t load_read_ns = 0;       // time in those reads (RocksDB: index lookup, blob read), summed over threads
-    uint64_t load_decode_ns = 0;     // time verifying (CRC-32C) and decoding into the pages, summed over threads
-    uint64_t load_wall_ns = 0;       // wall time of the load / load_many calls
+    // Over the store's life (kept in the database when a store closes; a
+    // crash loses the counts of that run): what `mnemos store stats` shows.
+    uint64_t lifetime_loads = 0;            // block loads
+    uint64_t lifetime_load_hits = 0;        // ... that returned a valid block
+    uint64_t lifetime_load_missing = 0;     // ... for a hash not in the store
+    uint64_t lifetime_load_corrupt = 0;     // ... that failed a check (recomputed)
+    uint64_t lifetime_persists = 0;         // blocks handed to write-behind
+    uint64_t lifetime_persist_skipped = 0;  // ... already stored (a shared prefix, written once)
+    double lifetime_hit_rate() const {
+        return lifetime_loads ? double(lifetime_load_hits) / double(lifetime_loads) : 0.0;
+    }
+    double lifetime_dedup_rate() const {
+        return lifetime_persists ? double(lifetime_persist_skipped) / double(lifetime_persists) : 0.0;
+    }
+    // This process's resume path:
+    uint64_t n_load_batches = 0;    // RocksDB MultiGet calls made by load / load_many
+    uint64_t load_value_bytes = 0;  // encoded bytes those reads returned
+    uint64_t load_read_ns = 0;      // time in those reads (RocksDB: index lookup, blob read), summed over threads
+    uint64_t load_decode_ns = 0;    // time verifying (CRC-32C) and decoding into the pages, summed over threads
+    uint64_t load_wall_ns = 0;      // wall time of the load / load_many calls
     double hit_rate() const { return n_loads ? double(n_load_hits) / double(n_loads) : 0.0; }
 };
 
@@ -228,9 +250,13 @@ class store {
 
     // -- maintenance -----------------------------------------------------------
 
-    // Counts (exact: scans keys of every family; O(keys)) and counters.
+    // Counts (exact: scans every family, reading each KV value; O(store)) and counters.
     store_stats stats();
-    // Blocks until every block persisted before the call is written.
+    // Only the counters of stats() (since open and lifetime), without the scan: cheap.
+    store_stats counters();
+    // Blocks until every block persisted before the call is written to the
+    // database's files (with kv_wal off this flushes the kv memtable, one
+    // small blob file per call: call it at the end of a run, not per token).
     void flush();
 
     // For tests and tools: raw access to a stored KV value (the encoded

@@ -111,11 +111,12 @@ int cmd_sessions(int argc, char** argv) {
         std::fprintf(stderr, "mnemos: %s\n", m.error().to_string().c_str());
         return 1;
     }
-    std::printf("id                 %s\ncharacter          %s\nmodel fingerprint  %s\ntokens             %lld\n"
-                "last block hash    %s\nevents             %llu\ncreated (UTC)      %s\nupdated (UTC)      %s\n",
-                m->id.c_str(), m->character.c_str(), m->model_fingerprint.c_str(), (long long)m->n_tokens,
-                m->last_block_hash.c_str(), (unsigned long long)m->n_events, fmt_time(m->created_ms).c_str(),
-                fmt_time(m->updated_ms).c_str());
+    std::printf(
+        "id                 %s\ncharacter          %s\nmodel fingerprint  %s\ntokens             %lld\n"
+        "last block hash    %s\nevents             %llu\ncreated (UTC)      %s\nupdated (UTC)      %s\n",
+        m->id.c_str(), m->character.c_str(), m->model_fingerprint.c_str(), (long long)m->n_tokens,
+        m->last_block_hash.c_str(), (unsigned long long)m->n_events, fmt_time(m->created_ms).c_str(),
+        fmt_time(m->updated_ms).c_str());
     if (!m->extra_json.empty()) std::printf("extra              %s\n", m->extra_json.c_str());
     const uint64_t from = m->n_events > n_show ? m->n_events - n_show : 0;
     auto evs = st->read_events(id, from);
@@ -158,12 +159,15 @@ int cmd_store(int argc, char** argv) {
                 (unsigned long long)s.block_tokens, (unsigned long long)s.n_refs);
     std::printf("kv bytes         %llu (%.1f bytes per token)\n", (unsigned long long)s.block_bytes, s.bytes_per_token);
     std::printf("disk bytes       %llu (sst + blob + wal)\n", (unsigned long long)s.disk_bytes);
-    std::printf("block loads      %llu: %llu hits, %llu missing, %llu corrupt (hit rate %.1f%%, this process)\n",
-                (unsigned long long)s.n_loads, (unsigned long long)s.n_load_hits, (unsigned long long)s.n_load_missing,
-                (unsigned long long)s.n_load_corrupt, 100.0 * s.hit_rate());
-    std::printf("block persists   %llu: %llu skipped, %llu dropped, %llu failed (this process)\n",
-                (unsigned long long)s.n_persists, (unsigned long long)s.n_persist_skipped,
-                (unsigned long long)s.n_persist_dropped, (unsigned long long)s.n_persist_failed);
+    // A CLI process loads nothing itself: the hit rates are the store's lifetime counters, which every
+    // process that used the store (serve, chat, play) added to when it closed.
+    std::printf("block loads      %llu: %llu hits, %llu missing, %llu corrupt (hit rate %.1f%%, lifetime)\n",
+                (unsigned long long)s.lifetime_loads, (unsigned long long)s.lifetime_load_hits,
+                (unsigned long long)s.lifetime_load_missing, (unsigned long long)s.lifetime_load_corrupt,
+                100.0 * s.lifetime_hit_rate());
+    std::printf("block writes     %llu: %llu already stored (dedup rate %.1f%%, lifetime)\n",
+                (unsigned long long)s.lifetime_persists, (unsigned long long)s.lifetime_persist_skipped,
+                100.0 * s.lifetime_dedup_rate());
     return 0;
 }
 

@@ -53,25 +53,26 @@ struct bench_options {
 };
 
 void usage(FILE* out) {
-    std::fprintf(out,
-                 "usage: bench_resume [--preset 1b] [--lengths 512,2048] [--codecs fp16,int8]\n"
-                 "                    [--layers 8] [--dim 1024] [--heads 16] [--kv-heads 4] [--ffn 4096]\n"
-                 "                    [--threads 2] [--prefill-max 8192] [--overhead-max 2048] [--repeat 3]\n"
-                 "                    [--load-threads 2] [--chunk-kb 1024] [--cold] [--model-dir /tmp] [--db-dir /tmp]\n\n"
-                 "Generates a random Q8_0 model of that shape once (in --model-dir; --preset 1b is\n"
-                 "Llama-3.2-1B's shape: 16 layers, dim 2048, 32 heads, 8 KV heads, ffn 8192), then for each\n"
-                 "history length:\n"
-                 "  - a full prefill without a store, and with a write-behind store attached (one per codec\n"
-                 "    up to --overhead-max tokens; beyond, one prefill writing both codecs at once);\n"
-                 "    histories longer than --prefill-max are not prefilled: their blocks are synthetic\n"
-                 "    (random values under the real chained hashes) and the prefill column says \"not run\";\n"
-                 "  - --repeat resumes from a reopened store (median reported): time to the first token, split\n"
-                 "    into the store's load (wall; within it RocksDB MultiGet and verify+decode, summed over\n"
-                 "    --load-threads threads) and the rest (one-token forward);\n"
-                 "  - --repeat sequential reads of the database's files, and store load / seqread.\n"
-                 "Reads are warm (page cache) unless --cold, which evicts the database's files first\n"
-                 "(posix_fadvise DONTNEED) for both the resume and the sequential read.\n"
-                 "Prints a table, then one JSON line.\n");
+    std::fprintf(
+        out,
+        "usage: bench_resume [--preset 1b] [--lengths 512,2048] [--codecs fp16,int8]\n"
+        "                    [--layers 8] [--dim 1024] [--heads 16] [--kv-heads 4] [--ffn 4096]\n"
+        "                    [--threads 2] [--prefill-max 8192] [--overhead-max 2048] [--repeat 3]\n"
+        "                    [--load-threads 2] [--chunk-kb 1024] [--cold] [--model-dir /tmp] [--db-dir /tmp]\n\n"
+        "Generates a random Q8_0 model of that shape once (in --model-dir; --preset 1b is\n"
+        "Llama-3.2-1B's shape: 16 layers, dim 2048, 32 heads, 8 KV heads, ffn 8192), then for each\n"
+        "history length:\n"
+        "  - a full prefill without a store, and with a write-behind store attached (one per codec\n"
+        "    up to --overhead-max tokens; beyond, one prefill writing both codecs at once);\n"
+        "    histories longer than --prefill-max are not prefilled: their blocks are synthetic\n"
+        "    (random values under the real chained hashes) and the prefill column says \"not run\";\n"
+        "  - --repeat resumes from a reopened store (median reported): time to the first token, split\n"
+        "    into the store's load (wall; within it RocksDB MultiGet and verify+decode, summed over\n"
+        "    --load-threads threads) and the rest (one-token forward);\n"
+        "  - --repeat sequential reads of the database's files, and store load / seqread.\n"
+        "Reads are warm (page cache) unless --cold, which evicts the database's files first\n"
+        "(posix_fadvise DONTNEED) for both the resume and the sequential read.\n"
+        "Prints a table, then one JSON line.\n");
 }
 
 std::vector<std::string> split(const std::string& v) {
@@ -119,27 +120,42 @@ int parse(int argc, char** argv, bench_options& o) {
             mo.n_head = 32;
             mo.n_head_kv = 8;
             mo.n_ff = 8192;
-        } else if (k == "--layers") mo.n_layer = std::atoi(v.c_str());
-        else if (k == "--dim") mo.n_embd = std::atoi(v.c_str());
-        else if (k == "--heads") mo.n_head = std::atoi(v.c_str());
-        else if (k == "--kv-heads") mo.n_head_kv = std::atoi(v.c_str());
-        else if (k == "--ffn") mo.n_ff = std::atoi(v.c_str());
-        else if (k == "--threads") o.threads = std::atoi(v.c_str());
-        else if (k == "--prefill-max") o.prefill_max = std::atoi(v.c_str());
-        else if (k == "--overhead-max") o.overhead_max = std::atoi(v.c_str());
-        else if (k == "--repeat") o.repeat = std::max(1, std::atoi(v.c_str()));
-        else if (k == "--load-threads") o.load_threads = std::max(1, std::atoi(v.c_str()));
-        else if (k == "--chunk-kb") o.chunk_kb = size_t(std::max(1, std::atoi(v.c_str())));
-        else if (k == "--model-dir") o.model_dir = v;
-        else if (k == "--db-dir") o.db_dir = v;
+        } else if (k == "--layers")
+            mo.n_layer = std::atoi(v.c_str());
+        else if (k == "--dim")
+            mo.n_embd = std::atoi(v.c_str());
+        else if (k == "--heads")
+            mo.n_head = std::atoi(v.c_str());
+        else if (k == "--kv-heads")
+            mo.n_head_kv = std::atoi(v.c_str());
+        else if (k == "--ffn")
+            mo.n_ff = std::atoi(v.c_str());
+        else if (k == "--threads")
+            o.threads = std::atoi(v.c_str());
+        else if (k == "--prefill-max")
+            o.prefill_max = std::atoi(v.c_str());
+        else if (k == "--overhead-max")
+            o.overhead_max = std::atoi(v.c_str());
+        else if (k == "--repeat")
+            o.repeat = std::max(1, std::atoi(v.c_str()));
+        else if (k == "--load-threads")
+            o.load_threads = std::max(1, std::atoi(v.c_str()));
+        else if (k == "--chunk-kb")
+            o.chunk_kb = size_t(std::max(1, std::atoi(v.c_str())));
+        else if (k == "--model-dir")
+            o.model_dir = v;
+        else if (k == "--db-dir")
+            o.db_dir = v;
         else if (k == "--lengths") {
             o.lengths.clear();
             for (const auto& s : split(v)) o.lengths.push_back(std::atoi(s.c_str()));
         } else if (k == "--codecs") {
             o.codecs.clear();
             for (const auto& s : split(v)) {
-                if (s == "fp16") o.codecs.push_back(memory::kv_codec::fp16);
-                else if (s == "int8") o.codecs.push_back(memory::kv_codec::int8);
+                if (s == "fp16")
+                    o.codecs.push_back(memory::kv_codec::fp16);
+                else if (s == "int8")
+                    o.codecs.push_back(memory::kv_codec::int8);
                 else {
                     std::fprintf(stderr, "bench_resume: unknown codec %s\n", s.c_str());
                     return 2;
@@ -342,14 +358,15 @@ int main(int argc, char** argv) {
     };
     double load0[3] = {0, 0, 0}, load1[3] = {0, 0, 0};
     getloadavg(load0, 3);
-    std::printf("model: %d layers, dim %d, %d heads, %d kv heads (head dim %d), ffn %d, vocab %d, q8_0, %.0f MB "
-                "weights; %d threads; KV %zu bytes/token as f16; reads %s; load average %.2f\n",
-                mo.n_layer, mo.n_embd, mo.n_head, mo.n_head_kv, m->hp().head_dim, mo.n_ff, m->hp().n_vocab,
-                double(m->n_weight_bytes()) / 1e6, o.threads, bytes_per_token_f16, o.cold ? "cold" : "warm (page cache)",
-                load0[0]);
-    std::printf("%7s %5s %9s %9s %9s %6s %8s %8s %8s %8s %8s %8s %8s %6s %8s %9s %8s\n", "tokens", "codec",
-                "history", "prefill_s", "+store_s", "ovh%", "resume_s", "store_s", "read_s", "decode_s", "other_s",
-                "fwd_s", "seqrd_s", "ratio", "speedup", "bytes/tok", "MB");
+    std::printf(
+        "model: %d layers, dim %d, %d heads, %d kv heads (head dim %d), ffn %d, vocab %d, q8_0, %.0f MB "
+        "weights; %d threads; KV %zu bytes/token as f16; reads %s; load average %.2f\n",
+        mo.n_layer, mo.n_embd, mo.n_head, mo.n_head_kv, m->hp().head_dim, mo.n_ff, m->hp().n_vocab,
+        double(m->n_weight_bytes()) / 1e6, o.threads, bytes_per_token_f16, o.cold ? "cold" : "warm (page cache)",
+        load0[0]);
+    std::printf("%7s %5s %9s %9s %9s %6s %8s %8s %8s %8s %8s %8s %8s %6s %8s %9s %8s\n", "tokens", "codec", "history",
+                "prefill_s", "+store_s", "ovh%", "resume_s", "store_s", "read_s", "decode_s", "other_s", "fwd_s",
+                "seqrd_s", "ratio", "speedup", "bytes/tok", "MB");
     std::vector<row> rows;
     const std::string root = o.db_dir + "/mnemos-bench-resume-db";
     for (int len : o.lengths) {
@@ -465,10 +482,11 @@ int main(int argc, char** argv) {
     std::string json = "{\"bench\":\"resume\",\"model\":{\"layers\":" + std::to_string(mo.n_layer) +
                        ",\"dim\":" + std::to_string(mo.n_embd) + ",\"heads\":" + std::to_string(mo.n_head) +
                        ",\"kv_heads\":" + std::to_string(mo.n_head_kv) + ",\"ffn\":" + std::to_string(mo.n_ff) +
-                       ",\"vocab\":" + std::to_string(m->hp().n_vocab) + ",\"weights\":\"q8_0\"},\"threads\":" +
-                       std::to_string(o.threads) + ",\"cold\":" + (o.cold ? "true" : "false") +
-                       ",\"repeat\":" + std::to_string(o.repeat) + ",\"load_threads\":" + std::to_string(o.load_threads) + ",\"load_avg\":[" + fmt(load0[0], "%.2f") + "," +
-                       fmt(load1[0], "%.2f") + "],\"results\":[";
+                       ",\"vocab\":" + std::to_string(m->hp().n_vocab) +
+                       ",\"weights\":\"q8_0\"},\"threads\":" + std::to_string(o.threads) +
+                       ",\"cold\":" + (o.cold ? "true" : "false") + ",\"repeat\":" + std::to_string(o.repeat) +
+                       ",\"load_threads\":" + std::to_string(o.load_threads) + ",\"load_avg\":[" +
+                       fmt(load0[0], "%.2f") + "," + fmt(load1[0], "%.2f") + "],\"results\":[";
     for (size_t i = 0; i < rows.size(); ++i) {
         const row& r = rows[i];
         char buf[1024];

@@ -222,9 +222,11 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
 
     std::vector<block_hash> hashes(static_cast<size_t>(n_blocks));
     block_hash parent = options_.fingerprint;
-    for (int64_t k = 0; k < n_blocks; ++k) parent = hashes[k] = chain_hash(parent, prompt.subspan(size_t(k * ps), size_t(ps)));
+    for (int64_t k = 0; k < n_blocks; ++k)
+        parent = hashes[k] = chain_hash(parent, prompt.subspan(size_t(k * ps), size_t(ps)));
 
     int64_t n_resident = 0, n_loaded = 0;
+    int64_t batch = 2;  // blocks per load_many: doubles up to max_load_batch, so a prompt the store lacks costs little
     for (int64_t k = 0; k < n_blocks;) {
         const block_hash& h = hashes[size_t(k)];
         page_idx p = find(h);
@@ -238,12 +240,14 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
         }
         if (!store_) break;
         // The run of blocks from k that are not resident, as far as free uncached pages go.
-        const int64_t cap = std::min<int64_t>(max_load_batch, n_free_uncached_);
+        const int64_t cap = std::min<int64_t>(batch, n_free_uncached_);
+        batch = std::min<int64_t>(2 * batch, max_load_batch);
         int64_t j = k;
         while (j < n_blocks && j - k < cap && find(hashes[size_t(j)]) < 0) ++j;
         if (j > k) {
             const int64_t n_run = j - k;
-            const int64_t n = load_run_from_store(seq, std::span<const block_hash>(hashes).subspan(size_t(k), size_t(n_run)));
+            const int64_t n =
+                load_run_from_store(seq, std::span<const block_hash>(hashes).subspan(size_t(k), size_t(n_run)));
             n_loaded += n;
             if (n < n_run) break;
             k = j;
@@ -252,7 +256,8 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
         // Only cached pages are free: one block through the scratch page.
         const auto l0 = std::chrono::steady_clock::now();
         p = load_from_store(h);
-        counters_.store_load_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - l0).count();
+        counters_.store_load_ns +=
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - l0).count();
         if (p < 0) break;
         index_loaded(p, h);
         ++n_loaded;
@@ -266,7 +271,8 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
     counters_.hits_resident += n_resident * ps;
     counters_.hits_store += n_loaded * ps;
     counters_.misses += n_prompt - n_reused;
-    counters_.match_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    counters_.match_ns +=
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     return n_reused;
 }
 
@@ -288,7 +294,8 @@ int64_t kv_cache::load_run_from_store(kv_sequence& seq, std::span<const block_ha
     }
     const auto l0 = std::chrono::steady_clock::now();
     store_->load_many(hashes, outs, ok);
-    counters_.store_load_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - l0).count();
+    counters_.store_load_ns +=
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - l0).count();
     ++counters_.n_store_batches;
     size_t n_ok = 0;
     while (n_ok < n && ok[n_ok]) ++n_ok;

@@ -13,8 +13,10 @@ namespace mnemos::memory {
 
 const char* kv_codec_name(kv_codec c) {
     switch (c) {
-        case kv_codec::fp16: return "fp16";
-        case kv_codec::int8: return "int8";
+        case kv_codec::fp16:
+            return "fp16";
+        case kv_codec::int8:
+            return "int8";
     }
     return "unknown";
 }
@@ -69,7 +71,9 @@ struct crc_shift_table {
         for (uint32_t b = 0; b < 256; ++b)
             for (int k = 0; k < 4; ++k) t[k][b] = times(op, b << (8 * k));
     }
-    uint32_t shift(uint32_t c) const { return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^ t[2][(c >> 16) & 0xff] ^ t[3][c >> 24]; }
+    uint32_t shift(uint32_t c) const {
+        return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^ t[2][(c >> 16) & 0xff] ^ t[3][c >> 24];
+    }
 };
 
 constexpr size_t crc_long = 8192, crc_short = 256;  // stretch lengths of the three-stream loops
@@ -195,8 +199,8 @@ __attribute__((target("avx2,f16c,fma"))) void encode_int8_avx2(const uint16_t* x
         const __m256 vinv = _mm256_set1_ps(inv);
         for (; i + 8 <= group; i += 8) {
             __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xs + i)));
-            __m256i r = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v, vinv), _MM_FROUND_TO_NEAREST_INT |
-                                                                                      _MM_FROUND_NO_EXC));
+            __m256i r = _mm256_cvtps_epi32(
+                _mm256_round_ps(_mm256_mul_ps(v, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
             int32_t ri[8];
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(ri), r);
             for (int k = 0; k < 8; ++k) qs[i + k] = int8_t(std::clamp(ri[k], -127, 127));
@@ -216,8 +220,8 @@ void encode_int8_ref(const uint16_t* x, size_t n_elems, size_t group, float* sca
     }
 }
 
-__attribute__((target("avx2,f16c,fma"))) void decode_int8_avx2(const float* scales, const int8_t* q,
-                                                               size_t n_elems, size_t group, uint16_t* x) {
+__attribute__((target("avx2,f16c,fma"))) void decode_int8_avx2(const float* scales, const int8_t* q, size_t n_elems,
+                                                               size_t group, uint16_t* x) {
     for (size_t g = 0; g * group < n_elems; ++g) {
         const __m256 vs = _mm256_set1_ps(scales[g]);
         const int8_t* qs = q + g * group;

@@ -9,9 +9,9 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
-#include <chrono>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -34,15 +34,14 @@ using json = nlohmann::json;
 using engine::block_hash;
 
 int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
 status from_rocks(const rocksdb::Status& s, const char* what) {
     if (s.ok()) return ok_status();
-    const errc c = s.IsNotFound() ? errc::not_found
-                   : s.IsCorruption() ? errc::corrupt
+    const errc c = s.IsNotFound()          ? errc::not_found
+                   : s.IsCorruption()      ? errc::corrupt
                    : s.IsInvalidArgument() ? errc::invalid_argument
                                            : errc::io_error;
     return make_error(c, std::string(what) + ": " + s.ToString());
@@ -181,7 +180,8 @@ struct store::impl {
     rocksdb::ColumnFamilyHandle* cf_sessions = nullptr;
     rocksdb::ColumnFamilyHandle* cf_kv = nullptr;
     rocksdb::ColumnFamilyHandle* cf_refs = nullptr;
-    rocksdb::WriteOptions sync_wo, async_wo;
+    rocksdb::WriteOptions sync_wo, kv_wo;  // events, sessions, refs (synced); KV blocks (a cache: never synced)
+    static constexpr size_t write_batch_bytes = size_t(8) << 20;  // page bytes per write-behind WriteBatch
     block_adaptor adaptor{this};
 
     std::mutex log_mu;  // serializes appends, session updates, deletes and gc (sequence numbers, refs)
@@ -191,7 +191,7 @@ struct store::impl {
     std::condition_variable q_cv, q_done_cv, q_room_cv;
     std::deque<job> queue;
     bool stopping = false;
-    uint64_t in_flight = 0;                                // jobs taken by the worker, not yet written
+    uint64_t in_flight = 0;                                           // jobs taken by the worker, not yet written
     std::unordered_set<block_hash, engine::block_hash_hasher> known;  // hashes known stored and valid
     std::thread worker;
 
@@ -210,11 +210,66 @@ struct store::impl {
         }
         q_cv.notify_all();
         if (worker.joinable()) worker.join();
+        try {
+            save_counters();
+        } catch (...) {
+        }
         for (auto* h : {cf_default, cf_events, cf_sessions, cf_kv, cf_refs})
             if (h) db->DestroyColumnFamilyHandle(h);
         cf_default = cf_events = cf_sessions = cf_kv = cf_refs = nullptr;
         db->Close();
         db.reset();
+    }
+
+    // Reads of KV values: our CRC-32C covers key and value, so RocksDB's own blob checksum (computed
+    // without SSE4.2 in Debian's build) would be a second, slower pass; a damaged blob index or record still
+    // fails ours, or reads as an I/O error (a miss). Values do not go through the block cache.
+    static rocksdb::ReadOptions kv_ro() {
+        rocksdb::ReadOptions ro;
+        ro.verify_checksums = false;
+        ro.fill_cache = false;
+        return ro;
+    }
+
+    // Lifetime counters, in family default under counters_key: as loaded at open, plus this run's on close.
+    static constexpr const char* counters_key = "mnemos/counters";
+    uint64_t base_loads = 0, base_load_hits = 0, base_load_missing = 0, base_load_corrupt = 0;
+    uint64_t base_persists = 0, base_persist_skipped = 0;
+
+    void load_counters() {
+        std::string v;
+        if (!db->Get(rocksdb::ReadOptions(), cf_default, counters_key, &v).ok()) return;
+        json j = json::parse(v, nullptr, false);
+        if (!j.is_object()) return;
+        auto get = [&](const char* k) { return j.contains(k) && j[k].is_number_unsigned() ? j[k].get<uint64_t>() : 0; };
+        base_loads = get("loads");
+        base_load_hits = get("load_hits");
+        base_load_missing = get("load_missing");
+        base_load_corrupt = get("load_corrupt");
+        base_persists = get("persists");
+        base_persist_skipped = get("persist_skipped");
+    }
+
+    void fill_lifetime(store_stats& st) {  // q_mu held
+        st.lifetime_loads = base_loads + n_loads;
+        st.lifetime_load_hits = base_load_hits + n_load_hits;
+        st.lifetime_load_missing = base_load_missing + n_load_missing;
+        st.lifetime_load_corrupt = base_load_corrupt + n_load_corrupt;
+        st.lifetime_persists = base_persists + n_persists;
+        st.lifetime_persist_skipped = base_persist_skipped + n_persist_skipped;
+    }
+
+    void save_counters() {  // worker stopped
+        if (n_loads == 0 && n_persists == 0) return;
+        store_stats st;
+        fill_lifetime(st);
+        const json j = {{"loads", st.lifetime_loads},
+                        {"load_hits", st.lifetime_load_hits},
+                        {"load_missing", st.lifetime_load_missing},
+                        {"load_corrupt", st.lifetime_load_corrupt},
+                        {"persists", st.lifetime_persists},
+                        {"persist_skipped", st.lifetime_persist_skipped}};
+        db->Put(sync_wo, cf_default, counters_key, j.dump()).PermitUncheckedError();
     }
 
     bool is_known(const block_hash& h) {
@@ -225,58 +280,74 @@ struct store::impl {
     // Whether a valid block is stored under h (reads it).
     bool stored_valid(const block_hash& h) {
         rocksdb::PinnableSlice v;
-        if (!db->Get(rocksdb::ReadOptions(), cf_kv, hash_slice(h), &v).ok()) return false;
+        if (!db->Get(kv_ro(), cf_kv, hash_slice(h), &v).ok()) return false;
         return inspect_block(h, std::string_view(v.data(), v.size())).ok();
     }
 
     void run_worker() {
         for (;;) {
-            job j;
+            std::vector<job> batch;
             {
                 std::unique_lock lk(q_mu);
                 q_cv.wait(lk, [&] { return stopping || !queue.empty(); });
                 if (queue.empty()) return;  // stopping and drained
-                j = std::move(queue.front());
-                queue.pop_front();
-                ++in_flight;
+                // Everything queued, up to write_batch_bytes of pages: one encode pass and one write.
+                size_t bytes = 0;
+                while (!queue.empty() && (batch.empty() || bytes < write_batch_bytes)) {
+                    bytes += queue.front().bytes.size();
+                    batch.push_back(std::move(queue.front()));
+                    queue.pop_front();
+                }
+                in_flight += batch.size();
             }
             q_room_cv.notify_all();
-            write_job(j);
+            write_jobs(batch);
             {
                 std::lock_guard lk(q_mu);
-                --in_flight;
+                in_flight -= batch.size();
             }
             q_done_cv.notify_all();
         }
     }
 
-    void write_job(const job& j) {
-        bool skip = is_known(j.hash);
-        if (!skip) {
-            std::string dummy;
-            bool may_exist = db->KeyMayExist(rocksdb::ReadOptions(), cf_kv, hash_slice(j.hash), &dummy);
-            skip = may_exist && stored_valid(j.hash);
-        }
-        if (skip) {
-            std::lock_guard lk(q_mu);
-            ++n_persist_skipped;
-            known.insert(j.hash);
-            return;
-        }
-        const std::string v = encode_block(opt.codec, opt.int8_group, j.hash, j.parent, j.tokens, j.bytes, now_ms());
+    // Encodes the blocks not stored yet and writes them in one WriteBatch (kv_wo: no WAL unless kv_wal).
+    void write_jobs(std::vector<job>& jobs) {
         rocksdb::WriteBatch wb;
-        wb.Put(cf_kv, hash_slice(j.hash), v);
-        const auto s = db->Write(async_wo, &wb);
+        std::vector<block_hash> written, skipped;
+        std::unordered_set<block_hash, engine::block_hash_hasher> in_batch;
+        const int64_t t = now_ms();
+        for (job& j : jobs) {
+            bool skip = is_known(j.hash) || in_batch.count(j.hash);
+            if (!skip) {
+                std::string dummy;
+                bool may_exist = db->KeyMayExist(rocksdb::ReadOptions(), cf_kv, hash_slice(j.hash), &dummy);
+                skip = may_exist && stored_valid(j.hash);
+            }
+            if (skip) {
+                skipped.push_back(j.hash);
+                continue;
+            }
+            const std::string v = encode_block(opt.codec, opt.int8_group, j.hash, j.parent, j.tokens, j.bytes, t);
+            std::vector<uint8_t>().swap(j.bytes);  // the page copy is no longer needed
+            wb.Put(cf_kv, hash_slice(j.hash), v);
+            written.push_back(j.hash);
+            in_batch.insert(j.hash);
+        }
+        rocksdb::Status s;
+        if (wb.Count()) s = db->Write(kv_wo, &wb);
         std::lock_guard lk(q_mu);
+        n_persist_skipped += skipped.size();
+        for (const auto& h : skipped) known.insert(h);
         if (s.ok()) {
-            known.insert(j.hash);
+            for (const auto& h : written) known.insert(h);
         } else {
-            ++n_persist_failed;
+            n_persist_failed += written.size();
             std::fprintf(stderr, "mnemos store: block write failed: %s\n", s.ToString().c_str());
         }
     }
 
-    void flush() {
+    // Waits until the write-behind queue is empty (every block handed over is in the memtable).
+    void drain() {
         std::unique_lock lk(q_mu);
         q_done_cv.wait(lk, [&] { return queue.empty() && in_flight == 0; });
     }
@@ -330,7 +401,8 @@ size_t block_adaptor::load_many(std::span<const block_hash> hashes, std::span<co
     const size_t page = n ? std::max<size_t>(1, outs[0].size()) : 1;
     const size_t chunk = std::clamp<size_t>(s_->opt.load_chunk_bytes / page, 1, 64);
     const size_t n_chunks = (n + chunk - 1) / chunk;
-    const size_t n_threads = std::clamp<size_t>(size_t(std::max(1, s_->opt.load_threads)), 1, std::max<size_t>(1, n_chunks));
+    const size_t n_threads =
+        std::clamp<size_t>(size_t(std::max(1, s_->opt.load_threads)), 1, std::max<size_t>(1, n_chunks));
 
     struct tally {
         uint64_t n_hits = 0, n_corrupt = 0, n_batches = 0, value_bytes = 0, read_ns = 0, decode_ns = 0;
@@ -521,7 +593,9 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
         p->cf_kv = handles[3];
         p->cf_refs = handles[4];
         p->sync_wo.sync = options.sync_events;
-        p->async_wo.sync = false;  // blocks are a cache: the WAL without fsync is enough
+        p->kv_wo.sync = false;  // blocks are a cache: never synced
+        p->kv_wo.disableWAL = !options.kv_wal;
+        p->load_counters();
         p->worker = std::thread([raw_impl = p.get()] { raw_impl->run_worker(); });
         return std::unique_ptr<store>(new store(std::move(p)));
     } catch (const std::exception& e) {
@@ -721,7 +795,7 @@ bool store::has_block(const block_hash& hash) {
 
 result<gc_report> store::collect_garbage(int64_t min_age_ms) {
     try {
-        impl_->flush();
+        impl_->drain();
         std::lock_guard lk(impl_->log_mu);
         gc_report rep;
         const int64_t cutoff = now_ms() - min_age_ms;
@@ -757,7 +831,7 @@ result<gc_report> store::collect_garbage(int64_t min_age_ms) {
 }
 
 store_stats store::stats() {
-    store_stats st;
+    store_stats st = counters();
     try {
         auto& db = *impl_->db;
         {
@@ -774,7 +848,7 @@ store_stats store::stats() {
                 if (!it->key().empty() && it->key()[0] == 'B') ++st.n_refs;
         }
         {
-            std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), impl_->cf_kv));
+            std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(impl::kv_ro(), impl_->cf_kv));
             for (it->SeekToFirst(); it->Valid(); it->Next()) {
                 ++st.n_blocks;
                 st.block_bytes += it->value().size();
@@ -794,6 +868,11 @@ store_stats store::stats() {
         }
     } catch (...) {
     }
+    return st;
+}
+
+store_stats store::counters() {
+    store_stats st;
     std::lock_guard lk(impl_->q_mu);
     st.n_loads = impl_->n_loads;
     st.n_load_hits = impl_->n_load_hits;
@@ -809,10 +888,19 @@ store_stats store::stats() {
     st.load_read_ns = impl_->load_read_ns;
     st.load_decode_ns = impl_->load_decode_ns;
     st.load_wall_ns = impl_->load_wall_ns;
+    impl_->fill_lifetime(st);
     return st;
 }
 
-void store::flush() { impl_->flush(); }
+void store::flush() {
+    impl_->drain();
+    if (impl_->opt.kv_wal) return;
+    // Without the WAL the blocks are only in the memtable: write them to the blob files now.
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    const auto s = impl_->db->Flush(fo, impl_->cf_kv);
+    if (!s.ok()) std::fprintf(stderr, "mnemos store: flushing KV blocks failed: %s\n", s.ToString().c_str());
+}
 
 result<std::string> store::raw_block(const block_hash& hash) {
     std::string v;

@@ -2,9 +2,9 @@
 // block codec (fp16 exact, int8 within its bound), corruption, write-behind,
 // references and garbage collection, on a real RocksDB in /tmp.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "engine/kv_cache.h"
 #include "memory/codec.h"
@@ -13,20 +13,10 @@
 
 using namespace mnemos;
 using namespace mnemos::memory;
-using mnemos::test::open_store;
 using engine::block_hash;
 using engine::token_id;
-
-namespace {
-
-
-std::vector<token_id> tokens_of(uint32_t i, int n = 16) {
-    std::vector<token_id> t(n);
-    for (int k = 0; k < n; ++k) t[k] = token_id(i * 100 + k);
-    return t;
-}
-
-}  // namespace
+using mnemos::test::open_store;
+using mnemos::test::tokens_of;
 
 TEST_CASE("events: append is ordered, read ranges, survives reopen", "[memory]") {
     test::temp_dir dir("events");
@@ -327,6 +317,26 @@ TEST_CASE("crc32c matches the standard check value", "[memory]") {
     CHECK(crc32c(s.data() + 300, 700, crc32c(s.data(), 300)) == crc32c(s.data(), 1000));
 }
 
+TEST_CASE("crc32c: the three-stream path equals a bitwise CRC at every stretch boundary", "[memory]") {
+    auto bitwise = [](const uint8_t* p, size_t n) {
+        uint32_t c = ~0u;
+        for (size_t i = 0; i < n; ++i) {
+            c ^= p[i];
+            for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        }
+        return ~c;
+    };
+    std::mt19937 rng(3);
+    std::vector<uint8_t> b(3 * 8192 * 2 + 3 * 256 + 100);
+    for (auto& x : b) x = uint8_t(rng());
+    // Stretches of 3 x 8192 and 3 x 256 bytes, their edges, a tail, and unaligned starts.
+    for (size_t n : {0, 1, 7, 8, 767, 768, 769, 1000, 24575, 24576, 24577, 24576 + 768 + 9, 49152 + 860})
+        for (size_t off : {0, 1, 5}) {
+            INFO(n << " bytes at offset " << off);
+            CHECK(crc32c(b.data() + off, n) == bitwise(b.data() + off, n));
+        }
+}
+
 TEST_CASE("blocks: write-behind, load, dedup, corruption is a miss", "[memory]") {
     test::temp_dir dir("blocks");
     const size_t n = 4096;  // 8 KiB page: goes to blob files
@@ -426,8 +436,10 @@ TEST_CASE("refs and garbage collection: shared blocks survive, unshared are free
     CHECK(ha[2] != hb[2]);
     CHECK(ha[0] == engine::kv_cache::chain_hash(fp, std::span<const token_id>(a).first(16)));
     for (size_t i = 0; i < 3; ++i) {
-        st->blocks().persist(ha[i], i ? ha[i - 1] : fp, std::span<const token_id>(a).subspan(16 * i, 16), test::random_page(n, i));
-        st->blocks().persist(hb[i], i ? hb[i - 1] : fp, std::span<const token_id>(b).subspan(16 * i, 16), test::random_page(n, i));
+        st->blocks().persist(ha[i], i ? ha[i - 1] : fp, std::span<const token_id>(a).subspan(16 * i, 16),
+                             test::random_page(n, i));
+        st->blocks().persist(hb[i], i ? hb[i - 1] : fp, std::span<const token_id>(b).subspan(16 * i, 16),
+                             test::random_page(n, i));
     }
     const block_hash orphan = test::hash_of(5);
     st->blocks().persist(orphan, fp, tokens_of(5), test::random_page(n, 5));

@@ -3,19 +3,18 @@
 // deterministic page contents.
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
-#include <memory>
-
 #include "engine/types.h"
-#include "memory/store.h"
 #include "kernels/cpu/kernels.h"
+#include "memory/store.h"
 
 namespace mnemos::test {
 
@@ -54,6 +53,13 @@ inline engine::block_hash hash_of(uint32_t i) {
     for (int k = 0; k < 32; ++k) h.bytes[k] = uint8_t((i * 2654435761u) >> ((k % 4) * 8)) ^ uint8_t(k * 37);
     std::memcpy(h.bytes.data(), &i, 4);
     return h;
+}
+
+// The 16 (or n) tokens of test block i: i * 100 + k.
+inline std::vector<engine::token_id> tokens_of(uint32_t i, int n = 16) {
+    std::vector<engine::token_id> t(static_cast<size_t>(n));
+    for (int k = 0; k < n; ++k) t[size_t(k)] = engine::token_id(i * 100 + uint32_t(k));
+    return t;
 }
 
 // Opens (creating) a store at path with the given block codec; fails the test on error.
