@@ -54,6 +54,7 @@ struct metrics {
     std::atomic<int64_t> n_4xx{0};
     std::atomic<int64_t> n_5xx{0};
     std::atomic<int64_t> n_rate_limited{0};  // 429s
+    std::atomic<int64_t> n_truncated{0};     // generations whose history was cut to fit the window
     std::atomic<int64_t> n_turns{0};
     std::atomic<int64_t> n_generated{0};  // finish_info::n_generated
     std::atomic<int64_t> n_prompt{0};     // finish_info::n_prompt
@@ -662,8 +663,7 @@ std::string tool_stream_take(tool_stream& t) {
 // keeps its first block and recent messages; plan.context says so) and makes
 // the engine request. extra: tokens the caller appends to the prompt itself.
 // Errors: invalid_argument when the window cannot hold the prompt and a reply.
-result<engine::request> make_request(const server_state& st, turn_plan& plan, const gen_params& g,
-                                     int32_t extra = 0) {
+result<engine::request> make_request(server_state& st, turn_plan& plan, const gen_params& g, int32_t extra = 0) {
     const int32_t n_ctx = st.runner->n_ctx();
     const int32_t want = g.max_tokens > 0 ? g.max_tokens : st.opt.default_max_tokens;
     if (auto fs = fit_to_window(plan, n_ctx, want + extra); !fs.ok()) return fs;
@@ -671,6 +671,7 @@ result<engine::request> make_request(const server_state& st, turn_plan& plan, co
     if (n_prompt + 1 >= n_ctx)
         return make_error(errc::invalid_argument, "context_length_exceeded: prompt has " + std::to_string(n_prompt) +
                                                       " tokens; the context holds " + std::to_string(n_ctx));
+    if (plan.context.truncated) st.m.n_truncated++;
     engine::request r;
     r.prompt = plan.prompt;
     r.max_tokens = std::min(want, n_ctx - n_prompt);
@@ -1260,6 +1261,9 @@ std::string metrics_text(const server_state& st) {
     metric("mnemos_http_client_errors_total", "counter", "4xx responses", st.m.n_4xx.load());
     metric("mnemos_http_rate_limited_total", "counter", "requests refused by a rate limit (429)",
            st.m.n_rate_limited.load());
+    metric("mnemos_context_truncated_total", "counter",
+           "generations whose history was longer than the window (first block + recent window kept)",
+           st.m.n_truncated.load());
     metric("mnemos_http_server_errors_total", "counter", "5xx responses", st.m.n_5xx.load());
     metric("mnemos_connections", "gauge", "open connections", st.m.n_connections.load());
     metric("mnemos_turns_total", "counter", "generations finished", st.m.n_turns.load());

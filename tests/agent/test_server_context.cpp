@@ -142,6 +142,9 @@ TEST_CASE("server: many turns beyond the window keep working, with metadata and 
     // Several truncated turns reused KV past the system message: the cut stayed put between them.
     CHECK(n_reused_beyond_system >= 2);
 
+    auto mt = request(f.port, "GET", "/metrics");
+    CHECK(mt.body.find("mnemos_context_truncated_total " + std::to_string(n_truncated)) != std::string::npos);
+
     // Nothing was dropped from the log: system + every user message and reply.
     auto e = request(f.port, "GET", "/v1/sessions/long/events");
     REQUIRE(e.status == 200);
