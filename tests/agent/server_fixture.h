@@ -111,6 +111,23 @@ http_result request(uint16_t port, const std::string& method, const std::string&
     return !j.is_discarded() && j.contains("error") && j["error"].contains("message") && j["error"].contains("type");
 }
 
+// One bad request and the 4xx status it must get.
+struct bad_request {
+    std::string method, path, body;
+    int status;
+};
+
+// Each bad request gets its status and a JSON error body.
+[[maybe_unused]] void check_bad_requests(uint16_t port, const std::vector<bad_request>& cases,
+                                         const std::string& key = "") {
+    for (const auto& c : cases) {
+        INFO(c.method << " " << c.path << " " << c.body);
+        auto r = request(port, c.method, c.path, c.body, key);
+        CHECK(r.status == c.status);
+        CHECK(is_error_json(r));
+    }
+}
+
 // Sizes and limits that differ between the test files.
 struct fixture_sizes {
     int n_ctx = 1024;                   // model and engine context

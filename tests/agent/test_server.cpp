@@ -171,12 +171,8 @@ TEST_CASE("server: concurrent sessions are batched", "[agent][server]") {
 TEST_CASE("server: bad input gets 4xx JSON and the server keeps serving", "[agent][server]") {
     fixture f;
     REQUIRE(request(f.port, "POST", "/v1/sessions", R"({"id":"s1"})").status == 201);
-    struct bad {
-        std::string method, path, body;
-        int status;
-    };
     const std::string bad_utf8 = std::string(R"({"messages":[{"role":"user","content":")") + "\xC3\x28" + R"("}]})";
-    const std::vector<bad> cases = {
+    const std::vector<bad_request> cases = {
         {"POST", "/v1/chat/completions", "{not json", 400},
         {"POST", "/v1/chat/completions", "[1,2]", 400},
         {"POST", "/v1/chat/completions", "{}", 400},
@@ -211,12 +207,7 @@ TEST_CASE("server: bad input gets 4xx JSON and the server keeps serving", "[agen
         {"GET", "/nowhere", "", 404},
         {"POST", "/healthz", "", 405},
     };
-    for (const auto& c : cases) {
-        INFO(c.method << " " << c.path << " " << c.body);
-        auto r = request(f.port, c.method, c.path, c.body);
-        CHECK(r.status == c.status);
-        CHECK(is_error_json(r));
-    }
+    check_bad_requests(f.port, cases);
     // Oversized body: 413.
     auto big = request(f.port, "POST", "/v1/chat/completions", std::string(100 * 1024, 'x'));
     CHECK(big.status == 413);

@@ -90,11 +90,7 @@ TEST_CASE("server: shared prefixes are registered over HTTP and used by characte
     CHECK(sessions.j()["data"].size() == 1);
 
     // Bad input: 4xx JSON errors.
-    struct bad_case {
-        std::string method, path, body;
-        int status;
-    };
-    const std::vector<bad_case> cases = {
+    const std::vector<bad_request> cases = {
         {"PUT", "/v1/prefixes/rules", "", 400},
         {"PUT", "/v1/prefixes/rules", "{not json", 400},
         {"PUT", "/v1/prefixes/rules", "[1,2]", 400},
@@ -108,12 +104,7 @@ TEST_CASE("server: shared prefixes are registered over HTTP and used by characte
         {"POST", "/v1/prefixes/rules", R"({"text": "x"})", 405},
         {"DELETE", "/v1/prefixes/rules", "", 405},
     };
-    for (const auto& c : cases) {
-        INFO(c.method << " " << c.path << " " << c.body);
-        auto r = request(f.port, c.method, c.path, c.body);
-        CHECK(r.status == c.status);
-        CHECK(is_error_json(r));
-    }
+    check_bad_requests(f.port, cases);
     // Oversized: more tokens than half the context.
     std::string huge;
     for (int i = 0; i < 400; ++i) huge += "the little dog ran home ";
