@@ -178,6 +178,7 @@ struct store_stats {
     uint64_t load_read_ns = 0;      // time in those reads (RocksDB: index lookup, blob read), summed over threads
     uint64_t load_decode_ns = 0;    // time verifying (CRC-32C) and decoding into the pages, summed over threads
     uint64_t load_wall_ns = 0;      // wall time of the load / load_many calls
+    uint64_t load_cpu_ns = 0;       // CPU time (user + system) of their threads, summed
     double hit_rate() const { return n_loads ? double(n_load_hits) / double(n_loads) : 0.0; }
 };
 
@@ -245,7 +246,10 @@ class store {
     bool has_block(const engine::block_hash& hash);
     // Deletes every KV block that no session references and that was written
     // at least min_age_ms ago (blocks of a running session may not be
-    // referenced yet). Flushes pending writes first. Errors: io_error.
+    // referenced yet). Flushes pending writes first. When it deleted any,
+    // compacts the kv family relocating every live block, so that the blob
+    // files of the deleted ones are removed (disk space returns; costs one
+    // rewrite of the live blocks). Errors: io_error.
     result<gc_report> collect_garbage(int64_t min_age_ms = 0);
 
     // -- maintenance -----------------------------------------------------------

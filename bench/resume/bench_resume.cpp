@@ -13,6 +13,7 @@
 // run". The model is a random-weight Q8_0 GGUF generated once into
 // --model-dir. Prints a table, then one JSON line.
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,7 +70,7 @@ void usage(FILE* out) {
         "  - --repeat resumes from a reopened store (median reported): time to the first token, split\n"
         "    into the store's load (wall; within it RocksDB MultiGet and verify+decode, summed over\n"
         "    --load-threads threads) and the rest (one-token forward);\n"
-        "  - --repeat sequential reads of the database's files, and store load / seqread.\n"
+        "  - before each resume, a sequential read of the database's files: store load / seqread.\n"
         "Reads are warm (page cache) unless --cold, which evicts the database's files first\n"
         "(posix_fadvise DONTNEED) for both the resume and the sequential read.\n"
         "Prints a table, then one JSON line.\n");
@@ -217,11 +218,23 @@ void evict_files(const std::string& dir) {
     }
 }
 
+double thread_cpu_s() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+struct seq_read {
+    double wall_s = 0, cpu_s = 0;
+    uint64_t bytes = 0;
+};
+
 // Reads every blob and sst file under dir sequentially (read(2) into one
-// 8 MiB buffer); returns (seconds, bytes).
-std::pair<double, uint64_t> read_files(const std::string& dir) {
+// 8 MiB buffer) on this thread.
+seq_read read_files(const std::string& dir) {
     std::vector<char> buf(8 << 20);
     uint64_t n = 0;
+    const double c0 = thread_cpu_s();
     const auto t0 = clk::now();
     for (const auto& e : std::filesystem::directory_iterator(dir)) {
         const auto name = e.path().filename().string();
@@ -231,7 +244,7 @@ std::pair<double, uint64_t> read_files(const std::string& dir) {
         for (ssize_t r; (r = ::read(fd, buf.data(), buf.size())) > 0;) n += uint64_t(r);
         ::close(fd);
     }
-    return {secs(t0, clk::now()), n};
+    return {secs(t0, clk::now()), thread_cpu_s() - c0, n};
 }
 
 // Persists every block to two stores (one prefill writes both codecs).
@@ -296,7 +309,10 @@ struct row {
     bool synthetic = false;
     double prefill_s = NAN, prefill_store_s = NAN;
     bool store_tee = false;  // prefill_store_s wrote both codecs
+    double flush_s = NAN;    // after the prefill with a store: until every block was written (not in +store_s)
     double ttft_s = 0, store_s = 0, read_s = 0, decode_s = 0, load_s = 0, rest_s = 0, seqread_s = 0;
+    double store_cpu_s = 0, seqread_cpu_s = 0;
+    double ratio = 0, cpu_ratio = 0;  // medians over the repetitions of store_s / seqread_s and of the CPU times
     double bytes_per_token = 0;
     uint64_t loaded_bytes = 0, file_bytes = 0;
     int32_t n_reused = 0;
@@ -364,9 +380,9 @@ int main(int argc, char** argv) {
         mo.n_layer, mo.n_embd, mo.n_head, mo.n_head_kv, m->hp().head_dim, mo.n_ff, m->hp().n_vocab,
         double(m->n_weight_bytes()) / 1e6, o.threads, bytes_per_token_f16, o.cold ? "cold" : "warm (page cache)",
         load0[0]);
-    std::printf("%7s %5s %9s %9s %9s %6s %8s %8s %8s %8s %8s %8s %8s %6s %8s %9s %8s\n", "tokens", "codec", "history",
-                "prefill_s", "+store_s", "ovh%", "resume_s", "store_s", "read_s", "decode_s", "other_s", "fwd_s",
-                "seqrd_s", "ratio", "speedup", "bytes/tok", "MB");
+    std::printf("%7s %5s %9s %9s %9s %6s %8s %8s %8s %8s %8s %8s %8s %6s %6s %8s %9s %8s\n", "tokens", "codec",
+                "history", "prefill_s", "+store_s", "ovh%", "resume_s", "store_s", "read_s", "decode_s", "other_s",
+                "fwd_s", "seqrd_s", "ratio", "cpu_r", "speedup", "bytes/tok", "MB");
     std::vector<row> rows;
     const std::string root = o.db_dir + "/mnemos-bench-resume-db";
     for (int len : o.lengths) {
@@ -396,7 +412,9 @@ int main(int argc, char** argv) {
                     auto eng = make_engine(len);
                     eng->kv().set_store(&st->blocks());
                     r.prefill_store_s = run_once(*eng, prompt).ttft_s;
+                    const auto f0 = clk::now();
                     st->flush();
+                    r.flush_s = secs(f0, clk::now());
                 }
             } else {
                 auto a = open_store(o, db_of(rs[0].codec), rs[0].codec, kv_dim, true);
@@ -405,9 +423,12 @@ int main(int argc, char** argv) {
                 auto eng = make_engine(len);
                 eng->kv().set_store(&tee);
                 const double s = run_once(*eng, prompt).ttft_s;
+                const auto f0 = clk::now();
                 a->flush();
                 b->flush();
+                const double f = secs(f0, clk::now());
                 for (auto& r : rs) {
+                    r.flush_s = f;
                     r.prefill_store_s = s;
                     r.store_tee = true;
                 }
@@ -421,7 +442,11 @@ int main(int argc, char** argv) {
         for (auto& r : rs) {
             const std::string db = db_of(r.codec);
             std::vector<row> reps;
+            std::vector<double> ratios, cpu_ratios;
             for (int k = 0; k < o.repeat; ++k) {
+                // A sequential read of the same files right before each resume, so that both see the same load.
+                if (o.cold) evict_files(db);
+                const seq_read sr = read_files(db);
                 row t = r;
                 auto eng = make_engine(len);
                 if (o.cold) evict_files(db);
@@ -429,39 +454,40 @@ int main(int argc, char** argv) {
                 eng->kv().set_store(&st->blocks());
                 const auto res = run_once(*eng, prompt);
                 const auto ks = eng->kv().stats();
-                const auto ss = st->stats();
+                const auto ss = st->counters();
                 t.ttft_s = res.ttft_s;
                 t.n_reused = res.n_reused;
                 t.store_s = double(ss.load_wall_ns) * 1e-9;
+                t.store_cpu_s = double(ss.load_cpu_ns) * 1e-9;
                 t.read_s = double(ss.load_read_ns) * 1e-9;
                 t.decode_s = double(ss.load_decode_ns) * 1e-9;
                 t.load_s = double(ks.match_ns) * 1e-9;
                 t.rest_s = t.ttft_s - t.load_s;
                 t.loaded_bytes = ss.load_value_bytes;
-                t.bytes_per_token = ss.bytes_per_token;
+                t.seqread_s = sr.wall_s;
+                t.seqread_cpu_s = sr.cpu_s;
+                t.file_bytes = sr.bytes;
+                ratios.push_back(t.store_s / sr.wall_s);
+                cpu_ratios.push_back(t.store_cpu_s / sr.cpu_s);
                 reps.push_back(t);
             }
             std::sort(reps.begin(), reps.end(), [](const row& a, const row& b) { return a.ttft_s < b.ttft_s; });
-            const row med = reps[reps.size() / 2];
-            std::vector<std::pair<double, uint64_t>> reads;
-            for (int k = 0; k < o.repeat; ++k) {
-                if (o.cold) evict_files(db);
-                reads.push_back(read_files(db));
-            }
-            std::sort(reads.begin(), reads.end());
-            r = med;
-            r.seqread_s = reads[reads.size() / 2].first;
-            r.file_bytes = reads[reads.size() / 2].second;
+            std::sort(ratios.begin(), ratios.end());
+            std::sort(cpu_ratios.begin(), cpu_ratios.end());
+            r = reps[reps.size() / 2];
+            r.ratio = ratios[ratios.size() / 2];
+            r.cpu_ratio = cpu_ratios[cpu_ratios.size() / 2];
+            r.bytes_per_token = open_store(o, db, r.codec, kv_dim, false)->stats().bytes_per_token;
             std::filesystem::remove_all(db);
 
             const double ovh = 100.0 * (r.prefill_store_s - r.prefill_s) / r.prefill_s;
-            std::printf("%7d %5s %9s %9s %9s %6s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %6.2f %8s %9.0f %8.1f\n",
-                        len, memory::kv_codec_name(r.codec), r.synthetic ? "synthetic" : "prefill",
-                        fmt(r.prefill_s).c_str(), (fmt(r.prefill_store_s) + (r.store_tee ? "*" : "")).c_str(),
-                        fmt(ovh, "%.1f").c_str(), r.ttft_s, r.store_s, r.read_s, r.decode_s, r.load_s - r.store_s,
-                        r.rest_s, r.seqread_s, r.store_s / r.seqread_s,
-                        r.synthetic ? "-" : (fmt(r.prefill_s / r.ttft_s, "%.0f") + "x").c_str(), r.bytes_per_token,
-                        double(r.loaded_bytes) / 1e6);
+            std::printf(
+                "%7d %5s %9s %9s %9s %6s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %6.2f %6.2f %8s %9.0f %8.1f\n", len,
+                memory::kv_codec_name(r.codec), r.synthetic ? "synthetic" : "prefill", fmt(r.prefill_s).c_str(),
+                (fmt(r.prefill_store_s) + (r.store_tee ? "*" : "")).c_str(), fmt(ovh, "%.1f").c_str(), r.ttft_s,
+                r.store_s, r.read_s, r.decode_s, r.load_s - r.store_s, r.rest_s, r.seqread_s, r.ratio, r.cpu_ratio,
+                r.synthetic ? "-" : (fmt(r.prefill_s / r.ttft_s, "%.0f") + "x").c_str(), r.bytes_per_token,
+                double(r.loaded_bytes) / 1e6);
             std::fflush(stdout);
             rows.push_back(r);
         }
@@ -476,9 +502,10 @@ int main(int argc, char** argv) {
         "  read_s / decode_s: its RocksDB MultiGet / CRC-32C+decode time, summed over those threads;\n"
         "  other_s: the rest of the prefix match (block hashing, lookups); fwd_s: the rest of resume_s (the\n"
         "  one-token forward over the whole history, scheduling). seqrd_s: read(2) of the database's .sst and\n"
-        "  .blob files in 8 MiB chunks by one thread, median of %d; ratio = store_s / seqrd_s.\n"
+        "  .blob files in 8 MiB chunks by one thread, just before each resume; ratio: median of store_s / seqrd_s;\n"
+        "  cpu_r: median of the store's CPU time (all its threads) / the sequential read's CPU time.\n"
         "  MB: value bytes the store read. load average %.2f -> %.2f.\n",
-        o.repeat, o.load_threads, o.repeat, load0[0], load1[0]);
+        o.repeat, o.load_threads, load0[0], load1[0]);
     std::string json = "{\"bench\":\"resume\",\"model\":{\"layers\":" + std::to_string(mo.n_layer) +
                        ",\"dim\":" + std::to_string(mo.n_embd) + ",\"heads\":" + std::to_string(mo.n_head) +
                        ",\"kv_heads\":" + std::to_string(mo.n_head_kv) + ",\"ffn\":" + std::to_string(mo.n_ff) +
@@ -489,18 +516,19 @@ int main(int argc, char** argv) {
                        fmt(load0[0], "%.2f") + "," + fmt(load1[0], "%.2f") + "],\"results\":[";
     for (size_t i = 0; i < rows.size(); ++i) {
         const row& r = rows[i];
-        char buf[1024];
+        char buf[1536];
         std::snprintf(
             buf, sizeof buf,
             "%s{\"tokens\":%d,\"codec\":\"%s\",\"history\":\"%s\",\"prefill_s\":%s,\"prefill_with_store_s\":%s,"
             "\"store_wrote_both_codecs\":%s,\"resume_s\":%.4f,\"store_s\":%.4f,\"read_s\":%.4f,\"decode_s\":%.4f,"
-            "\"match_s\":%.4f,\"forward_s\":%.4f,\"seq_read_s\":%.4f,\"store_over_seq_read\":%.3f,\"speedup\":%s,"
-            "\"bytes_per_token\":%.1f,\"loaded_bytes\":%llu,\"file_bytes\":%llu,\"n_reused\":%d}",
+            "\"match_s\":%.4f,\"forward_s\":%.4f,\"seq_read_s\":%.4f,\"store_over_seq_read\":%.3f,"
+            "\"store_cpu_s\":%.4f,\"seq_read_cpu_s\":%.4f,\"store_over_seq_read_cpu\":%.3f,\"flush_s\":%s,"
+            "\"speedup\":%s,\"bytes_per_token\":%.1f,\"loaded_bytes\":%llu,\"file_bytes\":%llu,\"n_reused\":%d}",
             i ? "," : "", r.tokens, memory::kv_codec_name(r.codec), r.synthetic ? "synthetic" : "prefill",
             jnum(r.prefill_s).c_str(), jnum(r.prefill_store_s).c_str(), r.store_tee ? "true" : "false", r.ttft_s,
-            r.store_s, r.read_s, r.decode_s, r.load_s, r.rest_s, r.seqread_s, r.store_s / r.seqread_s,
-            r.synthetic ? "null" : fmt(r.prefill_s / r.ttft_s, "%.1f").c_str(), r.bytes_per_token,
-            (unsigned long long)r.loaded_bytes, (unsigned long long)r.file_bytes, r.n_reused);
+            r.store_s, r.read_s, r.decode_s, r.load_s, r.rest_s, r.seqread_s, r.ratio, r.store_cpu_s, r.seqread_cpu_s,
+            r.cpu_ratio, jnum(r.flush_s).c_str(), r.synthetic ? "null" : fmt(r.prefill_s / r.ttft_s, "%.1f").c_str(),
+            r.bytes_per_token, (unsigned long long)r.loaded_bytes, (unsigned long long)r.file_bytes, r.n_reused);
         json += buf;
     }
     json += "]}";

@@ -121,6 +121,36 @@ __attribute__((target("sse4.2"))) uint32_t crc32c_hw(const uint8_t* p, size_t n,
 const bool has_sse42 = __builtin_cpu_supports("sse4.2");
 const bool has_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
 
+// -- copies into the KV pool --------------------------------------------------
+
+// Copies n bytes to a 32-byte aligned dst with non-temporal stores: the pool's
+// pages are written once and read later by the forward pass, so they bypass
+// the cache (no read-for-ownership of the destination). decode_block ends its
+// copies with an sfence, before the pages are used by any thread.
+__attribute__((target("avx2"))) void stream_copy_avx2(uint8_t* dst, const uint8_t* src, size_t n) {
+    size_t i = 0;
+    for (; i + 128 <= n; i += 128) {
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 32));
+        const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 64));
+        const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 96));
+        _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i), a);
+        _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i + 32), b);
+        _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i + 64), c);
+        _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i + 96), d);
+    }
+    if (i < n) std::memcpy(dst + i, src + i, n - i);
+}
+
+const bool has_avx2 = __builtin_cpu_supports("avx2");
+
+void copy_to_page(uint8_t* dst, const uint8_t* src, size_t n) {
+    if (has_avx2 && reinterpret_cast<uintptr_t>(dst) % 32 == 0)
+        stream_copy_avx2(dst, src, n);
+    else
+        std::memcpy(dst, src, n);
+}
+
 // -- f16 <-> f32 -------------------------------------------------------------
 
 float half_to_float(uint16_t h) {
@@ -539,8 +569,9 @@ status decode_block(const engine::block_hash& hash, std::string_view v, std::spa
         for (size_t off = 0; off < out.size(); off += chunk) {
             const size_t n = std::min(chunk, out.size() - off);
             crc = crc32c(v.data() + pay_off + off, n, crc);
-            std::memcpy(out.data() + off, v.data() + pay_off + off, n);
+            copy_to_page(out.data() + off, reinterpret_cast<const uint8_t*>(v.data()) + pay_off + off, n);
         }
+        _mm_sfence();
         if (crc != stored_crc) return checksum_mismatch();
     } else {
         if (stored_crc != value_crc(hash, v.substr(0, v.size() - 4))) return checksum_mismatch();

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -103,6 +104,13 @@ std::string ref_session_prefix(std::string_view id) {
     k += id;
     k.push_back('\0');
     return k;
+}
+
+// CPU time of the calling thread (user + system), ns.
+uint64_t thread_cpu_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
 rocksdb::Slice hash_slice(const block_hash& h) { return {reinterpret_cast<const char*>(h.bytes.data()), 32}; }
@@ -198,7 +206,8 @@ struct store::impl {
     // Counters (under q_mu).
     uint64_t n_loads = 0, n_load_hits = 0, n_load_missing = 0, n_load_corrupt = 0;
     uint64_t n_persists = 0, n_persist_skipped = 0, n_persist_dropped = 0, n_persist_failed = 0;
-    uint64_t n_load_batches = 0, load_value_bytes = 0, load_read_ns = 0, load_decode_ns = 0, load_wall_ns = 0;
+    uint64_t n_load_batches = 0, load_value_bytes = 0, load_read_ns = 0, load_decode_ns = 0, load_wall_ns = 0,
+             load_cpu_ns = 0;
 
     ~impl() { close(); }
 
@@ -405,12 +414,18 @@ size_t block_adaptor::load_many(std::span<const block_hash> hashes, std::span<co
         std::clamp<size_t>(size_t(std::max(1, s_->opt.load_threads)), 1, std::max<size_t>(1, n_chunks));
 
     struct tally {
-        uint64_t n_hits = 0, n_corrupt = 0, n_batches = 0, value_bytes = 0, read_ns = 0, decode_ns = 0;
+        uint64_t n_hits = 0, n_corrupt = 0, n_batches = 0, value_bytes = 0, read_ns = 0, decode_ns = 0, cpu_ns = 0;
         std::vector<block_hash> hit, bad;  // for the known set
     };
     std::vector<tally> tallies(n_threads);
     std::atomic<size_t> next{0};
     auto work = [&](tally& t) {
+        const uint64_t cpu0 = thread_cpu_ns();
+        struct cpu_guard {  // adds this thread's CPU time on every exit
+            tally& t;
+            uint64_t cpu0;
+            ~cpu_guard() { t.cpu_ns += thread_cpu_ns() - cpu0; }
+        } guard{t, cpu0};
         try {
             // Our CRC-32C covers key and value, so RocksDB's own blob checksum would be a second pass over the
             // same bytes; a damaged blob index or record still fails ours (or reads as an I/O error: missing).
@@ -469,6 +484,7 @@ size_t block_adaptor::load_many(std::span<const block_hash> hashes, std::span<co
         sum.value_bytes += t.value_bytes;
         sum.read_ns += t.read_ns;
         sum.decode_ns += t.decode_ns;
+        sum.cpu_ns += t.cpu_ns;
     }
     std::lock_guard lk(s_->q_mu);
     s_->n_loads += n;
@@ -480,6 +496,7 @@ size_t block_adaptor::load_many(std::span<const block_hash> hashes, std::span<co
     s_->load_read_ns += sum.read_ns;
     s_->load_decode_ns += sum.decode_ns;
     s_->load_wall_ns += ns(t_start, clock::now());
+    s_->load_cpu_ns += sum.cpu_ns;
     for (const auto& t : tallies) {
         try {
             for (const auto& h : t.hit) s_->known.insert(h);
@@ -571,8 +588,10 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
         kv.enable_blob_files = true;
         kv.min_blob_size = options.min_blob_size;
         kv.blob_compression_type = options.compress_blobs ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
-        kv.enable_blob_garbage_collection = true;
-        kv.blob_garbage_collection_age_cutoff = 0.5;
+        // Blocks are immutable and deleted only by GC: automatic compactions never relocate blobs (with blob
+        // GC on they rewrite the oldest files' live blobs, reading and writing them again, on the CPU the engine
+        // needs); collect_garbage() reclaims the space of deleted blocks explicitly.
+        kv.enable_blob_garbage_collection = false;
         kv.write_buffer_size = 64 << 20;
 
         std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
@@ -821,8 +840,18 @@ result<gc_report> store::collect_garbage(int64_t min_age_ms) {
         if (wb.Count()) {
             auto s = impl_->db->Write(impl_->sync_wo, &wb);
             if (!s.ok()) return from_rocks(s, "gc delete");
-            std::lock_guard ql(impl_->q_mu);
-            for (const auto& h : freed) impl_->known.erase(h);
+            {
+                std::lock_guard ql(impl_->q_mu);
+                for (const auto& h : freed) impl_->known.erase(h);
+            }
+            // Reclaim the space: a compaction of the kv family that relocates every live blob, so blob files
+            // holding deleted blocks become entirely garbage and are removed.
+            rocksdb::CompactRangeOptions cro;
+            cro.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+            cro.blob_garbage_collection_age_cutoff = 1.0;
+            cro.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+            s = impl_->db->CompactRange(cro, impl_->cf_kv, nullptr, nullptr);
+            if (!s.ok()) return from_rocks(s, "gc compaction");
         }
         return rep;
     } catch (const std::exception& e) {
@@ -888,6 +917,7 @@ store_stats store::counters() {
     st.load_read_ns = impl_->load_read_ns;
     st.load_decode_ns = impl_->load_decode_ns;
     st.load_wall_ns = impl_->load_wall_ns;
+    st.load_cpu_ns = impl_->load_cpu_ns;
     impl_->fill_lifetime(st);
     return st;
 }

@@ -3,6 +3,7 @@
 // references and garbage collection, on a real RocksDB in /tmp.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -456,11 +457,22 @@ TEST_CASE("refs and garbage collection: shared blocks survive, unshared are free
     auto g0 = st->collect_garbage(60'000);
     REQUIRE(g0.ok());
     CHECK(g0->n_blocks_deleted == 0);
+    auto blob_bytes = [&] {
+        uint64_t b = 0;
+        for (const auto& e : std::filesystem::directory_iterator(dir.path))
+            if (e.path().extension() == ".blob") b += e.file_size();
+        return b;
+    };
+    const uint64_t blob_before = blob_bytes();
     auto g = st->collect_garbage();
     REQUIRE(g.ok());
     CHECK(g->n_blocks_scanned == 5);
     CHECK(g->n_blocks_deleted == 1);
     CHECK_FALSE(st->has_block(orphan));
+    // The orphan's space is returned: the live blocks were relocated, the old blob file removed.
+    INFO("blob bytes " << blob_before << " -> " << blob_bytes());
+    CHECK(blob_bytes() < blob_before);
+    CHECK(blob_bytes() > 0);
 
     REQUIRE(st->delete_session("a").ok());
     CHECK(st->has_block(ha[0]));
