@@ -305,9 +305,8 @@ void strip_unsupported(json& schema) {
 // call within a known number of tokens, even for a model that would ramble).
 void bound_strings(json& schema, int32_t max_len) {
     if (schema.is_object()) {
-        if (schema.value("type", json()) == json("string") && !schema.contains("enum") && !schema.contains("const") &&
-            !schema.contains("maxLength"))
-            schema["maxLength"] = max_len;
+        if (schema.value("type", json()) == json("string") && !schema.contains("enum") && !schema.contains("const"))
+            schema["maxLength"] = std::min<int64_t>(schema.value("maxLength", int64_t{max_len}), max_len);
         for (auto& [k, v] : schema.items()) bound_strings(v, max_len);
     } else if (schema.is_array()) {
         for (auto& v : schema) bound_strings(v, max_len);
@@ -673,9 +672,13 @@ std::unique_ptr<tools::tool_registry> game::make_tools(tool_state& st, const std
         if (auto added = reg->add(std::move(t)); !added.ok()) progress("[play] tool " + name + ": " + added.message());
     };
     for (const auto& b : sc_.tools.builtin) {
-        if (b == "recall")
-            add(tools::make_recall_tool(std::make_shared<character_history>(make_event_history(sessions_->store()), st),
-                                        sid));
+        if (b == "recall") {
+            // The whole history, by words: no time or sequence ranges (wall-clock times mean nothing in a game).
+            auto t = tools::make_recall_tool(
+                std::make_shared<character_history>(make_event_history(sessions_->store()), st), sid);
+            for (const char* k : {"since", "until", "from_seq", "to_seq", "top_k"}) t.parameters["properties"].erase(k);
+            add(std::move(t));
+        }
         else if (b == "note")
             add(tools::make_note_tool(std::make_shared<state_notes>(st), sid, [clock] { return clock; }));
         else if (b == "roll_dice")
@@ -880,16 +883,21 @@ std::string game::transcript_line(const json& ev) const {
     const std::string kind = ev.value("kind", "");
     const std::string speaker = ev.value("speaker", "");
     const std::string text = ev.value("text", "");
+    std::string calls;  // the step's tool calls, one line each, before its text
+    for (const auto& rd : ev.value("rounds", json::array()))
+        for (const auto& c : rd.value("calls", json::array()))
+            calls += "  [tool] " + c.value("name", "") + " " + c.value("arguments", json::object()).dump() + " -> " +
+                     (c.contains("result") ? c["result"].dump() : "error: " + c.value("error", "")) + "\n";
     if (kind == "probe") {
         const auto* p = sc_.find_character(speaker);
         std::string q;
         for (const auto& pr : sc_.probes)
             if (pr.id == ev.value("probe", "")) q = pr.question;
-        return "[probe " + ev.value("probe", "") + " -> " + (p ? p->name : speaker) + "] " + q + "\n  answer: " + text +
-               "\n  " + (ev.value("passed", false) ? "PASS" : "FAIL") + "\n";
+        return "[probe " + ev.value("probe", "") + " -> " + (p ? p->name : speaker) + "] " + q + "\n" + calls +
+               "  answer: " + text + "\n  " + (ev.value("passed", false) ? "PASS" : "FAIL") + "\n";
     }
     if (kind == "narration" || kind == "clue") return "[" + kind + "] " + text + "\n";
-    std::string s = display_name(speaker) + " -> " + display_name(ev.value("to", "all")) + ": " + text;
+    std::string s = calls + display_name(speaker) + " -> " + display_name(ev.value("to", "all")) + ": " + text;
     if (ev.value("context_full", false)) s += "(context full)";
     if (ev.value("skipped", false)) s += "(no input)";
     return s + "\n";

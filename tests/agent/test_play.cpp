@@ -32,6 +32,7 @@
 #include "agent/runtime.h"
 #include "agent/scenario.h"
 #include "memory/store.h"
+#include "tools/builtins.h"
 #include "tests/support/tiny_model.h"
 
 extern char** environ;
@@ -463,7 +464,7 @@ TEST_CASE("play tools: the game master's calls run, are durable, scored, and sur
         int n_tool = 0, n_call = 0;
         for (const auto& m : clean_game[gm]) {
             n_tool += m[0] == "tool";
-            n_call += m[1].get<std::string>().find("<tool_call>") != std::string::npos;
+            n_call += m[0] == "assistant" && m[1].get<std::string>().find("<tool_call>") != std::string::npos;
         }
         CHECK(n_tool > 0);
         CHECK(n_call > 0);
@@ -554,4 +555,79 @@ TEST_CASE("play tools: the game master's calls run, are durable, scored, and sur
     // The road log (~8.5k tokens) outgrows the 2048-token window: the gate's generations were windowed.
     CHECK(res["context"]["window_tokens"] == 2048);
     CHECK(rep.n_windowed > 0);
+}
+
+TEST_CASE("play tools: recall searches the character's whole stored history, beyond its window", "[play][tools]") {
+    // A player's early line, then thirty filler lines that push it out of the game master's 384-token window,
+    // then the game master's turn with recall as its only tool, forced. Its windowed prompt does not show the
+    // early line, so its query is the same whatever that line says: a first game learns the query, a second
+    // one plants it as the early line, and recall must find it there, outside the window.
+    auto make = [](const std::string& early) {
+        json turns = json::array();
+        for (int i = 0; i < 30; ++i) turns.push_back({{"speaker", "p"}, {"to", "gm"}, {"line", "Zzz qqq, zzz qqq."}});
+        turns.push_back({{"speaker", "gm"}, {"interactive", true}, {"expect_tools", {"recall"}}});
+        const json doc = {
+            {"id", "recall_window"},
+            {"title", "Recall"},
+            {"description", "recall beyond the window"},
+            {"language", "en"},
+            {"kind", "tool_agent"},
+            {"shared", {{"public_script", "A record keeper listens."}, {"rules", "Use recall."}}},
+            {"characters", {{{"id", "gm"}, {"name", "Keeper"}, {"role", "game_master"}, {"persona", "You keep records."}}}},
+            {"players", {{{"id", "p"}, {"name", "P"}, {"mode", "scripted"}, {"description", "Talks."}}}},
+            {"phases",
+             {{{"id", "early"}, {"kind", "task"}, {"title", "Early"}, {"turns", {{{"speaker", "p"}, {"to", "gm"}, {"line", early}}}}},
+              {{"id", "late"}, {"kind", "task"}, {"title", "Late"}, {"turns", turns}}}},
+            {"tools", {{"builtin", {"recall"}}}},
+            {"budgets", {{"max_tokens_per_turn", 12}, {"max_tokens_per_probe", 12}, {"window_tokens", 384}}}};
+        auto parsed = parse_scenario(doc.dump(), "recall_window");
+        INFO((parsed.ok() ? std::string() : parsed.error().message()));
+        REQUIRE(parsed.ok());
+        return std::move(parsed).value();
+    };
+    temp_dir dir;
+    auto m = load_model(write_model(dir.path, 4096));
+    auto play = [&](const scenario& sc, const std::string& store) {
+        play_options o = tool_options((dir.path / store).string());
+        o.max_tokens = 12;
+        o.temperature = 1.0f;  // words of the tiny vocabulary, not one repeated token
+        o.seed = 3;
+        auto rep = play_scenario(sc, m, o);
+        INFO((rep.ok() ? std::string() : rep.error().to_string()));
+        REQUIRE(rep.ok());
+        const json g = read_game(o.store_dir, sc);
+        const json turn = g[play_game_session_id(sc)].back();
+        INFO(turn.dump());
+        REQUIRE(turn.value("kind", "") == "turn");
+        CHECK(turn.value("windowed", false));
+        REQUIRE(turn.contains("rounds"));
+        const json call = turn["rounds"][0]["calls"][0];
+        REQUIRE(call["name"] == "recall");
+        REQUIRE(call.contains("result"));
+        return std::make_pair(call, g[play_character_session_id(sc, "gm")]);
+    };
+    const auto first = play(make("Nothing yet."), "first");
+    const std::string query = first.first["arguments"]["query"];
+    INFO("query: " << query);
+    const auto [call, msgs] = play(make(query), "second");
+    REQUIRE(call["arguments"]["query"] == query);  // the window hid the early line: same prompt, same query
+
+    // The same search, done here over the game master's durable log before the call: the early line is a hit.
+    size_t call_at = 0;
+    while (call_at < msgs.size() &&
+           (msgs[call_at][0] != "assistant" || msgs[call_at][1].get<std::string>().find("<tool_call>") == std::string::npos))
+        ++call_at;
+    REQUIRE(call_at < msgs.size());
+    std::vector<tools::history_event> evs;
+    for (size_t i = 0; i < call_at; ++i)
+        evs.push_back({i, {}, msgs[i][0].get<std::string>(), msgs[i][1].get<std::string>()});
+    const auto want = tools::rank_events(evs, query, 5);
+    const json& hits = call["result"]["hits"];
+    REQUIRE(hits.size() == want.size());
+    bool early = false;
+    for (size_t i = 0; i < want.size(); ++i) {
+        CHECK(hits[i]["seq"] == want[i].event.seq);
+        early = early || msgs[want[i].event.seq][1] == "P: " + query;
+    }
+    CHECK(early);
 }
