@@ -92,7 +92,8 @@ struct server_options {
     // Requests per minute per API key (per client address under open access), as a token
     // bucket that holds up to this many; exceeding it gets 429 with Retry-After. A key's own
     // requests_per_minute, else the config file's, else this; 0: unlimited. /healthz and the
-    // spectator page are not counted; a WebSocket counts once, at its upgrade.
+    // spectator page are not counted; a WebSocket counts at its upgrade and for each "message"
+    // frame (over the limit: an error frame).
     // Default: 0
     int32_t requests_per_minute = 0;
     // Install a SIGINT/SIGTERM handler that stops the server (the CLI; not tests).

@@ -202,16 +202,27 @@ std::pair<int32_t, std::string> rate_limit_of(const server_state& st, const call
     return {rpm, "key:" + std::to_string(idx)};
 }
 
-// A 429 reply when the caller is over its rate limit.
-std::optional<reply> rate_limited(server_state& st, const caller& who, const beast::tcp_stream& stream) {
+// When the caller is over its rate limit: the error message and the seconds to wait.
+struct rate_limit_hit {
+    std::string message;
+    int64_t retry_after = 0;
+};
+std::optional<rate_limit_hit> over_rate_limit(server_state& st, const caller& who, const beast::tcp_stream& stream) {
     const auto [rpm, id] = rate_limit_of(st, who, stream);
     const int64_t wait = st.limiter.take(id, rpm);
     if (wait == 0) return std::nullopt;
     st.m.n_rate_limited++;
-    reply r = error_reply(429, "rate_limit_error",
-                          "rate limit exceeded (" + std::to_string(rpm) + " requests per minute); retry in " +
-                              std::to_string(wait) + " s");
-    r.retry_after = wait;
+    return rate_limit_hit{"rate limit exceeded (" + std::to_string(rpm) + " requests per minute); retry in " +
+                              std::to_string(wait) + " s",
+                          wait};
+}
+
+// A 429 reply (with Retry-After) when the caller is over its rate limit.
+std::optional<reply> rate_limited(server_state& st, const caller& who, const beast::tcp_stream& stream) {
+    auto hit = over_rate_limit(st, who, stream);
+    if (!hit) return std::nullopt;
+    reply r = error_reply(429, "rate_limit_error", hit->message);
+    r.retry_after = hit->retry_after;
     return r;
 }
 
@@ -1406,6 +1417,11 @@ awaitable<void> ws_handle(std::shared_ptr<ws_conn> c, std::string text, state_pt
     }
     if (type != "message") {
         co_await ws_error(c, "unknown type '" + type + "'");
+        co_return;
+    }
+    // Each turn counts against the key's rate limit, like an HTTP request.
+    if (auto hit = over_rate_limit(*st, c->who, c->ws.next_layer())) {
+        co_await ws_error(c, hit->message);
         co_return;
     }
     auto id = b.find("session_id");

@@ -327,3 +327,30 @@ TEST_CASE("ws: turns beyond the window keep streaming; done frames say what was 
     REQUIRE(e.status == 200);
     CHECK(e.j()["data"].size() == 1 + 2 * 12);
 }
+
+TEST_CASE("ws: message frames count against the key's rate limit", "[agent][ws][ratelimit]") {
+    auto cfg = agent::parse_auth_config(R"({"keys":[
+        {"key":"sk-gm","name":"gm","admin":true,"requests_per_minute":3}]})");
+    REQUIRE(cfg.ok());
+    fixture f(cfg.value());
+    create_session(f.port, "butler", "Butler", "sk-gm");  // 1
+    ws_client c(f.port, "/v1/ws", "sk-gm");               // 2: the upgrade
+    REQUIRE(c.ok);
+    const std::string msg =
+        json{{"type", "message"}, {"session_id", "butler"}, {"content", "Hi"}, {"max_tokens", 2}}.dump();
+    c.send(msg);  // 3
+    CHECK(!c.until("done").empty());
+    c.send(msg);  // 4: over
+    auto e = c.next();
+    REQUIRE(e);
+    CHECK((*e)["type"] == "error");
+    CHECK((*e)["message"].get<std::string>().find("rate limit") != std::string::npos);
+    // The socket stays usable (subscribing is not a turn).
+    c.send(R"({"type":"subscribe","topic":"events"})");
+    auto sub = c.next();
+    REQUIRE(sub);
+    CHECK((*sub)["type"] == "subscribed");
+    // A new upgrade is refused with 429.
+    ws_client d(f.port, "/v1/ws", "sk-gm");
+    CHECK(!d.ok);
+}
