@@ -82,6 +82,11 @@ struct store_options {
     // full, persist() waits for room (back-pressure) unless drop_when_full.
     // Default: 256
     size_t write_behind_queue = 256;
+    // Nice value of the write-behind thread (Linux), and when > 0 RocksDB's
+    // compaction threads run at its lowest CPU priority: on a machine whose
+    // cores all run the engine, writing behind takes what is left over.
+    // Default: 10
+    int32_t background_nice = 10;
     // When the write-behind queue is full, drop the new block (it is
     // recomputed if ever needed) instead of waiting.
     // Default: false
@@ -179,6 +184,7 @@ struct store_stats {
     uint64_t load_decode_ns = 0;    // time verifying (CRC-32C) and decoding into the pages, summed over threads
     uint64_t load_wall_ns = 0;      // wall time of the load / load_many calls
     uint64_t load_cpu_ns = 0;       // CPU time (user + system) of their threads, summed
+    uint64_t persist_ns = 0;        // wall time the caller (the engine thread) spent inside persist()
     double hit_rate() const { return n_loads ? double(n_load_hits) / double(n_loads) : 0.0; }
 };
 

@@ -13,6 +13,7 @@
 // run". The model is a random-weight Q8_0 GGUF generated once into
 // --model-dir. Prints a table, then one JSON line.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -175,6 +176,12 @@ int parse(int argc, char** argv, bench_options& o) {
     return o.lengths.empty() || o.codecs.empty() ? 2 : 0;
 }
 
+double process_cpu_s() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
 struct run_timing {
     double ttft_s = 0;
     int32_t n_reused = 0;
@@ -203,6 +210,21 @@ run_timing run_once(engine::engine& eng, const std::vector<engine::token_id>& pr
     eng.submit(std::move(r));
     eng.run_until_idle();
     t.ttft_s = secs(t0, first);
+    return t;
+}
+
+struct timed_prefill {
+    double wall_s = 0, cpu_s = 0;  // submit -> first token; CPU time of the whole process meanwhile
+};
+
+// A full prefill of prompt on a fresh engine, with store (may be null) attached.
+timed_prefill prefill(std::unique_ptr<engine::engine> eng, const std::vector<engine::token_id>& prompt,
+                      engine::block_store_i* store) {
+    eng->kv().set_store(store);
+    const double c0 = process_cpu_s();
+    timed_prefill t;
+    t.wall_s = run_once(*eng, prompt).ttft_s;
+    t.cpu_s = process_cpu_s() - c0;
     return t;
 }
 
@@ -308,7 +330,9 @@ struct row {
     memory::kv_codec codec = memory::kv_codec::fp16;
     bool synthetic = false;
     double prefill_s = NAN, prefill_store_s = NAN;
-    bool store_tee = false;  // prefill_store_s wrote both codecs
+    bool store_tee = false;  // one prefill wrote both codecs: prefill_s == prefill_store_s, write-behind included
+    double prefill_cpu_s = NAN, prefill_store_cpu_s = NAN;  // process CPU time during those prefills
+    double persist_s = NAN;  // engine thread time inside the store's persist() (page copies, back-pressure)
     double flush_s = NAN;    // after the prefill with a store: until every block was written (not in +store_s)
     double ttft_s = 0, store_s = 0, read_s = 0, decode_s = 0, load_s = 0, rest_s = 0, seqread_s = 0;
     double store_cpu_s = 0, seqread_cpu_s = 0;
@@ -380,9 +404,14 @@ int main(int argc, char** argv) {
         mo.n_layer, mo.n_embd, mo.n_head, mo.n_head_kv, m->hp().head_dim, mo.n_ff, m->hp().n_vocab,
         double(m->n_weight_bytes()) / 1e6, o.threads, bytes_per_token_f16, o.cold ? "cold" : "warm (page cache)",
         load0[0]);
-    std::printf("%7s %5s %9s %9s %9s %6s %8s %8s %8s %8s %8s %8s %8s %6s %6s %8s %9s %8s\n", "tokens", "codec",
-                "history", "prefill_s", "+store_s", "ovh%", "resume_s", "store_s", "read_s", "decode_s", "other_s",
-                "fwd_s", "seqrd_s", "ratio", "cpu_r", "speedup", "bytes/tok", "MB");
+    std::printf("%7s %5s %9s %9s %9s %6s %6s %8s %8s %8s %8s %8s %8s %8s %6s %6s %8s %9s %8s\n", "tokens", "codec",
+                "history", "prefill_s", "+store_s", "ovh%", "cpu+%", "resume_s", "store_s", "read_s", "decode_s",
+                "other_s", "fwd_s", "seqrd_s", "ratio", "cpu_r", "speedup", "bytes/tok", "MB");
+    {
+        // Warm-up, untimed: the weights are paged in and the kernels' buffers exist before the first prefill.
+        std::vector<engine::token_id> warm(64, engine::token_id(3));
+        run_once(*make_engine(64), warm);
+    }
     std::vector<row> rows;
     const std::string root = o.db_dir + "/mnemos-bench-resume-db";
     for (int len : o.lengths) {
@@ -399,39 +428,38 @@ int main(int argc, char** argv) {
             rs[c].codec = o.codecs[c];
             rs[c].synthetic = len > o.prefill_max;
         }
-        if (len <= o.prefill_max) {
-            double prefill_s;
-            {
-                auto eng = make_engine(len);
-                prefill_s = run_once(*eng, prompt).ttft_s;
-            }
-            for (auto& r : rs) r.prefill_s = prefill_s;
-            if (len <= o.overhead_max || rs.size() == 1) {
-                for (auto& r : rs) {
-                    auto st = open_store(o, db_of(r.codec), r.codec, kv_dim, true);
-                    auto eng = make_engine(len);
-                    eng->kv().set_store(&st->blocks());
-                    r.prefill_store_s = run_once(*eng, prompt).ttft_s;
-                    const auto f0 = clk::now();
-                    st->flush();
-                    r.flush_s = secs(f0, clk::now());
-                }
-            } else {
-                auto a = open_store(o, db_of(rs[0].codec), rs[0].codec, kv_dim, true);
-                auto b = open_store(o, db_of(rs[1].codec), rs[1].codec, kv_dim, true);
-                tee_store tee(a->blocks(), b->blocks());
-                auto eng = make_engine(len);
-                eng->kv().set_store(&tee);
-                const double s = run_once(*eng, prompt).ttft_s;
+        if (len <= o.prefill_max && (len <= o.overhead_max || rs.size() == 1)) {
+            // The same prefill without a store, then with one store per codec.
+            const timed_prefill plain = prefill(make_engine(len), prompt, nullptr);
+            for (auto& r : rs) {
+                r.prefill_s = plain.wall_s;
+                r.prefill_cpu_s = plain.cpu_s;
+                auto st = open_store(o, db_of(r.codec), r.codec, kv_dim, true);
+                const timed_prefill p = prefill(make_engine(len), prompt, &st->blocks());
+                r.prefill_store_s = p.wall_s;
+                r.prefill_store_cpu_s = p.cpu_s;
                 const auto f0 = clk::now();
-                a->flush();
-                b->flush();
-                const double f = secs(f0, clk::now());
-                for (auto& r : rs) {
-                    r.flush_s = f;
-                    r.prefill_store_s = s;
-                    r.store_tee = true;
-                }
+                st->flush();
+                r.flush_s = secs(f0, clk::now());
+                r.persist_s = double(st->counters().persist_ns) * 1e-9;
+            }
+        } else if (len <= o.prefill_max) {
+            // One prefill writing both codecs (a long prefill, run once): its time includes write-behind.
+            auto a = open_store(o, db_of(rs[0].codec), rs[0].codec, kv_dim, true);
+            auto b = open_store(o, db_of(rs[1].codec), rs[1].codec, kv_dim, true);
+            tee_store tee(a->blocks(), b->blocks());
+            const timed_prefill p = prefill(make_engine(len), prompt, &tee);
+            const auto f0 = clk::now();
+            a->flush();
+            b->flush();
+            const double f = secs(f0, clk::now());
+            const double persist_s = double(a->counters().persist_ns + b->counters().persist_ns) * 1e-9;
+            for (auto& r : rs) {
+                r.prefill_s = r.prefill_store_s = p.wall_s;
+                r.prefill_cpu_s = r.prefill_store_cpu_s = p.cpu_s;
+                r.flush_s = f;
+                r.persist_s = persist_s;
+                r.store_tee = true;
             }
         } else {
             for (auto& r : rs) {
@@ -480,12 +508,16 @@ int main(int argc, char** argv) {
             r.bytes_per_token = open_store(o, db, r.codec, kv_dim, false)->stats().bytes_per_token;
             std::filesystem::remove_all(db);
 
-            const double ovh = 100.0 * (r.prefill_store_s - r.prefill_s) / r.prefill_s;
+            const double ovh = r.store_tee ? NAN : 100.0 * (r.prefill_store_s - r.prefill_s) / r.prefill_s;
+            const double cpu_ovh =
+                r.store_tee ? NAN : 100.0 * (r.prefill_store_cpu_s - r.prefill_cpu_s) / r.prefill_cpu_s;
             std::printf(
-                "%7d %5s %9s %9s %9s %6s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %6.2f %6.2f %8s %9.0f %8.1f\n", len,
-                memory::kv_codec_name(r.codec), r.synthetic ? "synthetic" : "prefill", fmt(r.prefill_s).c_str(),
-                (fmt(r.prefill_store_s) + (r.store_tee ? "*" : "")).c_str(), fmt(ovh, "%.1f").c_str(), r.ttft_s,
-                r.store_s, r.read_s, r.decode_s, r.load_s - r.store_s, r.rest_s, r.seqread_s, r.ratio, r.cpu_ratio,
+                "%7d %5s %9s %9s %9s %6s %6s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %6.2f %6.2f %8s %9.0f %8.1f\n",
+                len, memory::kv_codec_name(r.codec), r.synthetic ? "synthetic" : "prefill",
+                (fmt(r.prefill_s) + (r.store_tee ? "*" : "")).c_str(),
+                r.store_tee ? "-" : fmt(r.prefill_store_s).c_str(), r.store_tee ? "-" : fmt(ovh, "%.1f").c_str(),
+                r.store_tee ? "-" : fmt(cpu_ovh, "%.1f").c_str(), r.ttft_s, r.store_s, r.read_s, r.decode_s,
+                r.load_s - r.store_s, r.rest_s, r.seqread_s, r.ratio, r.cpu_ratio,
                 r.synthetic ? "-" : (fmt(r.prefill_s / r.ttft_s, "%.0f") + "x").c_str(), r.bytes_per_token,
                 double(r.loaded_bytes) / 1e6);
             std::fflush(stdout);
@@ -496,8 +528,10 @@ int main(int argc, char** argv) {
     std::printf(
         "history: prefill = the KV was computed by a timed prefill; synthetic = random blocks written under the real\n"
         "  chained hashes (prefill not run: nothing about prefill is measured for those rows).\n"
-        "+store_s: the same prefill with a write-behind store attached (* = one prefill writing fp16 and int8 at\n"
-        "  once); ovh%%: its extra time. resume_s: submit -> first token from a reopened store, median of %d.\n"
+        "prefill_s: submit -> first token of a full prefill on a fresh engine, no store (* = with a store writing\n"
+        "  fp16 and int8 behind at once: one long prefill, run once). +store_s: the same prefill with one store\n"
+        "  writing behind; ovh%%: its extra wall time; cpu+%%: its extra CPU time of the whole process.\n"
+        "resume_s: submit -> first token from a reopened store, median of %d.\n"
         "  store_s: wall time of the store's load_many (read, verify, decode into the KV pages) with %d thread(s);\n"
         "  read_s / decode_s: its RocksDB MultiGet / CRC-32C+decode time, summed over those threads;\n"
         "  other_s: the rest of the prefix match (block hashing, lookups); fwd_s: the rest of resume_s (the\n"
@@ -520,14 +554,16 @@ int main(int argc, char** argv) {
         std::snprintf(
             buf, sizeof buf,
             "%s{\"tokens\":%d,\"codec\":\"%s\",\"history\":\"%s\",\"prefill_s\":%s,\"prefill_with_store_s\":%s,"
-            "\"store_wrote_both_codecs\":%s,\"resume_s\":%.4f,\"store_s\":%.4f,\"read_s\":%.4f,\"decode_s\":%.4f,"
+            "\"one_prefill_wrote_both_codecs\":%s,\"resume_s\":%.4f,\"store_s\":%.4f,\"read_s\":%.4f,\"decode_s\":%.4f,"
             "\"match_s\":%.4f,\"forward_s\":%.4f,\"seq_read_s\":%.4f,\"store_over_seq_read\":%.3f,"
             "\"store_cpu_s\":%.4f,\"seq_read_cpu_s\":%.4f,\"store_over_seq_read_cpu\":%.3f,\"flush_s\":%s,"
+            "\"prefill_cpu_s\":%s,\"prefill_with_store_cpu_s\":%s,\"persist_s\":%s,"
             "\"speedup\":%s,\"bytes_per_token\":%.1f,\"loaded_bytes\":%llu,\"file_bytes\":%llu,\"n_reused\":%d}",
             i ? "," : "", r.tokens, memory::kv_codec_name(r.codec), r.synthetic ? "synthetic" : "prefill",
             jnum(r.prefill_s).c_str(), jnum(r.prefill_store_s).c_str(), r.store_tee ? "true" : "false", r.ttft_s,
             r.store_s, r.read_s, r.decode_s, r.load_s, r.rest_s, r.seqread_s, r.ratio, r.store_cpu_s, r.seqread_cpu_s,
-            r.cpu_ratio, jnum(r.flush_s).c_str(), r.synthetic ? "null" : fmt(r.prefill_s / r.ttft_s, "%.1f").c_str(),
+            r.cpu_ratio, jnum(r.flush_s).c_str(), jnum(r.prefill_cpu_s).c_str(), jnum(r.prefill_store_cpu_s).c_str(),
+            jnum(r.persist_s).c_str(), r.synthetic ? "null" : fmt(r.prefill_s / r.ttft_s, "%.1f").c_str(),
             r.bytes_per_token, (unsigned long long)r.loaded_bytes, (unsigned long long)r.file_bytes, r.n_reused);
         json += buf;
     }

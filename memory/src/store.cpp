@@ -4,17 +4,21 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <ctime>
 #include <condition_variable>
 #include <cstdio>
+#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -207,7 +211,7 @@ struct store::impl {
     uint64_t n_loads = 0, n_load_hits = 0, n_load_missing = 0, n_load_corrupt = 0;
     uint64_t n_persists = 0, n_persist_skipped = 0, n_persist_dropped = 0, n_persist_failed = 0;
     uint64_t n_load_batches = 0, load_value_bytes = 0, load_read_ns = 0, load_decode_ns = 0, load_wall_ns = 0,
-             load_cpu_ns = 0;
+             load_cpu_ns = 0, persist_ns = 0;
 
     ~impl() { close(); }
 
@@ -509,31 +513,44 @@ size_t block_adaptor::load_many(std::span<const block_hash> hashes, std::span<co
 
 void block_adaptor::persist(const block_hash& hash, const block_hash& parent, std::span<const engine::token_id> tokens,
                             std::span<const uint8_t> page_bytes) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto account = [&] {  // q_mu held
+        s_->persist_ns += uint64_t(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+    };
     try {
-        std::unique_lock lk(s_->q_mu);
-        ++s_->n_persists;
-        if (s_->stopping) {
-            ++s_->n_persist_dropped;
-            return;
-        }
-        if (s_->known.count(hash)) {
-            ++s_->n_persist_skipped;
-            return;
-        }
-        const size_t cap = std::max<size_t>(1, s_->opt.write_behind_queue);
-        if (s_->queue.size() >= cap) {
-            if (s_->opt.drop_when_full) {
-                ++s_->n_persist_dropped;
+        {
+            std::lock_guard lk(s_->q_mu);
+            ++s_->n_persists;
+            if (s_->stopping || s_->known.count(hash)) {
+                ++(s_->stopping ? s_->n_persist_dropped : s_->n_persist_skipped);
+                account();
                 return;
             }
-            s_->q_room_cv.wait(lk, [&] { return s_->queue.size() < cap || s_->stopping; });
         }
+        // The copy of the page, outside the lock (the worker keeps going meanwhile).
         store::impl::job j;
         j.hash = hash;
         j.parent = parent;
         j.tokens.assign(tokens.begin(), tokens.end());
         j.bytes.assign(page_bytes.begin(), page_bytes.end());
+        std::unique_lock lk(s_->q_mu);
+        const size_t cap = std::max<size_t>(1, s_->opt.write_behind_queue);
+        if (s_->queue.size() >= cap) {
+            if (s_->opt.drop_when_full) {
+                ++s_->n_persist_dropped;
+                account();
+                return;
+            }
+            s_->q_room_cv.wait(lk, [&] { return s_->queue.size() < cap || s_->stopping; });
+        }
+        if (s_->stopping) {
+            ++s_->n_persist_dropped;
+            account();
+            return;
+        }
         s_->queue.push_back(std::move(j));
+        account();
     } catch (...) {
         return;  // out of memory: the block is recomputed if needed
     }
@@ -615,7 +632,16 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
         p->kv_wo.sync = false;  // blocks are a cache: never synced
         p->kv_wo.disableWAL = !options.kv_wal;
         p->load_counters();
-        p->worker = std::thread([raw_impl = p.get()] { raw_impl->run_worker(); });
+        if (options.background_nice > 0) {
+            // Compactions (never urgent: the kv family only holds keys and blob indexes) at the lowest CPU
+            // priority; flushes keep theirs so that a full memtable never stalls the writer.
+            rocksdb::Env::Default()->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW);
+        }
+        p->worker = std::thread([raw_impl = p.get()] {
+            if (raw_impl->opt.background_nice > 0)
+                ::setpriority(PRIO_PROCESS, pid_t(::syscall(SYS_gettid)), raw_impl->opt.background_nice);
+            raw_impl->run_worker();
+        });
         return std::unique_ptr<store>(new store(std::move(p)));
     } catch (const std::exception& e) {
         return make_error(errc::internal, std::string("store::open: ") + e.what());
@@ -918,6 +944,7 @@ store_stats store::counters() {
     st.load_decode_ns = impl_->load_decode_ns;
     st.load_wall_ns = impl_->load_wall_ns;
     st.load_cpu_ns = impl_->load_cpu_ns;
+    st.persist_ns = impl_->persist_ns;
     impl_->fill_lifetime(st);
     return st;
 }
