@@ -154,6 +154,8 @@ struct effect {
 // use this many tokens whatever the turn's budget.
 constexpr int32_t k_max_argument_chars = 40;
 constexpr int32_t k_call_tokens = 256;
+// KV page size of the engine and of the durable store's block refs.
+constexpr int32_t k_page_size = 16;
 
 struct tool_state {
     struct item {
@@ -378,21 +380,9 @@ class game {
                         uint64_t seed, bool stream, std::shared_ptr<const engine::grammar> constraint = nullptr,
                         std::string trigger = {});
 
-    // A character's context as one generation sees it: its messages, their
-    // tokens (the session's tokens), and the tokens of each message.
-    struct context_view {
-        std::vector<engine::chat_message> msgs;
-        std::vector<engine::token_id> full;
-        std::vector<std::vector<engine::token_id>> parts;
-    };
-    context_view snapshot(const std::string& cid);
-    void add_message(context_view& v, engine::chat_message m) const;
-    // The prompt: the whole context + tail when it fits the window with room to
-    // answer; else the first message (the system text: shared prefix and
-    // character) and the most recent messages that fit (attention sinks + a
-    // recent window; recall reaches the rest).
-    std::vector<engine::token_id> fit_prompt(const context_view& v, const std::vector<engine::token_id>& tail,
-                                             int32_t budget, bool& windowed) const;
+    // Fits a generation's prompt into the window (runtime's fit_to_window: the system message and the most
+    // recent messages that fit, with room to answer); false when even the last message does not fit.
+    bool fit_prompt(turn_plan& plan, int32_t budget, bool& windowed) const;
     int32_t window() const;
     bool has_tools(const std::string& cid) const;
     std::unique_ptr<tools::tool_registry> make_tools(tool_state& st, const std::string& cid, int64_t idx) const;
@@ -406,12 +396,13 @@ class game {
         bool context_full = false;
         bool windowed = false;
     };
-    using append_fn = std::function<result<context_view>(const std::vector<engine::chat_message>&,
-                                                         const std::vector<json>&)>;
+    // Appends a round's call and result messages; returns the next generation's plan.
+    using append_fn =
+        std::function<result<turn_plan>(const std::vector<engine::chat_message>&, const std::vector<json>&)>;
     // plan -> tool calls -> results -> plan, up to 4 generations, when st is
     // given (the game master of a scenario with tools); one generation otherwise.
-    result<agent_out> run_agent(const std::string& cid, context_view view, tool_state* st, int32_t budget,
-                                int64_t idx, const append_fn& append);
+    result<agent_out> run_agent(const std::string& cid, turn_plan plan, tool_state* st, int32_t budget, int64_t idx,
+                                const append_fn& append);
     void replay_tool_calls(const std::vector<json>& done);
     // Tells on_teardown (once, when the runtime was handed out), stops the engine, flushes the store.
     void teardown() {
@@ -432,11 +423,10 @@ class game {
     std::unique_ptr<session_manager> sessions_;
     std::string game_id_;
     std::map<std::string, session_ptr> chars_;  // character id -> session
-    std::map<std::string, std::vector<std::vector<engine::token_id>>> parts_;  // character id -> tokens per message
     tool_state tools_;                                    // the game's packs and notes
     std::shared_ptr<const engine::grammar> g_auto_;       // a call after "<tool_call>"
     std::shared_ptr<const engine::grammar> g_forced_;     // a call from the first token
-    std::vector<engine::token_id> gen_prompt_, call_tag_;
+    std::vector<engine::token_id> call_tag_;
     std::string tools_prompt_;  // the tool section of the game master's system text
     play_report rep_;
     std::map<std::string, character_report> char_rep_;
@@ -602,58 +592,15 @@ game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vecto
     return g;
 }
 
-game::context_view game::snapshot(const std::string& cid) {
-    auto s = chars_.at(cid);
-    auto& parts = parts_[cid];
-    const auto& tok = model_->tok();
-    context_view v;
-    std::lock_guard lk(s->mu);
-    if (parts.size() > s->messages.size()) parts.clear();  // the session was rebuilt
-    size_t n_tok = 0;
-    for (const auto& p : parts) n_tok += p.size();
-    for (size_t i = parts.size(); i < s->messages.size(); ++i) {
-        parts.push_back(tok.encode(model_->chat().render_message(s->messages, i), n_tok == 0 && tok.add_bos_default(),
-                                   true));
-        n_tok += parts.back().size();
-    }
-    v.msgs = s->messages;
-    v.full = s->tokens;
-    v.parts = parts;
-    return v;
-}
-
-void game::add_message(context_view& v, engine::chat_message m) const {
-    const auto& tok = model_->tok();
-    v.msgs.push_back(std::move(m));
-    auto t = tok.encode(model_->chat().render_message(v.msgs, v.msgs.size() - 1), v.full.empty() && tok.add_bos_default(),
-                        true);
-    v.full.insert(v.full.end(), t.begin(), t.end());
-    v.parts.push_back(std::move(t));
-}
-
 int32_t game::window() const {
     const int32_t n_ctx = runner_->n_ctx();
     return sc_.budgets.window_tokens > 0 ? std::min(sc_.budgets.window_tokens, n_ctx) : n_ctx;
 }
 
-std::vector<engine::token_id> game::fit_prompt(const context_view& v, const std::vector<engine::token_id>& tail,
-                                               int32_t budget, bool& windowed) const {
-    const size_t w = static_cast<size_t>(window());
-    const size_t reserve = static_cast<size_t>(std::max(1, std::min(budget, window() / 4)));
-    std::vector<engine::token_id> p;
-    if (v.full.size() + tail.size() + reserve <= w || v.parts.size() < 2) {
-        p = v.full;
-    } else {
-        windowed = true;
-        size_t keep = v.parts[0].size() + tail.size() + reserve;
-        size_t j = v.parts.size() - 1;  // the last message always
-        keep += v.parts[j].size();
-        while (j > 1 && keep + v.parts[j - 1].size() <= w) keep += v.parts[--j].size();
-        p = v.parts[0];
-        for (size_t i = j; i < v.parts.size(); ++i) p.insert(p.end(), v.parts[i].begin(), v.parts[i].end());
-    }
-    p.insert(p.end(), tail.begin(), tail.end());
-    return p;
+bool game::fit_prompt(turn_plan& plan, int32_t budget, bool& windowed) const {
+    if (!fit_to_window(plan, window(), std::max(1, std::min(budget, window() / 4)), k_page_size).ok()) return false;
+    windowed = plan.context.truncated;
+    return true;
 }
 
 bool game::has_tools(const std::string& cid) const {
@@ -698,7 +645,7 @@ std::unique_ptr<tools::tool_registry> game::make_tools(tool_state& st, const std
     return reg;
 }
 
-result<game::agent_out> game::run_agent(const std::string& cid, context_view view, tool_state* st, int32_t budget,
+result<game::agent_out> game::run_agent(const std::string& cid, turn_plan plan, tool_state* st, int32_t budget,
                                         int64_t idx, const append_fn& append) {
     agent_out res;
     std::unique_ptr<tools::tool_registry> reg;
@@ -710,12 +657,12 @@ result<game::agent_out> game::run_agent(const std::string& cid, context_view vie
             mode = "none";
         else if (round == 0 && opt_.tool_choice == "required")
             mode = "forced";
-        std::vector<engine::token_id> tail = gen_prompt_;
-        std::vector<std::string> stop = model_->chat().stop_strings();
+        turn_plan p = plan;
+        std::vector<std::string> stop = std::move(p.stop);
         std::shared_ptr<const engine::grammar> constraint;
         std::string trigger;
         if (mode == "forced") {
-            tail.insert(tail.end(), call_tag_.begin(), call_tag_.end());
+            p.prompt.insert(p.prompt.end(), call_tag_.begin(), call_tag_.end());
             constraint = g_forced_;
         } else if (mode == "auto") {
             constraint = g_auto_;
@@ -725,10 +672,13 @@ result<game::agent_out> game::run_agent(const std::string& cid, context_view vie
         // A forced call gets room to finish (its strings are bounded); the reply keeps the turn's budget.
         const int32_t gen_budget = mode == "forced" ? std::max(budget, k_call_tokens) : budget;
         bool windowed = false;
-        auto prompt = fit_prompt(view, tail, gen_budget, windowed);
+        if (!fit_prompt(p, gen_budget, windowed)) {
+            res.context_full = true;
+            break;
+        }
         res.windowed = res.windowed || windowed;
         const uint64_t seed = opt_.seed + static_cast<uint64_t>(idx) + static_cast<uint64_t>(round) * 0x9E3779B9ull;
-        auto g = generate(std::move(prompt), std::move(stop), gen_budget, seed, true, std::move(constraint), trigger);
+        auto g = generate(std::move(p.prompt), std::move(stop), gen_budget, seed, true, std::move(constraint), trigger);
         res.info.n_prompt += g.info.n_prompt;
         res.info.n_reused += g.info.n_reused;
         res.info.n_generated += g.info.n_generated;
@@ -767,7 +717,7 @@ result<game::agent_out> game::run_agent(const std::string& cid, context_view vie
         res.rounds.push_back(std::move(rd));
         auto next = append(msgs, extra);
         if (!next) return next.error();
-        view = std::move(next.value());
+        plan = std::move(next.value());
     }
     return res;
 }
@@ -811,16 +761,21 @@ result<json> game::run_step(int64_t idx) {
 
     if (s.kind == step_kind::probe) {
         // On a copy: the question and any tool calls go to a fork of the context, tools act on a copy of the packs.
-        context_view view = snapshot(s.speaker);
-        add_message(view, {"user", s.probe->question});
+        std::vector<engine::chat_message> msgs;
+        {
+            auto sess = chars_.at(s.speaker);
+            std::lock_guard lk(sess->mu);
+            msgs = sess->messages;
+        }
+        msgs.push_back({"user", s.probe->question});
         tool_state copy = tools_;
-        auto fork = [this, &view](const std::vector<engine::chat_message>& msgs,
-                                  const std::vector<json>&) -> result<context_view> {
-            for (const auto& m : msgs) add_message(view, m);
-            return view;
+        auto fork = [this, &msgs](const std::vector<engine::chat_message>& more,
+                                  const std::vector<json>&) -> result<turn_plan> {
+            msgs.insert(msgs.end(), more.begin(), more.end());
+            return plan_for_messages(*model_, msgs);
         };
         out("[probe " + s.probe->id + "] " + display_name(s.speaker) + ", " + s.probe->question + "\n  answer: ");
-        auto g = run_agent(s.speaker, view, &copy, probe_budget, idx, fork);
+        auto g = run_agent(s.speaker, plan_for_messages(*model_, msgs), &copy, probe_budget, idx, fork);
         if (!g) return g.error();
         auto sc = score_probe(*s.probe, g->text, g->called);
         if (g->context_full) sc.passed = false;
@@ -840,13 +795,11 @@ result<json> game::run_step(int64_t idx) {
         auto plan = sessions_->begin_turn(sess, {{"user", cue(s)}});
         if (!plan) return plan.error();
         out(head);
-        auto live = [this, &sess, &s](const std::vector<engine::chat_message>& msgs,
-                                      const std::vector<json>& extra) -> result<context_view> {
-            auto next = sessions_->continue_turn(sess, msgs, extra);
-            if (!next) return next.error();
-            return snapshot(s.speaker);
+        auto live = [this, &sess](const std::vector<engine::chat_message>& msgs,
+                                  const std::vector<json>& extra) -> result<turn_plan> {
+            return sessions_->continue_turn(sess, msgs, extra);
         };
-        auto g = run_agent(s.speaker, snapshot(s.speaker), &tools_, turn_budget, idx, live);
+        auto g = run_agent(s.speaker, std::move(plan.value()), &tools_, turn_budget, idx, live);
         if (!g) {
             sessions_->end_turn(sess, {}, false);
             return g.error();
@@ -927,13 +880,12 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
         db_ = std::move(opened.value());
         memory::store* raw = db_.get();
         runner_->run_on_engine_thread([raw](engine::engine& e) { e.kv().set_store(&raw->blocks()); });
-        store_ = make_durable_session_store(*db_, model_->fingerprint(), 16);
+        store_ = make_durable_session_store(*db_, model_->fingerprint(), k_page_size);
     } else {
         store_ = make_memory_session_store();
     }
     sessions_ = std::make_unique<session_manager>(*model_, *store_);
     sessions_->set_shared_prefix(game_id_, shared_prefix_text(sc_));
-    gen_prompt_ = model_->tok().encode(model_->chat().generation_prompt(), false, true);
     call_tag_ = model_->tok().encode("<tool_call>\n", false, false);
     if (opt_.tool_choice != "auto" && opt_.tool_choice != "required")
         return make_error(errc::invalid_argument, "tool_choice must be \"auto\" or \"required\"");

@@ -606,10 +606,23 @@ TEST_CASE("play tools: recall searches the character's whole stored history, bey
         REQUIRE(call.contains("result"));
         return std::make_pair(call, g[play_character_session_id(sc, "gm")]);
     };
-    const auto first = play(make("Nothing yet."), "first");
+    // The window's cut is on a grid of token positions: the planted line must have as many tokens as the first
+    // game's placeholder, so that every later token sits where it sat.
+    auto n_tokens = [&](const std::string& line) { return m->tok().encode("P: " + line, false, false).size(); };
+    std::string placeholder = "x";
+    for (int i = 0; i < 80; ++i) placeholder += " x";
+    const auto first = play(make(placeholder), "first");
     const std::string query = first.first["arguments"]["query"];
     INFO("query: " << query);
-    const auto [call, msgs] = play(make(query), "second");
+    std::string planted;
+    for (std::string pad; planted.empty() && n_tokens(query + pad) <= n_tokens(placeholder); pad += " x")
+        for (const char* tail : {"", "x", ".", "x.", ":", "-"})
+            if (n_tokens(query + pad + tail) == n_tokens(placeholder)) {
+                planted = query + pad + tail;
+                break;
+            }
+    REQUIRE(!planted.empty());
+    const auto [call, msgs] = play(make(planted), "second");
     REQUIRE(call["arguments"]["query"] == query);  // the window hid the early line: same prompt, same query
 
     // The same search, done here over the game master's durable log before the call: the early line is a hit.
@@ -627,7 +640,7 @@ TEST_CASE("play tools: recall searches the character's whole stored history, bey
     bool early = false;
     for (size_t i = 0; i < want.size(); ++i) {
         CHECK(hits[i]["seq"] == want[i].event.seq);
-        early = early || msgs[want[i].event.seq][1] == "P: " + query;
+        early = early || msgs[want[i].event.seq][1] == "P: " + planted;
     }
     CHECK(early);
 }
