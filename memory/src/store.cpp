@@ -207,11 +207,8 @@ struct store::impl {
     std::unordered_set<block_hash, engine::block_hash_hasher> known;  // hashes known stored and valid
     std::thread worker;
 
-    // Counters (under q_mu).
-    uint64_t n_loads = 0, n_load_hits = 0, n_load_missing = 0, n_load_corrupt = 0;
-    uint64_t n_persists = 0, n_persist_skipped = 0, n_persist_dropped = 0, n_persist_failed = 0;
-    uint64_t n_load_batches = 0, load_value_bytes = 0, load_read_ns = 0, load_decode_ns = 0, load_wall_ns = 0,
-             load_cpu_ns = 0, persist_ns = 0;
+    // Counters since open (under q_mu); n_pending and the lifetime fields are filled in by store::counters().
+    store_stats ctr;
 
     ~impl() { close(); }
 
@@ -264,16 +261,16 @@ struct store::impl {
     }
 
     void fill_lifetime(store_stats& st) {  // q_mu held
-        st.lifetime_loads = base_loads + n_loads;
-        st.lifetime_load_hits = base_load_hits + n_load_hits;
-        st.lifetime_load_missing = base_load_missing + n_load_missing;
-        st.lifetime_load_corrupt = base_load_corrupt + n_load_corrupt;
-        st.lifetime_persists = base_persists + n_persists;
-        st.lifetime_persist_skipped = base_persist_skipped + n_persist_skipped;
+        st.lifetime_loads = base_loads + ctr.n_loads;
+        st.lifetime_load_hits = base_load_hits + ctr.n_load_hits;
+        st.lifetime_load_missing = base_load_missing + ctr.n_load_missing;
+        st.lifetime_load_corrupt = base_load_corrupt + ctr.n_load_corrupt;
+        st.lifetime_persists = base_persists + ctr.n_persists;
+        st.lifetime_persist_skipped = base_persist_skipped + ctr.n_persist_skipped;
     }
 
     void save_counters() {  // worker stopped
-        if (n_loads == 0 && n_persists == 0) return;
+        if (ctr.n_loads == 0 && ctr.n_persists == 0) return;
         store_stats st;
         fill_lifetime(st);
         const json j = {{"loads", st.lifetime_loads},
@@ -349,12 +346,12 @@ struct store::impl {
         rocksdb::Status s;
         if (wb.Count()) s = db->Write(kv_wo, &wb);
         std::lock_guard lk(q_mu);
-        n_persist_skipped += skipped.size();
+        ctr.n_persist_skipped += skipped.size();
         for (const auto& h : skipped) known.insert(h);
         if (s.ok()) {
             for (const auto& h : written) known.insert(h);
         } else {
-            n_persist_failed += written.size();
+            ctr.n_persist_failed += written.size();
             std::fprintf(stderr, "mnemos store: block write failed: %s\n", s.ToString().c_str());
         }
     }
@@ -491,16 +488,16 @@ size_t block_adaptor::load_many(std::span<const block_hash> hashes, std::span<co
         sum.cpu_ns += t.cpu_ns;
     }
     std::lock_guard lk(s_->q_mu);
-    s_->n_loads += n;
-    s_->n_load_hits += sum.n_hits;
-    s_->n_load_corrupt += sum.n_corrupt;
-    s_->n_load_missing += n - sum.n_hits - sum.n_corrupt;
-    s_->n_load_batches += sum.n_batches;
-    s_->load_value_bytes += sum.value_bytes;
-    s_->load_read_ns += sum.read_ns;
-    s_->load_decode_ns += sum.decode_ns;
-    s_->load_wall_ns += ns(t_start, clock::now());
-    s_->load_cpu_ns += sum.cpu_ns;
+    s_->ctr.n_loads += n;
+    s_->ctr.n_load_hits += sum.n_hits;
+    s_->ctr.n_load_corrupt += sum.n_corrupt;
+    s_->ctr.n_load_missing += n - sum.n_hits - sum.n_corrupt;
+    s_->ctr.n_load_batches += sum.n_batches;
+    s_->ctr.load_value_bytes += sum.value_bytes;
+    s_->ctr.load_read_ns += sum.read_ns;
+    s_->ctr.load_decode_ns += sum.decode_ns;
+    s_->ctr.load_wall_ns += ns(t_start, clock::now());
+    s_->ctr.load_cpu_ns += sum.cpu_ns;
     for (const auto& t : tallies) {
         try {
             for (const auto& h : t.hit) s_->known.insert(h);
@@ -515,15 +512,15 @@ void block_adaptor::persist(const block_hash& hash, const block_hash& parent, st
                             std::span<const uint8_t> page_bytes) {
     const auto t0 = std::chrono::steady_clock::now();
     auto account = [&] {  // q_mu held
-        s_->persist_ns += uint64_t(
+        s_->ctr.persist_ns += uint64_t(
             std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
     };
     try {
         {
             std::lock_guard lk(s_->q_mu);
-            ++s_->n_persists;
+            ++s_->ctr.n_persists;
             if (s_->stopping || s_->known.count(hash)) {
-                ++(s_->stopping ? s_->n_persist_dropped : s_->n_persist_skipped);
+                ++(s_->stopping ? s_->ctr.n_persist_dropped : s_->ctr.n_persist_skipped);
                 account();
                 return;
             }
@@ -538,14 +535,14 @@ void block_adaptor::persist(const block_hash& hash, const block_hash& parent, st
         const size_t cap = std::max<size_t>(1, s_->opt.write_behind_queue);
         if (s_->queue.size() >= cap) {
             if (s_->opt.drop_when_full) {
-                ++s_->n_persist_dropped;
+                ++s_->ctr.n_persist_dropped;
                 account();
                 return;
             }
             s_->q_room_cv.wait(lk, [&] { return s_->queue.size() < cap || s_->stopping; });
         }
         if (s_->stopping) {
-            ++s_->n_persist_dropped;
+            ++s_->ctr.n_persist_dropped;
             account();
             return;
         }
@@ -927,24 +924,9 @@ store_stats store::stats() {
 }
 
 store_stats store::counters() {
-    store_stats st;
     std::lock_guard lk(impl_->q_mu);
-    st.n_loads = impl_->n_loads;
-    st.n_load_hits = impl_->n_load_hits;
-    st.n_load_missing = impl_->n_load_missing;
-    st.n_load_corrupt = impl_->n_load_corrupt;
-    st.n_persists = impl_->n_persists;
-    st.n_persist_skipped = impl_->n_persist_skipped;
-    st.n_persist_dropped = impl_->n_persist_dropped;
-    st.n_persist_failed = impl_->n_persist_failed;
+    store_stats st = impl_->ctr;
     st.n_pending = impl_->queue.size() + impl_->in_flight;
-    st.n_load_batches = impl_->n_load_batches;
-    st.load_value_bytes = impl_->load_value_bytes;
-    st.load_read_ns = impl_->load_read_ns;
-    st.load_decode_ns = impl_->load_decode_ns;
-    st.load_wall_ns = impl_->load_wall_ns;
-    st.load_cpu_ns = impl_->load_cpu_ns;
-    st.persist_ns = impl_->persist_ns;
     impl_->fill_lifetime(st);
     return st;
 }
