@@ -383,6 +383,21 @@ __attribute__((target("avx2,f16c,fma"))) void dequant_row_avx2(const uint8_t* q,
                                                                const float* s, bool per_elem, uint16_t* out) {
     size_t i = 0;
     const __m256 blo = _mm256_set1_ps(lo[0]), bs = _mm256_set1_ps(s[0]);
+    if (reinterpret_cast<uintptr_t>(out) % 32 == 0) {
+        // 16 elements (32 bytes) per non-temporal store into the pool's aligned rows, as copy_to_page does.
+        for (; i + 16 <= n; i += 16) {
+            const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i));
+            const __m256 v0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(raw));
+            const __m256 v1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(raw, 8)));
+            const __m256 lo0 = per_elem ? _mm256_loadu_ps(lo + i) : blo;
+            const __m256 lo1 = per_elem ? _mm256_loadu_ps(lo + i + 8) : blo;
+            const __m256 s0 = per_elem ? _mm256_loadu_ps(s + i) : bs;
+            const __m256 s1 = per_elem ? _mm256_loadu_ps(s + i + 8) : bs;
+            const __m128i h0 = _mm256_cvtps_ph(_mm256_fmadd_ps(v0, s0, lo0), _MM_FROUND_TO_NEAREST_INT);
+            const __m128i h1 = _mm256_cvtps_ph(_mm256_fmadd_ps(v1, s1, lo1), _MM_FROUND_TO_NEAREST_INT);
+            _mm256_stream_si256(reinterpret_cast<__m256i*>(out + i), _mm256_set_m128i(h1, h0));
+        }
+    }
     for (; i + 8 <= n; i += 8) {
         int64_t raw;
         std::memcpy(&raw, q + i, 8);
@@ -599,6 +614,7 @@ status decode_block(const engine::block_hash& hash, std::string_view v, std::spa
             else
                 decode_int8_ref(sc.data(), q, n, g, dst);
         }
+        _mm_sfence();  // after the non-temporal stores of dequant_row_avx2
         if (dst != reinterpret_cast<uint16_t*>(out.data()) && n) std::memcpy(out.data(), dst, out.size());
     }
     if (info_out) {
