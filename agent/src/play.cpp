@@ -550,8 +550,8 @@ status game::warm_prefix() {
         {
             std::lock_guard lk(s->mu);
             if (s->messages.empty()) continue;
-            const std::string text = model_->chat().render_message(s->messages, 0);
-            sys = tok.encode(text, tok.add_bos_default(), true);
+            // Markup as special tokens, the scenario's text as plain text: the same tokens the session holds.
+            sys = model_->chat().encode_message(tok, s->messages, 0, tok.add_bos_default());
         }
         auto& cr = char_rep_[c.id];
         cr.n_system_tokens = static_cast<int32_t>(sys.size());
