@@ -50,6 +50,7 @@ struct bench_options {
     bool cold = false;        // evict the database's files from the page cache before each read
     int load_threads = 2;     // store_options::load_threads
     size_t chunk_kb = 1024;   // store_options::load_chunk_bytes / 1024
+    bool mmap_reads = true;   // store_options::mmap_reads
     std::string model_dir = "/tmp";
     std::string db_dir = std::filesystem::temp_directory_path().string();
 };
@@ -60,7 +61,7 @@ void usage(FILE* out) {
         "usage: bench_resume [--preset 1b] [--lengths 512,2048] [--codecs fp16,int8]\n"
         "                    [--layers 8] [--dim 1024] [--heads 16] [--kv-heads 4] [--ffn 4096]\n"
         "                    [--threads 2] [--prefill-max 8192] [--overhead-max 2048] [--repeat 3]\n"
-        "                    [--load-threads 2] [--chunk-kb 1024] [--cold] [--model-dir /tmp] [--db-dir /tmp]\n\n"
+        "                    [--load-threads 2] [--chunk-kb 1024] [--mmap 1] [--cold] [--model-dir /tmp] [--db-dir /tmp]\n\n"
         "Generates a random Q8_0 model of that shape once (in --model-dir; --preset 1b is\n"
         "Llama-3.2-1B's shape: 16 layers, dim 2048, 32 heads, 8 KV heads, ffn 8192), then for each\n"
         "history length:\n"
@@ -142,6 +143,8 @@ int parse(int argc, char** argv, bench_options& o) {
             o.repeat = std::max(1, std::atoi(v.c_str()));
         else if (k == "--load-threads")
             o.load_threads = std::max(1, std::atoi(v.c_str()));
+        else if (k == "--mmap")
+            o.mmap_reads = std::atoi(v.c_str()) != 0;
         else if (k == "--chunk-kb")
             o.chunk_kb = size_t(std::max(1, std::atoi(v.c_str())));
         else if (k == "--model-dir")
@@ -317,6 +320,7 @@ std::unique_ptr<memory::store> open_store(const bench_options& o, const std::str
     so.int8_group = kv_dim;
     so.load_threads = o.load_threads;
     so.load_chunk_bytes = o.chunk_kb << 10;
+    so.mmap_reads = o.mmap_reads;
     auto st = memory::store::open(so);
     if (!st) {
         std::fprintf(stderr, "bench_resume: %s\n", st.error().to_string().c_str());

@@ -580,6 +580,10 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
         dbo.max_background_jobs = 2;
         dbo.keep_log_file_num = 4;
         dbo.allow_mmap_reads = options.mmap_reads;
+        // A resume reads a session's blocks in runs, in the order they were written: the kernel's readahead
+        // must stay on (RocksDB's default marks every file random, and then a cold mmap'd blob file is read
+        // one 4 KiB page fault at a time: 10x slower than with readahead).
+        dbo.advise_random_on_open = false;
 
         auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
         auto table = [&](bool bloom) {
