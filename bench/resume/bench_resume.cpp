@@ -56,26 +56,29 @@ struct bench_options {
 };
 
 void usage(FILE* out) {
-    std::fprintf(
-        out,
-        "usage: bench_resume [--preset 1b] [--lengths 512,2048] [--codecs fp16,int8]\n"
-        "                    [--layers 8] [--dim 1024] [--heads 16] [--kv-heads 4] [--ffn 4096]\n"
-        "                    [--threads 2] [--prefill-max 8192] [--overhead-max 2048] [--repeat 3]\n"
-        "                    [--load-threads 2] [--chunk-kb 1024] [--mmap 1] [--cold] [--model-dir /tmp] [--db-dir /tmp]\n\n"
-        "Generates a random Q8_0 model of that shape once (in --model-dir; --preset 1b is\n"
-        "Llama-3.2-1B's shape: 16 layers, dim 2048, 32 heads, 8 KV heads, ffn 8192), then for each\n"
-        "history length:\n"
-        "  - a full prefill without a store, and with a write-behind store attached (one per codec\n"
-        "    up to --overhead-max tokens; beyond, one prefill writing both codecs at once);\n"
-        "    histories longer than --prefill-max are not prefilled: their blocks are synthetic\n"
-        "    (random values under the real chained hashes) and the prefill column says \"not run\";\n"
-        "  - --repeat resumes from a reopened store (median reported): time to the first token, split\n"
-        "    into the store's load (wall; within it RocksDB MultiGet and verify+decode, summed over\n"
-        "    --load-threads threads) and the rest (one-token forward);\n"
-        "  - before each resume, a sequential read of the database's files: store load / seqread.\n"
-        "Reads are warm (page cache) unless --cold, which evicts the database's files first\n"
-        "(posix_fadvise DONTNEED) for both the resume and the sequential read.\n"
-        "Prints a table, then one JSON line.\n");
+    std::fprintf(out,
+                 "usage: bench_resume [--preset 1b] [--lengths 512,2048] [--codecs fp16,int8]\n"
+                 "                    [--layers 8] [--dim 1024] [--heads 16] [--kv-heads 4] [--ffn 4096]\n"
+                 "                    [--threads 2] [--prefill-max 8192] [--overhead-max 2048] [--repeat 3]\n"
+                 "                    [--load-threads 2] [--chunk-kb 1024] [--mmap 1] [--cold] [--model-dir /tmp] "
+                 "[--db-dir /tmp]\n\n"
+                 "Generates a random Q8_0 model of that shape once (in --model-dir; --preset 1b is\n"
+                 "Llama-3.2-1B's shape: 16 layers, dim 2048, 32 heads, 8 KV heads, ffn 8192), then for each\n"
+                 "history length:\n"
+                 "  - a full prefill without a store, and with a write-behind store attached (one per codec\n"
+                 "    up to --overhead-max tokens; beyond, only one prefill, writing both codecs at once);\n"
+                 "    histories longer than --prefill-max are not prefilled: their blocks are synthetic\n"
+                 "    (random values under the real chained hashes) and the prefill column says \"not run\";\n"
+                 "  - --repeat resumes from a reopened store (median reported): time to the first token, split\n"
+                 "    into the store's load (wall; within it RocksDB MultiGet and verify+decode, summed over\n"
+                 "    --load-threads threads) and the rest (one-token forward);\n"
+                 "  - before each resume, a sequential read of the database's files: store load / seqread.\n"
+                 "Reads are warm (page cache) unless --cold, which evicts the database's files first\n"
+                 "(posix_fadvise DONTNEED) for both the resume and the sequential read. --mmap 0: the store\n"
+                 "reads with pread instead of mmap; --load-threads, --chunk-kb: store_options of load_many.\n"
+                 "The generated model's vocabulary is tiny (a few hundred tokens): a real 1B model's output\n"
+                 "layer (128k x 2048) would add to the one-token forward, not to the store's part.\n"
+                 "Prints a table, then one JSON line.\n");
 }
 
 std::vector<std::string> split(const std::string& v) {

@@ -418,7 +418,12 @@ size_t block_adaptor::load_many(std::span<const block_hash> hashes, std::span<co
         uint64_t n_hits = 0, n_corrupt = 0, n_batches = 0, value_bytes = 0, read_ns = 0, decode_ns = 0, cpu_ns = 0;
         std::vector<block_hash> hit, bad;  // for the known set
     };
-    std::vector<tally> tallies(n_threads);
+    std::vector<tally> tallies;
+    try {
+        tallies.resize(n_threads);
+    } catch (...) {
+        return 0;  // out of memory: nothing loaded (ok is all 0), the blocks are recomputed
+    }
     std::atomic<size_t> next{0};
     auto work = [&](tally& t) {
         const uint64_t cpu0 = thread_cpu_ns();
