@@ -83,8 +83,9 @@ struct store_options {
     // Default: 256
     size_t write_behind_queue = 256;
     // Nice value of the write-behind thread (Linux), and when > 0 RocksDB's
-    // compaction threads run at its lowest CPU priority: on a machine whose
-    // cores all run the engine, writing behind takes what is left over.
+    // compaction threads run at its lowest CPU priority (process-wide: they
+    // belong to RocksDB's default Env): on a machine whose cores all run the
+    // engine, writing behind takes what is left over.
     // Default: 10
     int32_t background_nice = 10;
     // When the write-behind queue is full, drop the new block (it is
