@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "agent/cli/commands.h"
+#include "agent/runtime.h"
 #include "memory/store.h"
 
 namespace mnemos::cli {
@@ -88,9 +89,14 @@ int cmd_sessions(int argc, char** argv) {
             return 1;
         }
         std::printf("%-32s %-20s %8s %10s  %s\n", "id", "character", "events", "tokens", "updated (UTC)");
-        for (const auto& m : *list)
-            std::printf("%-32s %-20s %8llu %10lld  %s\n", m.id.c_str(), m.character.empty() ? "-" : m.character.c_str(),
+        for (const auto& m : *list) {
+            // The server keeps its shared prefixes (PUT /v1/prefixes) in one reserved log.
+            const char* chr = m.id == agent::k_prefix_log_id ? "(shared prefixes)"
+                              : m.character.empty()          ? "-"
+                                                             : m.character.c_str();
+            std::printf("%-32s %-20s %8llu %10lld  %s\n", m.id.c_str(), chr,
                         (unsigned long long)m.n_events, (long long)m.n_tokens, fmt_time(m.updated_ms).c_str());
+        }
         return 0;
     }
     const std::string id = argv[2];
