@@ -104,7 +104,10 @@ struct play_options {
     std::string tool_choice = "auto";
     // Called once the engine runner and session manager exist (before any
     // step), e.g. to serve them to spectators (agent/server.h). They stay valid
-    // until on_teardown is called. Default: none.
+    // until on_teardown is called. The text of each generated turn goes to the
+    // manager's token observer (session_manager::notify_token, the character's
+    // session id) as it is sampled, before the turn's message event; probes
+    // (asked on a copy) do not. Default: none.
     std::function<void(engine_runner& runner, session_manager& sessions)> on_runtime;
     // Called once before the runner and session manager handed to on_runtime
     // are destroyed (at the end of the game or on an error): stop using them.

@@ -19,6 +19,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -241,6 +242,13 @@ class session_manager {
     // The server uses it for its WebSocket event feed. An empty function removes it.
     using event_observer = std::function<void(const std::string& id, uint64_t seq, const std::string& event_json)>;
     void set_event_observer(event_observer fn);
+    // Streamed text of a generation that runs outside the server (e.g. a `mnemos play` turn) for
+    // session `id`, as it is sampled: not durable, not stored, only passed to the token observer
+    // (the server's WebSocket feed publishes it as {"type": "token", ...} frames to the keys that
+    // may read the session, before the turn's message event). Any thread; cheap when no observer.
+    using token_observer = std::function<void(const std::string& id, std::string_view text)>;
+    void set_token_observer(token_observer fn);
+    void notify_token(const std::string& id, std::string_view text) const;
     // Appends the assistant reply (durably, unless empty and cancelled) and clears busy.
     status end_turn(const session_ptr& s, const std::string& reply, bool append_reply);
     // The same; fields of `extra` (an object, e.g. {"context": {...}}) are added to the reply's event.
@@ -270,8 +278,9 @@ class session_manager {
     mutable std::mutex mu_;                        // guards sessions_, prefixes_
     std::map<std::string, session_ptr> sessions_;  // resident sessions
     std::map<std::string, std::string> prefixes_;  // shared prefix id -> text
-    mutable std::mutex observer_mu_;               // guards observer_
+    mutable std::mutex observer_mu_;               // guards observer_, token_observer_
     std::shared_ptr<const event_observer> observer_;
+    std::shared_ptr<const token_observer> token_observer_;
     void notify(const std::string& id, uint64_t seq, const std::string& event_json) const;
 };
 

@@ -28,7 +28,10 @@
 //                                        "events"} -> {"type": "subscribed", "sessions": [{"id", "character"?}]},
 //                                        then {"type": "event", "session_id", "seq", "event"} for every durable
 //                                        event and {"type": "token", ...} for every streamed token of the
-//                                        sessions the key may read. Bad frames get {"type": "error", "message"}.
+//                                        sessions the key may read (the server's own turns, and generations
+//                                        run on the same session_manager outside it that call
+//                                        notify_token, e.g. mnemos play --serve's turns; a turn's tokens come
+//                                        before its message event). Bad frames get {"type": "error", "message"}.
 // Errors are 4xx/5xx with {"error": {"message", "type"}}; the server keeps serving.
 // Rate limits (server_options::requests_per_minute, api_key::requests_per_minute):
 // 429 {"error": {"type": "rate_limit_error"}} with a Retry-After header (seconds).

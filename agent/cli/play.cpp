@@ -50,7 +50,8 @@ void play_usage(FILE* out) {
                  "  --tool-choice C     the game master's tool calls: auto (the model decides; default) or required\n"
                  "                      (the first generation of each of its turns and probes is a call)\n"
                  "  --serve PORT        serve the game on 127.0.0.1:PORT while it plays (0: any free port): the\n"
-                 "                      spectator page at /, the WebSocket feed and the API of `mnemos serve`\n"
+                 "                      spectator page at /, the WebSocket feed (turns stream token by token)\n"
+                 "                      and the API of `mnemos serve`\n"
                  "  --linger S          with --serve: keep serving S seconds after the game ends (default 0)\n"
                  "  --quiet             do not stream the turns\n"
                  "  -h, --help          show this help\n");

@@ -376,9 +376,11 @@ class game {
         double seconds = 0;
         bool context_full = false;
     };
+    // stream: text goes to on_output as it is sampled, and, when token_sid is set, to the session
+    // manager's token observer for that session (spectators of `mnemos play --serve`).
     gen_result generate(std::vector<engine::token_id> prompt, std::vector<std::string> stop, int32_t budget,
                         uint64_t seed, bool stream, std::shared_ptr<const engine::grammar> constraint = nullptr,
-                        std::string trigger = {});
+                        std::string trigger = {}, std::string token_sid = {});
 
     // Fits a generation's prompt into the window (runtime's fit_to_window: the system message and the most
     // recent messages that fit, with room to answer); false when even the last message does not fit.
@@ -400,9 +402,10 @@ class game {
     using append_fn =
         std::function<result<turn_plan>(const std::vector<engine::chat_message>&, const std::vector<json>&)>;
     // plan -> tool calls -> results -> plan, up to 4 generations, when st is
-    // given (the game master of a scenario with tools); one generation otherwise.
+    // given (the game master of a scenario with tools); one generation otherwise. live: the generations
+    // belong to the character's session (a turn, not a probe on a copy): their tokens reach the token observer.
     result<agent_out> run_agent(const std::string& cid, turn_plan plan, tool_state* st, int32_t budget, int64_t idx,
-                                const append_fn& append);
+                                const append_fn& append, bool live);
     void replay_tool_calls(const std::vector<json>& done);
     // Tells on_teardown (once, when the runtime was handed out), stops the engine, flushes the store.
     void teardown() {
@@ -564,7 +567,7 @@ status game::warm_prefix() {
 
 game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vector<std::string> stop, int32_t budget,
                                 uint64_t seed, bool stream, std::shared_ptr<const engine::grammar> constraint,
-                                std::string trigger) {
+                                std::string trigger, std::string token_sid) {
     gen_result g;
     const int32_t room = runner_->n_ctx() - static_cast<int32_t>(prompt.size());
     if (room <= 1 && budget > 0) {
@@ -581,9 +584,11 @@ game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vecto
     r.constraint = std::move(constraint);
     r.constraint_trigger = std::move(trigger);
     std::promise<engine::finish_info> done;
-    r.on_token = [this, &g, stream](engine::token_id, std::string_view text) {
+    r.on_token = [this, &g, stream, sid = std::move(token_sid)](engine::token_id, std::string_view text) {
         g.text += text;
-        if (stream) out(text);
+        if (!stream) return;
+        out(text);
+        if (!sid.empty()) sessions_->notify_token(sid, text);
     };
     r.on_finish = [&done](const engine::finish_info& info) { done.set_value(info); };
     runner_->submit(std::move(r));
@@ -646,7 +651,7 @@ std::unique_ptr<tools::tool_registry> game::make_tools(tool_state& st, const std
 }
 
 result<game::agent_out> game::run_agent(const std::string& cid, turn_plan plan, tool_state* st, int32_t budget,
-                                        int64_t idx, const append_fn& append) {
+                                        int64_t idx, const append_fn& append, bool live) {
     agent_out res;
     std::unique_ptr<tools::tool_registry> reg;
     if (st && has_tools(cid)) reg = make_tools(*st, cid, idx);
@@ -678,7 +683,8 @@ result<game::agent_out> game::run_agent(const std::string& cid, turn_plan plan, 
         }
         res.windowed = res.windowed || windowed;
         const uint64_t seed = opt_.seed + static_cast<uint64_t>(idx) + static_cast<uint64_t>(round) * 0x9E3779B9ull;
-        auto g = generate(std::move(p.prompt), std::move(stop), gen_budget, seed, true, std::move(constraint), trigger);
+        auto g = generate(std::move(p.prompt), std::move(stop), gen_budget, seed, true, std::move(constraint), trigger,
+                          live ? play_character_session_id(sc_, cid) : std::string());
         res.info.n_prompt += g.info.n_prompt;
         res.info.n_reused += g.info.n_reused;
         res.info.n_generated += g.info.n_generated;
@@ -775,7 +781,7 @@ result<json> game::run_step(int64_t idx) {
             return plan_for_messages(*model_, msgs);
         };
         out("[probe " + s.probe->id + "] " + display_name(s.speaker) + ", " + s.probe->question + "\n  answer: ");
-        auto g = run_agent(s.speaker, plan_for_messages(*model_, msgs), &copy, probe_budget, idx, fork);
+        auto g = run_agent(s.speaker, plan_for_messages(*model_, msgs), &copy, probe_budget, idx, fork, false);
         if (!g) return g.error();
         auto sc = score_probe(*s.probe, g->text, g->called);
         if (g->context_full) sc.passed = false;
@@ -799,7 +805,7 @@ result<json> game::run_step(int64_t idx) {
                                   const std::vector<json>& extra) -> result<turn_plan> {
             return sessions_->continue_turn(sess, msgs, extra);
         };
-        auto g = run_agent(s.speaker, std::move(plan.value()), &tools_, turn_budget, idx, live);
+        auto g = run_agent(s.speaker, std::move(plan.value()), &tools_, turn_budget, idx, live, true);
         if (!g) {
             sessions_->end_turn(sess, {}, false);
             return g.error();

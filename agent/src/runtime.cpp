@@ -387,6 +387,20 @@ void session_manager::notify(const std::string& id, uint64_t seq, const std::str
     if (fn) (*fn)(id, seq, event_json);
 }
 
+void session_manager::set_token_observer(token_observer fn) {
+    std::lock_guard lk(observer_mu_);
+    token_observer_ = fn ? std::make_shared<const token_observer>(std::move(fn)) : nullptr;
+}
+
+void session_manager::notify_token(const std::string& id, std::string_view text) const {
+    std::shared_ptr<const token_observer> fn;
+    {
+        std::lock_guard lk(observer_mu_);
+        fn = token_observer_;
+    }
+    if (fn && !text.empty()) (*fn)(id, text);
+}
+
 result<session_ptr> session_manager::create(std::string id, character chr, std::string owner_key,
                                             std::string system_extra, std::string agent_json) {
     if (id.empty()) id = "s_" + random_hex(16);

@@ -463,6 +463,12 @@ void publish(const hub_ptr& hub, const std::string& sid, std::string frame) {
     }
 }
 
+// A {"type": "token"} frame of session sid's streamed text to the subscribers that may read it. Any thread.
+void publish_token(const hub_ptr& hub, const std::string& sid, std::string_view text) {
+    if (sid.empty() || text.empty() || hub->n_subscribed == 0) return;
+    publish(hub, sid, dump(json{{"type", "token"}, {"session_id", sid}, {"text", std::string(text)}}));
+}
+
 // ---------------------------------------------------------------------------
 // One turn on the engine
 // ---------------------------------------------------------------------------
@@ -494,8 +500,7 @@ awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_de
     r.on_token = [ch, ex, gate, hub, sid](engine::token_id, std::string_view text) {
         std::lock_guard lk(gate->mu);
         if (!gate->open) return;
-        if (!sid.empty() && hub->n_subscribed > 0 && !text.empty())
-            publish(hub, sid, dump(json{{"type", "token"}, {"session_id", sid}, {"text", std::string(text)}}));
+        publish_token(hub, sid, text);
         net::post(ex, [ch, t = std::string(text)]() mutable {
             ch->try_send(error_code{}, turn_event{std::move(t), false, {}});
         });
@@ -1881,6 +1886,12 @@ result<std::unique_ptr<server>> server::start(const server_options& options, eng
         json ev = json::parse(event_json, nullptr, false);
         publish(hub, id, dump(json{{"type", "event"}, {"session_id", id}, {"seq", seq}, {"event", ev}}));
     });
+    // Tokens of generations run outside the server (mnemos play's turns) join the same feed.
+    sessions.set_token_observer([hub = p->st->hub, gate = p->st->gate](const std::string& id, std::string_view text) {
+        if (hub->n_subscribed == 0) return;
+        std::lock_guard lk(gate->mu);
+        if (gate->open) publish_token(hub, id, text);
+    });
     std::unique_ptr<server> s(new server(std::move(p)));
     if (options.handle_signals) {
         s->impl_->signals.emplace(s->impl_->ioc, SIGINT, SIGTERM);
@@ -1926,6 +1937,7 @@ void server::stop() {
         st.gate->open = false;
     }
     st.sessions->set_event_observer({});
+    st.sessions->set_token_observer({});
     impl_->stopped = true;
     impl_->stop_cv.notify_all();
 }

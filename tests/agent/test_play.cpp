@@ -10,7 +10,9 @@
 // packs come back from the game log on resume, and generations beyond the
 // scenario's window see the system text plus a recent window. Special-token
 // text in a scripted line or a persona stays plain text in every session that
-// holds it (only the template's markup yields control tokens).
+// holds it (only the template's markup yields control tokens). Served over
+// the WebSocket (as mnemos play --serve does), generated turns stream token
+// frames before their message events, only to keys that may read the session.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -33,8 +35,10 @@
 #include "agent/play.h"
 #include "agent/runtime.h"
 #include "agent/scenario.h"
+#include "agent/server.h"
 #include "memory/store.h"
 #include "tools/builtins.h"
+#include "tests/agent/ws_client.h"
 #include "tests/support/tiny_model.h"
 
 extern char** environ;
@@ -261,14 +265,17 @@ TEST_CASE("play: special-token text in scenario text and lines stays plain text"
     std::map<std::string, int> n_injected;
     bool only_markup = true;
     int32_t cook_system_tokens = -1;
+    // (No REQUIRE inside the callbacks: they run inside play_scenario.)
     o.on_teardown = [&] {
-        REQUIRE(sessions);
+        CHECK(sessions);
+        if (!sessions) return;
         for (const char* cid : {"cook", "maid"}) {
             auto s = sessions->find(play_character_session_id(sc, cid));
-            REQUIRE(s.ok());
+            CHECK(s.ok());
+            if (!s.ok()) continue;
             std::lock_guard lk(s.value()->mu);
             const auto& sess = *s.value();
-            REQUIRE(sess.message_starts.size() > 1);
+            if (sess.message_starts.size() < 2) continue;
             if (std::string_view(cid) == "cook") cook_system_tokens = sess.message_starts[1];
             for (size_t i = 0; i < sess.messages.size(); ++i) {
                 if (sess.messages[i].content.find(injected) == std::string::npos) continue;
@@ -295,6 +302,112 @@ TEST_CASE("play: special-token text in scenario text and lines stays plain text"
     // The system message prefilled once up front is the session's own first message (same tokens, so the
     // warm-up's pages are the ones its turns reuse).
     CHECK(r->characters[1].n_system_tokens == cook_system_tokens);
+}
+
+// `mnemos play --serve`: the play's generated turns stream to the WebSocket feed as token frames, before the
+// turn's message event, and only to keys that may read the character's session.
+TEST_CASE("play: served turns stream token frames before their message events, by read access", "[play][ws]") {
+    temp_dir dir;
+    auto m = load_model(write_model(dir.path));
+    const scenario sc = load_smoke();
+    const std::string game_sid = play_game_session_id(sc), maid_sid = play_character_session_id(sc, "maid");
+    play_options o = small_options();
+    std::unique_ptr<server> srv;
+    std::unique_ptr<test_agent::ws_client> all, maid_only;
+    bool served = false;
+    // (No REQUIRE inside the callbacks: they run inside play_scenario.)
+    o.on_runtime = [&](engine_runner& runner, session_manager& sm) {
+        server_options so;
+        so.port = 0;
+        api_key everything;
+        everything.key = "spectator-secret";
+        everything.name = "spectator";
+        everything.read = {sc.id + ".*"};
+        api_key maid;
+        maid.key = "maid-secret";
+        maid.name = "maidfan";
+        maid.read = {maid_sid};
+        so.auth.keys = {everything, maid};
+        auto started = server::start(so, runner, sm);
+        if (!started.ok()) return;
+        srv = std::move(started.value());
+        all = std::make_unique<test_agent::ws_client>(srv->port(), "/v1/ws", "spectator-secret");
+        maid_only = std::make_unique<test_agent::ws_client>(srv->port(), "/v1/ws", "maid-secret");
+        if (!all->ok || !maid_only->ok) return;
+        const std::string sub = json{{"type", "subscribe"}, {"topic", "events"}}.dump();
+        all->send(sub);
+        maid_only->send(sub);
+        served = !all->until("subscribed").empty() && !maid_only->until("subscribed").empty();
+    };
+    int64_t n_steps = 0;
+    o.on_step = [&](int64_t, int64_t n) { n_steps = n; };
+    std::vector<json> seen_all, seen_maid;
+    o.on_teardown = [&] {
+        // Everything the spectator key gets, up to the game log's last step; then the maid key's frames.
+        while (served) {
+            auto f = all->next();
+            if (!f) break;
+            seen_all.push_back(*f);
+            if ((*f)["type"] == "event" && (*f)["session_id"] == game_sid && (*f)["event"].value("idx", -1) == n_steps - 1)
+                break;
+        }
+        size_t n_maid = 0;
+        for (const auto& f : seen_all) n_maid += f["session_id"] == maid_sid ? 1 : 0;
+        while (served && seen_maid.size() < n_maid) {
+            auto f = maid_only->next();
+            if (!f) break;
+            seen_maid.push_back(*f);
+        }
+        srv.reset();
+    };
+    auto r = play_scenario(sc, m, o);
+    INFO((r.ok() ? std::string() : r.error().to_string()));
+    REQUIRE(r.ok());
+    REQUIRE(served);
+    REQUIRE(!seen_all.empty());
+    CHECK(seen_all.back()["session_id"] == game_sid);
+
+    // Per character session: the text of its token frames since its last assistant message is that message.
+    std::map<std::string, std::string> pending;
+    std::map<std::string, int> n_streamed;
+    size_t n_tokens = 0;
+    for (const auto& f : seen_all) {
+        const std::string sid = f["session_id"];
+        if (f["type"] == "token") {
+            ++n_tokens;
+            CHECK(sid != game_sid);
+            pending[sid] += f["text"].get<std::string>();
+            continue;
+        }
+        REQUIRE(f["type"] == "event");
+        const json& ev = f["event"];
+        if (ev.value("type", "") != "message" || ev.value("role", "") != "assistant") continue;
+        if (pending[sid].empty()) continue;  // a scripted line: nothing streamed
+        INFO(sid);
+        CHECK(pending[sid] == ev.value("content", ""));
+        ++n_streamed[sid];
+        pending[sid].clear();
+    }
+    CHECK(n_tokens > 0);
+    // Probes (asked on a copy) stream nothing to the feed: no token text is left without its message.
+    for (const auto& [sid, text] : pending) {
+        INFO(sid);
+        CHECK(text.empty());
+    }
+    // Every generated turn (maid, cook, host) that produced text streamed it.
+    int n_turns_with_text = 0;
+    for (const auto& t : r->timings) n_turns_with_text += t.kind == "turn" && t.n_generated > 0 ? 1 : 0;
+    int n_streamed_total = 0;
+    for (const auto& [sid, n] : n_streamed) n_streamed_total += n;
+    CHECK(n_streamed_total > 0);
+    CHECK(n_streamed_total <= n_turns_with_text);
+    CHECK(n_streamed[maid_sid] > 0);
+
+    // The maid's key got exactly the maid's frames (tokens and events), in the same order.
+    std::vector<json> maid_of_all;
+    for (const auto& f : seen_all)
+        if (f["session_id"] == maid_sid) maid_of_all.push_back(f);
+    CHECK(seen_maid == maid_of_all);
 }
 
 TEST_CASE("play: resume needs a store", "[play]") {

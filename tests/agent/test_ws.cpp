@@ -2,12 +2,6 @@
 // socket open, the event feed and its access control) and the spectator page,
 // in-process over a tiny model, driven by a synchronous Beast WebSocket client.
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -15,67 +9,13 @@
 #include <vector>
 
 #include "tests/agent/server_fixture.h"
+#include "tests/agent/ws_client.h"
 
 using json = nlohmann::json;
 using namespace mnemos;
 using namespace mnemos::test_agent;
 
 namespace {
-
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-using tcp = net::ip::tcp;
-
-// A blocking WebSocket client; reads give up after 10 s (SO_RCVTIMEO).
-struct ws_client {
-    net::io_context ioc;
-    websocket::stream<tcp::socket> ws{ioc};
-    beast::flat_buffer buf;
-    bool ok = false;
-
-    ws_client(uint16_t port, const std::string& target, const std::string& bearer = "") {
-        boost::system::error_code ec;
-        ws.next_layer().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
-        if (ec) return;
-        timeval tv{10, 0};
-        ::setsockopt(ws.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        if (!bearer.empty())
-            ws.set_option(websocket::stream_base::decorator([bearer](websocket::request_type& req) {
-                req.set(beast::http::field::authorization, "Bearer " + bearer);
-            }));
-        ws.handshake("127.0.0.1", target, ec);
-        ok = !ec;
-    }
-    void send(const std::string& text) {
-        ws.text(true);
-        ws.write(net::buffer(text));
-    }
-    void send_binary(const std::string& bytes) {
-        ws.binary(true);
-        ws.write(net::buffer(bytes));
-    }
-    // The next frame as JSON; nullopt on error or timeout.
-    std::optional<json> next() {
-        boost::system::error_code ec;
-        buf.consume(buf.size());
-        ws.read(buf, ec);
-        if (ec) return std::nullopt;
-        json j = json::parse(beast::buffers_to_string(buf.data()), nullptr, false);
-        if (j.is_discarded()) return std::nullopt;
-        return j;
-    }
-    // Frames until one of type `type` (inclusive); empty when the socket fails first.
-    std::vector<json> until(const std::string& type) {
-        std::vector<json> out;
-        for (;;) {
-            auto j = next();
-            if (!j) return {};
-            out.push_back(*j);
-            if ((*j)["type"] == type) return out;
-        }
-    }
-};
 
 void create_session(uint16_t port, const std::string& id, const std::string& name, const std::string& key = "") {
     const json body = {{"id", id}, {"character", {{"name", name}, {"persona", "You are " + name + "."}}}};
