@@ -3,9 +3,11 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/cli/commands.h"
 #include "agent/runtime.h"
+#include "agent/serve_config.h"
 #include "agent/server.h"
 #include "memory/store.h"
 
@@ -23,21 +25,28 @@ void serve_usage(FILE* out) {
         "GET /healthz, GET /metrics (Prometheus). SIGINT/SIGTERM shut it down gracefully.\n"
         "\n"
         "Without --config every request is allowed (open access), and only a loopback --host\n"
-        "is accepted. With --config FILE (JSON), requests need \"Authorization: Bearer KEY\":\n"
+        "is accepted. --config FILE (JSON) holds API keys and/or the server's settings; with\n"
+        "keys, requests need \"Authorization: Bearer KEY\":\n"
         "  {\"keys\": [{\"key\": \"sk-gm\", \"name\": \"gm\", \"admin\": true},\n"
-        "            {\"key\": \"sk-p1\", \"name\": \"player1\", \"sessions\": [\"npc-*\"], \"read\": []}]}\n"
+        "            {\"key\": \"sk-p1\", \"name\": \"player1\", \"sessions\": [\"npc-*\"], \"read\": []}],\n"
+        "   \"server\": {\"model\": \"m.gguf\", \"store\": \"db\", \"host\": \"0.0.0.0\", \"port\": 8080}}\n"
         "  admin: everything; create: may create sessions (and owns them); sessions / characters:\n"
         "  may talk to these sessions (ids, \"*\", \"prefix*\") or characters (names); read: may read\n"
         "  their events and private character fields. Rate limits: \"requests_per_minute\" per key,\n"
         "  or at the top level as the default for keys without one (0 = unlimited); over it: 429\n"
         "  with Retry-After.\n"
+        "  \"server\" takes the options below by these names: model, store, host, port, ctx,\n"
+        "  threads, io_threads, max_body_bytes, default_max_tokens, requests_per_minute, log\n"
+        "  (true/false). Flags override the file wherever they appear. Paths are used as given\n"
+        "  (relative to the working directory). An unknown field or a wrong type is an error that\n"
+        "  names it. A file without \"keys\" only sets options (open access, loopback only).\n"
         "\n"
         "options:\n"
         "  --model FILE        GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
         "  --store DIR         RocksDB directory for sessions and KV blocks (default: in memory, lost on exit)\n"
         "  --port N            TCP port (default 8080; 0 = ephemeral, printed on stderr)\n"
         "  --host ADDR         address to bind (default 127.0.0.1)\n"
-        "  --config FILE       API keys (JSON, see above)\n"
+        "  --config FILE       API keys and settings (JSON, see above)\n"
         "  --threads N         engine CPU threads (default: all)\n"
         "  --io-threads N      HTTP threads (default 2)\n"
         "  --ctx N             context length (default: the model's, at most 32768)\n"
@@ -53,79 +62,21 @@ void serve_usage(FILE* out) {
 }  // namespace
 
 int cmd_serve(int argc, char** argv) {
-    std::string model_path, store_dir, config_path;
-    agent::server_options so;
+    auto parsed = agent::parse_serve_args(std::vector<std::string>(argv + 1, argv + argc));
+    if (!parsed) {
+        std::fprintf(stderr, "mnemos serve: %s\n", parsed.error().message().c_str());
+        return 2;
+    }
+    if (parsed->help) {
+        serve_usage(stdout);
+        return 0;
+    }
+    agent::server_options so = parsed->server;
     so.handle_signals = true;
     engine::engine_options eo;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "mnemos serve: %s needs a value\n", a.c_str());
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        auto integer = [&]() -> long long {
-            const std::string v = value();
-            char* end = nullptr;
-            const long long n = std::strtoll(v.c_str(), &end, 10);
-            if (v.empty() || *end != 0 || n < 0) {
-                std::fprintf(stderr, "mnemos serve: %s expects a non-negative integer, got '%s'\n", a.c_str(),
-                             v.c_str());
-                std::exit(2);
-            }
-            return n;
-        };
-        if (a == "-h" || a == "--help") {
-            serve_usage(stdout);
-            return 0;
-        } else if (a == "--model" || a == "-m")
-            model_path = value();
-        else if (a == "--store")
-            store_dir = value();
-        else if (a == "--config")
-            config_path = value();
-        else if (a == "--host")
-            so.host = value();
-        else if (a == "--port") {
-            const long long p = integer();
-            if (p > 65535) {
-                std::fprintf(stderr, "mnemos serve: --port must be <= 65535\n");
-                return 2;
-            }
-            so.port = static_cast<uint16_t>(p);
-        } else if (a == "--threads" || a == "-t")
-            eo.n_threads = static_cast<int32_t>(integer());
-        else if (a == "--io-threads")
-            so.n_io_threads = static_cast<int>(integer());
-        else if (a == "--ctx")
-            eo.n_ctx = static_cast<int32_t>(integer());
-        else if (a == "--max-body")
-            so.max_body_bytes = static_cast<size_t>(integer());
-        else if (a == "--max-tokens")
-            so.default_max_tokens = static_cast<int32_t>(integer());
-        else if (a == "--log")
-            so.log_requests = true;
-        else if (a == "--requests-per-minute")
-            so.requests_per_minute = static_cast<int32_t>(integer());
-        else {
-            std::fprintf(stderr, "mnemos serve: unknown option '%s' (see --help)\n", a.c_str());
-            return 2;
-        }
-    }
-    if (!config_path.empty()) {
-        auto cfg = agent::load_auth_config(config_path);
-        if (!cfg) {
-            std::fprintf(stderr, "mnemos serve: --config: %s\n", cfg.error().to_string().c_str());
-            return 2;
-        }
-        so.auth = std::move(cfg.value());
-        if (so.auth.keys.empty()) {
-            std::fprintf(stderr, "mnemos serve: --config lists no keys\n");
-            return 2;
-        }
-    }
+    eo.n_threads = parsed->n_threads;
+    eo.n_ctx = parsed->n_ctx;
+    std::string model_path = parsed->model, store_dir = parsed->store;
     model_path = resolve_model_path(model_path);
     if (model_path.empty()) {
         std::fprintf(stderr, "mnemos serve: no model. Pass --model FILE or set MNEMOS_MODEL.\n");

@@ -1783,6 +1783,11 @@ result<auth_config> parse_auth_config(const std::string& text) {
         const std::string where = "keys[" + std::to_string(i) + "]";
         if (!k.is_object() || !k.contains("key") || !k["key"].is_string() || k["key"].get<std::string>().empty())
             return make_error(errc::invalid_argument, where + ".key must be a non-empty string");
+        for (auto it = k.begin(); it != k.end(); ++it)
+            if (!std::set<std::string>{"key", "name", "admin", "create", "sessions", "characters", "read",
+                                       "requests_per_minute"}
+                     .contains(it.key()))
+                return make_error(errc::invalid_argument, "unknown field '" + where + "." + it.key() + "'");
         api_key a;
         a.key = k["key"].get<std::string>();
         a.name = k.value("name", where);

@@ -1,0 +1,155 @@
+// `mnemos serve` settings: the config file's "server" object and the flags (agent/serve_config.h).
+#include "agent/serve_config.h"
+
+#include <charconv>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace mnemos::agent {
+
+namespace {
+
+using nlohmann::json;
+
+// One setting, reachable as a config field ("server.<field>") and as a flag.
+struct setting {
+    const char* field;  // in "server"
+    const char* flag;   // "--port"
+    enum kind { text, integer, boolean } type;
+    int64_t min = 0, max = 0;  // integers
+};
+
+// The order of the help text; every flag of serve but --config and --help.
+const setting k_settings[] = {
+    {"model", "--model", setting::text},
+    {"store", "--store", setting::text},
+    {"host", "--host", setting::text},
+    {"port", "--port", setting::integer, 0, 65535},
+    {"ctx", "--ctx", setting::integer, 0, 1 << 24},
+    {"threads", "--threads", setting::integer, 0, 1024},
+    {"io_threads", "--io-threads", setting::integer, 0, 256},
+    {"max_body_bytes", "--max-body", setting::integer, 0, std::numeric_limits<int32_t>::max()},
+    {"default_max_tokens", "--max-tokens", setting::integer, 0, 1 << 24},
+    {"requests_per_minute", "--requests-per-minute", setting::integer, 0, 1000000},
+    {"log", "--log", setting::boolean},
+};
+
+// Stores a checked value of setting `k` in s.
+void assign(serve_settings& s, const setting& k, const std::string& str, int64_t n, bool b) {
+    const std::string_view f = k.field;
+    if (f == "model") s.model = str;
+    else if (f == "store") s.store = str;
+    else if (f == "host") s.server.host = str;
+    else if (f == "port") s.server.port = static_cast<uint16_t>(n);
+    else if (f == "ctx") s.n_ctx = static_cast<int32_t>(n);
+    else if (f == "threads") s.n_threads = static_cast<int32_t>(n);
+    else if (f == "io_threads") s.server.n_io_threads = static_cast<int>(n);
+    else if (f == "max_body_bytes") s.server.max_body_bytes = static_cast<size_t>(n);
+    else if (f == "default_max_tokens") s.server.default_max_tokens = static_cast<int32_t>(n);
+    else if (f == "requests_per_minute") s.server.requests_per_minute = static_cast<int32_t>(n);
+    else if (f == "log") s.server.log_requests = b;
+}
+
+std::string range_text(const setting& k) {
+    return "an integer from " + std::to_string(k.min) + " to " + std::to_string(k.max);
+}
+
+}  // namespace
+
+status apply_serve_config(const std::string& json_text, serve_settings& s) {
+    const json j = json::parse(json_text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return make_error(errc::invalid_argument, "config is not a JSON object");
+    for (auto it = j.begin(); it != j.end(); ++it)
+        if (it.key() != "keys" && it.key() != "requests_per_minute" && it.key() != "server")
+            return make_error(errc::invalid_argument,
+                              "unknown field '" + it.key() + "' (expected keys, requests_per_minute, server)");
+    auto auth = parse_auth_config(json_text);
+    if (!auth) return auth.error();
+    if (j.contains("keys") && auth->keys.empty()) return make_error(errc::invalid_argument, "'keys' lists no keys");
+    s.server.auth = std::move(auth.value());
+    auto srv = j.find("server");
+    if (srv == j.end()) return {};
+    if (!srv->is_object()) return make_error(errc::invalid_argument, "'server' must be an object");
+    for (auto it = srv->begin(); it != srv->end(); ++it) {
+        const setting* k = nullptr;
+        for (const auto& c : k_settings)
+            if (it.key() == c.field) k = &c;
+        const std::string where = "server." + it.key();
+        if (!k) {
+            std::string known;
+            for (const auto& c : k_settings) known += (known.empty() ? "" : ", ") + std::string(c.field);
+            return make_error(errc::invalid_argument, "unknown field '" + where + "' (expected " + known + ")");
+        }
+        const json& v = it.value();
+        if (k->type == setting::text) {
+            if (!v.is_string() || v.get<std::string>().empty())
+                return make_error(errc::invalid_argument, where + " must be a non-empty string");
+            assign(s, *k, v.get<std::string>(), 0, false);
+        } else if (k->type == setting::boolean) {
+            if (!v.is_boolean()) return make_error(errc::invalid_argument, where + " must be true or false");
+            assign(s, *k, {}, 0, v.get<bool>());
+        } else {
+            if (!v.is_number_integer() || v.get<int64_t>() < k->min || v.get<int64_t>() > k->max)
+                return make_error(errc::invalid_argument, where + " must be " + range_text(*k));
+            assign(s, *k, {}, v.get<int64_t>(), false);
+        }
+    }
+    return {};
+}
+
+result<serve_settings> parse_serve_args(const std::vector<std::string>& args) {
+    serve_settings s;
+    // First pass: --help, and the config file (the flags override it wherever they are).
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "-h" || args[i] == "--help") {
+            s.help = true;
+            return s;
+        }
+        if (args[i] == "--config") {
+            if (i + 1 >= args.size()) return make_error(errc::invalid_argument, "--config needs a value");
+            s.config_path = args[++i];
+        }
+    }
+    if (!s.config_path.empty()) {
+        std::ifstream f(s.config_path);
+        if (!f) return make_error(errc::io_error, "--config: cannot read " + s.config_path);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        if (auto st = apply_serve_config(ss.str(), s); !st.ok())
+            return make_error(st.code(), "--config " + s.config_path + ": " + st.message());
+    }
+    for (size_t i = 0; i < args.size(); ++i) {
+        std::string a = args[i];
+        if (a == "--config") {
+            ++i;
+            continue;
+        }
+        if (a == "-m") a = "--model";
+        if (a == "-t") a = "--threads";
+        const setting* k = nullptr;
+        for (const auto& c : k_settings)
+            if (a == c.flag) k = &c;
+        if (!k) return make_error(errc::invalid_argument, "unknown option '" + args[i] + "' (see --help)");
+        if (k->type == setting::boolean) {
+            assign(s, *k, {}, 0, true);
+            continue;
+        }
+        if (i + 1 >= args.size()) return make_error(errc::invalid_argument, a + " needs a value");
+        const std::string v = args[++i];
+        if (k->type == setting::text) {
+            if (v.empty()) return make_error(errc::invalid_argument, a + " needs a non-empty value");
+            assign(s, *k, v, 0, false);
+            continue;
+        }
+        int64_t n = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (v.empty() || ec != std::errc{} || end != v.data() + v.size() || n < k->min || n > k->max)
+            return make_error(errc::invalid_argument, a + " expects " + range_text(*k) + ", got '" + v + "'");
+        assign(s, *k, {}, n, false);
+    }
+    return s;
+}
+
+}  // namespace mnemos::agent
