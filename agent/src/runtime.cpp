@@ -418,28 +418,34 @@ result<session_ptr> session_manager::create(std::string id, character chr, std::
     s->owner_key = std::move(owner_key);
     s->created = unix_now();
     s->agent_json = std::move(agent_json);
+    if (store_.get_session(id).ok()) return make_error(errc::unsupported, "session '" + id + "' exists");
+    // Reserved in the map before anything is written: a find() that runs while the session is being
+    // written (an event observer checking access) sees this object instead of loading a second copy
+    // from the store, and a concurrent create of the same id is refused.
+    std::unique_lock slk(s->mu);
     {
         std::lock_guard lk(mu_);
-        if (sessions_.count(id)) return make_error(errc::unsupported, "session '" + id + "' exists");
+        if (!sessions_.emplace(id, s).second) return make_error(errc::unsupported, "session '" + id + "' exists");
     }
-    if (store_.get_session(id).ok()) return make_error(errc::unsupported, "session '" + id + "' exists");
+    auto unreserve = [&](status st) {
+        std::lock_guard lk(mu_);
+        if (auto it = sessions_.find(id); it != sessions_.end() && it->second == s) sessions_.erase(it);
+        return st;
+    };
     json meta = {
         {"id", id}, {"character", character_to_json(s->chr, true)}, {"owner", s->owner_key}, {"created", s->created}};
     if (!s->agent_json.empty()) {
         json a = json::parse(s->agent_json, nullptr, false);
         if (!a.is_discarded()) meta["agent"] = a;
     }
-    if (auto st = store_.put_session(id, meta.dump()); !st.ok()) return st;
+    if (auto st = store_.put_session(id, meta.dump()); !st.ok()) return unreserve(st);
     std::string sys = character_system_prompt(s->chr, prefix_text.value_or(""));
     if (!system_extra.empty()) sys += (sys.empty() ? "" : "\n\n") + system_extra;
     if (!sys.empty()) {
         s->messages.push_back({"system", sys});
-        if (auto st = append_event(*s, s->messages.back()); !st.ok()) return st;
+        if (auto st = append_event(*s, s->messages.back()); !st.ok()) return unreserve(st);
         append_tokens(*s, 0);
     }
-    std::lock_guard lk(mu_);
-    auto [it, inserted] = sessions_.emplace(id, s);
-    if (!inserted) return make_error(errc::unsupported, "session '" + id + "' exists");
     return s;
 }
 

@@ -340,11 +340,15 @@ TEST_CASE("play: served turns stream token frames before their message events, b
         served = !all->until("subscribed").empty() && !maid_only->until("subscribed").empty();
     };
     int64_t n_steps = 0;
-    o.on_step = [&](int64_t, int64_t n) { n_steps = n; };
+    bool finished = false;  // the last step ran (otherwise play_scenario returns the error)
+    o.on_step = [&](int64_t idx, int64_t n) {
+        n_steps = n;
+        finished = idx == n - 1;
+    };
     std::vector<json> seen_all, seen_maid;
     o.on_teardown = [&] {
         // Everything the spectator key gets, up to the game log's last step; then the maid key's frames.
-        while (served) {
+        while (served && finished) {
             auto f = all->next();
             if (!f) break;
             seen_all.push_back(*f);
@@ -353,7 +357,7 @@ TEST_CASE("play: served turns stream token frames before their message events, b
         }
         size_t n_maid = 0;
         for (const auto& f : seen_all) n_maid += f["session_id"] == maid_sid ? 1 : 0;
-        while (served && seen_maid.size() < n_maid) {
+        while (served && finished && seen_maid.size() < n_maid) {
             auto f = maid_only->next();
             if (!f) break;
             seen_maid.push_back(*f);
