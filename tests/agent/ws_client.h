@@ -1,11 +1,9 @@
 #pragma once
 // A blocking Beast WebSocket client for the agent tests (test_ws.cpp, test_play.cpp).
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -20,7 +18,7 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
-// A blocking WebSocket client; reads give up after 10 s (SO_RCVTIMEO).
+// A blocking WebSocket client; a read gives up after 10 s (the socket is then closed).
 struct ws_client {
     net::io_context ioc;
     websocket::stream<tcp::socket> ws{ioc};
@@ -31,8 +29,6 @@ struct ws_client {
         boost::system::error_code ec;
         ws.next_layer().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
         if (ec) return;
-        timeval tv{10, 0};
-        ::setsockopt(ws.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         if (!bearer.empty())
             ws.set_option(websocket::stream_base::decorator([bearer](websocket::request_type& req) {
                 req.set(beast::http::field::authorization, "Bearer " + bearer);
@@ -50,9 +46,20 @@ struct ws_client {
     }
     // The next frame as JSON; nullopt on error or timeout.
     std::optional<nlohmann::json> next() {
-        boost::system::error_code ec;
+        // An asynchronous read run for at most 10 s: a blocking read would ignore SO_RCVTIMEO and
+        // hang the test when a frame never comes.
         buf.consume(buf.size());
-        ws.read(buf, ec);
+        boost::system::error_code ec = net::error::would_block;
+        ws.async_read(buf, [&ec](boost::system::error_code e, size_t) { ec = e; });
+        ioc.restart();
+        ioc.run_for(std::chrono::seconds(10));
+        if (ec == net::error::would_block) {  // timed out: close, and let the read finish (aborted)
+            boost::system::error_code ignored;
+            ws.next_layer().close(ignored);
+            ioc.restart();
+            ioc.run();
+            return std::nullopt;
+        }
         if (ec) return std::nullopt;
         nlohmann::json j = nlohmann::json::parse(beast::buffers_to_string(buf.data()), nullptr, false);
         if (j.is_discarded()) return std::nullopt;
