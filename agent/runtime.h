@@ -7,7 +7,9 @@
 // Threading: engine_runner::submit / cancel / stats are thread-safe; request
 // callbacks run on the engine thread. session_manager is thread-safe; one turn
 // at a time per session (a second concurrent turn is refused with
-// errc::unsupported, "busy").
+// errc::unsupported, "busy"). That refusal is the last line of defense for
+// in-process callers (mnemos play): the HTTP server queues a session's turns
+// (agent/server.h, "Concurrency") so its own turns never meet it.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>

@@ -32,6 +32,15 @@
 //                                        run on the same session_manager outside it that call
 //                                        notify_token, e.g. mnemos play --serve's turns; a turn's tokens come
 //                                        before its message event). Bad frames get {"type": "error", "message"}.
+// Concurrency: each session is an actor. Turns of one session (POST .../messages, chat completions with
+// "session_id", WebSocket "message" frames, tool-agent loops; from any connections) run one at a time, in
+// arrival order: a turn that finds its session running waits asynchronously (no io thread blocks) until the
+// earlier turns have ended and written their replies. The wait is bounded: at most
+// server_options::max_waiting_turns waiting turns per session and turn_wait_timeout_ms each; beyond either,
+// 409 {"error": {"type": "conflict_error", "message": "session '...' is busy: ..."}} (a WebSocket turn gets
+// an error frame). A waiting turn is dropped when its client disconnects, and answers 503 when the server
+// stops. Turns run on the session_manager outside the server (mnemos play) are not queued: a server turn
+// that meets one still gets session_manager's "busy" refusal. Different sessions run concurrently (batched).
 // Errors are 4xx/5xx with {"error": {"message", "type"}}; the server keeps serving.
 // Rate limits (server_options::requests_per_minute, api_key::requests_per_minute):
 // 429 {"error": {"type": "rate_limit_error"}} with a Retry-After header (seconds).
@@ -99,6 +108,13 @@ struct server_options {
     // frame (over the limit: an error frame).
     // Default: 0
     int32_t requests_per_minute = 0;
+    // Turns that may wait for an earlier turn of the same session (per session); one more gets 409.
+    // 0: a turn on a running session is refused at once.
+    // Default: 16
+    int32_t max_waiting_turns = 16;
+    // How long a turn waits for its session before it gets 409; 0: no limit.
+    // Default: 120000 (2 min)
+    int32_t turn_wait_timeout_ms = 120000;
     // Install a SIGINT/SIGTERM handler that stops the server (the CLI; not tests).
     // Default: false
     bool handle_signals = false;
@@ -122,7 +138,8 @@ class server {
 
     // The bound port (the ephemeral one when options.port was 0).
     uint16_t port() const;
-    // Graceful: stops accepting, cancels turns in flight (their streams end
+    // Graceful: stops accepting, answers turns waiting for their session 503,
+    // cancels turns in flight (their streams end
     // with finish_reason "cancelled"), waits up to 2 s for them, then stops
     // the io_context and joins its threads. Idempotent; thread-safe.
     void stop();

@@ -1,6 +1,8 @@
 // The HTTP server (agent/server.h): Beast coroutines on an io_context run by a
 // small thread pool. Each connection runs on its own strand; engine tokens are
 // posted back to that strand into a channel the connection's coroutine reads.
+// Each session is an actor: its turns (from any connection) run one at a time,
+// in arrival order, through turn_queues (a bounded FIFO of waiters per session).
 #include "agent/server.h"
 
 #include "agent/agent_loop.h"
@@ -15,12 +17,16 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include <sys/socket.h>
+#include <cerrno>
 
 namespace mnemos::agent {
 
@@ -108,8 +114,61 @@ struct rate_limiter {
     }
 };
 
+// Per-session turn serialization (each session is an actor): turns of one
+// session run one at a time, in arrival order. A turn that finds its session
+// running waits in that session's FIFO (at most server_options::
+// max_waiting_turns, for at most turn_wait_timeout_ms) on a steady_timer of its
+// own strand, so no io thread blocks; the turn that ends hands the session to
+// the first waiter by cancelling its timer (posted to the waiter's strand).
+// A waiter also wakes when its client disconnects or the server stops.
+struct turn_waiter {
+    net::steady_timer timer;
+    bool granted = false;  // guarded by turn_queues::mu: the session was handed to this waiter
+    bool done = false;     // waiter's strand: the wait is over (socket watch and WebSocket close ignore it)
+    bool gone = false;     // waiter's strand: the client disconnected
+    explicit turn_waiter(net::any_io_executor ex) : timer(std::move(ex)) {}
+};
+using waiter_ptr = std::shared_ptr<turn_waiter>;
+
+struct turn_queues {
+    struct entry {
+        bool running = false;  // a turn holds the session
+        std::deque<waiter_ptr> waiting;
+    };
+    std::mutex mu;  // guards by_session, closed, waiter::granted
+    std::map<std::string, entry> by_session;  // only sessions with a running turn
+    bool closed = false;                      // stop(): waiters were cancelled; no more grants
+    std::atomic<int64_t> n_waiting{0};
+
+    // The turn holding sid ends: hands the session to its first waiter, or frees it.
+    void release(const std::string& sid) {
+        std::lock_guard lk(mu);
+        auto it = by_session.find(sid);
+        if (it == by_session.end()) return;
+        auto& e = it->second;
+        if (!closed && !e.waiting.empty()) {
+            waiter_ptr w = std::move(e.waiting.front());
+            e.waiting.pop_front();
+            n_waiting--;
+            w->granted = true;  // e.running stays true: the waiter owns the session now
+            net::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+            return;
+        }
+        e.running = false;
+        if (e.waiting.empty()) by_session.erase(it);
+    }
+    // Wakes every waiter (server stop); they answer 503.
+    void close() {
+        std::lock_guard lk(mu);
+        closed = true;
+        for (auto& [sid, e] : by_session)
+            for (auto& w : e.waiting) net::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+    }
+};
+
 struct server_state {
     server_options opt;
+    turn_queues turns;
     rate_limiter limiter;
     engine_runner* runner = nullptr;
     session_manager* sessions = nullptr;
@@ -435,6 +494,7 @@ struct ws_conn {
     caller who;
     bool subscribed = false;
     bool closed = false;
+    std::vector<std::weak_ptr<turn_waiter>> waiters;  // turns of this socket waiting for their session
     ws_conn(ws_stream s, caller c) : ws(std::move(s)), out(ws.get_executor(), 1024), who(c) {}
 };
 
@@ -467,6 +527,125 @@ void publish(const hub_ptr& hub, const std::string& sid, std::string frame) {
 void publish_token(const hub_ptr& hub, const std::string& sid, std::string_view text) {
     if (sid.empty() || text.empty() || hub->n_subscribed == 0) return;
     publish(hub, sid, dump(json{{"type", "token"}, {"session_id", sid}, {"text", std::string(text)}}));
+}
+
+// ---------------------------------------------------------------------------
+// Per-session turn order (turn_queues)
+// ---------------------------------------------------------------------------
+
+// Holds a session for one turn (begin_turn .. end_turn and the reply); the next waiter gets it on destruction.
+struct turn_slot {
+    state_ptr st;
+    std::string sid;
+    turn_slot(state_ptr s, std::string id) : st(std::move(s)), sid(std::move(id)) {}
+    turn_slot(const turn_slot&) = delete;
+    turn_slot& operator=(const turn_slot&) = delete;
+    ~turn_slot() { st->turns.release(sid); }
+};
+
+struct turn_ticket {
+    std::unique_ptr<turn_slot> slot;  // set: the turn may run
+    reply err;                        // otherwise: why not (409 queue full / timed out, 503 stopping)
+    bool client_gone = false;         // otherwise: the client disconnected while waiting
+};
+
+// Waits (asynchronously, on the calling coroutine's strand) until the session
+// runs no other server turn, in arrival order (then 404 if it was deleted meanwhile). watch: the HTTP connection's
+// socket, watched for a disconnect while waiting; wc: the WebSocket connection
+// (serve_ws wakes its waiters when it closes).
+awaitable<turn_ticket> acquire_turn(state_ptr st, const session* expect, tcp::socket* watch, ws_conn* wc) {
+    const std::string sid = expect->id;
+    turn_ticket t;
+    auto& q = st->turns;
+    auto ex = co_await net::this_coro::executor;
+    waiter_ptr w;
+    {
+        std::lock_guard lk(q.mu);
+        if (q.closed || st->stopping) {
+            t.err = error_reply(503, "server_error", "the server is shutting down");
+            co_return t;
+        }
+        auto& e = q.by_session[sid];
+        if (!e.running) {
+            e.running = true;
+            t.slot = std::make_unique<turn_slot>(st, sid);
+            co_return t;
+        }
+        const auto max_waiting = static_cast<size_t>(std::max(st->opt.max_waiting_turns, 0));
+        if (e.waiting.size() >= max_waiting) {
+            t.err = error_reply(409, "conflict_error",
+                                "session '" + sid + "' is busy: " + std::to_string(max_waiting) +
+                                    " turns are already waiting for it; retry later");
+            co_return t;
+        }
+        w = std::make_shared<turn_waiter>(ex);
+        if (st->opt.turn_wait_timeout_ms > 0)
+            w->timer.expires_after(std::chrono::milliseconds(st->opt.turn_wait_timeout_ms));
+        else
+            w->timer.expires_at(net::steady_timer::time_point::max());
+        e.waiting.push_back(w);
+        q.n_waiting++;
+    }
+    if (wc) {
+        auto& v = wc->waiters;
+        v.erase(std::remove_if(v.begin(), v.end(), [](const auto& x) { return x.expired(); }), v.end());
+        v.push_back(w);
+    }
+    if (watch) {
+        // Readable while waiting: the client closed (EOF) or pipelined its next request (then stop watching).
+        watch->async_wait(tcp::socket::wait_read, [w, watch](const error_code& ec) {
+            if (ec || w->done) return;
+            char b;
+            const ssize_t n = ::recv(watch->native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                w->gone = true;
+                w->timer.cancel();
+            }
+        });
+    }
+    co_await w->timer.async_wait(use_tuple);
+    w->done = true;
+    if (watch) {
+        error_code ignored;
+        watch->cancel(ignored);
+    }
+    {
+        std::lock_guard lk(q.mu);
+        if (w->granted) {
+            t.slot = std::make_unique<turn_slot>(st, sid);
+        } else {
+            auto it = q.by_session.find(sid);
+            if (it != q.by_session.end()) {
+                auto& ws = it->second.waiting;
+                if (auto p = std::find(ws.begin(), ws.end(), w); p != ws.end()) {
+                    ws.erase(p);
+                    q.n_waiting--;
+                }
+                if (!it->second.running && ws.empty()) q.by_session.erase(it);
+            }
+        }
+    }
+    if (t.slot && !st->stopping) {
+        // The session may have been deleted (or replaced) while this turn waited.
+        auto cur = st->sessions->find(sid);
+        if (cur && cur.value().get() == expect) co_return t;
+        t.slot.reset();
+        t.err = error_reply(404, "not_found_error", "no session '" + sid + "'");
+        co_return t;
+    }
+    t.slot.reset();  // (stopping: hands the session on, or frees it)
+    if (st->stopping || q.closed) {
+        t.err = error_reply(503, "server_error", "the server is shutting down");
+    } else if (w->gone) {
+        t.client_gone = true;
+        t.err = error_reply(499, "invalid_request_error", "client disconnected while waiting");
+    } else {
+        t.err = error_reply(409, "conflict_error",
+                            "session '" + sid + "' is busy: timed out after " +
+                                std::to_string(st->opt.turn_wait_timeout_ms) +
+                                " ms waiting for its earlier turns; retry later");
+    }
+    co_return t;
 }
 
 // ---------------------------------------------------------------------------
@@ -879,6 +1058,11 @@ awaitable<bool> handle_chat_completions(beast::tcp_stream& stream, request_t req
             reply r_ = error_reply(404, "not_found_error", "no session '" + it->get<std::string>() + "'");
             co_return co_await write_reply(stream, req, std::move(r_), st);
         }
+        turn_ticket ticket = co_await acquire_turn(st, s.value().get(), &stream.socket(), nullptr);
+        if (!ticket.slot) {
+            if (ticket.client_gone) co_return false;
+            co_return co_await write_reply(stream, req, std::move(ticket.err), st);
+        }
         auto plan = st->sessions->begin_turn(s.value(), msgs);
         if (!plan) {
             reply r_ = status_reply(plan.error());
@@ -1250,6 +1434,12 @@ awaitable<bool> handle_session_message(beast::tcp_stream& stream, request_t req,
         msgs.push_back(std::move(m));
     }
     (void)who;
+    // The session's earlier turns first (held until this turn's reply is written).
+    turn_ticket ticket = co_await acquire_turn(st, s.get(), &stream.socket(), nullptr);
+    if (!ticket.slot) {
+        if (ticket.client_gone) co_return false;
+        co_return co_await write_reply(stream, req, std::move(ticket.err), st);
+    }
     if (!s->agent_json.empty()) {
         if (g.stream) {
             reply r_ = error_reply(400, "invalid_request_error", "agent sessions do not stream; leave 'stream' unset");
@@ -1284,6 +1474,8 @@ std::string metrics_text(const server_state& st) {
     metric("mnemos_connections", "gauge", "open connections", st.m.n_connections.load());
     metric("mnemos_turns_total", "counter", "generations finished", st.m.n_turns.load());
     metric("mnemos_active_turns", "gauge", "generations in progress", st.m.n_active_turns.load());
+    metric("mnemos_waiting_turns", "gauge", "session turns waiting for an earlier turn of their session",
+           st.turns.n_waiting.load());
     metric("mnemos_tokens_generated_total", "counter", "sampled tokens", st.m.n_generated.load());
     metric("mnemos_prompt_tokens_total", "counter", "prompt tokens submitted", st.m.n_prompt.load());
     metric("mnemos_prefix_cache_hit_tokens_total", "counter", "prompt tokens whose KV was reused (sum of n_reused)",
@@ -1336,9 +1528,26 @@ awaitable<void> ws_writer(std::shared_ptr<ws_conn> c) {
     }
 }
 
-// One streamed turn of a "message" frame (begin_turn done).
-awaitable<void> ws_turn(std::shared_ptr<ws_conn> c, state_ptr st, session_ptr s, turn_plan plan, gen_params g) {
+// One streamed turn of a "message" frame: waits for the session's earlier turns, then begin_turn .. end_turn.
+awaitable<void> ws_turn(std::shared_ptr<ws_conn> c, state_ptr st, session_ptr s, std::vector<engine::chat_message> msgs,
+                        gen_params g) {
     const std::string sid = s->id;
+    turn_ticket ticket = co_await acquire_turn(st, s.get(), nullptr, c.get());
+    if (!ticket.slot) {
+        if (!ticket.client_gone && !c->closed) {
+            json err = json::parse(ticket.err.body, nullptr, false);
+            std::string message = err.is_object() ? err["error"].value("message", "busy") : std::string("busy");
+            co_await ws_error(c, std::move(message));
+        }
+        co_return;
+    }
+    if (c->closed) co_return;
+    auto began = st->sessions->begin_turn(s, msgs);
+    if (!began) {
+        co_await ws_error(c, began.error().message());
+        co_return;
+    }
+    turn_plan plan = std::move(began.value());
     auto made = make_request(*st, plan, g);
     if (!made) {
         st->sessions->end_turn(s, {}, false);
@@ -1459,14 +1668,10 @@ awaitable<void> ws_handle(std::shared_ptr<ws_conn> c, std::string text, state_pt
         co_return;
     }
     std::vector<engine::chat_message> msgs{std::move(m)};
-    auto plan = st->sessions->begin_turn(s.value(), msgs);
-    if (!plan) {
-        co_await ws_error(c, plan.error().message());
-        co_return;
-    }
-    // The turn streams on its own coroutine (same strand) so the socket keeps reading.
+    // The turn waits for its session and streams on its own coroutine (same strand) so the socket keeps
+    // reading; coroutines spawned in frame order reach the session's queue in that order.
     auto ex = co_await net::this_coro::executor;
-    net::co_spawn(ex, ws_turn(c, st, s.value(), std::move(plan.value()), g), net::detached);
+    net::co_spawn(ex, ws_turn(c, st, s.value(), std::move(msgs), g), net::detached);
 }
 
 // After the HTTP upgrade request: handshake, then read frames until the client goes.
@@ -1493,6 +1698,12 @@ awaitable<void> serve_ws(std::shared_ptr<ws_conn> c, request_t req, state_ptr st
         co_await ws_handle(c, std::move(text), st);
     }
     c->closed = true;
+    for (auto& wk : c->waiters)
+        if (auto w = wk.lock(); w && !w->done) {
+            w->gone = true;
+            w->timer.cancel();
+        }
+    c->waiters.clear();
     if (c->subscribed) {
         c->subscribed = false;
         st->hub->n_subscribed--;
@@ -1919,6 +2130,7 @@ void server::stop() {
     if (impl_->stopped) return;
     auto& st = *impl_->st;
     st.stopping = true;
+    st.turns.close();  // turns waiting for their session answer 503
     net::post(impl_->acceptor.get_executor(), [a = &impl_->acceptor] {
         error_code ignored;
         a->close(ignored);

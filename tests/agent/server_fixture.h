@@ -134,6 +134,8 @@ struct fixture_sizes {
     size_t max_body_bytes = 64 * 1024;  // server request limit
     int32_t requests_per_minute = 0;    // server default rate limit (0: none)
     bool log_requests = false;          // server request log on stderr
+    int32_t max_waiting_turns = 16;     // server: turns that may wait for their session
+    int32_t turn_wait_timeout_ms = 120000;
 };
 
 // A tiny model, a runner, sessions and a server on an ephemeral loopback port.
@@ -186,6 +188,8 @@ struct fixture {
         opt.max_body_bytes = sizes.max_body_bytes;
         opt.requests_per_minute = sizes.requests_per_minute;
         opt.log_requests = sizes.log_requests;
+        opt.max_waiting_turns = sizes.max_waiting_turns;
+        opt.turn_wait_timeout_ms = sizes.turn_wait_timeout_ms;
         opt.default_max_tokens = 16;
         auto s = agent::server::start(opt, *runner, *sessions);
         REQUIRE(s.ok());
