@@ -62,6 +62,20 @@ struct engine_hold {
     ~engine_hold() { release(); }
 };
 
+// Posts a turn to session "inn" on its own thread (the result lands in out) and, when gauge is given, waits
+// until the server reports it: "mnemos_active_turns" 1 (it runs) or "mnemos_waiting_turns" n (it waits).
+std::thread post_turn(uint16_t port, http_result& out, const std::string& content, const std::string& gauge_name = {},
+                      int64_t gauge_value = 1) {
+    std::thread t([port, &out, content] {
+        out = request(port, "POST", "/v1/sessions/inn/messages",
+                      json{{"content", content}, {"max_tokens", 4}}.dump());
+    });
+    // Failing here leaves t joinable, which aborts the binary: a loud failure rather than a hang on a
+    // request that waits for the held engine.
+    if (!gauge_name.empty()) REQUIRE(wait_gauge(port, gauge_name, gauge_value));
+    return t;
+}
+
 json session_events(uint16_t port, const std::string& id) {
     auto r = request(port, "GET", "/v1/sessions/" + id + "/events");
     REQUIRE(r.status == 200);
@@ -148,14 +162,8 @@ TEST_CASE("server queue: a full queue and a wait timeout get 409", "[agent][serv
         std::thread ta, tb;
         {
             engine_hold hold(*f.runner);
-            ta = std::thread([&] {
-                a = request(f.port, "POST", "/v1/sessions/inn/messages", R"({"content":"First.","max_tokens":4})");
-            });
-            REQUIRE(wait_gauge(f.port, "mnemos_active_turns", 1));
-            tb = std::thread([&] {
-                b = request(f.port, "POST", "/v1/sessions/inn/messages", R"({"content":"Second.","max_tokens":4})");
-            });
-            REQUIRE(wait_gauge(f.port, "mnemos_waiting_turns", 1));
+            ta = post_turn(f.port, a, "First.", "mnemos_active_turns");
+            tb = post_turn(f.port, b, "Second.", "mnemos_waiting_turns");
             auto c = request(f.port, "POST", "/v1/sessions/inn/messages", R"({"content":"Third.","max_tokens":4})");
             CHECK(c.status == 409);
             CHECK(is_error_json(c));
@@ -181,10 +189,7 @@ TEST_CASE("server queue: a full queue and a wait timeout get 409", "[agent][serv
         std::thread ta;
         {
             engine_hold hold(*f.runner);
-            ta = std::thread([&] {
-                a = request(f.port, "POST", "/v1/sessions/inn/messages", R"({"content":"First.","max_tokens":4})");
-            });
-            REQUIRE(wait_gauge(f.port, "mnemos_active_turns", 1));
+            ta = post_turn(f.port, a, "First.", "mnemos_active_turns");
             const auto t0 = std::chrono::steady_clock::now();
             auto b = request(f.port, "POST", "/v1/sessions/inn/messages", R"({"content":"Second.","max_tokens":4})");
             const auto waited = std::chrono::steady_clock::now() - t0;
@@ -207,10 +212,7 @@ TEST_CASE("server queue: a waiting turn whose client disconnects leaves the queu
     std::thread ta;
     {
         engine_hold hold(*f.runner);
-        ta = std::thread([&] {
-            a = request(f.port, "POST", "/v1/sessions/inn/messages", R"({"content":"First.","max_tokens":4})");
-        });
-        REQUIRE(wait_gauge(f.port, "mnemos_active_turns", 1));
+        ta = post_turn(f.port, a, "First.", "mnemos_active_turns");
         // A second turn from a raw socket that goes away while waiting.
         const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in addr{};
@@ -281,14 +283,8 @@ TEST_CASE("server queue: stop answers waiting turns 503 and finishes in time", "
     http_result a, b;
     std::thread ta, tb;
     engine_hold hold(*f.runner);
-    ta = std::thread([&] {
-        a = request(f.port, "POST", "/v1/sessions/inn/messages", R"({"content":"First.","max_tokens":4})");
-    });
-    REQUIRE(wait_gauge(f.port, "mnemos_active_turns", 1));
-    tb = std::thread([&] {
-        b = request(f.port, "POST", "/v1/sessions/inn/messages", R"({"content":"Second.","max_tokens":4})");
-    });
-    REQUIRE(wait_gauge(f.port, "mnemos_waiting_turns", 1));
+    ta = post_turn(f.port, a, "First.", "mnemos_active_turns");
+    tb = post_turn(f.port, b, "Second.", "mnemos_waiting_turns");
     const auto t0 = std::chrono::steady_clock::now();
     f.srv->stop();
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
