@@ -90,8 +90,12 @@ struct play_options {
     // interrupted (files are still written); a later resume continues.
     // Default: -1 (to the end)
     int64_t max_steps = -1;
-    // Reads the line of an interactive player (a person typing). Default: none
-    // (interactive player turns are skipped).
+    // Reads the line of an interactive player (a person typing), given the
+    // player's name; an empty line skips the turn ("skipped" in its step event).
+    // The CLI reads the terminal, or with --serve waits (--player-timeout) on a
+    // player_inbox (agent/player_inbox.h) fed by WebSocket {"type": "player"}
+    // frames (server_options::on_player). Default: none (interactive player
+    // turns are skipped).
     std::function<std::string(const std::string& player_name)> ask_player;
     // The game master of a scenario with tools is an agent: each generation may
     // call the scenario's tools (Hermes <tool_call> tags, decoded under the

@@ -31,7 +31,12 @@
 //                                        sessions the key may read (the server's own turns, and generations
 //                                        run on the same session_manager outside it that call
 //                                        notify_token, e.g. mnemos play --serve's turns; a turn's tokens come
-//                                        before its message event). Bad frames get {"type": "error", "message"}.
+//                                        before its message event). {"type": "player", "name", "content"}: the
+//                                        line of an interactive player of the game being played (mnemos play
+//                                        --serve; server_options::on_player) -> {"type": "player_ack", "name"};
+//                                        only keys that may create sessions (or admin), or a key whose name is
+//                                        the player's name, may speak as a player (open access: anyone).
+//                                        Bad frames get {"type": "error", "message"}.
 // Concurrency: each session is an actor. Turns of one session (POST .../messages, chat completions with
 // "session_id", WebSocket "message" frames, tool-agent loops; from any connections) run one at a time, in
 // arrival order: a turn that finds its session running waits asynchronously (no io thread blocks) until the
@@ -49,6 +54,7 @@
 // server then refuses to bind anything but a loopback address). With keys,
 // requests carry "Authorization: Bearer KEY" (or "X-API-Key: KEY").
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -105,7 +111,7 @@ struct server_options {
     // bucket that holds up to this many; exceeding it gets 429 with Retry-After. A key's own
     // requests_per_minute, else the config file's, else this; 0: unlimited. /healthz and the
     // spectator page are not counted; a WebSocket counts at its upgrade and for each "message"
-    // frame (over the limit: an error frame).
+    // and "player" frame (over the limit: an error frame).
     // Default: 0
     int32_t requests_per_minute = 0;
     // Turns that may wait for an earlier turn of the same session (per session); one more gets 409.
@@ -121,6 +127,16 @@ struct server_options {
     // Log one line per request to stderr (method, path, status; never bodies or keys).
     // Default: false
     bool log_requests = false;
+    // Receives the line of an interactive scenario player from a WebSocket {"type": "player", "name",
+    // "content"} frame (mnemos play --serve: the game's player_inbox, agent/player_inbox.h), on an io
+    // thread; must not block. Returns "" when the line was taken, else the reason it was not (sent back as
+    // an error frame), e.g. an unknown player. The server has already checked access, that content is
+    // non-empty UTF-8 of at most max_player_line_bytes, and the rate limit. Default: none (player frames
+    // get "no game is being played here").
+    std::function<std::string(const std::string& name, const std::string& content)> on_player;
+    // Longest player line accepted, in bytes.
+    // Default: 4096
+    size_t max_player_line_bytes = 4096;
 };
 
 // The spectator page served at GET / (agent/src/spectator_page.cpp).

@@ -10,8 +10,10 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/cli/commands.h"
+#include "agent/player_inbox.h"
 #include "agent/scenario.h"
 #include "agent/server.h"
 #include "engine/model.h"
@@ -24,7 +26,7 @@ void play_usage(FILE* out) {
     std::fprintf(out,
                  "usage: mnemos play FILE [--model M] [--store DIR] [--seed S] [--max-tokens N] [--resume]\n"
                  "                        [--transcript FILE] [--results FILE] [--threads N] [--max-steps N]\n"
-                 "                        [--tool-choice auto|required] [--serve PORT [--linger S]]\n"
+                 "                        [--tool-choice auto|required] [--serve PORT [--linger S] [--player-timeout S]]\n"
                  "\n"
                  "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
                  "sessions share the scenario's prefix; scripted lines are appended, interactive turns\n"
@@ -53,6 +55,9 @@ void play_usage(FILE* out) {
                  "                      spectator page at /, the WebSocket feed (turns stream token by token)\n"
                  "                      and the API of `mnemos serve`\n"
                  "  --linger S          with --serve: keep serving S seconds after the game ends (default 0)\n"
+                 "  --player-timeout S  with --serve: interactive players' lines come over the WebSocket\n"
+                 "                      ({\"type\": \"player\", \"name\": NAME, \"content\": LINE}); a turn waits at\n"
+                 "                      most S seconds for its line, then is skipped (default 120)\n"
                  "  --quiet             do not stream the turns\n"
                  "  -h, --help          show this help\n");
 }
@@ -65,6 +70,7 @@ int cmd_play(int argc, char** argv) {
     bool quiet = false;
     int serve_port = -1;
     double linger_s = 0;
+    double player_timeout_s = 120;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto value = [&]() -> std::string {
@@ -117,6 +123,8 @@ int cmd_play(int argc, char** argv) {
             serve_port = static_cast<int>(number());
         else if (a == "--linger")
             linger_s = number();
+        else if (a == "--player-timeout")
+            player_timeout_s = number();
         else if (!a.empty() && a[0] != '-' && file.empty())
             file = a;
         else {
@@ -167,16 +175,39 @@ int cmd_play(int argc, char** argv) {
             return line;
         };
 
-    // --serve: the play's own runner and sessions behind the HTTP server, for the spectator page.
-    std::unique_ptr<agent::server> srv;
+    // --serve: the play's own runner and sessions behind the HTTP server, for the spectator page; the
+    // interactive players' lines come over the WebSocket into the inbox.
+    std::vector<std::string> player_names;
+    for (const auto& p : sc->players)
+        if (p.interactive) player_names.push_back(p.name);
+    agent::player_inbox inbox(player_names);
+    std::unique_ptr<agent::server> srv;  // after the inbox: its on_player uses it
     if (serve_port >= 0) {
         if (serve_port > 65535) {
             std::fprintf(stderr, "mnemos play: --serve expects a port\n");
             return 2;
         }
-        po.on_runtime = [&srv, serve_port](agent::engine_runner& runner, agent::session_manager& sessions) {
+        if (!(player_timeout_s >= 0)) {
+            std::fprintf(stderr, "mnemos play: --player-timeout expects seconds >= 0\n");
+            return 2;
+        }
+        if (!player_names.empty())
+            po.ask_player = [&inbox, player_timeout_s](const std::string& name) {
+                std::fflush(stdout);
+                std::fprintf(stderr,
+                             "[play] waiting up to %g s for %s's line over the WebSocket "
+                             "({\"type\": \"player\", \"name\": \"%s\", \"content\": ...})\n",
+                             player_timeout_s, name.c_str(), name.c_str());
+                auto line = inbox.wait(name, std::chrono::milliseconds(static_cast<int64_t>(player_timeout_s * 1000)));
+                if (!line) std::fprintf(stderr, "[play] no line from %s: turn skipped\n", name.c_str());
+                return line.value_or(std::string());
+            };
+        po.on_runtime = [&srv, &inbox, serve_port](agent::engine_runner& runner, agent::session_manager& sessions) {
             agent::server_options so;
             so.port = static_cast<uint16_t>(serve_port);
+            so.on_player = [&inbox](const std::string& name, const std::string& content) {
+                return inbox.post(name, content);
+            };
             auto started = agent::server::start(so, runner, sessions);
             if (!started) {
                 std::fprintf(stderr, "mnemos play: cannot serve: %s\n", started.error().to_string().c_str());
@@ -185,7 +216,8 @@ int cmd_play(int argc, char** argv) {
             srv = std::move(started.value());
             std::fprintf(stderr, "[play] spectator page: http://127.0.0.1:%u/\n", static_cast<unsigned>(srv->port()));
         };
-        po.on_teardown = [&srv, linger_s] {
+        po.on_teardown = [&srv, &inbox, linger_s] {
+            inbox.close();
             if (!srv) return;
             if (linger_s > 0) {
                 std::fprintf(stderr, "[play] serving %.0f s more\n", linger_s);

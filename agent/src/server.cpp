@@ -1596,6 +1596,39 @@ json ws_session_list(const server_state& st, const caller& who) {
     return out;
 }
 
+// A {"type": "player", "name", "content"} frame: an interactive player's line for the game being played.
+// Returns the reply frame: {"type": "player_ack"} or an error frame.
+std::string ws_player_reply(ws_conn& c, const json& b, server_state& st) {
+    auto error_frame = [](const std::string& message) {
+        return dump(json{{"type", "error"}, {"message", message}});
+    };
+    if (!st.opt.on_player) return error_frame("no game is being played here (player lines need mnemos play --serve)");
+    if (auto hit = over_rate_limit(st, c.who, c.ws.next_layer())) return error_frame(hit->message);
+    auto n = b.find("name");
+    auto ct = b.find("content");
+    if (n == b.end() || !n->is_string() || n->get_ref<const std::string&>().empty())
+        return error_frame("'name' must be a non-empty string (the player's name)");
+    const std::string& name = n->get_ref<const std::string&>();
+    if (!valid_utf8(name)) return error_frame("'name' is not valid UTF-8");
+    if (ct == b.end() || !ct->is_string() || ct->get_ref<const std::string&>().empty())
+        return error_frame("'content' must be a non-empty string");
+    const std::string& content = ct->get_ref<const std::string&>();
+    if (!valid_utf8(content)) return error_frame("'content' is not valid UTF-8");
+    if (content.size() > st.opt.max_player_line_bytes)
+        return error_frame("'content' is too long (at most " + std::to_string(st.opt.max_player_line_bytes) + " bytes)");
+    // Who may speak as a player: admin or create keys (the table's operators), or the key named like the player.
+    const bool allowed = c.who.admin() || c.who.key->create || (!c.who.key->name.empty() && c.who.key->name == name);
+    if (!allowed) return error_frame("this key may not speak as player '" + name + "'");
+    std::string refused;
+    try {
+        refused = st.opt.on_player(name, content);
+    } catch (const std::exception& e) {
+        refused = std::string("player line refused: ") + e.what();
+    }
+    if (!refused.empty()) return error_frame(refused);
+    return dump(json{{"type", "player_ack"}, {"name", name}});
+}
+
 // One client frame. Errors become {"type": "error"} frames; the socket stays open.
 awaitable<void> ws_handle(std::shared_ptr<ws_conn> c, std::string text, state_ptr st) {
     json b = json::parse(text, nullptr, false);
@@ -1627,6 +1660,11 @@ awaitable<void> ws_handle(std::shared_ptr<ws_conn> c, std::string text, state_pt
             c->subscribed = false;
             st->hub->n_subscribed--;
         }
+        co_return;
+    }
+    if (type == "player") {
+        std::string reply = ws_player_reply(*c, b, *st);
+        co_await ws_send(c, std::move(reply));
         co_return;
     }
     if (type != "message") {
