@@ -21,6 +21,7 @@
 #include "agent/server.h"
 #include "memory/store.h"
 #include "tests/agent/ws_client.h"
+#include "tests/agent/scenario_util.h"
 #include "tests/support/tiny_model.h"
 
 namespace fs = std::filesystem;
@@ -28,25 +29,9 @@ using nlohmann::json;
 using namespace mnemos;
 using namespace mnemos::agent;
 
+using namespace mnemos::test_agent;
+
 namespace {
-
-fs::path scenarios_dir() {
-    fs::path p = fs::path(__FILE__).parent_path() / ".." / ".." / "scenarios";
-    if (!fs::exists(p)) p = fs::current_path() / "scenarios";
-    return p;
-}
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        path = fs::temp_directory_path() / ("mnemos_play_player_test_" + random_hex(8));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 std::shared_ptr<const engine::model> tiny_model(const fs::path& dir) {
     const std::string path = (dir / "tiny.gguf").string();
@@ -129,7 +114,7 @@ TEST_CASE("player_inbox: lines wait for their player's turn, in order; a wait ti
 
 TEST_CASE("play --serve: an interactive player's line comes over the WebSocket; bad frames get errors; a late one is skipped",
           "[play][ws][player]") {
-    temp_dir dir;
+    temp_dir dir("mnemos_play_player_test_");
     auto m = tiny_model(dir.path);
     const scenario sc = interactive_smoke(dir.path);
     const std::string name = "Detective";

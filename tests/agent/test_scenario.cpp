@@ -12,19 +12,15 @@
 
 #include "agent/runtime.h"
 #include "agent/scenario.h"
+#include "tests/agent/scenario_util.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace mnemos::agent;
 
-namespace {
+using namespace mnemos::test_agent;
 
-// tests/agent/test_scenario.cpp -> scenarios/ (no compile definition needed).
-fs::path scenarios_dir() {
-    fs::path p = fs::path(__FILE__).parent_path() / ".." / ".." / "scenarios";
-    if (!fs::exists(p)) p = fs::current_path() / "scenarios";
-    return p;
-}
+namespace {
 
 std::vector<fs::path> scenario_files() {
     std::vector<fs::path> files;
