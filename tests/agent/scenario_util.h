@@ -1,11 +1,15 @@
 #pragma once
-// Helpers shared by the scenario and play tests: where scenarios/ is, and a
-// temporary directory removed at the end of a test.
+// Helpers shared by the scenario and play tests: where scenarios/ is, a
+// temporary directory removed at the end of a test, and the tiny play model.
+#include <catch2/catch.hpp>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <system_error>
 
 #include "agent/runtime.h"
+#include "engine/model.h"
+#include "tests/support/tiny_model.h"
 
 namespace mnemos::test_agent {
 
@@ -30,5 +34,23 @@ struct temp_dir {
     temp_dir(const temp_dir&) = delete;
     temp_dir& operator=(const temp_dir&) = delete;
 };
+
+// Writes dir/tiny.gguf: a 1-layer gpt2-tokenizer model small enough to play whole scenarios quickly.
+inline std::string write_model(const std::filesystem::path& dir, int32_t n_ctx = 1024) {
+    const std::string path = (dir / "tiny.gguf").string();
+    test::tiny_model_options o;
+    o.tokenizer = "gpt2";
+    o.n_embd = 64;
+    o.n_ff = 128;
+    o.n_ctx = n_ctx;
+    REQUIRE(test::write_tiny_model(path, o));
+    return path;
+}
+
+inline std::shared_ptr<const engine::model> load_model(const std::string& path) {
+    auto loaded = engine::model::load(path);
+    REQUIRE(loaded.ok());
+    return std::shared_ptr<const engine::model>(std::move(loaded.value()));
+}
 
 }  // namespace mnemos::test_agent

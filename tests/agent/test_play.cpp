@@ -53,23 +53,6 @@ using namespace mnemos::test_agent;
 
 namespace {
 
-std::string write_model(const fs::path& dir, int32_t n_ctx = 1024) {
-    const std::string path = (dir / "tiny.gguf").string();
-    test::tiny_model_options o;
-    o.tokenizer = "gpt2";
-    o.n_embd = 64;
-    o.n_ff = 128;
-    o.n_ctx = n_ctx;
-    REQUIRE(test::write_tiny_model(path, o));
-    return path;
-}
-
-std::shared_ptr<const engine::model> load_model(const std::string& path) {
-    auto loaded = engine::model::load(path);
-    REQUIRE(loaded.ok());
-    return std::shared_ptr<const engine::model>(std::move(loaded.value()));
-}
-
 scenario load_named(const std::string& name) {
     auto r = load_scenario((scenarios_dir() / (name + ".json")).string());
     INFO((r.ok() ? std::string() : r.error().message()));

@@ -33,19 +33,6 @@ using namespace mnemos::test_agent;
 
 namespace {
 
-std::shared_ptr<const engine::model> tiny_model(const fs::path& dir) {
-    const std::string path = (dir / "tiny.gguf").string();
-    test::tiny_model_options o;
-    o.tokenizer = "gpt2";
-    o.n_embd = 64;
-    o.n_ff = 128;
-    o.n_ctx = 1024;
-    REQUIRE(test::write_tiny_model(path, o));
-    auto loaded = engine::model::load(path);
-    REQUIRE(loaded.ok());
-    return std::shared_ptr<const engine::model>(std::move(loaded.value()));
-}
-
 // ci_smoke with its detective made an interactive player who has three turns in the introduction.
 scenario interactive_smoke(const fs::path& dir) {
     std::ifstream in(scenarios_dir() / "ci_smoke.json");
@@ -115,7 +102,7 @@ TEST_CASE("player_inbox: lines wait for their player's turn, in order; a wait ti
 TEST_CASE("play --serve: an interactive player's line comes over the WebSocket; bad frames get errors; a late one is skipped",
           "[play][ws][player]") {
     temp_dir dir("mnemos_play_player_test_");
-    auto m = tiny_model(dir.path);
+    auto m = load_model(write_model(dir.path));
     const scenario sc = interactive_smoke(dir.path);
     const std::string name = "Detective";
     REQUIRE(sc.find_player("detective"));
