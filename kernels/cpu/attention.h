@@ -48,6 +48,31 @@ void attention_head(isa level, const attention_shape& s, const paged_kv_view& kv
 void attention_group(isa level, const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
                      int64_t n_kv, const float* q, int kh, float* out, float* scratch);
 
+// ---------------------------------------------------------------------------
+// Sparse attention: a softmax over the union of a few runs of positions
+// ---------------------------------------------------------------------------
+
+// A run of consecutive positions [first, first + n) of one sequence's page
+// table, attended with its own query group. Sparse attention re-positions
+// runs (sinks, selected pages, the recent window) by rotating the query of
+// each run instead of its keys, so every run carries its own query.
+struct attention_segment {
+    const int32_t* pages = nullptr;  // the sequence's page table (position i in pages[i / page_size])
+    int64_t first = 0;               // first position of the run
+    int64_t n = 0;                   // positions in the run (>= 0)
+    const float* q = nullptr;        // [g, head_dim]: the group's queries as this run sees them
+};
+
+// out [g, head_dim] = softmax over every position of every segment of
+// (q_seg . k * scale) times v, for the GQA group of KV head kh (g = n_head /
+// n_head_kv query heads), one softmax across all segments. Numerics as
+// attention_group: q and the softmax weights are rounded to f16. With one
+// segment covering [0, n_kv) it equals attention_head() per head. scratch
+// holds the sum of the segments' n floats.
+void attention_group_segments(isa level, const attention_shape& s, const paged_kv_view& kv,
+                              const attention_segment* segs, int n_segs, int layer, int kh, float* out,
+                              float* scratch);
+
 // Reference in float: same contract, scalar and straightforward (tests).
 void attention_head_reference(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
                               int64_t n_kv, const float* q, int h, float* out);

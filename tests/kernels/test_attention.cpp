@@ -75,3 +75,56 @@ TEST_CASE("grouped attention equals the float reference", "[kernels][attention]"
         }
     }
 }
+
+TEST_CASE("segment attention equals per-head attention over the same positions", "[kernels][attention][sparse]") {
+    // One segment [0, n) with the group's queries is the same computation as attention_head: bit-identical.
+    // Split into runs that cover the same positions with the same queries: still identical (same order).
+    // Runs that skip positions equal the float reference over a page table holding only the kept pages
+    // (4e-3 relative, as above).
+    const int n_head = 8, n_head_kv = 2, head_dim = 64, g = n_head / n_head_kv;
+    const int64_t n_kv = 333;
+    pool_fixture pool(n_head_kv, head_dim, n_kv, 11);
+    attention_shape s{n_head, n_head_kv, head_dim, 1.0f / std::sqrt(float(head_dim))};
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    std::vector<float> q(static_cast<size_t>(n_head) * head_dim);
+    for (auto& v : q) v = nd(rng);
+    for (isa level : {isa::scalar, isa::avx2}) {
+        if (!isa_supported(level)) continue;
+        std::vector<float> scratch(static_cast<size_t>(g * n_kv)), out(q.size()), split(q.size()), head(q.size());
+        for (int kh = 0; kh < n_head_kv; ++kh) {
+            const int64_t o = static_cast<int64_t>(kh) * g * head_dim;
+            const attention_segment whole{pool.pages.data(), 0, n_kv, q.data() + o};
+            attention_group_segments(level, s, pool.view(), &whole, 1, 1, kh, out.data() + o, scratch.data());
+            const attention_segment parts[3] = {{pool.pages.data(), 0, 17, q.data() + o},
+                                                {pool.pages.data(), 17, 100, q.data() + o},
+                                                {pool.pages.data(), 117, n_kv - 117, q.data() + o}};
+            attention_group_segments(level, s, pool.view(), parts, 3, 1, kh, split.data() + o, scratch.data());
+            for (int j = 0; j < g; ++j)
+                attention_head(level, s, pool.view(), pool.pages.data(), 1, n_kv, q.data() + o + j * head_dim,
+                               kh * g + j, head.data() + o + j * head_dim, scratch.data());
+        }
+        for (size_t i = 0; i < q.size(); ++i) {
+            REQUIRE(out[i] == head[i]);
+            REQUIRE(split[i] == head[i]);
+        }
+        // Keep pages 0, 3 and 7..9 of the 21: against the reference over a table of just those pages.
+        std::vector<int32_t> kept = {pool.pages[0], pool.pages[3], pool.pages[7], pool.pages[8], pool.pages[9]};
+        const attention_segment runs[3] = {{pool.pages.data(), 0, 16, q.data()},
+                                           {pool.pages.data(), 48, 16, q.data()},
+                                           {pool.pages.data(), 112, 48, q.data()}};
+        std::vector<float> sparse(static_cast<size_t>(g) * head_dim), ref(sparse.size());
+        attention_group_segments(level, s, pool.view(), runs, 3, 0, 0, sparse.data(), scratch.data());
+        float max_ref = 0, max_diff = 0;
+        for (int j = 0; j < g; ++j) {
+            attention_head_reference(s, pool.view(), kept.data(), 0, 80, q.data() + j * head_dim, j,
+                                     ref.data() + j * head_dim);
+        }
+        for (size_t i = 0; i < ref.size(); ++i) {
+            max_ref = std::max(max_ref, std::fabs(ref[i]));
+            max_diff = std::max(max_diff, std::fabs(sparse[i] - ref[i]));
+        }
+        INFO("isa " << isa_name(level) << ": max diff " << max_diff);
+        CHECK(max_diff <= 4e-3f * max_ref);
+    }
+}
