@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/attention.h"
 #include "engine/forward.h"
 #include "engine/grammar.h"
 #include "engine/kv_cache.h"
@@ -44,6 +45,10 @@ struct engine_options {
     // Reuse cached KV pages of common prefixes.
     // Default: true
     bool prefix_cache = true;
+    // Attention beyond the window (engine/attention.h). With mode full a sequence must fit n_ctx; otherwise a
+    // sequence may grow past n_ctx (up to what the pool holds) and attends sparsely beyond the budget.
+    // Default: automatic, 64 sinks, 1024-token window, 32 pages
+    attention_options attention;
 };
 
 enum class finish_reason { eos, stop_string, length, cancelled, error };
@@ -56,6 +61,7 @@ struct finish_info {
     int32_t n_reused = 0;         // prompt tokens whose KV came from the prefix cache
     int32_t n_generated = 0;      // sampled tokens (including a final EOS)
     std::vector<token_id> tokens; // the sampled tokens
+    attention_report attention;   // how the sequence attended in its last step
 };
 
 struct request {
@@ -115,6 +121,10 @@ public:
     const model& mdl() const { return *model_; }
     kv_cache& kv() { return *kv_; }
     int32_t n_ctx() const { return n_ctx_; }
+    // Longest sequence accepted: n_ctx with full attention, else what the KV pool can hold.
+    int32_t max_sequence_tokens() const { return max_seq_; }
+    // The attention settings in force (rounded to pages, fitted to the trained context).
+    const attention_options& attention() const { return attention_; }
     engine_stats stats() const;
 
 private:
@@ -128,6 +138,8 @@ private:
     std::shared_ptr<const model> model_;
     engine_options opt_;
     int32_t n_ctx_ = 0;
+    int32_t max_seq_ = 0;
+    attention_options attention_;
     std::unique_ptr<kernels::thread_pool> pool_;
     std::unique_ptr<kv_cache> kv_;
     std::unique_ptr<forward_context> fwd_;

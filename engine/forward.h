@@ -7,9 +7,14 @@
 #include <span>
 #include <vector>
 
+#include <memory>
+
+#include "engine/attention.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/status.h"
+#include "engine/src/rope_rotation.h"
+#include "engine/src/sparse_attention.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace mnemos::engine {
@@ -32,11 +37,23 @@ public:
     // context) leave every sequence unchanged.
     status run(std::span<const forward_item> items, std::vector<float>& logits);
 
+    // Sparse attention for sequences beyond the budget (engine/attention.h); full attention until called.
+    // n_ctx: the full-attention window of automatic mode. Returns the effective options.
+    attention_options set_attention(const attention_options& options, int32_t n_ctx);
+    // Whether a sequence holding `end` tokens after a step attends sparsely, and its largest prefill chunk then.
+    bool sparse_engages(int64_t end) const;
+    int32_t sparse_max_chunk() const;
+    // What the last run() did for seq (sparse or not, effective settings).
+    attention_report last_attention(const kv_sequence& seq) const;
+
     // The RoPE cos/sin of one position: [n_rot/2] pairs (tests).
     void rope_cache(int64_t pos, float* cos_out, float* sin_out) const;
 
 private:
     void apply_rope(float* x, int n_heads, int64_t pos) const;
+    // Radians per position of each rotated pair, scaling included: [n_rot/2].
+    std::vector<double> rope_omegas() const;
+    void attend_layer(std::span<const forward_item> items, int il, int64_t T, int64_t max_kv);
 
     const model& m_;
     kv_cache& kv_;
@@ -51,6 +68,11 @@ private:
     std::vector<float> x_, xn_, q_, k_, v_, att_, g_, u_, sel_;
     std::vector<int64_t> pos_;
     std::vector<int32_t> item_of_;
+    std::vector<int64_t> first_row_;                 // per item: its first row in the step
+    std::unique_ptr<rope_rotation> rope_delta_;       // set by set_attention
+    std::unique_ptr<sparse_attention> sparse_;        // null: full attention only
+    std::vector<sparse_attention::plan> plans_;       // per item of the current step
+    std::vector<std::vector<float>> scratch_;         // per thread
 };
 
 }  // namespace mnemos::engine

@@ -94,6 +94,10 @@ struct kv_sequence {
     std::vector<block_hash> hashes;  // chained hashes of the full pages, in order
     int32_t n_tokens = 0;            // tokens whose KV is (or is about to be) written
     std::vector<token_id> tokens;    // the tokens in the cache, needed to hash pages when they fill
+    // Sparse attention (engine/attention.h): per full page, layer and KV head the per-channel min and max of
+    // the page's un-rotated keys, [n_summarized][n_layer][n_head_kv][2][head_dim]; filled on demand.
+    std::vector<float> key_summary;
+    int32_t n_summarized = 0;        // pages with a summary (a prefix of the full pages)
 };
 
 enum class kv_event_type {

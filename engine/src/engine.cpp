@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 
 #include "engine/stop_matcher.h"
@@ -63,6 +64,14 @@ result<std::unique_ptr<engine>> engine::create(std::shared_ptr<const model> m, c
     e->kv_ = std::move(kv.value());
     e->pool_ = std::make_unique<kernels::thread_pool>(options.n_threads);
     e->fwd_ = std::make_unique<forward_context>(*e->model_, *e->kv_, *e->pool_);
+    e->attention_ = options.attention;
+    e->max_seq_ = e->n_ctx_;
+    if (options.attention.mode != attention_mode::full) {
+        e->attention_ = e->fwd_->set_attention(options.attention, e->n_ctx_);
+        // Sparse sequences keep every page resident: the pool bounds their length (less one page of slack).
+        const int64_t pool_tokens = int64_t(e->kv_->n_pages() - 1) * e->kv_->page_size();
+        e->max_seq_ = static_cast<int32_t>(std::clamp<int64_t>(pool_tokens, e->n_ctx_, INT32_MAX));
+    }
     return e;
 }
 
@@ -101,6 +110,7 @@ void engine::finish(sequence& s, finish_reason reason, status error) {
     }
     s.info.reason = reason;
     s.info.error = std::move(error);
+    s.info.attention = fwd_->last_attention(s.kv);
     kv_->release(s.kv);
     if (s.req.on_finish) s.req.on_finish(s.info);
 }
@@ -115,7 +125,7 @@ void engine::emit_token(sequence& s, token_id tok) {
     if (s.req.on_token) s.req.on_token(tok, text);
     if (s.stops->stopped()) return finish(s, finish_reason::stop_string);
     if (s.info.n_generated >= s.req.max_tokens) return finish(s, finish_reason::length);
-    if (static_cast<int32_t>(s.history.size()) >= n_ctx_) return finish(s, finish_reason::length);
+    if (static_cast<int32_t>(s.history.size()) >= max_seq_) return finish(s, finish_reason::length);
     s.pending = tok;
 }
 
@@ -175,11 +185,11 @@ void engine::admit() {
             finish(q, finish_reason::error, make_error(errc::invalid_argument, "empty prompt"));
             continue;
         }
-        if (q.info.n_prompt >= n_ctx_) {
+        if (q.info.n_prompt >= max_seq_) {
             finish(q, finish_reason::error,
                    make_error(errc::invalid_argument, "prompt of " + std::to_string(q.info.n_prompt) +
                                                           " tokens does not fit the context of " +
-                                                          std::to_string(n_ctx_) + " tokens"));
+                                                          std::to_string(max_seq_) + " tokens"));
             continue;
         }
         const auto bad = std::find_if(q.req.prompt.begin(), q.req.prompt.end(),
@@ -229,7 +239,8 @@ bool engine::step() {
     for (auto& sp : running_) {
         sequence& s = *sp;
         if (s.pending >= 0 || s.n_done >= s.info.n_prompt || budget < 1) continue;
-        const int32_t n = std::min(budget, s.info.n_prompt - s.n_done);
+        int32_t n = std::min(budget, s.info.n_prompt - s.n_done);
+        if (fwd_->sparse_engages(int64_t(s.kv.n_tokens) + n)) n = std::min(n, fwd_->sparse_max_chunk());
         if (!kv_->reserve(s.kv, n).ok()) continue;
         const bool last_chunk = s.n_done + n == s.info.n_prompt;
         const int32_t n_logits = s.req.on_logits ? n : (last_chunk ? 1 : 0);

@@ -111,6 +111,85 @@ void forward_context::apply_rope(float* x, int n_heads, int64_t pos) const {
     }
 }
 
+std::vector<double> forward_context::rope_omegas() const {
+    const hparams& hp = m_.hp();
+    const int half = hp.n_rot / 2;
+    std::vector<double> omega(static_cast<size_t>(half));
+    for (int i = 0; i < half; ++i) {
+        const double base = std::pow(static_cast<double>(hp.rope_freq_base), -2.0 * i / hp.n_rot) * freq_mult_[i];
+        double scale = freq_scale_;
+        if (hp.scaling == rope_scaling::yarn) {
+            const float y = (static_cast<float>(i) - yarn_corr_lo_) / std::max(0.001f, yarn_corr_hi_ - yarn_corr_lo_);
+            const double ramp = 1.0 - std::min(1.0f, std::max(0.0f, y));
+            scale = freq_scale_ * (1.0 - ramp) + ramp;
+        }
+        omega[static_cast<size_t>(i)] = base * scale;
+    }
+    return omega;
+}
+
+attention_options forward_context::set_attention(const attention_options& options, int32_t n_ctx) {
+    const hparams& hp = m_.hp();
+    sparse_.reset();
+    if (!rope_delta_) rope_delta_ = std::make_unique<rope_rotation>(rope_omegas(), hp.rope, hp.n_rot, hp.head_dim);
+    sparse_ = std::make_unique<sparse_attention>(hp, options, kv_.page_size(), n_ctx, *rope_delta_);
+    return sparse_->effective();
+}
+
+bool forward_context::sparse_engages(int64_t end) const { return sparse_ && sparse_->engages(end); }
+
+int32_t forward_context::sparse_max_chunk() const { return sparse_ ? sparse_->max_chunk() : 0; }
+
+void forward_context::attend_layer(std::span<const forward_item> items, int il, int64_t T, int64_t max_kv) {
+    const hparams& hp = m_.hp();
+    const paged_kv_layout lay = kv_.layout();
+    const int Q = hp.q_dim();
+    const kernels::paged_kv_view view{kv_.data(), lay.page_stride, lay.layer_stride, lay.v_offset, lay.page_size,
+                                      lay.kv_dim};
+    const kernels::attention_shape ash{hp.n_head, hp.n_head_kv, hp.head_dim,
+                                       1.0f / std::sqrt(static_cast<float>(hp.head_dim))};
+    bool any_sparse = false;
+    for (size_t ii = 0; ii < items.size(); ++ii) {
+        if (!plans_[ii].active) continue;
+        any_sparse = true;
+        sparse_->select(plans_[ii], *items[ii].seq, il, &q_[first_row_[ii] * Q], &pos_[first_row_[ii]],
+                        static_cast<int64_t>(items[ii].tokens.size()));
+    }
+    // One task per (token, KV head) covering that head's GQA group; causal per sequence.
+    std::atomic<int64_t> next{0};
+    const int64_t n_tasks = T * hp.n_head_kv;
+    const int64_t group_dim = static_cast<int64_t>(hp.n_head / hp.n_head_kv) * hp.head_dim;
+    auto attend = [&](int ith, int) {
+        float* sc = scratch_[static_cast<size_t>(ith)].data();
+        for (;;) {
+            const int64_t task = next.fetch_add(1, std::memory_order_relaxed);
+            if (task >= n_tasks) break;
+            const int64_t r = task / hp.n_head_kv;
+            const int kh = static_cast<int>(task % hp.n_head_kv);
+            const size_t ii = static_cast<size_t>(item_of_[r]);
+            const kv_sequence& s = *items[ii].seq;
+            const float* q = &q_[r * Q + kh * group_dim];
+            float* out = &att_[r * Q + kh * group_dim];
+            if (plans_[ii].active)
+                sparse_->attend(isa_, plans_[ii], s, view, il, pos_[r], q, kh, out, sc);
+            else
+                kernels::attention_group(isa_, ash, view, s.pages.data(), il, pos_[r] + 1, q, kh, out, sc);
+        }
+    };
+    // Small attention (a short decode context) finishes faster inline than a pool hand-off costs.
+    if (!any_sparse && T * max_kv * Q < 65536) attend(0, 1);
+    else pool_.run(attend);
+}
+
+attention_report forward_context::last_attention(const kv_sequence& seq) const {
+    attention_report rep;
+    if (!sparse_) return rep;
+    const attention_options& o = sparse_->effective();
+    rep.sparse = sparse_->engages(seq.n_tokens);
+    rep.n_sink = o.n_sink, rep.n_window = o.n_window, rep.n_pages = o.n_pages;
+    return rep;
+}
+
 status forward_context::run(std::span<const forward_item> items, std::vector<float>& logits) {
     const hparams& hp = m_.hp();
     const model_weights& W = m_.weights();
@@ -156,20 +235,25 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
             }
     }
 
-    kernels::paged_kv_view view;
-    view.base = kv_.data();
-    view.page_stride = lay.page_stride;
-    view.layer_stride = lay.layer_stride;
-    view.v_offset = lay.v_offset;
-    view.page_size = lay.page_size;
-    view.kv_dim = lay.kv_dim;
-    kernels::attention_shape ash{hp.n_head, hp.n_head_kv, hp.head_dim, 1.0f / std::sqrt(static_cast<float>(hp.head_dim))};
-
     int64_t max_kv = 0;
-    for (const forward_item& it : items)
-        max_kv = std::max<int64_t>(max_kv, it.seq->n_tokens + static_cast<int64_t>(it.tokens.size()));
-    std::vector<std::vector<float>> scratch(static_cast<size_t>(pool_.n_threads()),
-                                            std::vector<float>(max_kv * (hp.n_head / hp.n_head_kv)));
+    first_row_.resize(items.size());
+    plans_.resize(items.size());
+    {
+        int64_t r = 0;
+        for (size_t ii = 0; ii < items.size(); ++ii) {
+            const forward_item& it = items[ii];
+            first_row_[ii] = r;
+            r += static_cast<int64_t>(it.tokens.size());
+            plans_[ii] = sparse_ ? sparse_->make_plan(*it.seq, static_cast<int64_t>(it.tokens.size()))
+                                 : sparse_attention::plan{};
+            if (plans_[ii].active) sparse_->summarize(*it.seq, plans_[ii].first_window_page, kv_);
+            else max_kv = std::max<int64_t>(max_kv, it.seq->n_tokens + static_cast<int64_t>(it.tokens.size()));
+        }
+    }
+    size_t scratch_n = static_cast<size_t>(max_kv * (hp.n_head / hp.n_head_kv));
+    if (sparse_) scratch_n = std::max(scratch_n, sparse_->scratch_floats(T));
+    scratch_.resize(static_cast<size_t>(pool_.n_threads()));
+    for (auto& sc : scratch_) grow(sc, scratch_n);
 
     for (int il = 0; il < hp.n_layer; ++il) {
         const layer_weights& L = W.layers[static_cast<size_t>(il)];
@@ -188,32 +272,14 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
             }
             apply_rope(q, hp.n_head, pos_[r]);
             apply_rope(k, hp.n_head_kv, pos_[r]);
-            const kv_sequence& s = *items[item_of_[r]].seq;
+            const kv_sequence& s = *items[static_cast<size_t>(item_of_[r])].seq;
             const int64_t p = pos_[r];
             uint16_t* kd = kv_.k_ptr(s.pages[p / lay.page_size], il) + (p % lay.page_size) * KV;
             uint16_t* vd = kv_.v_ptr(s.pages[p / lay.page_size], il) + (p % lay.page_size) * KV;
             kernels::convert_f32_to_f16(isa_, KV, k, kd);
             kernels::convert_f32_to_f16(isa_, KV, v, vd);
         }
-        // Attention: one task per (token, KV head) covering that head's GQA group; causal per sequence.
-        std::atomic<int64_t> next{0};
-        const int64_t n_tasks = T * hp.n_head_kv;
-        const int64_t group_dim = static_cast<int64_t>(hp.n_head / hp.n_head_kv) * hp.head_dim;
-        auto attend = [&](int ith, int) {
-            float* sc = scratch[static_cast<size_t>(ith)].data();
-            for (;;) {
-                const int64_t task = next.fetch_add(1, std::memory_order_relaxed);
-                if (task >= n_tasks) break;
-                const int64_t r = task / hp.n_head_kv;
-                const int kh = static_cast<int>(task % hp.n_head_kv);
-                const kv_sequence& s = *items[item_of_[r]].seq;
-                kernels::attention_group(isa_, ash, view, s.pages.data(), il, pos_[r] + 1, &q_[r * Q + kh * group_dim],
-                                         kh, &att_[r * Q + kh * group_dim], sc);
-            }
-        };
-        // Small attention (a short decode context) finishes faster inline than a pool hand-off costs.
-        if (T * max_kv * Q < 65536) attend(0, 1);
-        else pool_.run(attend);
+        attend_layer(items, il, T, max_kv);
         kernels::matmul(L.wo, att_.data(), T, xn_.data(), E, pool_, isa_);
         for (int64_t i = 0; i < T * E; ++i) x_[i] += xn_[i];
 

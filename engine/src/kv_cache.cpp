@@ -369,6 +369,8 @@ void kv_cache::release(kv_sequence& seq) {
     seq.hashes.clear();
     seq.tokens.clear();
     seq.n_tokens = 0;
+    seq.key_summary.clear();
+    seq.n_summarized = 0;
 }
 
 status kv_cache::truncate(kv_sequence& seq, int32_t n_tokens) {
@@ -404,6 +406,7 @@ status kv_cache::truncate(kv_sequence& seq, int32_t n_tokens) {
     seq.hashes.resize(std::min(seq.hashes.size(), size_t(n_tokens / ps)));
     seq.tokens.resize(size_t(n_tokens));
     seq.n_tokens = n_tokens;
+    seq.n_summarized = std::min(seq.n_summarized, n_tokens / ps);
     return ok_status();
 }
 

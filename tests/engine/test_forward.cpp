@@ -312,6 +312,7 @@ TEST_CASE("malformed requests finish with an error, others are unaffected", "[fo
     engine_options eo;
     eo.n_threads = 1;
     eo.n_ctx = 64;
+    eo.attention.mode = attention_mode::full;  // automatic mode would attend sparsely past n_ctx instead
     auto eng = engine::engine::create(m, eo);
     const auto good = random_tokens(10, m->hp().n_vocab, 1);
     const std::vector<std::vector<token_id>> prompts = {{}, {0, m->hp().n_vocab}, random_tokens(80, m->hp().n_vocab, 2), good};

@@ -1,0 +1,178 @@
+#include "engine/src/sparse_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "kernels/cpu/kernels.h"
+
+namespace mnemos::engine {
+
+namespace {
+
+int32_t round_up(int32_t n, int32_t page) { return (n + page - 1) / page * page; }
+
+}  // namespace
+
+sparse_attention::sparse_attention(const hparams& hp, const attention_options& options, int32_t page_size,
+                                   int32_t n_ctx, const rope_rotation& rope)
+    : hp_(hp), opt_(options), page_size_(page_size), n_ctx_(n_ctx), rope_(rope) {
+    const int32_t ps = page_size;
+    opt_.n_sink = round_up(std::max(0, opt_.n_sink), ps);
+    opt_.n_window = std::max(2 * ps, round_up(opt_.n_window, ps));
+    opt_.n_pages = std::clamp(opt_.n_pages, 1, 510);  // attend() keeps its runs on the stack
+    // Virtual positions reach sinks + selection + window + one page of slack: keep them inside the trained context.
+    const int32_t trained = hp.n_ctx_train > 0 ? hp.n_ctx_train : n_ctx;
+    const int32_t room = trained - ps;
+    if (opt_.budget(ps) > room) {
+        opt_.n_sink = std::min(opt_.n_sink, std::max(0, room / 8 / ps * ps));
+        opt_.n_window = std::min(opt_.n_window, std::max(2 * ps, (room - opt_.n_sink) / 2 / ps * ps));
+        opt_.n_pages = std::min(opt_.n_pages, std::max(1, (room - opt_.n_sink - opt_.n_window) / ps));
+    }
+}
+
+bool sparse_attention::engages(int64_t end) const {
+    switch (opt_.mode) {
+        case attention_mode::full: return false;
+        case attention_mode::sparse: return end > opt_.budget(page_size_);
+        case attention_mode::automatic: return end > n_ctx_;
+    }
+    return false;
+}
+
+sparse_attention::plan sparse_attention::make_plan(const kv_sequence& seq, int64_t n_new) const {
+    plan p;
+    const int32_t ps = page_size_;
+    const int64_t end = seq.n_tokens + n_new;
+    if (!engages(end)) return p;
+    p.n_sink_pages = opt_.n_sink / ps;
+    // The window covers the last n_window tokens of the step and every new token.
+    const int64_t window_start = std::min<int64_t>(end - opt_.n_window, seq.n_tokens);
+    p.first_window_page = static_cast<int32_t>(std::max<int64_t>(0, window_start) / ps);
+    const int32_t n_candidates = p.first_window_page - p.n_sink_pages;
+    if (n_candidates <= 0) return p;  // everything is sink or window: full attention
+    p.active = true;
+    p.n_selected = std::min(opt_.n_pages, n_candidates);
+    p.shift = int64_t(p.first_window_page) * ps - (opt_.n_sink + int64_t(p.n_selected) * ps);
+    p.selected.assign(size_t(hp_.n_head_kv) * p.n_selected, 0);
+    p.angles.assign(size_t(hp_.n_head_kv) * (1 + p.n_selected) * 2 * rope_.n_pairs(), 0.0f);
+    return p;
+}
+
+void sparse_attention::summarize(kv_sequence& seq, int32_t n_pages, const kv_cache& kv) const {
+    if (seq.n_summarized >= n_pages) return;
+    const int32_t ps = page_size_, hd = hp_.head_dim, nkv = hp_.n_head_kv, kv_dim = hp_.kv_dim();
+    const int64_t per_page = summary_floats_per_page();
+    seq.key_summary.resize(size_t(n_pages) * per_page);
+    std::vector<float> row(static_cast<size_t>(kv_dim)), cs(static_cast<size_t>(2 * rope_.n_pairs()));
+    for (int32_t pg = seq.n_summarized; pg < n_pages; ++pg) {
+        float* page_sum = &seq.key_summary[size_t(pg) * per_page];
+        for (int il = 0; il < hp_.n_layer; ++il) {
+            float* layer_sum = page_sum + int64_t(il) * nkv * 2 * hd;
+            for (int kh = 0; kh < nkv; ++kh) {
+                std::fill_n(layer_sum + int64_t(kh) * 2 * hd, hd, INFINITY);
+                std::fill_n(layer_sum + int64_t(kh) * 2 * hd + hd, hd, -INFINITY);
+            }
+            const uint16_t* k = kv.k_ptr(seq.pages[size_t(pg)], il);
+            for (int32_t t = 0; t < ps; ++t) {
+                for (int i = 0; i < kv_dim; ++i) row[size_t(i)] = kernels::fp16_to_fp32(k[int64_t(t) * kv_dim + i]);
+                rope_.angles(-(int64_t(pg) * ps + t), cs.data());
+                rope_.rotate(cs.data(), row.data(), row.data(), nkv);
+                for (int kh = 0; kh < nkv; ++kh) {
+                    float* mn = layer_sum + int64_t(kh) * 2 * hd;
+                    float* mx = mn + hd;
+                    const float* r = &row[size_t(kh) * hd];
+                    for (int i = 0; i < hd; ++i) mn[i] = std::min(mn[i], r[i]), mx[i] = std::max(mx[i], r[i]);
+                }
+            }
+        }
+    }
+    seq.n_summarized = n_pages;
+}
+
+float sparse_attention::page_bound(const float* summary, const float* qs, int g) const {
+    const int hd = hp_.head_dim;
+    const float* mn = summary;
+    const float* mx = summary + hd;
+    float best = -INFINITY;
+    for (int j = 0; j < g; ++j) {
+        const float* q = qs + int64_t(j) * hd;
+        float s = 0.0f;
+        for (int i = 0; i < hd; ++i) s += std::max(q[i] * mn[i], q[i] * mx[i]);
+        best = std::max(best, s);
+    }
+    return best;
+}
+
+void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const float* q, const int64_t* pos,
+                              int64_t n_rows) const {
+    if (!p.active) return;
+    const int32_t ps = page_size_, hd = hp_.head_dim, nkv = hp_.n_head_kv;
+    const int g = hp_.n_head / nkv;
+    const int64_t q_dim = hp_.q_dim(), per_page = summary_floats_per_page();
+    const int64_t nominal = opt_.n_window + int64_t(p.n_selected) * ps / 2;
+    const int32_t first = p.n_sink_pages, n_cand = p.first_window_page - p.n_sink_pages;
+    const int64_t np2 = 2 * rope_.n_pairs();
+    std::vector<float> qs(size_t(g) * hd), turned(size_t(g) * hd), cs(static_cast<size_t>(np2));
+    std::vector<float> score(static_cast<size_t>(n_cand));
+    std::vector<int32_t> order(static_cast<size_t>(n_cand));
+    for (int kh = 0; kh < nkv; ++kh) {
+        // The group's queries as a page at the nominal distance would see them, averaged over the rows.
+        std::fill(qs.begin(), qs.end(), 0.0f);
+        for (int64_t r = 0; r < n_rows; ++r) {
+            rope_.angles(nominal - pos[r], cs.data());
+            rope_.rotate(cs.data(), q + r * q_dim + int64_t(kh) * g * hd, turned.data(), g);
+            for (size_t i = 0; i < qs.size(); ++i) qs[i] += turned[i];
+        }
+        for (int32_t c = 0; c < n_cand; ++c) {
+            const float* sm = &seq.key_summary[size_t(first + c) * per_page + (size_t(il) * nkv + kh) * 2 * hd];
+            score[size_t(c)] = page_bound(sm, qs.data(), g);
+        }
+        std::iota(order.begin(), order.end(), 0);
+        auto better = [&](int32_t a, int32_t b) { return score[size_t(a)] > score[size_t(b)] || (score[size_t(a)] == score[size_t(b)] && a > b); };
+        std::nth_element(order.begin(), order.begin() + (p.n_selected - 1), order.end(), better);
+        std::sort(order.begin(), order.begin() + p.n_selected);
+        int32_t* sel = &p.selected[size_t(kh) * p.n_selected];
+        float* ang = &p.angles[size_t(kh) * (1 + p.n_selected) * np2];
+        rope_.angles(-p.shift, ang);  // sinks: virtual = real positions
+        for (int32_t i = 0; i < p.n_selected; ++i) {
+            sel[i] = first + order[size_t(i)];
+            const int64_t real = int64_t(sel[i]) * ps, virt = opt_.n_sink + int64_t(i) * ps;
+            rope_.angles(real - virt - p.shift, ang + (1 + i) * np2);
+        }
+    }
+}
+
+void sparse_attention::attend(kernels::isa level, const plan& p, const kv_sequence& seq,
+                              const kernels::paged_kv_view& view, int il, int64_t pos, const float* q_group, int kh,
+                              float* out, float* scratch) const {
+    const int32_t ps = page_size_, hd = hp_.head_dim;
+    const int g = hp_.n_head / hp_.n_head_kv;
+    const int64_t gd = int64_t(g) * hd, np2 = 2 * rope_.n_pairs();
+    const float* ang = &p.angles[size_t(kh) * (1 + p.n_selected) * np2];
+    const int32_t* sel = &p.selected[size_t(kh) * p.n_selected];
+    kernels::attention_segment segs[2 + 512];
+    int n = 0;
+    float* turned = scratch;
+    if (p.n_sink_pages > 0) {
+        rope_.rotate(ang, q_group, turned, g);
+        segs[n++] = {seq.pages.data(), 0, int64_t(p.n_sink_pages) * ps, turned};
+    }
+    for (int32_t i = 0; i < p.n_selected; ++i) {
+        float* qi = turned + (1 + i) * gd;
+        rope_.rotate(ang + (1 + i) * np2, q_group, qi, g);
+        segs[n++] = {seq.pages.data(), int64_t(sel[i]) * ps, ps, qi};
+    }
+    const int64_t w0 = int64_t(p.first_window_page) * ps;
+    segs[n++] = {seq.pages.data(), w0, pos - w0 + 1, q_group};
+    kernels::attention_group_segments(level, {hp_.n_head, hp_.n_head_kv, hd, 1.0f / std::sqrt(float(hd))}, view,
+                                      segs, n, il, kh, out, turned + (1 + p.n_selected) * gd);
+}
+
+size_t sparse_attention::scratch_floats(int64_t max_chunk_tokens) const {
+    const int g = hp_.n_head / hp_.n_head_kv;
+    const int64_t positions = opt_.budget(page_size_) + opt_.n_window + 2 * page_size_ + max_chunk_tokens;
+    return size_t((1 + opt_.n_pages) * int64_t(g) * hp_.head_dim + positions);
+}
+
+}  // namespace mnemos::engine

@@ -1,0 +1,79 @@
+#pragma once
+// Sparse attention for one forward step (see engine/attention.h): the plan
+// of a sequence (sinks, window, how many pages to select), the per-page key
+// summaries it selects from, the selection per layer and KV head, and the
+// attention of one query row over sinks + selected pages + window.
+//
+// Positions: in the step's virtual layout the sinks keep their positions
+// [0, S), the k selected pages follow them in history order at S, S + page,
+// ..., and the window comes right after at S + k * page; the queries sit at
+// the window's end. The window keeps its relative distances, so its keys are
+// read with the query as rotated at its real position; the sinks and each
+// selected page are read with the query turned by that run's delta
+// (real - virtual position of its keys minus the window's shift), which
+// equals re-rotating the keys exactly.
+//
+// Summaries: per full page, layer and KV head the per-channel minimum and
+// maximum of the page's keys with RoPE undone (Quest's bound on q . k, over
+// position-free keys). A page is scored with the query turned to a nominal
+// distance (window + half the selection), i.e. as it would be seen once
+// selected: sum_i max(q_i * min_i, q_i * max_i), the maximum over the group's
+// query heads; for a prefill chunk the queries of its rows are averaged.
+#include <cstdint>
+#include <vector>
+
+#include "engine/attention.h"
+#include "engine/kv_cache.h"
+#include "engine/model.h"
+#include "engine/src/rope_rotation.h"
+#include "kernels/cpu/attention.h"
+
+namespace mnemos::engine {
+
+class sparse_attention {
+public:
+    // options: as configured; they are rounded to pages and shrunk to fit the model's trained context
+    // (effective() says what is used). n_ctx: the full-attention window of automatic mode.
+    sparse_attention(const hparams& hp, const attention_options& options, int32_t page_size, int32_t n_ctx,
+                     const rope_rotation& rope);
+
+    const attention_options& effective() const { return opt_; }
+    // Whether a sequence that will hold `end` tokens after this step attends sparsely.
+    bool engages(int64_t end) const;
+    // Most tokens a prefill chunk of a sparse sequence may have.
+    int32_t max_chunk() const { return opt_.n_window / 2; }
+
+    struct plan {
+        bool active = false;
+        int32_t n_sink_pages = 0;
+        int32_t first_window_page = 0;   // pages [n_sink_pages, first_window_page) are candidates
+        int32_t n_selected = 0;          // pages selected per layer and KV head
+        int64_t shift = 0;               // real minus virtual position of the window
+        std::vector<int32_t> selected;   // [n_head_kv][n_selected] sequence page numbers, ascending (current layer)
+        std::vector<float> angles;       // [n_head_kv][1 + n_selected][2 * n_pairs]: sinks, then each selected page
+    };
+    // The plan of seq for a step that adds n_new tokens (inactive when full attention applies).
+    plan make_plan(const kv_sequence& seq, int64_t n_new) const;
+    // Computes the summaries of seq's pages [seq.n_summarized, n_pages) from the pool (pages resident).
+    void summarize(kv_sequence& seq, int32_t n_pages, const kv_cache& kv) const;
+    // Selects the pages of layer il for every KV head. q: the item's rows [n_rows, q_dim], rotated at pos[r].
+    void select(plan& p, const kv_sequence& seq, int il, const float* q, const int64_t* pos, int64_t n_rows) const;
+    // out [g, head_dim] for KV head kh of one row at position pos: attention over sinks, selected pages and
+    // the window up to pos. q_group [g, head_dim] rotated at pos. scratch: scratch_floats() floats.
+    void attend(kernels::isa level, const plan& p, const kv_sequence& seq, const kernels::paged_kv_view& view,
+                int il, int64_t pos, const float* q_group, int kh, float* out, float* scratch) const;
+    size_t scratch_floats(int64_t max_chunk_tokens) const;
+    // Floats of summary per page (all layers and KV heads).
+    int64_t summary_floats_per_page() const { return int64_t(hp_.n_layer) * hp_.n_head_kv * 2 * hp_.head_dim; }
+
+private:
+    float page_bound(const float* summary, const float* qs, int g) const;
+
+    const hparams& hp_;
+    attention_options opt_;
+    int32_t page_size_;
+    int32_t n_ctx_;
+    const rope_rotation& rope_;
+};
+
+}  // namespace mnemos::engine
