@@ -9,10 +9,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "agent/cli/commands.h"
+#include "agent/cli/engine_flags.h"
 #include "engine/engine.h"
 
 namespace mnemos::cli {
@@ -28,7 +31,9 @@ void generate_usage(FILE* out) {
                  "\n"
                  "options:\n"
                  "  --model FILE          GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
-                 "  --prompt TEXT         the prompt (required)\n"
+                 "  --prompt TEXT         the prompt (this or --prompt-file is required)\n"
+                 "  --prompt-file FILE    read the prompt from FILE ('-' = standard input): for long\n"
+                 "                        histories that do not fit the command line\n"
                  "  --chat                wrap the prompt as a user message in the model's chat template\n"
                  "  --system TEXT         system message for --chat\n"
                  "  --n-predict N         tokens to generate at most (default 128)\n"
@@ -45,7 +50,26 @@ void generate_usage(FILE* out) {
                  "  --dump-logits FILE    write the top-8 [id, logit] and logsumexp of every prompt\n"
                  "                        position and generated step as JSON lines\n"
                  "  --no-stream           print the text only at the end\n"
-                 "  -h, --help            show this help\n");
+                 "  -h, --help            show this help\n"
+                 "\n"
+                 "attention beyond the window and the KV pool:\n"
+                 "%s",
+                 k_engine_flags_help);
+}
+
+// The whole of FILE, or of standard input for "-". Errors: io_error naming the file.
+result<std::string> read_prompt_file(const std::string& path) {
+    std::string text;
+    if (path == "-") {
+        text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+        if (std::cin.bad()) return make_error(errc::io_error, "cannot read standard input");
+        return text;
+    }
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return make_error(errc::io_error, "cannot open '" + path + "'");
+    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    if (f.bad()) return make_error(errc::io_error, "cannot read '" + path + "'");
+    return text;
 }
 
 struct logits_dumper {
@@ -142,6 +166,14 @@ int cmd_generate(int argc, char** argv) {
             return 0;
         } else if (a == "--model" || a == "-m") model_path = value("--model");
         else if (a == "--prompt" || a == "-p") prompt = value("--prompt"), have_prompt = true;
+        else if (a == "--prompt-file") {
+            auto text = read_prompt_file(value("--prompt-file"));
+            if (!text) {
+                std::fprintf(stderr, "mnemos generate: --prompt-file: %s\n", text.error().message().c_str());
+                return 2;
+            }
+            prompt = std::move(text.value()), have_prompt = true;
+        }
         else if (a == "--system") system = value("--system");
         else if (a == "--chat") chat = true;
         else if (a == "--n-predict" || a == "-n") req.max_tokens = static_cast<int32_t>(number("--n-predict"));
@@ -158,12 +190,16 @@ int cmd_generate(int argc, char** argv) {
         else if (a == "--dump-logits") dump_path = value("--dump-logits");
         else if (a == "--no-stream") stream = false;
         else {
-            std::fprintf(stderr, "mnemos generate: unknown option '%s' (see --help)\n", a.c_str());
+            std::string err;
+            const flag_parse fp = parse_engine_flag(argc, argv, i, eo, err);
+            if (fp == flag_parse::ok) continue;
+            if (fp == flag_parse::error) std::fprintf(stderr, "mnemos generate: %s\n", err.c_str());
+            else std::fprintf(stderr, "mnemos generate: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
         }
     }
     if (!have_prompt) {
-        std::fprintf(stderr, "mnemos generate: --prompt is required (see --help)\n");
+        std::fprintf(stderr, "mnemos generate: --prompt or --prompt-file is required (see --help)\n");
         return 2;
     }
     model_path = resolve_model_path(model_path);
@@ -249,6 +285,9 @@ int cmd_generate(int argc, char** argv) {
                  prefill_s > 0 ? n_prompt / prefill_s : 0.0, fin.n_generated,
                  decode_s > 0 && fin.n_generated > 1 ? (fin.n_generated - 1) / decode_s : 0.0,
                  engine::finish_reason_name(fin.reason));
+    if (fin.attention.sparse)
+        std::fprintf(stderr, "mnemos: sparse attention (%d sink tokens, %d-token window, %d pages per query)\n",
+                     fin.attention.n_sink, fin.attention.n_window, fin.attention.n_pages);
     return 0;
 }
 

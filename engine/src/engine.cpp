@@ -186,10 +186,12 @@ void engine::admit() {
             continue;
         }
         if (q.info.n_prompt >= max_seq_) {
+            const std::string limit = max_seq_ > n_ctx_ ? " tokens the KV pool holds (raise its size: kv_bytes, --kv-mb)"
+                                                        : " tokens";
             finish(q, finish_reason::error,
                    make_error(errc::invalid_argument, "prompt of " + std::to_string(q.info.n_prompt) +
                                                           " tokens does not fit the context of " +
-                                                          std::to_string(max_seq_) + " tokens"));
+                                                          std::to_string(max_seq_) + limit));
             continue;
         }
         const auto bad = std::find_if(q.req.prompt.begin(), q.req.prompt.end(),
