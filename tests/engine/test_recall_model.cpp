@@ -1,0 +1,245 @@
+// The analytic associative-recall model (tests/support/recall_model.h) under
+// the engine's full attention: needles at any depth of 1k..16k-token histories
+// are recalled, a history without the pair answers <unk>, and the 3-layer model
+// follows a two-hop chain whose links are thousands of tokens apart.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "tests/support/recall_model.h"
+
+using namespace mnemos;
+using namespace mnemos::engine;
+
+namespace {
+
+struct recall_fixture {
+    std::shared_ptr<const model> m;
+    test::recall_roles roles;
+};
+
+recall_fixture load_recall_model(const test::recall_model_spec& spec) {
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("mnemos-test-" + std::to_string(::getpid()) + "-recall-" +
+                               std::to_string(spec.n_layer) + ".gguf"))
+                                 .string();
+    recall_fixture f;
+    REQUIRE(test::write_recall_model(path, spec, &f.roles));
+    auto m = model::load(path);
+    INFO((m.ok() ? std::string() : m.error().to_string()));
+    REQUIRE(m.ok());
+    std::filesystem::remove(path);  // the mapping stays valid
+    f.m = std::shared_ptr<const model>(std::move(m.value()));
+    return f;
+}
+
+std::unique_ptr<engine::engine> make_engine(const std::shared_ptr<const model>& m, int32_t n_ctx) {
+    engine_options eo;
+    eo.n_threads = 2;
+    eo.n_ctx = n_ctx;
+    eo.kv_bytes = size_t{64} << 20;
+    eo.max_batch_tokens = 2048;
+    auto e = engine::engine::create(m, eo);
+    INFO((e.ok() ? std::string() : e.error().to_string()));
+    REQUIRE(e.ok());
+    return std::move(e.value());
+}
+
+struct answer {
+    token_id token = -1;
+    float margin = 0;  // top logit minus the runner-up at the query position
+    finish_info fin;
+};
+
+// Prefills `history` alone (max_tokens 0), so that the queries after it reuse its KV through the prefix cache.
+void prefill(engine::engine& eng, const std::vector<token_id>& history) {
+    request r;
+    r.prompt = history;
+    r.max_tokens = 0;
+    finish_info fin;
+    r.on_finish = [&](const finish_info& f) { fin = f; };
+    eng.submit(std::move(r));
+    eng.run_until_idle();
+    REQUIRE(fin.reason != finish_reason::error);
+}
+
+// Greedy next token after history + [query].
+answer ask(engine::engine& eng, const std::vector<token_id>& history, token_id query) {
+    request r;
+    r.prompt = history;
+    r.prompt.push_back(query);
+    const int64_t last = static_cast<int64_t>(r.prompt.size()) - 1;
+    r.max_tokens = 1;
+    r.ignore_eos = true;
+    r.sampling.temperature = 0;
+    answer a;
+    r.on_logits = [&a, last](int64_t pos, std::span<const float> lg) {
+        if (pos != last) return;
+        std::vector<float> v(lg.begin(), lg.end());
+        std::partial_sort(v.begin(), v.begin() + 2, v.end(), std::greater<float>());
+        a.margin = v[0] - v[1];
+    };
+    r.on_finish = [&a](const finish_info& f) { a.fin = f; };
+    eng.submit(std::move(r));
+    eng.run_until_idle();
+    REQUIRE(a.fin.reason != finish_reason::error);
+    REQUIRE(a.fin.tokens.size() == 1);
+    a.token = a.fin.tokens[0];
+    return a;
+}
+
+// n needles with distinct keys and values at distinct random positions in [1, n_tokens - 2], two apart or more;
+// the first at position 1 and the second at n_tokens - 2 (right after BOS, right before the query).
+std::vector<test::recall_needle> random_needles(int n, int n_keys, int64_t n_tokens, uint64_t seed) {
+    std::mt19937_64 g(seed);
+    std::vector<int> keys(n_keys), values(n_keys);
+    for (int i = 0; i < n_keys; ++i) keys[i] = values[i] = i;
+    for (int i = n_keys - 1; i > 0; --i) std::swap(keys[i], keys[g() % (i + 1)]);
+    for (int i = n_keys - 1; i > 0; --i) std::swap(values[i], values[g() % (i + 1)]);
+    std::vector<test::recall_needle> out;
+    for (int i = 0; i < n; ++i) {
+        int64_t pos = i == 0 ? 1 : n_tokens - 2;
+        if (i >= 2) {
+            for (;;) {
+                pos = 1 + static_cast<int64_t>(g() % static_cast<uint64_t>(n_tokens - 2));
+                bool ok = pos + 1 <= n_tokens - 1;
+                for (const auto& o : out) ok = ok && (pos >= o.pos + 2 || pos + 2 <= o.pos);
+                if (ok) break;
+            }
+        }
+        out.push_back({keys[i], values[i], pos});
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("recall model: the spec and history builders reject what they cannot build", "[recall]") {
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("mnemos-test-" + std::to_string(::getpid()) + "-recall-bad.gguf"))
+                                 .string();
+    test::recall_model_spec s;
+    s.n_layer = 4;
+    CHECK_FALSE(test::write_recall_model(path, s, nullptr));
+    s.n_layer = 2;
+    s.n_keys = 33;
+    CHECK_FALSE(test::write_recall_model(path, s, nullptr));
+
+    test::recall_roles r;
+    REQUIRE(test::write_recall_model(path, test::recall_model_spec{}, &r));
+    std::filesystem::remove(path);
+    CHECK(r.keys.size() == 32);
+    CHECK(r.values.size() == 32);
+    CHECK(r.fillers.size() == 64);
+    std::vector<int32_t> all = r.keys;
+    all.insert(all.end(), r.values.begin(), r.values.end());
+    all.insert(all.end(), r.fillers.begin(), r.fillers.end());
+    std::sort(all.begin(), all.end());
+    CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
+    CHECK(all.front() >= 3);
+
+    const auto h = test::make_recall_history(r, 100, {{3, 5, 10}, {4, 6, 98}}, 7);
+    REQUIRE(h.size() == 100);
+    CHECK(h[0] == r.bos);
+    CHECK(h[10] == r.keys[3]);
+    CHECK(h[11] == r.values[5]);
+    CHECK(h[98] == r.keys[4]);
+    CHECK(h[99] == r.values[6]);
+    CHECK(std::count(h.begin(), h.end(), r.keys[3]) == 1);
+    CHECK(test::make_recall_history(r, 100, {{3, 5, 99}}, 7).empty());          // value past the end
+    CHECK(test::make_recall_history(r, 100, {{3, 5, 0}}, 7).empty());           // over BOS
+    CHECK(test::make_recall_history(r, 100, {{3, 5, 10}, {4, 6, 11}}, 7).empty());  // collision
+    CHECK(test::make_recall_history(r, 100, {{3, 5, 10}, {3, 6, 50}}, 7).empty());  // key twice
+    const auto c = test::make_two_hop_history(r, 100, {{1, 2, 9, 80, 20}}, 7);
+    REQUIRE(c.size() == 100);
+    CHECK(c[80] == r.keys[1]);
+    CHECK(c[81] == r.keys[2]);
+    CHECK(c[20] == r.keys[2]);
+    CHECK(c[21] == r.values[9]);
+}
+
+TEST_CASE("recall model: needles at any depth are recalled under full attention", "[recall]") {
+    const recall_fixture f = load_recall_model({});
+    const int64_t lengths[] = {1024, 4096, 16384};
+    auto eng = make_engine(f.m, 16384 + 16);
+    float min_margin = 1e30f;
+    for (int64_t n : lengths) {
+        const auto needles = random_needles(8, 32, n, 100 + static_cast<uint64_t>(n));
+        const auto history = test::make_recall_history(f.roles, n, needles, static_cast<uint64_t>(n));
+        REQUIRE(history.size() == static_cast<size_t>(n));
+        prefill(*eng, history);
+        for (const auto& nd : needles) {
+            const answer a = ask(*eng, history, f.roles.keys[nd.key]);
+            INFO("history " << n << ", needle at " << nd.pos);
+            CHECK(a.fin.n_reused >= n - 32);  // the history came from the prefix cache
+            CHECK(a.token == f.roles.values[nd.value]);
+            min_margin = std::min(min_margin, a.margin);
+        }
+        // Keys that are not in this history: nothing recalled.
+        std::vector<bool> present(32, false);
+        for (const auto& nd : needles) present[static_cast<size_t>(nd.key)] = true;
+        for (int k = 0, asked = 0; k < 32 && asked < 2; ++k) {
+            if (present[static_cast<size_t>(k)]) continue;
+            ++asked;
+            const answer a = ask(*eng, history, f.roles.keys[k]);
+            CHECK(a.token == f.roles.no_answer);
+        }
+    }
+    CHECK(min_margin > 15.0f);  // about 20 - 1 by construction (recall_model.h, "Output")
+}
+
+TEST_CASE("recall model: a history without the pair does not produce the value", "[recall]") {
+    const recall_fixture f = load_recall_model({});
+    auto eng = make_engine(f.m, 4096 + 16);
+    const int64_t n = 4096;
+    const test::recall_needle nd{5, 7, 1500};
+    const auto with = test::make_recall_history(f.roles, n, {nd}, 11);
+    REQUIRE(with.size() == static_cast<size_t>(n));
+    CHECK(ask(*eng, with, f.roles.keys[5]).token == f.roles.values[7]);
+
+    // The same history with the pair broken: the key word is followed by a filler and the value word stands
+    // elsewhere, after a filler. Both tokens are in the history, only the adjacency is gone.
+    auto broken = with;
+    broken[1501] = f.roles.fillers[0];
+    broken[3000] = f.roles.values[7];
+    const answer a = ask(*eng, broken, f.roles.keys[5]);
+    CHECK(a.token != f.roles.values[7]);
+    CHECK(a.token == f.roles.no_answer);
+    // No needle at all.
+    const auto none = test::make_recall_history(f.roles, n, {}, 11);
+    CHECK(ask(*eng, none, f.roles.keys[5]).token == f.roles.no_answer);
+}
+
+TEST_CASE("recall model: three layers follow a two-hop chain", "[recall]") {
+    test::recall_model_spec spec;
+    spec.n_layer = 3;
+    const recall_fixture f3 = load_recall_model(spec);
+    const recall_fixture f2 = load_recall_model({});
+    const int64_t n = 8192;
+    // "A B" and "B V" thousands of tokens apart, in both orders.
+    const std::vector<test::recall_chain> chains = {
+        {0, 1, 10, 300, 5200}, {2, 3, 11, 7000, 1200}, {4, 5, 12, 2500, 6100}, {6, 7, 13, 8100, 4000}};
+    const auto history = test::make_two_hop_history(f3.roles, n, chains, 5);
+    REQUIRE(history.size() == static_cast<size_t>(n));
+    REQUIRE(f2.roles.keys == f3.roles.keys);  // same seed: same roles
+
+    auto eng3 = make_engine(f3.m, 8192 + 16);
+    prefill(*eng3, history);
+    float min_margin = 1e30f;
+    for (const auto& c : chains) {
+        const answer a = ask(*eng3, history, f3.roles.keys[c.first]);
+        INFO("chain " << c.pos_first << " -> " << c.pos_second);
+        CHECK(a.token == f3.roles.values[c.value]);
+        min_margin = std::min(min_margin, a.margin);
+    }
+    CHECK(min_margin > 10.0f);  // about 17.9 - 1 by construction
+
+    // One hop only: A finds B, a key word, which is no value: nothing is recalled.
+    auto eng2 = make_engine(f2.m, 8192 + 16);
+    prefill(*eng2, history);
+    for (const auto& c : chains) CHECK(ask(*eng2, history, f2.roles.keys[c.first]).token == f2.roles.no_answer);
+}
