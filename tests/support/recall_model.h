@@ -80,20 +80,23 @@
 // RoPE only scales a match by cos(w_p d) and never mixes two keys (a key
 // spread over both dims of a pair would leak sin(w_p d) of its score into its
 // partner). w_31 = 2.4e-12, w_20 = 3.2e-8, w_16 = 1e-6 rad/token with base
-// 1e12: a match loses nothing below 100k tokens of distance; at 1M the key
-// slots on pair 16 (k = 15, 31) keep cos(1) = 0.54 of their score (still 18.6
-// above the sink, see below), pairs >= 18 keep > 0.98.
+// 1e12: a match loses nothing below 100k tokens of distance; at 2^20 (1.05M)
+// the key slots on pair 16 (k = 15, 31) keep cos(1.05) = 0.50 of their score
+// (still 20 above the sink, see below), pair 17 (k = 14, 30) 0.90, pairs >= 18
+// more than 0.98.
 //   q (query head 2g)   = B * [source one-hot of the query position] in the key slots
 //   k (KV head g)       = PREV one-hot of the attended position in the key slots
-//   score(match) = B = induction_score = 90, score(no match) = 0.
+//   score(match) = B = induction_score = 100, score(no match) = 0.
 // Attention sink: k has 1 in the ODD dim of pair 31 (head dim 63) at BOS only,
 // q has a constant there: score(BOS) = S0 = sink_score = 30 for every query.
 // BOS's v is zero, so a query without a match attends to BOS (weight > 1 -
 // 1e6 e^-30 against a million unmatched positions) and adds nothing, instead
 // of smearing the average of the whole history into the residual. A match
-// beats the sink by B - S0 = 60 (18.6 at 1M for the pair-16 slots, see above).
+// beats the sink by B - S0 = 70 (20 at 2^20 for the pair-16 slots, see above;
+// the [recall] test "keep their scores up to a million tokens" recomputes
+// these scores from the written weights with the engine's RoPE angles).
 // Sparse attention that drops page 0 loses the sink: matches still win
-// (e^90 against the rest), but a query without a match then averages.
+// (e^100 against the rest), but a query without a match then averages.
 //   v = one-hot of the attended position (TOKVAL or TOKKEY), wo -> destination.
 //
 // n_layer = 2 (one hop): layer 1 is an induction head with query source
@@ -145,7 +148,7 @@ struct recall_model_spec {
     int context_length = 4096;        // <arch>.context_length (engine_options::n_ctx may exceed it)
     // Scores after the 1/sqrt(head_dim) scale (see the comments above).
     float prev_score_per_pair = 36;   // previous-token head: s per pair, 16 pairs
-    float induction_score = 90;       // B: query key one-hot . PREV one-hot
+    float induction_score = 100;      // B: query key one-hot . PREV one-hot
     float sink_score = 30;            // S0: every query . BOS
     float value_bonus = 15;           // Sv: two-hop last layer, every query . any value word
     float answer_weight = 2.5f;       // beta: output weight of ANSWER+k for value word k
