@@ -53,8 +53,8 @@
 // Layer 0, query head 0 (KV head 0): previous-token head
 // ---------------------------------------------------------------------------
 // q and k come only from CONST. In pair p (head dims 2p, 2p+1) for p = 0..15:
-// k = (1, 0) and q = (8 s / n) (cos w_p, -sin w_p), with w_p = base^(-2p/64)
-// and n the rmsnorm factor. The engine's "normal" RoPE rotates pair
+// k = (1, 0) and q = 8 s (cos w_p, -sin w_p) (weights 1/n and 8 s/n on CONST,
+// n the rmsnorm factor), with w_p = base^(-2p/64). The engine's "normal" RoPE rotates pair
 // (a, b) by +pos*w_p (a' = a cos - b sin, b' = a sin + b cos), so after RoPE
 // q_i . k_j = sum_p (8 s) cos(w_p (d - 1)), d = i - j, and with the 1/sqrt(64)
 // scale: score(d) = s * sum_p cos(w_p (d - 1)), maximal (16 s) at d = 1.
@@ -64,8 +64,9 @@
 // alone come back close to phase at d = 224719 (gap 0.035, i.e. 1.3 at this
 // s: the head would split its attention at that distance in a long history);
 // with pairs 0..15 the smallest gap over every d in [0, 2^20] other than 1 is
-// the one at d = 0, 2 (checked numerically when this was written; the slow
-// pairs decorrelate far distances, the fast ones separate the near ones).
+// the one at d = 0, 2 (the slow pairs decorrelate far distances, the fast
+// ones separate the near ones; the [recall] test "keep their scores up to a
+// million tokens" checks it against every position before 2^20).
 // v copies the identity: head dim k <- TOKKEY+k, head dim 32 <- TOKVAL, OTHER
 // and BOSD; wo writes them to PREV+k and PREV_OTHER. BOS (position 0) can only
 // attend to itself and gets PREV_OTHER. Query heads 1..3: q = 0 and zero wo
@@ -124,6 +125,17 @@
 // (one hop; 2.5 * 16/sqrt(5) = 17.9 with two hops). logit(<unk>) = CONST / 8
 // (about 1): when nothing is recalled the answer is <unk> (roles.no_answer)
 // by a margin of about 1, not by tie-breaking. Every other logit is 0.
+//
+// What an attention scheme must keep for the answer to be right: layer 0
+// needs position i - 1 (a local window) at every position; the induction
+// layer(s) need the position of the needle's value word, whose k carries the
+// key's slot (the token after the key word: on the next page when the key word
+// ends a page; for two hops, the B after "A" in layer 1 and the V after "B" in
+// the last layer) and, for a clean <unk> when there is no match, BOS (page 0).
+// In the induction layers k is the PREV one-hot, so a per-page summary of the
+// keys (max or sum over the page) shows the slot of every key word that the
+// page holds the successor of, and nothing else but the sink dim on page 0
+// (and the value-word dim in the two-hop last layer).
 //
 // Numbers: KV is stored in f16 by the engine; k and v entries are <= 1 in
 // magnitude (error < 5e-4), so scores move by well under 1.
