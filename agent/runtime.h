@@ -64,6 +64,10 @@ class engine_runner {
 
     const engine::model& mdl() const { return *model_; }
     int32_t n_ctx() const { return n_ctx_; }
+    // Longest history a turn may have: n_ctx with full attention, else what the KV pool holds (sparse
+    // attention beyond n_ctx; engine/attention.h).
+    int32_t history_limit() const { return history_limit_; }
+    const engine::attention_options& attention() const { return attention_; }
 
   private:
     engine_runner() = default;
@@ -72,6 +76,8 @@ class engine_runner {
     std::shared_ptr<const engine::model> model_;
     std::unique_ptr<engine::engine> engine_;  // touched only by the engine thread after start()
     int32_t n_ctx_ = 0;
+    int32_t history_limit_ = 0;
+    engine::attention_options attention_;
 
     mutable std::mutex mu_;  // guards wake_, stop_, tasks_, the snapshots
     std::condition_variable cv_;
@@ -174,9 +180,18 @@ struct context_window {
     int32_t n_kept_first = 0;   // tokens kept from the start (the system message, or BOS)
     int32_t n_dropped = 0;      // tokens left out after them
     int32_t n_kept_recent = 0;  // tokens kept at the end (recent messages + the generation prompt)
+    // Sparse attention (engine/attention.h): the history is longer than the window and is attended sparsely.
+    bool sparse = false;
+    int32_t n_sink = 0, n_window = 0, n_pages = 0;  // the engine's effective settings
+    int32_t n_pages_resident = 0;                   // pages of the history held in the pool
+    int64_t n_pages_loaded = 0;                     // pages brought back from the store for the turn
 };
-// {"truncated": true, "n_kept_first": ..., "n_dropped": ..., "n_kept_recent": ...}
+// {"truncated": true, "n_kept_first": ..., "n_dropped": ..., "n_kept_recent": ..., "attention": "full" | "sparse",
+//  and with sparse: "sink_tokens", "window_tokens", "pages_per_query", "pages_resident", "pages_loaded"}
 nlohmann::json context_window_json(const context_window& c);
+// Sets c.sparse and the attention fields when a prompt of n_prompt tokens plus reserve goes past what full
+// attention serves on this runner.
+void note_attention(context_window& c, const engine_runner& runner, int32_t n_prompt, int32_t reserve);
 
 // The prompt of one turn, made by session_manager::begin_turn.
 struct turn_plan {
@@ -192,14 +207,14 @@ struct turn_plan {
 
 // Makes plan.prompt fit n_ctx tokens with `reserve` of them left for the reply
 // (reserve is capped at n_ctx / 2). A prompt that fits is left as is. Otherwise
-// the middle is dropped: the prompt becomes prompt[0, n_first) (capped at half
-// the budget, in whole pages) + prompt[cut, end). The cut moves in coarse steps
+// the middle is dropped: the prompt becomes prompt[0, n_first) (the system
+// message, whole) + prompt[cut, end). The cut moves in coarse steps
 // (a quarter of the recent budget, in whole pages) and is moved forward to a
 // message start when one lies within half a step, so consecutive turns keep
 // the same cut and share their prompt prefix (the engine's prefix cache hits)
 // until the history has grown by a step. plan.context says what was kept.
 // Errors: invalid_argument ("context_length_exceeded") when the window is too
-// small for that, or when the last message alone does not fit (it is never cut).
+// small for that: the system message and the last message are never cut.
 status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t page_size = 16);
 
 // A turn's plan for a whole message list (stateless completions): tokens of each

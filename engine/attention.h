@@ -35,7 +35,7 @@ struct attention_options {
     // a sparse sequence are at most half of it.
     // Default: 1024
     int32_t n_window = 1024;
-    // Older pages selected per query, per layer and KV head.
+    // Older pages selected per query, per layer and KV head (0: sinks and window only, as StreamingLLM).
     // Default: 32
     int32_t n_pages = 32;
 

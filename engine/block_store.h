@@ -45,6 +45,11 @@ class block_store_i {
     // throws.
     virtual void persist(const block_hash& hash, const block_hash& parent, std::span<const token_id> tokens,
                          std::span<const uint8_t> page_bytes) = 0;
+
+    // Returns once every block handed to persist() before the call can be load()ed (a write-behind store
+    // drains its queue). The pool calls it before reloading a page it gave up (sparse attention), so a block
+    // still in flight is not taken for missing. Default: nothing to wait for. Never throws.
+    virtual void wait_persisted() {}
 };
 
 // In-memory block store: an unordered_map from hash to a copy of the block,

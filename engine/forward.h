@@ -43,6 +43,9 @@ public:
     // Whether a sequence holding `end` tokens after a step attends sparsely, and its largest prefill chunk then.
     bool sparse_engages(int64_t end) const;
     int32_t sparse_max_chunk() const;
+    // For kv_cache::match_prefix while a prompt of n_prompt tokens that will attend sparsely is matched: page k
+    // of seq just became resident; summarizes it and parks it unless it is a sink or in the final window.
+    void sparse_prefix_page(kv_sequence& seq, int32_t k, int64_t n_prompt);
     // What the last run() did for seq (sparse or not, effective settings).
     attention_report last_attention(const kv_sequence& seq) const;
 
@@ -53,7 +56,10 @@ private:
     void apply_rope(float* x, int n_heads, int64_t pos) const;
     // Radians per position of each rotated pair, scaling included: [n_rot/2].
     std::vector<double> rope_omegas() const;
-    void attend_layer(std::span<const forward_item> items, int il, int64_t T, int64_t max_kv);
+    status attend_layer(std::span<const forward_item> items, int il, int64_t T, int64_t max_kv);
+    void sparse_park(const sparse_attention::plan& p, kv_sequence& seq);
+    // Brings back seq's parked pages that attention reads without selecting them.
+    status fetch_unselected(const sparse_attention::plan& p, kv_sequence& seq);
 
     const model& m_;
     kv_cache& kv_;

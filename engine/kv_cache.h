@@ -88,7 +88,9 @@ struct kv_cache_options {
 };
 
 // One sequence's page table. Owned by the caller, changed only through kv_cache.
-// Token i lives in pages[i / page_size], row i % page_size.
+// Token i lives in pages[i / page_size], row i % page_size. A full page may be
+// parked (pages[k] == -1, sparse attention): its block is known by hashes[k]
+// and comes back with kv_cache::fetch().
 struct kv_sequence {
     std::vector<page_idx> pages;     // page table, append-only except truncate(); may run ahead of n_tokens (reserve)
     std::vector<block_hash> hashes;  // chained hashes of the full pages, in order
@@ -98,6 +100,7 @@ struct kv_sequence {
     // the page's un-rotated keys, [n_summarized][n_layer][n_head_kv][2][head_dim]; filled on demand.
     std::vector<float> key_summary;
     int32_t n_summarized = 0;        // pages with a summary (a prefix of the full pages)
+    int64_t n_pages_loaded = 0;      // parked pages brought back by fetch() for this sequence
 };
 
 enum class kv_event_type {
@@ -164,7 +167,11 @@ class kv_cache {
     // are free, blocks are loaded one at a time through a scratch page so that
     // a miss evicts nothing. Blocks of a batch after the first that fails are
     // given back unused.
-    int32_t match_prefix(kv_sequence& seq, std::span<const token_id> prompt);
+    // on_page, when set, is called with (seq, k) as each matched page k becomes part of seq (in order); it may
+    // park(seq, k), and store loads may then also reuse free cached pages, so a history longer than the pool
+    // can be matched (sparse attention).
+    int32_t match_prefix(kv_sequence& seq, std::span<const token_id> prompt,
+                         const std::function<void(kv_sequence&, int32_t)>& on_page = {});
 
     // Makes room for n_new more tokens after seq.n_tokens, allocating pages
     // (free uncached pages first, then the least recently freed cached page,
@@ -196,6 +203,24 @@ class kv_cache {
     // Errors: out_of_memory when the page is shared and no page is free;
     // invalid_argument for n_tokens < 0; seq is then unchanged.
     status truncate(kv_sequence& seq, int32_t n_tokens);
+
+    // -- parking (sparse attention: the history lives beyond the pool) ------
+
+    // Gives up seq's page number k (a full page) while keeping its hash: pages[k] becomes -1 and the page joins
+    // the free lists (still in the prefix index until reused). Its block comes back through fetch(): from the
+    // prefix index while cached, else from the store; with no store attached the page bytes are first copied
+    // to a host-memory tier. Returns false and changes nothing when k is not a full resident page or the page
+    // is not indexed (an unshared duplicate of a block another page holds).
+    bool park(kv_sequence& seq, int32_t k);
+    // Makes seq's parked pages among page_nos resident again (from the index, else the host tier or the store
+    // in one batch). Adds the number of pages read back from the store or the host tier to *n_loaded. Errors:
+    // out_of_memory (not enough free pages), not_found (a block is gone: missing or corrupt in the store);
+    // pages fetched before the failure stay resident.
+    status fetch(kv_sequence& seq, std::span<const int32_t> page_nos, int64_t* n_loaded = nullptr);
+    // Resident pages of seq (not parked).
+    int32_t n_resident(const kv_sequence& seq) const;
+    // Blocks held by the host-memory tier, and their bytes.
+    size_t host_tier_blocks() const { return host_.size(); }
 
     // -- store and events ----------------------------------------------------
 
@@ -292,6 +317,12 @@ class kv_cache {
     std::function<void(const kv_event&)> listener_;  // optional: follows stored / evicted
     std::vector<uint8_t> scratch_;                   // one page, for store loads when only cached pages are free
     kv_cache_stats counters_;                        // the cumulative counters of stats()
+    struct host_block {
+        std::vector<uint8_t> bytes;  // the page, as it was parked
+        int32_t n_parked = 0;        // parked references from sequences
+    };
+    std::unordered_map<block_hash, host_block, block_hash_hasher> host_;  // parked pages when no store is attached
+    void host_unref(const block_hash& h);
 };
 
 }  // namespace mnemos::engine

@@ -140,8 +140,9 @@ int cmd_chat(int argc, char** argv) {
             std::fprintf(stderr, "mnemos chat: %s\n", plan.error().to_string().c_str());
             break;
         }
-        // A history longer than the window keeps the system message and the recent messages.
-        const int32_t n_ctx = runner.value()->n_ctx();
+        // The whole history is the prompt (sparse attention beyond the window) up to what the KV pool holds;
+        // past that, the system message and the recent messages are kept.
+        const int32_t n_ctx = runner.value()->history_limit();
         if (auto fs = agent::fit_to_window(plan.value(), n_ctx, max_tokens); !fs.ok()) {
             std::fprintf(stderr, "mnemos chat: %s\n", fs.message().c_str());
             sessions.end_turn(s, {}, false);

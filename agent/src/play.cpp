@@ -558,7 +558,7 @@ status game::warm_prefix() {
         }
         auto& cr = char_rep_[c.id];
         cr.n_system_tokens = static_cast<int32_t>(sys.size());
-        if (sys.empty() || static_cast<int32_t>(sys.size()) >= runner_->n_ctx()) continue;
+        if (sys.empty() || static_cast<int32_t>(sys.size()) >= runner_->history_limit()) continue;
         auto g = generate(sys, {}, 0, opt_.seed, false);
         cr.n_prefix_reused = g.info.n_reused;
     }
@@ -569,7 +569,7 @@ game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vecto
                                 uint64_t seed, bool stream, std::shared_ptr<const engine::grammar> constraint,
                                 std::string trigger, std::string token_sid) {
     gen_result g;
-    const int32_t room = runner_->n_ctx() - static_cast<int32_t>(prompt.size());
+    const int32_t room = runner_->history_limit() - static_cast<int32_t>(prompt.size());
     if (room <= 1 && budget > 0) {
         g.context_full = true;
         return g;
@@ -598,12 +598,17 @@ game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vecto
 }
 
 int32_t game::window() const {
-    const int32_t n_ctx = runner_->n_ctx();
+    // With sparse attention (the default) the window is what the KV pool holds: nothing is cut below it.
+    const int32_t n_ctx = runner_->history_limit();
     return sc_.budgets.window_tokens > 0 ? std::min(sc_.budgets.window_tokens, n_ctx) : n_ctx;
 }
 
 bool game::fit_prompt(turn_plan& plan, int32_t budget, bool& windowed) const {
-    if (!fit_to_window(plan, window(), std::max(1, std::min(budget, window() / 4)), k_page_size).ok()) return false;
+    // A scenario's window_tokens bounds what a character sees of the conversation; its system message (persona,
+    // script, secrets) is always whole on top of it. A message is never cut.
+    int32_t limit = runner_->history_limit();
+    if (sc_.budgets.window_tokens > 0) limit = std::min(limit, plan.n_first + sc_.budgets.window_tokens);
+    if (!fit_to_window(plan, limit, std::max(1, std::min(budget, window() / 4)), k_page_size).ok()) return false;
     windowed = plan.context.truncated;
     return true;
 }

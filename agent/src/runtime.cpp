@@ -23,6 +23,8 @@ result<std::unique_ptr<engine_runner>> engine_runner::start(std::shared_ptr<cons
     r->model_ = std::move(m);
     r->engine_ = std::move(e.value());
     r->n_ctx_ = r->engine_->n_ctx();
+    r->history_limit_ = r->engine_->max_sequence_tokens();
+    r->attention_ = r->engine_->attention();
     r->kv_snap_ = r->engine_->kv().stats();
     r->thread_ = std::thread([p = r.get()] { p->loop(); });
     return r;
@@ -169,10 +171,12 @@ std::string character_system_prompt(const character& c, const std::string& share
         section("", c.persona);
     else if (!c.name.empty())
         section("", "You are " + c.name + ".");
-    section("Public knowledge", c.public_knowledge);
-    section("Private knowledge (do not reveal unless appropriate)", c.private_knowledge);
+    // Secrets and goals are short and decisive: they come before the knowledge sections, which can be whole
+    // scripts of thousands of tokens, so they sit near the persona whatever the length of the rest.
     section("Secrets (never reveal)", list(c.secrets));
     section("Goals", list(c.goals));
+    section("Public knowledge", c.public_knowledge);
+    section("Private knowledge (do not reveal unless appropriate)", c.private_knowledge);
     return s;
 }
 
@@ -561,10 +565,30 @@ turn_plan plan_for_messages(const engine::model& m, std::span<const engine::chat
 }
 
 json context_window_json(const context_window& c) {
-    return {{"truncated", c.truncated},
-            {"n_kept_first", c.n_kept_first},
-            {"n_dropped", c.n_dropped},
-            {"n_kept_recent", c.n_kept_recent}};
+    json j = {{"truncated", c.truncated},
+              {"n_kept_first", c.n_kept_first},
+              {"n_dropped", c.n_dropped},
+              {"n_kept_recent", c.n_kept_recent},
+              {"attention", c.sparse ? "sparse" : "full"}};
+    if (c.sparse) {
+        j["sink_tokens"] = c.n_sink;
+        j["window_tokens"] = c.n_window;
+        j["pages_per_query"] = c.n_pages;
+        j["pages_resident"] = c.n_pages_resident;
+        j["pages_loaded"] = c.n_pages_loaded;
+    }
+    return j;
+}
+
+void note_attention(context_window& c, const engine_runner& runner, int32_t n_prompt, int32_t reserve) {
+    const engine::attention_options& a = runner.attention();
+    const int64_t end = int64_t(n_prompt) + reserve;
+    c.sparse = a.mode != engine::attention_mode::full &&
+               (a.mode == engine::attention_mode::sparse ? end > a.budget(16) : end > runner.n_ctx());
+    if (!c.sparse) return;
+    c.n_sink = a.n_sink, c.n_window = a.n_window, c.n_pages = a.n_pages;
+    c.n_pages_resident = (n_prompt + 15) / 16;  // the whole history stays in the pool (no paging to the store yet)
+    c.n_pages_loaded = 0;
 }
 
 status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t page_size) {
@@ -575,10 +599,8 @@ status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t pa
     if (n_prompt + reserve <= n_ctx) return {};
     const int32_t budget = n_ctx - reserve;  // prompt tokens we may keep
     const int32_t page = std::max(1, page_size);
-    // The first block: the system message (its KV is shared and cached), at most half the budget in whole pages.
-    int32_t first = std::clamp(plan.n_first, 0, n_prompt);
-    const int32_t first_max = budget / 2 / page * page;
-    if (first > first_max) first = first_max;
+    // The first block: the system message (its KV is shared and cached), kept whole: a message is never cut.
+    const int32_t first = std::clamp(plan.n_first, 0, n_prompt);
     const int32_t recent_budget = budget - first;
     const int32_t min_cut = n_prompt - recent_budget;  // the earliest token that must still be kept
     if (recent_budget < page || min_cut <= first)

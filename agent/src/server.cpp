@@ -859,13 +859,15 @@ std::string tool_stream_take(tool_stream& t) {
 // the engine request. extra: tokens the caller appends to the prompt itself.
 // Errors: invalid_argument when the window cannot hold the prompt and a reply.
 result<engine::request> make_request(server_state& st, turn_plan& plan, const gen_params& g, int32_t extra = 0) {
-    const int32_t n_ctx = st.runner->n_ctx();
+    // With sparse attention the whole history is the prompt, up to what the KV pool holds.
+    const int32_t n_ctx = st.runner->history_limit();
     const int32_t want = g.max_tokens > 0 ? g.max_tokens : st.opt.default_max_tokens;
     if (auto fs = fit_to_window(plan, n_ctx, want + extra); !fs.ok()) return fs;
     const int32_t n_prompt = static_cast<int32_t>(plan.prompt.size()) + extra;
     if (n_prompt + 1 >= n_ctx)
         return make_error(errc::invalid_argument, "context_length_exceeded: prompt has " + std::to_string(n_prompt) +
                                                       " tokens; the context holds " + std::to_string(n_ctx));
+    note_attention(plan.context, *st.runner, n_prompt, std::min(want, n_ctx - n_prompt));
     if (plan.context.truncated) st.m.n_truncated++;
     engine::request r;
     r.prompt = plan.prompt;
@@ -878,12 +880,12 @@ result<engine::request> make_request(server_state& st, turn_plan& plan, const ge
 
 // The "mnemos" field of replies: {"context": {...}} when the history was cut to fit the window.
 void add_context_meta(json& j, const context_window& c) {
-    if (c.truncated) j["mnemos"] = {{"context", context_window_json(c)}};
+    if (c.truncated || c.sparse) j["mnemos"] = {{"context", context_window_json(c)}};
 }
 
 // Fields added to the reply's event: {"context": {...}} when the history was cut.
 json context_event_extra(const context_window& c) {
-    return c.truncated ? json{{"context", context_window_json(c)}} : json();
+    return c.truncated || c.sparse ? json{{"context", context_window_json(c)}} : json();
 }
 
 // Runs one generation (session turn when s is set) and writes the OpenAI-shaped
@@ -1147,11 +1149,11 @@ awaitable<bool> handle_prefixes(beast::tcp_stream& stream, request_t req, state_
     std::string text = it->get<std::string>();
     // It must leave room in the window for a persona and a conversation.
     const int32_t n_tokens = static_cast<int32_t>(st->runner->mdl().tok().encode(text, false, false).size());
-    const int32_t limit = st->runner->n_ctx() / 2;
+    const int32_t limit = st->runner->history_limit() / 2;
     if (n_tokens > limit) {
         reply r_ = error_reply(413, "invalid_request_error",
                                "prefix has " + std::to_string(n_tokens) + " tokens; at most " + std::to_string(limit) +
-                                   " (half the context) are allowed");
+                                   " (half the longest history) are allowed");
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
     const bool existed = st->sessions->shared_prefix(id).has_value();
@@ -1309,7 +1311,7 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
             break;
         }
         engine::request r = std::move(made.value());
-        if (cur.context.truncated) context = cur.context;
+        if (cur.context.truncated || cur.context.sparse) context = cur.context;
         if (mode == "forced") {
             r.prompt.insert(r.prompt.end(), tag.begin(), tag.end());
             r.constraint = g_first;

@@ -68,9 +68,9 @@ result<std::unique_ptr<engine>> engine::create(std::shared_ptr<const model> m, c
     e->max_seq_ = e->n_ctx_;
     if (options.attention.mode != attention_mode::full) {
         e->attention_ = e->fwd_->set_attention(options.attention, e->n_ctx_);
-        // Sparse sequences keep every page resident: the pool bounds their length (less one page of slack).
-        const int64_t pool_tokens = int64_t(e->kv_->n_pages() - 1) * e->kv_->page_size();
-        e->max_seq_ = static_cast<int32_t>(std::clamp<int64_t>(pool_tokens, e->n_ctx_, INT32_MAX));
+        // Sparse sequences keep only sinks, window and selected pages in the pool; the rest is parked in the store
+        // (or the host-memory tier without one): the length is bounded by memory for summaries, not by the pool.
+        e->max_seq_ = std::max(e->n_ctx_, int32_t(1) << 30);
     }
     return e;
 }
@@ -207,7 +207,11 @@ void engine::admit() {
         q.history = q.req.prompt;
         if (q.req.constraint && q.req.constraint_trigger.empty()) q.gstate = q.req.constraint->start();
         if (opt_.prefix_cache) {
-            q.n_done = kv_->match_prefix(q.kv, q.req.prompt);
+            const int64_t n_prompt = q.info.n_prompt;
+            std::function<void(kv_sequence&, int32_t)> on_page;
+            if (fwd_->sparse_engages(n_prompt))  // a long history: park what the first step will not need
+                on_page = [this, n_prompt](kv_sequence& seq, int32_t k) { fwd_->sparse_prefix_page(seq, k, n_prompt); };
+            q.n_done = kv_->match_prefix(q.kv, q.req.prompt, on_page);
             q.info.n_reused = q.n_done;
             stats_.n_reused_tokens += q.n_done;
         }

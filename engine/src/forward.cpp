@@ -140,7 +140,7 @@ bool forward_context::sparse_engages(int64_t end) const { return sparse_ && spar
 
 int32_t forward_context::sparse_max_chunk() const { return sparse_ ? sparse_->max_chunk() : 0; }
 
-void forward_context::attend_layer(std::span<const forward_item> items, int il, int64_t T, int64_t max_kv) {
+status forward_context::attend_layer(std::span<const forward_item> items, int il, int64_t T, int64_t max_kv) {
     const hparams& hp = m_.hp();
     const paged_kv_layout lay = kv_.layout();
     const int Q = hp.q_dim();
@@ -154,6 +154,10 @@ void forward_context::attend_layer(std::span<const forward_item> items, int il, 
         any_sparse = true;
         sparse_->select(plans_[ii], *items[ii].seq, il, &q_[first_row_[ii] * Q], &pos_[first_row_[ii]],
                         static_cast<int64_t>(items[ii].tokens.size()));
+        // Selected pages that were parked come back (from the pool's cache, the store or the host tier).
+        if (!plans_[ii].wanted.empty())
+            if (auto st = kv_.fetch(*items[ii].seq, plans_[ii].wanted, &items[ii].seq->n_pages_loaded); !st.ok())
+                return st;
     }
     // One task per (token, KV head) covering that head's GQA group; causal per sequence.
     std::atomic<int64_t> next{0};
@@ -179,6 +183,30 @@ void forward_context::attend_layer(std::span<const forward_item> items, int il, 
     // Small attention (a short decode context) finishes faster inline than a pool hand-off costs.
     if (!any_sparse && T * max_kv * Q < 65536) attend(0, 1);
     else pool_.run(attend);
+    return {};
+}
+
+status forward_context::fetch_unselected(const sparse_attention::plan& p, kv_sequence& seq) {
+    std::vector<int32_t> parked;
+    const int32_t n_pages = static_cast<int32_t>(seq.pages.size());
+    for (int32_t k = 0; k < n_pages; ++k)
+        if (seq.pages[size_t(k)] < 0 && (!p.active || k < p.n_sink_pages || k >= p.first_window_page))
+            parked.push_back(k);
+    if (parked.empty()) return {};
+    return kv_.fetch(seq, parked, &seq.n_pages_loaded);
+}
+
+void forward_context::sparse_prefix_page(kv_sequence& seq, int32_t k, int64_t n_prompt) {
+    if (!sparse_) return;
+    sparse_->summarize(seq, k + 1, kv_);
+    const attention_options& o = sparse_->effective();
+    const int32_t ps = kv_.page_size();
+    const int64_t first_window_page = (n_prompt - o.n_window) / ps - 1;  // a page of slack before the window
+    if (k >= o.n_sink / ps && k < first_window_page) kv_.park(seq, k);
+}
+
+void forward_context::sparse_park(const sparse_attention::plan& p, kv_sequence& seq) {
+    if (p.active) sparse_->park_unused(p, seq, kv_);
 }
 
 attention_report forward_context::last_attention(const kv_sequence& seq) const {
@@ -187,6 +215,8 @@ attention_report forward_context::last_attention(const kv_sequence& seq) const {
     const attention_options& o = sparse_->effective();
     rep.sparse = sparse_->engages(seq.n_tokens);
     rep.n_sink = o.n_sink, rep.n_window = o.n_window, rep.n_pages = o.n_pages;
+    rep.n_pages_resident = kv_.n_resident(seq);
+    rep.n_pages_loaded = seq.n_pages_loaded;
     return rep;
 }
 
@@ -248,6 +278,8 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
                                  : sparse_attention::plan{};
             if (plans_[ii].active) sparse_->summarize(*it.seq, plans_[ii].first_window_page, kv_);
             else max_kv = std::max<int64_t>(max_kv, it.seq->n_tokens + static_cast<int64_t>(it.tokens.size()));
+            // Pages read without selection (sinks and window; every page under full attention) must be resident.
+            if (auto st = fetch_unselected(plans_[ii], *it.seq); !st.ok()) return st;
         }
     }
     size_t scratch_n = static_cast<size_t>(max_kv * (hp.n_head / hp.n_head_kv));
@@ -279,7 +311,7 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
             kernels::convert_f32_to_f16(isa_, KV, k, kd);
             kernels::convert_f32_to_f16(isa_, KV, v, vd);
         }
-        attend_layer(items, il, T, max_kv);
+        if (auto st = attend_layer(items, il, T, max_kv); !st.ok()) return st;
         kernels::matmul(L.wo, att_.data(), T, xn_.data(), E, pool_, isa_);
         for (int64_t i = 0; i < T * E; ++i) x_[i] += xn_[i];
 
@@ -311,6 +343,7 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
     if (n_out > 0) kernels::matmul(W.output, sel_.data(), n_out, logits.data(), V, pool_, isa_);
 
     for (const forward_item& it : items) kv_.commit(*it.seq, it.tokens);
+    for (size_t ii = 0; ii < items.size(); ++ii) sparse_park(plans_[ii], *items[ii].seq);
     return {};
 }
 

@@ -213,7 +213,8 @@ void kv_cache::emit(kv_event_type type, const block_hash& hash, page_idx p) {
 // sequences
 // ---------------------------------------------------------------------------
 
-int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> prompt) {
+int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> prompt,
+                               const std::function<void(kv_sequence&, int32_t)>& on_page) {
     if (!seq.pages.empty() || seq.n_tokens != 0 || !seq.tokens.empty()) return 0;
     const auto t0 = std::chrono::steady_clock::now();
     const int32_t ps = layout_.page_size;
@@ -235,12 +236,15 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
             ++n_resident;
             seq.pages.push_back(p);
             seq.hashes.push_back(h);
+            seq.n_tokens = int32_t(seq.pages.size()) * ps;
+            if (on_page) on_page(seq, int32_t(k));
             ++k;
             continue;
         }
         if (!store_) break;
-        // The run of blocks from k that are not resident, as far as free uncached pages go.
-        const int64_t cap = std::min<int64_t>(batch, n_free_uncached_);
+        // The run of blocks from k that are not resident, as far as free uncached pages go (with on_page, which
+        // parks what it does not need, cached free pages too).
+        const int64_t cap = std::min<int64_t>(batch, n_free_uncached_ + (on_page ? n_free_cached_ : 0));
         batch = std::min<int64_t>(2 * batch, max_load_batch);
         int64_t j = k;
         while (j < n_blocks && j - k < cap && find(hashes[size_t(j)]) < 0) ++j;
@@ -249,6 +253,9 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
             const int64_t n =
                 load_run_from_store(seq, std::span<const block_hash>(hashes).subspan(size_t(k), size_t(n_run)));
             n_loaded += n;
+            seq.n_tokens = int32_t(seq.pages.size()) * ps;
+            if (on_page)
+                for (int64_t i = k; i < k + n; ++i) on_page(seq, int32_t(i));
             if (n < n_run) break;
             k = j;
             continue;
@@ -263,6 +270,8 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
         ++n_loaded;
         seq.pages.push_back(p);
         seq.hashes.push_back(h);
+        seq.n_tokens = int32_t(seq.pages.size()) * ps;
+        if (on_page) on_page(seq, int32_t(k));
         ++k;
     }
     int32_t n_reused = int32_t(seq.pages.size()) * ps;
@@ -364,7 +373,10 @@ status kv_cache::commit(kv_sequence& seq, std::span<const token_id> new_tokens) 
 }
 
 void kv_cache::release(kv_sequence& seq) {
-    for (auto it = seq.pages.rbegin(); it != seq.pages.rend(); ++it) release_page(*it);
+    for (size_t k = seq.pages.size(); k-- > 0;) {
+        if (seq.pages[k] >= 0) release_page(seq.pages[k]);
+        else if (!store_) host_unref(seq.hashes[k]);
+    }
     seq.pages.clear();
     seq.hashes.clear();
     seq.tokens.clear();
@@ -380,6 +392,8 @@ status kv_cache::truncate(kv_sequence& seq, int32_t n_tokens) {
     const size_t n_keep = size_t((n_tokens + ps - 1) / ps);
     const int32_t n_rows = n_tokens % ps;  // rows kept in the new last page; 0 = it ends on a page boundary
 
+    if (n_rows != 0 && seq.pages[n_keep - 1] < 0)
+        return make_error(errc::invalid_argument, "kv_cache::truncate: the new end is inside a parked page");
     if (n_rows != 0) {
         page_idx old = seq.pages[n_keep - 1];
         if (ref_[old] > 1 || indexed_[old]) {
@@ -400,7 +414,8 @@ status kv_cache::truncate(kv_sequence& seq, int32_t n_tokens) {
         }
     }
     while (seq.pages.size() > n_keep) {
-        release_page(seq.pages.back());
+        if (seq.pages.back() >= 0) release_page(seq.pages.back());
+        else if (!store_) host_unref(seq.hashes[seq.pages.size() - 1]);
         seq.pages.pop_back();
     }
     seq.hashes.resize(std::min(seq.hashes.size(), size_t(n_tokens / ps)));
@@ -408,6 +423,100 @@ status kv_cache::truncate(kv_sequence& seq, int32_t n_tokens) {
     seq.n_tokens = n_tokens;
     seq.n_summarized = std::min(seq.n_summarized, n_tokens / ps);
     return ok_status();
+}
+
+// ---------------------------------------------------------------------------
+// parking
+// ---------------------------------------------------------------------------
+
+bool kv_cache::park(kv_sequence& seq, int32_t k) {
+    if (k < 0 || size_t(k) >= seq.hashes.size() || size_t(k) >= seq.pages.size()) return false;
+    const page_idx p = seq.pages[size_t(k)];
+    if (p < 0 || !indexed_[p] || !(hash_[p] == seq.hashes[size_t(k)])) return false;
+    if (!store_) {
+        host_block& hb = host_[seq.hashes[size_t(k)]];
+        if (hb.bytes.empty()) {
+            const auto* b = reinterpret_cast<const uint8_t*>(page_data(p));
+            hb.bytes.assign(b, b + page_bytes());
+        }
+        ++hb.n_parked;
+    }
+    release_page(p);
+    seq.pages[size_t(k)] = -1;
+    return true;
+}
+
+void kv_cache::host_unref(const block_hash& h) {
+    auto it = host_.find(h);
+    if (it != host_.end() && --it->second.n_parked <= 0) host_.erase(it);
+}
+
+int32_t kv_cache::n_resident(const kv_sequence& seq) const {
+    int32_t n = 0;
+    for (page_idx p : seq.pages) n += p >= 0;
+    return n;
+}
+
+status kv_cache::fetch(kv_sequence& seq, std::span<const int32_t> page_nos, int64_t* n_loaded) {
+    std::vector<int32_t> missing;
+    for (int32_t k : page_nos) {
+        if (k < 0 || size_t(k) >= seq.pages.size() || seq.pages[size_t(k)] >= 0) continue;
+        const block_hash& h = seq.hashes[size_t(k)];
+        if (const page_idx p = find(h); p >= 0) {
+            retain(p);
+            if (!store_) host_unref(h);
+            seq.pages[size_t(k)] = p;
+        } else if (std::find(missing.begin(), missing.end(), k) == missing.end()) {
+            missing.push_back(k);
+        }
+    }
+    if (missing.empty()) return ok_status();
+    if (int64_t(missing.size()) > int64_t(n_free_uncached_) + n_free_cached_)
+        return make_error(errc::out_of_memory, "kv_cache: " + std::to_string(missing.size()) +
+                                                   " parked pages to bring back, too few free pages");
+    std::vector<page_idx> pages(missing.size());
+    std::vector<block_hash> hashes(missing.size());
+    std::vector<std::span<uint8_t>> outs(missing.size());
+    std::vector<uint8_t> ok(missing.size(), 0);
+    for (size_t i = 0; i < missing.size(); ++i) {
+        pages[i] = allocate();
+        hashes[i] = seq.hashes[size_t(missing[i])];
+        outs[i] = page_span(pages[i]);
+    }
+    const auto l0 = std::chrono::steady_clock::now();
+    if (store_) {
+        store_->load_many(hashes, outs, ok);
+        if (std::find(ok.begin(), ok.end(), uint8_t(0)) != ok.end()) {
+            // A block written behind may still be on its way: wait for the writes, then read the misses again.
+            store_->wait_persisted();
+            for (size_t i = 0; i < missing.size(); ++i)
+                if (!ok[i]) ok[i] = store_->load(hashes[i], outs[i]);
+        }
+        ++counters_.n_store_batches;
+    } else {
+        for (size_t i = 0; i < missing.size(); ++i) {
+            auto it = host_.find(hashes[i]);
+            if (it == host_.end() || it->second.bytes.size() != outs[i].size()) continue;
+            std::memcpy(outs[i].data(), it->second.bytes.data(), outs[i].size());
+            ok[i] = 1;
+        }
+    }
+    counters_.store_load_ns +=
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - l0).count();
+    status st;
+    for (size_t i = 0; i < missing.size(); ++i) {
+        if (!ok[i]) {
+            release_page(pages[i]);
+            ++counters_.n_store_failures;
+            st = make_error(errc::not_found, "kv_cache: a parked block of the history could not be read back");
+            continue;
+        }
+        index_loaded(pages[i], hashes[i]);
+        if (!store_) host_unref(hashes[i]);
+        seq.pages[size_t(missing[i])] = pages[i];
+        if (n_loaded) ++*n_loaded;
+    }
+    return st;
 }
 
 // ---------------------------------------------------------------------------

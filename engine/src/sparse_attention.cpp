@@ -20,14 +20,14 @@ sparse_attention::sparse_attention(const hparams& hp, const attention_options& o
     const int32_t ps = page_size;
     opt_.n_sink = round_up(std::max(0, opt_.n_sink), ps);
     opt_.n_window = std::max(2 * ps, round_up(opt_.n_window, ps));
-    opt_.n_pages = std::clamp(opt_.n_pages, 1, 510);  // attend() keeps its runs on the stack
+    opt_.n_pages = std::clamp(opt_.n_pages, 0, 510);  // 0: sinks and window only; attend() keeps its runs on the stack
     // Virtual positions reach sinks + selection + window + one page of slack: keep them inside the trained context.
     const int32_t trained = hp.n_ctx_train > 0 ? hp.n_ctx_train : n_ctx;
     const int32_t room = trained - ps;
     if (opt_.budget(ps) > room) {
         opt_.n_sink = std::min(opt_.n_sink, std::max(0, room / 8 / ps * ps));
         opt_.n_window = std::min(opt_.n_window, std::max(2 * ps, (room - opt_.n_sink) / 2 / ps * ps));
-        opt_.n_pages = std::min(opt_.n_pages, std::max(1, (room - opt_.n_sink - opt_.n_window) / ps));
+        opt_.n_pages = std::min(opt_.n_pages, std::max(0, (room - opt_.n_sink - opt_.n_window) / ps));
     }
 }
 
@@ -56,6 +56,7 @@ sparse_attention::plan sparse_attention::make_plan(const kv_sequence& seq, int64
     p.shift = int64_t(p.first_window_page) * ps - (opt_.n_sink + int64_t(p.n_selected) * ps);
     p.selected.assign(size_t(hp_.n_head_kv) * p.n_selected, 0);
     p.angles.assign(size_t(hp_.n_head_kv) * (1 + p.n_selected) * 2 * rope_.n_pairs(), 0.0f);
+    p.used.assign(size_t(p.first_window_page), 0);
     return p;
 }
 
@@ -116,7 +117,11 @@ void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const flo
     std::vector<float> qs(size_t(g) * hd), turned(size_t(g) * hd), cs(static_cast<size_t>(np2));
     std::vector<float> score(static_cast<size_t>(n_cand));
     std::vector<int32_t> order(static_cast<size_t>(n_cand));
+    p.wanted.clear();
     for (int kh = 0; kh < nkv; ++kh) {
+        float* ang = &p.angles[size_t(kh) * (1 + p.n_selected) * np2];
+        rope_.angles(-p.shift, ang);  // sinks: virtual = real positions
+        if (p.n_selected == 0) continue;
         // The group's queries as a page at the nominal distance would see them, averaged over the rows.
         std::fill(qs.begin(), qs.end(), 0.0f);
         for (int64_t r = 0; r < n_rows; ++r) {
@@ -133,10 +138,10 @@ void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const flo
         std::nth_element(order.begin(), order.begin() + (p.n_selected - 1), order.end(), better);
         std::sort(order.begin(), order.begin() + p.n_selected);
         int32_t* sel = &p.selected[size_t(kh) * p.n_selected];
-        float* ang = &p.angles[size_t(kh) * (1 + p.n_selected) * np2];
-        rope_.angles(-p.shift, ang);  // sinks: virtual = real positions
         for (int32_t i = 0; i < p.n_selected; ++i) {
             sel[i] = first + order[size_t(i)];
+            if (!p.used[size_t(sel[i])]) p.used[size_t(sel[i])] = 1;
+            if (seq.pages[size_t(sel[i])] < 0) p.wanted.push_back(sel[i]);
             const int64_t real = int64_t(sel[i]) * ps, virt = opt_.n_sink + int64_t(i) * ps;
             rope_.angles(real - virt - p.shift, ang + (1 + i) * np2);
         }
@@ -167,6 +172,14 @@ void sparse_attention::attend(kernels::isa level, const plan& p, const kv_sequen
     segs[n++] = {seq.pages.data(), w0, pos - w0 + 1, q_group};
     kernels::attention_group_segments(level, {hp_.n_head, hp_.n_head_kv, hd, 1.0f / std::sqrt(float(hd))}, view,
                                       segs, n, il, kh, out, turned + (1 + p.n_selected) * gd);
+}
+
+int32_t sparse_attention::park_unused(const plan& p, kv_sequence& seq, kv_cache& kv) const {
+    if (!p.active) return 0;
+    int32_t n = 0;
+    for (int32_t k = p.n_sink_pages; k < p.first_window_page; ++k)
+        if (!p.used[size_t(k)] && seq.pages[size_t(k)] >= 0) n += kv.park(seq, k);
+    return n;
 }
 
 size_t sparse_attention::scratch_floats(int64_t max_chunk_tokens) const {

@@ -173,6 +173,7 @@ class block_adaptor final : public engine::block_store_i {
                      std::span<uint8_t> ok) override;
     void persist(const block_hash& hash, const block_hash& parent, std::span<const engine::token_id> tokens,
                  std::span<const uint8_t> page_bytes) override;
+    void wait_persisted() override;
 
   private:
     store::impl* s_;  // the owner
@@ -390,6 +391,8 @@ struct store::impl {
         return it->Valid() && it->key().starts_with(pre);
     }
 };
+
+void block_adaptor::wait_persisted() { s_->drain(); }
 
 bool block_adaptor::load(const block_hash& hash, std::span<uint8_t> out) {
     uint8_t ok = 0;

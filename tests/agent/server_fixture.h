@@ -136,6 +136,7 @@ struct fixture_sizes {
     bool log_requests = false;          // server request log on stderr
     int32_t max_waiting_turns = 16;     // server: turns that may wait for their session
     int32_t turn_wait_timeout_ms = 120000;
+    engine::attention_mode attention = engine::attention_mode::automatic;  // full: histories are cut to n_ctx
 };
 
 // A tiny model, a runner, sessions and a server on an ephemeral loopback port.
@@ -166,6 +167,10 @@ struct fixture {
         engine::engine_options eo;
         eo.n_threads = 1;
         eo.n_ctx = sizes.n_ctx;
+        eo.attention.mode = sizes.attention;
+        eo.attention.n_sink = 16;  // a budget that fits the tiny models' context
+        eo.attention.n_window = 64;
+        eo.attention.n_pages = 2;
         auto r = agent::engine_runner::start(m, eo);
         REQUIRE(r.ok());
         runner = std::move(r.value());

@@ -84,12 +84,16 @@ TEST_CASE("fit_to_window: the cut moves in coarse steps, so consecutive prompts 
     CHECK(shared_total > 0);
 }
 
-TEST_CASE("fit_to_window: a long system message is kept in whole pages; too small a window is an error",
+TEST_CASE("fit_to_window: a long system message is kept whole or refused, never cut; too small a window is an error",
           "[agent][context]") {
-    auto p = synthetic_plan(1000, 10, 500);
+    auto p = synthetic_plan(1000, 10, 150);
     REQUIRE(agent::fit_to_window(p, 256, 32).ok());
-    CHECK(p.context.n_kept_first == 112);  // (224 / 2) rounded down to 16-token pages
+    CHECK(p.context.n_kept_first == 150);  // more than half the window, whole
     CHECK(static_cast<int32_t>(p.prompt.size()) + 32 <= 256);
+    auto big = synthetic_plan(1000, 10, 500);
+    auto too_big = agent::fit_to_window(big, 256, 32);
+    CHECK(!too_big.ok());
+    CHECK(too_big.message().find("context_length_exceeded") != std::string::npos);
     auto q = synthetic_plan(100, 10, 0);
     CHECK(!agent::fit_to_window(q, 16, 8).ok());
     // The newest message is never cut: one that alone overflows the window is an error.
@@ -104,6 +108,7 @@ TEST_CASE("server: many turns beyond the window keep working, with metadata and 
           "[agent][server][context]") {
     fixture_sizes sizes;
     sizes.n_ctx = 160;
+    sizes.attention = engine::attention_mode::full;  // the cut (sparse attention keeps everything: below)
     fixture f({}, false, {}, sizes);
     const std::string system = "You are Lily. You like to play in the park with your little dog.";
     auto c = request(f.port, "POST", "/v1/sessions",
@@ -178,4 +183,42 @@ TEST_CASE("server: many turns beyond the window keep working, with metadata and 
     REQUIRE(sl.status == 200);
     CHECK(sl.j()["mnemos"]["context"]["truncated"] == true);
     CHECK(sl.j()["mnemos"]["context"]["n_kept_first"] == n_system);
+}
+
+TEST_CASE("server: with sparse attention a history beyond the window is never cut, and the reply says so",
+          "[agent][server][context][sparse]") {
+    fixture_sizes sizes;
+    sizes.n_ctx = 160;  // attention: automatic (sparse beyond 160 tokens)
+    fixture f({}, false, {}, sizes);
+    const std::string system = "You are Lily. You like to play in the park with your little dog.";
+    auto c = request(f.port, "POST", "/v1/sessions",
+                     json{{"id", "long"}, {"character", {{"name", "Lily"}, {"persona", system}}}}.dump());
+    REQUIRE(c.status == 201);
+    int n_sparse = 0, last_prompt = 0;
+    // The pool holds 4 contexts (~750 tokens): the history stays below that in 12 turns.
+    for (int t = 0; t < 12; ++t) {
+        INFO("turn " << t);
+        const json body = {{"content", "Tell me about the bird in the big tree, number " + std::to_string(t) + "."},
+                           {"max_tokens", 8},
+                           {"temperature", 0}};
+        auto r = request(f.port, "POST", "/v1/sessions/long/messages", body.dump());
+        INFO(r.body);
+        REQUIRE(r.status == 200);
+        const json j = r.j();
+        const int prompt = j["usage"]["prompt_tokens"].get<int>();
+        CHECK(prompt > last_prompt);  // the whole history every turn: it only grows
+        last_prompt = prompt;
+        if (!j.contains("mnemos")) continue;
+        ++n_sparse;
+        const json cx = j["mnemos"]["context"];
+        CHECK(cx["truncated"] == false);
+        CHECK(cx["n_dropped"] == 0);
+        CHECK(cx["attention"] == "sparse");
+        CHECK(cx["sink_tokens"] == 16);
+        CHECK(cx["window_tokens"] == 64);
+        CHECK(cx["pages_per_query"] == 2);
+        CHECK(cx["pages_resident"].get<int>() * 16 >= prompt);
+    }
+    CHECK(last_prompt > 3 * 160);
+    CHECK(n_sparse >= 8);
 }

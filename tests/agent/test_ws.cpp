@@ -239,6 +239,7 @@ TEST_CASE("ws: the server stops with sockets open and a turn in flight", "[agent
 TEST_CASE("ws: turns beyond the window keep streaming; done frames say what was kept", "[agent][ws][context]") {
     fixture_sizes sizes;
     sizes.n_ctx = 160;
+    sizes.attention = engine::attention_mode::full;  // the cut; sparse attention keeps everything
     fixture f({}, false, {}, sizes);
     create_session(f.port, "long", "Lily");
     ws_client c(f.port, "/v1/ws");

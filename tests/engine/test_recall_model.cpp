@@ -10,113 +10,12 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
-#include "tests/support/recall_model.h"
+#include "tests/support/recall_run.h"
 
 using namespace mnemos;
 using namespace mnemos::engine;
+using namespace mnemos::test::recall_run;
 
-namespace {
-
-struct recall_fixture {
-    std::shared_ptr<const model> m;
-    test::recall_roles roles;
-};
-
-recall_fixture load_recall_model(const test::recall_model_spec& spec) {
-    const std::string path = (std::filesystem::temp_directory_path() /
-                              ("mnemos-test-" + std::to_string(::getpid()) + "-recall-" +
-                               std::to_string(spec.n_layer) + ".gguf"))
-                                 .string();
-    recall_fixture f;
-    REQUIRE(test::write_recall_model(path, spec, &f.roles));
-    auto m = model::load(path);
-    INFO((m.ok() ? std::string() : m.error().to_string()));
-    REQUIRE(m.ok());
-    std::filesystem::remove(path);  // the mapping stays valid
-    f.m = std::shared_ptr<const model>(std::move(m.value()));
-    return f;
-}
-
-std::unique_ptr<engine::engine> make_engine(const std::shared_ptr<const model>& m, int32_t n_ctx) {
-    engine_options eo;
-    eo.n_threads = 2;
-    eo.n_ctx = n_ctx;
-    eo.kv_bytes = size_t{64} << 20;
-    eo.max_batch_tokens = 2048;
-    auto e = engine::engine::create(m, eo);
-    INFO((e.ok() ? std::string() : e.error().to_string()));
-    REQUIRE(e.ok());
-    return std::move(e.value());
-}
-
-struct answer {
-    token_id token = -1;
-    float margin = 0;  // top logit minus the runner-up at the query position
-    finish_info fin;
-};
-
-// Prefills `history` alone (max_tokens 0), so that the queries after it reuse its KV through the prefix cache.
-void prefill(engine::engine& eng, const std::vector<token_id>& history) {
-    request r;
-    r.prompt = history;
-    r.max_tokens = 0;
-    finish_info fin;
-    r.on_finish = [&](const finish_info& f) { fin = f; };
-    eng.submit(std::move(r));
-    eng.run_until_idle();
-    REQUIRE(fin.reason != finish_reason::error);
-}
-
-// Greedy next token after history + [query].
-answer ask(engine::engine& eng, const std::vector<token_id>& history, token_id query) {
-    request r;
-    r.prompt = history;
-    r.prompt.push_back(query);
-    const int64_t last = static_cast<int64_t>(r.prompt.size()) - 1;
-    r.max_tokens = 1;
-    r.ignore_eos = true;
-    r.sampling.temperature = 0;
-    answer a;
-    r.on_logits = [&a, last](int64_t pos, std::span<const float> lg) {
-        if (pos != last) return;
-        std::vector<float> v(lg.begin(), lg.end());
-        std::partial_sort(v.begin(), v.begin() + 2, v.end(), std::greater<float>());
-        a.margin = v[0] - v[1];
-    };
-    r.on_finish = [&a](const finish_info& f) { a.fin = f; };
-    eng.submit(std::move(r));
-    eng.run_until_idle();
-    REQUIRE(a.fin.reason != finish_reason::error);
-    REQUIRE(a.fin.tokens.size() == 1);
-    a.token = a.fin.tokens[0];
-    return a;
-}
-
-// n needles with distinct keys and values at distinct random positions in [1, n_tokens - 2], two apart or more;
-// the first at position 1 and the second at n_tokens - 2 (right after BOS, right before the query).
-std::vector<test::recall_needle> random_needles(int n, int n_keys, int64_t n_tokens, uint64_t seed) {
-    std::mt19937_64 g(seed);
-    std::vector<int> keys(n_keys), values(n_keys);
-    for (int i = 0; i < n_keys; ++i) keys[i] = values[i] = i;
-    for (int i = n_keys - 1; i > 0; --i) std::swap(keys[i], keys[g() % (i + 1)]);
-    for (int i = n_keys - 1; i > 0; --i) std::swap(values[i], values[g() % (i + 1)]);
-    std::vector<test::recall_needle> out;
-    for (int i = 0; i < n; ++i) {
-        int64_t pos = i == 0 ? 1 : n_tokens - 2;
-        if (i >= 2) {
-            for (;;) {
-                pos = 1 + static_cast<int64_t>(g() % static_cast<uint64_t>(n_tokens - 2));
-                bool ok = pos + 1 <= n_tokens - 1;
-                for (const auto& o : out) ok = ok && (pos >= o.pos + 2 || pos + 2 <= o.pos);
-                if (ok) break;
-            }
-        }
-        out.push_back({keys[i], values[i], pos});
-    }
-    return out;
-}
-
-}  // namespace
 
 TEST_CASE("recall model: the spec and history builders reject what they cannot build", "[recall]") {
     const std::string path = (std::filesystem::temp_directory_path() /
@@ -165,7 +64,7 @@ TEST_CASE("recall model: the spec and history builders reject what they cannot b
 TEST_CASE("recall model: needles at any depth are recalled under full attention", "[recall]") {
     const recall_fixture f = load_recall_model({});
     const int64_t lengths[] = {1024, 4096, 16384};
-    auto eng = make_engine(f.m, 16384 + 16);
+    auto eng = make_engine(f.m, recall_engine_options(16384 + 16));
     float min_margin = 1e30f;
     for (int64_t n : lengths) {
         const auto needles = random_needles(8, 32, n, 100 + static_cast<uint64_t>(n));
@@ -194,7 +93,7 @@ TEST_CASE("recall model: needles at any depth are recalled under full attention"
 
 TEST_CASE("recall model: a history without the pair does not produce the value", "[recall]") {
     const recall_fixture f = load_recall_model({});
-    auto eng = make_engine(f.m, 4096 + 16);
+    auto eng = make_engine(f.m, recall_engine_options(4096 + 16));
     const int64_t n = 4096;
     const test::recall_needle nd{5, 7, 1500};
     const auto with = test::make_recall_history(f.roles, n, {nd}, 11);
@@ -227,7 +126,7 @@ TEST_CASE("recall model: three layers follow a two-hop chain", "[recall]") {
     REQUIRE(history.size() == static_cast<size_t>(n));
     REQUIRE(f2.roles.keys == f3.roles.keys);  // same seed: same roles
 
-    auto eng3 = make_engine(f3.m, 8192 + 16);
+    auto eng3 = make_engine(f3.m, recall_engine_options(8192 + 16));
     prefill(*eng3, history);
     float min_margin = 1e30f;
     for (const auto& c : chains) {
@@ -239,7 +138,7 @@ TEST_CASE("recall model: three layers follow a two-hop chain", "[recall]") {
     CHECK(min_margin > 10.0f);  // about 17.9 - 1 by construction
 
     // One hop only: A finds B, a key word, which is no value: nothing is recalled.
-    auto eng2 = make_engine(f2.m, 8192 + 16);
+    auto eng2 = make_engine(f2.m, recall_engine_options(8192 + 16));
     prefill(*eng2, history);
     for (const auto& c : chains) CHECK(ask(*eng2, history, f2.roles.keys[c.first]).token == f2.roles.no_answer);
 }

@@ -19,11 +19,10 @@ using namespace mnemos::engine;
 
 namespace {
 
-std::shared_ptr<const model> sparse_test_model(int n_ctx_train, const std::string& arch = "llama") {
+std::shared_ptr<const model> sparse_test_model(int n_ctx_train, int n_embd = 128) {
     test::tiny_model_options o;
-    o.arch = arch;
     o.n_layer = 2;
-    o.n_embd = 128;
+    o.n_embd = n_embd;
     o.n_head = 4;
     o.n_head_kv = 2;
     o.n_ff = 256;
@@ -134,4 +133,46 @@ TEST_CASE("sparse attention: within the window logits stay bit-identical; select
         }
     INFO("max diff " << max_diff << " of max " << max_abs);
     CHECK(max_diff <= 1e-3f * max_abs);
+}
+
+TEST_CASE("sparse attention: prefill and decode past a small trained context stay finite, with and without parking",
+          "[sparse]") {
+    auto m = sparse_test_model(160, 64);  // head_dim 16
+    for (int n_prompt : {170, 300, 700}) {
+        for (int resubmit = 0; resubmit < 3; ++resubmit) {
+            engine_options eo;
+            eo.n_threads = 1;
+            eo.n_ctx = 160;
+            eo.attention.n_sink = 16;
+            eo.attention.n_window = 64;
+            eo.attention.n_pages = 2;
+            auto e = engine::engine::create(m, eo);
+            REQUIRE(e.ok());
+            const auto prompt = random_prompt(n_prompt, m->hp().n_vocab, uint32_t(n_prompt));
+            // Rounds after the first reuse the earlier rounds' pages; with resubmit 2 the first round is a
+            // shorter prefix that full attention serves.
+            for (int round = 0; round <= resubmit; ++round) {
+                request r;
+                r.prompt = prompt;
+                if (resubmit == 2 && round == 0) r.prompt.resize(150);
+                const bool beyond = r.prompt.size() + 8 > 160;
+                r.max_tokens = 8;
+                r.ignore_eos = true;
+                r.sampling.temperature = 0;
+                bool finite = true;
+                r.on_logits = [&](int64_t, std::span<const float> lg) {
+                    for (float v : lg) finite = finite && std::isfinite(v);
+                };
+                finish_info fin;
+                r.on_finish = [&](const finish_info& fi) { fin = fi; };
+                e.value()->submit(std::move(r));
+                e.value()->run_until_idle();
+                INFO("prompt " << n_prompt << " round " << round << ": " << fin.error.to_string());
+                REQUIRE(fin.error.ok());
+                CHECK(finite);
+                CHECK(fin.n_generated == 8);
+                CHECK(fin.attention.sparse == beyond);
+            }
+        }
+    }
 }
