@@ -44,6 +44,7 @@
 
 #include "agent/scenario.h"
 #include "engine/model.h"
+#include "engine/attention.h"
 #include "engine/status.h"
 
 namespace mnemos::agent {
@@ -74,6 +75,10 @@ struct play_options {
     // Engine context length.
     // Default: 0 (the model's, at most 32768)
     int32_t n_ctx = 0;
+    // Attention beyond n_ctx and the KV pool size (engine/attention.h, engine_options::kv_bytes).
+    // Default: auto (64 sinks, 1024-token window, 32 pages), the engine's pool size
+    engine::attention_options attention;
+    size_t kv_bytes = 0;
     // Files written at the end ("" = none): the transcript as text, the results as JSON.
     // Default: ""
     std::string transcript_path;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "agent/server.h"
+#include "engine/attention.h"
 #include "engine/status.h"
 
 namespace mnemos::agent {
@@ -40,6 +41,13 @@ struct serve_settings {
     // Default: 0, 0
     int32_t n_threads = 0;
     int32_t n_ctx = 0;
+    // Attention beyond n_ctx (engine/attention.h): "server": {"attention": "auto", "sink_tokens": 64,
+    // "window_tokens": 1024, "select_pages": 32}, flags --attention, --sink-tokens, --window-tokens, --select-pages.
+    // Default: auto, 64, 1024, 32
+    engine::attention_options attention;
+    // KV pool bytes ("kv_mb" / --kv-mb; 0 = the engine's default).
+    // Default: 0
+    size_t kv_bytes = 0;
     // Everything the server takes; auth comes from the config file.
     server_options server;
     // -h / --help was given (nothing else is checked then).

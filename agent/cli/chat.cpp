@@ -8,6 +8,7 @@
 #include <string>
 
 #include "agent/cli/commands.h"
+#include "agent/cli/engine_flags.h"
 #include "agent/runtime.h"
 #include "memory/store.h"
 
@@ -31,7 +32,9 @@ void chat_usage(FILE* out) {
                  "  --max-tokens N      per reply (default 256)\n"
                  "  --temperature T     (default 0.8; 0 = greedy)\n"
                  "  --threads N         engine CPU threads (default: all)\n"
-                 "  -h, --help          show this help\n");
+                 "  -h, --help          show this help\n"
+                 "%s",
+                 k_engine_flags_help);
 }
 
 }  // namespace
@@ -68,7 +71,11 @@ int cmd_chat(int argc, char** argv) {
         else if (a == "--threads")
             eo.n_threads = std::atoi(value().c_str());
         else {
-            std::fprintf(stderr, "mnemos chat: unknown option '%s' (see --help)\n", a.c_str());
+            std::string err;
+            const flag_parse fp = parse_engine_flag(argc, argv, i, eo, err);
+            if (fp == flag_parse::ok) continue;
+            if (fp == flag_parse::error) std::fprintf(stderr, "mnemos chat: %s\n", err.c_str());
+            else std::fprintf(stderr, "mnemos chat: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
         }
     }

@@ -6,6 +6,7 @@
 namespace mnemos::cli {
 
 const char* const k_engine_flags_help =
+    "attention beyond the window and the KV pool:\n"
     "  --attention MODE    full | sparse | auto (default auto): with auto, a history longer than --ctx is\n"
     "                      not cut: each query attends to the first --sink-tokens, the last --window-tokens\n"
     "                      and the --select-pages older pages most relevant to it (per layer and KV head);\n"
@@ -13,8 +14,9 @@ const char* const k_engine_flags_help =
     "  --sink-tokens N     tokens at the start every query sees (default 64)\n"
     "  --window-tokens N   most recent tokens every query sees (default 1024)\n"
     "  --select-pages N    older 16-token pages selected per query (default 32)\n"
-    "  --kv-mb N           KV pool size in MiB; bounds the longest history while the whole history is\n"
-    "                      kept in the pool (default: 4 contexts of --ctx, at most 2048)\n";
+    "  --kv-mb N           KV pool size in MiB: pages being attended stay there; a long history parks\n"
+    "                      the others in the store (--store) or in host memory (default: 4 contexts\n"
+    "                      of --ctx, at most 2048)\n";
 
 namespace {
 

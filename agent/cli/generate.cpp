@@ -52,7 +52,6 @@ void generate_usage(FILE* out) {
                  "  --no-stream           print the text only at the end\n"
                  "  -h, --help            show this help\n"
                  "\n"
-                 "attention beyond the window and the KV pool:\n"
                  "%s",
                  k_engine_flags_help);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agent/cli/commands.h"
+#include "agent/cli/engine_flags.h"
 #include "agent/player_inbox.h"
 #include "agent/scenario.h"
 #include "agent/server.h"
@@ -59,7 +60,9 @@ void play_usage(FILE* out) {
                  "                      ({\"type\": \"player\", \"name\": NAME, \"content\": LINE}); a turn waits at\n"
                  "                      most S seconds for its line, then is skipped (default 120)\n"
                  "  --quiet             do not stream the turns\n"
-                 "  -h, --help          show this help\n");
+                 "  -h, --help          show this help\n\n"
+        "%s",
+        k_engine_flags_help);
 }
 
 }  // namespace
@@ -128,7 +131,17 @@ int cmd_play(int argc, char** argv) {
         else if (!a.empty() && a[0] != '-' && file.empty())
             file = a;
         else {
-            std::fprintf(stderr, "mnemos play: unknown option '%s' (see --help)\n", a.c_str());
+            engine::engine_options eo;
+            eo.attention = po.attention;
+            eo.kv_bytes = po.kv_bytes;
+            std::string err;
+            const flag_parse fp = parse_engine_flag(argc, argv, i, eo, err);
+            if (fp == flag_parse::ok) {
+                po.attention = eo.attention, po.kv_bytes = eo.kv_bytes;
+                continue;
+            }
+            if (fp == flag_parse::error) std::fprintf(stderr, "mnemos play: %s\n", err.c_str());
+            else std::fprintf(stderr, "mnemos play: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
         }
     }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "agent/cli/commands.h"
+#include "agent/cli/engine_flags.h"
 #include "agent/runtime.h"
 #include "agent/serve_config.h"
 #include "agent/server.h"
@@ -36,7 +37,8 @@ void serve_usage(FILE* out) {
         "  or at the top level as the default for keys without one (0 = unlimited); over it: 429\n"
         "  with Retry-After.\n"
         "  \"server\" takes the options below by these names: model, store, host, port, ctx,\n"
-        "  threads, io_threads, max_body_bytes, default_max_tokens, requests_per_minute, log\n"
+        "  threads, io_threads, max_body_bytes, default_max_tokens, requests_per_minute, log,\n"
+        "  attention, sink_tokens, window_tokens, select_pages, kv_mb\n"
         "  (true/false). Flags override the file wherever they appear. Paths are used as given\n"
         "  (relative to the working directory). An unknown field or a wrong type is an error that\n"
         "  names it. A file without \"keys\" only sets options (open access, loopback only).\n"
@@ -56,7 +58,9 @@ void serve_usage(FILE* out) {
         "  --requests-per-minute N\n"
         "                      rate limit per key (per client address without --config) when the\n"
         "                      config gives none (default 0 = unlimited)\n"
-        "  -h, --help          show this help\n");
+        "  -h, --help          show this help\n\n"
+        "%s",
+        k_engine_flags_help);
 }
 
 }  // namespace
@@ -76,6 +80,8 @@ int cmd_serve(int argc, char** argv) {
     engine::engine_options eo;
     eo.n_threads = parsed->n_threads;
     eo.n_ctx = parsed->n_ctx;
+    eo.attention = parsed->attention;
+    eo.kv_bytes = parsed->kv_bytes;
     std::string model_path = parsed->model, store_dir = parsed->store;
     model_path = resolve_model_path(model_path);
     if (model_path.empty()) {

@@ -880,6 +880,8 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     engine::engine_options eo;
     eo.n_threads = opt_.n_threads;
     eo.n_ctx = opt_.n_ctx;
+    eo.attention = opt_.attention;
+    eo.kv_bytes = opt_.kv_bytes;
     auto r = engine_runner::start(model_, eo);
     if (!r) return r.error();
     runner_ = std::move(r.value());

@@ -34,11 +34,21 @@ const setting k_settings[] = {
     {"default_max_tokens", "--max-tokens", setting::integer, 0, 1 << 24},
     {"requests_per_minute", "--requests-per-minute", setting::integer, 0, 1000000},
     {"log", "--log", setting::boolean},
+    {"attention", "--attention", setting::text},
+    {"sink_tokens", "--sink-tokens", setting::integer, 0, 1 << 24},
+    {"window_tokens", "--window-tokens", setting::integer, 1, 1 << 24},
+    {"select_pages", "--select-pages", setting::integer, 0, 1 << 24},
+    {"kv_mb", "--kv-mb", setting::integer, 0, 1 << 22},
 };
 
-// Stores a checked value of setting `k` in s.
-void assign(serve_settings& s, const setting& k, const std::string& str, int64_t n, bool b) {
+// Stores a checked value of setting `k` in s. Errors: a text value outside the setting's words.
+status assign(serve_settings& s, const setting& k, const std::string& str, int64_t n, bool b) {
     const std::string_view f = k.field;
+    if (f == "attention") {
+        if (!engine::parse_attention_mode(str, &s.attention.mode))
+            return make_error(errc::invalid_argument, "attention must be full, sparse or auto, got '" + str + "'");
+        return {};
+    }
     if (f == "model") s.model = str;
     else if (f == "store") s.store = str;
     else if (f == "host") s.server.host = str;
@@ -50,6 +60,11 @@ void assign(serve_settings& s, const setting& k, const std::string& str, int64_t
     else if (f == "default_max_tokens") s.server.default_max_tokens = static_cast<int32_t>(n);
     else if (f == "requests_per_minute") s.server.requests_per_minute = static_cast<int32_t>(n);
     else if (f == "log") s.server.log_requests = b;
+    else if (f == "sink_tokens") s.attention.n_sink = static_cast<int32_t>(n);
+    else if (f == "window_tokens") s.attention.n_window = static_cast<int32_t>(n);
+    else if (f == "select_pages") s.attention.n_pages = static_cast<int32_t>(n);
+    else if (f == "kv_mb") s.kv_bytes = static_cast<size_t>(n) << 20;
+    return {};
 }
 
 std::string range_text(const setting& k) {
@@ -86,7 +101,8 @@ status apply_serve_config(const std::string& json_text, serve_settings& s) {
         if (k->type == setting::text) {
             if (!v.is_string() || v.get<std::string>().empty())
                 return make_error(errc::invalid_argument, where + " must be a non-empty string");
-            assign(s, *k, v.get<std::string>(), 0, false);
+            if (auto st = assign(s, *k, v.get<std::string>(), 0, false); !st.ok())
+                return make_error(st.code(), where + ": " + st.message());
         } else if (k->type == setting::boolean) {
             if (!v.is_boolean()) return make_error(errc::invalid_argument, where + " must be true or false");
             assign(s, *k, {}, 0, v.get<bool>());
@@ -140,7 +156,7 @@ result<serve_settings> parse_serve_args(const std::vector<std::string>& args) {
         const std::string v = args[++i];
         if (k->type == setting::text) {
             if (v.empty()) return make_error(errc::invalid_argument, a + " needs a non-empty value");
-            assign(s, *k, v, 0, false);
+            if (auto st = assign(s, *k, v, 0, false); !st.ok()) return make_error(st.code(), a + ": " + st.message());
             continue;
         }
         int64_t n = 0;

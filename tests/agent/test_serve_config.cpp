@@ -177,3 +177,28 @@ TEST_CASE("serve config: bad flags and unreadable files are errors naming them",
     CHECK(mentions(r.error().message(), bad.path.string()));
     CHECK(mentions(r.error().message(), "server.port"));
 }
+
+TEST_CASE("serve config: attention beyond the window and the pool size, in the file and as flags",
+          "[agent][serve_config][sparse]") {
+    serve_settings d;
+    CHECK(d.attention.mode == engine::attention_mode::automatic);
+    CHECK(d.kv_bytes == 0);
+    config_file f(R"({"server": {"attention": "sparse", "sink_tokens": 32, "window_tokens": 512,
+                                 "select_pages": 8, "kv_mb": 256}})");
+    auto s = parse_serve_args({"--config", f.path.string()});
+    REQUIRE(s.ok());
+    CHECK(s->attention.mode == engine::attention_mode::sparse);
+    CHECK(s->attention.n_sink == 32);
+    CHECK(s->attention.n_window == 512);
+    CHECK(s->attention.n_pages == 8);
+    CHECK(s->kv_bytes == size_t(256) << 20);
+    auto o = parse_serve_args({"--config", f.path.string(), "--attention", "full", "--select-pages", "0"});
+    REQUIRE(o.ok());
+    CHECK(o->attention.mode == engine::attention_mode::full);
+    CHECK(o->attention.n_pages == 0);
+    CHECK(config_error(R"({"server": {"attention": "half"}})").find("server.attention") != std::string::npos);
+    CHECK(config_error(R"({"server": {"window_tokens": 0}})").find("server.window_tokens") != std::string::npos);
+    auto bad = parse_serve_args({"--attention", "most"});
+    REQUIRE(!bad.ok());
+    CHECK(bad.error().message().find("--attention") != std::string::npos);
+}
