@@ -100,6 +100,9 @@ struct kv_sequence {
     // the page's un-rotated keys, [n_summarized][n_layer][n_head_kv][2][head_dim]; filled on demand.
     std::vector<float> key_summary;
     int32_t n_summarized = 0;        // pages with a summary (a prefix of the full pages)
+    // The same per group of 16 pages (min of the mins, max of the maxes): an upper bound for every page of the
+    // group, so a selection can skip whole groups. [n groups][n_layer][n_head_kv][2][head_dim].
+    std::vector<float> group_summary;
     int64_t n_pages_loaded = 0;      // parked pages brought back by fetch() for this sequence
 };
 

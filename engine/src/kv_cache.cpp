@@ -382,6 +382,7 @@ void kv_cache::release(kv_sequence& seq) {
     seq.tokens.clear();
     seq.n_tokens = 0;
     seq.key_summary.clear();
+    seq.group_summary.clear();
     seq.n_summarized = 0;
 }
 

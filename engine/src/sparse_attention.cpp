@@ -88,7 +88,56 @@ void sparse_attention::summarize(kv_sequence& seq, int32_t n_pages, const kv_cac
             }
         }
     }
+    for (int32_t pg = seq.n_summarized; pg < n_pages; ++pg) fold_into_group(seq, pg);
     seq.n_summarized = n_pages;
+}
+
+void sparse_attention::fold_into_group(kv_sequence& seq, int32_t pg) const {
+    const int64_t per_page = summary_floats_per_page(), hd = hp_.head_dim;
+    const int32_t grp = pg / k_group;
+    if (seq.group_summary.size() < size_t(grp + 1) * per_page) seq.group_summary.resize(size_t(grp + 1) * per_page);
+    const float* src = &seq.key_summary[size_t(pg) * per_page];
+    float* dst = &seq.group_summary[size_t(grp) * per_page];
+    if (pg % k_group == 0) {
+        std::copy(src, src + per_page, dst);
+        return;
+    }
+    for (int64_t blk = 0; blk < per_page; blk += 2 * hd)
+        for (int64_t i = 0; i < hd; ++i) {
+            dst[blk + i] = std::min(dst[blk + i], src[blk + i]);
+            dst[blk + hd + i] = std::max(dst[blk + hd + i], src[blk + hd + i]);
+        }
+}
+
+void sparse_attention::top_pages(const plan& p, const kv_sequence& seq, int il, int kh, const float* qs, int g,
+                                 std::vector<std::pair<float, int32_t>>& best) const {
+    const int64_t per_page = summary_floats_per_page();
+    const size_t off = (size_t(il) * hp_.n_head_kv + kh) * 2 * hp_.head_dim;
+    const int32_t first = p.n_sink_pages, last = p.first_window_page;  // candidates [first, last)
+    const int32_t g0 = first / k_group, g1 = (last - 1) / k_group;
+    std::vector<std::pair<float, int32_t>> groups;
+    groups.reserve(size_t(g1 - g0 + 1));
+    for (int32_t gi = g0; gi <= g1; ++gi)
+        groups.emplace_back(page_bound(&seq.group_summary[size_t(gi) * per_page + off], qs, g), gi);
+    std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    // best: a min-heap on (score, page) of at most n_selected pages.
+    auto worse = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) { return a > b; };
+    best.clear();
+    for (const auto& [bound, gi] : groups) {
+        if (int32_t(best.size()) == p.n_selected && bound <= best.front().first) break;
+        const int32_t lo = std::max(first, gi * k_group), hi = std::min(last, (gi + 1) * k_group);
+        for (int32_t pg = lo; pg < hi; ++pg) {
+            const float sc = page_bound(&seq.key_summary[size_t(pg) * per_page + off], qs, g);
+            if (int32_t(best.size()) < p.n_selected) {
+                best.emplace_back(sc, pg);
+                std::push_heap(best.begin(), best.end(), worse);
+            } else if (std::make_pair(sc, pg) > best.front()) {
+                std::pop_heap(best.begin(), best.end(), worse);
+                best.back() = {sc, pg};
+                std::push_heap(best.begin(), best.end(), worse);
+            }
+        }
+    }
 }
 
 float sparse_attention::page_bound(const float* summary, const float* qs, int g) const {
@@ -110,36 +159,29 @@ void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const flo
     if (!p.active) return;
     const int32_t ps = page_size_, hd = hp_.head_dim, nkv = hp_.n_head_kv;
     const int g = hp_.n_head / nkv;
-    const int64_t q_dim = hp_.q_dim(), per_page = summary_floats_per_page();
+    const int64_t q_dim = hp_.q_dim();
     const int64_t nominal = opt_.n_window + int64_t(p.n_selected) * ps / 2;
-    const int32_t first = p.n_sink_pages, n_cand = p.first_window_page - p.n_sink_pages;
     const int64_t np2 = 2 * rope_.n_pairs();
     std::vector<float> qs(size_t(g) * hd), turned(size_t(g) * hd), cs(static_cast<size_t>(np2));
-    std::vector<float> score(static_cast<size_t>(n_cand));
-    std::vector<int32_t> order(static_cast<size_t>(n_cand));
+    std::vector<std::pair<float, int32_t>> best;
     p.wanted.clear();
     for (int kh = 0; kh < nkv; ++kh) {
         float* ang = &p.angles[size_t(kh) * (1 + p.n_selected) * np2];
         rope_.angles(-p.shift, ang);  // sinks: virtual = real positions
         if (p.n_selected == 0) continue;
-        // The group's queries as a page at the nominal distance would see them, averaged over the rows.
+        // The group's queries as a page at the nominal distance would see them, summed over the rows (a prefill
+        // chunk shares one selection; the scale does not change the ranking).
         std::fill(qs.begin(), qs.end(), 0.0f);
         for (int64_t r = 0; r < n_rows; ++r) {
             rope_.angles(nominal - pos[r], cs.data());
             rope_.rotate(cs.data(), q + r * q_dim + int64_t(kh) * g * hd, turned.data(), g);
             for (size_t i = 0; i < qs.size(); ++i) qs[i] += turned[i];
         }
-        for (int32_t c = 0; c < n_cand; ++c) {
-            const float* sm = &seq.key_summary[size_t(first + c) * per_page + (size_t(il) * nkv + kh) * 2 * hd];
-            score[size_t(c)] = page_bound(sm, qs.data(), g);
-        }
-        std::iota(order.begin(), order.end(), 0);
-        auto better = [&](int32_t a, int32_t b) { return score[size_t(a)] > score[size_t(b)] || (score[size_t(a)] == score[size_t(b)] && a > b); };
-        std::nth_element(order.begin(), order.begin() + (p.n_selected - 1), order.end(), better);
-        std::sort(order.begin(), order.begin() + p.n_selected);
+        top_pages(p, seq, il, kh, qs.data(), g, best);
+        std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
         int32_t* sel = &p.selected[size_t(kh) * p.n_selected];
         for (int32_t i = 0; i < p.n_selected; ++i) {
-            sel[i] = first + order[size_t(i)];
+            sel[i] = best[size_t(i)].second;
             if (!p.used[size_t(sel[i])]) p.used[size_t(sel[i])] = 1;
             if (seq.pages[size_t(sel[i])] < 0) p.wanted.push_back(sel[i]);
             const int64_t real = int64_t(sel[i]) * ps, virt = opt_.n_sink + int64_t(i) * ps;

@@ -18,7 +18,11 @@
 // position-free keys). A page is scored with the query turned to a nominal
 // distance (window + half the selection), i.e. as it would be seen once
 // selected: sum_i max(q_i * min_i, q_i * max_i), the maximum over the group's
-// query heads; for a prefill chunk the queries of its rows are averaged.
+// query heads; for a prefill chunk the queries of its rows are summed. Groups
+// of 16 pages carry the same bound over their pages, so the top k is found by
+// branch and bound: groups in descending bound order, stopping at the first
+// group that cannot beat the k-th page found (exact, and at a million tokens
+// it scores 4096 groups instead of 65536 pages when the bounds are selective).
 #include <cstdint>
 #include <vector>
 
@@ -72,8 +76,17 @@ public:
     // Floats of summary per page (all layers and KV heads).
     int64_t summary_floats_per_page() const { return int64_t(hp_.n_layer) * hp_.n_head_kv * 2 * hp_.head_dim; }
 
+    // Pages per summary group (kv_sequence::group_summary).
+    static constexpr int32_t k_group = 16;
+
 private:
     float page_bound(const float* summary, const float* qs, int g) const;
+    // Folds page pg's summary into its group's.
+    void fold_into_group(kv_sequence& seq, int32_t pg) const;
+    // The n_selected best candidate pages of (layer il, KV head kh) for the turned queries qs, best first
+    // (branch and bound over the groups: a group whose bound cannot beat the current k-th page is skipped).
+    void top_pages(const plan& p, const kv_sequence& seq, int il, int kh, const float* qs, int g,
+                   std::vector<std::pair<float, int32_t>>& best) const;
 
     const hparams& hp_;
     attention_options opt_;
