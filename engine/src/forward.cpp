@@ -183,6 +183,7 @@ status forward_context::attend_layer(std::span<const forward_item> items, int il
     // Small attention (a short decode context) finishes faster inline than a pool hand-off costs.
     if (!any_sparse && T * max_kv * Q < 65536) attend(0, 1);
     else pool_.run(attend);
+    for (size_t ii = 0; ii < items.size(); ++ii) sparse_park(plans_[ii], *items[ii].seq);
     return {};
 }
 
@@ -206,7 +207,7 @@ void forward_context::sparse_prefix_page(kv_sequence& seq, int32_t k, int64_t n_
 }
 
 void forward_context::sparse_park(const sparse_attention::plan& p, kv_sequence& seq) {
-    if (p.active) sparse_->park_unused(p, seq, kv_);
+    if (p.active) sparse_->park_candidates(p, seq, kv_);
 }
 
 attention_report forward_context::last_attention(const kv_sequence& seq) const {
@@ -343,7 +344,6 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
     if (n_out > 0) kernels::matmul(W.output, sel_.data(), n_out, logits.data(), V, pool_, isa_);
 
     for (const forward_item& it : items) kv_.commit(*it.seq, it.tokens);
-    for (size_t ii = 0; ii < items.size(); ++ii) sparse_park(plans_[ii], *items[ii].seq);
     return {};
 }
 

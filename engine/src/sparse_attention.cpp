@@ -56,7 +56,6 @@ sparse_attention::plan sparse_attention::make_plan(const kv_sequence& seq, int64
     p.shift = int64_t(p.first_window_page) * ps - (opt_.n_sink + int64_t(p.n_selected) * ps);
     p.selected.assign(size_t(hp_.n_head_kv) * p.n_selected, 0);
     p.angles.assign(size_t(hp_.n_head_kv) * (1 + p.n_selected) * 2 * rope_.n_pairs(), 0.0f);
-    p.used.assign(size_t(p.first_window_page), 0);
     return p;
 }
 
@@ -182,7 +181,6 @@ void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const flo
         int32_t* sel = &p.selected[size_t(kh) * p.n_selected];
         for (int32_t i = 0; i < p.n_selected; ++i) {
             sel[i] = best[size_t(i)].second;
-            if (!p.used[size_t(sel[i])]) p.used[size_t(sel[i])] = 1;
             if (seq.pages[size_t(sel[i])] < 0) p.wanted.push_back(sel[i]);
             const int64_t real = int64_t(sel[i]) * ps, virt = opt_.n_sink + int64_t(i) * ps;
             rope_.angles(real - virt - p.shift, ang + (1 + i) * np2);
@@ -216,11 +214,11 @@ void sparse_attention::attend(kernels::isa level, const plan& p, const kv_sequen
                                       segs, n, il, kh, out, turned + (1 + p.n_selected) * gd);
 }
 
-int32_t sparse_attention::park_unused(const plan& p, kv_sequence& seq, kv_cache& kv) const {
+int32_t sparse_attention::park_candidates(const plan& p, kv_sequence& seq, kv_cache& kv) const {
     if (!p.active) return 0;
     int32_t n = 0;
     for (int32_t k = p.n_sink_pages; k < p.first_window_page; ++k)
-        if (!p.used[size_t(k)] && seq.pages[size_t(k)] >= 0) n += kv.park(seq, k);
+        if (seq.pages[size_t(k)] >= 0) n += kv.park(seq, k);
     return n;
 }
 

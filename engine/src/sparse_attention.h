@@ -55,19 +55,19 @@ public:
         int64_t shift = 0;               // real minus virtual position of the window
         std::vector<int32_t> selected;   // [n_head_kv][n_selected] sequence page numbers, ascending (current layer)
         std::vector<float> angles;       // [n_head_kv][1 + n_selected][2 * n_pairs]: sinks, then each selected page
-        std::vector<uint8_t> used;       // [first_window_page]: selected by some layer in this step
         std::vector<int32_t> wanted;     // scratch: this layer's selected pages, to bring back when parked
     };
     // The plan of seq for a step that adds n_new tokens (inactive when full attention applies).
     plan make_plan(const kv_sequence& seq, int64_t n_new) const;
     // Computes the summaries of seq's pages [seq.n_summarized, n_pages) from the pool (pages resident).
     void summarize(kv_sequence& seq, int32_t n_pages, const kv_cache& kv) const;
-    // Selects the pages of layer il for every KV head (marking them in p.used; p.wanted lists them).
+    // Selects the pages of layer il for every KV head (p.wanted: those of them that are parked).
     // q: the item's rows [n_rows, q_dim], rotated at pos[r].
     void select(plan& p, const kv_sequence& seq, int il, const float* q, const int64_t* pos, int64_t n_rows) const;
-    // After the step: parks seq's candidate pages that no layer selected (kv_cache::park), so that only sinks,
-    // window and selected pages stay resident. Returns the number parked.
-    int32_t park_unused(const plan& p, kv_sequence& seq, kv_cache& kv) const;
+    // Parks seq's resident candidate pages (kv_cache::park): after each layer's attention, so that a sequence
+    // holds only its sinks, its window and one layer's selection at a time. The parked pages stay in the
+    // pool's cache until the pool needs them, so the next layer or step fetches them back cheaply.
+    int32_t park_candidates(const plan& p, kv_sequence& seq, kv_cache& kv) const;
     // out [g, head_dim] for KV head kh of one row at position pos: attention over sinks, selected pages and
     // the window up to pos. q_group [g, head_dim] rotated at pos. scratch: scratch_floats() floats.
     void attend(kernels::isa level, const plan& p, const kv_sequence& seq, const kernels::paged_kv_view& view,
