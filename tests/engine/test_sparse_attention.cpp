@@ -176,3 +176,30 @@ TEST_CASE("sparse attention: prefill and decode past a small trained context sta
         }
     }
 }
+
+TEST_CASE("sparse attention: within the budget every shared model's logits equal full attention bit for bit",
+          "[model][sparse]") {
+    // auto (the default) and sparse both leave a sequence inside the budget on the full-attention path.
+    for (const char* name : {"stories260K-f32", "stories260K-f16", "stories260K-bf16", "llama-spm-r-q8_0",
+                             "llama-spm-r-q4_0", "qwen2-bpe-r-q6_k", "smollm-bpe-r-q4_k_m"}) {
+        auto loaded = model::load(std::string(MNEMOS_SHARED_DIR) + "/models/" + name + ".gguf");
+        REQUIRE(loaded.ok());
+        std::shared_ptr<const model> m(std::move(loaded.value()));
+        const auto prompt = random_prompt(300, m->hp().n_vocab, 21);
+        engine_options full;
+        full.n_threads = 2;
+        full.attention.mode = attention_mode::full;
+        const auto ref = all_logits(m, full, prompt);
+        for (attention_mode mode : {attention_mode::automatic, attention_mode::sparse}) {
+            engine_options eo = full;
+            eo.attention = attention_options{};
+            eo.attention.mode = mode;
+            attention_report rep;
+            const auto got = all_logits(m, eo, prompt, &rep);
+            INFO(name << " " << attention_mode_name(mode));
+            CHECK(!rep.sparse);
+            REQUIRE(got.size() == ref.size());
+            for (size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == ref[i]);
+        }
+    }
+}

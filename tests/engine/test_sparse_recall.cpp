@@ -89,6 +89,25 @@ TEST_CASE("sparse attention: many keys queried over one history", "[recall][spar
     const recall_score sc = ask_needles(*eng, f.roles, history, needles);
     CHECK(sc.all_sparse);
     CHECK(sc.n_right == sc.n_asked);
+    // The same questions at once: eight long sequences batched in every step (continuous batching).
+    std::vector<finish_info> fins(8);
+    for (size_t i = 0; i < fins.size(); ++i) {
+        request r;
+        r.prompt = history;
+        r.prompt.push_back(f.roles.keys[size_t(needles[i].key)]);
+        r.max_tokens = 1;
+        r.ignore_eos = true;
+        r.sampling.temperature = 0;
+        r.on_finish = [&fins, i](const finish_info& fi) { fins[i] = fi; };
+        eng->submit(std::move(r));
+    }
+    eng->run_until_idle();
+    for (size_t i = 0; i < fins.size(); ++i) {
+        INFO("batched question " << i << ": " << fins[i].error.to_string());
+        REQUIRE(fins[i].tokens.size() == 1);
+        CHECK(fins[i].tokens[0] == f.roles.values[size_t(needles[i].value)]);
+        CHECK(fins[i].attention.sparse);
+    }
 }
 
 TEST_CASE("sparse attention: a two-hop chain needs a selection per layer", "[recall][sparse]") {
