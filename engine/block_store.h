@@ -50,6 +50,18 @@ class block_store_i {
     // drains its queue). The pool calls it before reloading a page it gave up (sparse attention), so a block
     // still in flight is not taken for missing. Default: nothing to wait for. Never throws.
     virtual void wait_persisted() {}
+
+    // -- page summaries (sparse attention) ---------------------------------
+    // A summary is a small record derived from a block (engine/attention.h: per-channel key bounds), stored
+    // beside it so that resuming a long history need not read every block. It can always be recomputed from
+    // the block; a store may drop it with its block.
+
+    // Persists hash's summary bytes (copied). Default: not kept. Never throws.
+    virtual void persist_summary(const block_hash& hash, std::span<const uint8_t> bytes);
+    // For each i: ok[i] = 1 when a valid summary of hashes[i] exactly outs[i].size() bytes long was copied into
+    // outs[i], else 0 (missing, corrupt, another size). Returns the number loaded. Default: none. Never throws.
+    virtual size_t load_summaries(std::span<const block_hash> hashes, std::span<const std::span<uint8_t>> outs,
+                                  std::span<uint8_t> ok);
 };
 
 // In-memory block store: an unordered_map from hash to a copy of the block,
@@ -80,11 +92,17 @@ class memory_block_store final : public block_store_i {
     // reports it corrupt. Returns false when hash is not stored. For tests.
     bool corrupt(const block_hash& hash);
 
+    void persist_summary(const block_hash& hash, std::span<const uint8_t> bytes) override;
+    size_t load_summaries(std::span<const block_hash> hashes, std::span<const std::span<uint8_t>> outs,
+                          std::span<uint8_t> ok) override;
+    size_t n_summaries() const { return summaries_.size(); }
+
     int64_t n_loads() const { return n_loads_; }
     int64_t n_persists() const { return n_persists_; }
 
   private:
     std::unordered_map<block_hash, entry, block_hash_hasher> blocks_;  // the blocks, by content hash
+    std::unordered_map<block_hash, std::vector<uint8_t>, block_hash_hasher> summaries_;  // page summaries
     int64_t n_loads_ = 0;     // load() calls, for tests that check the store was (not) asked
     int64_t n_persists_ = 0;  // persist() calls, for tests that check write-behind happened once per block
 };

@@ -46,6 +46,11 @@ public:
     // For kv_cache::match_prefix while a prompt of n_prompt tokens that will attend sparsely is matched: page k
     // of seq just became resident; summarizes it and parks it unless it is a sink or in the final window.
     void sparse_prefix_page(kv_sequence& seq, int32_t k, int64_t n_prompt);
+    // Before kv_cache::match_prefix of a prompt of n_prompt tokens that will attend sparsely: loads the stored
+    // summaries of its leading full pages and returns the hooks that take the pages between its sinks and its
+    // final window parked without reading them (those with a summary), and summarize and park the others as
+    // they are read.
+    kv_cache::match_hooks sparse_resume_hooks(kv_sequence& seq, std::span<const token_id> prompt);
     // What the last run() did for seq (sparse or not, effective settings).
     attention_report last_attention(const kv_sequence& seq) const;
 

@@ -170,11 +170,15 @@ class kv_cache {
     // are free, blocks are loaded one at a time through a scratch page so that
     // a miss evicts nothing. Blocks of a batch after the first that fails are
     // given back unused.
-    // on_page, when set, is called with (seq, k) as each matched page k becomes part of seq (in order); it may
-    // park(seq, k), and store loads may then also reuse free cached pages, so a history longer than the pool
-    // can be matched (sparse attention).
-    int32_t match_prefix(kv_sequence& seq, std::span<const token_id> prompt,
-                         const std::function<void(kv_sequence&, int32_t)>& on_page = {});
+    // hooks (sparse attention, a history longer than the pool): on_page is called with (seq, k) as each
+    // matched page k becomes resident in seq (in order) and may park(seq, k); store loads may then also reuse
+    // free cached pages. take_parked(k) true for a block that is not resident: it joins seq parked, without
+    // being read (the caller knows its summary); such pages count as reused from the store.
+    struct match_hooks {
+        std::function<void(kv_sequence&, int32_t)> on_page;
+        std::function<bool(int32_t)> take_parked;
+    };
+    int32_t match_prefix(kv_sequence& seq, std::span<const token_id> prompt, const match_hooks& hooks = {});
 
     // Makes room for n_new more tokens after seq.n_tokens, allocating pages
     // (free uncached pages first, then the least recently freed cached page,
@@ -233,6 +237,7 @@ class kv_cache {
     // Attaches a non-owning block store (nullptr detaches). It must outlive
     // its attachment.
     void set_store(block_store_i* store) { store_ = store; }
+    block_store_i* store() const { return store_; }
     // Called synchronously on every stored / evicted event; empty to disable.
     void set_listener(std::function<void(const kv_event&)> listener) { listener_ = std::move(listener); }
 

@@ -75,6 +75,18 @@ struct block_info {
 };
 
 // CRC-32C (Castagnoli), hardware-accelerated with SSE4.2 when available.
+// A page summary (sparse attention; engine/block_store.h) as stored beside its block:
+//   offset  size  field
+//   0       4     magic "MSUM"
+//   4       2     format version (1)
+//   6       2     reserved (0)
+//   8       4     payload bytes
+//   12      4     CRC-32C of the 32-byte block hash, then the payload
+//   16      n     payload (the engine's bytes, opaque here)
+std::string encode_summary(const engine::block_hash& hash, std::span<const uint8_t> payload);
+// True and out filled when v is a valid summary of hash whose payload is exactly out.size() bytes.
+bool decode_summary(const engine::block_hash& hash, std::string_view v, std::span<uint8_t> out);
+
 // crc32c(b, crc32c(a)) == crc32c(a || b).
 uint32_t crc32c(const void* data, size_t n, uint32_t crc = 0);
 

@@ -207,11 +207,10 @@ void engine::admit() {
         q.history = q.req.prompt;
         if (q.req.constraint && q.req.constraint_trigger.empty()) q.gstate = q.req.constraint->start();
         if (opt_.prefix_cache) {
-            const int64_t n_prompt = q.info.n_prompt;
-            std::function<void(kv_sequence&, int32_t)> on_page;
-            if (fwd_->sparse_engages(n_prompt))  // a long history: park what the first step will not need
-                on_page = [this, n_prompt](kv_sequence& seq, int32_t k) { fwd_->sparse_prefix_page(seq, k, n_prompt); };
-            q.n_done = kv_->match_prefix(q.kv, q.req.prompt, on_page);
+            // A long history: what the first step will not need stays parked (or is parked once read).
+            kv_cache::match_hooks hooks;
+            if (fwd_->sparse_engages(q.info.n_prompt)) hooks = fwd_->sparse_resume_hooks(q.kv, q.req.prompt);
+            q.n_done = kv_->match_prefix(q.kv, q.req.prompt, hooks);
             q.info.n_reused = q.n_done;
             stats_.n_reused_tokens += q.n_done;
         }

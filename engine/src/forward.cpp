@@ -197,6 +197,27 @@ status forward_context::fetch_unselected(const sparse_attention::plan& p, kv_seq
     return kv_.fetch(seq, parked, &seq.n_pages_loaded);
 }
 
+kv_cache::match_hooks forward_context::sparse_resume_hooks(kv_sequence& seq, std::span<const token_id> prompt) {
+    kv_cache::match_hooks hooks;
+    if (!sparse_) return hooks;
+    const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+    hooks.on_page = [this, n_prompt](kv_sequence& s, int32_t k) { sparse_prefix_page(s, k, n_prompt); };
+    block_store_i* store = kv_.store();
+    if (!store) return hooks;
+    const attention_options& o = sparse_->effective();
+    const int32_t ps = kv_.page_size();
+    const int32_t first_window_page = static_cast<int32_t>((n_prompt - o.n_window) / ps - 1);
+    if (first_window_page <= 0) return hooks;
+    std::vector<block_hash> hashes(static_cast<size_t>(first_window_page));
+    block_hash parent = kv_.options().fingerprint;
+    for (int32_t k = 0; k < first_window_page; ++k)
+        parent = hashes[size_t(k)] = kv_cache::chain_hash(parent, prompt.subspan(size_t(k) * ps, size_t(ps)));
+    const int32_t n_known = sparse_->load_summaries(seq, hashes, *store);
+    const int32_t n_sink_pages = o.n_sink / ps;
+    hooks.take_parked = [n_known, n_sink_pages](int32_t k) { return k >= n_sink_pages && k < n_known; };
+    return hooks;
+}
+
 void forward_context::sparse_prefix_page(kv_sequence& seq, int32_t k, int64_t n_prompt) {
     if (!sparse_) return;
     sparse_->summarize(seq, k + 1, kv_);

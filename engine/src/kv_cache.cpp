@@ -48,6 +48,31 @@ void memory_block_store::persist(const block_hash& hash, const block_hash& paren
     blocks_[hash] = std::move(e);
 }
 
+void block_store_i::persist_summary(const block_hash&, std::span<const uint8_t>) {}
+
+size_t block_store_i::load_summaries(std::span<const block_hash>, std::span<const std::span<uint8_t>>,
+                                     std::span<uint8_t> ok) {
+    std::fill(ok.begin(), ok.end(), uint8_t(0));
+    return 0;
+}
+
+void memory_block_store::persist_summary(const block_hash& hash, std::span<const uint8_t> bytes) {
+    summaries_[hash].assign(bytes.begin(), bytes.end());
+}
+
+size_t memory_block_store::load_summaries(std::span<const block_hash> hashes,
+                                          std::span<const std::span<uint8_t>> outs, std::span<uint8_t> ok) {
+    size_t n = 0;
+    for (size_t i = 0; i < hashes.size(); ++i) {
+        auto it = summaries_.find(hashes[i]);
+        ok[i] = it != summaries_.end() && it->second.size() == outs[i].size();
+        if (!ok[i]) continue;
+        std::memcpy(outs[i].data(), it->second.data(), outs[i].size());
+        ++n;
+    }
+    return n;
+}
+
 const memory_block_store::entry* memory_block_store::find(const block_hash& hash) const {
     auto it = blocks_.find(hash);
     return it == blocks_.end() ? nullptr : &it->second;
@@ -213,8 +238,8 @@ void kv_cache::emit(kv_event_type type, const block_hash& hash, page_idx p) {
 // sequences
 // ---------------------------------------------------------------------------
 
-int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> prompt,
-                               const std::function<void(kv_sequence&, int32_t)>& on_page) {
+int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> prompt, const match_hooks& hooks) {
+    const auto& on_page = hooks.on_page;
     if (!seq.pages.empty() || seq.n_tokens != 0 || !seq.tokens.empty()) return 0;
     const auto t0 = std::chrono::steady_clock::now();
     const int32_t ps = layout_.page_size;
@@ -242,12 +267,23 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
             continue;
         }
         if (!store_) break;
+        if (hooks.take_parked && hooks.take_parked(int32_t(k))) {
+            // Not needed now (its summary is known): kept as a parked page, read only if a query selects it.
+            seq.pages.push_back(-1);
+            seq.hashes.push_back(h);
+            seq.n_tokens = int32_t(seq.pages.size()) * ps;
+            ++n_loaded;
+            ++k;
+            continue;
+        }
         // The run of blocks from k that are not resident, as far as free uncached pages go (with on_page, which
         // parks what it does not need, cached free pages too).
         const int64_t cap = std::min<int64_t>(batch, n_free_uncached_ + (on_page ? n_free_cached_ : 0));
         batch = std::min<int64_t>(2 * batch, max_load_batch);
         int64_t j = k;
-        while (j < n_blocks && j - k < cap && find(hashes[size_t(j)]) < 0) ++j;
+        while (j < n_blocks && j - k < cap && find(hashes[size_t(j)]) < 0 &&
+               !(hooks.take_parked && hooks.take_parked(int32_t(j))))
+            ++j;
         if (j > k) {
             const int64_t n_run = j - k;
             const int64_t n =

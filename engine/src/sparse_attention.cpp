@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "kernels/cpu/kernels.h"
@@ -87,8 +88,47 @@ void sparse_attention::summarize(kv_sequence& seq, int32_t n_pages, const kv_cac
             }
         }
     }
-    for (int32_t pg = seq.n_summarized; pg < n_pages; ++pg) fold_into_group(seq, pg);
+    for (int32_t pg = seq.n_summarized; pg < n_pages; ++pg) {
+        fold_into_group(seq, pg);
+        if (kv.store() && size_t(pg) < seq.hashes.size()) persist_summary(seq, pg, *kv.store());
+    }
     seq.n_summarized = n_pages;
+}
+
+void sparse_attention::persist_summary(const kv_sequence& seq, int32_t pg, block_store_i& store) const {
+    const int64_t per_page = summary_floats_per_page();
+    std::vector<uint8_t> rec(summary_record_bytes());
+    const uint32_t head[2] = {k_summary_version, uint32_t(per_page)};
+    std::memcpy(rec.data(), head, 8);
+    std::memcpy(rec.data() + 8, &seq.key_summary[size_t(pg) * per_page], size_t(per_page) * sizeof(float));
+    store.persist_summary(seq.hashes[size_t(pg)], rec);
+}
+
+int32_t sparse_attention::load_summaries(kv_sequence& seq, std::span<const block_hash> hashes,
+                                         block_store_i& store) const {
+    const int64_t per_page = summary_floats_per_page();
+    const size_t rec_bytes = summary_record_bytes(), batch = 1024;
+    std::vector<uint8_t> buf(batch * rec_bytes), ok(batch);
+    std::vector<std::span<uint8_t>> outs(batch);
+    for (size_t i = 0; i < batch; ++i) outs[i] = {buf.data() + i * rec_bytes, rec_bytes};
+    while (size_t(seq.n_summarized) < hashes.size()) {
+        const size_t first = size_t(seq.n_summarized), n = std::min(batch, hashes.size() - first);
+        store.load_summaries(hashes.subspan(first, n), std::span(outs).first(n), std::span(ok).first(n));
+        seq.key_summary.resize((first + n) * size_t(per_page));
+        size_t got = 0;
+        for (; got < n && ok[got]; ++got) {
+            uint32_t head[2];
+            std::memcpy(head, outs[got].data(), 8);
+            if (head[0] != k_summary_version || head[1] != uint32_t(per_page)) break;
+            std::memcpy(&seq.key_summary[(first + got) * size_t(per_page)], outs[got].data() + 8,
+                        size_t(per_page) * sizeof(float));
+            fold_into_group(seq, int32_t(first + got));
+        }
+        seq.n_summarized = int32_t(first + got);
+        seq.key_summary.resize(size_t(seq.n_summarized) * size_t(per_page));
+        if (got < n) break;
+    }
+    return seq.n_summarized;
 }
 
 void sparse_attention::fold_into_group(kv_sequence& seq, int32_t pg) const {

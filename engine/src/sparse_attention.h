@@ -59,7 +59,8 @@ public:
     };
     // The plan of seq for a step that adds n_new tokens (inactive when full attention applies).
     plan make_plan(const kv_sequence& seq, int64_t n_new) const;
-    // Computes the summaries of seq's pages [seq.n_summarized, n_pages) from the pool (pages resident).
+    // Computes the summaries of seq's pages [seq.n_summarized, n_pages) from the pool (pages resident) and
+    // persists them to the pool's store, if any.
     void summarize(kv_sequence& seq, int32_t n_pages, const kv_cache& kv) const;
     // Selects the pages of layer il for every KV head (p.wanted: those of them that are parked).
     // q: the item's rows [n_rows, q_dim], rotated at pos[r].
@@ -76,11 +77,20 @@ public:
     // Floats of summary per page (all layers and KV heads).
     int64_t summary_floats_per_page() const { return int64_t(hp_.n_layer) * hp_.n_head_kv * 2 * hp_.head_dim; }
 
+    // Persisting summaries beside their blocks (block_store_i::persist_summary): a 4-byte layout version,
+    // the float count, then the page's floats [n_layer][n_head_kv][2][head_dim].
+    static constexpr uint32_t k_summary_version = 1;
+    size_t summary_record_bytes() const { return 8 + size_t(summary_floats_per_page()) * sizeof(float); }
+    // Loads the summaries of pages [seq.n_summarized, hashes.size()) from the store in batches, in order,
+    // stopping at the first missing or malformed one. Returns seq.n_summarized afterwards.
+    int32_t load_summaries(kv_sequence& seq, std::span<const block_hash> hashes, block_store_i& store) const;
+
     // Pages per summary group (kv_sequence::group_summary).
     static constexpr int32_t k_group = 16;
 
 private:
     float page_bound(const float* summary, const float* qs, int g) const;
+    void persist_summary(const kv_sequence& seq, int32_t pg, block_store_i& store) const;
     // Folds page pg's summary into its group's.
     void fold_into_group(kv_sequence& seq, int32_t pg) const;
     // The n_selected best candidate pages of (layer il, KV head kh) for the turned queries qs, best first

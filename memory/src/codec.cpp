@@ -624,4 +624,32 @@ status decode_block(const engine::block_hash& hash, std::string_view v, std::spa
     return ok_status();
 }
 
+std::string encode_summary(const engine::block_hash& hash, std::span<const uint8_t> payload) {
+    std::string v(16 + payload.size(), '\0');
+    const uint32_t n = uint32_t(payload.size());
+    const uint16_t version = 1, reserved = 0;
+    const uint32_t crc = crc32c(payload.data(), payload.size(), crc32c(hash.bytes.data(), hash.bytes.size()));
+    std::memcpy(v.data(), "MSUM", 4);
+    std::memcpy(v.data() + 4, &version, 2);
+    std::memcpy(v.data() + 6, &reserved, 2);
+    std::memcpy(v.data() + 8, &n, 4);
+    std::memcpy(v.data() + 12, &crc, 4);
+    if (!payload.empty()) std::memcpy(v.data() + 16, payload.data(), payload.size());
+    return v;
+}
+
+bool decode_summary(const engine::block_hash& hash, std::string_view v, std::span<uint8_t> out) {
+    if (v.size() < 16 || std::memcmp(v.data(), "MSUM", 4) != 0) return false;
+    uint16_t version = 0;
+    uint32_t n = 0, crc = 0;
+    std::memcpy(&version, v.data() + 4, 2);
+    std::memcpy(&n, v.data() + 8, 4);
+    std::memcpy(&crc, v.data() + 12, 4);
+    if (version != 1 || n != out.size() || v.size() != 16 + size_t(n)) return false;
+    const auto* payload = reinterpret_cast<const uint8_t*>(v.data() + 16);
+    if (crc32c(payload, n, crc32c(hash.bytes.data(), hash.bytes.size())) != crc) return false;
+    if (n) std::memcpy(out.data(), payload, n);
+    return true;
+}
+
 }  // namespace mnemos::memory

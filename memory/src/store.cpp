@@ -174,6 +174,9 @@ class block_adaptor final : public engine::block_store_i {
     void persist(const block_hash& hash, const block_hash& parent, std::span<const engine::token_id> tokens,
                  std::span<const uint8_t> page_bytes) override;
     void wait_persisted() override;
+    void persist_summary(const block_hash& hash, std::span<const uint8_t> bytes) override;
+    size_t load_summaries(std::span<const block_hash> hashes, std::span<const std::span<uint8_t>> outs,
+                          std::span<uint8_t> ok) override;
 
   private:
     store::impl* s_;  // the owner
@@ -193,6 +196,7 @@ struct store::impl {
     rocksdb::ColumnFamilyHandle* cf_sessions = nullptr;
     rocksdb::ColumnFamilyHandle* cf_kv = nullptr;
     rocksdb::ColumnFamilyHandle* cf_refs = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_summaries = nullptr;  // page summaries beside the kv blocks (sparse attention)
     rocksdb::WriteOptions sync_wo, kv_wo;  // events, sessions, refs (synced); KV blocks (a cache: never synced)
     static constexpr size_t write_batch_bytes = size_t(8) << 20;  // page bytes per write-behind WriteBatch
     block_adaptor adaptor{this};
@@ -225,9 +229,9 @@ struct store::impl {
             save_counters();
         } catch (...) {
         }
-        for (auto* h : {cf_default, cf_events, cf_sessions, cf_kv, cf_refs})
+        for (auto* h : {cf_default, cf_events, cf_sessions, cf_kv, cf_refs, cf_summaries})
             if (h) db->DestroyColumnFamilyHandle(h);
-        cf_default = cf_events = cf_sessions = cf_kv = cf_refs = nullptr;
+        cf_default = cf_events = cf_sessions = cf_kv = cf_refs = cf_summaries = nullptr;
         db->Close();
         db.reset();
     }
@@ -393,6 +397,36 @@ struct store::impl {
 };
 
 void block_adaptor::wait_persisted() { s_->drain(); }
+
+void block_adaptor::persist_summary(const block_hash& hash, std::span<const uint8_t> bytes) {
+    try {
+        const std::string v = encode_summary(hash, bytes);
+        auto st = s_->db->Put(s_->kv_wo, s_->cf_summaries, hash_slice(hash), v);
+        if (!st.ok()) std::fprintf(stderr, "mnemos store: summary write failed: %s\n", st.ToString().c_str());
+    } catch (...) {
+    }
+}
+
+size_t block_adaptor::load_summaries(std::span<const block_hash> hashes, std::span<const std::span<uint8_t>> outs,
+                                     std::span<uint8_t> ok) {
+    std::fill(ok.begin(), ok.end(), uint8_t(0));
+    size_t n_ok = 0;
+    try {
+        const size_t n = hashes.size();
+        std::vector<rocksdb::Slice> keys(n);
+        std::vector<rocksdb::PinnableSlice> vals(n);
+        std::vector<rocksdb::Status> sts(n);
+        for (size_t i = 0; i < n; ++i) keys[i] = hash_slice(hashes[i]);
+        s_->db->MultiGet(rocksdb::ReadOptions(), s_->cf_summaries, n, keys.data(), vals.data(), sts.data());
+        for (size_t i = 0; i < n; ++i) {
+            if (!sts[i].ok()) continue;
+            ok[i] = decode_summary(hashes[i], std::string_view(vals[i].data(), vals[i].size()), outs[i]);
+            n_ok += ok[i];
+        }
+    } catch (...) {
+    }
+    return n_ok;
+}
 
 bool block_adaptor::load(const block_hash& hash, std::span<uint8_t> out) {
     uint8_t ok = 0;
@@ -626,6 +660,7 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
             {"sessions", points},
             {"kv", kv},
             {"refs", points},
+            {"summaries", points},
         };
         std::vector<rocksdb::ColumnFamilyHandle*> handles;
         rocksdb::DB* raw = nullptr;
@@ -637,6 +672,7 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
         p->cf_sessions = handles[2];
         p->cf_kv = handles[3];
         p->cf_refs = handles[4];
+        p->cf_summaries = handles[5];
         p->sync_wo.sync = options.sync_events;
         p->kv_wo.sync = false;  // blocks are a cache: never synced
         p->kv_wo.disableWAL = !options.kv_wal;
@@ -799,6 +835,7 @@ status store::delete_session(std::string_view id) {
         for (const auto& h : blocks)
             if (!impl_->block_referenced(h)) {
                 kb.Delete(impl_->cf_kv, hash_slice(h));
+                kb.Delete(impl_->cf_summaries, hash_slice(h));
                 freed.push_back(h);
             }
         if (kb.Count()) {
@@ -867,6 +904,7 @@ result<gc_report> store::collect_garbage(int64_t min_age_ms) {
             // A corrupt block is garbage regardless of age; a valid one only when old enough.
             if (info && info->written_ms > cutoff) continue;
             wb.Delete(impl_->cf_kv, it->key());
+            wb.Delete(impl_->cf_summaries, it->key());
             ++rep.n_blocks_deleted;
             rep.bytes_deleted += v.size();
             freed.push_back(h);

@@ -158,11 +158,19 @@ TEST_CASE("sparse attention: a history 16x the pool lives in the store; a new en
         const recall_score sc = ask_needles(*eng, f.roles, history, needles);
         CHECK(sc.n_right == sc.n_asked);
     }
-    // A new engine (a restart): the history comes back from the store, not from a prefill.
+    // A new engine (a restart): the history comes back from the store, not from a prefill, and the summaries
+    // stored beside the blocks spare reading them: only sinks, window and selected pages are read.
+    CHECK(store.n_summaries() >= size_t(n_tokens / 16 - 64));
     auto eng = make_engine(f.m, eo);
     eng->kv().set_store(&store);
-    for (const auto& nd : needles) {
+    const int64_t loads_before = store.n_loads();
+    for (size_t i = 0; i < needles.size(); ++i) {
+        const auto& nd = needles[i];
         const answer a = ask(*eng, history, f.roles.keys[size_t(nd.key)]);
+        if (i == 0) {
+            INFO("blocks read to resume 8192 pages and answer: " << store.n_loads() - loads_before);
+            CHECK(store.n_loads() - loads_before < 400);
+        }
         CHECK(a.token == f.roles.values[size_t(nd.value)]);
         CHECK(a.fin.n_reused >= n_tokens - 16);
         CHECK(a.fin.attention.n_pages_resident <= 2 + 18 + 48);
