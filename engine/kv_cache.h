@@ -103,6 +103,7 @@ struct kv_sequence {
     // The same per group of 16 pages (min of the mins, max of the maxes): an upper bound for every page of the
     // group, so a selection can skip whole groups. [n groups][n_layer][n_head_kv][2][head_dim].
     std::vector<float> group_summary;
+    std::vector<float> super_summary;  // the same per 256 pages (a second level for histories of millions)
     int64_t n_pages_loaded = 0;      // parked pages brought back by fetch() for this sequence
 };
 

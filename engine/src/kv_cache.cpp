@@ -419,6 +419,7 @@ void kv_cache::release(kv_sequence& seq) {
     seq.n_tokens = 0;
     seq.key_summary.clear();
     seq.group_summary.clear();
+    seq.super_summary.clear();
     seq.n_summarized = 0;
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <queue>
 
 #include "kernels/cpu/kernels.h"
 
@@ -131,13 +132,14 @@ int32_t sparse_attention::load_summaries(kv_sequence& seq, std::span<const block
     return seq.n_summarized;
 }
 
-void sparse_attention::fold_into_group(kv_sequence& seq, int32_t pg) const {
-    const int64_t per_page = summary_floats_per_page(), hd = hp_.head_dim;
-    const int32_t grp = pg / k_group;
-    if (seq.group_summary.size() < size_t(grp + 1) * per_page) seq.group_summary.resize(size_t(grp + 1) * per_page);
-    const float* src = &seq.key_summary[size_t(pg) * per_page];
-    float* dst = &seq.group_summary[size_t(grp) * per_page];
-    if (pg % k_group == 0) {
+namespace {
+
+// Folds a page summary into a level's record (min of mins, max of maxes); the first page of a node copies.
+void fold_summary(std::vector<float>& level, int32_t node, bool first, const float* src, int64_t per_page,
+                  int64_t hd) {
+    if (level.size() < size_t(node + 1) * per_page) level.resize(size_t(node + 1) * per_page);
+    float* dst = &level[size_t(node) * per_page];
+    if (first) {
         std::copy(src, src + per_page, dst);
         return;
     }
@@ -148,34 +150,45 @@ void sparse_attention::fold_into_group(kv_sequence& seq, int32_t pg) const {
         }
 }
 
+}  // namespace
+
+void sparse_attention::fold_into_group(kv_sequence& seq, int32_t pg) const {
+    const int64_t per_page = summary_floats_per_page(), hd = hp_.head_dim;
+    const float* src = &seq.key_summary[size_t(pg) * per_page];
+    fold_summary(seq.group_summary, pg / k_group, pg % k_group == 0, src, per_page, hd);
+    fold_summary(seq.super_summary, pg / (k_group * k_group), pg % (k_group * k_group) == 0, src, per_page, hd);
+}
+
 void sparse_attention::top_pages(const plan& p, const kv_sequence& seq, int il, int kh, const float* qs, int g,
                                  std::vector<std::pair<float, int32_t>>& best) const {
+    // Best-first search over a three-level tree (256 pages, 16 pages, one page), each node's bound at least
+    // every page bound below it: pages come out in descending score, so the first n_selected are the top k.
     const int64_t per_page = summary_floats_per_page();
     const size_t off = (size_t(il) * hp_.n_head_kv + kh) * 2 * hp_.head_dim;
     const int32_t first = p.n_sink_pages, last = p.first_window_page;  // candidates [first, last)
-    const int32_t g0 = first / k_group, g1 = (last - 1) / k_group;
-    std::vector<std::pair<float, int32_t>> groups;
-    groups.reserve(size_t(g1 - g0 + 1));
-    for (int32_t gi = g0; gi <= g1; ++gi)
-        groups.emplace_back(page_bound(&seq.group_summary[size_t(gi) * per_page + off], qs, g), gi);
-    std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    // best: a min-heap on (score, page) of at most n_selected pages.
-    auto worse = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) { return a > b; };
+    const std::vector<float>* levels[3] = {&seq.key_summary, &seq.group_summary, &seq.super_summary};
+    struct node {
+        float bound;
+        int32_t level, idx;
+        bool operator<(const node& o) const { return bound < o.bound || (bound == o.bound && level > o.level); }
+    };
+    std::priority_queue<node> heap;
+    auto push = [&](int32_t level, int32_t idx) {
+        const int32_t span = level == 0 ? 1 : level == 1 ? k_group : k_group * k_group;
+        if (std::max(first, idx * span) >= std::min(last, (idx + 1) * span)) return;  // no candidate below
+        heap.push({page_bound(&(*levels[level])[size_t(idx) * per_page + off], qs, g), level, idx});
+    };
+    const int32_t top_span = k_group * k_group;
+    for (int32_t idx = first / top_span; idx <= (last - 1) / top_span; ++idx) push(2, idx);
     best.clear();
-    for (const auto& [bound, gi] : groups) {
-        if (int32_t(best.size()) == p.n_selected && bound <= best.front().first) break;
-        const int32_t lo = std::max(first, gi * k_group), hi = std::min(last, (gi + 1) * k_group);
-        for (int32_t pg = lo; pg < hi; ++pg) {
-            const float sc = page_bound(&seq.key_summary[size_t(pg) * per_page + off], qs, g);
-            if (int32_t(best.size()) < p.n_selected) {
-                best.emplace_back(sc, pg);
-                std::push_heap(best.begin(), best.end(), worse);
-            } else if (std::make_pair(sc, pg) > best.front()) {
-                std::pop_heap(best.begin(), best.end(), worse);
-                best.back() = {sc, pg};
-                std::push_heap(best.begin(), best.end(), worse);
-            }
+    while (!heap.empty() && int32_t(best.size()) < p.n_selected) {
+        const node n = heap.top();
+        heap.pop();
+        if (n.level == 0) {
+            best.emplace_back(n.bound, n.idx);
+            continue;
         }
+        for (int32_t c = 0; c < k_group; ++c) push(n.level - 1, n.idx * k_group + c);
     }
 }
 
@@ -265,7 +278,9 @@ int32_t sparse_attention::park_candidates(const plan& p, kv_sequence& seq, kv_ca
 size_t sparse_attention::scratch_floats(int64_t max_chunk_tokens) const {
     const int g = hp_.n_head / hp_.n_head_kv;
     const int64_t positions = opt_.budget(page_size_) + opt_.n_window + 2 * page_size_ + max_chunk_tokens;
-    return size_t((1 + opt_.n_pages) * int64_t(g) * hp_.head_dim + positions);
+    const int64_t gd = int64_t(g) * hp_.head_dim;
+    // Turned queries (sinks + each page), then attention_group_segments' scratch.
+    return size_t((1 + opt_.n_pages) * gd + gd + 2 * g + int64_t(g) * positions);
 }
 
 }  // namespace mnemos::engine

@@ -19,10 +19,10 @@
 // distance (window + half the selection), i.e. as it would be seen once
 // selected: sum_i max(q_i * min_i, q_i * max_i), the maximum over the group's
 // query heads; for a prefill chunk the queries of its rows are summed. Groups
-// of 16 pages carry the same bound over their pages, so the top k is found by
-// branch and bound: groups in descending bound order, stopping at the first
-// group that cannot beat the k-th page found (exact, and at a million tokens
-// it scores 4096 groups instead of 65536 pages when the bounds are selective).
+// of 16 and of 256 pages carry the same bound over their pages, so the top k
+// is found by a best-first search down that tree (exact: pages come out in
+// descending score); at a million tokens it starts from 256 nodes instead of
+// 65536 pages.
 #include <cstdint>
 #include <vector>
 
@@ -91,10 +91,10 @@ public:
 private:
     float page_bound(const float* summary, const float* qs, int g) const;
     void persist_summary(const kv_sequence& seq, int32_t pg, block_store_i& store) const;
-    // Folds page pg's summary into its group's.
+    // Folds page pg's summary into its groups' (16 and 256 pages).
     void fold_into_group(kv_sequence& seq, int32_t pg) const;
     // The n_selected best candidate pages of (layer il, KV head kh) for the turned queries qs, best first
-    // (branch and bound over the groups: a group whose bound cannot beat the current k-th page is skipped).
+    // (best-first search over pages, groups of 16 and groups of 256).
     void top_pages(const plan& p, const kv_sequence& seq, int il, int kh, const float* qs, int g,
                    std::vector<std::pair<float, int32_t>>& best) const;
 

@@ -7,21 +7,21 @@ namespace mnemos::kernels {
 
 // kernels/cpu/attention_avx2.cpp; false when the shape is not supported there.
 bool attention_group_avx2(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
-                          int64_t n_kv, const float* q, int kh, float* out, float* scratch);
+                          int64_t n_kv, const float* q, int kh, float* out, float* scratch, float* lse);
 
 void attention_group(isa level, const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
-                     int64_t n_kv, const float* q, int kh, float* out, float* scratch) {
+                     int64_t n_kv, const float* q, int kh, float* out, float* scratch, float* lse) {
     const int g = s.n_head / s.n_head_kv;
     if (level != isa::scalar && isa_supported(isa::avx2) &&
-        attention_group_avx2(s, kv, pages, layer, n_kv, q, kh, out, scratch))
+        attention_group_avx2(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse))
         return;
     for (int j = 0; j < g; ++j)
         attention_head(isa::scalar, s, kv, pages, layer, n_kv, q + j * s.head_dim, kh * g + j, out + j * s.head_dim,
-                       scratch);
+                       scratch, lse ? lse + j : nullptr);
 }
 
 void attention_head(isa level, const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
-                    int64_t n_kv, const float* q, int h, float* out, float* scratch) {
+                    int64_t n_kv, const float* q, int h, float* out, float* scratch, float* lse) {
     const int hd = s.head_dim;
     const int kv_h = h / (s.n_head / s.n_head_kv);
     const int64_t off = static_cast<int64_t>(kv_h) * hd;
@@ -41,6 +41,7 @@ void attention_head(isa level, const attention_shape& s, const paged_kv_view& kv
         sum += e;
     }
     for (int i = 0; i < hd; ++i) out[i] = 0.0f;
+    if (lse) *lse = max_s + std::log(sum);
     const float inv = 1.0f / sum;
     for (int64_t t = 0; t < n_kv; ++t) axpy_f16(level, hd, fp16_to_fp32(fp32_to_fp16(scratch[t] * inv)), kv.v_row(pages, layer, t) + off, out);
 }

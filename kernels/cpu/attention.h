@@ -37,16 +37,18 @@ struct attention_shape {
 // One query row: out [n_head, head_dim] = softmax(q k^T * scale) v over the
 // keys at positions [0, n_kv) of one sequence (page table `pages`), for one
 // head `h`. q [head_dim]. scratch holds n_kv floats.
+// lse, when not null, receives log(sum_t exp(score_t)) of the head (to merge attentions over disjoint runs).
 void attention_head(isa level, const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
-                    int64_t n_kv, const float* q, int h, float* out, float* scratch);
+                    int64_t n_kv, const float* q, int h, float* out, float* scratch, float* lse = nullptr);
 
 // All query heads of one KV head at once (GQA group): q [g, head_dim] for the
 // g = n_head / n_head_kv heads kh*g .. kh*g+g-1, out [g, head_dim]. Each K and
 // V row is converted once for the whole group. Numerics follow the common
 // f16-KV engines: q and the softmax weights are rounded to f16 before their
 // products with K and V. scratch holds g * n_kv floats.
+// lse [g], when not null, receives each head's log(sum_t exp(score_t)).
 void attention_group(isa level, const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
-                     int64_t n_kv, const float* q, int kh, float* out, float* scratch);
+                     int64_t n_kv, const float* q, int kh, float* out, float* scratch, float* lse = nullptr);
 
 // ---------------------------------------------------------------------------
 // Sparse attention: a softmax over the union of a few runs of positions
@@ -67,11 +69,20 @@ struct attention_segment {
 // (q_seg . k * scale) times v, for the GQA group of KV head kh (g = n_head /
 // n_head_kv query heads), one softmax across all segments. Numerics as
 // attention_group: q and the softmax weights are rounded to f16. With one
-// segment covering [0, n_kv) it equals attention_head() per head. scratch
-// holds the sum of the segments' n floats.
+// segment covering [0, n_kv) it equals attention_group(). When every segment
+// starts on a page boundary each one is attended by attention_group() and the
+// results merged by their log-sum-exp (the softmax weights are then rounded
+// to f16 per segment); otherwise one softmax is taken over all positions.
+// scratch holds g * (the sum of the segments' n) + 2 * g * (head_dim + 1)
+// floats.
 void attention_group_segments(isa level, const attention_shape& s, const paged_kv_view& kv,
                               const attention_segment* segs, int n_segs, int layer, int kh, float* out,
                               float* scratch);
+// The one-softmax form of attention_group_segments for any segments: the reference the merged form is
+// tested against (scratch: the sum of the segments' n floats).
+void attention_group_segments_one_softmax(isa level, const attention_shape& s, const paged_kv_view& kv,
+                                          const attention_segment* segs, int n_segs, int layer, int kh, float* out,
+                                          float* scratch);
 
 // Reference in float: same contract, scalar and straightforward (tests).
 void attention_head_reference(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,

@@ -88,7 +88,7 @@ inline __m256 reduce_groups(__m256 v, Op op) {
 // together, scratch laid out [t][G] so that one block of scores is one vector; V in CP chunks of 8 at a time.
 template <int G, int CP>
 void attention_group_fast(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
-                          int64_t n_kv, const float* q, int kh, float* out, float* scratch) {
+                          int64_t n_kv, const float* q, int kh, float* out, float* scratch, float* lse) {
     constexpr int KB = 8 / G;
     const int hd = s.head_dim;
     const int nc = hd / 8;
@@ -158,6 +158,8 @@ void attention_group_fast(const attention_shape& s, const paged_kv_view& kv, con
         const int j = static_cast<int>(i % G);
         sum[j] += (scratch[i] = std::exp(scratch[i] - mx[j]));
     }
+    if (lse)
+        for (int j = 0; j < G; ++j) lse[j] = mx[j] + std::log(sum[j]);
     alignas(32) float inv[8];
     MNEMOS_UNROLL
     for (int l = 0; l < 8; ++l) inv[l] = 1.0f / sum[l % G];
@@ -196,31 +198,31 @@ void attention_group_fast(const attention_shape& s, const paged_kv_view& kv, con
 
 template <int G>
 bool attention_group_fast_cp(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
-                             int64_t n_kv, const float* q, int kh, float* out, float* scratch) {
+                             int64_t n_kv, const float* q, int kh, float* out, float* scratch, float* lse) {
     const int nc = s.head_dim / 8;
     if constexpr (8 / G >= 4) {
-        if (nc % 4 == 0) return attention_group_fast<G, 4>(s, kv, pages, layer, n_kv, q, kh, out, scratch), true;
+        if (nc % 4 == 0) return attention_group_fast<G, 4>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse), true;
     }
     if constexpr (8 / G >= 2) {
-        if (nc % 2 == 0) return attention_group_fast<G, 2>(s, kv, pages, layer, n_kv, q, kh, out, scratch), true;
+        if (nc % 2 == 0) return attention_group_fast<G, 2>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse), true;
     }
-    attention_group_fast<G, 1>(s, kv, pages, layer, n_kv, q, kh, out, scratch);
+    attention_group_fast<G, 1>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
     return true;
 }
 
 }  // namespace
 
 bool attention_group_avx2(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,
-                          int64_t n_kv, const float* q, int kh, float* out, float* scratch) {
+                          int64_t n_kv, const float* q, int kh, float* out, float* scratch, float* lse) {
     const int hd = s.head_dim;
     const int g = s.n_head / s.n_head_kv;
     if (hd % 8 != 0 || hd / 8 > k_max_chunks || g > k_max_group) return false;
     if (n_kv > 0) {
         switch (g) {
-            case 1: return attention_group_fast_cp<1>(s, kv, pages, layer, n_kv, q, kh, out, scratch);
-            case 2: return attention_group_fast_cp<2>(s, kv, pages, layer, n_kv, q, kh, out, scratch);
-            case 4: return attention_group_fast_cp<4>(s, kv, pages, layer, n_kv, q, kh, out, scratch);
-            case 8: return attention_group_fast_cp<8>(s, kv, pages, layer, n_kv, q, kh, out, scratch);
+            case 1: return attention_group_fast_cp<1>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
+            case 2: return attention_group_fast_cp<2>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
+            case 4: return attention_group_fast_cp<4>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
+            case 8: return attention_group_fast_cp<8>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
             default: break;
         }
     }
@@ -267,6 +269,7 @@ bool attention_group_avx2(const attention_shape& s, const paged_kv_view& kv, con
         }
         float sum = hsum(sum8);
         for (; t < n_kv; ++t) sum += (w[t] = std::exp(w[t] - mx[j]));
+        if (lse) lse[j] = mx[j] + std::log(sum);
         const __m256 inv = _mm256_set1_ps(1.0f / sum);
         t = 0;
         for (; t + 8 <= n_kv; t += 8) _mm256_storeu_ps(w + t, round_f16(_mm256_mul_ps(_mm256_loadu_ps(w + t), inv)));

@@ -1,4 +1,5 @@
 // Sparse attention over segments of the paged KV pool (see attention.h).
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/attention.h"
@@ -29,9 +30,9 @@ float segment_scores(isa level, const attention_shape& s, const paged_kv_view& k
 
 }  // namespace
 
-void attention_group_segments(isa level, const attention_shape& s, const paged_kv_view& kv,
-                              const attention_segment* segs, int n_segs, int layer, int kh, float* out,
-                              float* scratch) {
+void attention_group_segments_one_softmax(isa level, const attention_shape& s, const paged_kv_view& kv,
+                                          const attention_segment* segs, int n_segs, int layer, int kh, float* out,
+                                          float* scratch) {
     const int hd = s.head_dim;
     const int g = s.n_head / s.n_head_kv;
     const int64_t off = static_cast<int64_t>(kh) * hd;
@@ -55,6 +56,44 @@ void attention_group_segments(isa level, const attention_shape& s, const paged_k
                 axpy_f16(level, hd, fp16_to_fp32(fp32_to_fp16(scratch[t_in] * inv)), kv.v_row(segs[si].pages, layer, t) + off,
                          o);
     }
+}
+
+void attention_group_segments(isa level, const attention_shape& s, const paged_kv_view& kv,
+                              const attention_segment* segs, int n_segs, int layer, int kh, float* out,
+                              float* scratch) {
+    for (int si = 0; si < n_segs; ++si)
+        if (segs[si].first % kv.page_size != 0)
+            return attention_group_segments_one_softmax(level, s, kv, segs, n_segs, layer, kh, out, scratch);
+    const int hd = s.head_dim;
+    const int g = s.n_head / s.n_head_kv;
+    const int64_t gd = int64_t(g) * hd;
+    float* part = scratch;         // [g, hd] one segment's output
+    float* lse = part + gd;        // [g]
+    float* run_lse = lse + g;      // [g] the merged log-sum-exp so far
+    float* work = run_lse + g;     // attention_group's scratch
+    bool first = true;
+    for (int si = 0; si < n_segs; ++si) {
+        const attention_segment& sg = segs[si];
+        if (sg.n <= 0) continue;
+        attention_group(level, s, kv, sg.pages + sg.first / kv.page_size, layer, sg.n, sg.q, kh, first ? out : part,
+                        work, first ? run_lse : lse);
+        if (first) {
+            first = false;
+            continue;
+        }
+        // out = (e^run out + e^lse part) / (e^run + e^lse), per head.
+        for (int j = 0; j < g; ++j) {
+            const float m = std::max(run_lse[j], lse[j]);
+            const float a = std::exp(run_lse[j] - m), b = std::exp(lse[j] - m);
+            const float inv = 1.0f / (a + b);
+            float* o = out + int64_t(j) * hd;
+            const float* p = part + int64_t(j) * hd;
+            for (int i = 0; i < hd; ++i) o[i] = (a * o[i] + b * p[i]) * inv;
+            run_lse[j] = m + std::log(a + b);
+        }
+    }
+    if (first)
+        for (int64_t i = 0; i < gd; ++i) out[i] = 0.0f;
 }
 
 }  // namespace mnemos::kernels

@@ -77,8 +77,8 @@ TEST_CASE("grouped attention equals the float reference", "[kernels][attention]"
 }
 
 TEST_CASE("segment attention equals per-head attention over the same positions", "[kernels][attention][sparse]") {
-    // One segment [0, n) with the group's queries is the same computation as attention_head: bit-identical.
-    // Split into runs that cover the same positions with the same queries: still identical (same order).
+    // One segment [0, n) with the group's queries is the same computation as attention_group: bit-identical.
+    // Split into runs not on page boundaries (one softmax over all): identical to attention_head.
     // Runs that skip positions equal the float reference over a page table holding only the kept pages
     // (4e-3 relative, as above).
     const int n_head = 8, n_head_kv = 2, head_dim = 64, g = n_head / n_head_kv;
@@ -91,7 +91,8 @@ TEST_CASE("segment attention equals per-head attention over the same positions",
     for (auto& v : q) v = nd(rng);
     for (isa level : {isa::scalar, isa::avx2}) {
         if (!isa_supported(level)) continue;
-        std::vector<float> scratch(static_cast<size_t>(g * n_kv)), out(q.size()), split(q.size()), head(q.size());
+        std::vector<float> scratch(static_cast<size_t>(g * n_kv + 2 * g * (head_dim + 1))), out(q.size()),
+            split(q.size()), head(q.size()), group(q.size());
         for (int kh = 0; kh < n_head_kv; ++kh) {
             const int64_t o = static_cast<int64_t>(kh) * g * head_dim;
             const attention_segment whole{pool.pages.data(), 0, n_kv, q.data() + o};
@@ -103,10 +104,33 @@ TEST_CASE("segment attention equals per-head attention over the same positions",
             for (int j = 0; j < g; ++j)
                 attention_head(level, s, pool.view(), pool.pages.data(), 1, n_kv, q.data() + o + j * head_dim,
                                kh * g + j, head.data() + o + j * head_dim, scratch.data());
+            attention_group(level, s, pool.view(), pool.pages.data(), 1, n_kv, q.data() + o, kh, group.data() + o,
+                            scratch.data());
         }
         for (size_t i = 0; i < q.size(); ++i) {
-            REQUIRE(out[i] == head[i]);
-            REQUIRE(split[i] == head[i]);
+            REQUIRE(out[i] == group[i]);  // one run on a page boundary: attention_group itself
+            REQUIRE(split[i] == head[i]);  // runs not on page boundaries: the one-softmax form
+        }
+        // Runs on page boundaries are attended one by one and merged by log-sum-exp: the weights are rounded
+        // to f16 per run instead of once, so |diff| <= 4e-3 * max|head| (the f16 bound above).
+        {
+            std::vector<float> merged(q.size());
+            std::vector<float> big_scratch(static_cast<size_t>(g * n_kv + 2 * g * (head_dim + 1) + g * head_dim));
+            for (int kh = 0; kh < n_head_kv; ++kh) {
+                const int64_t o = static_cast<int64_t>(kh) * g * head_dim;
+                const attention_segment parts[3] = {{pool.pages.data(), 0, 16, q.data() + o},
+                                                    {pool.pages.data(), 16, 96, q.data() + o},
+                                                    {pool.pages.data(), 112, n_kv - 112, q.data() + o}};
+                attention_group_segments(level, s, pool.view(), parts, 3, 1, kh, merged.data() + o,
+                                         big_scratch.data());
+            }
+            float max_ref = 0, max_diff = 0;
+            for (size_t i = 0; i < q.size(); ++i) {
+                max_ref = std::max(max_ref, std::fabs(head[i]));
+                max_diff = std::max(max_diff, std::fabs(merged[i] - head[i]));
+            }
+            INFO("merged runs: max diff " << max_diff);
+            CHECK(max_diff <= 4e-3f * max_ref);
         }
         // Keep pages 0, 3 and 7..9 of the 21: against the reference over a table of just those pages.
         std::vector<int32_t> kept = {pool.pages[0], pool.pages[3], pool.pages[7], pool.pages[8], pool.pages[9]};
