@@ -181,3 +181,51 @@ TEST_CASE("matmul benchmark", "[.bench]") {
         }
     }
 }
+
+TEST_CASE("AVX-512 tile kernels with and without VNNI match the reference (|err| <= 1e-4 of sum |terms|)",
+          "[kernels][matmul][avx512]") {
+    if (!isa_supported(isa::avx512)) {
+        WARN("SKIP: this CPU has no AVX-512 F/BW/VL/DQ");
+        return;
+    }
+    std::vector<bool> variants = {false};
+    if (cpu_has_avx512_vnni()) variants.push_back(true);
+    else WARN("this CPU has no avx512_vnni: only the maddubs kernels are tested");
+    std::mt19937 rng(512);
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    for (bool vnni : variants) {
+        for (ggml_type t : all_types) {
+            const tile_fn fn = tile_kernel_avx512(t, vnni);
+            REQUIRE(fn != nullptr);
+            const int64_t bs = traits_of(t).block_size;
+            // Odd and even block counts (q8_0 / q4_0 take two blocks per vector), rows and tokens past the
+            // register block in both directions.
+            for (int64_t k : {bs == 1 ? int64_t{37} : bs, 3 * bs, bs == 1 ? int64_t{256} : 8 * bs}) {
+                const int64_t n_rows = 9, n_tok = 7, ldy = n_rows + 2;
+                const weights w = make_weights(rng, t, n_rows, k);
+                const ggml_type vt = vec_dot_type(t);
+                const size_t xs = row_size(vt, k);
+                std::vector<uint8_t> xq(xs * static_cast<size_t>(n_tok));
+                std::vector<float> xf(static_cast<size_t>(k)), xd(static_cast<size_t>(k * n_tok));
+                for (int64_t tok = 0; tok < n_tok; ++tok) {
+                    for (auto& v : xf) v = g(rng);
+                    quantize_row(vt, xf.data(), xq.data() + tok * xs, k);
+                    dequantize_row(vt, xq.data() + tok * xs, xd.data() + tok * k, k);
+                }
+                std::vector<float> y(static_cast<size_t>(n_tok * ldy), 0.0f);
+                fn(k, w.data.data(), w.view.row_bytes, xq.data(), xs, y.data(), ldy, n_rows, n_tok);
+                INFO(traits_of(t).name << " vnni=" << vnni << " k=" << k);
+                for (int64_t tok = 0; tok < n_tok; ++tok) {
+                    for (int64_t r = 0; r < n_rows; ++r) {
+                        const float ref =
+                            vec_dot(isa::scalar, t, k, w.data.data() + r * w.view.row_bytes, xq.data() + tok * xs);
+                        double mag = 0;
+                        for (int64_t i = 0; i < k; ++i)
+                            mag += static_cast<double>(w.term_mag[r * k + i]) * std::fabs(xd[tok * k + i]);
+                        REQUIRE(std::fabs(y[tok * ldy + r] - ref) <= 1e-4 * mag + 1e-6);
+                    }
+                }
+            }
+        }
+    }
+}
