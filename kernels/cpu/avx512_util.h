@@ -43,6 +43,34 @@ inline uint16_t load_u16(const void* p) {
     return v;
 }
 
+// [sum(a0), sum(a1), sum(a2), sum(a3)]: the lanes of four vectors summed by one transpose-add tree.
+inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    // Per 128-bit lane: x01 = [a0_0 + a0_2, a1_0 + a1_2, a0_1 + a0_3, a1_1 + a1_3], x23 likewise.
+    const __m512 x01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+    const __m512 x23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+    // Per 128-bit lane: [a0, a1, a2, a3] partial sums; then the four lanes added.
+    const __m512 y = _mm512_add_ps(_mm512_shuffle_ps(x01, x23, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_ps(x01, x23, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m256 z = _mm256_add_ps(_mm512_castps512_ps256(y), _mm512_extractf32x8_ps(y, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(z), _mm256_extractf128_ps(z, 1));
+}
+
+// y[j * ldy + r] = the sum of the lanes of acc[r][j], four rows at a time.
+template <int RM, int RN>
+inline void store_acc(const __m512 (&acc)[RM][RN], float* y, int64_t ldy) {
+    MNEMOS_UNROLL512
+    for (int j = 0; j < RN; ++j) {
+        MNEMOS_UNROLL512
+        for (int r0 = 0; r0 < RM; r0 += 4) {
+            const __m512 zero = _mm512_setzero_ps();
+            const __m128 s = reduce4(acc[r0][j], r0 + 1 < RM ? acc[r0 + 1][j] : zero,
+                                     r0 + 2 < RM ? acc[r0 + 2][j] : zero, r0 + 3 < RM ? acc[r0 + 3][j] : zero);
+            const int n = RM - r0 < 4 ? RM - r0 : 4;
+            _mm_mask_storeu_ps(y + j * ldy + r0, static_cast<__mmask8>((1u << n) - 1), s);
+        }
+    }
+}
+
 // The u8 x s8 dot-product step of the quantized kernels: acc (16 x s32) += sum over each group of 4
 // bytes of u[i] * s[i]. Without VNNI it goes through maddubs, whose s16 pair sums saturate: callers keep
 // u[i] * s[i] + u[i+1] * s[i+1] within int16 (u <= 127 with |s| <= 127 is enough).

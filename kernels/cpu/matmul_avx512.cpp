@@ -29,8 +29,10 @@ template <ggml_type WT, int RM, int RN>
 void micro_float(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy) {
     __m512 acc[RM][RN];
     MNEMOS_UNROLL512
-    for (int r = 0; r < RM; ++r) MNEMOS_UNROLL512
-    for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_setzero_ps();
+    for (int r = 0; r < RM; ++r) {
+        MNEMOS_UNROLL512
+        for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_setzero_ps();
+    }
     for (int64_t i = 0; i < k; i += 16) {
         const __mmask16 m = k - i >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (k - i)) - 1);
         __m512 xv[RN];
@@ -43,9 +45,7 @@ void micro_float(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_
             for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_fmadd_ps(wv, xv[j], acc[r][j]);
         }
     }
-    MNEMOS_UNROLL512
-    for (int j = 0; j < RN; ++j) MNEMOS_UNROLL512
-    for (int r = 0; r < RM; ++r) y[j * ldy + r] = _mm512_reduce_add_ps(acc[r][j]);
+    store_acc<RM, RN>(acc, y, ldy);
 }
 
 // ---------------------------------------------------------------------------
@@ -94,16 +94,20 @@ void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
     const __m512i shifts = set2x16_epi16(0, 4);  // low nibbles in the low half, high nibbles in the high half
     __m512 acc[RM][RN];
     MNEMOS_UNROLL512
-    for (int r = 0; r < RM; ++r) MNEMOS_UNROLL512
-    for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_setzero_ps();
+    for (int r = 0; r < RM; ++r) {
+        MNEMOS_UNROLL512
+        for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_setzero_ps();
+    }
     for (int64_t b = 0; b < nb; ++b) {
         q4_k_scales scl[RM];
         MNEMOS_UNROLL512
         for (int r = 0; r < RM; ++r) load_q4_k_scales(reinterpret_cast<const block_q4_k*>(w + r * ws) + b, &scl[r]);
         __m512i isum[RM][RN];
         MNEMOS_UNROLL512
-        for (int r = 0; r < RM; ++r) MNEMOS_UNROLL512
-        for (int j = 0; j < RN; ++j) isum[r][j] = _mm512_setzero_si512();
+        for (int r = 0; r < RM; ++r) {
+            MNEMOS_UNROLL512
+            for (int j = 0; j < RN; ++j) isum[r][j] = _mm512_setzero_si512();
+        }
         MNEMOS_UNROLL512
         for (int c = 0; c < 4; ++c) {
             // 32 bytes of qs hold elements 64c..64c+31 (low nibbles) and 64c+32..64c+63 (high nibbles).
@@ -137,9 +141,7 @@ void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
             }
         }
     }
-    MNEMOS_UNROLL512
-    for (int j = 0; j < RN; ++j) MNEMOS_UNROLL512
-    for (int r = 0; r < RM; ++r) y[j * ldy + r] = _mm512_reduce_add_ps(acc[r][j]);
+    store_acc<RM, RN>(acc, y, ldy);
 }
 
 // ---------------------------------------------------------------------------
@@ -164,8 +166,10 @@ void micro_q6_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
     const int64_t nb = k / qk_k;
     __m512 acc[RM][RN];
     MNEMOS_UNROLL512
-    for (int r = 0; r < RM; ++r) MNEMOS_UNROLL512
-    for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_setzero_ps();
+    for (int r = 0; r < RM; ++r) {
+        MNEMOS_UNROLL512
+        for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_setzero_ps();
+    }
     for (int64_t b = 0; b < nb; ++b) {
         __m512i scv[RM][4];  // elements 64i..64i+63: 16-bit lane t = scales[4i + t / 8]
         __m256i sc_all[RM];  // lane t = scales[t]
@@ -187,8 +191,10 @@ void micro_q6_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
         }
         __m512i isum[RM][RN];
         MNEMOS_UNROLL512
-        for (int r = 0; r < RM; ++r) MNEMOS_UNROLL512
-        for (int j = 0; j < RN; ++j) isum[r][j] = _mm512_setzero_si512();
+        for (int r = 0; r < RM; ++r) {
+            MNEMOS_UNROLL512
+            for (int j = 0; j < RN; ++j) isum[r][j] = _mm512_setzero_si512();
+        }
         MNEMOS_UNROLL512
         for (int h = 0; h < 2; ++h) {
             __m512i lo[RM], hi[RM];
@@ -221,9 +227,7 @@ void micro_q6_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
             }
         }
     }
-    MNEMOS_UNROLL512
-    for (int j = 0; j < RN; ++j) MNEMOS_UNROLL512
-    for (int r = 0; r < RM; ++r) y[j * ldy + r] = _mm512_reduce_add_ps(acc[r][j]);
+    store_acc<RM, RN>(acc, y, ldy);
 }
 
 template <int RM, int RN>

@@ -45,12 +45,21 @@ void tile(int64_t k, const void* w, size_t ws, const void* x, size_t xs, float* 
 // block, 8..15: the second); integer sums per block, scales applied in float.
 // ---------------------------------------------------------------------------
 
+// The f16 scales at p0 and p1 (p1 == nullptr: 0) in float lanes 0..7 and 8..15.
+inline __m512 load_scale_pair(const uint8_t* p0, const uint8_t* p1) {
+    const uint32_t h = load_u16(p0) | (p1 ? static_cast<uint32_t>(load_u16(p1)) << 16 : 0u);
+    const __m512 d = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(h))));
+    return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), d);
+}
+
+// The quantized values of blocks b and b + 1 of a row (only b when !two: the high half is zero) and their
+// scales. Q4: the nibbles 0..15 (the -8 offset is applied by the caller).
 template <bool Q4>
 inline __m512i load_w_pair(const uint8_t* row, int64_t b, bool two, __m512* d) {
     constexpr size_t bs = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
     const uint8_t* p0 = row + b * bs;
     const uint8_t* p1 = p0 + bs;
-    *d = set2x8(f16(load_u16(p0)), two ? f16(load_u16(p1)) : 0.0f);
+    *d = load_scale_pair(p0, two ? p1 : nullptr);
     if constexpr (Q4) {
         // Bytes j of a block: element j (low nibble), element j + 16 (high nibble).
         const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p0 + 2));
@@ -69,28 +78,30 @@ inline __m512i load_w_pair(const uint8_t* row, int64_t b, bool two, __m512* d) {
 
 template <class Dot, bool Q4, int RM, int RN>
 void micro_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy) {
-    // VNNI (exact u8 x s8 sums): q8_0 goes as (x + 128) . w - 128 * sum(w), so that no sign fix-up is
-    // needed per row and token. Without VNNI maddubs would saturate on x + 128: |w| . sign(x, w) instead.
-    constexpr bool offset_x = !Q4 && Dot::exact;
+    // The dot step needs unsigned weights. q4_0: q . x - 8 * sum(x) (nibbles q = w + 8). q8_0 with VNNI
+    // (exact sums): (w + 128) . x - 128 * sum(x), the fix-up per token, shared by the rows. q8_0 without
+    // VNNI, where maddubs would saturate on w + 128: |w| . (x negated where w < 0).
+    constexpr bool offset_w = !Q4 && Dot::exact;
+    constexpr bool sign_fix = !Q4 && !Dot::exact;
     const int64_t nb = k / qk8_0;
-    const __m512i ones8 = _mm512_set1_epi8(1);
-    const __m512i x80 = _mm512_set1_epi8(static_cast<char>(0x80));
+    const __m512i x_fix_mul = _mm512_set1_epi8(Q4 ? 8 : static_cast<char>(0x80));  // as u8: 8 or 128
     __m512 acc[RM][RN];
     MNEMOS_UNROLL512
-    for (int r = 0; r < RM; ++r) MNEMOS_UNROLL512
-    for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_setzero_ps();
+    for (int r = 0; r < RM; ++r) {
+        MNEMOS_UNROLL512
+        for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_setzero_ps();
+    }
     for (int64_t b = 0; b < nb; b += 2) {
         const bool two = b + 1 < nb;
-        __m512i wq[RM], wfix[RM];
+        __m512i wq[RM];
         __m512 dw[RM];
         __mmask64 wneg[RM];
         MNEMOS_UNROLL512
         for (int r = 0; r < RM; ++r) {
             wq[r] = load_w_pair<Q4>(w + r * ws, b, two, &dw[r]);
-            if constexpr (offset_x) {
-                wfix[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                           _mm512_slli_epi32(Dot::step(_mm512_setzero_si512(), ones8, wq[r]), 7));
-            } else if constexpr (!Q4) {
+            if constexpr (offset_w) {
+                wq[r] = _mm512_xor_si512(wq[r], _mm512_set1_epi8(static_cast<char>(0x80)));
+            } else if constexpr (sign_fix) {
                 wneg[r] = _mm512_movepi8_mask(wq[r]);
                 wq[r] = _mm512_abs_epi8(wq[r]);
             }
@@ -99,30 +110,22 @@ void micro_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
         for (int j = 0; j < RN; ++j) {
             const uint8_t* x0 = x + j * xs + b * sizeof(block_q8_0);
             const uint8_t* x1 = x0 + sizeof(block_q8_0);
-            const __m512 dx = set2x8(f16(load_u16(x0)), two ? f16(load_u16(x1)) : 0.0f);
+            const __m512 dx = load_scale_pair(x0, two ? x1 : nullptr);
             const __m512i xv = two ? load2x256(x0 + 2, x1 + 2) : _mm512_zextsi256_si512(loadu256(x0 + 2));
             __m512i xfix = _mm512_setzero_si512();
-            if constexpr (Q4) {
-                // sum((q - 8) * x) = sum(q * x) - 8 * sum(x)
-                xfix = _mm512_sub_epi32(xfix, _mm512_slli_epi32(Dot::step(xfix, ones8, xv), 3));
-            }
-            const __m512i xu = offset_x ? _mm512_xor_si512(xv, x80) : xv;
+            if constexpr (!sign_fix) xfix = _mm512_sub_epi32(xfix, Dot::step(xfix, x_fix_mul, xv));
             MNEMOS_UNROLL512
             for (int r = 0; r < RM; ++r) {
                 __m512i p;
-                if constexpr (Q4)
-                    p = Dot::step(xfix, wq[r], xv);
-                else if constexpr (offset_x)
-                    p = Dot::step(wfix[r], xu, wq[r]);
-                else
+                if constexpr (sign_fix)
                     p = Dot::step(xfix, wq[r], _mm512_mask_sub_epi8(xv, wneg[r], _mm512_setzero_si512(), xv));
+                else
+                    p = Dot::step(xfix, wq[r], xv);
                 acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw[r], dx), acc[r][j]);
             }
         }
     }
-    MNEMOS_UNROLL512
-    for (int j = 0; j < RN; ++j) MNEMOS_UNROLL512
-    for (int r = 0; r < RM; ++r) y[j * ldy + r] = _mm512_reduce_add_ps(acc[r][j]);
+    store_acc<RM, RN>(acc, y, ldy);
 }
 
 // The micro-kernels of micro_q8_0 as tables for tile(), per dot step.
