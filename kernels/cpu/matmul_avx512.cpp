@@ -64,9 +64,9 @@ inline __m256i set2x8_epi16(short a, short b) {
 
 // Per q4_k block and weight row: the sub-block scales as maddubs-pair multipliers, the mins and d / dmin.
 struct q4_k_scales {
-    __m512i sc[4];  // chunk c: 16-bit lanes 0..15 = sc[2c], 16..31 = sc[2c + 1]
-    __m256i mins;   // 16-bit lane t = mn[t / 2] (bsums are per 16, mins per 32 elements)
-    float d, dmin;
+    __m512i sc[4];   // chunk c: 16-bit lanes 0..15 = sc[2c], 16..31 = sc[2c + 1]
+    __m256i mins;    // 16-bit lane t = mn[t / 2] (bsums are per 16, mins per 32 elements)
+    __m512 d, dmin;  // broadcast
 };
 
 inline void load_q4_k_scales(const block_q4_k* blk, q4_k_scales* out) {
@@ -83,8 +83,8 @@ inline void load_q4_k_scales(const block_q4_k* blk, q4_k_scales* out) {
     const __m256i m16 = _mm256_castsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn64)));
     const __m256i idx = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     out->mins = _mm256_permutexvar_epi16(idx, m16);
-    out->d = f16(blk->d);
-    out->dmin = f16(blk->dmin);
+    out->d = _mm512_set1_ps(f16(blk->d));
+    out->dmin = _mm512_set1_ps(f16(blk->dmin));
 }
 
 template <int RM, int RN>
@@ -132,12 +132,14 @@ void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
         for (int j = 0; j < RN; ++j) {
             const auto* xb = reinterpret_cast<const block_q8_k*>(x + j * xs) + b;
             const __m256i bs = loadu256(xb->bsums);
+            const __m512 dx = _mm512_set1_ps(xb->d);
             MNEMOS_UNROLL512
             for (int r = 0; r < RM; ++r) {
+                // (d * isum - dmin * corr) * dx
                 const __m512 corr = _mm512_zextps256_ps512(_mm256_cvtepi32_ps(_mm256_madd_epi16(scl[r].mins, bs)));
-                acc[r][j] =
-                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][j]), _mm512_set1_ps(scl[r].d * xb->d), acc[r][j]);
-                acc[r][j] = _mm512_fnmadd_ps(corr, _mm512_set1_ps(scl[r].dmin * xb->d), acc[r][j]);
+                const __m512 t =
+                    _mm512_fmsub_ps(_mm512_cvtepi32_ps(isum[r][j]), scl[r].d, _mm512_mul_ps(corr, scl[r].dmin));
+                acc[r][j] = _mm512_fmadd_ps(t, dx, acc[r][j]);
             }
         }
     }
