@@ -75,6 +75,8 @@ bool cpu_has_avx512_vnni() {
     return has_vnni;
 }
 
+bool isa_avx512_vnni() { return cpu_has_avx512_vnni(); }
+
 bool isa_supported(isa level) {
     static const bool has_avx2 = cpu_has_avx2();
     static const bool has_avx512 = cpu_has_avx512();

@@ -20,6 +20,9 @@ isa best_isa();
 const char* isa_name(isa level);
 // Whether the running CPU can execute `level`.
 bool isa_supported(isa level);
+// Whether the avx512 level's int8 kernels (q8_0, q4_0) use VNNI (vpdpbusd) on this CPU; without it they use
+// maddubs. Same results either way (the integer sums are exact).
+bool isa_avx512_vnni();
 
 // ---------------------------------------------------------------------------
 // Scalar conversions (exact IEEE round-to-nearest-even)
