@@ -122,4 +122,15 @@ tile_fn tile_kernel_avx512(ggml_type wt, bool vnni);
 // The VNNI tile kernels alone (matmul_avx512vnni.cpp): q8_0 and q4_0, nullptr for other types.
 tile_fn tile_kernel_avx512_vnni(ggml_type wt);
 
+// ---------------------------------------------------------------------------
+// AMX entry points (matmul_amx.cpp); only call them when isa_supported(isa::avx512).
+// ---------------------------------------------------------------------------
+
+// Whether AMX-TILE and AMX-INT8 are present and Linux grants the tile state (asked once per process).
+// MNEMOS_AMX=0 turns AMX off.
+bool amx_available();
+// The AMX tile kernel for weights of type wt (q8_0, q4_0), or nullptr (no such kernel, or no AMX). It takes
+// any tile shape; the parts that are not whole 16 x 16 blocks go to tile_kernel_avx512.
+tile_fn tile_kernel_amx(ggml_type wt);
+
 }  // namespace mnemos::kernels

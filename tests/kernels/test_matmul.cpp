@@ -229,3 +229,20 @@ TEST_CASE("AVX-512 tile kernels with and without VNNI match the reference (|err|
         }
     }
 }
+
+TEST_CASE("AMX tile kernels match the reference (|err| <= 1e-4 of sum |terms|)", "[kernels][matmul][amx]") {
+    if (!isa_supported(isa::avx512) || !amx_available()) {
+        WARN("SKIP: no AMX-INT8 on this CPU (or the OS does not grant the tile state)");
+        return;
+    }
+    std::mt19937 rng(1616);
+    thread_pool pool(1);
+    for (ggml_type t : {ggml_type::q8_0, ggml_type::q4_0}) {
+        REQUIRE(tile_kernel_amx(t) != nullptr);
+        // Whole 16 x 16 blocks, edges in rows and tokens, odd block counts; through matmul (64-token tiles).
+        for (int64_t k : {32, 96, 256, 1024})
+            for (int64_t n_rows : {16, 37, 64})
+                for (int64_t n_tok : {16, 17, 50, 64, 130}) check_shape(rng, t, k, n_rows, n_tok, n_rows + 1, isa::avx512, pool);
+    }
+    REQUIRE(tile_kernel_amx(ggml_type::q4_k) == nullptr);
+}
