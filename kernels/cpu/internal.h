@@ -126,11 +126,15 @@ tile_fn tile_kernel_avx512_vnni(ggml_type wt);
 // AMX entry points (matmul_amx.cpp); only call them when isa_supported(isa::avx512).
 // ---------------------------------------------------------------------------
 
-// Whether AMX-TILE and AMX-INT8 are present and Linux grants the tile state (asked once per process).
-// MNEMOS_AMX=0 turns AMX off.
-bool amx_available();
-// The AMX tile kernel for weights of type wt (q8_0, q4_0), or nullptr (no such kernel, or no AMX). It takes
-// any tile shape; the parts that are not whole 16 x 16 blocks go to tile_kernel_avx512.
+// Whether the AMX kernels can run: AVX-512 with VNNI, AMX-TILE and AMX-INT8, and Linux grants the tile
+// state (asked once per process).
+bool amx_supported();
+// Whether matmul uses them: amx_supported() and MNEMOS_AMX=1 (opt-in: their decode is slower for now).
+bool amx_enabled();
+// The AMX tile kernel for weights of type wt (q8_0, q4_0, q4_k, q6_k), or nullptr (no such kernel, or
+// !amx_supported()). It takes any tile shape, and gives an output the same value whatever the shape.
 tile_fn tile_kernel_amx(ggml_type wt);
+// The q4_k / q6_k ones alone (matmul_k_amx.cpp), without the availability check; nullptr for other types.
+tile_fn tile_kernel_amx_k(ggml_type wt);
 
 }  // namespace mnemos::kernels

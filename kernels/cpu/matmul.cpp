@@ -17,11 +17,12 @@ void tile_reference(ggml_type wt, int64_t k, const uint8_t* w, size_t ws, const 
         for (int64_t r = 0; r < n_rows; ++r) y[t * ldy + r] = vec_dot_ref(wt, k, w + r * ws, x + t * xs);
 }
 
-// The SIMD tile kernel for a request of `level` (the best the CPU has up to it) on tiles of up to n_tok
-// tokens, or nullptr: reference. AMX, where present, for prefill-sized tiles at the AVX-512 level.
-tile_fn fast_tile(isa level, ggml_type wt, int64_t n_tok) {
+// The SIMD tile kernel for a request of `level` (the best the CPU has up to it), or nullptr: reference.
+// At the AVX-512 level AMX where present, for every tile shape (decode too): an output must not depend on
+// the tile it falls in, and the AMX kernels sum in another order than the AVX-512 ones.
+tile_fn fast_tile(isa level, ggml_type wt) {
     if (level == isa::avx512 && isa_supported(isa::avx512)) {
-        const tile_fn amx = n_tok >= 16 ? tile_kernel_amx(wt) : nullptr;
+        const tile_fn amx = amx_enabled() ? tile_kernel_amx(wt) : nullptr;
         return amx ? amx : tile_kernel_avx512(wt, cpu_has_avx512_vnni());
     }
     if (level != isa::scalar && isa_supported(isa::avx2)) return tile_kernel_avx2(wt);
@@ -105,7 +106,7 @@ void matmul_multi(const matmul_target* targets, int n_targets, const float* x, i
         p.wp = static_cast<const uint8_t*>(t.w.data);
         p.ws = t.w.row_bytes;
         p.type = t.w.type;
-        p.fast = fast_tile(level, t.w.type, toks_per_tile);
+        p.fast = fast_tile(level, t.w.type);
         p.y = t.y;
         p.ldy = t.ldy;
         p.n_rows = t.w.n_rows;
