@@ -5,6 +5,13 @@
 #include "kernels/cpu/internal.h"
 
 namespace mnemos::kernels::amx {
+
+// The q8_0 / q4_0 AMX kernel with the weight rows as the A tile (decode: fewer than 16 tokens); the same
+// arithmetic per output as the one with the tokens as A (matmul_amx.cpp). Has the signature of tile_fn.
+template <bool Q4>
+void tile_rows_q8(int64_t k, const void* w, size_t ws, const void* x, size_t xs, float* y, int64_t ldy, int64_t n_rows,
+                  int64_t n_tok);
+
 namespace {
 
 constexpr int amx_rows = 16;  // weight rows per strip (C columns)

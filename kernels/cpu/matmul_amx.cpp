@@ -124,6 +124,7 @@ void group(const uint8_t* x, size_t xs, const packed_strip& w, const float* dx, 
 template <bool Q4>
 void tile_amx(int64_t k, const void* w, size_t ws, const void* x, size_t xs, float* y, int64_t ldy, int64_t n_rows,
               int64_t n_tok) {
+    if (n_tok < amx_toks) return tile_rows_q8<Q4>(k, w, ws, x, xs, y, ldy, n_rows, n_tok);  // decode
     const auto* wp = static_cast<const uint8_t*>(w);
     const auto* xp = static_cast<const uint8_t*>(x);
     const int64_t nb = k / qk8_0;
@@ -156,7 +157,8 @@ bool amx_supported() {
 
 bool amx_enabled() {
     // Opt-in for now: with AMX every matmul goes through it (an output must not depend on the tile it falls
-    // in), and its decode (few tokens; weights repacked by gathers) is slower than the AVX-512 GEMV.
+    // in), and its decode (few tokens: a tile store and reload per block, latency-bound) is slower than the
+    // AVX-512 GEMV.
     static const bool on = [] {
         const char* env = std::getenv("MNEMOS_AMX");
         return env && env[0] == '1' && amx_supported();
