@@ -6,8 +6,8 @@
 
 namespace mnemos::kernels::amx {
 
-// The q8_0 / q4_0 AMX kernel with the weight rows as the A tile (decode: fewer than 16 tokens); the same
-// arithmetic per output as the one with the tokens as A (matmul_amx.cpp). Has the signature of tile_fn.
+// The q8_0 / q4_0 decode kernel (fewer than 16 tokens) that goes with the AMX one (matmul_rows_amx.cpp: in
+// AVX-512 VNNI, with the same arithmetic per output as matmul_amx.cpp). Has the signature of tile_fn.
 template <bool Q4>
 void tile_rows_q8(int64_t k, const void* w, size_t ws, const void* x, size_t xs, float* y, int64_t ldy, int64_t n_rows,
                   int64_t n_tok);

@@ -1,8 +1,8 @@
-// AMX-INT8 matmul tiles for q8_0 / q4_0 with the weight rows as the A tile and the tokens as B: for decode
-// (fewer than 16 tokens), where repacking the weights into B tiles (matmul_amx.cpp) would cost more than
-// the products. q8_0 rows load straight from the weights (tileloadd with the row stride), q4_0 rows are
-// unpacked to signed bytes; the few tokens are packed into B tiles once per call. Every output gets exactly
-// the operations, in the same order, that the tokens-as-A kernel gives it.
+// Decode (fewer than 16 tokens) for q8_0 / q4_0 when AMX is in use, in AVX-512 VNNI but with the AMX
+// kernel's arithmetic per output (matmul_amx.cpp): the exact integer sum of each 32-element block, then
+// acc = fma(float(isum) * d_w, d_x, acc) block after block. The tile store and reload that AMX needs per
+// block make it latency-bound at one token; here 16 weight rows are the 16 lanes: the block's products
+// come from vpdpbusd (two rows per vector) and a transpose-add tree leaves one row's sum per lane.
 #include <algorithm>
 #include <vector>
 
@@ -12,82 +12,57 @@ namespace mnemos::kernels::amx {
 
 namespace {
 
-// The tokens of a call as B tiles ([nb][8][64]: lane m = 4 bytes of token m) and their scales ([nb][16]).
-void pack_tokens_q8(const uint8_t* x, size_t xs, int64_t nb, int nt, std::vector<int8_t>* b, std::vector<float>* dx) {
-    b->resize(static_cast<size_t>(nb) * 512);
-    dx->resize(static_cast<size_t>(nb) * 16);
-    const __m512i off = lane_offsets(xs);
-    const __mmask16 tm = first_lanes(nt);
-    for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t* xb = x + i * sizeof(block_q8_0);
-        _mm512_storeu_ps(&(*dx)[i * 16], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather32(tm, off, xb))));
-        for (int r = 0; r < 8; ++r) _mm512_storeu_si512(&(*b)[(i * 8 + r) * 64], gather32(tm, off, xb + 2 + 4 * r));
-    }
+// Lane pairs of a and b summed, a's then b's: [a0 + a1, a2 + a3, ..., b14 + b15].
+inline __m512i pair_sums(__m512i a, __m512i b) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, even, b), _mm512_permutex2var_epi32(a, odd, b));
 }
 
-// The row scales d of 16 rows (nr present) per block: [nb][16].
+// v[i]: lanes 0..7 partial sums of row 2i, lanes 8..15 of row 2i + 1. Returns lane n = the sum of row n.
+inline __m512i row_sums(const __m512i (&v)[8]) {
+    const __m512i w0 = pair_sums(v[0], v[1]), w1 = pair_sums(v[2], v[3]);
+    const __m512i w2 = pair_sums(v[4], v[5]), w3 = pair_sums(v[6], v[7]);
+    return pair_sums(pair_sums(w0, w1), pair_sums(w2, w3));
+}
+
+// Block b of rows 2i and 2i + 1 (row indexes past nr read row 0: their lanes are never stored) as unsigned
+// bytes: q8_0 w + 128, q4_0 the nibbles.
 template <bool Q4>
-void row_scales(const uint8_t* w, size_t ws, int64_t nb, int nr, std::vector<float>* d) {
+inline __m512i load_rows(const uint8_t* w, size_t ws, int64_t b, int i, int nr) {
     constexpr size_t bs = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-    d->resize(static_cast<size_t>(nb) * 16);
-    const __m512i off = lane_offsets(ws);
-    for (int64_t i = 0; i < nb; ++i)
-        _mm512_storeu_ps(&(*d)[i * 16],
-                         _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather32(first_lanes(nr), off, w + i * bs))));
-}
-
-// q4_0 row to signed bytes q - 8 in element order.
-void unpack_row_q4_0(const uint8_t* row, int64_t nb, int8_t* out) {
-    const __m128i n4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-    for (int64_t i = 0; i < nb; ++i) {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i * sizeof(block_q4_0) + 2));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 32 * i), _mm_sub_epi8(_mm_and_si128(q, n4), eight));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 32 * i + 16),
-                         _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), n4), eight));
+    const uint8_t* r0 = w + (2 * i < nr ? 2 * i : 0) * ws + b * bs + 2;
+    const uint8_t* r1 = w + (2 * i + 1 < nr ? 2 * i + 1 : 0) * ws + b * bs + 2;
+    if constexpr (Q4) {
+        const __m256i q = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r1)),
+                                           _mm_loadu_si128(reinterpret_cast<const __m128i*>(r0)));
+        const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+        const __m512i nib = _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
+        return _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0));  // [r0 lo, r0 hi, r1 lo, r1 hi]
+    } else {
+        const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(avx512::loadu256(r0)), avx512::loadu256(r1), 1);
+        return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
     }
 }
 
-// acc[n] += (C[n] as float) * d_w[n] * d_x for n < nr: C as stored from a tile (row n = weight row n).
-inline void scale_add_rows(const int32_t* c, const float* dw, __m512 dx, int nr, __m512 (&acc)[amx_rows]) {
-    MNEMOS_UNROLL512
-    for (int n = 0; n < nr; ++n) {
-        const __m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(c + 16 * n));
-        acc[n] = _mm512_fmadd_ps(_mm512_mul_ps(v, _mm512_set1_ps(dw[n])), dx, acc[n]);
+// Per token and block: d_x, and the offset to take off the unsigned products: 128 (q8_0) or 8 (q4_0) times
+// the sum of the block's activations.
+void token_terms(const uint8_t* x, size_t xs, int64_t nb, int nt, int offset, std::vector<float>* dx,
+                 std::vector<int32_t>* fix) {
+    dx->resize(static_cast<size_t>(nt * nb));
+    fix->resize(static_cast<size_t>(nt * nb));
+    for (int m = 0; m < nt; ++m) {
+        for (int64_t b = 0; b < nb; ++b) {
+            const auto* blk = reinterpret_cast<const block_q8_0*>(x + m * xs) + b;
+            (*dx)[m * nb + b] = fp16_to_fp32(blk->d);
+            // sum(x) via sad of x + 128 against 0.
+            const __m256i u = _mm256_xor_si256(avx512::loadu256(blk->qs), _mm256_set1_epi8(static_cast<char>(0x80)));
+            const __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());
+            const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            const int64_t sum = _mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1) - 32 * 128;
+            (*fix)[m * nb + b] = static_cast<int32_t>(offset * sum);
+        }
     }
-}
-
-// nr rows (A tiles at a + b * a_step, rows a_stride apart) x the packed tokens over nb blocks.
-template <bool Full>
-void strip_rows(const int8_t* a, size_t a_step, size_t a_stride, const int8_t* bt, const float* dw, const float* dx,
-                int64_t nb, int nr_, float (&out)[amx_rows][amx_toks]) {
-    const int nr = Full ? amx_rows : nr_;
-    alignas(64) int32_t c[2][amx_rows * amx_toks];
-    __m512 acc[amx_rows];
-    for (auto& v : acc) v = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_loadd(2, a + b * a_step, a_stride);
-        _tile_loadd(3, a + (b + 1) * a_step, a_stride);
-        _tile_loadd(4, bt + b * 512, 64);
-        _tile_loadd(5, bt + (b + 1) * 512, 64);
-        _tile_dpbssd(0, 2, 4);
-        _tile_dpbssd(1, 3, 5);
-        _tile_stored(0, c[0], 64);
-        _tile_stored(1, c[1], 64);
-        scale_add_rows(c[0], dw + b * 16, _mm512_loadu_ps(dx + b * 16), nr, acc);
-        scale_add_rows(c[1], dw + (b + 1) * 16, _mm512_loadu_ps(dx + (b + 1) * 16), nr, acc);
-    }
-    if (b < nb) {
-        _tile_zero(0);
-        _tile_loadd(2, a + b * a_step, a_stride);
-        _tile_loadd(4, bt + b * 512, 64);
-        _tile_dpbssd(0, 2, 4);
-        _tile_stored(0, c[0], 64);
-        scale_add_rows(c[0], dw + b * 16, _mm512_loadu_ps(dx + b * 16), nr, acc);
-    }
-    for (int n = 0; n < nr; ++n) _mm512_store_ps(out[n], acc[n]);
 }
 
 }  // namespace
@@ -95,39 +70,38 @@ void strip_rows(const int8_t* a, size_t a_step, size_t a_stride, const int8_t* b
 template <bool Q4>
 void tile_rows_q8(int64_t k, const void* w, size_t ws, const void* x, size_t xs, float* y, int64_t ldy, int64_t n_rows,
                   int64_t n_tok) {
+    constexpr size_t bs = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
     const auto* wp = static_cast<const uint8_t*>(w);
     const auto* xp = static_cast<const uint8_t*>(x);
     const int64_t nb = k / qk8_0;
-    tile_state tiles{qk8_0};
-    thread_local std::vector<int8_t> bt, a;
-    thread_local std::vector<float> dx, dw;
-    if constexpr (Q4) a.resize(static_cast<size_t>(amx_rows * k));
-    for (int64_t t0 = 0; t0 < n_tok; t0 += amx_toks) {
-        const int nt = static_cast<int>(std::min<int64_t>(amx_toks, n_tok - t0));
-        pack_tokens_q8(xp + t0 * xs, xs, nb, nt, &bt, &dx);
-        for (int64_t r0 = 0; r0 < n_rows; r0 += amx_rows) {
-            const int nr = static_cast<int>(std::min<int64_t>(amx_rows, n_rows - r0));
-            const uint8_t* rows = wp + r0 * ws;
-            row_scales<Q4>(rows, ws, nb, nr, &dw);
-            const int8_t* a0;
-            size_t step, stride;
-            if constexpr (Q4) {
-                for (int n = 0; n < nr; ++n) unpack_row_q4_0(rows + n * ws, nb, a.data() + n * k);
-                a0 = a.data(), step = qk4_0, stride = static_cast<size_t>(k);
-            } else {
-                a0 = reinterpret_cast<const int8_t*>(rows) + 2, step = sizeof(block_q8_0), stride = ws;
+    const int nt = static_cast<int>(std::min<int64_t>(n_tok, amx_toks - 1));
+    if (nt < n_tok) tile_rows_q8<Q4>(k, w, ws, xp + nt * xs, xs, y + nt * ldy, ldy, n_rows, n_tok - nt);
+    thread_local std::vector<float> dx;
+    thread_local std::vector<int32_t> fix;
+    token_terms(xp, xs, nb, nt, Q4 ? 8 : 128, &dx, &fix);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += amx_rows) {
+        const int nr = static_cast<int>(std::min<int64_t>(amx_rows, n_rows - r0));
+        const uint8_t* rows = wp + r0 * ws;
+        const __m512i off = lane_offsets(ws);
+        __m512 acc[amx_toks - 1];
+        for (int m = 0; m < nt; ++m) acc[m] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            __m512i wv[8];
+            for (int i = 0; i < 8; ++i) wv[i] = load_rows<Q4>(rows, ws, b, i, nr);
+            const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather32(first_lanes(nr), off, rows + b * bs)));
+            for (int m = 0; m < nt; ++m) {
+                const __m512i xv =
+                    _mm512_broadcast_i64x4(avx512::loadu256(reinterpret_cast<const block_q8_0*>(xp + m * xs)[b].qs));
+                __m512i p[8];
+                for (int i = 0; i < 8; ++i) p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], xv);
+                const __m512i isum = _mm512_sub_epi32(row_sums(p), _mm512_set1_epi32(fix[m * nb + b]));
+                // As the AMX kernel: fma(float(isum) * d_w, d_x, acc).
+                acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), dw), _mm512_set1_ps(dx[m * nb + b]),
+                                         acc[m]);
             }
-            tiles.use(nr);
-            alignas(64) float out[amx_rows][amx_toks];
-            if (nr == amx_rows)
-                strip_rows<true>(a0, step, stride, bt.data(), dw.data(), dx.data(), nb, nr, out);
-            else
-                strip_rows<false>(a0, step, stride, bt.data(), dw.data(), dx.data(), nb, nr, out);
-            for (int m = 0; m < nt; ++m)
-                for (int n = 0; n < nr; ++n) y[(t0 + m) * ldy + r0 + n] = out[n][m];
         }
+        for (int m = 0; m < nt; ++m) _mm512_mask_storeu_ps(y + m * ldy + r0, first_lanes(nr), acc[m]);
     }
-    _tile_release();
 }
 
 template void tile_rows_q8<false>(int64_t, const void*, size_t, const void*, size_t, float*, int64_t, int64_t, int64_t);
