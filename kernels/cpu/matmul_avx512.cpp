@@ -52,6 +52,10 @@ void micro_float(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_
 // q4_k weights x q8_k activations
 // ---------------------------------------------------------------------------
 
+// An empty asm on the running sum: GCC would otherwise reassociate the integer adds of the unrolled chunk
+// loop into a tree whose many partial products spill to the stack.
+inline void keep_in_register(__m512i& v) { __asm__("" : "+v"(v)); }
+
 // 16-bit lanes 0..15 = a, 16..31 = b.
 inline __m512i set2x16_epi16(short a, short b) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(a)), _mm256_set1_epi16(b), 1);
@@ -123,9 +127,11 @@ void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
                 const auto* xb = reinterpret_cast<const block_q8_k*>(x + j * xs) + b;
                 const __m512i yv = loadu512(xb->qs + 64 * c);
                 MNEMOS_UNROLL512
-                for (int r = 0; r < RM; ++r)
+                for (int r = 0; r < RM; ++r) {
                     isum[r][j] =
                         _mm512_add_epi32(isum[r][j], _mm512_madd_epi16(_mm512_maddubs_epi16(wq[r], yv), scl[r].sc[c]));
+                    keep_in_register(isum[r][j]);
+                }
             }
         }
         MNEMOS_UNROLL512
@@ -213,6 +219,7 @@ void micro_q6_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
                     const __m512i p0 = _mm512_madd_epi16(_mm512_maddubs_epi16(lo[r], y0), scv[r][2 * h]);
                     const __m512i p1 = _mm512_madd_epi16(_mm512_maddubs_epi16(hi[r], y1), scv[r][2 * h + 1]);
                     isum[r][j] = _mm512_add_epi32(isum[r][j], _mm512_add_epi32(p0, p1));
+                    keep_in_register(isum[r][j]);
                 }
             }
         }
