@@ -1,7 +1,6 @@
 // AVX-512 (F/BW/VL/DQ) register-blocked micro-kernels for matmul: f32 / f16 / bf16 with 16 floats per
-// vector; q4_k / q6_k with 64 quantized values per vector (maddubs + madd with the 16-bit sub-block
-// scales, which VNNI would not shorten); q8_0 / q4_0 from matmul_avx512.h, built here without VNNI.
-#include "kernels/cpu/matmul_avx512.h"
+// vector here; q8_0 / q4_0 (matmul_avx512.h) and q4_k / q6_k (matmul_avx512_k.h) built here without VNNI.
+#include "kernels/cpu/matmul_avx512_k.h"
 
 namespace mnemos::kernels {
 
@@ -48,197 +47,6 @@ void micro_float(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_
     store_acc<RM, RN>(acc, y, ldy);
 }
 
-// ---------------------------------------------------------------------------
-// q4_k weights x q8_k activations
-// ---------------------------------------------------------------------------
-
-// An empty asm on the running sum: GCC would otherwise reassociate the integer adds of the unrolled chunk
-// loop into a tree whose many partial products spill to the stack.
-inline void keep_in_register(__m512i& v) { __asm__("" : "+v"(v)); }
-
-// 16-bit lanes 0..15 = a, 16..31 = b.
-inline __m512i set2x16_epi16(short a, short b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(a)), _mm256_set1_epi16(b), 1);
-}
-
-// 16-bit lanes 0..7 = a, 8..15 = b.
-inline __m256i set2x8_epi16(short a, short b) {
-    return _mm256_setr_epi16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b);
-}
-
-// Per q4_k block and weight row: the sub-block scales as maddubs-pair multipliers, the mins and d / dmin.
-struct q4_k_scales {
-    __m512i sc[4];   // chunk c: 16-bit lanes 0..15 = sc[2c], 16..31 = sc[2c + 1]
-    __m256i mins;    // 16-bit lane t = mn[t / 2] (bsums are per 16, mins per 32 elements)
-    __m512 d, dmin;  // broadcast
-};
-
-inline void load_q4_k_scales(const block_q4_k* blk, q4_k_scales* out) {
-    uint8_t sc[8], mn[8];
-    unpack_q4_k_scales(blk->scales, sc, mn);
-    int64_t sc64, mn64;
-    std::memcpy(&sc64, sc, 8);
-    std::memcpy(&mn64, mn, 8);
-    const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(sc64)));
-    MNEMOS_UNROLL512
-    for (int c = 0; c < 4; ++c)
-        out->sc[c] =
-            _mm512_permutexvar_epi16(set2x16_epi16(static_cast<short>(2 * c), static_cast<short>(2 * c + 1)), s16);
-    const __m256i m16 = _mm256_castsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn64)));
-    const __m256i idx = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    out->mins = _mm256_permutexvar_epi16(idx, m16);
-    out->d = _mm512_set1_ps(f16(blk->d));
-    out->dmin = _mm512_set1_ps(f16(blk->dmin));
-}
-
-template <int RM, int RN>
-void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy) {
-    const int64_t nb = k / qk_k;
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    const __m512i shifts = set2x16_epi16(0, 4);  // low nibbles in the low half, high nibbles in the high half
-    __m512 acc[RM][RN];
-    MNEMOS_UNROLL512
-    for (int r = 0; r < RM; ++r) {
-        MNEMOS_UNROLL512
-        for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_setzero_ps();
-    }
-    for (int64_t b = 0; b < nb; ++b) {
-        q4_k_scales scl[RM];
-        MNEMOS_UNROLL512
-        for (int r = 0; r < RM; ++r) load_q4_k_scales(reinterpret_cast<const block_q4_k*>(w + r * ws) + b, &scl[r]);
-        __m512i isum[RM][RN];
-        MNEMOS_UNROLL512
-        for (int r = 0; r < RM; ++r) {
-            MNEMOS_UNROLL512
-            for (int j = 0; j < RN; ++j) isum[r][j] = _mm512_setzero_si512();
-        }
-        MNEMOS_UNROLL512
-        for (int c = 0; c < 4; ++c) {
-            // 32 bytes of qs hold elements 64c..64c+31 (low nibbles) and 64c+32..64c+63 (high nibbles).
-            __m512i wq[RM];
-            MNEMOS_UNROLL512
-            for (int r = 0; r < RM; ++r) {
-                const auto* blk = reinterpret_cast<const block_q4_k*>(w + r * ws) + b;
-                const __m512i q = _mm512_broadcast_i64x4(loadu256(blk->qs + 32 * c));
-                wq[r] = _mm512_and_si512(_mm512_srlv_epi16(q, shifts), m4);
-            }
-            MNEMOS_UNROLL512
-            for (int j = 0; j < RN; ++j) {
-                const auto* xb = reinterpret_cast<const block_q8_k*>(x + j * xs) + b;
-                const __m512i yv = loadu512(xb->qs + 64 * c);
-                MNEMOS_UNROLL512
-                for (int r = 0; r < RM; ++r) {
-                    isum[r][j] =
-                        _mm512_add_epi32(isum[r][j], _mm512_madd_epi16(_mm512_maddubs_epi16(wq[r], yv), scl[r].sc[c]));
-                    keep_in_register(isum[r][j]);
-                }
-            }
-        }
-        MNEMOS_UNROLL512
-        for (int j = 0; j < RN; ++j) {
-            const auto* xb = reinterpret_cast<const block_q8_k*>(x + j * xs) + b;
-            const __m256i bs = loadu256(xb->bsums);
-            const __m512 dx = _mm512_set1_ps(xb->d);
-            MNEMOS_UNROLL512
-            for (int r = 0; r < RM; ++r) {
-                // (d * isum - dmin * corr) * dx
-                const __m512 corr = _mm512_zextps256_ps512(_mm256_cvtepi32_ps(_mm256_madd_epi16(scl[r].mins, bs)));
-                const __m512 t =
-                    _mm512_fmsub_ps(_mm512_cvtepi32_ps(isum[r][j]), scl[r].d, _mm512_mul_ps(corr, scl[r].dmin));
-                acc[r][j] = _mm512_fmadd_ps(t, dx, acc[r][j]);
-            }
-        }
-    }
-    store_acc<RM, RN>(acc, y, ldy);
-}
-
-// ---------------------------------------------------------------------------
-// q6_k weights x q8_k activations
-// ---------------------------------------------------------------------------
-
-// The 6-bit values (0..63) of elements 128h..128h+63 (lo) and 128h+64..128h+127 (hi) of a q6_k block.
-inline void q6_k_half(const block_q6_k* blk, int h, __m512i* lo, __m512i* hi) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    const __m512i m30 = _mm512_set1_epi8(0x30);
-    const __m512i ql = loadu512(blk->ql + 64 * h);
-    const __m512i qh = _mm512_broadcast_i64x4(loadu256(blk->qh + 32 * h));
-    // qh bits 0-1 / 2-3 (elements +0 / +32) to bits 4-5; bits 4-5 / 6-7 (elements +64 / +96) likewise.
-    const __m512i hi01 = _mm512_sllv_epi16(qh, set2x16_epi16(4, 2));
-    const __m512i hi23 = _mm512_srlv_epi16(qh, set2x16_epi16(0, 2));
-    *lo = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(hi01, m30));
-    *hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), _mm512_and_si512(hi23, m30));
-}
-
-template <int RM, int RN>
-void micro_q6_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy) {
-    const int64_t nb = k / qk_k;
-    __m512 acc[RM][RN];
-    MNEMOS_UNROLL512
-    for (int r = 0; r < RM; ++r) {
-        MNEMOS_UNROLL512
-        for (int j = 0; j < RN; ++j) acc[r][j] = _mm512_setzero_ps();
-    }
-    for (int64_t b = 0; b < nb; ++b) {
-        __m512i scv[RM][4];  // elements 64i..64i+63: 16-bit lane t = scales[4i + t / 8]
-        __m256i sc_all[RM];  // lane t = scales[t]
-        float dw[RM];
-        MNEMOS_UNROLL512
-        for (int r = 0; r < RM; ++r) {
-            const auto* blk = reinterpret_cast<const block_q6_k*>(w + r * ws) + b;
-            sc_all[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales)));
-            const __m512i s16 = _mm512_castsi256_si512(sc_all[r]);
-            MNEMOS_UNROLL512
-            for (int i = 0; i < 4; ++i) {
-                const short i4 = static_cast<short>(4 * i);
-                const __m512i idx =
-                    _mm512_inserti64x4(_mm512_castsi256_si512(set2x8_epi16(i4, static_cast<short>(i4 + 1))),
-                                       set2x8_epi16(static_cast<short>(i4 + 2), static_cast<short>(i4 + 3)), 1);
-                scv[r][i] = _mm512_permutexvar_epi16(idx, s16);
-            }
-            dw[r] = f16(blk->d);
-        }
-        __m512i isum[RM][RN];
-        MNEMOS_UNROLL512
-        for (int r = 0; r < RM; ++r) {
-            MNEMOS_UNROLL512
-            for (int j = 0; j < RN; ++j) isum[r][j] = _mm512_setzero_si512();
-        }
-        MNEMOS_UNROLL512
-        for (int h = 0; h < 2; ++h) {
-            __m512i lo[RM], hi[RM];
-            MNEMOS_UNROLL512
-            for (int r = 0; r < RM; ++r)
-                q6_k_half(reinterpret_cast<const block_q6_k*>(w + r * ws) + b, h, &lo[r], &hi[r]);
-            MNEMOS_UNROLL512
-            for (int j = 0; j < RN; ++j) {
-                const auto* xb = reinterpret_cast<const block_q8_k*>(x + j * xs) + b;
-                const __m512i y0 = loadu512(xb->qs + 128 * h);
-                const __m512i y1 = loadu512(xb->qs + 128 * h + 64);
-                MNEMOS_UNROLL512
-                for (int r = 0; r < RM; ++r) {
-                    const __m512i p0 = _mm512_madd_epi16(_mm512_maddubs_epi16(lo[r], y0), scv[r][2 * h]);
-                    const __m512i p1 = _mm512_madd_epi16(_mm512_maddubs_epi16(hi[r], y1), scv[r][2 * h + 1]);
-                    isum[r][j] = _mm512_add_epi32(isum[r][j], _mm512_add_epi32(p0, p1));
-                    keep_in_register(isum[r][j]);
-                }
-            }
-        }
-        MNEMOS_UNROLL512
-        for (int j = 0; j < RN; ++j) {
-            const auto* xb = reinterpret_cast<const block_q8_k*>(x + j * xs) + b;
-            const __m256i bs = loadu256(xb->bsums);
-            MNEMOS_UNROLL512
-            for (int r = 0; r < RM; ++r) {
-                // The stored values are q + 32: subtract 32 * sum_t sc[t] * bsums[t].
-                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc_all[r], bs), 5);
-                const __m512i tot = _mm512_sub_epi32(isum[r][j], _mm512_zextsi256_si512(corr));
-                acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot), _mm512_set1_ps(dw[r] * xb->d), acc[r][j]);
-            }
-        }
-    }
-    store_acc<RM, RN>(acc, y, ldy);
-}
-
 template <int RM, int RN>
 struct k_f32 {
     static constexpr micro_fn run = micro_float<ggml_type::f32, RM, RN>;
@@ -251,20 +59,13 @@ template <int RM, int RN>
 struct k_bf16 {
     static constexpr micro_fn run = micro_float<ggml_type::bf16, RM, RN>;
 };
-template <int RM, int RN>
-struct k_q4_k {
-    static constexpr micro_fn run = micro_q4_k<RM, RN>;
-};
-template <int RM, int RN>
-struct k_q6_k {
-    static constexpr micro_fn run = micro_q6_k<RM, RN>;
-};
 
 }  // namespace
 }  // namespace avx512
 
 tile_fn tile_kernel_avx512(ggml_type wt, bool vnni) {
     using k_bw = avx512::q8_kernels<avx512::dot_bw>;
+    using kk_bw = avx512::k_kernels<avx512::dot_bw>;
     using avx512::tile;
     if (vnni) {
         if (const tile_fn fn = tile_kernel_avx512_vnni(wt)) return fn;
@@ -281,9 +82,9 @@ tile_fn tile_kernel_avx512(ggml_type wt, bool vnni) {
         case ggml_type::q4_0:
             return tile<k_bw::q4_0, 4, 4>;
         case ggml_type::q4_k:
-            return tile<avx512::k_q4_k, 4, 4>;
+            return tile<kk_bw::q4_k, 4, 4>;
         case ggml_type::q6_k:
-            return tile<avx512::k_q6_k, 4, 4>;
+            return tile<kk_bw::q6_k, 4, 4>;
         default:
             return nullptr;
     }
