@@ -65,12 +65,40 @@ void token_terms(const uint8_t* x, size_t xs, int64_t nb, int nt, int offset, st
     }
 }
 
+// Up to 16 rows (nr) x nt (< 16) tokens: y[m * ldy + n]. NT: nt when known at compile time (1), else 0.
+template <bool Q4, int NT>
+void strip_q8(const uint8_t* rows, size_t ws, const uint8_t* xp, size_t xs, int64_t nb, const float* dx,
+              const int32_t* fix, int nt_, int nr, float* y, int64_t ldy) {
+    constexpr size_t bs = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const int nt = NT ? NT : nt_;
+    const __m512i off = lane_offsets(ws);
+    __m512 acc[amx_toks - 1];
+    for (int m = 0; m < nt; ++m) acc[m] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i wv[8];
+        MNEMOS_UNROLL512
+        for (int i = 0; i < 8; ++i) wv[i] = load_rows<Q4>(rows, ws, b, i, nr);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather32(first_lanes(nr), off, rows + b * bs)));
+        for (int m = 0; m < nt; ++m) {
+            const __m512i xv =
+                _mm512_broadcast_i64x4(avx512::loadu256(reinterpret_cast<const block_q8_0*>(xp + m * xs)[b].qs));
+            __m512i p[8];
+            MNEMOS_UNROLL512
+            for (int i = 0; i < 8; ++i) p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], xv);
+            const __m512i isum = _mm512_sub_epi32(row_sums(p), _mm512_set1_epi32(fix[m * nb + b]));
+            // As the AMX kernel: fma(float(isum) * d_w, d_x, acc).
+            acc[m] =
+                _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), dw), _mm512_set1_ps(dx[m * nb + b]), acc[m]);
+        }
+    }
+    for (int m = 0; m < nt; ++m) _mm512_mask_storeu_ps(y + m * ldy, first_lanes(nr), acc[m]);
+}
+
 }  // namespace
 
 template <bool Q4>
 void tile_rows_q8(int64_t k, const void* w, size_t ws, const void* x, size_t xs, float* y, int64_t ldy, int64_t n_rows,
                   int64_t n_tok) {
-    constexpr size_t bs = Q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
     const auto* wp = static_cast<const uint8_t*>(w);
     const auto* xp = static_cast<const uint8_t*>(x);
     const int64_t nb = k / qk8_0;
@@ -81,26 +109,10 @@ void tile_rows_q8(int64_t k, const void* w, size_t ws, const void* x, size_t xs,
     token_terms(xp, xs, nb, nt, Q4 ? 8 : 128, &dx, &fix);
     for (int64_t r0 = 0; r0 < n_rows; r0 += amx_rows) {
         const int nr = static_cast<int>(std::min<int64_t>(amx_rows, n_rows - r0));
-        const uint8_t* rows = wp + r0 * ws;
-        const __m512i off = lane_offsets(ws);
-        __m512 acc[amx_toks - 1];
-        for (int m = 0; m < nt; ++m) acc[m] = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; ++b) {
-            __m512i wv[8];
-            for (int i = 0; i < 8; ++i) wv[i] = load_rows<Q4>(rows, ws, b, i, nr);
-            const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather32(first_lanes(nr), off, rows + b * bs)));
-            for (int m = 0; m < nt; ++m) {
-                const __m512i xv =
-                    _mm512_broadcast_i64x4(avx512::loadu256(reinterpret_cast<const block_q8_0*>(xp + m * xs)[b].qs));
-                __m512i p[8];
-                for (int i = 0; i < 8; ++i) p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], xv);
-                const __m512i isum = _mm512_sub_epi32(row_sums(p), _mm512_set1_epi32(fix[m * nb + b]));
-                // As the AMX kernel: fma(float(isum) * d_w, d_x, acc).
-                acc[m] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), dw), _mm512_set1_ps(dx[m * nb + b]),
-                                         acc[m]);
-            }
-        }
-        for (int m = 0; m < nt; ++m) _mm512_mask_storeu_ps(y + m * ldy + r0, first_lanes(nr), acc[m]);
+        if (nt == 1)
+            strip_q8<Q4, 1>(wp + r0 * ws, ws, xp, xs, nb, dx.data(), fix.data(), 1, nr, y + r0, ldy);
+        else
+            strip_q8<Q4, 0>(wp + r0 * ws, ws, xp, xs, nb, dx.data(), fix.data(), nt, nr, y + r0, ldy);
     }
 }
 
