@@ -116,7 +116,8 @@ int main(int argc, char** argv) {
                 "usage: bench_engine [--models DIR] [--threads N] [--quick] [--isa scalar|avx2|avx512]\n\n"
                 "Prefill (512 and 4096-token prompts) and decode (batch 1 and 8 at context 512 and 4096)\n"
                 "tokens/s for every model in DIR (default ../shared/models). --quick: context 512 only.\n"
-                "--isa: the highest kernel level to use (as MNEMOS_ISA); the level actually used is printed.\n");
+                "--isa: the highest kernel level to use (as MNEMOS_ISA); the level actually used is printed.\n"
+                "MNEMOS_AMX=0 keeps the avx512 level off AMX.\n");
             return 0;
         } else if (a == "--models" && i + 1 < argc) dir = argv[++i];
         else if (a == "--threads" && i + 1 < argc) n_threads = std::atoi(argv[++i]);
@@ -138,7 +139,8 @@ int main(int argc, char** argv) {
     }
     const kernels::isa used = kernels::best_isa();
     const bool vnni = used == kernels::isa::avx512 && kernels::isa_avx512_vnni();
-    std::printf("isa: %s%s", kernels::isa_name(used), vnni ? " (vnni)" : "");
+    const bool amx = used == kernels::isa::avx512 && kernels::isa_amx();
+    std::printf("isa: %s%s%s", kernels::isa_name(used), vnni ? " +vnni" : "", amx ? " +amx" : "");
     if (want_isa && std::string(want_isa) != kernels::isa_name(used))
         std::printf(" (%s requested; not on this CPU)", want_isa);
     std::printf("\n");
@@ -192,8 +194,8 @@ int main(int argc, char** argv) {
                     batch == 1 && ctx == 512 && it != ref.end() ? it->second.second : 0);
         }
     }
-    std::printf("{\"bench\":\"engine\",\"threads\":%d,\"isa\":\"%s\",\"vnni\":%s,\"results\":[", n_threads,
-                kernels::isa_name(used), vnni ? "true" : "false");
+    std::printf("{\"bench\":\"engine\",\"threads\":%d,\"isa\":\"%s\",\"vnni\":%s,\"amx\":%s,\"results\":[",
+                n_threads, kernels::isa_name(used), vnni ? "true" : "false", amx ? "true" : "false");
     for (size_t i = 0; i < figs.size(); ++i) {
         const figure& f = figs[i];
         std::printf("%s{\"model\":\"%s\",\"phase\":\"%s\",\"batch\":%d,\"ctx\":%d,\"tok_s\":%.1f", i ? "," : "",

@@ -129,7 +129,7 @@ tile_fn tile_kernel_avx512_vnni(ggml_type wt);
 // Whether the AMX kernels can run: AVX-512 with VNNI, AMX-TILE and AMX-INT8, and Linux grants the tile
 // state (asked once per process).
 bool amx_supported();
-// Whether matmul uses them: amx_supported() and MNEMOS_AMX=1 (opt-in: their decode is slower for now).
+// Whether matmul uses them (for q8_0, q4_0, q4_k): amx_supported(), unless MNEMOS_AMX=0.
 bool amx_enabled();
 // The AMX tile kernel for weights of type wt (q8_0, q4_0, q4_k, q6_k), or nullptr (no such kernel, or
 // !amx_supported()). It takes any tile shape, and gives an output the same value whatever the shape.

@@ -77,6 +77,8 @@ bool cpu_has_avx512_vnni() {
 
 bool isa_avx512_vnni() { return cpu_has_avx512_vnni(); }
 
+bool isa_amx() { return isa_supported(isa::avx512) && amx_enabled(); }
+
 bool isa_supported(isa level) {
     static const bool has_avx2 = cpu_has_avx2();
     static const bool has_avx512 = cpu_has_avx512();

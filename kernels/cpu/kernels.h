@@ -20,9 +20,12 @@ isa best_isa();
 const char* isa_name(isa level);
 // Whether the running CPU can execute `level`.
 bool isa_supported(isa level);
-// Whether the avx512 level's int8 kernels (q8_0, q4_0) use VNNI (vpdpbusd) on this CPU; without it they use
-// maddubs. Same results either way (the integer sums are exact).
+// Whether the avx512 level's int8 kernels use VNNI (vpdpbusd) on this CPU; without it they use maddubs.
 bool isa_avx512_vnni();
+// Whether the avx512 level's q8_0 / q4_0 / q4_k matmuls use AMX tiles (prefill; decode uses AVX-512 with
+// the same arithmetic per output): the CPU has AMX-INT8, Linux grants the tile state, and MNEMOS_AMX is not
+// "0". Results differ from the non-AMX kernels by float summation order only.
+bool isa_amx();
 
 // ---------------------------------------------------------------------------
 // Scalar conversions (exact IEEE round-to-nearest-even)

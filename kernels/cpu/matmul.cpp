@@ -18,11 +18,13 @@ void tile_reference(ggml_type wt, int64_t k, const uint8_t* w, size_t ws, const 
 }
 
 // The SIMD tile kernel for a request of `level` (the best the CPU has up to it), or nullptr: reference.
-// At the AVX-512 level AMX where present, for every tile shape (decode too): an output must not depend on
-// the tile it falls in, and the AMX kernels sum in another order than the AVX-512 ones.
+// At the AVX-512 level, AMX (where enabled) for q8_0, q4_0 and q4_k, for every tile shape: an output must
+// not depend on the tile it falls in, and the AMX kernels (with their decode companions) sum in another
+// order than the AVX-512 ones. q6_k stays on AVX-512: its AMX prefill (gathers for the 6-bit values) gains
+// less than its decode companion loses.
 tile_fn fast_tile(isa level, ggml_type wt) {
     if (level == isa::avx512 && isa_supported(isa::avx512)) {
-        const tile_fn amx = amx_enabled() ? tile_kernel_amx(wt) : nullptr;
+        const tile_fn amx = amx_enabled() && wt != ggml_type::q6_k ? tile_kernel_amx(wt) : nullptr;
         return amx ? amx : tile_kernel_avx512(wt, cpu_has_avx512_vnni());
     }
     if (level != isa::scalar && isa_supported(isa::avx2)) return tile_kernel_avx2(wt);

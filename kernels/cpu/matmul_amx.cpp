@@ -156,13 +156,10 @@ bool amx_supported() {
 }
 
 bool amx_enabled() {
-    // Opt-in for now: with AMX every matmul goes through it (an output must not depend on the tile it falls
-    // in), and its decode is slower than the AVX-512 GEMV: the AMX tiles (k-quants) store and reload C per
-    // sub-block and are latency-bound at one token; the AMX-order AVX-512 decode of q8_0 / q4_0 needs a
-    // transpose-add tree per block.
+    // On by default where supported; MNEMOS_AMX=0 turns it off (then the AVX-512 kernels serve everything).
     static const bool on = [] {
         const char* env = std::getenv("MNEMOS_AMX");
-        return env && env[0] == '1' && amx_supported();
+        return !(env && env[0] == '0') && amx_supported();
     }();
     return on;
 }
