@@ -15,7 +15,8 @@ namespace mnemos::kernels {
 
 enum class isa { scalar = 0, avx2 = 1, avx512 = 2 };
 
-// Best level this CPU supports (AVX2 needs avx2+fma+f16c). MNEMOS_ISA=scalar|avx2|avx512 lowers it.
+// Best level this CPU supports (AVX2 needs avx2+fma+f16c; AVX-512 also avx512f+bw+vl+dq, and uses VNNI and
+// AMX where present, see isa_avx512_vnni / isa_amx). MNEMOS_ISA=scalar|avx2|avx512 lowers it.
 isa best_isa();
 const char* isa_name(isa level);
 // Whether the running CPU can execute `level`.
