@@ -40,7 +40,8 @@ inline __m512i load_rows(const uint8_t* w, size_t ws, int64_t b, int i, int nr) 
         const __m512i nib = _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
         return _mm512_shuffle_i64x2(nib, nib, _MM_SHUFFLE(3, 1, 2, 0));  // [r0 lo, r0 hi, r1 lo, r1 hi]
     } else {
-        const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(avx512::loadu256(r0)), avx512::loadu256(r1), 1);
+        // r1 into the high half by a masked load (a load-port op, where vinserti64x4 would take port 5).
+        const __m512i v = _mm512_mask_loadu_epi64(_mm512_castsi256_si512(avx512::loadu256(r0)), 0xf0, r1 - 32);
         return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
     }
 }
