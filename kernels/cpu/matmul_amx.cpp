@@ -124,7 +124,7 @@ void group(const uint8_t* x, size_t xs, const packed_strip& w, const float* dx, 
 template <bool Q4>
 void tile_amx(int64_t k, const void* w, size_t ws, const void* x, size_t xs, float* y, int64_t ldy, int64_t n_rows,
               int64_t n_tok) {
-    if (n_tok < amx_toks) return tile_rows_q8<Q4>(k, w, ws, x, xs, y, ldy, n_rows, n_tok);  // decode
+    if (n_tok < amx_min_toks) return tile_rows_q8<Q4>(k, w, ws, x, xs, y, ldy, n_rows, n_tok);  // decode
     const auto* wp = static_cast<const uint8_t*>(w);
     const auto* xp = static_cast<const uint8_t*>(x);
     const int64_t nb = k / qk8_0;

@@ -7,7 +7,7 @@
 
 namespace mnemos::kernels::amx {
 
-// The AMX kernel with the weight rows as the A tile (decode: fewer than 16 tokens); the same arithmetic
+// The decode companion of the AMX kernel (fewer than amx_min_toks tokens; any count works); the same arithmetic
 // per output as the one with the tokens as A (matmul_k_amx.cpp). Has the signature of tile_fn.
 template <ggml_type T>
 void tile_rows_k(int64_t k, const void* w, size_t ws, const void* x, size_t xs, float* y, int64_t ldy, int64_t n_rows,

@@ -1,4 +1,4 @@
-// Decode (fewer than 16 tokens) for q4_k / q6_k when AMX is in use, in AVX-512 VNNI but with the AMX
+// Decode (fewer than amx_min_toks tokens) for q4_k / q6_k when AMX is in use, in AVX-512 VNNI but with the AMX
 // kernel's arithmetic per output (matmul_k_amx.cpp): the exact integer sum of each sub-block, weighted by
 // its scale in float sub-block after sub-block, then per 256-element block (d * isum - dmin * mins) * d_x
 // added as there. (AMX tiles at one token store and reload C per sub-block and are latency-bound.) 16

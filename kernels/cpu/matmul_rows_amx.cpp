@@ -1,4 +1,4 @@
-// Decode (fewer than 16 tokens) for q8_0 / q4_0 when AMX is in use, in AVX-512 VNNI but with the AMX
+// Decode (fewer than amx_min_toks tokens) for q8_0 / q4_0 when AMX is in use, in AVX-512 VNNI but with the AMX
 // kernel's arithmetic per output (matmul_amx.cpp): the exact integer sum of each 32-element block, then
 // acc = fma(float(isum) * d_w, d_x, acc) block after block. The tile store and reload that AMX needs per
 // block make it latency-bound at one token; here 16 weight rows are the 16 lanes: the block's products
