@@ -3,8 +3,9 @@
 // d_w * d_x and summed in float per block, as the reference does. Activations load straight from their
 // q8_0 rows (tileloadd with the row stride); weights are repacked per 16-row strip into the VNNI layout
 // (B row i = bytes 4i..4i+3 of every row's block) by gathers, and reused by every 16-token group of the
-// tile; partial strips and groups are padded (rows) or configured shorter (tokens). Compiled with
-// -mamx-tile -mamx-int8 on top of the AVX-512 flags: call only when amx_available().
+// tile; partial strips and groups are padded (rows) or configured shorter (tokens). Fewer than
+// amx_min_toks tokens go to the decode companion (matmul_rows_amx.cpp), same arithmetic per output.
+// Compiled with -mamx-tile -mamx-int8 on top of the AVX-512 flags: call only when amx_supported().
 #include <sys/syscall.h>
 #include <unistd.h>
 
