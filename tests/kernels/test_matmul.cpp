@@ -280,7 +280,7 @@ TEST_CASE("AMX tile kernels match the reference (|err| <= 1e-4 of sum |terms|)",
         // Whole 16 x 16 blocks, partial strips (rows) and groups (tokens), odd block counts.
         for (int64_t k : {bs, 3 * bs, 8 * bs})
             for (int64_t n_rows : {1, 16, 37, 64})
-                for (int64_t n_tok : {1, 3, 16, 17, 50}) check_tile(rng, fn, t, k, n_rows, n_tok);
+                for (int64_t n_tok : {1, 3, 4, 5, 16, 17, 50}) check_tile(rng, fn, t, k, n_rows, n_tok);
     }
     REQUIRE(tile_kernel_amx(ggml_type::f16) == nullptr);
 }
