@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -107,22 +108,43 @@ int main(int argc, char** argv) {
     std::string dir = std::string(MNEMOS_SHARED_DIR) + "/models";
     int n_threads = 2;
     bool quick = false;
+    const char* want_isa = nullptr;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--help" || a == "-h") {
             std::printf(
-                "usage: bench_engine [--models DIR] [--threads N] [--quick]\n\n"
+                "usage: bench_engine [--models DIR] [--threads N] [--quick] [--isa scalar|avx2|avx512]\n\n"
                 "Prefill (512 and 4096-token prompts) and decode (batch 1 and 8 at context 512 and 4096)\n"
-                "tokens/s for every model in DIR (default ../shared/models). --quick: context 512 only.\n");
+                "tokens/s for every model in DIR (default ../shared/models). --quick: context 512 only.\n"
+                "--isa: the highest kernel level to use (as MNEMOS_ISA); the level actually used is printed.\n"
+                "MNEMOS_AMX=0 keeps the avx512 level off AMX.\n");
             return 0;
         } else if (a == "--models" && i + 1 < argc) dir = argv[++i];
         else if (a == "--threads" && i + 1 < argc) n_threads = std::atoi(argv[++i]);
         else if (a == "--quick") quick = true;
+        else if (a == "--isa" && i + 1 < argc) want_isa = argv[++i];
         else {
             std::fprintf(stderr, "bench_engine: unknown option %s\n", a.c_str());
             return 2;
         }
     }
+    if (want_isa) {
+        const std::string w = want_isa;
+        if (w != "scalar" && w != "avx2" && w != "avx512") {
+            std::fprintf(stderr, "bench_engine: --isa wants scalar, avx2 or avx512, not %s\n", want_isa);
+            return 2;
+        }
+        // Before anything asks for the level: best_isa() reads MNEMOS_ISA once.
+        setenv("MNEMOS_ISA", want_isa, 1);
+    }
+    const kernels::isa used = kernels::best_isa();
+    const bool vnni = used == kernels::isa::avx512 && kernels::isa_avx512_vnni();
+    const bool amx = used == kernels::isa::avx512 && kernels::isa_amx();
+    std::printf("isa: %s%s%s", kernels::isa_name(used), vnni ? " +vnni" : "", amx ? " +amx" : "");
+    if (want_isa && std::string(want_isa) != kernels::isa_name(used))
+        std::printf(" (%s requested; not on this CPU)", want_isa);
+    std::printf("\n");
+
     // Figures of the reference engine, 2 threads (prefill: 512-token prompt; decode: batch 1).
     const std::map<std::string, std::pair<double, double>> ref = {
         {"smollm-bpe-r-q4_k_m", {4606, 508}}, {"llama-spm-r-q8_0", {11030, 1605}}, {"stories260K-f32", {4135, 2999}}};
@@ -172,8 +194,8 @@ int main(int argc, char** argv) {
                     batch == 1 && ctx == 512 && it != ref.end() ? it->second.second : 0);
         }
     }
-    std::printf("{\"bench\":\"engine\",\"threads\":%d,\"isa\":\"%s\",\"results\":[", n_threads,
-                kernels::isa_name(kernels::best_isa()));
+    std::printf("{\"bench\":\"engine\",\"threads\":%d,\"isa\":\"%s\",\"vnni\":%s,\"amx\":%s,\"results\":[",
+                n_threads, kernels::isa_name(used), vnni ? "true" : "false", amx ? "true" : "false");
     for (size_t i = 0; i < figs.size(); ++i) {
         const figure& f = figs[i];
         std::printf("%s{\"model\":\"%s\",\"phase\":\"%s\",\"batch\":%d,\"ctx\":%d,\"tok_s\":%.1f", i ? "," : "",

@@ -102,4 +102,39 @@ using tile_fn = void (*)(int64_t k, const void* w, size_t w_stride, const void* 
 // The AVX2 tile kernel for weights of type wt, or nullptr if there is none.
 tile_fn tile_kernel_avx2(ggml_type wt);
 
+// ---------------------------------------------------------------------------
+// AVX-512 entry points (vec_dot_avx512.cpp, matmul_avx512*.cpp); only call them when
+// isa_supported(isa::avx512), and with vnni = true only when cpu_has_avx512_vnni().
+// ---------------------------------------------------------------------------
+
+// Whether the CPU has avx512_vnni (vpdpbusd), used by the q8_0 / q4_0 kernels when present.
+bool cpu_has_avx512_vnni();
+
+// vnni: use the vpdpbusd kernels where there are some (q8_0, q4_0); the others do not depend on it.
+float vec_dot_avx512(ggml_type wt, int64_t n, const void* w, const void* x, bool vnni);
+float dot_f16_f32_avx512(int64_t n, const uint16_t* a, const float* b);
+void axpy_f16_avx512(int64_t n, float alpha, const uint16_t* x, float* y);
+void convert_f32_to_f16_avx512(int64_t n, const float* src, uint16_t* dst);
+
+// The AVX-512 tile kernel for weights of type wt (with vpdpbusd where vnni and there is such a kernel), or
+// nullptr if there is none.
+tile_fn tile_kernel_avx512(ggml_type wt, bool vnni);
+// The VNNI tile kernels alone (matmul_avx512vnni.cpp): q8_0 and q4_0, nullptr for other types.
+tile_fn tile_kernel_avx512_vnni(ggml_type wt);
+
+// ---------------------------------------------------------------------------
+// AMX entry points (matmul_amx.cpp); only call them when isa_supported(isa::avx512).
+// ---------------------------------------------------------------------------
+
+// Whether the AMX kernels can run: AVX-512 with VNNI, AMX-TILE and AMX-INT8, and Linux grants the tile
+// state (asked once per process).
+bool amx_supported();
+// Whether matmul uses them (for q8_0, q4_0, q4_k): amx_supported(), unless MNEMOS_AMX=0.
+bool amx_enabled();
+// The AMX tile kernel for weights of type wt (q8_0, q4_0, q4_k, q6_k), or nullptr (no such kernel, or
+// !amx_supported()). It takes any tile shape, and gives an output the same value whatever the shape.
+tile_fn tile_kernel_amx(ggml_type wt);
+// The q4_k / q6_k ones alone (matmul_k_amx.cpp), without the availability check; nullptr for other types.
+tile_fn tile_kernel_amx_k(ggml_type wt);
+
 }  // namespace mnemos::kernels

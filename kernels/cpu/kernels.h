@@ -15,11 +15,18 @@ namespace mnemos::kernels {
 
 enum class isa { scalar = 0, avx2 = 1, avx512 = 2 };
 
-// Best level this CPU supports (AVX2 needs avx2+fma+f16c). MNEMOS_ISA=scalar|avx2|avx512 lowers it.
+// Best level this CPU supports (AVX2 needs avx2+fma+f16c; AVX-512 also avx512f+bw+vl+dq, and uses VNNI and
+// AMX where present, see isa_avx512_vnni / isa_amx). MNEMOS_ISA=scalar|avx2|avx512 lowers it.
 isa best_isa();
 const char* isa_name(isa level);
 // Whether the running CPU can execute `level`.
 bool isa_supported(isa level);
+// Whether the avx512 level's int8 kernels use VNNI (vpdpbusd) on this CPU; without it they use maddubs.
+bool isa_avx512_vnni();
+// Whether the avx512 level's q8_0 / q4_0 / q4_k matmuls use AMX tiles (prefill; decode uses AVX-512 with
+// the same arithmetic per output): the CPU has AMX-INT8, Linux grants the tile state, and MNEMOS_AMX is not
+// "0". Results differ from the non-AMX kernels by float summation order only.
+bool isa_amx();
 
 // ---------------------------------------------------------------------------
 // Scalar conversions (exact IEEE round-to-nearest-even)

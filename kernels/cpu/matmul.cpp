@@ -17,6 +17,20 @@ void tile_reference(ggml_type wt, int64_t k, const uint8_t* w, size_t ws, const 
         for (int64_t r = 0; r < n_rows; ++r) y[t * ldy + r] = vec_dot_ref(wt, k, w + r * ws, x + t * xs);
 }
 
+// The SIMD tile kernel for a request of `level` (the best the CPU has up to it), or nullptr: reference.
+// At the AVX-512 level, AMX (where enabled) for q8_0, q4_0 and q4_k, for every tile shape: an output must
+// not depend on the tile it falls in, and the AMX kernels (with their decode companions) sum in another
+// order than the AVX-512 ones. q6_k stays on AVX-512: its AMX prefill (gathers for the 6-bit values) gains
+// less than its decode companion loses.
+tile_fn fast_tile(isa level, ggml_type wt) {
+    if (level == isa::avx512 && isa_supported(isa::avx512)) {
+        const tile_fn amx = amx_enabled() && wt != ggml_type::q6_k ? tile_kernel_amx(wt) : nullptr;
+        return amx ? amx : tile_kernel_avx512(wt, cpu_has_avx512_vnni());
+    }
+    if (level != isa::scalar && isa_supported(isa::avx2)) return tile_kernel_avx2(wt);
+    return nullptr;
+}
+
 // Activations in vec_dot_type, reused between calls on the same thread.
 std::vector<uint8_t>& activation_buffer() {
     thread_local std::vector<uint8_t> buf;
@@ -94,7 +108,7 @@ void matmul_multi(const matmul_target* targets, int n_targets, const float* x, i
         p.wp = static_cast<const uint8_t*>(t.w.data);
         p.ws = t.w.row_bytes;
         p.type = t.w.type;
-        p.fast = simd ? tile_kernel_avx2(t.w.type) : nullptr;
+        p.fast = fast_tile(level, t.w.type);
         p.y = t.y;
         p.ldy = t.ldy;
         p.n_rows = t.w.n_rows;

@@ -185,12 +185,14 @@ TEST_CASE("forward pass equals a naive float implementation for every weight typ
     // f16 KV cache and summation order; quantized types also by the q8
     // quantization of activations (q8_0 / q8_k), as in other engines; q8_k has
     // one scale per 256 activations, so the k-quants see the coarsest rounding.
+    // q8_0: the scalar and AVX2 kernels give 0.028 (llama) / 0.0298 (qwen2), the AVX-512 and AMX ones 0.0317
+    // (llama): the summation order alone moves which activations round across a q8 step in this tiny model.
     struct tc {
         ggml_type t;
         float rel_tol;
     };
     const tc types[] = {{ggml_type::f32, 5e-3f}, {ggml_type::f16, 5e-3f}, {ggml_type::bf16, 5e-3f},
-                        {ggml_type::q8_0, 3e-2f}, {ggml_type::q4_0, 5e-2f}, {ggml_type::q4_k, 8e-2f},
+                        {ggml_type::q8_0, 3.5e-2f}, {ggml_type::q4_0, 5e-2f}, {ggml_type::q4_k, 8e-2f},
                         {ggml_type::q6_k, 8e-2f}};
     for (const char* arch : {"llama", "qwen2"}) {
         for (const tc& c : types) {

@@ -1,11 +1,16 @@
 // matmul against matmul_reference for every weight type, ISA level, thread
-// count and many shapes; plus a hidden benchmark ([.bench]).
+// count and many shapes (|err| <= 1e-4 of the sum of |terms| a float kernel
+// adds; the scalar level exactly); the AVX-512 tiles with and without VNNI and
+// the AMX tiles directly; outputs independent of the tile they fall in; plus a
+// hidden benchmark ([.bench]).
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/internal.h"
@@ -178,6 +183,148 @@ TEST_CASE("matmul benchmark", "[.bench]") {
                             static_cast<long long>(s.n_rows), static_cast<long long>(s.k),
                             static_cast<long long>(n_tok), best * 1e3, gops);
             }
+        }
+    }
+}
+
+TEST_CASE("AVX-512 tile kernels with and without VNNI match the reference (|err| <= 1e-4 of sum |terms|)",
+          "[kernels][matmul][avx512]") {
+    if (!isa_supported(isa::avx512)) {
+        WARN("SKIP: this CPU has no AVX-512 F/BW/VL/DQ");
+        return;
+    }
+    std::vector<bool> variants = {false};
+    if (cpu_has_avx512_vnni()) variants.push_back(true);
+    else WARN("this CPU has no avx512_vnni: only the maddubs kernels are tested");
+    std::mt19937 rng(512);
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    for (bool vnni : variants) {
+        for (ggml_type t : all_types) {
+            const tile_fn fn = tile_kernel_avx512(t, vnni);
+            REQUIRE(fn != nullptr);
+            const int64_t bs = traits_of(t).block_size;
+            // Odd and even block counts (q8_0 / q4_0 take two blocks per vector), rows and tokens past the
+            // register block in both directions.
+            for (int64_t k : {bs == 1 ? int64_t{37} : bs, 3 * bs, bs == 1 ? int64_t{256} : 8 * bs}) {
+                const int64_t n_rows = 9, n_tok = 7, ldy = n_rows + 2;
+                const weights w = make_weights(rng, t, n_rows, k);
+                const ggml_type vt = vec_dot_type(t);
+                const size_t xs = row_size(vt, k);
+                std::vector<uint8_t> xq(xs * static_cast<size_t>(n_tok));
+                std::vector<float> xf(static_cast<size_t>(k)), xd(static_cast<size_t>(k * n_tok));
+                for (int64_t tok = 0; tok < n_tok; ++tok) {
+                    for (auto& v : xf) v = g(rng);
+                    quantize_row(vt, xf.data(), xq.data() + tok * xs, k);
+                    dequantize_row(vt, xq.data() + tok * xs, xd.data() + tok * k, k);
+                }
+                std::vector<float> y(static_cast<size_t>(n_tok * ldy), 0.0f);
+                fn(k, w.data.data(), w.view.row_bytes, xq.data(), xs, y.data(), ldy, n_rows, n_tok);
+                INFO(traits_of(t).name << " vnni=" << vnni << " k=" << k);
+                for (int64_t tok = 0; tok < n_tok; ++tok) {
+                    for (int64_t r = 0; r < n_rows; ++r) {
+                        const float ref =
+                            vec_dot(isa::scalar, t, k, w.data.data() + r * w.view.row_bytes, xq.data() + tok * xs);
+                        double mag = 0;
+                        for (int64_t i = 0; i < k; ++i)
+                            mag += static_cast<double>(w.term_mag[r * k + i]) * std::fabs(xd[tok * k + i]);
+                        REQUIRE(std::fabs(y[tok * ldy + r] - ref) <= 1e-4 * mag + 1e-6);
+                    }
+                }
+            }
+        }
+    }
+}
+
+namespace {
+
+// Runs tile kernel fn on all of w x x (one call) and checks it against matmul_reference.
+void check_tile(std::mt19937& rng, tile_fn fn, ggml_type t, int64_t k, int64_t n_rows, int64_t n_tok) {
+    const weights w = make_weights(rng, t, n_rows, k);
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    std::vector<float> x(static_cast<size_t>(n_tok * k));
+    for (auto& v : x) v = g(rng);
+    const ggml_type vt = vec_dot_type(t);
+    const size_t xs = row_size(vt, k);
+    std::vector<uint8_t> xq(xs * static_cast<size_t>(n_tok));
+    std::vector<float> xd(static_cast<size_t>(n_tok * k));
+    for (int64_t tok = 0; tok < n_tok; ++tok) {
+        quantize_row(vt, x.data() + tok * k, xq.data() + tok * xs, k);
+        dequantize_row(vt, xq.data() + tok * xs, xd.data() + tok * k, k);
+    }
+    const int64_t ldy = n_rows + 1;
+    std::vector<float> y(static_cast<size_t>(n_tok * ldy), 0.0f), yref(y.size(), 0.0f);
+    fn(k, w.data.data(), w.view.row_bytes, xq.data(), xs, y.data(), ldy, n_rows, n_tok);
+    matmul_reference(w.view, x.data(), n_tok, yref.data(), ldy);
+    INFO(traits_of(t).name << " k=" << k << " n_rows=" << n_rows << " n_tok=" << n_tok);
+    for (int64_t tok = 0; tok < n_tok; ++tok) {
+        for (int64_t r = 0; r < n_rows; ++r) {
+            double mag = 0;
+            for (int64_t i = 0; i < k; ++i) mag += static_cast<double>(w.term_mag[r * k + i]) * std::fabs(xd[tok * k + i]);
+            REQUIRE(std::fabs(y[tok * ldy + r] - yref[tok * ldy + r]) <= 1e-4 * mag + 1e-6);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("AMX tile kernels match the reference (|err| <= 1e-4 of sum |terms|)", "[kernels][matmul][amx]") {
+    if (!amx_supported()) {
+        WARN("SKIP: no AMX-INT8 (with AVX-512 VNNI) on this CPU, or no tile state from the OS");
+        return;
+    }
+    std::mt19937 rng(1616);
+    for (ggml_type t : {ggml_type::q8_0, ggml_type::q4_0, ggml_type::q4_k, ggml_type::q6_k}) {
+        const tile_fn fn = tile_kernel_amx(t);
+        REQUIRE(fn != nullptr);
+        const int64_t bs = traits_of(t).block_size;
+        // Whole 16 x 16 blocks, partial strips (rows) and groups (tokens), odd block counts.
+        for (int64_t k : {bs, 3 * bs, 8 * bs})
+            for (int64_t n_rows : {1, 16, 37, 64})
+                for (int64_t n_tok : {1, 3, 4, 5, 16, 17, 50}) check_tile(rng, fn, t, k, n_rows, n_tok);
+    }
+    REQUIRE(tile_kernel_amx(ggml_type::f16) == nullptr);
+}
+
+TEST_CASE("a tile kernel gives an output the same value whatever the tile it falls in", "[kernels][matmul]") {
+    // The engine's results must not depend on batching: a token alone, in a small batch or in a prefill
+    // tile, and a row in any block of rows, get bit-identical outputs.
+    std::mt19937 rng(77);
+    std::vector<std::pair<std::string, tile_fn>> kernels;
+    for (ggml_type t : all_types) {
+        if (isa_supported(isa::avx2)) kernels.push_back({std::string("avx2 ") + traits_of(t).name, tile_kernel_avx2(t)});
+        if (isa_supported(isa::avx512))
+            kernels.push_back({std::string("avx512 ") + traits_of(t).name, tile_kernel_avx512(t, cpu_has_avx512_vnni())});
+        if (amx_supported() && tile_kernel_amx(t))
+            kernels.push_back({std::string("amx ") + traits_of(t).name, tile_kernel_amx(t)});
+    }
+    for (ggml_type t : all_types) {
+        const int64_t k = traits_of(t).block_size == 1 ? 100 : 3 * traits_of(t).block_size;
+        const int64_t n_rows = 37, n_tok = 40;
+        const weights w = make_weights(rng, t, n_rows, k);
+        const ggml_type vt = vec_dot_type(t);
+        const size_t xs = row_size(vt, k);
+        std::vector<uint8_t> xq(xs * n_tok);
+        std::vector<float> xf(static_cast<size_t>(k));
+        std::normal_distribution<float> g(0.0f, 1.0f);
+        for (int64_t tok = 0; tok < n_tok; ++tok) {
+            for (auto& v : xf) v = g(rng);
+            quantize_row(vt, xf.data(), xq.data() + tok * xs, k);
+        }
+        for (const auto& [name, fn] : kernels) {
+            if (name.substr(name.find(' ') + 1) != traits_of(t).name) continue;
+            std::vector<float> all(static_cast<size_t>(n_tok * n_rows)), part(all.size());
+            fn(k, w.data.data(), w.view.row_bytes, xq.data(), xs, all.data(), n_rows, n_rows, n_tok);
+            // Tokens one at a time and in threes, rows in blocks of 5 starting at an odd row.
+            for (int64_t t0 = 0; t0 < n_tok; t0 += (t0 % 2 ? 1 : 3)) {
+                const int64_t nt = std::min<int64_t>(t0 % 2 ? 1 : 3, n_tok - t0);
+                for (int64_t r0 = 0; r0 < n_rows; r0 += 5) {
+                    const int64_t nr = std::min<int64_t>(5, n_rows - r0);
+                    fn(k, w.data.data() + r0 * w.view.row_bytes, w.view.row_bytes, xq.data() + t0 * xs, xs,
+                       part.data() + t0 * n_rows + r0, n_rows, nr, nt);
+                }
+            }
+            INFO(name);
+            REQUIRE(part == all);
         }
     }
 }
