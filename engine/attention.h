@@ -38,6 +38,10 @@ struct attention_options {
     // Older pages selected per query, per layer and KV head (0: sinks and window only, as StreamingLLM).
     // Default: 32
     int32_t n_pages = 32;
+    // One selection per layer for all its KV heads (a page's score: the best of the heads') instead of one per
+    // KV head: fewer pages resident and read per step, less precise per head.
+    // Default: false (per KV head)
+    bool shared_selection = false;
 
     // Tokens one sparse query attends to at most: sinks + window + selected pages.
     int32_t budget(int32_t page_size) const { return n_sink + n_window + n_pages * page_size; }

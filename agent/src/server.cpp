@@ -1149,11 +1149,13 @@ awaitable<bool> handle_prefixes(beast::tcp_stream& stream, request_t req, state_
     std::string text = it->get<std::string>();
     // It must leave room in the window for a persona and a conversation.
     const int32_t n_tokens = static_cast<int32_t>(st->runner->mdl().tok().encode(text, false, false).size());
-    const int32_t limit = st->runner->history_limit() / 2;
+    // Half the context under full attention; with sparse attention a prefix may be longer than the context.
+    const bool full = st->runner->attention().mode == engine::attention_mode::full;
+    const int32_t limit = (full ? st->runner->n_ctx() : st->runner->history_limit()) / 2;
     if (n_tokens > limit) {
         reply r_ = error_reply(413, "invalid_request_error",
                                "prefix has " + std::to_string(n_tokens) + " tokens; at most " + std::to_string(limit) +
-                                   " (half the longest history) are allowed");
+                                   " (half the context) are allowed");
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
     const bool existed = st->sessions->shared_prefix(id).has_value();

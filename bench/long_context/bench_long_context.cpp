@@ -67,6 +67,7 @@ void usage(FILE* out) {
                  "  --needles N             needles per recall history (default 8)\n"
                  "  --sinks N --window N --pages N   sparse attention settings (default: the engine's, 64/1024/32)\n"
                  "  --pool-pages N          KV pool pages for sparse runs (default 2048)\n"
+                 "  --shared-selection 0|1  one selection per layer for all KV heads (default 0: per KV head)\n"
                  "  --approx MODEL          also compare full and sparse attention on MODEL over real text\n"
                  "  --approx-length N       tokens of text for --approx (default 8192)\n"
                  "  -h, --help\n");
@@ -102,6 +103,7 @@ bool parse_args(int argc, char** argv, bench_options& o) {
         else if (a == "--window") o.attention.n_window = std::atoi(v.c_str());
         else if (a == "--pages") o.attention.n_pages = std::atoi(v.c_str());
         else if (a == "--pool-pages") o.pool_pages = std::max(64, std::atoi(v.c_str()));
+        else if (a == "--shared-selection") o.attention.shared_selection = v == "1" || v == "true";
         else if (a == "--approx") o.approx_model = v;
         else if (a == "--approx-length") o.approx_length = std::atoll(v.c_str());
         else {
@@ -326,6 +328,7 @@ row smollm_row(std::shared_ptr<const model> m, const bench_options& o, int64_t n
 
 struct approx_row {
     int32_t budget = 0;
+    bool shared = false;  // one selection per layer for all KV heads
     double top1 = 0, kl = 0;
 };
 
@@ -368,6 +371,26 @@ std::vector<std::vector<float>> last_logits(std::shared_ptr<const model> m, cons
     return out;
 }
 
+// Top-1 agreement and mean KL(ref || got) over the positions both have.
+void score_against(const std::vector<std::vector<float>>& ref, const std::vector<std::vector<float>>& got,
+                   approx_row& ar) {
+    const size_t n = std::min(ref.size(), got.size());
+    for (size_t p = 0; p < n; ++p) {
+        const auto& a = ref[p];
+        const auto& b = got[p];
+        ar.top1 += std::max_element(a.begin(), a.end()) == a.begin() + (std::max_element(b.begin(), b.end()) - b.begin());
+        const float ma = *std::max_element(a.begin(), a.end()), mb = *std::max_element(b.begin(), b.end());
+        double za = 0, zb = 0;
+        for (size_t i = 0; i < a.size(); ++i) za += std::exp(double(a[i] - ma)), zb += std::exp(double(b[i] - mb));
+        for (size_t i = 0; i < a.size(); ++i) {
+            const double lpa = double(a[i] - ma) - std::log(za), lpb = double(b[i] - mb) - std::log(zb);
+            ar.kl += std::exp(lpa) * (lpa - lpb);
+        }
+    }
+    ar.top1 /= double(std::max<size_t>(1, n));
+    ar.kl /= double(std::max<size_t>(1, n));
+}
+
 std::vector<approx_row> approximation(const bench_options& o) {
     auto m = load_or_die(o.approx_model);
     const std::string text = scenario_text();
@@ -381,33 +404,21 @@ std::vector<approx_row> approximation(const bench_options& o) {
     const auto ref = last_logits(m, full, toks, o.approx_positions);
     std::vector<approx_row> rows;
     for (int div : {8, 4, 2}) {
-        engine_options sp = full;
-        sp.attention.mode = attention_mode::sparse;
-        const int32_t budget = int32_t(o.approx_length / div);
-        sp.attention.n_sink = 64;
-        sp.attention.n_window = budget / 2;
-        sp.attention.n_pages = (budget - 64 - budget / 2) / 16;
-        const auto got = last_logits(m, sp, toks, o.approx_positions);
-        approx_row ar;
-        ar.budget = budget;
-        for (size_t p = 0; p < ref.size() && p < got.size(); ++p) {
-            const auto& a = ref[p];
-            const auto& b = got[p];
-            ar.top1 += std::max_element(a.begin(), a.end()) - a.begin() == std::max_element(b.begin(), b.end()) - b.begin();
-            const float ma = *std::max_element(a.begin(), a.end()), mb = *std::max_element(b.begin(), b.end());
-            double za = 0, zb = 0;
-            for (size_t i = 0; i < a.size(); ++i) za += std::exp(double(a[i] - ma)), zb += std::exp(double(b[i] - mb));
-            double kl = 0;
-            for (size_t i = 0; i < a.size(); ++i) {
-                const double pa = std::exp(double(a[i] - ma)) / za;
-                const double lpa = double(a[i] - ma) - std::log(za), lpb = double(b[i] - mb) - std::log(zb);
-                kl += pa * (lpa - lpb);
-            }
-            ar.kl += kl;
+        for (bool shared : {false, true}) {
+            engine_options sp = full;
+            sp.attention.mode = attention_mode::sparse;
+            const int32_t budget = int32_t(o.approx_length / div);
+            sp.attention.n_sink = 64;
+            sp.attention.n_window = budget / 2;
+            sp.attention.n_pages = (budget - 64 - budget / 2) / 16;
+            sp.attention.shared_selection = shared;
+            const auto got = last_logits(m, sp, toks, o.approx_positions);
+            approx_row ar;
+            ar.budget = budget;
+            ar.shared = shared;
+            score_against(ref, got, ar);
+            rows.push_back(ar);
         }
-        ar.top1 /= double(ref.size());
-        ar.kl /= double(ref.size());
-        rows.push_back(ar);
     }
     return rows;
 }
@@ -467,8 +478,9 @@ int main(int argc, char** argv) {
         approx = approximation(o);
         std::printf("\n%s over %lld tokens of scenario text, last %d positions:\n", o.approx_model.c_str(),
                     (long long)o.approx_length, o.approx_positions);
-        std::printf("%10s %10s %12s\n", "budget", "top-1", "KL");
-        for (const auto& a : approx) std::printf("%10d %10.3f %12.5f\n", a.budget, a.top1, a.kl);
+        std::printf("%10s %10s %10s %12s\n", "budget", "selection", "top-1", "KL");
+        for (const auto& a : approx)
+            std::printf("%10d %10s %10.3f %12.5f\n", a.budget, a.shared ? "shared" : "per-head", a.top1, a.kl);
     }
     // One JSON line.
     std::printf("{\"bench\":\"long_context\",\"threads\":%d,\"rows\":[", o.n_threads);
@@ -483,8 +495,8 @@ int main(int argc, char** argv) {
     }
     std::printf("],\"approx\":[");
     for (size_t i = 0; i < approx.size(); ++i)
-        std::printf("%s{\"budget\":%d,\"top1\":%.4f,\"kl\":%.6f}", i ? "," : "", approx[i].budget, approx[i].top1,
-                    approx[i].kl);
+        std::printf("%s{\"budget\":%d,\"shared\":%s,\"top1\":%.4f,\"kl\":%.6f}", i ? "," : "", approx[i].budget,
+                    approx[i].shared ? "true" : "false", approx[i].top1, approx[i].kl);
     std::printf("]}\n");
     return 0;
 }

@@ -159,12 +159,11 @@ void sparse_attention::fold_into_group(kv_sequence& seq, int32_t pg) const {
     fold_summary(seq.super_summary, pg / (k_group * k_group), pg % (k_group * k_group) == 0, src, per_page, hd);
 }
 
-void sparse_attention::top_pages(const plan& p, const kv_sequence& seq, int il, int kh, const float* qs, int g,
-                                 std::vector<std::pair<float, int32_t>>& best) const {
+void sparse_attention::top_pages(const plan& p, const kv_sequence& seq, int il, int kh0, int kh1, const float* qs,
+                                 int g, std::vector<std::pair<float, int32_t>>& best) const {
     // Best-first search over a three-level tree (256 pages, 16 pages, one page), each node's bound at least
     // every page bound below it: pages come out in descending score, so the first n_selected are the top k.
-    const int64_t per_page = summary_floats_per_page();
-    const size_t off = (size_t(il) * hp_.n_head_kv + kh) * 2 * hp_.head_dim;
+    const int64_t per_page = summary_floats_per_page(), gd = int64_t(g) * hp_.head_dim;
     const int32_t first = p.n_sink_pages, last = p.first_window_page;  // candidates [first, last)
     const std::vector<float>* levels[3] = {&seq.key_summary, &seq.group_summary, &seq.super_summary};
     struct node {
@@ -176,7 +175,13 @@ void sparse_attention::top_pages(const plan& p, const kv_sequence& seq, int il, 
     auto push = [&](int32_t level, int32_t idx) {
         const int32_t span = level == 0 ? 1 : level == 1 ? k_group : k_group * k_group;
         if (std::max(first, idx * span) >= std::min(last, (idx + 1) * span)) return;  // no candidate below
-        heap.push({page_bound(&(*levels[level])[size_t(idx) * per_page + off], qs, g), level, idx});
+        // A node's bound for KV heads [kh0, kh1): the best of theirs (a shared selection serves them all).
+        const float* rec = &(*levels[level])[size_t(idx) * per_page];
+        float b = -INFINITY;
+        for (int kh = kh0; kh < kh1; ++kh)
+            b = std::max(b, page_bound(rec + (size_t(il) * hp_.n_head_kv + kh) * 2 * hp_.head_dim,
+                                       qs + (kh - kh0) * gd, g));
+        heap.push({b, level, idx});
     };
     const int32_t top_span = k_group * k_group;
     for (int32_t idx = first / top_span; idx <= (last - 1) / top_span; ++idx) push(2, idx);
@@ -211,30 +216,35 @@ void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const flo
     if (!p.active) return;
     const int32_t ps = page_size_, hd = hp_.head_dim, nkv = hp_.n_head_kv;
     const int g = hp_.n_head / nkv;
-    const int64_t q_dim = hp_.q_dim();
+    const int64_t q_dim = hp_.q_dim(), gd = int64_t(g) * hd;
     const int64_t nominal = opt_.n_window + int64_t(p.n_selected) * ps / 2;
     const int64_t np2 = 2 * rope_.n_pairs();
-    std::vector<float> qs(size_t(g) * hd), turned(size_t(g) * hd), cs(static_cast<size_t>(np2));
-    std::vector<std::pair<float, int32_t>> best;
     p.wanted.clear();
-    for (int kh = 0; kh < nkv; ++kh) {
-        float* ang = &p.angles[size_t(kh) * (1 + p.n_selected) * np2];
-        rope_.angles(-p.shift, ang);  // sinks: virtual = real positions
-        if (p.n_selected == 0) continue;
-        // The group's queries as a page at the nominal distance would see them, summed over the rows (a prefill
-        // chunk shares one selection; the scale does not change the ranking).
-        std::fill(qs.begin(), qs.end(), 0.0f);
-        for (int64_t r = 0; r < n_rows; ++r) {
-            rope_.angles(nominal - pos[r], cs.data());
-            rope_.rotate(cs.data(), q + r * q_dim + int64_t(kh) * g * hd, turned.data(), g);
-            for (size_t i = 0; i < qs.size(); ++i) qs[i] += turned[i];
+    for (int kh = 0; kh < nkv; ++kh) rope_.angles(-p.shift, &p.angles[size_t(kh) * (1 + p.n_selected) * np2]);
+    if (p.n_selected == 0) return;  // sinks and window only
+    // Each group's queries as a page at the nominal distance would see them, summed over the rows (a prefill
+    // chunk shares one selection; the scale does not change the ranking). qs [n_head_kv][g][head_dim].
+    std::vector<float> qs(static_cast<size_t>(nkv * gd), 0.0f), turned(static_cast<size_t>(gd)),
+        cs(static_cast<size_t>(np2));
+    for (int64_t r = 0; r < n_rows; ++r) {
+        rope_.angles(nominal - pos[r], cs.data());
+        for (int kh = 0; kh < nkv; ++kh) {
+            rope_.rotate(cs.data(), q + r * q_dim + kh * gd, turned.data(), g);
+            for (int64_t i = 0; i < gd; ++i) qs[size_t(kh * gd + i)] += turned[size_t(i)];
         }
-        top_pages(p, seq, il, kh, qs.data(), g, best);
-        std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    }
+    std::vector<std::pair<float, int32_t>> best;
+    for (int kh = 0; kh < nkv; ++kh) {
+        if (!opt_.shared_selection || kh == 0) {
+            const int kh1 = opt_.shared_selection ? nkv : kh + 1;
+            top_pages(p, seq, il, kh, kh1, &qs[size_t(kh * gd)], g, best);
+            std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+        }
         int32_t* sel = &p.selected[size_t(kh) * p.n_selected];
+        float* ang = &p.angles[size_t(kh) * (1 + p.n_selected) * np2];
         for (int32_t i = 0; i < p.n_selected; ++i) {
             sel[i] = best[size_t(i)].second;
-            if (seq.pages[size_t(sel[i])] < 0) p.wanted.push_back(sel[i]);
+            if (seq.pages[size_t(sel[i])] < 0 && (kh == 0 || !opt_.shared_selection)) p.wanted.push_back(sel[i]);
             const int64_t real = int64_t(sel[i]) * ps, virt = opt_.n_sink + int64_t(i) * ps;
             rope_.angles(real - virt - p.shift, ang + (1 + i) * np2);
         }

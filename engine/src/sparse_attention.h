@@ -93,9 +93,10 @@ private:
     void persist_summary(const kv_sequence& seq, int32_t pg, block_store_i& store) const;
     // Folds page pg's summary into its groups' (16 and 256 pages).
     void fold_into_group(kv_sequence& seq, int32_t pg) const;
-    // The n_selected best candidate pages of (layer il, KV head kh) for the turned queries qs, best first
-    // (best-first search over pages, groups of 16 and groups of 256).
-    void top_pages(const plan& p, const kv_sequence& seq, int il, int kh, const float* qs, int g,
+    // The n_selected best candidate pages of layer il, best first (best-first search over pages, groups of 16
+    // and groups of 256).
+    // qs [kh1 - kh0][g][head_dim]: the pages best for KV heads [kh0, kh1) together (their best bound).
+    void top_pages(const plan& p, const kv_sequence& seq, int il, int kh0, int kh1, const float* qs, int g,
                    std::vector<std::pair<float, int32_t>>& best) const;
 
     const hparams& hp_;

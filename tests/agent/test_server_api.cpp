@@ -53,7 +53,9 @@ struct stderr_capture {
 }  // namespace
 
 TEST_CASE("server: shared prefixes are registered over HTTP and used by characters", "[agent][server][prefix]") {
-    fixture f;
+    fixture_sizes sizes;
+    sizes.attention = engine::attention_mode::full;  // prefixes are bounded by half the context then
+    fixture f({}, false, {}, sizes);
     // Unknown prefix: a 4xx, no session.
     const json npc = {{"id", "npc-butler"},
                       {"character", {{"name", "Butler"}, {"persona", "You are the butler."}, {"shared_prefix", "rules"}}}};
