@@ -183,8 +183,8 @@ struct context_window {
     // Sparse attention (engine/attention.h): the history is longer than the window and is attended sparsely.
     bool sparse = false;
     int32_t n_sink = 0, n_window = 0, n_pages = 0;  // the engine's effective settings
-    int32_t n_pages_resident = 0;                   // pages of the history held in the pool
-    int64_t n_pages_loaded = 0;                     // pages brought back from the store for the turn
+    int32_t n_pages_resident = 0;                   // pages of the history held in the pool after the turn
+    int64_t n_pages_loaded = 0;                     // parked pages read back from the store for the turn
 };
 // {"truncated": true, "n_kept_first": ..., "n_dropped": ..., "n_kept_recent": ..., "attention": "full" | "sparse",
 //  and with sparse: "sink_tokens", "window_tokens", "pages_per_query", "pages_resident", "pages_loaded"}
@@ -192,6 +192,8 @@ nlohmann::json context_window_json(const context_window& c);
 // Sets c.sparse and the attention fields when a prompt of n_prompt tokens plus reserve goes past what full
 // attention serves on this runner.
 void note_attention(context_window& c, const engine_runner& runner, int32_t n_prompt, int32_t reserve);
+// After the generation: what the engine did (pages resident after the turn, pages read back for it).
+void note_attention_result(context_window& c, const engine::attention_report& r);
 
 // The prompt of one turn, made by session_manager::begin_turn.
 struct turn_plan {

@@ -587,8 +587,14 @@ void note_attention(context_window& c, const engine_runner& runner, int32_t n_pr
                (a.mode == engine::attention_mode::sparse ? end > a.budget(16) : end > runner.n_ctx());
     if (!c.sparse) return;
     c.n_sink = a.n_sink, c.n_window = a.n_window, c.n_pages = a.n_pages;
-    c.n_pages_resident = (n_prompt + 15) / 16;  // the whole history stays in the pool (no paging to the store yet)
-    c.n_pages_loaded = 0;
+}
+
+void note_attention_result(context_window& c, const engine::attention_report& r) {
+    if (!r.sparse) return;
+    c.sparse = true;
+    c.n_sink = r.n_sink, c.n_window = r.n_window, c.n_pages = r.n_pages;
+    c.n_pages_resident = r.n_pages_resident;
+    c.n_pages_loaded = r.n_pages_loaded;
 }
 
 status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t page_size) {

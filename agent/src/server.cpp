@@ -899,7 +899,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
     engine::request r = std::move(made.value());
-    const context_window cw = plan.context;
+    context_window cw = plan.context;
     const bool tools_on = ct && ct->choice != tool_choice::none;
     const bool forced = ct && ct->forced_call;
     if (ct) {
@@ -913,6 +913,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
     if (!g.stream) {
         delta_fn no_delta;
         turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta), sid);
+        note_attention_result(cw, out.info.attention);
         tools::parsed_output calls;
         if (tools_on) calls = extract_tool_calls(out.text, forced);
         if (s) {
@@ -968,6 +969,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
                         dump(chunk_json(id, model_id, created, {{"content", std::move(text)}}, nullptr, sid)));
     };
     turn_outcome out = co_await run_turn(st, std::move(r), on_delta, sid);
+    note_attention_result(cw, out.info.attention);
     tools::parsed_output calls;
     if (tools_on) calls = extract_tool_calls(out.text, forced);
     if (s) {
@@ -1325,6 +1327,7 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
         delta_fn no_delta;
         std::string sid = s->id;
         turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta), std::move(sid));
+        note_attention_result(context, out.info.attention);
         total.n_prompt += out.info.n_prompt;
         total.n_generated += out.info.n_generated;
         total.n_reused += out.info.n_reused;
@@ -1559,11 +1562,12 @@ awaitable<void> ws_turn(std::shared_ptr<ws_conn> c, state_ptr st, session_ptr s,
         co_return;
     }
     engine::request r = std::move(made.value());
-    const context_window cw = plan.context;
+    context_window cw = plan.context;
     delta_fn on_delta = [c, sid](std::string text) {
         return ws_send(c, dump(json{{"type", "token"}, {"session_id", sid}, {"text", std::move(text)}}));
     };
     turn_outcome out = co_await run_turn(st, std::move(r), on_delta, sid);
+    note_attention_result(cw, out.info.attention);
     st->sessions->end_turn(s, out.text, out.info.reason != engine::finish_reason::error, context_event_extra(cw));
     if (out.info.reason == engine::finish_reason::error) {
         co_await ws_error(c, out.info.error.message());

@@ -217,7 +217,9 @@ TEST_CASE("server: with sparse attention a history beyond the window is never cu
         CHECK(cx["sink_tokens"] == 16);
         CHECK(cx["window_tokens"] == 64);
         CHECK(cx["pages_per_query"] == 2);
-        CHECK(cx["pages_resident"].get<int>() * 16 >= prompt);
+        // Only sinks, window and the pages being attended stay in the pool; the rest is parked.
+        CHECK(cx["pages_resident"].get<int>() > 0);
+        if (prompt > 400) CHECK(cx["pages_resident"].get<int>() * 16 < prompt);
     }
     CHECK(last_prompt > 3 * 160);
     CHECK(n_sparse >= 8);
