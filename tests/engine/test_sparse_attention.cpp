@@ -11,6 +11,7 @@
 
 #include "engine/engine.h"
 #include "engine/src/rope_rotation.h"
+#include "engine/src/sparse_attention.h"
 #include "kernels/cpu/thread_pool.h"
 #include "tests/support/tiny_model.h"
 
@@ -201,5 +202,127 @@ TEST_CASE("sparse attention: within the budget every shared model's logits equal
             REQUIRE(got.size() == ref.size());
             for (size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == ref[i]);
         }
+    }
+}
+
+namespace {
+
+// RoPE "normal" of one head vector at pos, with the engine's own angles.
+std::vector<float> rope_at(const forward_context& fwd, const std::vector<float>& x, int64_t pos, int n_rot) {
+    std::vector<float> c(static_cast<size_t>(n_rot / 2)), s(c.size()), y = x;
+    fwd.rope_cache(pos, c.data(), s.data());
+    for (int i = 0; i < n_rot / 2; ++i) {
+        y[2 * i] = x[2 * i] * c[i] - x[2 * i + 1] * s[i];
+        y[2 * i + 1] = x[2 * i] * s[i] + x[2 * i + 1] * c[i];
+    }
+    return y;
+}
+
+}  // namespace
+
+TEST_CASE("sparse attention re-positions sinks, selected pages and window exactly as keys rotated at virtual positions",
+          "[sparse]") {
+    // One layer by hand: keys written rotated at their real positions; the sparse kernel (query turned per run)
+    // must equal a plain softmax over the same keys rotated at their virtual positions (sinks where they are,
+    // selected pages right after them, the window after those), with the query at the window's end. Tolerance:
+    // 5e-3 of the output's scale (f16 keys, f16-rounded query and weights on the kernel's side).
+    auto m = sparse_test_model(4096);
+    const hparams& hp = m->hp();
+    const int hd = hp.head_dim, nkv = hp.n_head_kv, g = hp.n_head / nkv, n_rot = hp.n_rot;
+    kv_cache_options ko{hp.n_layer, nkv, hd, 16, 64, 0, {}};
+    auto kvr = kv_cache::open(ko);
+    REQUIRE(kvr.ok());
+    kv_cache& kv = *kvr.value();
+    kernels::thread_pool pool(1);
+    forward_context fwd(*m, kv, pool);
+    const int64_t n = 40 * 16 + 7;  // the query is the last token
+    kv_sequence seq;
+    REQUIRE(kv.reserve(seq, int32_t(n)).ok());
+    std::mt19937 rng(4);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<std::vector<float>> k_raw(size_t(n) * nkv), v_all(size_t(n) * nkv);
+    for (int64_t t = 0; t < n; ++t)
+        for (int kh = 0; kh < nkv; ++kh) {
+            auto& kr = k_raw[size_t(t * nkv + kh)];
+            auto& vr = v_all[size_t(t * nkv + kh)];
+            kr.resize(size_t(hd)), vr.resize(size_t(hd));
+            for (auto& x : kr) x = nd(rng);
+            for (auto& x : vr) x = nd(rng);
+            const auto kr_rot = rope_at(fwd, kr, t, n_rot);
+            uint16_t* kd = kv.k_ptr(seq.pages[size_t(t / 16)], 0) + (t % 16) * hp.kv_dim() + kh * hd;
+            uint16_t* vd = kv.v_ptr(seq.pages[size_t(t / 16)], 0) + (t % 16) * hp.kv_dim() + kh * hd;
+            for (int i = 0; i < hd; ++i) kd[i] = kernels::fp32_to_fp16(kr_rot[size_t(i)]), vd[i] = kernels::fp32_to_fp16(vr[size_t(i)]);
+        }
+    std::vector<token_id> toks(size_t(n - 1), 5);
+    REQUIRE(kv.commit(seq, toks).ok());  // hashes for the full pages; the query's row is written above
+    const int64_t P = n - 1;
+    std::vector<float> q_raw(size_t(hp.n_head) * hd), q_rot(q_raw.size());
+    for (auto& x : q_raw) x = nd(rng);
+    for (int h = 0; h < hp.n_head; ++h) {
+        const std::vector<float> one(q_raw.begin() + h * hd, q_raw.begin() + (h + 1) * hd);
+        const auto r = rope_at(fwd, one, P, n_rot);
+        std::copy(r.begin(), r.end(), q_rot.begin() + h * hd);
+    }
+
+    attention_options ao;
+    ao.mode = attention_mode::sparse;
+    ao.n_sink = 32;
+    ao.n_window = 64;
+    ao.n_pages = 4;
+    std::vector<double> omega(size_t(n_rot / 2));
+    {
+        std::vector<float> c(omega.size()), s(omega.size());
+        fwd.rope_cache(1, c.data(), s.data());
+        for (size_t i = 0; i < omega.size(); ++i) omega[i] = std::atan2(s[i], c[i]);
+    }
+    rope_rotation rot(omega, rope_kind::normal, n_rot, hd);
+    sparse_attention sp(hp, ao, 16, 4096, rot);
+    // The step that wrote the query's token: seq holds n - 1 tokens before it.
+    seq.n_tokens = int32_t(n - 1);
+    auto plan = sp.make_plan(seq, 1);
+    REQUIRE(plan.active);
+    seq.n_tokens = int32_t(n);
+    sp.summarize(seq, plan.first_window_page, kv);
+    sp.select(plan, seq, 0, q_rot.data(), &P, 1);
+    const paged_kv_layout lay = kv.layout();
+    const kernels::paged_kv_view view{kv.data(), lay.page_stride, lay.layer_stride, lay.v_offset, lay.page_size,
+                                      lay.kv_dim};
+    std::vector<float> scratch(sp.scratch_floats(1)), out(size_t(g) * hd);
+    const int64_t vq = P - plan.shift;
+    for (int kh = 0; kh < nkv; ++kh) {
+        sp.attend(kernels::isa::scalar, plan, seq, view, 0, P, &q_rot[size_t(kh * g * hd)], kh, out.data(),
+                  scratch.data());
+        // The reference: (position, virtual position) of every key attended.
+        std::vector<std::pair<int64_t, int64_t>> keys;
+        for (int64_t t = 0; t < plan.n_sink_pages * 16; ++t) keys.push_back({t, t});
+        for (int32_t i = 0; i < plan.n_selected; ++i) {
+            const int32_t pg = plan.selected[size_t(kh * plan.n_selected + i)];
+            for (int t = 0; t < 16; ++t) keys.push_back({pg * 16 + t, 32 + i * 16 + t});
+        }
+        for (int64_t t = int64_t(plan.first_window_page) * 16; t <= P; ++t) keys.push_back({t, t - plan.shift});
+        float max_abs = 0, max_diff = 0;
+        for (int j = 0; j < g; ++j) {
+            const std::vector<float> qh(q_raw.begin() + (kh * g + j) * hd, q_raw.begin() + (kh * g + j + 1) * hd);
+            const auto qv = rope_at(fwd, qh, vq, n_rot);
+            std::vector<double> w;
+            double mx = -1e30;
+            for (const auto& [t, vt] : keys) {
+                const auto kr = rope_at(fwd, k_raw[size_t(t * nkv + kh)], vt, n_rot);
+                double d = 0;
+                for (int i = 0; i < hd; ++i) d += double(qv[size_t(i)]) * kr[size_t(i)];
+                w.push_back(d / std::sqrt(double(hd)));
+                mx = std::max(mx, w.back());
+            }
+            double z = 0;
+            for (auto& x : w) z += (x = std::exp(x - mx));
+            for (int i = 0; i < hd; ++i) {
+                double acc = 0;
+                for (size_t e = 0; e < keys.size(); ++e) acc += w[e] / z * v_all[size_t(keys[e].first * nkv + kh)][size_t(i)];
+                max_abs = std::max(max_abs, float(std::fabs(acc)));
+                max_diff = std::max(max_diff, float(std::fabs(acc - out[size_t(j * hd + i)])));
+            }
+        }
+        INFO("KV head " << kh << ": max diff " << max_diff << " of " << max_abs << ", shift " << plan.shift);
+        CHECK(max_diff <= 5e-3f * std::max(1.0f, max_abs));
     }
 }
