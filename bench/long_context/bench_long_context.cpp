@@ -141,6 +141,25 @@ std::unique_ptr<engine::engine> make_engine(std::shared_ptr<const model> m, cons
     return std::move(e.value());
 }
 
+size_t page_bytes_of(const model& m) { return size_t(m.hp().n_layer) * 2 * 16 * size_t(m.hp().kv_dim()) * 2; }
+
+// Full attention: a context and a pool that hold the history; sparse: the model's trained context (sparse beyond
+// it) and a pool of --pool-pages.
+engine_options history_options(const bench_options& o, const model& m, int64_t n_tokens, bool full) {
+    engine_options eo;
+    eo.n_threads = o.n_threads;
+    eo.attention = o.attention;
+    if (full) {
+        eo.attention.mode = attention_mode::full;
+        eo.n_ctx = int32_t(n_tokens + o.n_decode + 64);
+        eo.kv_bytes = (size_t(eo.n_ctx) / 16 + 4) * page_bytes_of(m);
+    } else {
+        eo.n_ctx = m.hp().n_ctx_train;
+        eo.kv_bytes = size_t(o.pool_pages) * page_bytes_of(m);
+    }
+    return eo;
+}
+
 // One request run to completion, with the time of its first and last generated tokens.
 struct run_result {
     finish_info fin;
@@ -206,19 +225,8 @@ row recall_row(std::shared_ptr<const model> m, const test::recall_roles& roles, 
                int64_t n_tokens, bool full) {
     const auto needles = spread_needles(o.n_needles, n_tokens, uint64_t(n_tokens));
     const auto history = test::make_recall_history(roles, n_tokens, needles, 7);
-    const size_t page_bytes = size_t(m->hp().n_layer) * 2 * 16 * m->hp().kv_dim() * 2;
-    engine_options eo;
-    eo.n_threads = o.n_threads;
-    eo.attention = o.attention;
-    if (full) {
-        eo.attention.mode = attention_mode::full;
-        eo.n_ctx = int32_t(n_tokens + o.n_decode + 64);
-        eo.kv_bytes = (size_t(eo.n_ctx) / 16 + 4) * page_bytes;
-    } else {
-        eo.n_ctx = 4096;  // the model's trained context: sparse beyond it
-        eo.kv_bytes = size_t(o.pool_pages) * page_bytes;
-    }
-    auto eng = make_engine(m, eo);
+    const size_t page_bytes = page_bytes_of(*m);
+    auto eng = make_engine(m, history_options(o, *m, n_tokens, full));
     memory_block_store store;  // where parked pages go (a host-memory stand-in for the disk store)
     if (!full) eng->kv().set_store(&store);
     row rw;
@@ -292,19 +300,8 @@ std::vector<token_id> synthesize_history(const model& m, int64_t n_tokens, memor
 
 row smollm_row(std::shared_ptr<const model> m, const bench_options& o, int64_t n_tokens, bool full,
                memory_block_store& store, const std::vector<token_id>& history) {
-    const size_t page_bytes = size_t(m->hp().n_layer) * 2 * 16 * m->hp().kv_dim() * 2;
-    engine_options eo;
-    eo.n_threads = o.n_threads;
-    eo.attention = o.attention;
-    if (full) {
-        eo.attention.mode = attention_mode::full;
-        eo.n_ctx = int32_t(n_tokens + o.n_decode + 64);
-        eo.kv_bytes = (size_t(eo.n_ctx) / 16 + 4) * page_bytes;
-    } else {
-        eo.n_ctx = 8192;
-        eo.kv_bytes = size_t(o.pool_pages) * page_bytes;
-    }
-    auto eng = make_engine(m, eo);
+    const size_t page_bytes = page_bytes_of(*m);
+    auto eng = make_engine(m, history_options(o, *m, n_tokens, full));
     eng->kv().set_store(&store);
     const run_result r = run(*eng, history, o.n_decode);
     row rw;

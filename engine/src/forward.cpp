@@ -90,25 +90,9 @@ void forward_context::rope_cache(int64_t pos, float* cos_out, float* sin_out) co
 
 void forward_context::apply_rope(float* x, int n_heads, int64_t pos) const {
     const hparams& hp = m_.hp();
-    const int half = hp.n_rot / 2;
     float cs[512], sn[512];
     rope_cache(pos, cs, sn);
-    for (int h = 0; h < n_heads; ++h) {
-        float* v = x + static_cast<int64_t>(h) * hp.head_dim;
-        if (hp.rope == rope_kind::normal) {
-            for (int i = 0; i < half; ++i) {
-                const float a = v[2 * i], b = v[2 * i + 1];
-                v[2 * i] = a * cs[i] - b * sn[i];
-                v[2 * i + 1] = a * sn[i] + b * cs[i];
-            }
-        } else {
-            for (int i = 0; i < half; ++i) {
-                const float a = v[i], b = v[i + half];
-                v[i] = a * cs[i] - b * sn[i];
-                v[i + half] = a * sn[i] + b * cs[i];
-            }
-        }
-    }
+    rotate_pairs(hp.rope, hp.n_rot, hp.head_dim, cs, sn, x, x, n_heads);
 }
 
 std::vector<double> forward_context::rope_omegas() const {

@@ -36,27 +36,26 @@ void rope_rotation::angles(int64_t delta, float* cs) const {
     }
 }
 
-void rope_rotation::rotate(const float* cs, const float* x, float* y, int32_t n_heads) const {
-    const int32_t half = n_pairs();
-    const float* sn = cs + half;
+void rotate_pairs(rope_kind kind, int32_t n_rot, int32_t head_dim, const float* cs, const float* sn, const float* x,
+                  float* y, int32_t n_heads) {
+    const int32_t half = n_rot / 2;
     for (int32_t h = 0; h < n_heads; ++h) {
-        const float* a = x + static_cast<int64_t>(h) * head_dim_;
-        float* b = y + static_cast<int64_t>(h) * head_dim_;
-        for (int32_t i = n_rot_; i < head_dim_; ++i) b[i] = a[i];
-        if (kind_ == rope_kind::normal) {
-            for (int32_t i = 0; i < half; ++i) {
-                const float u = a[2 * i], v = a[2 * i + 1];
-                b[2 * i] = u * cs[i] - v * sn[i];
-                b[2 * i + 1] = u * sn[i] + v * cs[i];
-            }
-        } else {
-            for (int32_t i = 0; i < half; ++i) {
-                const float u = a[i], v = a[i + half];
-                b[i] = u * cs[i] - v * sn[i];
-                b[i + half] = u * sn[i] + v * cs[i];
-            }
+        const float* a = x + static_cast<int64_t>(h) * head_dim;
+        float* b = y + static_cast<int64_t>(h) * head_dim;
+        if (a != b)
+            for (int32_t i = n_rot; i < head_dim; ++i) b[i] = a[i];
+        const int32_t step = kind == rope_kind::normal ? 2 : 1, other = kind == rope_kind::normal ? 1 : half;
+        for (int32_t i = 0; i < half; ++i) {
+            const int32_t j = i * step;
+            const float u = a[j], v = a[j + other];
+            b[j] = u * cs[i] - v * sn[i];
+            b[j + other] = u * sn[i] + v * cs[i];
         }
     }
+}
+
+void rope_rotation::rotate(const float* cs, const float* x, float* y, int32_t n_heads) const {
+    rotate_pairs(kind_, n_rot_, head_dim_, cs, cs + n_pairs(), x, y, n_heads);
 }
 
 }  // namespace mnemos::engine

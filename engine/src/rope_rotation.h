@@ -16,6 +16,11 @@
 
 namespace mnemos::engine {
 
+// y = x with each RoPE pair of the first n_rot dims of n_heads vectors of head_dim turned by (cos[i], sin[i])
+// (normal: pairs (2i, 2i+1); neox: (i, i + n_rot/2)); dims past n_rot copied. x == y allowed.
+void rotate_pairs(rope_kind kind, int32_t n_rot, int32_t head_dim, const float* cos, const float* sin, const float* x,
+                  float* y, int32_t n_heads);
+
 class rope_rotation {
 public:
     // omega [n_rot/2]: radians per position of pair i (scaling applied).

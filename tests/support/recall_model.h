@@ -304,16 +304,7 @@ inline bool write_recall_model(const std::string& path, const recall_model_spec&
     w.add_u32(a + ".rope.dimension_count", d::HEAD_DIM);
     w.add_f32(a + ".rope.freq_base", s.rope_freq_base);
     w.add_f32(a + ".attention.layer_norm_rms_epsilon", d::RMS_EPS);
-    w.add_string("tokenizer.ggml.model", "llama");
-    w.add_string("tokenizer.ggml.pre", "default");
-    w.add_string_array("tokenizer.ggml.tokens", voc.tokens);
-    w.add_f32_array("tokenizer.ggml.scores", voc.scores);
-    w.add_i32_array("tokenizer.ggml.token_type", voc.types);
-    w.add_u32("tokenizer.ggml.bos_token_id", 1);
-    w.add_u32("tokenizer.ggml.eos_token_id", 2);
-    w.add_u32("tokenizer.ggml.unknown_token_id", 0);
-    w.add_bool("tokenizer.ggml.add_bos_token", true);
-    w.add_bool("tokenizer.ggml.add_eos_token", false);
+    tiny_model_detail::add_spm_tokenizer(w, voc);
 
     auto add = [&](const std::string& name, const d::matrix& m) { w.add_tensor_f32(name, {m.cols, m.rows}, m.a); };
     const std::vector<float> ones(d::E, 1.0f);

@@ -279,6 +279,20 @@ inline uint32_t file_type_of(kernels::ggml_type t) {
     }
 }
 
+// The metadata of the SPM vocabulary (make_spm_vocab): <unk> 0, <s> 1, </s> 2, BOS added.
+inline void add_spm_tokenizer(gguf_writer& w, const vocab& voc) {
+    w.add_string("tokenizer.ggml.model", "llama");
+    w.add_string("tokenizer.ggml.pre", "default");
+    w.add_string_array("tokenizer.ggml.tokens", voc.tokens);
+    w.add_f32_array("tokenizer.ggml.scores", voc.scores);
+    w.add_i32_array("tokenizer.ggml.token_type", voc.types);
+    w.add_u32("tokenizer.ggml.bos_token_id", 1);
+    w.add_u32("tokenizer.ggml.eos_token_id", 2);
+    w.add_u32("tokenizer.ggml.unknown_token_id", 0);
+    w.add_bool("tokenizer.ggml.add_bos_token", true);
+    w.add_bool("tokenizer.ggml.add_eos_token", false);
+}
+
 }  // namespace tiny_model_detail
 
 // Writes a tiny random-weight model to `path`. Returns false when the options
@@ -329,16 +343,7 @@ inline bool write_tiny_model(const std::string& path, const tiny_model_options& 
 
     std::vector<std::string> tokens = voc.tokens;
     if (o.tokenizer == "llama") {
-        w.add_string("tokenizer.ggml.model", "llama");
-        w.add_string("tokenizer.ggml.pre", "default");
-        w.add_string_array("tokenizer.ggml.tokens", tokens);
-        w.add_f32_array("tokenizer.ggml.scores", voc.scores);
-        w.add_i32_array("tokenizer.ggml.token_type", voc.types);
-        w.add_u32("tokenizer.ggml.bos_token_id", 1);
-        w.add_u32("tokenizer.ggml.eos_token_id", 2);
-        w.add_u32("tokenizer.ggml.unknown_token_id", 0);
-        w.add_bool("tokenizer.ggml.add_bos_token", true);
-        w.add_bool("tokenizer.ggml.add_eos_token", false);
+        d::add_spm_tokenizer(w, voc);
     } else {
         const auto id_of = [&](const std::string& s) {
             return static_cast<uint32_t>(std::find(tokens.begin(), tokens.end(), s) - tokens.begin());
