@@ -355,6 +355,8 @@ std::string scenario_text() {
 std::vector<std::vector<float>> last_logits(std::shared_ptr<const model> m, const engine_options& eo,
                                             const std::vector<token_id>& prompt, int32_t n_last) {
     auto eng = make_engine(std::move(m), eo);
+    // The history without its last positions first (no logits), so that the run with logits reuses it.
+    run(*eng, std::vector<token_id>(prompt.begin(), prompt.end() - n_last - 16), 0);
     std::vector<std::vector<float>> out;
     request r;
     r.prompt = prompt;
