@@ -203,6 +203,8 @@ struct row {
     double prefill_tok_s = 0;      // 0: not run (synthesized history)
     double decode_ms = 0;
     int recalled = -1, asked = 0;  // -1: not a recall model
+    int resumed = -1;              // needles recalled by a new engine over the same store (a restart)
+    double resume_s = 0;           // its first answer: match from the store (summaries) + the query
     int32_t pages_resident = 0;
     int64_t pool_bytes = 0;        // the pool's size
     int64_t summary_bytes = 0;
@@ -220,6 +222,10 @@ std::vector<test::recall_needle> spread_needles(int n, int64_t n_tokens, uint64_
     }
     return out;
 }
+
+void resume_row(std::shared_ptr<const model> m, const test::recall_roles& roles, const bench_options& o,
+                int64_t n_tokens, memory_block_store& store, const std::vector<token_id>& history,
+                const std::vector<test::recall_needle>& needles, row& rw);
 
 row recall_row(std::shared_ptr<const model> m, const test::recall_roles& roles, const bench_options& o,
                int64_t n_tokens, bool full) {
@@ -251,7 +257,24 @@ row recall_row(std::shared_ptr<const model> m, const test::recall_roles& roles, 
         rw.read_bytes_per_token = double(r.fin.attention.n_pages_loaded) * double(page_bytes) /
                                   double(std::max(1, r.fin.n_generated));
     }
+    if (!full) resume_row(m, roles, o, n_tokens, store, history, needles, rw);
     return rw;
+}
+
+// A restart: a new engine over the same store answers the needles again (summaries and blocks from the store).
+void resume_row(std::shared_ptr<const model> m, const test::recall_roles& roles, const bench_options& o,
+                int64_t n_tokens, memory_block_store& store, const std::vector<token_id>& history,
+                const std::vector<test::recall_needle>& needles, row& rw) {
+    auto eng = make_engine(m, history_options(o, *m, n_tokens, false));
+    eng->kv().set_store(&store);
+    rw.resumed = 0;
+    for (size_t i = 0; i < needles.size(); ++i) {
+        std::vector<token_id> prompt = history;
+        prompt.push_back(roles.keys[size_t(needles[i].key)]);
+        const run_result r = run(*eng, prompt, 1);
+        if (i == 0) rw.resume_s = r.seconds;
+        rw.resumed += !r.fin.tokens.empty() && r.fin.tokens[0] == roles.values[size_t(needles[i].value)];
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -402,14 +425,16 @@ std::vector<approx_row> approximation(const bench_options& o) {
     full.n_ctx = int32_t(o.approx_length + 64);
     const auto ref = last_logits(m, full, toks, o.approx_positions);
     std::vector<approx_row> rows;
-    for (int div : {8, 4, 2}) {
+    for (int div : {0, 8, 4, 2}) {  // 0: the defaults (64 sinks, 1024 window, 32 pages: 1600 tokens)
         for (bool shared : {false, true}) {
             engine_options sp = full;
             sp.attention.mode = attention_mode::sparse;
-            const int32_t budget = int32_t(o.approx_length / div);
-            sp.attention.n_sink = 64;
-            sp.attention.n_window = budget / 2;
-            sp.attention.n_pages = (budget - 64 - budget / 2) / 16;
+            const int32_t budget = div ? int32_t(o.approx_length / div) : attention_options{}.budget(16);
+            if (div) {
+                sp.attention.n_sink = 64;
+                sp.attention.n_window = budget / 2;
+                sp.attention.n_pages = (budget - 64 - budget / 2) / 16;
+            }
             sp.attention.shared_selection = shared;
             const auto got = last_logits(m, sp, toks, o.approx_positions);
             approx_row ar;
@@ -423,18 +448,22 @@ std::vector<approx_row> approximation(const bench_options& o) {
 }
 
 void print_rows(const std::vector<row>& rows) {
-    std::printf("%-13s %-6s %9s %11s %10s %9s %9s %11s %12s %11s\n", "model", "mode", "tokens", "prefill t/s",
-                "decode ms", "recall", "resident", "pool MB", "summary MB", "read B/tok");
+    std::printf("%-13s %-6s %9s %11s %10s %9s %9s %9s %9s %11s %12s %11s\n", "model", "mode", "tokens",
+                "prefill t/s", "decode ms", "recall", "restart", "resume s", "resident", "pool MB", "summary MB",
+                "read B/tok");
     for (const row& r : rows) {
         char rec[32];
         if (r.recalled < 0) std::snprintf(rec, sizeof rec, "-");
         else std::snprintf(rec, sizeof rec, "%d/%d", r.recalled, r.asked);
+        char res[32], res_s[32];
+        if (r.resumed < 0) std::snprintf(res, sizeof res, "-"), std::snprintf(res_s, sizeof res_s, "-");
+        else std::snprintf(res, sizeof res, "%d/%d", r.resumed, r.asked), std::snprintf(res_s, sizeof res_s, "%.3f", r.resume_s);
         char pre[32];
         if (r.prefill_tok_s > 0) std::snprintf(pre, sizeof pre, "%.0f", r.prefill_tok_s);
         else std::snprintf(pre, sizeof pre, "not run");
-        std::printf("%-13s %-6s %9lld %11s %10.3f %9s %9d %11.1f %12.1f %11.0f\n", r.model.c_str(), r.mode.c_str(),
-                    (long long)r.n_tokens, pre, r.decode_ms, rec, r.pages_resident, r.pool_bytes / 1048576.0,
-                    r.summary_bytes / 1048576.0, r.read_bytes_per_token);
+        std::printf("%-13s %-6s %9lld %11s %10.3f %9s %9s %9s %9d %11.1f %12.1f %11.0f\n", r.model.c_str(),
+                    r.mode.c_str(), (long long)r.n_tokens, pre, r.decode_ms, rec, res, res_s, r.pages_resident,
+                    r.pool_bytes / 1048576.0, r.summary_bytes / 1048576.0, r.read_bytes_per_token);
         std::fflush(stdout);
     }
 }
@@ -486,10 +515,10 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < rows.size(); ++i) {
         const row& r = rows[i];
         std::printf("%s{\"model\":\"%s\",\"mode\":\"%s\",\"tokens\":%lld,\"prefill_tok_s\":%.1f,\"decode_ms\":%.4f,"
-                    "\"recalled\":%d,\"asked\":%d,\"pages_resident\":%d,\"pool_bytes\":%lld,\"summary_bytes\":%lld,"
+                    "\"recalled\":%d,\"asked\":%d,\"resumed\":%d,\"resume_s\":%.4f,\"pages_resident\":%d,\"pool_bytes\":%lld,\"summary_bytes\":%lld,"
                     "\"read_bytes_per_token\":%.0f}",
                     i ? "," : "", r.model.c_str(), r.mode.c_str(), (long long)r.n_tokens, r.prefill_tok_s, r.decode_ms,
-                    r.recalled, r.asked, r.pages_resident, (long long)r.pool_bytes, (long long)r.summary_bytes,
+                    r.recalled, r.asked, r.resumed, r.resume_s, r.pages_resident, (long long)r.pool_bytes, (long long)r.summary_bytes,
                     r.read_bytes_per_token);
     }
     std::printf("],\"approx\":[");
