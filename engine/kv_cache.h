@@ -105,6 +105,7 @@ struct kv_sequence {
     std::vector<float> group_summary;
     std::vector<float> super_summary;  // the same per 256 pages (a second level for histories of millions)
     int64_t n_pages_loaded = 0;      // parked pages brought back by fetch() for this sequence
+    int32_t park_cursor = 0;         // sparse attention: candidate pages below it were parked when they could be
 };
 
 enum class kv_event_type {

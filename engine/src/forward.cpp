@@ -174,9 +174,16 @@ status forward_context::attend_layer(std::span<const forward_item> items, int il
 status forward_context::fetch_unselected(const sparse_attention::plan& p, kv_sequence& seq) {
     std::vector<int32_t> parked;
     const int32_t n_pages = static_cast<int32_t>(seq.pages.size());
-    for (int32_t k = 0; k < n_pages; ++k)
-        if (seq.pages[size_t(k)] < 0 && (!p.active || k < p.n_sink_pages || k >= p.first_window_page))
-            parked.push_back(k);
+    auto want = [&](int32_t from, int32_t to) {
+        for (int32_t k = from; k < to; ++k)
+            if (seq.pages[size_t(k)] < 0) parked.push_back(k);
+    };
+    if (p.active) {  // sinks and window (not the whole history: a step costs its budget)
+        want(0, std::min(p.n_sink_pages, n_pages));
+        want(p.first_window_page, n_pages);
+    } else {
+        want(0, n_pages);
+    }
     if (parked.empty()) return {};
     return kv_.fetch(seq, parked, &seq.n_pages_loaded);
 }

@@ -420,6 +420,7 @@ void kv_cache::release(kv_sequence& seq) {
     seq.key_summary.clear();
     seq.group_summary.clear();
     seq.super_summary.clear();
+    seq.park_cursor = 0;
     seq.n_summarized = 0;
 }
 
@@ -460,6 +461,7 @@ status kv_cache::truncate(kv_sequence& seq, int32_t n_tokens) {
     seq.tokens.resize(size_t(n_tokens));
     seq.n_tokens = n_tokens;
     seq.n_summarized = std::min(seq.n_summarized, n_tokens / ps);
+    seq.park_cursor = std::min(seq.park_cursor, n_tokens / ps);
     return ok_status();
 }
 

@@ -280,8 +280,13 @@ void sparse_attention::attend(kernels::isa level, const plan& p, const kv_sequen
 int32_t sparse_attention::park_candidates(const plan& p, kv_sequence& seq, kv_cache& kv) const {
     if (!p.active) return 0;
     int32_t n = 0;
-    for (int32_t k = p.n_sink_pages; k < p.first_window_page; ++k)
+    // This layer's selection, then the candidates not looked at before (pages that left the window, pages a
+    // prefix match left resident): each step costs its selection, not the history.
+    for (int32_t k : p.selected)
         if (seq.pages[size_t(k)] >= 0) n += kv.park(seq, k);
+    for (int32_t k = std::max(seq.park_cursor, p.n_sink_pages); k < p.first_window_page; ++k)
+        if (seq.pages[size_t(k)] >= 0) n += kv.park(seq, k);
+    seq.park_cursor = std::max(seq.park_cursor, p.first_window_page);
     return n;
 }
 
