@@ -9,7 +9,7 @@ const char* const k_engine_flags_help =
     "attention beyond the window and the KV pool:\n"
     "  --attention MODE    full | sparse | auto (default auto): with auto, a history longer than --ctx is\n"
     "                      not cut: each query attends to the first --sink-tokens, the last --window-tokens\n"
-    "                      and the --select-pages older pages most relevant to it (per layer and KV head);\n"
+    "                      and the --select-pages older pages most relevant to it (per layer);        \n"
     "                      sparse does so beyond that budget even inside --ctx; full refuses longer prompts\n"
     "  --sink-tokens N     tokens at the start every query sees (default 64)\n"
     "  --window-tokens N   most recent tokens every query sees (default 1024)\n"

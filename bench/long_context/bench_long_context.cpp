@@ -67,7 +67,7 @@ void usage(FILE* out) {
                  "  --needles N             needles per recall history (default 8)\n"
                  "  --sinks N --window N --pages N   sparse attention settings (default: the engine's, 64/1024/32)\n"
                  "  --pool-pages N          KV pool pages for sparse runs (default 2048)\n"
-                 "  --shared-selection 0|1  one selection per layer for all KV heads (default 0: per KV head)\n"
+                 "  --shared-selection 0|1  one selection per layer for all KV heads (default 1; 0: one per KV head)\n"
                  "  --approx MODEL          also compare full and sparse attention on MODEL over real text\n"
                  "  --approx-length N       tokens of text for --approx (default 8192)\n"
                  "  -h, --help\n");

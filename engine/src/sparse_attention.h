@@ -1,7 +1,7 @@
 #pragma once
 // Sparse attention for one forward step (see engine/attention.h): the plan
 // of a sequence (sinks, window, how many pages to select), the per-page key
-// summaries it selects from, the selection per layer and KV head, and the
+// summaries it selects from, the selection per layer (shared by its KV heads, or per KV head), and the
 // attention of one query row over sinks + selected pages + window.
 //
 // Positions: in the step's virtual layout the sinks keep their positions

@@ -177,15 +177,15 @@ TEST_CASE("sparse attention: a history 16x the pool lives in the store; a new en
     }
 }
 
-TEST_CASE("sparse attention: one selection shared by a layer's KV heads also recalls", "[recall][sparse]") {
-    // The recall model keeps key slots 0-15 in KV head 0 and 16-31 in KV head 1: a shared selection must take
-    // the page that either head needs (a page's score is the best of the heads').
+TEST_CASE("sparse attention: one selection per KV head also recalls", "[recall][sparse]") {
+    // The recall model keeps key slots 0-15 in KV head 0 and 16-31 in KV head 1: the default (shared) selection
+    // takes the page either head needs (the best of the heads' scores), the per-head one each head's own.
     auto f = load_recall_model({});
     const int64_t n_tokens = 32768;
     const auto needles = random_needles(6, 32, n_tokens, 12);
     const auto history = test::make_recall_history(f.roles, n_tokens, needles, 13);
     engine_options eo = sparse_options(n_tokens, 8);
-    eo.attention.shared_selection = true;
+    eo.attention.shared_selection = false;
     auto eng = make_engine(f.m, eo);
     prefill(*eng, history);
     const recall_score sc = ask_needles(*eng, f.roles, history, needles);
