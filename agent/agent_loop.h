@@ -50,8 +50,8 @@ struct chat_tools {
 
 // Request limits on tools (README "Limits"): each bounds the work one request can cause (prompt rendering,
 // grammar compilation) before any of it is done.
-inline constexpr size_t k_max_tools = 128;                     // entries of `tools`
-inline constexpr size_t k_max_schema_bytes = 64 * 1024;        // a tool's `parameters`, or json_schema.schema, as JSON
+inline constexpr size_t k_max_tools = 128;               // entries of `tools`
+inline constexpr size_t k_max_schema_bytes = 64 * 1024;  // a tool's `parameters`, or json_schema.schema, as JSON
 inline constexpr size_t k_max_tool_description_bytes = 16 * 1024;  // a tool's `description`
 
 // Parses `tools`, `tool_choice` and `response_format` of a chat completion body. A body without them gives

@@ -4,10 +4,9 @@
 // nesting level, so JSON from a client, a config file, a scenario file or a
 // model is measured here, without recursion, before it is parsed.
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace mnemos::tools {
 

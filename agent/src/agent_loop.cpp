@@ -45,8 +45,8 @@ result<chat_tools> parse_chat_tools(const json& b) {
             if (auto d = f->find("description"); d != f->end() && !d->is_null()) {
                 if (!d->is_string()) return bad(where + ".function.description must be a string");
                 if (d->get_ref<const std::string&>().size() > k_max_tool_description_bytes)
-                    return bad(where + ".function.description exceeds " +
-                               std::to_string(k_max_tool_description_bytes) + " bytes");
+                    return bad(where + ".function.description exceeds " + std::to_string(k_max_tool_description_bytes) +
+                               " bytes");
                 tl.description = d->get<std::string>();
             }
             tl.parameters = json{{"type", "object"}, {"properties", json::object()}};

@@ -465,7 +465,8 @@ status parse_messages(const json& b, std::vector<engine::chat_message>& out) {
                 json args = json::object();
                 if (auto a = f->find("arguments"); a != f->end() && !a->is_null()) {
                     if (a->is_string() && tools::json_too_deep(a->get_ref<const std::string&>()))
-                        return make_error(errc::invalid_argument, "tool call arguments: " + tools::json_depth_message());
+                        return make_error(errc::invalid_argument,
+                                          "tool call arguments: " + tools::json_depth_message());
                     args = a->is_string() ? json::parse(a->get<std::string>(), nullptr, false) : *a;
                     if (args.is_discarded() || !args.is_object())
                         return make_error(errc::invalid_argument, "tool call arguments must be a JSON object");
@@ -1956,13 +1957,13 @@ awaitable<bool> handle(beast::tcp_stream& stream, request_t req, state_ptr st) {
 // completion, which no coroutine can catch: it escapes io_context::run. Here a field over k_max_field_bytes, or
 // trailer fields over k_max_trailer_bytes in all, end the parse with header_limit instead (the caller answers 431).
 class bounded_request_parser : public http::request_parser<http::string_body> {
-public:
+  public:
     explicit bounded_request_parser(size_t max_body_bytes) {
         body_limit(max_body_bytes);
         header_limit(static_cast<std::uint32_t>(k_max_header_bytes));
     }
 
-private:
+  private:
     size_t trailer_bytes_ = 0;  // name and value bytes of the trailer fields so far
 
     void on_field_impl(http::field f, beast::string_view name, beast::string_view value, error_code& ec) override {
@@ -1975,6 +1976,13 @@ private:
         get().insert(f, name, value);
     }
 };
+
+// The answer to a request the parser refused: 413 body too large, 431 header or trailer too large, else 400.
+unsigned refused_request_status(const error_code& ec) {
+    if (ec == http::error::body_limit) return 413;
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) return 431;
+    return 400;
+}
 
 awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
     st->m.n_connections++;
@@ -1989,13 +1997,15 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
             break;
         if (ec) {
             // Malformed or oversized request: answer once, then close (the stream is out of sync).
-            const unsigned code = ec == http::error::body_limit                                            ? 413
-                                  : ec == http::error::header_limit || ec == http::error::buffer_overflow ? 431
-                                                                                                         : 400;
+            const unsigned code = refused_request_status(ec);
             request_t dummy{http::verb::get, "/", 11};
             dummy.keep_alive(false);
             std::string message = "malformed HTTP request: " + ec.message();
             if (code == 413) message = "request body exceeds " + std::to_string(st->opt.max_body_bytes) + " bytes";
+            if (code == 431)
+                message = "request header fields too large (at most " + std::to_string(k_max_header_bytes) +
+                          " bytes of header, " + std::to_string(k_max_field_bytes) + " per field, " +
+                          std::to_string(k_max_trailer_bytes) + " of trailer)";
             reply rep = error_reply(code, "invalid_request_error", message);
             co_await write_reply(stream, dummy, std::move(rep), st);
             break;

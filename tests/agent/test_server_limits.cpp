@@ -73,10 +73,10 @@ TEST_CASE("limits: the depth scanner counts brackets outside strings only", "[ag
     CHECK(tools::json_too_deep("[]", 0));
     CHECK_FALSE(tools::json_too_deep("[[1],{\"a\":[2]}]", 3));
     CHECK(tools::json_too_deep("[[1],{\"a\":[[2]]}]", 3));
-    CHECK_FALSE(tools::json_too_deep("[\"[[[[[[\"]", 1));            // brackets in a string
-    CHECK_FALSE(tools::json_too_deep("[\"\\\"[[[[\"]", 1));          // an escaped quote does not end it
-    CHECK_FALSE(tools::json_too_deep("[\"\\\\\"]", 1));              // an escaped backslash does not escape "
-    CHECK(tools::json_too_deep("[\"\\\\\",[[]]]", 2));               // ... so what follows is counted
+    CHECK_FALSE(tools::json_too_deep("[\"[[[[[[\"]", 1));    // brackets in a string
+    CHECK_FALSE(tools::json_too_deep("[\"\\\"[[[[\"]", 1));  // an escaped quote does not end it
+    CHECK_FALSE(tools::json_too_deep("[\"\\\\\"]", 1));      // an escaped backslash does not escape "
+    CHECK(tools::json_too_deep("[\"\\\\\",[[]]]", 2));       // ... so what follows is counted
     CHECK(tools::json_too_deep(deep_array()));
     CHECK_FALSE(tools::json_too_deep(std::string(64, '[') + std::string(64, ']')));
     CHECK(tools::json_too_deep(std::string(65, '[') + std::string(65, ']')));
@@ -141,9 +141,9 @@ TEST_CASE("limits: a WebSocket frame nested 100k deep gets an error frame, the s
     ws_client c(f.port, "/v1/ws");
     REQUIRE(c.ok);
     const std::string deep = deep_array();
-    for (const std::string& frame : {with_deep(R"({"type": "subscribe", "topic": DEEP})", deep),
-                                     with_deep(R"({"type": DEEP})", deep), deep,
-                                     with_deep(R"({"type": "message", "session_id": "x", "content": DEEP})", deep)}) {
+    for (const std::string& frame :
+         {with_deep(R"({"type": "subscribe", "topic": DEEP})", deep), with_deep(R"({"type": DEEP})", deep), deep,
+          with_deep(R"({"type": "message", "session_id": "x", "content": DEEP})", deep)}) {
         c.send(frame);
         auto e = c.next();
         REQUIRE(e);
@@ -161,21 +161,26 @@ TEST_CASE("limits: a chunked body with a huge trailer gets 431, the server lives
     fixture f({}, false, {}, big_bodies());
     const std::string body = R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})";
     // One field of 66 KB: Beast 1.81 would throw std::length_error out of io_context::run.
-    auto r = raw_exchange(f.port, chunked_post("/v1/chat/completions", body, "X-Big: " + std::string(66000, 'a') + "\r\n"));
+    auto r =
+        raw_exchange(f.port, chunked_post("/v1/chat/completions", body, "X-Big: " + std::string(66000, 'a') + "\r\n"));
     CHECK(r.status == 431);
+    CHECK_THAT(error_message(r), Catch::Contains("request header fields too large"));
     CHECK(alive(f.port));
     // Many small fields, 40 KB in all.
     std::string many;
     for (int i = 0; i < 400; ++i) many += "X-T" + std::to_string(i) + ": " + std::string(90, 'b') + "\r\n";
     r = raw_exchange(f.port, chunked_post("/v1/chat/completions", body, many));
     CHECK(r.status == 431);
+    CHECK_THAT(error_message(r), Catch::Contains("request header fields too large"));
     CHECK(alive(f.port));
     // One header field over the per-field limit, and a 70 KB header.
     r = raw_exchange(f.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'c') + "\r\n\r\n");
     CHECK(r.status == 431);
+    CHECK_THAT(error_message(r), Catch::Contains("request header fields too large"));
     CHECK(alive(f.port));
     r = raw_exchange(f.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(70000, 'c') + "\r\n\r\n");
     CHECK(r.status == 431);
+    CHECK_THAT(error_message(r), Catch::Contains("request header fields too large"));
     CHECK(alive(f.port));
     // A small trailer is still fine (the request is parsed; the tiny model answers).
     r = raw_exchange(f.port, chunked_post("/v1/chat/completions", body, "X-Small: 1\r\n"));
@@ -202,15 +207,17 @@ TEST_CASE("limits: message and tool counts and schema sizes get 400 naming the l
                "at most 128 tools per request");
 
     json props = json::object();
-    for (int i = 0; i < 2000; ++i) props["p" + std::to_string(i)] = {{"type", "string"}, {"description", "forty bytes"}};
+    for (int i = 0; i < 2000; ++i)
+        props["p" + std::to_string(i)] = {{"type", "string"}, {"description", "forty bytes"}};
     const json big = {{"type", "object"}, {"properties", props}};
     REQUIRE(big.dump().size() > agent::k_max_schema_bytes);
     expect_400(f, "/v1/chat/completions", json{{"messages", hi}, {"tools", {tool("f", big)}}}.dump(),
                "tools[0].function.parameters exceeds 65536 bytes");
-    expect_400(f, "/v1/chat/completions",
-               json{{"messages", hi}, {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", big}}}}}}
-                   .dump(),
-               "'response_format.json_schema.schema' exceeds 65536 bytes");
+    expect_400(
+        f, "/v1/chat/completions",
+        json{{"messages", hi}, {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", big}}}}}}
+            .dump(),
+        "'response_format.json_schema.schema' exceeds 65536 bytes");
     expect_400(f, "/v1/chat/completions",
                json{{"messages", hi}, {"tools", {tool("f", small, std::string(200000, 'd'))}}}.dump(),
                "tools[0].function.description exceeds 16384 bytes");

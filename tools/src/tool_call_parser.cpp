@@ -1,5 +1,6 @@
 // Tool-call parsing from model text. See tools/tool_call_parser.h.
 #include "tools/tool_call_parser.h"
+
 #include "tools/json_limits.h"
 
 namespace mnemos::tools {
