@@ -1956,6 +1956,8 @@ awaitable<bool> handle(beast::tcp_stream& stream, request_t req, state_ptr st) {
 // body's trailer, and basic_fields throws std::length_error for a field over 64 KiB, from inside async_read's
 // completion, which no coroutine can catch: it escapes io_context::run. Here a field over k_max_field_bytes, or
 // trailer fields over k_max_trailer_bytes in all, end the parse with header_limit instead (the caller answers 431).
+// Trailer fields within the limits are dropped, not merged into the header (RFC 9110 6.5.1): nothing here uses them,
+// and a trailing Authorization or Content-Type must not change a request already read.
 class bounded_request_parser : public http::request_parser<http::string_body> {
   public:
     explicit bounded_request_parser(size_t max_body_bytes) {
@@ -1973,7 +1975,7 @@ class bounded_request_parser : public http::request_parser<http::string_body> {
             ec = http::error::header_limit;
             return;
         }
-        get().insert(f, name, value);
+        if (!is_header_done()) get().insert(f, name, value);
     }
 };
 

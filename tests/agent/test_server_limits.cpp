@@ -182,9 +182,13 @@ TEST_CASE("limits: a chunked body with a huge trailer gets 431, the server lives
     CHECK(r.status == 431);
     CHECK_THAT(error_message(r), Catch::Contains("request header fields too large"));
     CHECK(alive(f.port));
-    // A small trailer is still fine (the request is parsed; the tiny model answers).
-    r = raw_exchange(f.port, chunked_post("/v1/chat/completions", body, "X-Small: 1\r\n"));
+    // A small trailer is still fine (the request is parsed; the tiny model answers), and ignored: a trailing
+    // Authorization changes nothing. Beast itself refuses a trailing Content-Length.
+    r = raw_exchange(f.port, chunked_post("/v1/chat/completions", body, "X-Small: 1\r\nAuthorization: Bearer no\r\n"));
     CHECK(r.status == 200);
+    r = raw_exchange(f.port, chunked_post("/v1/chat/completions", body, "Content-Length: 3\r\n"));
+    CHECK(r.status == 400);
+    CHECK(alive(f.port));
 }
 
 TEST_CASE("limits: message and tool counts and schema sizes get 400 naming the limit", "[agent][limits]") {
@@ -272,4 +276,14 @@ TEST_CASE("limits: config and scenario files are bounded and typed", "[agent][li
     auto sc = agent::parse_scenario(R"({"title": )" + deep + "}", "deep.json");
     REQUIRE_FALSE(sc.ok());
     CHECK_THAT(sc.error().message(), Catch::Contains("deep.json: JSON nested deeper than 64 levels"));
+}
+
+TEST_CASE("limits: trailer fields are ignored, so a trailing Authorization grants nothing", "[agent][limits]") {
+    agent::auth_config auth;
+    auth.keys.push_back({"admin-secret", "admin", true, true, {}, {}, {}});
+    fixture f(auth);
+    const std::string body = R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})";
+    auto r = raw_exchange(f.port, chunked_post("/v1/chat/completions", body, "Authorization: Bearer admin-secret\r\n"));
+    CHECK(r.status == 401);
+    CHECK(request(f.port, "POST", "/v1/chat/completions", body, "admin-secret").status == 200);
 }
