@@ -88,7 +88,7 @@ struct auth_config {
 result<auth_config> parse_auth_config(const std::string& json_text);
 result<auth_config> load_auth_config(const std::string& path);
 
-// Request limits (README "Limits"), checked before the request is walked; breaking one gets 400 naming it.
+// Request limits (README "Limits"), checked before the request is walked; breaking one gets a 4xx naming it.
 // Also tools::k_max_json_depth (JSON nesting of bodies, WebSocket frames, config and scenario files) and
 // k_max_tools / k_max_schema_bytes / k_max_tool_description_bytes (agent/agent_loop.h).
 inline constexpr size_t k_max_messages = 1024;            // `messages` of one request
