@@ -68,23 +68,6 @@ std::string chunked_post(const std::string& path, const std::string& body, const
 
 }  // namespace
 
-TEST_CASE("limits: the depth scanner counts brackets outside strings only", "[agent][limits]") {
-    CHECK_FALSE(tools::json_too_deep("1", 0));
-    CHECK(tools::json_too_deep("[]", 0));
-    CHECK_FALSE(tools::json_too_deep("[[1],{\"a\":[2]}]", 3));
-    CHECK(tools::json_too_deep("[[1],{\"a\":[[2]]}]", 3));
-    CHECK_FALSE(tools::json_too_deep("[\"[[[[[[\"]", 1));    // brackets in a string
-    CHECK_FALSE(tools::json_too_deep("[\"\\\"[[[[\"]", 1));  // an escaped quote does not end it
-    CHECK_FALSE(tools::json_too_deep("[\"\\\\\"]", 1));      // an escaped backslash does not escape "
-    CHECK(tools::json_too_deep("[\"\\\\\",[[]]]", 2));       // ... so what follows is counted
-    CHECK(tools::json_too_deep(deep_array()));
-    CHECK_FALSE(tools::json_too_deep(std::string(64, '[') + std::string(64, ']')));
-    CHECK(tools::json_too_deep(std::string(65, '[') + std::string(65, ']')));
-    CHECK(tools::json_too_deep(std::string(k_deep, '[')));  // unclosed: measured as far as it goes
-    CHECK(tools::parse_json_bounded(deep_array()).is_discarded());
-    CHECK(tools::parse_json_bounded("{\"a\":[1]}") == json{{"a", {1}}});
-}
-
 TEST_CASE("limits: JSON nested 100k deep in any field of a request gets 400", "[agent][limits]") {
     fixture f({}, false, {}, big_bodies());
     const std::string deep = deep_array();
