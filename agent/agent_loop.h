@@ -48,9 +48,16 @@ struct chat_tools {
     std::string system_text;  // the tool section for the system prompt ("" when no tools are offered)
 };
 
+// Request limits on tools (README "Limits"): each bounds the work one request can cause (prompt rendering,
+// grammar compilation) before any of it is done.
+inline constexpr size_t k_max_tools = 128;               // entries of `tools`
+inline constexpr size_t k_max_schema_bytes = 64 * 1024;  // a tool's `parameters`, or json_schema.schema, as JSON
+inline constexpr size_t k_max_tool_description_bytes = 16 * 1024;  // a tool's `description`
+
 // Parses `tools`, `tool_choice` and `response_format` of a chat completion body. A body without them gives
 // choice none. Errors: invalid_argument naming the field (malformed definitions, unknown named function,
-// tool_choice other than none without tools, a schema the grammar cannot compile).
+// tool_choice other than none without tools, a schema the grammar cannot compile) or the limit it breaks
+// (k_max_tools, k_max_schema_bytes, k_max_tool_description_bytes).
 result<chat_tools> parse_chat_tools(const nlohmann::json& body);
 
 // Adds the tool section to the messages: appended to the first system message, or a new system message first.

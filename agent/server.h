@@ -88,6 +88,14 @@ struct auth_config {
 result<auth_config> parse_auth_config(const std::string& json_text);
 result<auth_config> load_auth_config(const std::string& path);
 
+// Request limits (README "Limits"), checked before the request is walked; breaking one gets a 4xx naming it.
+// Also tools::k_max_json_depth (JSON nesting of bodies, WebSocket frames, config and scenario files) and
+// k_max_tools / k_max_schema_bytes / k_max_tool_description_bytes (agent/agent_loop.h).
+inline constexpr size_t k_max_messages = 1024;            // `messages` of one request
+inline constexpr size_t k_max_header_bytes = 64 * 1024;   // request line and header fields; more gets 431
+inline constexpr size_t k_max_field_bytes = 16 * 1024;    // one header or chunked-trailer field; more gets 431
+inline constexpr size_t k_max_trailer_bytes = 16 * 1024;  // all trailer fields of a chunked body; more gets 431
+
 struct server_options {
     // Address to bind.
     // Default: "127.0.0.1"

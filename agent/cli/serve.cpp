@@ -59,6 +59,9 @@ void serve_usage(FILE* out) {
         "                      rate limit per key (per client address without --config) when the\n"
         "                      config gives none (default 0 = unlimited)\n"
         "  -h, --help          show this help\n\n"
+        "limits (fixed; over one: a 4xx naming it): headers 64 KiB, one header or trailer field\n"
+        "16 KiB, trailers 16 KiB (431); JSON nested at most 64 levels, 1024 messages and 128 tools\n"
+        "per request, a tool's parameters or a json_schema 64 KiB, a tool description 16 KiB (400).\n\n"
         "%s",
         k_engine_flags_help);
 }

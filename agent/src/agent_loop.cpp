@@ -28,6 +28,9 @@ result<chat_tools> parse_chat_tools(const json& b) {
     bool has_tools = false;
     if (auto it = b.find("tools"); it != b.end() && !it->is_null()) {
         if (!it->is_array()) return bad("'tools' must be an array");
+        if (it->size() > k_max_tools)
+            return bad("'tools' has " + std::to_string(it->size()) + " entries; at most " +
+                       std::to_string(k_max_tools) + " tools per request");
         for (size_t i = 0; i < it->size(); ++i) {
             const json& t = (*it)[i];
             const std::string where = "tools[" + std::to_string(i) + "]";
@@ -41,11 +44,17 @@ result<chat_tools> parse_chat_tools(const json& b) {
             tl.name = n->get<std::string>();
             if (auto d = f->find("description"); d != f->end() && !d->is_null()) {
                 if (!d->is_string()) return bad(where + ".function.description must be a string");
+                if (d->get_ref<const std::string&>().size() > k_max_tool_description_bytes)
+                    return bad(where + ".function.description exceeds " + std::to_string(k_max_tool_description_bytes) +
+                               " bytes");
                 tl.description = d->get<std::string>();
             }
             tl.parameters = json{{"type", "object"}, {"properties", json::object()}};
             if (auto p = f->find("parameters"); p != f->end() && !p->is_null()) {
                 if (!p->is_object()) return bad(where + ".function.parameters must be a JSON Schema object");
+                if (dump_safe(*p).size() > k_max_schema_bytes)
+                    return bad(where + ".function.parameters exceeds " + std::to_string(k_max_schema_bytes) +
+                               " bytes of JSON");
                 tl.parameters = *p;
                 tl.parameters.erase("additionalProperties");  // implied false by the grammar
                 tl.parameters.erase("strict");
@@ -120,6 +129,9 @@ result<chat_tools> parse_chat_tools(const json& b) {
             auto js = it->find("json_schema");
             if (js == it->end() || !js->is_object() || !js->contains("schema") || !(*js)["schema"].is_object())
                 return bad("'response_format.json_schema.schema' must be an object");
+            if (dump_safe((*js)["schema"]).size() > k_max_schema_bytes)
+                return bad("'response_format.json_schema.schema' exceeds " + std::to_string(k_max_schema_bytes) +
+                           " bytes of JSON");
             schema = (*js)["schema"];
             schema.erase("additionalProperties");
         } else {

@@ -6,6 +6,7 @@
 #include "agent/scenario.h"
 
 #include "agent/runtime.h"
+#include "tools/json_limits.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -1020,6 +1021,8 @@ const std::map<std::string, std::vector<std::string>>& scenario_accepted_propert
 
 result<scenario> parse_scenario(std::string_view json_text, std::string_view source_name) {
     const std::string source(source_name);
+    if (tools::json_too_deep(json_text))
+        return make_error(errc::invalid_argument, source + ": " + tools::json_depth_message());
     json root;
     try {
         root = json::parse(json_text.begin(), json_text.end());

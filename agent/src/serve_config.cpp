@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tools/json_limits.h"
+
 namespace mnemos::agent {
 
 namespace {
@@ -74,6 +76,8 @@ std::string range_text(const setting& k) {
 }  // namespace
 
 status apply_serve_config(const std::string& json_text, serve_settings& s) {
+    if (tools::json_too_deep(json_text))
+        return make_error(errc::invalid_argument, "config: " + tools::json_depth_message());
     const json j = json::parse(json_text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return make_error(errc::invalid_argument, "config is not a JSON object");
     for (auto it = j.begin(); it != j.end(); ++it)

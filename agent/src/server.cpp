@@ -6,6 +6,7 @@
 #include "agent/server.h"
 
 #include "agent/agent_loop.h"
+#include "tools/json_limits.h"
 #include "tools/prompt.h"
 
 #include <atomic>
@@ -417,7 +418,8 @@ status parse_content(const json& c, std::string& out) {
         out = c.get<std::string>();
     } else if (c.is_array()) {
         for (const auto& p : c) {
-            if (!p.is_object() || p.value("type", "") != "text" || !p.contains("text") || !p["text"].is_string())
+            if (!p.is_object() || p.value("type", json()) != json("text") || !p.contains("text") ||
+                !p["text"].is_string())
                 return make_error(errc::invalid_argument,
                                   "content parts must be {\"type\": \"text\", \"text\": string}");
             out += p["text"].get<std::string>();
@@ -433,6 +435,10 @@ status parse_messages(const json& b, std::vector<engine::chat_message>& out) {
     auto it = b.find("messages");
     if (it == b.end() || !it->is_array() || it->empty())
         return make_error(errc::invalid_argument, "'messages' must be a non-empty array");
+    if (it->size() > k_max_messages)
+        return make_error(errc::invalid_argument, "'messages' has " + std::to_string(it->size()) +
+                                                      " entries; at most " + std::to_string(k_max_messages) +
+                                                      " messages per request");
     std::map<std::string, std::string> call_names;  // tool_call_id -> function name
     for (const auto& m : *it) {
         if (!m.is_object()) return make_error(errc::invalid_argument, "each message must be an object");
@@ -458,6 +464,9 @@ status parse_messages(const json& b, std::vector<engine::chat_message>& out) {
                     return make_error(errc::invalid_argument, "each tool call needs 'function.name'");
                 json args = json::object();
                 if (auto a = f->find("arguments"); a != f->end() && !a->is_null()) {
+                    if (a->is_string() && tools::json_too_deep(a->get_ref<const std::string&>()))
+                        return make_error(errc::invalid_argument,
+                                          "tool call arguments: " + tools::json_depth_message());
                     args = a->is_string() ? json::parse(a->get<std::string>(), nullptr, false) : *a;
                     if (args.is_discarded() || !args.is_object())
                         return make_error(errc::invalid_argument, "tool call arguments must be a JSON object");
@@ -471,6 +480,8 @@ status parse_messages(const json& b, std::vector<engine::chat_message>& out) {
             std::string name = m.value("name", json("")).is_string() ? m.value("name", "") : "";
             if (auto id = m.find("tool_call_id"); id != m.end() && id->is_string())
                 if (auto it = call_names.find(id->get<std::string>()); it != call_names.end()) name = it->second;
+            if (tools::json_too_deep(cm.content))
+                return make_error(errc::invalid_argument, "tool message content: " + tools::json_depth_message());
             json content = json::parse(cm.content, nullptr, false);
             if (content.is_discarded()) content = cm.content;
             cm.content = tools::render_tool_response(name, content);
@@ -1026,6 +1037,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
 
 // The body as a JSON object, or an error reply.
 std::variant<json, reply> parse_body(const request_t& req) {
+    if (tools::json_too_deep(req.body())) return error_reply(400, "invalid_request_error", tools::json_depth_message());
     json b = json::parse(req.body(), nullptr, false);
     if (b.is_discarded()) return error_reply(400, "invalid_request_error", "body is not valid JSON");
     if (!b.is_object()) return error_reply(400, "invalid_request_error", "body must be a JSON object");
@@ -1639,6 +1651,10 @@ std::string ws_player_reply(ws_conn& c, const json& b, server_state& st) {
 
 // One client frame. Errors become {"type": "error"} frames; the socket stays open.
 awaitable<void> ws_handle(std::shared_ptr<ws_conn> c, std::string text, state_ptr st) {
+    if (tools::json_too_deep(text)) {
+        co_await ws_error(c, tools::json_depth_message());
+        co_return;
+    }
     json b = json::parse(text, nullptr, false);
     if (b.is_discarded() || !b.is_object()) {
         co_await ws_error(c, "frame is not a JSON object");
@@ -1942,24 +1958,62 @@ awaitable<bool> handle(beast::tcp_stream& stream, request_t req, state_ptr st) {
     }
 }
 
+// The request parser with field limits. Beast 1.81 applies header_limit to the header only, never to a chunked
+// body's trailer, and basic_fields throws std::length_error for a field over 64 KiB, from inside async_read's
+// completion, which no coroutine can catch: it escapes io_context::run. Here a field over k_max_field_bytes, or
+// trailer fields over k_max_trailer_bytes in all, end the parse with header_limit instead (the caller answers 431).
+// Trailer fields within the limits are dropped, not merged into the header (RFC 9110 6.5.1): nothing here uses them,
+// and a trailing Authorization or Content-Type must not change a request already read.
+class bounded_request_parser : public http::request_parser<http::string_body> {
+  public:
+    explicit bounded_request_parser(size_t max_body_bytes) {
+        body_limit(max_body_bytes);
+        header_limit(static_cast<std::uint32_t>(k_max_header_bytes));
+    }
+
+  private:
+    size_t trailer_bytes_ = 0;  // name and value bytes of the trailer fields so far
+
+    void on_field_impl(http::field f, beast::string_view name, beast::string_view value, error_code& ec) override {
+        const size_t n = name.size() + value.size();
+        if (is_header_done()) trailer_bytes_ += n;
+        if (n > k_max_field_bytes || trailer_bytes_ > k_max_trailer_bytes) {
+            ec = http::error::header_limit;
+            return;
+        }
+        if (!is_header_done()) get().insert(f, name, value);
+    }
+};
+
+// The answer to a request the parser refused: 413 body too large, 431 header or trailer too large, else 400.
+unsigned refused_request_status(const error_code& ec) {
+    if (ec == http::error::body_limit) return 413;
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) return 431;
+    return 400;
+}
+
 awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
     st->m.n_connections++;
-    beast::flat_buffer buffer;
+    // Bounded: a header or a trailer must fit whole (Beast parses either only once all of it is buffered); a
+    // request that needs more ends with buffer_overflow (431) instead of growing the buffer without limit.
+    beast::flat_buffer buffer(k_max_header_bytes + k_max_trailer_bytes);
     for (;;) {
-        http::request_parser<http::string_body> parser;
-        parser.body_limit(st->opt.max_body_bytes);
-        parser.header_limit(64 * 1024);
+        bounded_request_parser parser(st->opt.max_body_bytes);
         stream.expires_after(std::chrono::seconds(60));
         auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
         if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout)
             break;
         if (ec) {
             // Malformed or oversized request: answer once, then close (the stream is out of sync).
-            const unsigned code = ec == http::error::body_limit ? 413 : ec == http::error::header_limit ? 431 : 400;
+            const unsigned code = refused_request_status(ec);
             request_t dummy{http::verb::get, "/", 11};
             dummy.keep_alive(false);
             std::string message = "malformed HTTP request: " + ec.message();
             if (code == 413) message = "request body exceeds " + std::to_string(st->opt.max_body_bytes) + " bytes";
+            if (code == 431)
+                message = "request header fields too large (at most " + std::to_string(k_max_header_bytes) +
+                          " bytes of header, " + std::to_string(k_max_field_bytes) + " per field, " +
+                          std::to_string(k_max_trailer_bytes) + " of trailer)";
             reply rep = error_reply(code, "invalid_request_error", message);
             co_await write_reply(stream, dummy, std::move(rep), st);
             break;
@@ -2017,6 +2071,21 @@ awaitable<void> accept_loop(tcp::acceptor* acceptor, state_ptr st) {
 
 bool is_loopback(const net::ip::address& a) { return a.is_loopback(); }
 
+// Runs the io_context until it stops. A handler that throws (a bug: every expected failure is a value) loses its
+// connection, not the server: the exception is logged and run() resumes, as Asio allows.
+void run_io(net::io_context& io) {
+    for (;;) {
+        try {
+            io.run();
+            return;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "mnemos serve: an io handler threw (its connection is dropped): %s\n", e.what());
+        } catch (...) {
+            std::fprintf(stderr, "mnemos serve: an io handler threw (its connection is dropped)\n");
+        }
+    }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -2024,6 +2093,7 @@ bool is_loopback(const net::ip::address& a) { return a.is_loopback(); }
 // ---------------------------------------------------------------------------
 
 result<auth_config> parse_auth_config(const std::string& text) {
+    if (tools::json_too_deep(text)) return make_error(errc::invalid_argument, "config: " + tools::json_depth_message());
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return make_error(errc::invalid_argument, "config is not a JSON object");
     auth_config cfg;
@@ -2047,9 +2117,9 @@ result<auth_config> parse_auth_config(const std::string& text) {
                 return make_error(errc::invalid_argument, "unknown field '" + where + "." + it.key() + "'");
         api_key a;
         a.key = k["key"].get<std::string>();
-        a.name = k.value("name", where);
         if (!k.value("name", json(where)).is_string())
             return make_error(errc::invalid_argument, where + ".name must be a string");
+        a.name = k.value("name", where);
         for (auto [field, out] : {std::pair{"admin", &a.admin}, std::pair{"create", &a.create}}) {
             if (!k.contains(field)) continue;
             if (!k[field].is_boolean())
@@ -2165,7 +2235,7 @@ result<std::unique_ptr<server>> server::start(const server_options& options, eng
         });
     }
     for (int i = 0; i < std::max(1, options.n_io_threads); ++i)
-        s->impl_->threads.emplace_back([io = &s->impl_->ioc] { io->run(); });
+        s->impl_->threads.emplace_back([io = &s->impl_->ioc] { run_io(*io); });
     return s;
 }
 

@@ -156,7 +156,7 @@ status tool_registry::add(tool t) {
     if (find(t.name)) return make_error(errc::invalid_argument, "tool '" + t.name + "' is already registered");
     if (!t.handler) return make_error(errc::invalid_argument, "tool '" + t.name + "' has no handler");
     if (t.parameters.is_null()) t.parameters = json{{"type", "object"}, {"properties", json::object()}};
-    if (!t.parameters.is_object() || t.parameters.value("type", std::string()) != "object")
+    if (!t.parameters.is_object() || t.parameters.value("type", json()) != json("object"))
         return make_error(errc::invalid_argument, "tool '" + t.name + "': parameters must be a schema of type object");
     auto g = engine::grammar::from_json_schema(t.parameters.dump(-1, ' ', false, json::error_handler_t::replace));
     if (!g) return make_error(g.error().code(), "tool '" + t.name + "' parameters: " + g.error().message());

@@ -1,6 +1,8 @@
 // Tool-call parsing from model text. See tools/tool_call_parser.h.
 #include "tools/tool_call_parser.h"
 
+#include "tools/json_limits.h"
+
 namespace mnemos::tools {
 
 using nlohmann::json;
@@ -68,7 +70,9 @@ result<tool_call> to_call(const json& j, size_t idx) {
     if (args == j.end()) args = j.find("parameters");
     if (args == j.end() || args->is_null()) return c;  // no arguments: {}
     if (args->is_string()) {
-        json inner = json::parse(args->get<std::string>(), nullptr, false);
+        const std::string& text = args->get_ref<const std::string&>();
+        if (json_too_deep(text)) return error(idx, "\"arguments\": " + json_depth_message());
+        json inner = json::parse(text, nullptr, false);
         if (inner.is_discarded()) return error(idx, "\"arguments\" is a string that is not valid JSON");
         if (!inner.is_object()) return error(idx, "\"arguments\" must be an object");
         c.arguments = std::move(inner);
@@ -83,6 +87,7 @@ result<tool_call> to_call(const json& j, size_t idx) {
 status parse_json_calls(std::string_view text, size_t first_idx, std::vector<tool_call>& out) {
     text = trim(text);
     if (text.empty()) return error(first_idx, "empty");
+    if (json_too_deep(text)) return error(first_idx, json_depth_message());
     json j = json::parse(text.begin(), text.end(), nullptr, false);
     if (j.is_discarded()) {
         if ((text.front() == '{' || text.front() == '[') && json_extent(text) == 0)
@@ -182,7 +187,7 @@ result<parsed_output> parse_tool_calls(std::string_view text) {
         }
         if (!t.empty() && (t.front() == '{' || t.front() == '[')) {
             const bool call_like = looks_like_call(t);
-            json j = json::parse(t.begin(), t.end(), nullptr, false);
+            json j = parse_json_bounded(t);
             if (!j.is_discarded()) {
                 const bool is_call = (j.is_object() && j.contains("name") &&
                                       (j.contains("arguments") || j.contains("parameters"))) ||
