@@ -637,14 +637,14 @@ TEST_CASE("play tools: the game master's calls run, are durable, scored, and sur
                 const json& r = c["result"];
                 if (name == "add_item") {
                     auto& q = st[a["owner"]][lower(a["item"])];
-                    q += a.value("quantity", 1);
+                    q += a.value("quantity", int64_t{1});
                     CHECK(r["quantity"] == q);
                 } else if (name == "remove_item") {
                     CHECK(r["owner"] == a["owner"]);
                     auto& pack = st[a["owner"]];
                     auto it = pack.find(lower(r["item"]));
                     REQUIRE(it != pack.end());
-                    it->second -= a.value("quantity", 1);
+                    it->second -= a.value("quantity", int64_t{1});
                     CHECK(r["quantity"] == it->second);
                     if (it->second == 0) pack.erase(it);
                 } else if (name == "list_inventory") {
