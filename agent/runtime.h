@@ -189,11 +189,9 @@ struct context_window {
 // {"truncated": true, "n_kept_first": ..., "n_dropped": ..., "n_kept_recent": ..., "attention": "full" | "sparse",
 //  and with sparse: "sink_tokens", "window_tokens", "pages_per_query", "pages_resident", "pages_loaded"}
 nlohmann::json context_window_json(const context_window& c);
-// Sets c.sparse and the attention fields when a prompt of n_prompt tokens plus reserve goes past what full
-// attention serves on this runner.
-void note_attention(context_window& c, const engine_runner& runner, int32_t n_prompt, int32_t reserve);
-// After the generation: what the engine did (pages resident after the turn, pages read back for it).
-void note_attention_result(context_window& c, const engine::attention_report& r);
+// After the generation: whether the engine attended sparsely, its settings, the pages resident after the
+// turn and the parked pages read back for it.
+void note_attention(context_window& c, const engine::attention_report& r);
 
 // The prompt of one turn, made by session_manager::begin_turn.
 struct turn_plan {

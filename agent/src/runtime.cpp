@@ -580,16 +580,7 @@ json context_window_json(const context_window& c) {
     return j;
 }
 
-void note_attention(context_window& c, const engine_runner& runner, int32_t n_prompt, int32_t reserve) {
-    const engine::attention_options& a = runner.attention();
-    const int64_t end = int64_t(n_prompt) + reserve;
-    c.sparse = a.mode != engine::attention_mode::full &&
-               (a.mode == engine::attention_mode::sparse ? end > a.budget(16) : end > runner.n_ctx());
-    if (!c.sparse) return;
-    c.n_sink = a.n_sink, c.n_window = a.n_window, c.n_pages = a.n_pages;
-}
-
-void note_attention_result(context_window& c, const engine::attention_report& r) {
+void note_attention(context_window& c, const engine::attention_report& r) {
     if (!r.sparse) return;
     c.sparse = true;
     c.n_sink = r.n_sink, c.n_window = r.n_window, c.n_pages = r.n_pages;

@@ -878,7 +878,6 @@ result<engine::request> make_request(server_state& st, turn_plan& plan, const ge
     if (n_prompt + 1 >= n_ctx)
         return make_error(errc::invalid_argument, "context_length_exceeded: prompt has " + std::to_string(n_prompt) +
                                                       " tokens; the context holds " + std::to_string(n_ctx));
-    note_attention(plan.context, *st.runner, n_prompt, std::min(want, n_ctx - n_prompt));
     if (plan.context.truncated) st.m.n_truncated++;
     engine::request r;
     r.prompt = plan.prompt;
@@ -924,7 +923,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
     if (!g.stream) {
         delta_fn no_delta;
         turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta), sid);
-        note_attention_result(cw, out.info.attention);
+        note_attention(cw, out.info.attention);
         tools::parsed_output calls;
         if (tools_on) calls = extract_tool_calls(out.text, forced);
         if (s) {
@@ -980,7 +979,7 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
                         dump(chunk_json(id, model_id, created, {{"content", std::move(text)}}, nullptr, sid)));
     };
     turn_outcome out = co_await run_turn(st, std::move(r), on_delta, sid);
-    note_attention_result(cw, out.info.attention);
+    note_attention(cw, out.info.attention);
     tools::parsed_output calls;
     if (tools_on) calls = extract_tool_calls(out.text, forced);
     if (s) {
@@ -1339,7 +1338,7 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
         delta_fn no_delta;
         std::string sid = s->id;
         turn_outcome out = co_await run_turn(st, std::move(r), std::move(no_delta), std::move(sid));
-        note_attention_result(context, out.info.attention);
+        note_attention(context, out.info.attention);
         total.n_prompt += out.info.n_prompt;
         total.n_generated += out.info.n_generated;
         total.n_reused += out.info.n_reused;
@@ -1579,7 +1578,7 @@ awaitable<void> ws_turn(std::shared_ptr<ws_conn> c, state_ptr st, session_ptr s,
         return ws_send(c, dump(json{{"type", "token"}, {"session_id", sid}, {"text", std::move(text)}}));
     };
     turn_outcome out = co_await run_turn(st, std::move(r), on_delta, sid);
-    note_attention_result(cw, out.info.attention);
+    note_attention(cw, out.info.attention);
     st->sessions->end_turn(s, out.text, out.info.reason != engine::finish_reason::error, context_event_extra(cw));
     if (out.info.reason == engine::finish_reason::error) {
         co_await ws_error(c, out.info.error.message());
