@@ -228,8 +228,6 @@ class kv_cache {
     status fetch(kv_sequence& seq, std::span<const int32_t> page_nos, int64_t* n_loaded = nullptr);
     // Resident pages of seq (not parked).
     int32_t n_resident(const kv_sequence& seq) const;
-    // Blocks held by the host-memory tier, and their bytes.
-    size_t host_tier_blocks() const { return host_.size(); }
 
     // -- store and events ----------------------------------------------------
 
@@ -333,6 +331,9 @@ class kv_cache {
     };
     std::unordered_map<block_hash, host_block, block_hash_hasher> host_;  // parked pages when no store is attached
     void host_unref(const block_hash& h);
+    // Reads parked blocks back: from the store (waiting for write-behind once on a miss), else the host tier.
+    void read_parked(std::span<const block_hash> hashes, std::span<const std::span<uint8_t>> outs,
+                     std::span<uint8_t> ok);
 };
 
 }  // namespace mnemos::engine
