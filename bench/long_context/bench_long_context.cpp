@@ -18,42 +18,17 @@
 // it: top-1 agreement and KL(full || sparse) over the last positions.
 //
 // Prints a table, then one JSON line.
-#include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <random>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
-#include "engine/engine.h"
-#include "tests/support/recall_model.h"
-#include "tests/support/tiny_model.h"
+#include "bench/long_context/bench_long_context.h"
 
-using namespace mnemos;
-using namespace mnemos::engine;
-using clock_type = std::chrono::steady_clock;
+using namespace mnemos::bench_lc;
 
 namespace {
-
-struct bench_options {
-    std::vector<int64_t> lengths = {8192, 32768, 131072, 524288, 1048576};
-    std::vector<int64_t> smollm_lengths = {8192, 32768, 131072};
-    int64_t full_max = 32768;
-    int32_t n_threads = 2;
-    int32_t n_decode = 32;
-    int32_t n_needles = 8;
-    attention_options attention;  // the engine's defaults unless flags say otherwise
-    int32_t pool_pages = 2048;
-    std::string approx_model;
-    int64_t approx_length = 8192;
-    int32_t approx_positions = 64;
-};
 
 void usage(FILE* out) {
     std::fprintf(out,
@@ -114,338 +89,9 @@ bool parse_args(int argc, char** argv, bench_options& o) {
     return true;
 }
 
-double seconds_since(clock_type::time_point t0) {
-    return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
+}  // namespace
 
-std::string temp_path(const std::string& name) {
-    return (std::filesystem::temp_directory_path() / ("mnemos-bench-" + std::to_string(::getpid()) + "-" + name))
-        .string();
-}
-
-std::shared_ptr<const model> load_or_die(const std::string& path) {
-    auto m = model::load(path);
-    if (!m) {
-        std::fprintf(stderr, "bench_long_context: %s\n", m.error().to_string().c_str());
-        std::exit(1);
-    }
-    return std::shared_ptr<const model>(std::move(m.value()));
-}
-
-std::unique_ptr<engine::engine> make_engine(std::shared_ptr<const model> m, const engine_options& eo) {
-    auto e = engine::engine::create(std::move(m), eo);
-    if (!e) {
-        std::fprintf(stderr, "bench_long_context: %s\n", e.error().to_string().c_str());
-        std::exit(1);
-    }
-    return std::move(e.value());
-}
-
-size_t page_bytes_of(const model& m) { return size_t(m.hp().n_layer) * 2 * 16 * size_t(m.hp().kv_dim()) * 2; }
-
-// Full attention: a context and a pool that hold the history; sparse: the model's trained context (sparse beyond
-// it) and a pool of --pool-pages.
-engine_options history_options(const bench_options& o, const model& m, int64_t n_tokens, bool full) {
-    engine_options eo;
-    eo.n_threads = o.n_threads;
-    eo.attention = o.attention;
-    if (full) {
-        eo.attention.mode = attention_mode::full;
-        eo.n_ctx = int32_t(n_tokens + o.n_decode + 64);
-        eo.kv_bytes = (size_t(eo.n_ctx) / 16 + 4) * page_bytes_of(m);
-    } else {
-        eo.n_ctx = m.hp().n_ctx_train;
-        eo.kv_bytes = size_t(o.pool_pages) * page_bytes_of(m);
-    }
-    return eo;
-}
-
-// One request run to completion, with the time of its first and last generated tokens.
-struct run_result {
-    finish_info fin;
-    double seconds = 0;        // submit to finish
-    double decode_ms = 0;      // per generated token after the first
-};
-
-run_result run(engine::engine& eng, std::vector<token_id> prompt, int32_t max_tokens) {
-    run_result res;
-    request r;
-    r.prompt = std::move(prompt);
-    r.max_tokens = max_tokens;
-    r.ignore_eos = true;
-    r.sampling.temperature = 0;
-    clock_type::time_point t_first{}, t_last{};
-    int n = 0;
-    r.on_token = [&](token_id, std::string_view) {
-        t_last = clock_type::now();
-        if (n++ == 0) t_first = t_last;
-    };
-    r.on_finish = [&](const finish_info& f) { res.fin = f; };
-    const auto t0 = clock_type::now();
-    eng.submit(std::move(r));
-    eng.run_until_idle();
-    res.seconds = seconds_since(t0);
-    if (res.fin.error.ok() == false) {
-        std::fprintf(stderr, "bench_long_context: %s\n", res.fin.error.to_string().c_str());
-        std::exit(1);
-    }
-    if (n > 1) res.decode_ms = 1e3 * std::chrono::duration<double>(t_last - t_first).count() / (n - 1);
-    return res;
-}
-
-// ---------------------------------------------------------------------------
-// Part 1: recall
-// ---------------------------------------------------------------------------
-
-struct row {
-    std::string model, mode;
-    int64_t n_tokens = 0;
-    double prefill_tok_s = 0;      // 0: not run (synthesized history)
-    double decode_ms = 0;
-    int recalled = -1, asked = 0;  // -1: not a recall model
-    int resumed = -1;              // needles recalled by a new engine over the same store (a restart)
-    double resume_s = 0;           // its first answer: match from the store (summaries) + the query
-    int32_t pages_resident = 0;
-    int64_t pool_bytes = 0;        // the pool's size
-    int64_t summary_bytes = 0;
-    double read_bytes_per_token = 0;
-};
-
-std::vector<test::recall_needle> spread_needles(int n, int64_t n_tokens, uint64_t seed) {
-    std::mt19937_64 g(seed);
-    std::vector<test::recall_needle> out;
-    for (int i = 0; i < n; ++i) {
-        // Depths spread over the history, jittered; never inside the last 4096 tokens (the window).
-        const int64_t span = std::max<int64_t>(1, n_tokens - 4096 - 64);
-        const int64_t pos = 32 + (span * i) / n + int64_t(g() % uint64_t(std::max<int64_t>(1, span / n / 2)));
-        out.push_back({i, (i * 7 + 3) % 32, pos & ~int64_t(1)});
-    }
-    return out;
-}
-
-void resume_row(std::shared_ptr<const model> m, const test::recall_roles& roles, const bench_options& o,
-                int64_t n_tokens, memory_block_store& store, const std::vector<token_id>& history,
-                const std::vector<test::recall_needle>& needles, row& rw);
-
-row recall_row(std::shared_ptr<const model> m, const test::recall_roles& roles, const bench_options& o,
-               int64_t n_tokens, bool full) {
-    const auto needles = spread_needles(o.n_needles, n_tokens, uint64_t(n_tokens));
-    const auto history = test::make_recall_history(roles, n_tokens, needles, 7);
-    const size_t page_bytes = page_bytes_of(*m);
-    auto eng = make_engine(m, history_options(o, *m, n_tokens, full));
-    memory_block_store store;  // where parked pages go (a host-memory stand-in for the disk store)
-    if (!full) eng->kv().set_store(&store);
-    row rw;
-    rw.model = "recall";
-    rw.mode = full ? "full" : "sparse";
-    rw.n_tokens = n_tokens;
-    rw.pool_bytes = int64_t(eng->kv().n_pages()) * int64_t(page_bytes);
-    const run_result pre = run(*eng, history, 0);
-    rw.prefill_tok_s = double(n_tokens) / pre.seconds;
-    rw.asked = int(needles.size());
-    rw.recalled = 0;
-    for (size_t i = 0; i < needles.size(); ++i) {
-        std::vector<token_id> prompt = history;
-        prompt.push_back(roles.keys[size_t(needles[i].key)]);
-        const run_result r = run(*eng, prompt, i == 0 ? o.n_decode : 1);
-        rw.recalled += !r.fin.tokens.empty() && r.fin.tokens[0] == roles.values[size_t(needles[i].value)];
-        if (i != 0) continue;
-        rw.decode_ms = r.decode_ms;
-        rw.pages_resident = r.fin.attention.sparse ? r.fin.attention.n_pages_resident : int32_t(n_tokens / 16 + 1);
-        const int64_t summary_floats = int64_t(m->hp().n_layer) * m->hp().n_head_kv * 2 * m->hp().head_dim;
-        rw.summary_bytes = r.fin.attention.sparse ? (n_tokens / 16) * summary_floats * 4 * 17 / 16 : 0;
-        rw.read_bytes_per_token = double(r.fin.attention.n_pages_loaded) * double(page_bytes) /
-                                  double(std::max(1, r.fin.n_generated));
-    }
-    if (!full) resume_row(m, roles, o, n_tokens, store, history, needles, rw);
-    return rw;
-}
-
-// A restart: a new engine over the same store answers the needles again (summaries and blocks from the store).
-void resume_row(std::shared_ptr<const model> m, const test::recall_roles& roles, const bench_options& o,
-                int64_t n_tokens, memory_block_store& store, const std::vector<token_id>& history,
-                const std::vector<test::recall_needle>& needles, row& rw) {
-    auto eng = make_engine(m, history_options(o, *m, n_tokens, false));
-    eng->kv().set_store(&store);
-    rw.resumed = 0;
-    for (size_t i = 0; i < needles.size(); ++i) {
-        std::vector<token_id> prompt = history;
-        prompt.push_back(roles.keys[size_t(needles[i].key)]);
-        const run_result r = run(*eng, prompt, 1);
-        if (i == 0) rw.resume_s = r.seconds;
-        rw.resumed += !r.fin.tokens.empty() && r.fin.tokens[0] == roles.values[size_t(needles[i].value)];
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Part 2: a SmolLM-shaped model over synthesized histories
-// ---------------------------------------------------------------------------
-
-std::shared_ptr<const model> smollm_shaped() {
-    test::tiny_model_options o;
-    o.n_layer = 30;
-    o.n_embd = 576;
-    o.n_head = 9;
-    o.n_head_kv = 3;
-    o.n_ff = 1536;
-    o.weight_type = kernels::ggml_type::q8_0;
-    o.n_ctx = 8192;
-    o.rope_freq_base = 100000;
-    o.seed = 3;
-    const std::string path = temp_path("smollm-shape.gguf");
-    if (!test::write_tiny_model(path, o)) {
-        std::fprintf(stderr, "bench_long_context: cannot write %s\n", path.c_str());
-        std::exit(1);
-    }
-    auto m = load_or_die(path);
-    std::filesystem::remove(path);
-    return m;
-}
-
-// Random tokens and their full blocks as random f16 K/V under the real chained hashes.
-std::vector<token_id> synthesize_history(const model& m, int64_t n_tokens, memory_block_store& store) {
-    std::mt19937 rng{static_cast<uint32_t>(n_tokens)};
-    std::vector<token_id> toks(static_cast<size_t>(n_tokens));
-    for (auto& t : toks) t = token_id(3 + rng() % uint32_t(m.hp().n_vocab - 3));
-    const size_t page_elems = size_t(m.hp().n_layer) * 2 * 16 * m.hp().kv_dim();
-    std::vector<uint16_t> page(page_elems);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    block_hash parent = m.fingerprint();
-    for (int64_t k = 0; k < (n_tokens - 1) / 16; ++k) {
-        for (auto& x : page) x = kernels::fp32_to_fp16(nd(rng));
-        const std::span<const token_id> bt(toks.data() + k * 16, 16);
-        const block_hash h = kv_cache::chain_hash(parent, bt);
-        store.persist(h, parent, bt, {reinterpret_cast<const uint8_t*>(page.data()), page_elems * 2});
-        parent = h;
-    }
-    return toks;
-}
-
-row smollm_row(std::shared_ptr<const model> m, const bench_options& o, int64_t n_tokens, bool full,
-               memory_block_store& store, const std::vector<token_id>& history) {
-    const size_t page_bytes = page_bytes_of(*m);
-    auto eng = make_engine(m, history_options(o, *m, n_tokens, full));
-    eng->kv().set_store(&store);
-    const run_result r = run(*eng, history, o.n_decode);
-    row rw;
-    rw.model = "smollm-shape";
-    rw.mode = full ? "full" : "sparse";
-    rw.n_tokens = n_tokens;
-    rw.decode_ms = r.decode_ms;
-    rw.pool_bytes = int64_t(eng->kv().n_pages()) * int64_t(page_bytes);
-    rw.pages_resident = r.fin.attention.sparse ? r.fin.attention.n_pages_resident : int32_t(n_tokens / 16 + 1);
-    const int64_t summary_floats = int64_t(m->hp().n_layer) * m->hp().n_head_kv * 2 * m->hp().head_dim;
-    rw.summary_bytes = r.fin.attention.sparse ? (n_tokens / 16) * summary_floats * 4 * 17 / 16 : 0;
-    rw.read_bytes_per_token = r.fin.n_generated > 0 ? double(r.fin.attention.n_pages_loaded) * double(page_bytes) /
-                                                          double(r.fin.n_generated)
-                                                    : 0;
-    return rw;
-}
-
-// ---------------------------------------------------------------------------
-// Part 3: full vs sparse on a real model
-// ---------------------------------------------------------------------------
-
-struct approx_row {
-    int32_t budget = 0;
-    bool shared = false;  // one selection per layer for all KV heads
-    double top1 = 0, kl = 0;
-};
-
-// The text of every string in the scenario files (scripts, personas, clues), in file order.
-std::string scenario_text() {
-    std::string all;
-    std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(MNEMOS_SCENARIOS_DIR))
-        if (e.path().extension() == ".json" && e.path().filename() != "scenario.schema.json") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-        std::ifstream in(f);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        const std::string s = ss.str();
-        // Crude but enough: the contents of quoted strings longer than 40 bytes (prose, not keys).
-        for (size_t i = 0; (i = s.find('"', i)) != std::string::npos;) {
-            size_t j = i + 1;
-            while (j < s.size() && s[j] != '"') j += s[j] == '\\' ? 2 : 1;
-            if (j - i > 40) all += s.substr(i + 1, j - i - 1) + "\n";
-            i = j + 1;
-        }
-    }
-    return all;
-}
-
-std::vector<std::vector<float>> last_logits(std::shared_ptr<const model> m, const engine_options& eo,
-                                            const std::vector<token_id>& prompt, int32_t n_last) {
-    auto eng = make_engine(std::move(m), eo);
-    // The history without its last positions first (no logits), so that the run with logits reuses it.
-    run(*eng, std::vector<token_id>(prompt.begin(), prompt.end() - n_last - 16), 0);
-    std::vector<std::vector<float>> out;
-    request r;
-    r.prompt = prompt;
-    r.max_tokens = 0;
-    const int64_t first = int64_t(prompt.size()) - n_last;
-    r.on_logits = [&](int64_t pos, std::span<const float> lg) {
-        if (pos >= first) out.emplace_back(lg.begin(), lg.end());
-    };
-    eng->submit(std::move(r));
-    eng->run_until_idle();
-    return out;
-}
-
-// Top-1 agreement and mean KL(ref || got) over the positions both have.
-void score_against(const std::vector<std::vector<float>>& ref, const std::vector<std::vector<float>>& got,
-                   approx_row& ar) {
-    const size_t n = std::min(ref.size(), got.size());
-    for (size_t p = 0; p < n; ++p) {
-        const auto& a = ref[p];
-        const auto& b = got[p];
-        ar.top1 += std::max_element(a.begin(), a.end()) == a.begin() + (std::max_element(b.begin(), b.end()) - b.begin());
-        const float ma = *std::max_element(a.begin(), a.end()), mb = *std::max_element(b.begin(), b.end());
-        double za = 0, zb = 0;
-        for (size_t i = 0; i < a.size(); ++i) za += std::exp(double(a[i] - ma)), zb += std::exp(double(b[i] - mb));
-        for (size_t i = 0; i < a.size(); ++i) {
-            const double lpa = double(a[i] - ma) - std::log(za), lpb = double(b[i] - mb) - std::log(zb);
-            ar.kl += std::exp(lpa) * (lpa - lpb);
-        }
-    }
-    ar.top1 /= double(std::max<size_t>(1, n));
-    ar.kl /= double(std::max<size_t>(1, n));
-}
-
-std::vector<approx_row> approximation(const bench_options& o) {
-    auto m = load_or_die(o.approx_model);
-    const std::string text = scenario_text();
-    std::vector<token_id> toks = m->tok().encode(text, m->tok().add_bos_default(), false);
-    while (int64_t(toks.size()) < o.approx_length) toks.insert(toks.end(), toks.begin() + 1, toks.end());
-    toks.resize(size_t(o.approx_length));
-    engine_options full;
-    full.n_threads = o.n_threads;
-    full.attention.mode = attention_mode::full;
-    full.n_ctx = int32_t(o.approx_length + 64);
-    const auto ref = last_logits(m, full, toks, o.approx_positions);
-    std::vector<approx_row> rows;
-    for (int div : {0, 8, 4, 2}) {  // 0: the defaults (64 sinks, 1024 window, 32 pages: 1600 tokens)
-        for (bool shared : {false, true}) {
-            engine_options sp = full;
-            sp.attention.mode = attention_mode::sparse;
-            const int32_t budget = div ? int32_t(o.approx_length / div) : attention_options{}.budget(16);
-            if (div) {
-                sp.attention.n_sink = 64;
-                sp.attention.n_window = budget / 2;
-                sp.attention.n_pages = (budget - 64 - budget / 2) / 16;
-            }
-            sp.attention.shared_selection = shared;
-            const auto got = last_logits(m, sp, toks, o.approx_positions);
-            approx_row ar;
-            ar.budget = budget;
-            ar.shared = shared;
-            score_against(ref, got, ar);
-            rows.push_back(ar);
-        }
-    }
-    return rows;
-}
+namespace mnemos::bench_lc {
 
 void print_rows(const std::vector<row>& rows) {
     std::printf("%-13s %-6s %9s %11s %10s %9s %9s %9s %9s %11s %12s %11s\n", "model", "mode", "tokens",
@@ -468,49 +114,28 @@ void print_rows(const std::vector<row>& rows) {
     }
 }
 
-}  // namespace
+// Each sparse row's decode time beside its baselines: full attention at the same length (where it ran) and the
+// same model's shortest sparse history (the aim: 1M within 2x of 8k).
+void print_ratios(const std::vector<row>& rows) {
+    std::printf("\n%-13s %9s %16s %20s\n", "model", "tokens", "decode vs full", "decode vs shortest");
+    for (const row& r : rows) {
+        if (r.mode != "sparse") continue;
+        const row* full = nullptr;
+        const row* shortest = nullptr;
+        for (const row& b : rows) {
+            if (b.model != r.model) continue;
+            if (b.mode == "full" && b.n_tokens == r.n_tokens) full = &b;
+            if (b.mode == "sparse" && (!shortest || b.n_tokens < shortest->n_tokens)) shortest = &b;
+        }
+        char vs_full[32] = "-";
+        if (full && r.decode_ms > 0) std::snprintf(vs_full, sizeof vs_full, "%.2fx faster", full->decode_ms / r.decode_ms);
+        std::printf("%-13s %9lld %16s %19.2fx\n", r.model.c_str(), (long long)r.n_tokens, vs_full,
+                    shortest->decode_ms > 0 ? r.decode_ms / shortest->decode_ms : 0.0);
+    }
+}
 
-int main(int argc, char** argv) {
-    bench_options o;
-    if (!parse_args(argc, argv, o)) return 2;
-    std::vector<row> rows;
-    std::printf("bench_long_context: %d threads, isa %s; sparse: sinks %d, window %d, pages %d, pool %d pages\n",
-                o.n_threads, kernels::isa_name(kernels::best_isa()), o.attention.n_sink, o.attention.n_window,
-                o.attention.n_pages, o.pool_pages);
-    if (!o.lengths.empty()) {
-        test::recall_roles roles;
-        const std::string path = temp_path("recall.gguf");
-        if (!test::write_recall_model(path, {}, &roles)) return 1;
-        auto m = load_or_die(path);
-        std::filesystem::remove(path);
-        for (int64_t n : o.lengths) {
-            if (n <= o.full_max) rows.push_back(recall_row(m, roles, o, n, true));
-            rows.push_back(recall_row(m, roles, o, n, false));
-            print_rows({rows.back()});
-        }
-    }
-    if (!o.smollm_lengths.empty()) {
-        auto m = smollm_shaped();
-        for (int64_t n : o.smollm_lengths) {
-            memory_block_store store;
-            const auto history = synthesize_history(*m, n, store);
-            if (n <= o.full_max) rows.push_back(smollm_row(m, o, n, true, store, history));
-            rows.push_back(smollm_row(m, o, n, false, store, history));
-            print_rows({rows.back()});
-        }
-    }
-    std::printf("\n");
-    print_rows(rows);
-    std::vector<approx_row> approx;
-    if (!o.approx_model.empty()) {
-        approx = approximation(o);
-        std::printf("\n%s over %lld tokens of scenario text, last %d positions:\n", o.approx_model.c_str(),
-                    (long long)o.approx_length, o.approx_positions);
-        std::printf("%10s %10s %10s %12s\n", "budget", "selection", "top-1", "KL");
-        for (const auto& a : approx)
-            std::printf("%10d %10s %10.3f %12.5f\n", a.budget, a.shared ? "shared" : "per-head", a.top1, a.kl);
-    }
-    // One JSON line.
+// One JSON line: every row, then the approximation rows.
+void print_json(const bench_options& o, const std::vector<row>& rows, const std::vector<approx_row>& approx) {
     std::printf("{\"bench\":\"long_context\",\"threads\":%d,\"rows\":[", o.n_threads);
     for (size_t i = 0; i < rows.size(); ++i) {
         const row& r = rows[i];
@@ -526,5 +151,30 @@ int main(int argc, char** argv) {
         std::printf("%s{\"budget\":%d,\"shared\":%s,\"top1\":%.4f,\"kl\":%.6f}", i ? "," : "", approx[i].budget,
                     approx[i].shared ? "true" : "false", approx[i].top1, approx[i].kl);
     std::printf("]}\n");
+}
+
+}  // namespace mnemos::bench_lc
+
+int main(int argc, char** argv) {
+    bench_options o;
+    if (!parse_args(argc, argv, o)) return 2;
+    std::printf("bench_long_context: %d threads, isa %s; sparse: sinks %d, window %d, pages %d, pool %d pages\n",
+                o.n_threads, mnemos::kernels::isa_name(mnemos::kernels::best_isa()), o.attention.n_sink, o.attention.n_window,
+                o.attention.n_pages, o.pool_pages);
+    std::vector<row> rows = recall_rows(o);
+    for (row& r : smollm_rows(o)) rows.push_back(std::move(r));
+    std::printf("\n");
+    print_rows(rows);
+    print_ratios(rows);
+    std::vector<approx_row> approx;
+    if (!o.approx_model.empty()) {
+        approx = approximation(o);
+        std::printf("\n%s over %lld tokens of scenario text, last %d positions:\n", o.approx_model.c_str(),
+                    (long long)o.approx_length, o.approx_positions);
+        std::printf("%10s %10s %10s %12s\n", "budget", "selection", "top-1", "KL");
+        for (const auto& a : approx)
+            std::printf("%10d %10s %10.3f %12.5f\n", a.budget, a.shared ? "shared" : "per-head", a.top1, a.kl);
+    }
+    print_json(o, rows, approx);
     return 0;
 }
