@@ -179,6 +179,8 @@ class kv_cache {
     struct match_hooks {
         std::function<void(kv_sequence&, int32_t)> on_page;
         std::function<bool(int32_t)> take_parked;
+        // Chained hashes of the prompt's leading blocks when the caller has them already (not recomputed).
+        std::vector<block_hash> hashes;
     };
     int32_t match_prefix(kv_sequence& seq, std::span<const token_id> prompt, const match_hooks& hooks = {});
 

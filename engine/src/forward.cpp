@@ -199,7 +199,8 @@ kv_cache::match_hooks forward_context::sparse_resume_hooks(kv_sequence& seq, std
     const int32_t ps = kv_.page_size();
     const int32_t first_window_page = static_cast<int32_t>((n_prompt - o.n_window) / ps - 1);
     if (first_window_page <= 0) return hooks;
-    std::vector<block_hash> hashes(static_cast<size_t>(first_window_page));
+    std::vector<block_hash>& hashes = hooks.hashes;  // match_prefix reuses them
+    hashes.resize(static_cast<size_t>(first_window_page));
     block_hash parent = kv_.options().fingerprint;
     for (int32_t k = 0; k < first_window_page; ++k)
         parent = hashes[size_t(k)] = kv_cache::chain_hash(parent, prompt.subspan(size_t(k) * ps, size_t(ps)));

@@ -167,9 +167,12 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
     const int64_t n_prompt = int64_t(prompt.size());
     const int64_t n_blocks = n_prompt > 0 ? (n_prompt - 1) / ps : 0;  // full pages inside prompt[0 .. n-1)
 
+    // The caller's hashes of the leading blocks (hooks.hashes), then the rest.
     std::vector<block_hash> hashes(static_cast<size_t>(n_blocks));
-    block_hash parent = options_.fingerprint;
-    for (int64_t k = 0; k < n_blocks; ++k)
+    const int64_t n_given = std::min<int64_t>(n_blocks, int64_t(hooks.hashes.size()));
+    std::copy_n(hooks.hashes.begin(), n_given, hashes.begin());
+    block_hash parent = n_given > 0 ? hashes[size_t(n_given - 1)] : options_.fingerprint;
+    for (int64_t k = n_given; k < n_blocks; ++k)
         parent = hashes[k] = chain_hash(parent, prompt.subspan(size_t(k * ps), size_t(ps)));
 
     int64_t n_resident = 0, n_loaded = 0;
