@@ -224,8 +224,12 @@ void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const flo
     if (p.n_selected == 0) return;  // sinks and window only
     // Each group's queries as a page at the nominal distance would see them, summed over the rows (a prefill
     // chunk shares one selection; the scale does not change the ranking). qs [n_head_kv][g][head_dim].
-    std::vector<float> qs(static_cast<size_t>(nkv * gd), 0.0f), turned(static_cast<size_t>(gd)),
-        cs(static_cast<size_t>(np2));
+    std::vector<float>& qs = p.qs;  // scratch kept in the plan: no allocation per layer
+    std::vector<float>& turned = p.turned;
+    std::vector<float>& cs = p.cs;
+    qs.assign(static_cast<size_t>(nkv * gd), 0.0f);
+    turned.resize(static_cast<size_t>(gd));
+    cs.resize(static_cast<size_t>(np2));
     for (int64_t r = 0; r < n_rows; ++r) {
         rope_.angles(nominal - pos[r], cs.data());
         for (int kh = 0; kh < nkv; ++kh) {
@@ -233,7 +237,7 @@ void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const flo
             for (int64_t i = 0; i < gd; ++i) qs[size_t(kh * gd + i)] += turned[size_t(i)];
         }
     }
-    std::vector<std::pair<float, int32_t>> best;
+    std::vector<std::pair<float, int32_t>>& best = p.best;
     for (int kh = 0; kh < nkv; ++kh) {
         if (!opt_.shared_selection || kh == 0) {
             const int kh1 = opt_.shared_selection ? nkv : kh + 1;

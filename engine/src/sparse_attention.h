@@ -56,6 +56,8 @@ public:
         std::vector<int32_t> selected;   // [n_head_kv][n_selected] sequence page numbers, ascending (current layer)
         std::vector<float> angles;       // [n_head_kv][1 + n_selected][2 * n_pairs]: sinks, then each selected page
         std::vector<int32_t> wanted;     // scratch: this layer's selected pages, to bring back when parked
+        std::vector<float> qs, turned, cs;                // scratch of select(), reused by every layer
+        std::vector<std::pair<float, int32_t>> best;      // scratch of select(): the layer's top pages
     };
     // The plan of seq for a step that adds n_new tokens (inactive when full attention applies).
     plan make_plan(const kv_sequence& seq, int64_t n_new) const;
