@@ -9,7 +9,7 @@
 
 #include "agent/cli/commands.h"
 #include "agent/cli/engine_flags.h"
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 #include "memory/store.h"
 
 namespace mnemos::cli {

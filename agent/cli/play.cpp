@@ -1,5 +1,5 @@
 // mnemos play: run a scenario file (agent/play.h) and print its score.
-#include "agent/play.h"
+#include "agent/play/play.h"
 
 #include <unistd.h>
 
@@ -14,9 +14,9 @@
 
 #include "agent/cli/commands.h"
 #include "agent/cli/engine_flags.h"
-#include "agent/player_inbox.h"
-#include "agent/scenario.h"
-#include "agent/server.h"
+#include "agent/play/player_inbox.h"
+#include "agent/scenario/scenario.h"
+#include "agent/server/server.h"
 #include "engine/model.h"
 
 namespace mnemos::cli {

@@ -7,9 +7,9 @@
 
 #include "agent/cli/commands.h"
 #include "agent/cli/engine_flags.h"
-#include "agent/runtime.h"
-#include "agent/serve_config.h"
-#include "agent/server.h"
+#include "agent/core/runtime.h"
+#include "agent/config/serve_config.h"
+#include "agent/server/server.h"
 #include "memory/store.h"
 
 namespace mnemos::cli {

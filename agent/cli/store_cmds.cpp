@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "agent/cli/commands.h"
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 #include "memory/store.h"
 
 namespace mnemos::cli {

@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent/runtime.h"
-#include "agent/server.h"
+#include "agent/core/runtime.h"
+#include "agent/server/server.h"
 
 using namespace mnemos;
 using clk = std::chrono::steady_clock;

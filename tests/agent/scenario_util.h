@@ -7,7 +7,7 @@
 #include <string>
 #include <system_error>
 
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 #include "engine/model.h"
 #include "tests/support/tiny_model.h"
 

@@ -1,4 +1,4 @@
-// Tests for agent/play.h: scenarios/ci_smoke.json plays to completion on a
+// Tests for agent/play/play.h: scenarios/ci_smoke.json plays to completion on a
 // tiny random gpt2-vocab model (every probe scored, results JSON well formed,
 // the shared prefix computed once and reused by the later characters), and a
 // game killed mid-way (SIGKILL of a child process: this test binary re-run on
@@ -32,10 +32,10 @@
 #include <thread>
 #include <vector>
 
-#include "agent/play.h"
-#include "agent/runtime.h"
-#include "agent/scenario.h"
-#include "agent/server.h"
+#include "agent/play/play.h"
+#include "agent/core/runtime.h"
+#include "agent/scenario/scenario.h"
+#include "agent/server/server.h"
 #include "memory/store.h"
 #include "tools/builtins.h"
 #include "tests/agent/ws_client.h"

@@ -14,11 +14,11 @@
 #include <thread>
 #include <vector>
 
-#include "agent/play.h"
-#include "agent/player_inbox.h"
-#include "agent/runtime.h"
-#include "agent/scenario.h"
-#include "agent/server.h"
+#include "agent/play/play.h"
+#include "agent/play/player_inbox.h"
+#include "agent/core/runtime.h"
+#include "agent/scenario/scenario.h"
+#include "agent/server/server.h"
 #include "memory/store.h"
 #include "tests/agent/ws_client.h"
 #include "tests/agent/scenario_util.h"

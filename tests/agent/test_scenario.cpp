@@ -1,4 +1,4 @@
-// Tests for agent/scenario.h: every file in scenarios/ validates, the schema
+// Tests for agent/scenario/scenario.h: every file in scenarios/ validates, the schema
 // file and the C++ loader accept the same properties, malformed inputs give
 // errors that name the field, rendering shares the prefix, and the history
 // generator is deterministic and plants every fact exactly once.
@@ -10,8 +10,8 @@
 #include <set>
 #include <sstream>
 
-#include "agent/runtime.h"
-#include "agent/scenario.h"
+#include "agent/core/runtime.h"
+#include "agent/scenario/scenario.h"
 #include "tests/agent/scenario_util.h"
 
 namespace fs = std::filesystem;

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/runtime.h"
-#include "agent/serve_config.h"
+#include "agent/core/runtime.h"
+#include "agent/config/serve_config.h"
 
 namespace fs = std::filesystem;
 using namespace mnemos;

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 #include "tests/agent/server_fixture.h"
 
 using json = nlohmann::json;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 #include "tests/agent/server_fixture.h"
 
 using json = nlohmann::json;

@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent/runtime.h"
-#include "agent/server.h"
+#include "agent/core/runtime.h"
+#include "agent/server/server.h"
 #include "memory/store.h"
 #include "tests/support/tiny_model.h"
 #include "tests/agent/server_fixture.h"

@@ -59,7 +59,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 #include "engine/status.h"
 
 namespace mnemos::agent {

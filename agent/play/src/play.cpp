@@ -1,5 +1,5 @@
 // The scenario runner (agent/play.h).
-#include "agent/play.h"
+#include "agent/play/play.h"
 
 #include <algorithm>
 #include <cctype>
@@ -10,8 +10,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "agent/agent_loop.h"
-#include "agent/runtime.h"
+#include "agent/tooling/agent_loop.h"
+#include "agent/core/runtime.h"
 #include "engine/engine.h"
 #include "memory/store.h"
 #include "tools/builtins.h"

@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 #include "engine/grammar.h"
 #include "engine/status.h"
 #include "tools/builtins.h"

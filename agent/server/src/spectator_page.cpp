@@ -3,7 +3,7 @@
 // key may read (character, turns as they stream, events) plus memory and cache
 // statistics from GET /metrics, polled every 2 s. A key is taken from the
 // page's own "?key=" parameter.
-#include "agent/server.h"
+#include "agent/server/server.h"
 
 namespace mnemos::agent {
 

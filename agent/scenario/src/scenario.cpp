@@ -3,9 +3,9 @@
 // of scenarios/scenario.schema.json (no general JSON Schema validator); the
 // table k_accepted below is what keeps the two in step (tests compare it with
 // the schema file). Every problem is collected, then all are returned joined.
-#include "agent/scenario.h"
+#include "agent/scenario/scenario.h"
 
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 #include "tools/json_limits.h"
 
 #include <algorithm>

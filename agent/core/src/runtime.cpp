@@ -1,5 +1,5 @@
 // engine_runner, sessions, characters (agent/runtime.h).
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 
 #include <algorithm>
 #include <cctype>

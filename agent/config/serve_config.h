@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/server.h"
+#include "agent/server/server.h"
 #include "engine/attention.h"
 #include "engine/status.h"
 

@@ -1,5 +1,5 @@
 // `mnemos serve` settings: the config file's "server" object and the flags (agent/serve_config.h).
-#include "agent/serve_config.h"
+#include "agent/config/serve_config.h"
 
 #include <charconv>
 #include <fstream>

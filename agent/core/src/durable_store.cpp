@@ -1,7 +1,7 @@
 // session_store_i on memory::store (RocksDB): the durable session store.
 #include <nlohmann/json.hpp>
 
-#include "agent/runtime.h"
+#include "agent/core/runtime.h"
 #include "engine/sha256.h"
 #include "memory/store.h"
 

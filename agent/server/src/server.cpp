@@ -3,9 +3,9 @@
 // posted back to that strand into a channel the connection's coroutine reads.
 // Each session is an actor: its turns (from any connection) run one at a time,
 // in arrival order, through turn_queues (a bounded FIFO of waiters per session).
-#include "agent/server.h"
+#include "agent/server/server.h"
 
-#include "agent/agent_loop.h"
+#include "agent/tooling/agent_loop.h"
 #include "tools/json_limits.h"
 #include "tools/prompt.h"
 

@@ -1,7 +1,7 @@
 // Tool calling for the server (agent/agent_loop.h): OpenAI tools parsing, the
 // Hermes rendering of calls, and the built-in tools of agent sessions backed
 // by the session's own event log.
-#include "agent/agent_loop.h"
+#include "agent/tooling/agent_loop.h"
 
 #include <chrono>
 

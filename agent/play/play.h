@@ -42,7 +42,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/scenario.h"
+#include "agent/scenario/scenario.h"
 #include "engine/model.h"
 #include "engine/attention.h"
 #include "engine/status.h"
