@@ -19,6 +19,11 @@ enum class errc {
     out_of_memory,     // a pool or allocation is full
     cancelled,         // the operation was cancelled by its owner
     internal,          // a bug
+    busy,              // the target is in use by another operation; retry later
+    already_exists,    // a create found its key taken (session id, game id)
+    timed_out,         // a deadline passed before the operation finished
+    unavailable,       // a dependency (store, engine, peer) cannot serve now
+    context_exceeded,  // the prompt and its reply do not fit the model's window
 };
 
 const char* errc_name(errc c);
@@ -78,6 +83,11 @@ inline const char* errc_name(errc c) {
         case errc::out_of_memory: return "out of memory";
         case errc::cancelled: return "cancelled";
         case errc::internal: return "internal error";
+        case errc::busy: return "busy";
+        case errc::already_exists: return "already exists";
+        case errc::timed_out: return "timed out";
+        case errc::unavailable: return "unavailable";
+        case errc::context_exceeded: return "context exceeded";
     }
     return "unknown";
 }

@@ -7,9 +7,9 @@
 // Threading: engine_runner::submit / cancel / stats are thread-safe; request
 // callbacks run on the engine thread. session_manager is thread-safe; one turn
 // at a time per session (a second concurrent turn is refused with
-// errc::unsupported, "busy"). That refusal is the last line of defense for
+// errc::busy). That refusal is the last line of defense for
 // in-process callers (mnemos play): the HTTP server queues a session's turns
-// (agent/server.h, "Concurrency") so its own turns never meet it.
+// (agent/server/server.h, "Concurrency") so its own turns never meet it.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -213,7 +213,7 @@ struct turn_plan {
 // message start when one lies within half a step, so consecutive turns keep
 // the same cut and share their prompt prefix (the engine's prefix cache hits)
 // until the history has grown by a step. plan.context says what was kept.
-// Errors: invalid_argument ("context_length_exceeded") when the window is too
+// Errors: context_exceeded when the window is too
 // small for that: the system message and the last message are never cut.
 status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t page_size = 16);
 

@@ -422,14 +422,14 @@ result<session_ptr> session_manager::create(std::string id, character chr, std::
     s->owner_key = std::move(owner_key);
     s->created = unix_now();
     s->agent_json = std::move(agent_json);
-    if (store_.get_session(id).ok()) return make_error(errc::unsupported, "session '" + id + "' exists");
+    if (store_.get_session(id).ok()) return make_error(errc::already_exists, "session '" + id + "' exists");
     // Reserved in the map before anything is written: a find() that runs while the session is being
     // written (an event observer checking access) sees this object instead of loading a second copy
     // from the store, and a concurrent create of the same id is refused.
     std::unique_lock slk(s->mu);
     {
         std::lock_guard lk(mu_);
-        if (!sessions_.emplace(id, s).second) return make_error(errc::unsupported, "session '" + id + "' exists");
+        if (!sessions_.emplace(id, s).second) return make_error(errc::already_exists, "session '" + id + "' exists");
     }
     auto unreserve = [&](status st) {
         std::lock_guard lk(mu_);
@@ -515,7 +515,7 @@ result<turn_plan> session_manager::begin_turn(const session_ptr& s, const std::v
     if (msgs.empty()) return make_error(errc::invalid_argument, "no message");
     bool expected = false;
     if (!s->busy.compare_exchange_strong(expected, true))
-        return make_error(errc::unsupported, "session '" + s->id + "' is busy with another turn");
+        return make_error(errc::busy, "session '" + s->id + "' is busy with another turn");
     std::lock_guard lk(s->mu);
     for (const auto& m : msgs) {
         if (auto st = append_event(*s, m); !st.ok()) {
@@ -601,7 +601,7 @@ status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t pa
     const int32_t recent_budget = budget - first;
     const int32_t min_cut = n_prompt - recent_budget;  // the earliest token that must still be kept
     if (recent_budget < page || min_cut <= first)
-        return make_error(errc::invalid_argument, "context_length_exceeded: the window holds " +
+        return make_error(errc::context_exceeded, "the window holds " +
                                                       std::to_string(n_ctx) + " tokens, too few to keep a prompt of " +
                                                       std::to_string(n_prompt) + " and reply");
     // The cut sits on a coarse grid anchored at `first`, so it stays put while the history grows by a step.
@@ -612,7 +612,7 @@ status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t pa
     if (it != plan.message_starts.end() && *it < cut + step / 2 && *it < n_prompt) cut = *it;
     // Old history is dropped, never part of the newest message.
     if (cut >= n_prompt || (!plan.message_starts.empty() && cut > plan.message_starts.back()))
-        return make_error(errc::invalid_argument, "context_length_exceeded: the last message does not fit in the " +
+        return make_error(errc::context_exceeded, "the last message does not fit in the " +
                                                       std::to_string(n_ctx) + "-token window with room for a reply");
     std::vector<engine::token_id> kept(plan.prompt.begin(), plan.prompt.begin() + first);
     kept.insert(kept.end(), plan.prompt.begin() + cut, plan.prompt.end());

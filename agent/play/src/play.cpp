@@ -929,7 +929,7 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     std::vector<json> done;
     if (auto meta_text = store_->get_session(game_id_); meta_text.ok()) {
         if (!opt_.resume)
-            return make_error(errc::unsupported, "the store already holds game '" + game_id_ +
+            return make_error(errc::already_exists, "the store already holds game '" + game_id_ +
                                                      "'; pass --resume to continue it, or use another store");
         // Different sampling settings still resume, but the game will not equal an uninterrupted run.
         const json meta = json::parse(meta_text.value(), nullptr, false);

@@ -204,8 +204,15 @@ reply status_reply(const status& s) {
             return error_reply(400, "invalid_request_error", s.message());
         case errc::not_found:
             return error_reply(404, "not_found_error", s.message());
-        case errc::unsupported:
+        case errc::busy:
+        case errc::already_exists:
             return error_reply(409, "conflict_error", s.message());
+        case errc::context_exceeded:
+            return error_reply(400, "context_length_exceeded", s.message());
+        case errc::unsupported:
+            return error_reply(400, "invalid_request_error", s.message());
+        case errc::timed_out:
+        case errc::unavailable:
         case errc::out_of_memory:
             return error_reply(503, "overloaded_error", s.message());
         case errc::cancelled:
@@ -876,7 +883,7 @@ result<engine::request> make_request(server_state& st, turn_plan& plan, const ge
     if (auto fs = fit_to_window(plan, n_ctx, want + extra); !fs.ok()) return fs;
     const int32_t n_prompt = static_cast<int32_t>(plan.prompt.size()) + extra;
     if (n_prompt + 1 >= n_ctx)
-        return make_error(errc::invalid_argument, "context_length_exceeded: prompt has " + std::to_string(n_prompt) +
+        return make_error(errc::context_exceeded, "prompt has " + std::to_string(n_prompt) +
                                                       " tokens; the context holds " + std::to_string(n_ctx));
     if (plan.context.truncated) st.m.n_truncated++;
     engine::request r;
