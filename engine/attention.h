@@ -51,8 +51,8 @@ struct attention_options {
 
 // What the last step of a sequence did (for reports such as mnemos.context).
 struct attention_report {
-    bool sparse = false;          // the last step attended sparsely
-    int32_t n_sink = 0;           // effective settings (after rounding and fitting the trained window)
+    bool sparse = false;  // the last step attended sparsely
+    int32_t n_sink = 0;   // effective settings (after rounding and fitting the trained window)
     int32_t n_window = 0;
     int32_t n_pages = 0;
     int32_t n_pages_resident = 0;  // pages of the sequence in the pool after the step

@@ -101,7 +101,7 @@ class memory_block_store final : public block_store_i {
     int64_t n_persists() const { return n_persists_; }
 
   private:
-    std::unordered_map<block_hash, entry, block_hash_hasher> blocks_;  // the blocks, by content hash
+    std::unordered_map<block_hash, entry, block_hash_hasher> blocks_;                    // the blocks, by content hash
     std::unordered_map<block_hash, std::vector<uint8_t>, block_hash_hasher> summaries_;  // page summaries
     int64_t n_loads_ = 0;     // load() calls, for tests that check the store was (not) asked
     int64_t n_persists_ = 0;  // persist() calls, for tests that check write-behind happened once per block

@@ -56,20 +56,20 @@ const char* finish_reason_name(finish_reason r);
 
 struct finish_info {
     finish_reason reason = finish_reason::eos;
-    status error;                 // set when reason == error
-    int32_t n_prompt = 0;         // prompt tokens
-    int32_t n_reused = 0;         // prompt tokens whose KV came from the prefix cache
-    int32_t n_generated = 0;      // sampled tokens (including a final EOS)
-    std::vector<token_id> tokens; // the sampled tokens
-    attention_report attention;   // how the sequence attended in its last step
+    status error;                  // set when reason == error
+    int32_t n_prompt = 0;          // prompt tokens
+    int32_t n_reused = 0;          // prompt tokens whose KV came from the prefix cache
+    int32_t n_generated = 0;       // sampled tokens (including a final EOS)
+    std::vector<token_id> tokens;  // the sampled tokens
+    attention_report attention;    // how the sequence attended in its last step
 };
 
 struct request {
     std::vector<token_id> prompt;  // must be non-empty
     int32_t max_tokens = 256;      // generated tokens at most (0: prefill only)
     sampler_params sampling;
-    std::vector<std::string> stop; // stop strings (never emitted)
-    bool ignore_eos = false;       // keep going after an end-of-generation token
+    std::vector<std::string> stop;  // stop strings (never emitted)
+    bool ignore_eos = false;        // keep going after an end-of-generation token
     // Streamed text: complete UTF-8, stop strings held back. Called on the engine thread.
     std::function<void(token_id token, std::string_view text)> on_token;
     // Prefill progress: prompt tokens whose KV exists (reused or computed) out
@@ -101,7 +101,7 @@ struct engine_stats {
 };
 
 class engine {
-public:
+  public:
     // Errors: invalid_argument (options), out_of_memory (KV pool).
     static result<std::unique_ptr<engine>> create(std::shared_ptr<const model> m, const engine_options& options = {});
     ~engine();
@@ -127,7 +127,7 @@ public:
     const attention_options& attention() const { return attention_; }
     engine_stats stats() const;
 
-private:
+  private:
     struct sequence;
     engine() = default;
     void admit();
@@ -144,17 +144,17 @@ private:
     std::unique_ptr<kv_cache> kv_;
     std::unique_ptr<forward_context> fwd_;
 
-    mutable std::mutex inbox_mu_;                        // guards inbox_, cancels_, next_id_
-    std::deque<std::unique_ptr<sequence>> inbox_;        // submitted, not yet seen by step()
+    mutable std::mutex inbox_mu_;                  // guards inbox_, cancels_, next_id_
+    std::deque<std::unique_ptr<sequence>> inbox_;  // submitted, not yet seen by step()
     std::vector<seq_id> cancels_;
     seq_id next_id_ = 1;
 
-    std::deque<std::unique_ptr<sequence>> waiting_;      // seen, not admitted (max_seqs or pool full)
-    std::vector<std::unique_ptr<sequence>> running_;     // admitted, in prefill or decode
+    std::deque<std::unique_ptr<sequence>> waiting_;   // seen, not admitted (max_seqs or pool full)
+    std::vector<std::unique_ptr<sequence>> running_;  // admitted, in prefill or decode
     std::vector<float> logits_;
     engine_stats stats_;
-    std::unique_ptr<token_mask_builder> masks_;          // built on the first constrained request
-    std::vector<uint64_t> mask_;                         // allowed tokens of the sequence being sampled
+    std::unique_ptr<token_mask_builder> masks_;  // built on the first constrained request
+    std::vector<uint64_t> mask_;                 // allowed tokens of the sequence being sampled
 };
 
 }  // namespace mnemos::engine

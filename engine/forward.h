@@ -4,29 +4,28 @@
 // K and V of the new tokens are written into each sequence's pages of the
 // KV pool; attention reads them back through the paged view.
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
-
-#include <memory>
 
 #include "engine/attention.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
-#include "engine/status.h"
 #include "engine/src/rope_rotation.h"
 #include "engine/src/sparse_attention.h"
+#include "engine/status.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace mnemos::engine {
 
 struct forward_item {
-    kv_sequence* seq = nullptr;         // pages reserved for tokens.size() more tokens
-    std::span<const token_id> tokens;   // new tokens, at positions seq->n_tokens ...
-    int32_t n_logits = 1;               // logits for the last n_logits of these tokens (0..tokens.size())
+    kv_sequence* seq = nullptr;        // pages reserved for tokens.size() more tokens
+    std::span<const token_id> tokens;  // new tokens, at positions seq->n_tokens ...
+    int32_t n_logits = 1;              // logits for the last n_logits of these tokens (0..tokens.size())
 };
 
 class forward_context {
-public:
+  public:
     forward_context(const model& m, kv_cache& kv, kernels::thread_pool& pool);
 
     // Runs one step over all items. On success logits holds
@@ -57,7 +56,7 @@ public:
     // The RoPE cos/sin of one position: [n_rot/2] pairs (tests).
     void rope_cache(int64_t pos, float* cos_out, float* sin_out) const;
 
-private:
+  private:
     void apply_rope(float* x, int n_heads, int64_t pos) const;
     // Radians per position of each rotated pair, scaling included: [n_rot/2].
     std::vector<double> rope_omegas() const;
@@ -79,11 +78,11 @@ private:
     std::vector<float> x_, xn_, q_, k_, v_, att_, g_, u_, sel_;
     std::vector<int64_t> pos_;
     std::vector<int32_t> item_of_;
-    std::vector<int64_t> first_row_;                 // per item: its first row in the step
-    std::unique_ptr<rope_rotation> rope_delta_;       // set by set_attention
-    std::unique_ptr<sparse_attention> sparse_;        // null: full attention only
-    std::vector<sparse_attention::plan> plans_;       // per item of the current step
-    std::vector<std::vector<float>> scratch_;         // per thread
+    std::vector<int64_t> first_row_;             // per item: its first row in the step
+    std::unique_ptr<rope_rotation> rope_delta_;  // set by set_attention
+    std::unique_ptr<sparse_attention> sparse_;   // null: full attention only
+    std::vector<sparse_attention::plan> plans_;  // per item of the current step
+    std::vector<std::vector<float>> scratch_;    // per thread
 };
 
 }  // namespace mnemos::engine

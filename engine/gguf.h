@@ -17,8 +17,19 @@
 namespace mnemos::engine {
 
 enum class gguf_type : uint32_t {
-    u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6, boolean = 7,
-    string = 8, array = 9, u64 = 10, i64 = 11, f64 = 12,
+    u8 = 0,
+    i8 = 1,
+    u16 = 2,
+    i16 = 3,
+    u32 = 4,
+    i32 = 5,
+    f32 = 6,
+    boolean = 7,
+    string = 8,
+    array = 9,
+    u64 = 10,
+    i64 = 11,
+    f64 = 12,
 };
 
 // One metadata value. Scalars are widened into i/u/f; strings point into the
@@ -47,7 +58,7 @@ struct gguf_tensor {
 };
 
 class gguf_file {
-public:
+  public:
     // Maps and validates `path`. Errors: not_found / io_error (cannot open or
     // map), corrupt (bad magic, truncated, offsets/sizes out of bounds,
     // overlapping or misaligned tensors, unknown value or tensor types, huge
@@ -82,15 +93,15 @@ public:
     // Parses an in-memory image (tests, fuzzing); the bytes are copied.
     static result<std::unique_ptr<gguf_file>> parse(const void* data, size_t size, std::string name = "<memory>");
 
-private:
+  private:
     gguf_file() = default;
     status parse_all();
 
     std::string path_;
     const uint8_t* base_ = nullptr;  // the mapping (or owned_ copy)
     size_t size_ = 0;
-    bool mapped_ = false;                       // munmap in the destructor
-    std::vector<uint8_t> owned_;                // parse(): our own copy
+    bool mapped_ = false;         // munmap in the destructor
+    std::vector<uint8_t> owned_;  // parse(): our own copy
     uint32_t version_ = 0;
     uint64_t alignment_ = 32;
     std::vector<std::pair<std::string, gguf_value>> kv_;

@@ -64,12 +64,12 @@ class grammar_state;
 
 // An immutable compiled grammar; share it between requests (thread-safe to read).
 class grammar {
-public:
+  public:
     // Compiles a JSON Schema. Errors: invalid_argument when the text is not JSON or a keyword has a value
     // of the wrong kind; unsupported for a keyword outside the subset (or anyOf alternatives that cannot
     // be told apart). Messages name the keyword and the path ("#/properties/args/items: ...").
     static result<std::shared_ptr<const grammar>> from_json_schema(std::string_view schema_json,
-                                                                    const grammar_options& options = {});
+                                                                   const grammar_options& options = {});
     // The initial state (nothing consumed). The grammar must outlive the state.
     grammar_state start() const;
 
@@ -78,7 +78,7 @@ public:
     struct obj_group;  // object alternatives (grammar.cpp)
     ~grammar();
 
-private:
+  private:
     friend class grammar_state;
     friend struct grammar_builder;
     friend struct grammar_ops;
@@ -87,25 +87,25 @@ private:
     std::vector<trie> tries_;         // literal sets and key sets
     std::vector<obj_group> objects_;  // object groups
     grammar_options opt_;
-    int32_t root_ = 0;                // node of the whole document
+    int32_t root_ = 0;  // node of the whole document
 };
 
 // One frame of the automaton's stack (plain data; see grammar.cpp for the meaning of the fields).
 struct grammar_frame {
-    uint64_t seen = 0;   // object: keys seen (bit per key of the group)
-    uint32_t live = 0;   // object: alternatives still possible
-    int32_t pos = 0;     // literal/key trie node; array/string/number counters
-    int32_t node = 0;    // grammar node index
-    int16_t count = 0;   // items, characters
-    int16_t key = -1;    // object: current key index
-    uint8_t phase = 0;   // where in the node's syntax
-    uint8_t sub = 0;     // string: UTF-8/escape state; number: digits in the current part
+    uint64_t seen = 0;       // object: keys seen (bit per key of the group)
+    uint32_t live = 0;       // object: alternatives still possible
+    int32_t pos = 0;         // literal/key trie node; array/string/number counters
+    int32_t node = 0;        // grammar node index
+    int16_t count = 0;       // items, characters
+    int16_t key = -1;        // object: current key index
+    uint8_t phase = 0;       // where in the node's syntax
+    uint8_t sub = 0;         // string: UTF-8/escape state; number: digits in the current part
     uint8_t lo = 0, hi = 0;  // string: range of the next UTF-8 continuation byte
 };
 
 // The automaton's position in a document. Cheap to copy (only the frames in use are copied).
 class grammar_state {
-public:
+  public:
     static constexpr int k_max_depth = 32;
 
     grammar_state() = default;
@@ -126,7 +126,7 @@ public:
     // it may take; -1 elsewhere. Lets token_mask_builder skip the trie walk for plain text tokens.
     int32_t string_room() const;
 
-private:
+  private:
     friend class grammar;
     friend struct grammar_ops;
     const grammar* g_ = nullptr;
@@ -138,7 +138,7 @@ private:
 // Control and unknown tokens (and tokens with no bytes) are never allowed; end-of-generation
 // tokens are allowed exactly when the state is complete.
 class token_mask_builder {
-public:
+  public:
     explicit token_mask_builder(const tokenizer& tok);
     // mask: resized to (n_vocab + 63) / 64 words; bit i set <=> token i may come next.
     // Not reentrant (uses scratch space): one builder per thread.
@@ -148,20 +148,20 @@ public:
     int32_t n_vocab() const { return n_vocab_; }
     size_t n_trie_nodes() const { return nodes_.size(); }
 
-private:
+  private:
     struct trie_node {
         uint32_t skip;       // index just past this node's subtree
         uint32_t tok_begin;  // tokens ending here: toks_[tok_begin, tok_end)
         uint32_t tok_end;
-        uint16_t depth;      // bytes from the root (1 for the first byte)
+        uint16_t depth;  // bytes from the root (1 for the first byte)
         uint8_t byte;
     };
     static constexpr int32_t k_max_plain_chars = 16;
     void walk(const std::vector<trie_node>& nodes, const std::vector<token_id>& toks, std::vector<uint64_t>& mask);
 
     int32_t n_vocab_ = 0;
-    std::vector<std::string> pieces_;     // per token
-    std::vector<trie_node> nodes_;        // preorder, every token with bytes
+    std::vector<std::string> pieces_;  // per token
+    std::vector<trie_node> nodes_;     // preorder, every token with bytes
     std::vector<token_id> toks_;
     // Inside a string: plain_upto_[k] has the tokens that are plain string text (no quote, backslash or control
     // byte; whole UTF-8 characters) of 1..k characters, k <= k_max_plain_chars; the trie rest_nodes_ holds

@@ -99,13 +99,13 @@ struct kv_sequence {
     // Sparse attention (engine/attention.h): per full page, layer and KV head the per-channel min and max of
     // the page's un-rotated keys, [n_summarized][n_layer][n_head_kv][2][head_dim]; filled on demand.
     std::vector<float> key_summary;
-    int32_t n_summarized = 0;        // pages with a summary (a prefix of the full pages)
+    int32_t n_summarized = 0;  // pages with a summary (a prefix of the full pages)
     // The same per group of 16 pages (min of the mins, max of the maxes): an upper bound for every page of the
     // group, so a selection can skip whole groups. [n groups][n_layer][n_head_kv][2][head_dim].
     std::vector<float> group_summary;
     std::vector<float> super_summary;  // the same per 256 pages (a second level for histories of millions)
-    int64_t n_pages_loaded = 0;      // parked pages brought back by fetch() for this sequence
-    int32_t park_cursor = 0;         // sparse attention: candidate pages below it were parked when they could be
+    int64_t n_pages_loaded = 0;        // parked pages brought back by fetch() for this sequence
+    int32_t park_cursor = 0;           // sparse attention: candidate pages below it were parked when they could be
 };
 
 enum class kv_event_type {

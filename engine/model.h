@@ -24,46 +24,46 @@ enum class rope_kind { normal, neox };  // pairs (2i, 2i+1) vs (i, i + n_rot/2)
 enum class rope_scaling { none, linear, yarn, llama3 };
 
 struct hparams {
-    std::string arch;         // "llama" | "qwen2"
-    std::string name;         // general.name
+    std::string arch;  // "llama" | "qwen2"
+    std::string name;  // general.name
     int32_t n_vocab = 0;
     int32_t n_ctx_train = 0;  // <arch>.context_length
     int32_t n_embd = 0;
     int32_t n_layer = 0;
     int32_t n_head = 0;
     int32_t n_head_kv = 0;
-    int32_t head_dim = 0;     // n_embd / n_head unless <arch>.attention.key_length says otherwise
+    int32_t head_dim = 0;  // n_embd / n_head unless <arch>.attention.key_length says otherwise
     int32_t n_ff = 0;
-    int32_t n_rot = 0;        // rotated dims per head (<arch>.rope.dimension_count)
+    int32_t n_rot = 0;  // rotated dims per head (<arch>.rope.dimension_count)
     float rms_eps = 1e-5f;
     float rope_freq_base = 10000.0f;
     rope_kind rope = rope_kind::normal;
     rope_scaling scaling = rope_scaling::none;
-    float rope_scale_factor = 1.0f;   // context extension factor (linear/yarn/llama3)
-    int32_t rope_orig_ctx = 0;        // original training context (yarn/llama3)
+    float rope_scale_factor = 1.0f;  // context extension factor (linear/yarn/llama3)
+    int32_t rope_orig_ctx = 0;       // original training context (yarn/llama3)
     float yarn_beta_fast = 32.0f;
     float yarn_beta_slow = 1.0f;
     float yarn_attn_factor = 1.0f;
     float llama3_low_freq_factor = 1.0f;
     float llama3_high_freq_factor = 4.0f;
     bool qkv_bias = false;
-    bool tied_output = false;         // output.weight absent: logits use token_embd
+    bool tied_output = false;  // output.weight absent: logits use token_embd
 
     int32_t kv_dim() const { return n_head_kv * head_dim; }
     int32_t q_dim() const { return n_head * head_dim; }
 };
 
 struct layer_weights {
-    std::vector<float> attn_norm;     // [n_embd]
-    std::vector<float> ffn_norm;      // [n_embd]
-    std::vector<float> bq, bk, bv;    // [q_dim], [kv_dim], [kv_dim] (qwen2), else empty
-    kernels::weight_view wq;          // [n_embd -> q_dim]
-    kernels::weight_view wk;          // [n_embd -> kv_dim]
-    kernels::weight_view wv;          // [n_embd -> kv_dim]
-    kernels::weight_view wo;          // [q_dim -> n_embd]
-    kernels::weight_view gate;        // [n_embd -> n_ff]
-    kernels::weight_view up;          // [n_embd -> n_ff]
-    kernels::weight_view down;        // [n_ff -> n_embd]
+    std::vector<float> attn_norm;   // [n_embd]
+    std::vector<float> ffn_norm;    // [n_embd]
+    std::vector<float> bq, bk, bv;  // [q_dim], [kv_dim], [kv_dim] (qwen2), else empty
+    kernels::weight_view wq;        // [n_embd -> q_dim]
+    kernels::weight_view wk;        // [n_embd -> kv_dim]
+    kernels::weight_view wv;        // [n_embd -> kv_dim]
+    kernels::weight_view wo;        // [q_dim -> n_embd]
+    kernels::weight_view gate;      // [n_embd -> n_ff]
+    kernels::weight_view up;        // [n_embd -> n_ff]
+    kernels::weight_view down;      // [n_ff -> n_embd]
 };
 
 struct model_weights {
@@ -79,7 +79,7 @@ struct model_weights {
 // ---------------------------------------------------------------------------
 
 class model {
-public:
+  public:
     // Loads `path`. Errors name the key or tensor: missing/ill-shaped tensors
     // ("tensor 'blk.3.ffn_up.weight': expected shape [512, 1536], got ..."),
     // unsupported architecture or tensor type, bad hyper-parameters,
@@ -99,7 +99,7 @@ public:
     size_t n_weight_bytes() const { return n_weight_bytes_; }
     const char* weight_type_name() const;  // the type of most matrix bytes ("q4_k")
 
-private:
+  private:
     model() = default;
     status init();
 

@@ -29,7 +29,7 @@ enum class errc {
 const char* errc_name(errc c);
 
 class status {
-public:
+  public:
     status() = default;
     status(errc code, std::string message) : code_(code), message_(std::move(message)) {}
 
@@ -39,7 +39,7 @@ public:
     // "corrupt: tensor 'blk.0.attn_q.weight' ..." for logs and CLI errors.
     std::string to_string() const { return ok() ? "ok" : std::string(errc_name(code_)) + ": " + message_; }
 
-private:
+  private:
     errc code_ = errc::ok;
     std::string message_;  // what failed and the bound it broke
 };
@@ -50,7 +50,7 @@ inline status make_error(errc code, std::string message) { return status(code, s
 // Holds either a T or a non-ok status.
 template <class T>
 class result {
-public:
+  public:
     result(T value) : v_(std::move(value)) {}
     result(status error) : v_(std::move(error)) { assert(!std::get<status>(v_).ok()); }
 
@@ -68,26 +68,40 @@ public:
     // The error; only valid when !ok().
     const status& error() const { return std::get<1>(v_); }
 
-private:
+  private:
     std::variant<T, status> v_;
 };
 
 inline const char* errc_name(errc c) {
     switch (c) {
-        case errc::ok: return "ok";
-        case errc::invalid_argument: return "invalid argument";
-        case errc::not_found: return "not found";
-        case errc::io_error: return "io error";
-        case errc::corrupt: return "corrupt";
-        case errc::unsupported: return "unsupported";
-        case errc::out_of_memory: return "out of memory";
-        case errc::cancelled: return "cancelled";
-        case errc::internal: return "internal error";
-        case errc::busy: return "busy";
-        case errc::already_exists: return "already exists";
-        case errc::timed_out: return "timed out";
-        case errc::unavailable: return "unavailable";
-        case errc::context_exceeded: return "context exceeded";
+        case errc::ok:
+            return "ok";
+        case errc::invalid_argument:
+            return "invalid argument";
+        case errc::not_found:
+            return "not found";
+        case errc::io_error:
+            return "io error";
+        case errc::corrupt:
+            return "corrupt";
+        case errc::unsupported:
+            return "unsupported";
+        case errc::out_of_memory:
+            return "out of memory";
+        case errc::cancelled:
+            return "cancelled";
+        case errc::internal:
+            return "internal error";
+        case errc::busy:
+            return "busy";
+        case errc::already_exists:
+            return "already exists";
+        case errc::timed_out:
+            return "timed out";
+        case errc::unavailable:
+            return "unavailable";
+        case errc::context_exceeded:
+            return "context exceeded";
     }
     return "unknown";
 }

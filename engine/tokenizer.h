@@ -23,10 +23,11 @@
 namespace mnemos::engine {
 
 class tokenizer {
-public:
+  public:
     // Pre-tokenizers accepted in tokenizer.ggml.pre for the "gpt2" model.
-    static constexpr const char* k_supported_pre = "default, gpt-2, llama3, llama-v3, llama-bpe, smollm, starcoder, "
-                                                    "refact, qwen2, qwen2.5, qwen-2.5, deepseek-llm";
+    static constexpr const char* k_supported_pre =
+        "default, gpt-2, llama3, llama-v3, llama-bpe, smollm, starcoder, "
+        "refact, qwen2, qwen2.5, qwen-2.5, deepseek-llm";
 
     // Builds from tokenizer.ggml.* metadata (the file may be closed afterwards). Errors name the key:
     // corrupt for a missing/empty tokenizer.ggml.tokens, scores/token_type arrays of another length or
@@ -86,14 +87,20 @@ public:
     // SPM: "▁" is prepended to text at the start and after each special token, and decode() drops it.
     bool add_space_prefix() const { return add_space_prefix_; }
 
-private:
+  private:
     enum class model_kind { spm, bpe };
     enum class pre_kind { default_, gpt2, llama3, qwen2, smollm, deepseek_llm };
 
     // Attribute bits per token, as the reference derives them from token types and names.
     enum : uint32_t {
-        a_normal = 1u << 0, a_unknown = 1u << 1, a_control = 1u << 2, a_user_defined = 1u << 3,
-        a_unused = 1u << 4, a_byte = 1u << 5, a_lstrip = 1u << 6, a_rstrip = 1u << 7,
+        a_normal = 1u << 0,
+        a_unknown = 1u << 1,
+        a_control = 1u << 2,
+        a_user_defined = 1u << 3,
+        a_unused = 1u << 4,
+        a_byte = 1u << 5,
+        a_lstrip = 1u << 6,
+        a_rstrip = 1u << 7,
     };
 
     struct token_data {
@@ -120,7 +127,7 @@ private:
     };
 
     tokenizer() = default;
-    int32_t text_to_id(std::string_view s) const;  // -1 when absent
+    int32_t text_to_id(std::string_view s) const;                             // -1 when absent
     int32_t merge_rank(std::string_view left, std::string_view right) const;  // -1 when absent
     std::vector<fragment> partition(std::string_view text, bool parse_special) const;
     std::vector<token_id> encode_fragments(std::string_view text, const std::vector<fragment>& frags,
@@ -134,8 +141,8 @@ private:
     model_kind kind_ = model_kind::spm;
     pre_kind pre_ = pre_kind::default_;
     std::vector<token_data> tokens_;
-    text_map text_to_id_;               // vocab text -> id (last wins, like the reference)
-    text_map merge_ranks_;              // "left\xffright" -> merge rank (BPE)
+    text_map text_to_id_;                  // vocab text -> id (last wins, like the reference)
+    text_map merge_ranks_;                 // "left\xffright" -> merge rank (BPE)
     std::vector<token_id> special_cache_;  // control/user-defined/unknown, longest text first
     std::vector<token_id> eog_ids_;        // sorted
     std::vector<token_id> byte_ids_;       // SPM: id of <0xXX> for each byte, -1 when absent
@@ -157,13 +164,13 @@ private:
 // Pieces are token_to_piece() as is: meant for continuations, so unlike decode() the SPM space of
 // the first piece is kept (this matches the reference's streamed greedy text).
 class stream_decoder {
-public:
+  public:
     explicit stream_decoder(const tokenizer& t, bool render_special = false)
         : tok_(t), render_special_(render_special) {}
     std::string push(token_id id);
     std::string flush();
 
-private:
+  private:
     const tokenizer& tok_;
     bool render_special_;
     std::string pending_;  // an incomplete UTF-8 sequence (at most 3 bytes)

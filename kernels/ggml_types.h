@@ -40,22 +40,38 @@ struct type_traits {
 // Traits of a raw GGUF type number; {nullptr, 0, 0, false} when unknown.
 inline type_traits traits_of(uint32_t t) {
     switch (t) {
-        case 0: return {"f32", 1, 4, true};
-        case 1: return {"f16", 1, 2, true};
-        case 2: return {"q4_0", 32, 18, true};
-        case 3: return {"q4_1", 32, 20, false};
-        case 6: return {"q5_0", 32, 22, false};
-        case 7: return {"q5_1", 32, 24, false};
-        case 8: return {"q8_0", 32, 34, true};
-        case 9: return {"q8_1", 32, 36, false};
-        case 10: return {"q2_k", 256, 84, false};
-        case 11: return {"q3_k", 256, 110, false};
-        case 12: return {"q4_k", 256, 144, true};
-        case 13: return {"q5_k", 256, 176, false};
-        case 14: return {"q6_k", 256, 210, true};
-        case 15: return {"q8_k", 256, 292, false};
-        case 30: return {"bf16", 1, 2, true};
-        default: return {nullptr, 0, 0, false};
+        case 0:
+            return {"f32", 1, 4, true};
+        case 1:
+            return {"f16", 1, 2, true};
+        case 2:
+            return {"q4_0", 32, 18, true};
+        case 3:
+            return {"q4_1", 32, 20, false};
+        case 6:
+            return {"q5_0", 32, 22, false};
+        case 7:
+            return {"q5_1", 32, 24, false};
+        case 8:
+            return {"q8_0", 32, 34, true};
+        case 9:
+            return {"q8_1", 32, 36, false};
+        case 10:
+            return {"q2_k", 256, 84, false};
+        case 11:
+            return {"q3_k", 256, 110, false};
+        case 12:
+            return {"q4_k", 256, 144, true};
+        case 13:
+            return {"q5_k", 256, 176, false};
+        case 14:
+            return {"q6_k", 256, 210, true};
+        case 15:
+            return {"q8_k", 256, 292, false};
+        case 30:
+            return {"bf16", 1, 2, true};
+        default:
+            return {nullptr, 0, 0, false};
     }
 }
 inline type_traits traits_of(ggml_type t) { return traits_of(static_cast<uint32_t>(t)); }

@@ -46,7 +46,7 @@ struct pinned_note {
 
 // Where pinned facts live (the agent may back it with memory/; tests use the in-memory one).
 class notes_store_i {
-public:
+  public:
     virtual ~notes_store_i() = default;
     // Stores a note for the session; returns its id (increasing per session).
     virtual result<int64_t> pin(const std::string& session, const std::string& text,
@@ -57,12 +57,12 @@ public:
 
 // Thread-safe, in memory.
 class memory_notes_store final : public notes_store_i {
-public:
+  public:
     result<int64_t> pin(const std::string& session, const std::string& text,
                         std::chrono::system_clock::time_point time) override;
     result<std::vector<pinned_note>> list(const std::string& session) const override;
 
-private:
+  private:
     mutable std::mutex mu_;  // guards notes_
     std::vector<std::pair<std::string, pinned_note>> notes_;
 };
@@ -80,7 +80,7 @@ struct history_event {
 
 // A session's history (the agent implements it over memory/'s event log).
 class history_source_i {
-public:
+  public:
     virtual ~history_source_i() = default;
     // Events with from <= seq < to, in order. Errors: not_found for an unknown session, or the store's error.
     virtual result<std::vector<history_event>> events(const std::string& session, uint64_t from, uint64_t to) = 0;

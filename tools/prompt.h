@@ -17,10 +17,9 @@
 // Replies parse with parse_tool_calls() (tools/tool_call_parser.h). To constrain the calls, set the engine
 // request's constraint to tool_registry::call_grammar(o) (with o.max_leading_whitespace = 1 for the newline
 // after the tag) and constraint_trigger to "<tool_call>"; the text around the calls stays free.
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "tools/tool.h"
 

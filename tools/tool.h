@@ -6,11 +6,10 @@
 // adds the timeout.
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/grammar.h"
 #include "engine/status.h"
@@ -37,7 +36,7 @@ struct tool {
 status validate_json(const nlohmann::json& value, const nlohmann::json& schema);
 
 class tool_registry {
-public:
+  public:
     // Registers a tool. Errors (the registry is unchanged): invalid_argument for a bad or duplicate name, no
     // handler, or parameters that are not an object schema; unsupported (from engine::grammar) when the
     // parameters use a keyword that constrained decoding cannot enforce.
@@ -59,7 +58,7 @@ public:
     // call_schema() compiled for constrained decoding; invalid_argument when the registry is empty.
     result<std::shared_ptr<const engine::grammar>> call_grammar(const engine::grammar_options& options = {}) const;
 
-private:
+  private:
     std::vector<tool> tools_;
 };
 

@@ -8,11 +8,10 @@
 //   plain   a bare JSON object {"name": ..., "arguments"|"parameters": {...}} (or an array of them).
 // "arguments" given as a string holding JSON (OpenAI style) is decoded. Model JSON is parsed without
 // exceptions.
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/status.h"
 

@@ -74,8 +74,10 @@ int cmd_chat(int argc, char** argv) {
             std::string err;
             const flag_parse fp = parse_engine_flag(argc, argv, i, eo, err);
             if (fp == flag_parse::ok) continue;
-            if (fp == flag_parse::error) std::fprintf(stderr, "mnemos chat: %s\n", err.c_str());
-            else std::fprintf(stderr, "mnemos chat: unknown option '%s' (see --help)\n", a.c_str());
+            if (fp == flag_parse::error)
+                std::fprintf(stderr, "mnemos chat: %s\n", err.c_str());
+            else
+                std::fprintf(stderr, "mnemos chat: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
         }
     }

@@ -25,7 +25,6 @@ std::string resolve_model_path(const std::string& flag_value);
 // A progress callback for engine::request::on_prefill that draws a bar on
 // stderr when it is a terminal and the prompt has at least min_tokens tokens
 // (tokens reused from the cache count as done); an empty function otherwise.
-std::function<void(int32_t n_done, int32_t n_prompt)> prefill_progress_bar(size_t n_prompt,
-                                                                           size_t min_tokens = 256);
+std::function<void(int32_t n_done, int32_t n_prompt)> prefill_progress_bar(size_t n_prompt, size_t min_tokens = 256);
 
 }  // namespace mnemos::cli

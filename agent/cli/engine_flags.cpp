@@ -30,8 +30,8 @@ bool parse_int(const char* s, int64_t lo, int64_t hi, int64_t& out) {
 
 flag_parse parse_engine_flag(int argc, char** argv, int& i, engine::engine_options& eo, std::string& err) {
     const std::string a = argv[i];
-    const bool mine = a == "--attention" || a == "--sink-tokens" || a == "--window-tokens" || a == "--select-pages" ||
-                      a == "--kv-mb";
+    const bool mine =
+        a == "--attention" || a == "--sink-tokens" || a == "--window-tokens" || a == "--select-pages" || a == "--kv-mb";
     if (!mine) return flag_parse::not_mine;
     if (i + 1 >= argc) {
         err = a + " needs a value";
@@ -50,10 +50,14 @@ flag_parse parse_engine_flag(int argc, char** argv, int& i, engine::engine_optio
               std::to_string(hi) + ", got '" + v + "'";
         return flag_parse::error;
     }
-    if (a == "--sink-tokens") eo.attention.n_sink = static_cast<int32_t>(n);
-    else if (a == "--window-tokens") eo.attention.n_window = static_cast<int32_t>(n);
-    else if (a == "--select-pages") eo.attention.n_pages = static_cast<int32_t>(n);
-    else eo.kv_bytes = static_cast<size_t>(n) << 20;
+    if (a == "--sink-tokens")
+        eo.attention.n_sink = static_cast<int32_t>(n);
+    else if (a == "--window-tokens")
+        eo.attention.n_window = static_cast<int32_t>(n);
+    else if (a == "--select-pages")
+        eo.attention.n_pages = static_cast<int32_t>(n);
+    else
+        eo.kv_bytes = static_cast<size_t>(n) << 20;
     return flag_parse::ok;
 }
 

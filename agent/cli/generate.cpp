@@ -85,9 +85,8 @@ struct logits_dumper {
         std::vector<int32_t> idx(lg.size());
         for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int32_t>(i);
         const size_t k = std::min<size_t>(8, idx.size());
-        std::partial_sort(idx.begin(), idx.begin() + static_cast<long>(k), idx.end(), [&](int32_t a, int32_t b) {
-            return lg[a] > lg[b] || (lg[a] == lg[b] && a < b);
-        });
+        std::partial_sort(idx.begin(), idx.begin() + static_cast<long>(k), idx.end(),
+                          [&](int32_t a, int32_t b) { return lg[a] > lg[b] || (lg[a] == lg[b] && a < b); });
         std::fprintf(f, "{\"pos\":%lld,\"kind\":\"%s\",", static_cast<long long>(pos),
                      pos < n_prompt ? "prompt" : "generated");
         if (pos < n_prompt) std::fprintf(f, "\"token\":%d,", prompt[static_cast<size_t>(pos)]);
@@ -103,7 +102,8 @@ std::string resolve_model_path(const std::string& flag_value) {
     if (!flag_value.empty()) return flag_value;
     if (const char* env = std::getenv("MNEMOS_MODEL"); env && *env) return env;
     namespace fs = std::filesystem;
-    std::vector<fs::path> roots{fs::current_path() / ".." / "shared" / "models", fs::current_path() / "shared" / "models"};
+    std::vector<fs::path> roots{fs::current_path() / ".." / "shared" / "models",
+                                fs::current_path() / "shared" / "models"};
     char exe[4096];
     const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) {
@@ -163,8 +163,10 @@ int cmd_generate(int argc, char** argv) {
         if (a == "-h" || a == "--help") {
             generate_usage(stdout);
             return 0;
-        } else if (a == "--model" || a == "-m") model_path = value("--model");
-        else if (a == "--prompt" || a == "-p") prompt = value("--prompt"), have_prompt = true;
+        } else if (a == "--model" || a == "-m")
+            model_path = value("--model");
+        else if (a == "--prompt" || a == "-p")
+            prompt = value("--prompt"), have_prompt = true;
         else if (a == "--prompt-file") {
             auto text = read_prompt_file(value("--prompt-file"));
             if (!text) {
@@ -172,28 +174,44 @@ int cmd_generate(int argc, char** argv) {
                 return 2;
             }
             prompt = std::move(text.value()), have_prompt = true;
-        }
-        else if (a == "--system") system = value("--system");
-        else if (a == "--chat") chat = true;
-        else if (a == "--n-predict" || a == "-n") req.max_tokens = static_cast<int32_t>(number("--n-predict"));
-        else if (a == "--temperature" || a == "--temp") req.sampling.temperature = static_cast<float>(number("--temperature"));
-        else if (a == "--top-k") req.sampling.top_k = static_cast<int32_t>(number("--top-k"));
-        else if (a == "--top-p") req.sampling.top_p = static_cast<float>(number("--top-p"));
-        else if (a == "--min-p") req.sampling.min_p = static_cast<float>(number("--min-p"));
-        else if (a == "--repeat-penalty") req.sampling.repeat_penalty = static_cast<float>(number("--repeat-penalty"));
-        else if (a == "--seed") req.sampling.seed = static_cast<uint64_t>(number("--seed"));
-        else if (a == "--stop") req.stop.emplace_back(value("--stop"));
-        else if (a == "--ignore-eos") req.ignore_eos = true;
-        else if (a == "--threads" || a == "-t") eo.n_threads = static_cast<int32_t>(number("--threads"));
-        else if (a == "--ctx") eo.n_ctx = static_cast<int32_t>(number("--ctx"));
-        else if (a == "--dump-logits") dump_path = value("--dump-logits");
-        else if (a == "--no-stream") stream = false;
+        } else if (a == "--system")
+            system = value("--system");
+        else if (a == "--chat")
+            chat = true;
+        else if (a == "--n-predict" || a == "-n")
+            req.max_tokens = static_cast<int32_t>(number("--n-predict"));
+        else if (a == "--temperature" || a == "--temp")
+            req.sampling.temperature = static_cast<float>(number("--temperature"));
+        else if (a == "--top-k")
+            req.sampling.top_k = static_cast<int32_t>(number("--top-k"));
+        else if (a == "--top-p")
+            req.sampling.top_p = static_cast<float>(number("--top-p"));
+        else if (a == "--min-p")
+            req.sampling.min_p = static_cast<float>(number("--min-p"));
+        else if (a == "--repeat-penalty")
+            req.sampling.repeat_penalty = static_cast<float>(number("--repeat-penalty"));
+        else if (a == "--seed")
+            req.sampling.seed = static_cast<uint64_t>(number("--seed"));
+        else if (a == "--stop")
+            req.stop.emplace_back(value("--stop"));
+        else if (a == "--ignore-eos")
+            req.ignore_eos = true;
+        else if (a == "--threads" || a == "-t")
+            eo.n_threads = static_cast<int32_t>(number("--threads"));
+        else if (a == "--ctx")
+            eo.n_ctx = static_cast<int32_t>(number("--ctx"));
+        else if (a == "--dump-logits")
+            dump_path = value("--dump-logits");
+        else if (a == "--no-stream")
+            stream = false;
         else {
             std::string err;
             const flag_parse fp = parse_engine_flag(argc, argv, i, eo, err);
             if (fp == flag_parse::ok) continue;
-            if (fp == flag_parse::error) std::fprintf(stderr, "mnemos generate: %s\n", err.c_str());
-            else std::fprintf(stderr, "mnemos generate: unknown option '%s' (see --help)\n", a.c_str());
+            if (fp == flag_parse::error)
+                std::fprintf(stderr, "mnemos generate: %s\n", err.c_str());
+            else
+                std::fprintf(stderr, "mnemos generate: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
         }
     }
@@ -203,8 +221,9 @@ int cmd_generate(int argc, char** argv) {
     }
     model_path = resolve_model_path(model_path);
     if (model_path.empty()) {
-        std::fprintf(stderr,
-                     "mnemos generate: no model. Pass --model FILE or set MNEMOS_MODEL (see README: how to fetch one).\n");
+        std::fprintf(
+            stderr,
+            "mnemos generate: no model. Pass --model FILE or set MNEMOS_MODEL (see README: how to fetch one).\n");
         return 2;
     }
 
@@ -275,15 +294,17 @@ int cmd_generate(int argc, char** argv) {
     }
     using secs = std::chrono::duration<double>;
     const double load_s = secs(t_loaded - t0).count();
-    const double prefill_s = t_first.time_since_epoch().count() ? secs(t_first - t_loaded).count() : secs(t_end - t_loaded).count();
+    const double prefill_s =
+        t_first.time_since_epoch().count() ? secs(t_first - t_loaded).count() : secs(t_end - t_loaded).count();
     const double decode_s = t_first.time_since_epoch().count() ? secs(t_end - t_first).count() : 0.0;
-    std::fprintf(stderr,
-                 "\nmnemos: %s (%s, %s), load %.2f s | prompt %d tokens, %.1f tok/s | generated %d tokens, %.1f tok/s | "
-                 "stop: %s\n",
-                 model_path.c_str(), m->hp().arch.c_str(), m->weight_type_name(), load_s, n_prompt,
-                 prefill_s > 0 ? n_prompt / prefill_s : 0.0, fin.n_generated,
-                 decode_s > 0 && fin.n_generated > 1 ? (fin.n_generated - 1) / decode_s : 0.0,
-                 engine::finish_reason_name(fin.reason));
+    std::fprintf(
+        stderr,
+        "\nmnemos: %s (%s, %s), load %.2f s | prompt %d tokens, %.1f tok/s | generated %d tokens, %.1f tok/s | "
+        "stop: %s\n",
+        model_path.c_str(), m->hp().arch.c_str(), m->weight_type_name(), load_s, n_prompt,
+        prefill_s > 0 ? n_prompt / prefill_s : 0.0, fin.n_generated,
+        decode_s > 0 && fin.n_generated > 1 ? (fin.n_generated - 1) / decode_s : 0.0,
+        engine::finish_reason_name(fin.reason));
     if (fin.attention.sparse)
         std::fprintf(stderr, "mnemos: sparse attention (%d sink tokens, %d-token window, %d pages per query)\n",
                      fin.attention.n_sink, fin.attention.n_window, fin.attention.n_pages);

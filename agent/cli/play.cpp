@@ -24,43 +24,44 @@ namespace mnemos::cli {
 namespace {
 
 void play_usage(FILE* out) {
-    std::fprintf(out,
-                 "usage: mnemos play FILE [--model M] [--store DIR] [--seed S] [--max-tokens N] [--resume]\n"
-                 "                        [--transcript FILE] [--results FILE] [--threads N] [--max-steps N]\n"
-                 "                        [--tool-choice auto|required] [--serve PORT [--linger S] [--player-timeout S]]\n"
-                 "\n"
-                 "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
-                 "sessions share the scenario's prefix; scripted lines are appended, interactive turns\n"
-                 "generated, clues released at their phase, probes asked on a copy of the character's\n"
-                 "context and scored. In a scenario with tools the game master is an agent: its calls\n"
-                 "run (packs kept by the runner, recall over its whole stored history) and are scored\n"
-                 "against expect_tools / must_call_tools. A context longer than the window keeps the\n"
-                 "system text and the recent messages. Turns stream to stdout, progress and the summary\n"
-                 "go to stderr.\n"
-                 "\n"
-                 "options:\n"
-                 "  --model FILE        GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
-                 "  --store DIR         RocksDB directory: the game, its sessions and KV persist (default: memory)\n"
-                 "  --resume            continue the game found in --store where it stopped\n"
-                 "  --seed S            sampling seed (default 0)\n"
-                 "  --temperature T     (default 0 = greedy)\n"
-                 "  --max-tokens N      tokens per turn and per probe (default: the scenario's budgets)\n"
-                 "  --ctx N             context length (default: the model's, at most 32768)\n"
-                 "  --transcript FILE   write the transcript as text\n"
-                 "  --results FILE      write the results as JSON (probes, score, tokens, prefix hits, timings)\n"
-                 "  --threads N         engine CPU threads (default: all)\n"
-                 "  --max-steps N       stop after N steps (counting resumed ones) as if interrupted; --resume continues\n"
-                 "  --tool-choice C     the game master's tool calls: auto (the model decides; default) or required\n"
-                 "                      (the first generation of each of its turns and probes is a call)\n"
-                 "  --serve PORT        serve the game on 127.0.0.1:PORT while it plays (0: any free port): the\n"
-                 "                      spectator page at /, the WebSocket feed (turns stream token by token)\n"
-                 "                      and the API of `mnemos serve`\n"
-                 "  --linger S          with --serve: keep serving S seconds after the game ends (default 0)\n"
-                 "  --player-timeout S  with --serve: interactive players' lines come over the WebSocket\n"
-                 "                      ({\"type\": \"player\", \"name\": NAME, \"content\": LINE}); a turn waits at\n"
-                 "                      most S seconds for its line, then is skipped (default 120)\n"
-                 "  --quiet             do not stream the turns\n"
-                 "  -h, --help          show this help\n\n"
+    std::fprintf(
+        out,
+        "usage: mnemos play FILE [--model M] [--store DIR] [--seed S] [--max-tokens N] [--resume]\n"
+        "                        [--transcript FILE] [--results FILE] [--threads N] [--max-steps N]\n"
+        "                        [--tool-choice auto|required] [--serve PORT [--linger S] [--player-timeout S]]\n"
+        "\n"
+        "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
+        "sessions share the scenario's prefix; scripted lines are appended, interactive turns\n"
+        "generated, clues released at their phase, probes asked on a copy of the character's\n"
+        "context and scored. In a scenario with tools the game master is an agent: its calls\n"
+        "run (packs kept by the runner, recall over its whole stored history) and are scored\n"
+        "against expect_tools / must_call_tools. A context longer than the window keeps the\n"
+        "system text and the recent messages. Turns stream to stdout, progress and the summary\n"
+        "go to stderr.\n"
+        "\n"
+        "options:\n"
+        "  --model FILE        GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
+        "  --store DIR         RocksDB directory: the game, its sessions and KV persist (default: memory)\n"
+        "  --resume            continue the game found in --store where it stopped\n"
+        "  --seed S            sampling seed (default 0)\n"
+        "  --temperature T     (default 0 = greedy)\n"
+        "  --max-tokens N      tokens per turn and per probe (default: the scenario's budgets)\n"
+        "  --ctx N             context length (default: the model's, at most 32768)\n"
+        "  --transcript FILE   write the transcript as text\n"
+        "  --results FILE      write the results as JSON (probes, score, tokens, prefix hits, timings)\n"
+        "  --threads N         engine CPU threads (default: all)\n"
+        "  --max-steps N       stop after N steps (counting resumed ones) as if interrupted; --resume continues\n"
+        "  --tool-choice C     the game master's tool calls: auto (the model decides; default) or required\n"
+        "                      (the first generation of each of its turns and probes is a call)\n"
+        "  --serve PORT        serve the game on 127.0.0.1:PORT while it plays (0: any free port): the\n"
+        "                      spectator page at /, the WebSocket feed (turns stream token by token)\n"
+        "                      and the API of `mnemos serve`\n"
+        "  --linger S          with --serve: keep serving S seconds after the game ends (default 0)\n"
+        "  --player-timeout S  with --serve: interactive players' lines come over the WebSocket\n"
+        "                      ({\"type\": \"player\", \"name\": NAME, \"content\": LINE}); a turn waits at\n"
+        "                      most S seconds for its line, then is skipped (default 120)\n"
+        "  --quiet             do not stream the turns\n"
+        "  -h, --help          show this help\n\n"
         "%s",
         k_engine_flags_help);
 }
@@ -140,8 +141,10 @@ int cmd_play(int argc, char** argv) {
                 po.attention = eo.attention, po.kv_bytes = eo.kv_bytes;
                 continue;
             }
-            if (fp == flag_parse::error) std::fprintf(stderr, "mnemos play: %s\n", err.c_str());
-            else std::fprintf(stderr, "mnemos play: unknown option '%s' (see --help)\n", a.c_str());
+            if (fp == flag_parse::error)
+                std::fprintf(stderr, "mnemos play: %s\n", err.c_str());
+            else
+                std::fprintf(stderr, "mnemos play: unknown option '%s' (see --help)\n", a.c_str());
             return 2;
         }
     }
@@ -269,7 +272,8 @@ int cmd_play(int argc, char** argv) {
     int64_t n_gen = 0;
     for (const auto& t : r.timings) t_turns += t.seconds, n_gen += t.n_generated;
     std::fprintf(stderr,
-                 "score %d/%zu | tool turns %d/%zu | windowed steps %lld | steps %lld (%lld resumed) | %zu generations, %lld tokens, %.2f s (%.1f ms each) | "
+                 "score %d/%zu | tool turns %d/%zu | windowed steps %lld | steps %lld (%lld resumed) | %zu "
+                 "generations, %lld tokens, %.2f s (%.1f ms each) | "
                  "prefix hits: %lld memory, %lld disk, %lld computed | total %.2f s\n",
                  r.n_probes_passed, r.probes.size(), r.n_tool_turns_passed, r.tool_turns.size(),
                  static_cast<long long>(r.n_windowed), static_cast<long long>(r.n_steps),

@@ -7,8 +7,8 @@
 
 #include "agent/cli/commands.h"
 #include "agent/cli/engine_flags.h"
-#include "agent/core/runtime.h"
 #include "agent/config/serve_config.h"
+#include "agent/core/runtime.h"
 #include "agent/server/server.h"
 #include "memory/store.h"
 

@@ -94,8 +94,8 @@ int cmd_sessions(int argc, char** argv) {
             const char* chr = m.id == agent::k_prefix_log_id ? "(shared prefixes)"
                               : m.character.empty()          ? "-"
                                                              : m.character.c_str();
-            std::printf("%-32s %-20s %8llu %10lld  %s\n", m.id.c_str(), chr,
-                        (unsigned long long)m.n_events, (long long)m.n_tokens, fmt_time(m.updated_ms).c_str());
+            std::printf("%-32s %-20s %8llu %10lld  %s\n", m.id.c_str(), chr, (unsigned long long)m.n_events,
+                        (long long)m.n_tokens, fmt_time(m.updated_ms).c_str());
         }
         return 0;
     }

@@ -43,8 +43,8 @@
 #include <vector>
 
 #include "agent/scenario/scenario.h"
-#include "engine/model.h"
 #include "engine/attention.h"
+#include "engine/model.h"
 #include "engine/status.h"
 
 namespace mnemos::agent {
@@ -129,8 +129,8 @@ struct probe_result {
     std::string asked_to;
     std::string question;
     std::string answer;
-    probe_score score;          // passed is false when context_full
-    bool context_full = false;  // the character's context had no room: not asked, failed
+    probe_score score;                      // passed is false when context_full
+    bool context_full = false;              // the character's context had no room: not asked, failed
     std::vector<std::string> tools_called;  // by the answer's generations, in order
 };
 

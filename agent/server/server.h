@@ -78,7 +78,7 @@ struct api_key {
 };
 
 struct auth_config {
-    std::vector<api_key> keys;  // empty: open access (loopback only)
+    std::vector<api_key> keys;         // empty: open access (loopback only)
     int32_t requests_per_minute = -1;  // default for keys without their own; -1: server_options'
 };
 

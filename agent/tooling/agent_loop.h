@@ -14,10 +14,9 @@
 // ...}\n</tool_response>" in a "tool" turn (ChatML: <|im_start|>tool).
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/core/runtime.h"
 #include "engine/grammar.h"

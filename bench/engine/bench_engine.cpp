@@ -119,10 +119,14 @@ int main(int argc, char** argv) {
                 "--isa: the highest kernel level to use (as MNEMOS_ISA); the level actually used is printed.\n"
                 "MNEMOS_AMX=0 keeps the avx512 level off AMX.\n");
             return 0;
-        } else if (a == "--models" && i + 1 < argc) dir = argv[++i];
-        else if (a == "--threads" && i + 1 < argc) n_threads = std::atoi(argv[++i]);
-        else if (a == "--quick") quick = true;
-        else if (a == "--isa" && i + 1 < argc) want_isa = argv[++i];
+        } else if (a == "--models" && i + 1 < argc)
+            dir = argv[++i];
+        else if (a == "--threads" && i + 1 < argc)
+            n_threads = std::atoi(argv[++i]);
+        else if (a == "--quick")
+            quick = true;
+        else if (a == "--isa" && i + 1 < argc)
+            want_isa = argv[++i];
         else {
             std::fprintf(stderr, "bench_engine: unknown option %s\n", a.c_str());
             return 2;
@@ -175,8 +179,10 @@ int main(int argc, char** argv) {
         auto add = [&](const std::string& what, int batch, int ctx, double v, double r) {
             figs.push_back({name, what, batch, ctx, v, r});
             std::printf("%-22s %-8s %5d %6d %12.1f ", name.c_str(), what.c_str(), batch, ctx, v);
-            if (r > 0) std::printf("%12.1f %7.2f\n", r, v / r);
-            else std::printf("%12s %7s\n", "-", "-");
+            if (r > 0)
+                std::printf("%12.1f %7.2f\n", r, v / r);
+            else
+                std::printf("%12s %7s\n", "-", "-");
             std::fflush(stdout);
         };
         for (int ctx : {512, 4096}) {
@@ -194,13 +200,14 @@ int main(int argc, char** argv) {
                     batch == 1 && ctx == 512 && it != ref.end() ? it->second.second : 0);
         }
     }
-    std::printf("{\"bench\":\"engine\",\"threads\":%d,\"isa\":\"%s\",\"vnni\":%s,\"amx\":%s,\"results\":[",
-                n_threads, kernels::isa_name(used), vnni ? "true" : "false", amx ? "true" : "false");
+    std::printf("{\"bench\":\"engine\",\"threads\":%d,\"isa\":\"%s\",\"vnni\":%s,\"amx\":%s,\"results\":[", n_threads,
+                kernels::isa_name(used), vnni ? "true" : "false", amx ? "true" : "false");
     for (size_t i = 0; i < figs.size(); ++i) {
         const figure& f = figs[i];
         std::printf("%s{\"model\":\"%s\",\"phase\":\"%s\",\"batch\":%d,\"ctx\":%d,\"tok_s\":%.1f", i ? "," : "",
                     f.model.c_str(), f.what.c_str(), f.batch, f.ctx, f.tok_s);
-        if (f.ref_tok_s > 0) std::printf(",\"reference_tok_s\":%.1f,\"ratio\":%.3f", f.ref_tok_s, f.tok_s / f.ref_tok_s);
+        if (f.ref_tok_s > 0)
+            std::printf(",\"reference_tok_s\":%.1f,\"ratio\":%.3f", f.ref_tok_s, f.tok_s / f.ref_tok_s);
         std::printf("}");
     }
     std::printf("]}\n");

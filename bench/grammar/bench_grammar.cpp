@@ -42,7 +42,8 @@ struct gen_result {
     int n_valid = 0;
 };
 
-gen_result generate(engine::engine& e, const tokenizer& tk, std::shared_ptr<const grammar> g, int n_seqs, int max_tokens) {
+gen_result generate(engine::engine& e, const tokenizer& tk, std::shared_ptr<const grammar> g, int n_seqs,
+                    int max_tokens) {
     gen_result r;
     const auto prompt = tk.encode("Call a tool for the weather in Paris:", false, false);
     std::vector<finish_info> infos(static_cast<size_t>(n_seqs));
@@ -70,8 +71,7 @@ gen_result generate(engine::engine& e, const tokenizer& tk, std::shared_ptr<cons
 }  // namespace
 
 int main(int argc, char** argv) {
-    const std::string path =
-        argc > 1 ? argv[1] : std::string(MNEMOS_SHARED_DIR) + "/models/smollm-bpe-r-q4_k_m.gguf";
+    const std::string path = argc > 1 ? argv[1] : std::string(MNEMOS_SHARED_DIR) + "/models/smollm-bpe-r-q4_k_m.gguf";
     const int n_threads = argc > 2 ? std::atoi(argv[2]) : 2;
     auto m = model::load(path);
     if (!m) {
@@ -177,14 +177,15 @@ int main(int argc, char** argv) {
     std::printf("%-28s %12.1f tok/s (%lld tokens, %d/%d complete)\n", "generate constrained", con_gen.tok_s,
                 static_cast<long long>(con_gen.n_tokens), con_gen.n_valid, n_seqs);
 
-    std::printf("{\"bench\":\"grammar\",\"model\":\"%s\",\"n_vocab\":%d,\"trie_nodes\":%zu,\"trie_build_ms\":%.2f,"
-                "\"threads\":%d,\"mask_us\":{",
-                std::filesystem::path(path).filename().c_str(), tk.n_vocab(), mb.n_trie_nodes(), build_ms, n_threads);
-    for (size_t i = 0; i < cases.size(); ++i)
-        std::printf("%s\"%s\":%.1f", i ? "," : "", cases[i].name, cases[i].us);
-    std::printf("},\"mask_us_mean\":%.1f,\"mask_us_worst\":%.1f,\"decode_step_us\":%.1f,\"worst_vs_decode\":%.4f,"
-                "\"gen_free_tok_s\":%.2f,\"gen_constrained_tok_s\":%.2f,\"constrained_complete\":%d}\n",
-                sum / cases.size(), worst, decode_ms * 1e3, worst / (decode_ms * 1e3), free_gen.tok_s, con_gen.tok_s,
-                con_gen.n_valid);
+    std::printf(
+        "{\"bench\":\"grammar\",\"model\":\"%s\",\"n_vocab\":%d,\"trie_nodes\":%zu,\"trie_build_ms\":%.2f,"
+        "\"threads\":%d,\"mask_us\":{",
+        std::filesystem::path(path).filename().c_str(), tk.n_vocab(), mb.n_trie_nodes(), build_ms, n_threads);
+    for (size_t i = 0; i < cases.size(); ++i) std::printf("%s\"%s\":%.1f", i ? "," : "", cases[i].name, cases[i].us);
+    std::printf(
+        "},\"mask_us_mean\":%.1f,\"mask_us_worst\":%.1f,\"decode_step_us\":%.1f,\"worst_vs_decode\":%.4f,"
+        "\"gen_free_tok_s\":%.2f,\"gen_constrained_tok_s\":%.2f,\"constrained_complete\":%d}\n",
+        sum / cases.size(), worst, decode_ms * 1e3, worst / (decode_ms * 1e3), free_gen.tok_s, con_gen.tok_s,
+        con_gen.n_valid);
     return 0;
 }

@@ -25,13 +25,13 @@ using mnemos::kernels::paged_kv_view;
 
 namespace {
 
-#define BENCH_CHECK(call)                                                                         \
-    do {                                                                                          \
-        const cudaError_t e_ = (call);                                                            \
-        if (e_ != cudaSuccess) {                                                                  \
+#define BENCH_CHECK(call)                                                                               \
+    do {                                                                                                \
+        const cudaError_t e_ = (call);                                                                  \
+        if (e_ != cudaSuccess) {                                                                        \
             std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-            std::exit(1);                                                                         \
-        }                                                                                         \
+            std::exit(1);                                                                               \
+        }                                                                                               \
     } while (0)
 
 struct fill_args {
@@ -154,7 +154,8 @@ int main(int argc, char** argv) {
     BENCH_CHECK(cudaMalloc(&src, copy_bytes));
     BENCH_CHECK(cudaMalloc(&dst, copy_bytes));
     BENCH_CHECK(cudaMemset(src, 1, copy_bytes));
-    const double copy_ms = median_ms(iters, [&] { BENCH_CHECK(cudaMemcpyAsync(dst, src, copy_bytes, cudaMemcpyDeviceToDevice)); });
+    const double copy_ms =
+        median_ms(iters, [&] { BENCH_CHECK(cudaMemcpyAsync(dst, src, copy_bytes, cudaMemcpyDeviceToDevice)); });
     const double copy_bw = 2.0 * copy_bytes / (copy_ms * 1e-3);
     BENCH_CHECK(cudaFree(src));
     BENCH_CHECK(cudaFree(dst));
@@ -230,8 +231,8 @@ int main(int argc, char** argv) {
         const double flops = 4.0 * n_head * head_dim * (static_cast<double>(len) * (len + 1) / 2);
         const double tflops = flops / (ms * 1e-3) / 1e12;
         std::printf("%-8s %6d %8d %10.1f %10.2f\n", "prefill", 1, len, ms * 1e3, tflops);
-        json += std::string(first ? "" : ", ") + "{\"tokens\": " + std::to_string(len) + ", \"us\": " +
-                std::to_string(ms * 1e3) + ", \"tflops\": " + std::to_string(tflops) + "}";
+        json += std::string(first ? "" : ", ") + "{\"tokens\": " + std::to_string(len) +
+                ", \"us\": " + std::to_string(ms * 1e3) + ", \"tflops\": " + std::to_string(tflops) + "}";
         first = false;
         cudaFree(q);
         cudaFree(out);

@@ -57,7 +57,8 @@ void score_against(const std::vector<std::vector<float>>& ref, const std::vector
     for (size_t p = 0; p < n; ++p) {
         const auto& a = ref[p];
         const auto& b = got[p];
-        ar.top1 += std::max_element(a.begin(), a.end()) == a.begin() + (std::max_element(b.begin(), b.end()) - b.begin());
+        ar.top1 +=
+            std::max_element(a.begin(), a.end()) == a.begin() + (std::max_element(b.begin(), b.end()) - b.begin());
         const float ma = *std::max_element(a.begin(), a.end()), mb = *std::max_element(b.begin(), b.end());
         double za = 0, zb = 0;
         for (size_t i = 0; i < a.size(); ++i) za += std::exp(double(a[i] - ma)), zb += std::exp(double(b[i] - mb));

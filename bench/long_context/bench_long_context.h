@@ -31,13 +31,13 @@ struct bench_options {
 struct row {
     std::string model, mode;
     int64_t n_tokens = 0;
-    double prefill_tok_s = 0;      // 0: not run (synthesized history)
+    double prefill_tok_s = 0;  // 0: not run (synthesized history)
     double decode_ms = 0;
     int recalled = -1, asked = 0;  // -1: not a recall model
     int resumed = -1;              // needles recalled by a new engine over the same store (a restart)
     double resume_s = 0;           // its first answer: match from the store (summaries) + the query
     int32_t pages_resident = 0;
-    int64_t pool_bytes = 0;        // the pool's size
+    int64_t pool_bytes = 0;  // the pool's size
     int64_t summary_bytes = 0;
     double read_bytes_per_token = 0;
 };
@@ -50,8 +50,8 @@ struct approx_row {
 
 struct run_result {
     finish_info fin;
-    double seconds = 0;        // submit to finish
-    double decode_ms = 0;      // per generated token after the first
+    double seconds = 0;    // submit to finish
+    double decode_ms = 0;  // per generated token after the first
 };
 
 // common.cpp

@@ -1,8 +1,9 @@
 // bench_long_context: engines, options and one timed request.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <unistd.h>
 
 #include "bench/long_context/bench_long_context.h"
 

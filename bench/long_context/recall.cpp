@@ -4,9 +4,8 @@
 #include <filesystem>
 #include <random>
 
-#include "tests/support/recall_model.h"
-
 #include "bench/long_context/bench_long_context.h"
+#include "tests/support/recall_model.h"
 
 namespace mnemos::bench_lc {
 
@@ -53,8 +52,8 @@ row recall_row(std::shared_ptr<const model> m, const test::recall_roles& roles, 
         rw.pages_resident = r.fin.attention.sparse ? r.fin.attention.n_pages_resident : int32_t(n_tokens / 16 + 1);
         const int64_t summary_floats = int64_t(m->hp().n_layer) * m->hp().n_head_kv * 2 * m->hp().head_dim;
         rw.summary_bytes = r.fin.attention.sparse ? (n_tokens / 16) * summary_floats * 4 * 17 / 16 : 0;
-        rw.read_bytes_per_token = double(r.fin.attention.n_pages_loaded) * double(page_bytes) /
-                                  double(std::max(1, r.fin.n_generated));
+        rw.read_bytes_per_token =
+            double(r.fin.attention.n_pages_loaded) * double(page_bytes) / double(std::max(1, r.fin.n_generated));
     }
     if (!full) resume_row(m, roles, o, n_tokens, store, history, needles, rw);
     return rw;

@@ -3,9 +3,8 @@
 #include <filesystem>
 #include <random>
 
-#include "tests/support/tiny_model.h"
-
 #include "bench/long_context/bench_long_context.h"
+#include "tests/support/tiny_model.h"
 
 namespace mnemos::bench_lc {
 
@@ -64,9 +63,9 @@ row smollm_row(std::shared_ptr<const model> m, const bench_options& o, int64_t n
     rw.pages_resident = r.fin.attention.sparse ? r.fin.attention.n_pages_resident : int32_t(n_tokens / 16 + 1);
     const int64_t summary_floats = int64_t(m->hp().n_layer) * m->hp().n_head_kv * 2 * m->hp().head_dim;
     rw.summary_bytes = r.fin.attention.sparse ? (n_tokens / 16) * summary_floats * 4 * 17 / 16 : 0;
-    rw.read_bytes_per_token = r.fin.n_generated > 0 ? double(r.fin.attention.n_pages_loaded) * double(page_bytes) /
-                                                          double(r.fin.n_generated)
-                                                    : 0;
+    rw.read_bytes_per_token =
+        r.fin.n_generated > 0 ? double(r.fin.attention.n_pages_loaded) * double(page_bytes) / double(r.fin.n_generated)
+                              : 0;
     return rw;
 }
 

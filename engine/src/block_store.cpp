@@ -1,8 +1,8 @@
 // block_store_i's defaults and memory_block_store: the in-process block store (engine/block_store.h).
+#include "engine/block_store.h"
+
 #include <algorithm>
 #include <cstring>
-
-#include "engine/block_store.h"
 
 namespace mnemos::engine {
 
@@ -56,8 +56,8 @@ void memory_block_store::persist_summary(const block_hash& hash, std::span<const
     summaries_[hash].assign(bytes.begin(), bytes.end());
 }
 
-size_t memory_block_store::load_summaries(std::span<const block_hash> hashes,
-                                          std::span<const std::span<uint8_t>> outs, std::span<uint8_t> ok) {
+size_t memory_block_store::load_summaries(std::span<const block_hash> hashes, std::span<const std::span<uint8_t>> outs,
+                                          std::span<uint8_t> ok) {
     size_t n = 0;
     for (size_t i = 0; i < hashes.size(); ++i) {
         auto it = summaries_.find(hashes[i]);

@@ -1,8 +1,8 @@
 #include "engine/chat_template.h"
 
-#include "engine/tokenizer.h"
-
 #include <utility>
+
+#include "engine/tokenizer.h"
 
 namespace mnemos::engine {
 

@@ -11,11 +11,16 @@ namespace mnemos::engine {
 
 const char* finish_reason_name(finish_reason r) {
     switch (r) {
-        case finish_reason::eos: return "eos";
-        case finish_reason::stop_string: return "stop";
-        case finish_reason::length: return "length";
-        case finish_reason::cancelled: return "cancelled";
-        case finish_reason::error: return "error";
+        case finish_reason::eos:
+            return "eos";
+        case finish_reason::stop_string:
+            return "stop";
+        case finish_reason::length:
+            return "length";
+        case finish_reason::cancelled:
+            return "cancelled";
+        case finish_reason::error:
+            return "error";
     }
     return "?";
 }
@@ -186,19 +191,20 @@ void engine::admit() {
             continue;
         }
         if (q.info.n_prompt >= max_seq_) {
-            const std::string limit = max_seq_ > n_ctx_ ? " tokens the KV pool holds (raise its size: kv_bytes, --kv-mb)"
-                                                        : " tokens";
+            const std::string limit =
+                max_seq_ > n_ctx_ ? " tokens the KV pool holds (raise its size: kv_bytes, --kv-mb)" : " tokens";
             finish(q, finish_reason::error,
                    make_error(errc::invalid_argument, "prompt of " + std::to_string(q.info.n_prompt) +
                                                           " tokens does not fit the context of " +
                                                           std::to_string(max_seq_) + limit));
             continue;
         }
-        const auto bad = std::find_if(q.req.prompt.begin(), q.req.prompt.end(),
-                                      [&](token_id t) { return t < 0 || t >= n_vocab; });
+        const auto bad =
+            std::find_if(q.req.prompt.begin(), q.req.prompt.end(), [&](token_id t) { return t < 0 || t >= n_vocab; });
         if (bad != q.req.prompt.end()) {
             finish(q, finish_reason::error,
-                   make_error(errc::invalid_argument, "prompt token " + std::to_string(*bad) + " is outside the vocabulary"));
+                   make_error(errc::invalid_argument,
+                              "prompt token " + std::to_string(*bad) + " is outside the vocabulary"));
             continue;
         }
         q.smp = std::make_unique<sampler>(q.req.sampling);

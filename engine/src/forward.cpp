@@ -52,8 +52,10 @@ forward_context::forward_context(const model& m, kv_cache& kv, kernels::thread_p
     }
     freq_mult_.resize(static_cast<size_t>(half));
     for (int i = 0; i < half; ++i)
-        freq_mult_[i] = inv_freq_[i] / std::pow(hp.rope_freq_base, -2.0f * static_cast<float>(i) / static_cast<float>(hp.n_rot));
-    if (hp.scaling == rope_scaling::linear || hp.scaling == rope_scaling::yarn) freq_scale_ = 1.0f / hp.rope_scale_factor;
+        freq_mult_[i] =
+            inv_freq_[i] / std::pow(hp.rope_freq_base, -2.0f * static_cast<float>(i) / static_cast<float>(hp.n_rot));
+    if (hp.scaling == rope_scaling::linear || hp.scaling == rope_scaling::yarn)
+        freq_scale_ = 1.0f / hp.rope_scale_factor;
     if (hp.scaling == rope_scaling::yarn) {
         auto corr_dim = [&](float n_rot_beta) {
             return static_cast<float>(hp.n_rot) *
@@ -128,8 +130,8 @@ status forward_context::attend_layer(std::span<const forward_item> items, int il
     const hparams& hp = m_.hp();
     const paged_kv_layout lay = kv_.layout();
     const int Q = hp.q_dim();
-    const kernels::paged_kv_view view{kv_.data(), lay.page_stride, lay.layer_stride, lay.v_offset, lay.page_size,
-                                      lay.kv_dim};
+    const kernels::paged_kv_view view{kv_.data(),   lay.page_stride, lay.layer_stride,
+                                      lay.v_offset, lay.page_size,   lay.kv_dim};
     const kernels::attention_shape ash{hp.n_head, hp.n_head_kv, hp.head_dim,
                                        1.0f / std::sqrt(static_cast<float>(hp.head_dim))};
     bool any_sparse = false;
@@ -165,8 +167,10 @@ status forward_context::attend_layer(std::span<const forward_item> items, int il
         }
     };
     // Small attention (a short decode context) finishes faster inline than a pool hand-off costs.
-    if (!any_sparse && T * max_kv * Q < 65536) attend(0, 1);
-    else pool_.run(attend);
+    if (!any_sparse && T * max_kv * Q < 65536)
+        attend(0, 1);
+    else
+        pool_.run(attend);
     for (size_t ii = 0; ii < items.size(); ++ii) sparse_park(plans_[ii], *items[ii].seq);
     return {};
 }
@@ -249,8 +253,8 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
             return make_error(errc::invalid_argument, "n_logits outside [0, number of tokens]");
         for (token_id t : it.tokens)
             if (t < 0 || t >= V)
-                return make_error(errc::invalid_argument,
-                                  "token id " + std::to_string(t) + " outside the vocabulary [0, " + std::to_string(V) + ")");
+                return make_error(errc::invalid_argument, "token id " + std::to_string(t) +
+                                                              " outside the vocabulary [0, " + std::to_string(V) + ")");
         const int64_t end = it.seq->n_tokens + n;
         if (end > static_cast<int64_t>(it.seq->pages.size()) * lay.page_size)
             return make_error(errc::invalid_argument, "KV pages not reserved for " + std::to_string(end) + " tokens");
@@ -290,8 +294,10 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
             r += static_cast<int64_t>(it.tokens.size());
             plans_[ii] = sparse_ ? sparse_->make_plan(*it.seq, static_cast<int64_t>(it.tokens.size()))
                                  : sparse_attention::plan{};
-            if (plans_[ii].active) sparse_->summarize(*it.seq, plans_[ii].first_window_page, kv_);
-            else max_kv = std::max<int64_t>(max_kv, it.seq->n_tokens + static_cast<int64_t>(it.tokens.size()));
+            if (plans_[ii].active)
+                sparse_->summarize(*it.seq, plans_[ii].first_window_page, kv_);
+            else
+                max_kv = std::max<int64_t>(max_kv, it.seq->n_tokens + static_cast<int64_t>(it.tokens.size()));
             // Pages read without selection (sinks and window; every page under full attention) must be resident.
             if (auto st = fetch_unselected(plans_[ii], *it.seq); !st.ok()) return st;
         }

@@ -39,8 +39,8 @@ std::string cat(const Args&... args) {
 status corrupt(std::string message) { return make_error(errc::corrupt, std::move(message)); }
 
 const char* type_name(uint32_t t) {
-    static const char* names[] = {"u8",     "i8",  "u16",   "i16", "u32", "i32", "f32",
-                                  "bool",   "string", "array", "u64", "i64", "f64"};
+    static const char* names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
+                                  "bool", "string", "array", "u64", "i64", "f64"};
     return t <= k_max_type ? names[t] : "unknown";
 }
 
@@ -49,17 +49,22 @@ size_t elem_size(gguf_type t) {
     switch (t) {
         case gguf_type::u8:
         case gguf_type::i8:
-        case gguf_type::boolean: return 1;
+        case gguf_type::boolean:
+            return 1;
         case gguf_type::u16:
-        case gguf_type::i16: return 2;
+        case gguf_type::i16:
+            return 2;
         case gguf_type::u32:
         case gguf_type::i32:
-        case gguf_type::f32: return 4;
+        case gguf_type::f32:
+            return 4;
         case gguf_type::u64:
         case gguf_type::i64:
-        case gguf_type::f64: return 8;
+        case gguf_type::f64:
+            return 8;
         case gguf_type::string:
-        case gguf_type::array: return 0;
+        case gguf_type::array:
+            return 0;
     }
     return 0;
 }
@@ -74,8 +79,10 @@ bool is_integer(gguf_type t) {
         case gguf_type::i32:
         case gguf_type::u64:
         case gguf_type::i64:
-        case gguf_type::boolean: return true;
-        default: return false;
+        case gguf_type::boolean:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -102,16 +109,36 @@ bool decode_scalar(gguf_type t, const uint8_t* p, gguf_value& out) {
         out.u = v >= 0 ? static_cast<uint64_t>(v) : 0;
     };
     switch (t) {
-        case gguf_type::u8: set_unsigned(load<uint8_t>(p)); break;
-        case gguf_type::i8: set_signed(load<int8_t>(p)); break;
-        case gguf_type::u16: set_unsigned(load<uint16_t>(p)); break;
-        case gguf_type::i16: set_signed(load<int16_t>(p)); break;
-        case gguf_type::u32: set_unsigned(load<uint32_t>(p)); break;
-        case gguf_type::i32: set_signed(load<int32_t>(p)); break;
-        case gguf_type::u64: set_unsigned(load<uint64_t>(p)); break;
-        case gguf_type::i64: set_signed(load<int64_t>(p)); break;
-        case gguf_type::f32: out.f = load<float>(p); break;
-        case gguf_type::f64: out.f = load<double>(p); break;
+        case gguf_type::u8:
+            set_unsigned(load<uint8_t>(p));
+            break;
+        case gguf_type::i8:
+            set_signed(load<int8_t>(p));
+            break;
+        case gguf_type::u16:
+            set_unsigned(load<uint16_t>(p));
+            break;
+        case gguf_type::i16:
+            set_signed(load<int16_t>(p));
+            break;
+        case gguf_type::u32:
+            set_unsigned(load<uint32_t>(p));
+            break;
+        case gguf_type::i32:
+            set_signed(load<int32_t>(p));
+            break;
+        case gguf_type::u64:
+            set_unsigned(load<uint64_t>(p));
+            break;
+        case gguf_type::i64:
+            set_signed(load<int64_t>(p));
+            break;
+        case gguf_type::f32:
+            out.f = load<float>(p);
+            break;
+        case gguf_type::f64:
+            out.f = load<double>(p);
+            break;
         case gguf_type::boolean: {
             const uint8_t b = *p;
             if (b > 1) return false;
@@ -119,14 +146,15 @@ bool decode_scalar(gguf_type t, const uint8_t* p, gguf_value& out) {
             break;
         }
         case gguf_type::string:
-        case gguf_type::array: break;
+        case gguf_type::array:
+            break;
     }
     return true;
 }
 
 // Bounds-checked reader over [base, base + size). A failed read leaves pos unchanged.
 class cursor {
-public:
+  public:
     cursor(const uint8_t* base, size_t size) : base_(base), size_(size) {}
 
     size_t pos() const { return pos_; }
@@ -147,7 +175,7 @@ public:
         return true;
     }
 
-private:
+  private:
     const uint8_t* base_;
     size_t size_;
     size_t pos_ = 0;
@@ -162,8 +190,8 @@ status read_string(cursor& c, std::string_view& out, const std::string& what) {
                            " bytes remain, need 8)"));
     }
     if (len > c.remaining()) {
-        return corrupt(cat(what, ": string length ", len, " at offset ", at, " runs past end of file (",
-                           c.remaining(), " bytes remain)"));
+        return corrupt(cat(what, ": string length ", len, " at offset ", at, " runs past end of file (", c.remaining(),
+                           " bytes remain)"));
     }
     out = std::string_view(reinterpret_cast<const char*>(c.here()), static_cast<size_t>(len));
     c.skip(len);
@@ -273,8 +301,8 @@ result<std::unique_ptr<gguf_file>> gguf_file::open(const std::string& path) {
     const size_t size = static_cast<size_t>(st.st_size);
     if (size < k_header_bytes) {
         ::close(fd);
-        return corrupt(cat("'", path, "': file is ", size, " bytes, smaller than the ", k_header_bytes,
-                           "-byte GGUF header"));
+        return corrupt(
+            cat("'", path, "': file is ", size, " bytes, smaller than the ", k_header_bytes, "-byte GGUF header"));
     }
     void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     const int e = errno;
@@ -362,8 +390,8 @@ status gguf_file::parse_all() {
                                    " runs past end of file (", c.remaining(), " bytes remain)"));
             }
             if (t > k_max_type) {
-                return corrupt(cat("metadata key '", key, "': value type ", t, " is not a GGUF value type (0..",
-                                   k_max_type, ")"));
+                return corrupt(
+                    cat("metadata key '", key, "': value type ", t, " is not a GGUF value type (0..", k_max_type, ")"));
             }
             gguf_value v;
             st = read_value(c, static_cast<gguf_type>(t), key, v);
@@ -409,8 +437,8 @@ status gguf_file::parse_all() {
                 uint64_t ne = 0;
                 if (!c.read(ne)) return corrupt(cat(what, ": dimension ", d, " runs past end of file"));
                 if (ne == 0 || ne > max_i64) {
-                    return corrupt(cat(what, ": dimension ", d, " = ", static_cast<int64_t>(ne),
-                                       " is not in 1..", max_i64));
+                    return corrupt(
+                        cat(what, ": dimension ", d, " = ", static_cast<int64_t>(ne), " is not in 1..", max_i64));
                 }
                 if (mul_overflows(n_elements, ne, max_i64)) {
                     return corrupt(cat(what, ": element count overflows int64 at dimension ", d, " (", ne, ")"));
@@ -424,8 +452,8 @@ status gguf_file::parse_all() {
             if (tt.name == nullptr) return corrupt(cat(what, ": unknown ggml tensor type ", type));
             t.type = static_cast<kernels::ggml_type>(type);
             if (t.shape[0] % tt.block_size != 0) {
-                return corrupt(cat(what, ": ne0 = ", t.shape[0], " is not a multiple of the ", tt.name,
-                                   " block size ", tt.block_size));
+                return corrupt(cat(what, ": ne0 = ", t.shape[0], " is not a multiple of the ", tt.name, " block size ",
+                                   tt.block_size));
             }
             const uint64_t n_blocks = static_cast<uint64_t>(t.shape[0] / tt.block_size);
             const uint64_t n_rows = n_elements / static_cast<uint64_t>(t.shape[0]);
@@ -443,8 +471,7 @@ status gguf_file::parse_all() {
         const uint64_t info_end = c.pos();
         const uint64_t data_start = (info_end + alignment_ - 1) / alignment_ * alignment_;
         if (!tensors_.empty() && data_start > size_) {
-            return corrupt(cat("data section starts at offset ", data_start, ", past end of file (", size_,
-                               " bytes)"));
+            return corrupt(cat("data section starts at offset ", data_start, ", past end of file (", size_, " bytes)"));
         }
         const uint64_t data_size = data_start <= size_ ? size_ - data_start : 0;
         for (gguf_tensor& t : tensors_) {

@@ -79,8 +79,9 @@ grammar::~grammar() = default;
 namespace {
 
 const char* const k_ignored[] = {"description", "title", "default", "examples", "format", "$schema", "$id", "$comment"};
-const char* const k_known[] = {"type",     "properties", "required",  "additionalProperties", "items", "minItems",
-                               "maxItems", "maxLength",  "minLength", "enum",                 "const", "anyOf"};
+const char* const k_known[] = {"type",      "properties", "required", "additionalProperties",
+                               "items",     "minItems",   "maxItems", "maxLength",
+                               "minLength", "enum",       "const",    "anyOf"};
 
 bool is_ignored(const std::string& k) {
     for (const char* x : k_ignored)
@@ -168,8 +169,7 @@ struct grammar_builder {
     bool get_int(const json_value& s, const char* key, const std::string& path, int64_t& out) {
         const json_value* v = s.find(key);
         if (!v) return true;
-        if (v->kind != json_value::k_number || v->number < 0 || v->number != std::floor(v->number) ||
-            v->number > 1e9)
+        if (v->kind != json_value::k_number || v->number < 0 || v->number != std::floor(v->number) || v->number > 1e9)
             return fail(errc::invalid_argument, path, std::string("'") + key + "' must be a non-negative integer");
         out = static_cast<int64_t>(v->number);
         return true;
@@ -223,13 +223,15 @@ struct grammar_builder {
             if (k == "properties" && v.kind != json_value::k_object)
                 return fail(errc::invalid_argument, path, "'properties' must be an object");
             if (k == "required") {
-                if (v.kind != json_value::k_array) return fail(errc::invalid_argument, path, "'required' must be an array");
+                if (v.kind != json_value::k_array)
+                    return fail(errc::invalid_argument, path, "'required' must be an array");
                 for (const auto& x : v.array)
                     if (x.kind != json_value::k_string)
                         return fail(errc::invalid_argument, path, "'required' must hold strings");
             }
             if (k == "additionalProperties" && !(v.kind == json_value::k_bool && !v.boolean))
-                return fail(errc::unsupported, path, "keyword 'additionalProperties' other than false is not supported");
+                return fail(errc::unsupported, path,
+                            "keyword 'additionalProperties' other than false is not supported");
             if (k == "type") {
                 const auto ok_type = [](const json_value& t) {
                     static const char* types[] = {"object", "array", "string", "number", "integer", "boolean", "null"};
@@ -302,7 +304,8 @@ struct grammar_builder {
 
     int32_t compile(const json_value& s, const std::string& path, int32_t depth) {
         if (depth > grammar_state::k_max_depth - 2) {
-            fail(errc::unsupported, path, "schema nested deeper than " + std::to_string(grammar_state::k_max_depth - 2));
+            fail(errc::unsupported, path,
+                 "schema nested deeper than " + std::to_string(grammar_state::k_max_depth - 2));
             return -1;
         }
         std::vector<alt_ref> alts;
@@ -315,9 +318,12 @@ struct grammar_builder {
         std::vector<std::string> lits;
         bool integer_only = true;
         for (const auto& a : alts) {
-            if (a.type == "object") objects.push_back(&a);
-            else if (a.type == "array") arrays.push_back(&a);
-            else if (a.type == "string") strings.push_back(&a);
+            if (a.type == "object")
+                objects.push_back(&a);
+            else if (a.type == "array")
+                arrays.push_back(&a);
+            else if (a.type == "string")
+                strings.push_back(&a);
             else if (a.type == "number" || a.type == "integer") {
                 numbers.push_back(&a);
                 if (a.type == "number") integer_only = false;
@@ -575,7 +581,7 @@ struct grammar_builder {
 };
 
 result<std::shared_ptr<const grammar>> grammar::from_json_schema(std::string_view schema_json,
-                                                                  const grammar_options& options) {
+                                                                 const grammar_options& options) {
     json_value doc;
     std::string perr;
     if (!json_value::parse(schema_json, doc, perr))
@@ -725,14 +731,22 @@ struct grammar_ops {
                     f.sub = 1;
                 } else if (b >= 0x80) {
                     uint8_t need, lo = 0x80, hi = 0xBF;
-                    if (b >= 0xC2 && b <= 0xDF) need = 1;
-                    else if (b == 0xE0) need = 2, lo = 0xA0;
-                    else if (b == 0xED) need = 2, hi = 0x9F;
-                    else if (b >= 0xE1 && b <= 0xEF) need = 2;
-                    else if (b == 0xF0) need = 3, lo = 0x90;
-                    else if (b >= 0xF1 && b <= 0xF3) need = 3;
-                    else if (b == 0xF4) need = 3, hi = 0x8F;
-                    else return rejected;
+                    if (b >= 0xC2 && b <= 0xDF)
+                        need = 1;
+                    else if (b == 0xE0)
+                        need = 2, lo = 0xA0;
+                    else if (b == 0xED)
+                        need = 2, hi = 0x9F;
+                    else if (b >= 0xE1 && b <= 0xEF)
+                        need = 2;
+                    else if (b == 0xF0)
+                        need = 3, lo = 0x90;
+                    else if (b >= 0xF1 && b <= 0xF3)
+                        need = 3;
+                    else if (b == 0xF4)
+                        need = 3, hi = 0x8F;
+                    else
+                        return rejected;
                     f.sub = static_cast<uint8_t>(20 + need);
                     f.lo = lo;
                     f.hi = hi;
@@ -986,12 +1000,18 @@ struct grammar_ops {
         grammar_frame& f = st.f_[static_cast<size_t>(st.depth_ - 1)];
         const grammar::node& n = st.g_->nodes_[static_cast<size_t>(f.node)];
         switch (n.kind) {
-            case node_kind::string: return string_step(st, f, n, b);
-            case node_kind::number: return number_step(st, f, n, b);
-            case node_kind::literal: return literal_step(st, f, n, b);
-            case node_kind::array: return array_step(st, f, n, b);
-            case node_kind::object: return object_step(st, f, n, b);
-            case node_kind::map: return map_step(st, f, n, b);
+            case node_kind::string:
+                return string_step(st, f, n, b);
+            case node_kind::number:
+                return number_step(st, f, n, b);
+            case node_kind::literal:
+                return literal_step(st, f, n, b);
+            case node_kind::array:
+                return array_step(st, f, n, b);
+            case node_kind::object:
+                return object_step(st, f, n, b);
+            case node_kind::map:
+                return map_step(st, f, n, b);
             case node_kind::lead:
                 if ((b == ' ' || b == '\n') && f.count < n.b) {
                     f.count++;
@@ -1030,9 +1050,13 @@ bool grammar_state::accept_byte(uint8_t b) {
             return false;
         }
         switch (grammar_ops::step(*this, b)) {
-            case grammar_ops::accepted: return true;
-            case grammar_ops::rejected: g_ = nullptr; return false;
-            case grammar_ops::retry: break;
+            case grammar_ops::accepted:
+                return true;
+            case grammar_ops::rejected:
+                g_ = nullptr;
+                return false;
+            case grammar_ops::retry:
+                break;
         }
     }
 }
@@ -1076,9 +1100,8 @@ namespace {
 template <class Node>
 void build_trie(const std::vector<std::string>& pieces, std::vector<token_id> ids, std::vector<Node>& nodes,
                 std::vector<token_id>& toks, size_t& max_len) {
-    std::sort(ids.begin(), ids.end(), [&](token_id a, token_id b) {
-        return pieces[static_cast<size_t>(a)] < pieces[static_cast<size_t>(b)];
-    });
+    std::sort(ids.begin(), ids.end(),
+              [&](token_id a, token_id b) { return pieces[static_cast<size_t>(a)] < pieces[static_cast<size_t>(b)]; });
     toks.reserve(ids.size());
     // ids[lo, hi) share their first `d` bytes.
     const auto build = [&](auto&& self, size_t lo, size_t hi, size_t d) -> void {

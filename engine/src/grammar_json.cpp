@@ -10,13 +10,27 @@ std::string encode_json_string(const std::string& s) {
     std::string out = "\"";
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
             default:
                 if (c < 0x20) {
                     out += "\\u00";
@@ -40,10 +54,14 @@ const json_value* json_value::find(std::string_view key) const {
 
 std::string json_value::dump() const {
     switch (kind) {
-        case k_null: return "null";
-        case k_bool: return boolean ? "true" : "false";
-        case k_number: return str;
-        case k_string: return encode_json_string(str);
+        case k_null:
+            return "null";
+        case k_bool:
+            return boolean ? "true" : "false";
+        case k_number:
+            return str;
+        case k_string:
+            return encode_json_string(str);
         case k_array: {
             std::string o = "[";
             for (size_t i = 0; i < array.size(); ++i) o += (i ? "," : "") + array[i].dump();
@@ -101,10 +119,14 @@ struct reader {
         for (int k = 0; k < 4; ++k) {
             const char c = t[i++];
             v <<= 4;
-            if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
-            else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
-            else return fail("bad \\u escape");
+            if (c >= '0' && c <= '9')
+                v |= static_cast<uint32_t>(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= static_cast<uint32_t>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= static_cast<uint32_t>(c - 'A' + 10);
+            else
+                return fail("bad \\u escape");
         }
         return true;
     }
@@ -122,14 +144,30 @@ struct reader {
             if (i >= t.size()) return fail("unterminated escape");
             const char e = t[i++];
             switch (e) {
-                case '"': o += '"'; break;
-                case '\\': o += '\\'; break;
-                case '/': o += '/'; break;
-                case 'b': o += '\b'; break;
-                case 'f': o += '\f'; break;
-                case 'n': o += '\n'; break;
-                case 'r': o += '\r'; break;
-                case 't': o += '\t'; break;
+                case '"':
+                    o += '"';
+                    break;
+                case '\\':
+                    o += '\\';
+                    break;
+                case '/':
+                    o += '/';
+                    break;
+                case 'b':
+                    o += '\b';
+                    break;
+                case 'f':
+                    o += '\f';
+                    break;
+                case 'n':
+                    o += '\n';
+                    break;
+                case 'r':
+                    o += '\r';
+                    break;
+                case 't':
+                    o += '\t';
+                    break;
                 case 'u': {
                     uint32_t v = 0;
                     if (!hex4(v)) return false;
@@ -143,7 +181,8 @@ struct reader {
                     put_utf8(o, v);
                     break;
                 }
-                default: return fail("bad escape");
+                default:
+                    return fail("bad escape");
             }
         }
     }

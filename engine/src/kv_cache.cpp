@@ -334,8 +334,10 @@ status kv_cache::commit(kv_sequence& seq, std::span<const token_id> new_tokens) 
 
 void kv_cache::release(kv_sequence& seq) {
     for (size_t k = seq.pages.size(); k-- > 0;) {
-        if (seq.pages[k] >= 0) release_page(seq.pages[k]);
-        else if (!store_) host_unref(seq.hashes[k]);
+        if (seq.pages[k] >= 0)
+            release_page(seq.pages[k]);
+        else if (!store_)
+            host_unref(seq.hashes[k]);
     }
     seq.pages.clear();
     seq.hashes.clear();
@@ -377,8 +379,10 @@ status kv_cache::truncate(kv_sequence& seq, int32_t n_tokens) {
         }
     }
     while (seq.pages.size() > n_keep) {
-        if (seq.pages.back() >= 0) release_page(seq.pages.back());
-        else if (!store_) host_unref(seq.hashes[seq.pages.size() - 1]);
+        if (seq.pages.back() >= 0)
+            release_page(seq.pages.back());
+        else if (!store_)
+            host_unref(seq.hashes[seq.pages.size() - 1]);
         seq.pages.pop_back();
     }
     seq.hashes.resize(std::min(seq.hashes.size(), size_t(n_tokens / ps)));

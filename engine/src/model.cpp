@@ -49,12 +49,13 @@ status read_hparams(const gguf_file& f, hparams& hp) {
         return st;
     if (hp.n_head % hp.n_head_kv != 0)
         return make_error(errc::corrupt, "key '" + p + "attention.head_count' (" + std::to_string(hp.n_head) +
-                                             ") is not a multiple of head_count_kv (" +
-                                             std::to_string(hp.n_head_kv) + ")");
+                                             ") is not a multiple of head_count_kv (" + std::to_string(hp.n_head_kv) +
+                                             ")");
     hp.head_dim = hp.n_embd / hp.n_head;
     if (f.get_int(p + "attention.key_length") && !(st = need_int("attention.key_length", hp.head_dim, 1, 1024)).ok())
         return st;
-    if (hp.head_dim % 2 != 0) return make_error(errc::unsupported, "head dimension " + std::to_string(hp.head_dim) + " is odd");
+    if (hp.head_dim % 2 != 0)
+        return make_error(errc::unsupported, "head dimension " + std::to_string(hp.head_dim) + " is odd");
     hp.n_ctx_train = static_cast<int32_t>(f.get_int(p + "context_length").value_or(4096));
     if (hp.n_ctx_train <= 0) return make_error(errc::corrupt, "key '" + p + "context_length' must be positive");
     hp.n_rot = hp.head_dim;
@@ -76,12 +77,15 @@ status read_hparams(const gguf_file& f, hparams& hp) {
         hp.scaling = rope_scaling::linear;
         hp.rope_scale_factor = static_cast<float>(*lin);
     }
-    if (stype == "linear") hp.scaling = rope_scaling::linear;
-    else if (stype == "yarn") hp.scaling = rope_scaling::yarn;
-    else if (stype == "llama3") hp.scaling = rope_scaling::llama3;
+    if (stype == "linear")
+        hp.scaling = rope_scaling::linear;
+    else if (stype == "yarn")
+        hp.scaling = rope_scaling::yarn;
+    else if (stype == "llama3")
+        hp.scaling = rope_scaling::llama3;
     else if (stype != "none" && !stype.empty())
-        return make_error(errc::unsupported, "key '" + p + "rope.scaling.type' = '" + stype +
-                                                 "' (supported: none, linear, yarn, llama3)");
+        return make_error(errc::unsupported,
+                          "key '" + p + "rope.scaling.type' = '" + stype + "' (supported: none, linear, yarn, llama3)");
     if (hp.scaling != rope_scaling::none && !(hp.rope_scale_factor >= 1.0f))
         return make_error(errc::corrupt, "key '" + p + "rope.scaling.factor' must be >= 1");
     if (hp.scaling == rope_scaling::none) hp.rope_scale_factor = 1.0f;
@@ -96,7 +100,7 @@ status read_hparams(const gguf_file& f, hparams& hp) {
 }
 
 class tensor_reader {
-public:
+  public:
     explicit tensor_reader(const gguf_file& f) : f_(f) {}
 
     // A 2-D weight matrix with ne0 = n_cols (input) and ne1 = n_rows (output).
@@ -111,8 +115,7 @@ public:
                                                  shape_str(t->shape));
         const kernels::type_traits tt = kernels::traits_of(t->type);
         if (!tt.supported)
-            return make_error(errc::unsupported, "tensor '" + name + "': type " +
-                                                     std::string(tt.name ? tt.name : "?") +
+            return make_error(errc::unsupported, "tensor '" + name + "': type " + std::string(tt.name ? tt.name : "?") +
                                                      " is not supported (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
         if (n_cols % tt.block_size != 0)
             return make_error(errc::corrupt, "tensor '" + name + "': row length " + std::to_string(n_cols) +
@@ -132,8 +135,8 @@ public:
         const gguf_tensor* t = f_.find_tensor(name);
         if (!t) return required ? make_error(errc::corrupt, "tensor '" + name + "' is missing") : status{};
         if (t->shape.size() != 1 || t->shape[0] != n)
-            return make_error(errc::corrupt, "tensor '" + name + "': expected shape [" + std::to_string(n) +
-                                                 "], got " + shape_str(t->shape));
+            return make_error(errc::corrupt, "tensor '" + name + "': expected shape [" + std::to_string(n) + "], got " +
+                                                 shape_str(t->shape));
         if (t->type != ggml_type::f32 && t->type != ggml_type::f16 && t->type != ggml_type::bf16)
             return make_error(errc::unsupported, "tensor '" + name + "': a vector must be f32, f16 or bf16");
         out.resize(static_cast<size_t>(n));
@@ -149,7 +152,7 @@ public:
         return static_cast<ggml_type>(best);
     }
 
-private:
+  private:
     const gguf_file& f_;
     std::map<uint32_t, size_t> bytes_by_type_;  // matrix bytes per type, for weight_type_name()
 };
@@ -220,11 +223,17 @@ status model::init() {
     sha256 h;
     const std::string head = "mnemos-kv-v1 kv=f16 arch=" + hp_.arch;
     h.update(head.data(), head.size());
-    const float params[] = {static_cast<float>(hp_.n_embd), static_cast<float>(hp_.n_layer),
-                            static_cast<float>(hp_.n_head), static_cast<float>(hp_.n_head_kv),
-                            static_cast<float>(hp_.head_dim), static_cast<float>(hp_.n_rot),
-                            hp_.rope_freq_base, static_cast<float>(hp_.scaling), hp_.rope_scale_factor,
-                            static_cast<float>(hp_.rope_orig_ctx), hp_.rms_eps};
+    const float params[] = {static_cast<float>(hp_.n_embd),
+                            static_cast<float>(hp_.n_layer),
+                            static_cast<float>(hp_.n_head),
+                            static_cast<float>(hp_.n_head_kv),
+                            static_cast<float>(hp_.head_dim),
+                            static_cast<float>(hp_.n_rot),
+                            hp_.rope_freq_base,
+                            static_cast<float>(hp_.scaling),
+                            hp_.rope_scale_factor,
+                            static_cast<float>(hp_.rope_orig_ctx),
+                            hp_.rms_eps};
     h.update(params, sizeof params);
     for (const gguf_tensor& t : f.tensors()) {
         h.update(t.name.data(), t.name.size());

@@ -22,7 +22,7 @@ void rotate_pairs(rope_kind kind, int32_t n_rot, int32_t head_dim, const float* 
                   float* y, int32_t n_heads);
 
 class rope_rotation {
-public:
+  public:
     // omega [n_rot/2]: radians per position of pair i (scaling applied).
     rope_rotation(std::vector<double> omega, rope_kind kind, int32_t n_rot, int32_t head_dim);
 
@@ -32,7 +32,7 @@ public:
     // y = R(cs) x for n_heads vectors of head_dim (dims past n_rot copied). x == y allowed.
     void rotate(const float* cs, const float* x, float* y, int32_t n_heads) const;
 
-private:
+  private:
     static constexpr int64_t k_steps = 1024;
     std::vector<double> omega_;
     rope_kind kind_;

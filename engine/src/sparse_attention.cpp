@@ -35,9 +35,12 @@ sparse_attention::sparse_attention(const hparams& hp, const attention_options& o
 
 bool sparse_attention::engages(int64_t end) const {
     switch (opt_.mode) {
-        case attention_mode::full: return false;
-        case attention_mode::sparse: return end > opt_.budget(page_size_);
-        case attention_mode::automatic: return end > n_ctx_;
+        case attention_mode::full:
+            return false;
+        case attention_mode::sparse:
+            return end > opt_.budget(page_size_);
+        case attention_mode::automatic:
+            return end > n_ctx_;
     }
     return false;
 }
@@ -135,8 +138,7 @@ int32_t sparse_attention::load_summaries(kv_sequence& seq, std::span<const block
 namespace {
 
 // Folds a page summary into a level's record (min of mins, max of maxes); the first page of a node copies.
-void fold_summary(std::vector<float>& level, int32_t node, bool first, const float* src, int64_t per_page,
-                  int64_t hd) {
+void fold_summary(std::vector<float>& level, int32_t node, bool first, const float* src, int64_t per_page, int64_t hd) {
     if (level.size() < size_t(node + 1) * per_page) level.resize(size_t(node + 1) * per_page);
     float* dst = &level[size_t(node) * per_page];
     if (first) {
@@ -179,8 +181,8 @@ void sparse_attention::top_pages(const plan& p, const kv_sequence& seq, int il, 
         const float* rec = &(*levels[level])[size_t(idx) * per_page];
         float b = -INFINITY;
         for (int kh = kh0; kh < kh1; ++kh)
-            b = std::max(b, page_bound(rec + (size_t(il) * hp_.n_head_kv + kh) * 2 * hp_.head_dim,
-                                       qs + (kh - kh0) * gd, g));
+            b = std::max(
+                b, page_bound(rec + (size_t(il) * hp_.n_head_kv + kh) * 2 * hp_.head_dim, qs + (kh - kh0) * gd, g));
         heap.push({b, level, idx});
     };
     const int32_t top_span = k_group * k_group;
@@ -277,8 +279,8 @@ void sparse_attention::attend(kernels::isa level, const plan& p, const kv_sequen
     }
     const int64_t w0 = int64_t(p.first_window_page) * ps;
     segs[n++] = {seq.pages.data(), w0, pos - w0 + 1, q_group};
-    kernels::attention_group_segments(level, {hp_.n_head, hp_.n_head_kv, hd, 1.0f / std::sqrt(float(hd))}, view,
-                                      segs, n, il, kh, out, turned + (1 + p.n_selected) * gd);
+    kernels::attention_group_segments(level, {hp_.n_head, hp_.n_head_kv, hd, 1.0f / std::sqrt(float(hd))}, view, segs,
+                                      n, il, kh, out, turned + (1 + p.n_selected) * gd);
 }
 
 int32_t sparse_attention::park_candidates(const plan& p, kv_sequence& seq, kv_cache& kv) const {

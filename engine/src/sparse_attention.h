@@ -35,7 +35,7 @@
 namespace mnemos::engine {
 
 class sparse_attention {
-public:
+  public:
     // options: as configured; they are rounded to pages and shrunk to fit the model's trained context
     // (effective() says what is used). n_ctx: the full-attention window of automatic mode.
     sparse_attention(const hparams& hp, const attention_options& options, int32_t page_size, int32_t n_ctx,
@@ -50,14 +50,14 @@ public:
     struct plan {
         bool active = false;
         int32_t n_sink_pages = 0;
-        int32_t first_window_page = 0;   // pages [n_sink_pages, first_window_page) are candidates
-        int32_t n_selected = 0;          // pages selected per layer and KV head
-        int64_t shift = 0;               // real minus virtual position of the window
-        std::vector<int32_t> selected;   // [n_head_kv][n_selected] sequence page numbers, ascending (current layer)
-        std::vector<float> angles;       // [n_head_kv][1 + n_selected][2 * n_pairs]: sinks, then each selected page
-        std::vector<int32_t> wanted;     // scratch: this layer's selected pages, to bring back when parked
-        std::vector<float> qs, turned, cs;                // scratch of select(), reused by every layer
-        std::vector<std::pair<float, int32_t>> best;      // scratch of select(): the layer's top pages
+        int32_t first_window_page = 0;      // pages [n_sink_pages, first_window_page) are candidates
+        int32_t n_selected = 0;             // pages selected per layer and KV head
+        int64_t shift = 0;                  // real minus virtual position of the window
+        std::vector<int32_t> selected;      // [n_head_kv][n_selected] sequence page numbers, ascending (current layer)
+        std::vector<float> angles;          // [n_head_kv][1 + n_selected][2 * n_pairs]: sinks, then each selected page
+        std::vector<int32_t> wanted;        // scratch: this layer's selected pages, to bring back when parked
+        std::vector<float> qs, turned, cs;  // scratch of select(), reused by every layer
+        std::vector<std::pair<float, int32_t>> best;  // scratch of select(): the layer's top pages
     };
     // The plan of seq for a step that adds n_new tokens (inactive when full attention applies).
     plan make_plan(const kv_sequence& seq, int64_t n_new) const;
@@ -73,8 +73,8 @@ public:
     int32_t park_candidates(const plan& p, kv_sequence& seq, kv_cache& kv) const;
     // out [g, head_dim] for KV head kh of one row at position pos: attention over sinks, selected pages and
     // the window up to pos. q_group [g, head_dim] rotated at pos. scratch: scratch_floats() floats.
-    void attend(kernels::isa level, const plan& p, const kv_sequence& seq, const kernels::paged_kv_view& view,
-                int il, int64_t pos, const float* q_group, int kh, float* out, float* scratch) const;
+    void attend(kernels::isa level, const plan& p, const kv_sequence& seq, const kernels::paged_kv_view& view, int il,
+                int64_t pos, const float* q_group, int kh, float* out, float* scratch) const;
     size_t scratch_floats(int64_t max_chunk_tokens) const;
     // Floats of summary per page (all layers and KV heads).
     int64_t summary_floats_per_page() const { return int64_t(hp_.n_layer) * hp_.n_head_kv * 2 * hp_.head_dim; }
@@ -90,7 +90,7 @@ public:
     // Pages per summary group (kv_sequence::group_summary).
     static constexpr int32_t k_group = 16;
 
-private:
+  private:
     float page_bound(const float* summary, const float* qs, int g) const;
     void persist_summary(const kv_sequence& seq, int32_t pg, block_store_i& store) const;
     // Folds page pg's summary into its groups' (16 and 256 pages).

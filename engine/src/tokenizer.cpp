@@ -126,13 +126,27 @@ result<std::unique_ptr<tokenizer>> tokenizer::from_gguf(const gguf_file& f) {
         td.attr = a_normal;
         if (types) {
             switch ((*types)[i]) {
-                case t_normal: td.attr = a_normal; break;
-                case t_unknown: td.attr = a_unknown; break;
-                case t_control: td.attr = a_control; break;
-                case t_user_defined: td.attr = a_user_defined; break;
-                case t_unused: td.attr = a_unused; break;
-                case t_byte: td.attr = a_byte; break;
-                default: td.attr = 0; break;  // undefined: never produced, rendered empty
+                case t_normal:
+                    td.attr = a_normal;
+                    break;
+                case t_unknown:
+                    td.attr = a_unknown;
+                    break;
+                case t_control:
+                    td.attr = a_control;
+                    break;
+                case t_user_defined:
+                    td.attr = a_user_defined;
+                    break;
+                case t_unused:
+                    td.attr = a_unused;
+                    break;
+                case t_byte:
+                    td.attr = a_byte;
+                    break;
+                default:
+                    td.attr = 0;
+                    break;  // undefined: never produced, rendered empty
             }
         }
         t->text_to_id_.insert_or_assign(td.text, static_cast<int32_t>(i));
@@ -198,13 +212,11 @@ result<std::unique_ptr<tokenizer>> tokenizer::from_gguf(const gguf_file& f) {
     };
     token_id pad = -1;
     token_id sep = -1;
-    for (const id_key& k : {id_key{"tokenizer.ggml.bos_token_id", &t->bos_},
-                            id_key{"tokenizer.ggml.eos_token_id", &t->eos_},
-                            id_key{"tokenizer.ggml.unknown_token_id", &t->unk_},
-                            id_key{"tokenizer.ggml.eot_token_id", &t->eot_},
-                            id_key{"tokenizer.ggml.eom_token_id", &t->eom_},
-                            id_key{"tokenizer.ggml.padding_token_id", &pad},
-                            id_key{"tokenizer.ggml.seperator_token_id", &sep}}) {
+    for (const id_key& k :
+         {id_key{"tokenizer.ggml.bos_token_id", &t->bos_}, id_key{"tokenizer.ggml.eos_token_id", &t->eos_},
+          id_key{"tokenizer.ggml.unknown_token_id", &t->unk_}, id_key{"tokenizer.ggml.eot_token_id", &t->eot_},
+          id_key{"tokenizer.ggml.eom_token_id", &t->eom_}, id_key{"tokenizer.ggml.padding_token_id", &pad},
+          id_key{"tokenizer.ggml.seperator_token_id", &sep}}) {
         if (f.find(k.key) == nullptr) continue;
         const std::optional<int64_t> v = f.get_int(k.key);
         if (!v) return make_error(errc::corrupt, std::string(k.key) + ": not an integer");
@@ -220,9 +232,9 @@ result<std::unique_ptr<tokenizer>> tokenizer::from_gguf(const gguf_file& f) {
     auto force_control = [&](token_id id) {
         if (!(t->tokens_[id].attr & a_control)) t->tokens_[id].attr = a_control;
     };
-    static const char* const k_eot_texts[] = {"<|eot_id|>",    "<|im_end|>", "<|end|>",
-                                              "<end_of_turn>", "<|endoftext|>", "<EOT>",
-                                              "_<EOT>",        "<｜end▁of▁sentence｜>", "<end_of_utterance>"};
+    static const char* const k_eot_texts[] = {"<|eot_id|>",        "<|im_end|>", "<|end|>", "<end_of_turn>",
+                                              "<|endoftext|>",     "<EOT>",      "_<EOT>",  "<｜end▁of▁sentence｜>",
+                                              "<end_of_utterance>"};
     if (t->eot_ < 0) {
         for (const char* s : k_eot_texts) {
             const int32_t id = t->text_to_id(s);
@@ -240,8 +252,8 @@ result<std::unique_ptr<tokenizer>> tokenizer::from_gguf(const gguf_file& f) {
             force_control(id);
         }
     }
-    static const char* const k_eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                                              "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
+    static const char* const k_eog_texts[] = {"<|eot_id|>",      "<|im_end|>",        "<|end|>", "<end_of_turn>",
+                                              "<|endoftext|>",   "<|eom_id|>",        "<EOT>",   "_<EOT>",
                                               "<|end_of_text|>", "<end_of_utterance>"};
     for (const char* s : k_eog_texts) {
         const int32_t id = t->text_to_id(s);
@@ -259,9 +271,8 @@ result<std::unique_ptr<tokenizer>> tokenizer::from_gguf(const gguf_file& f) {
     for (size_t i = 0; i < n_tokens; ++i) {
         if (t->tokens_[i].attr & (a_control | a_user_defined | a_unknown)) t->special_cache_.push_back(int32_t(i));
     }
-    std::stable_sort(t->special_cache_.begin(), t->special_cache_.end(), [&](token_id a, token_id b) {
-        return t->tokens_[a].text.size() > t->tokens_[b].text.size();
-    });
+    std::stable_sort(t->special_cache_.begin(), t->special_cache_.end(),
+                     [&](token_id a, token_id b) { return t->tokens_[a].text.size() > t->tokens_[b].text.size(); });
 
     // Phi-3 (by general.name, as the reference): whitespace after its special tokens is swallowed.
     const std::string name = lower_ascii(f.get_str("general.name").value_or(""));
@@ -514,12 +525,24 @@ void tokenizer::encode_spm(std::string_view text, std::vector<token_id>& out) co
 void tokenizer::encode_bpe(std::string_view text, std::vector<token_id>& out) const {
     pre::kind k = pre::kind::default_;
     switch (pre_) {
-        case pre_kind::default_: k = pre::kind::default_; break;
-        case pre_kind::gpt2: k = pre::kind::gpt2; break;
-        case pre_kind::llama3: k = pre::kind::llama3; break;
-        case pre_kind::qwen2: k = pre::kind::qwen2; break;
-        case pre_kind::smollm: k = pre::kind::smollm; break;
-        case pre_kind::deepseek_llm: k = pre::kind::deepseek_llm; break;
+        case pre_kind::default_:
+            k = pre::kind::default_;
+            break;
+        case pre_kind::gpt2:
+            k = pre::kind::gpt2;
+            break;
+        case pre_kind::llama3:
+            k = pre::kind::llama3;
+            break;
+        case pre_kind::qwen2:
+            k = pre::kind::qwen2;
+            break;
+        case pre_kind::smollm:
+            k = pre::kind::smollm;
+            break;
+        case pre_kind::deepseek_llm:
+            k = pre::kind::deepseek_llm;
+            break;
     }
     std::string word;
     for (const std::string& raw : pre::split(text, k)) {
@@ -561,8 +584,8 @@ void tokenizer::bpe_word(const std::string& word, std::vector<token_id>& out) co
     const std::string_view w = word;
     auto add = [&](int left, int right) {
         if (left == -1 || right == -1) return;
-        const int32_t rank = merge_rank(w.substr(syms[left].offset, syms[left].n),
-                                        w.substr(syms[right].offset, syms[right].n));
+        const int32_t rank =
+            merge_rank(w.substr(syms[left].offset, syms[left].n), w.substr(syms[right].offset, syms[right].n));
         if (rank < 0) return;
         queue.push({left, right, rank, w.substr(syms[left].offset, syms[left].n + syms[right].n)});
     };

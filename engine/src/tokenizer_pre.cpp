@@ -5,9 +5,10 @@
 // (its own hand-written GPT-2 and Llama-3 splitters, and std::regex semantics
 // for the others: leftmost match, greedy quantifiers, `$` = end of the piece,
 // non-ASCII whitespace seen as \s).
+#include "engine/src/tokenizer_pre.h"
+
 #include <functional>
 
-#include "engine/src/tokenizer_pre.h"
 #include "engine/src/unicode.h"
 
 namespace mnemos::engine::pre {
@@ -282,8 +283,8 @@ bool is_number(uint32_t c) { return flags(c) & unicode::f_number; }
 // [\p{P}\$\+<=>\^`\|] as the reference evaluates it: ASCII punctuation and symbols except '~',
 // plus non-ASCII punctuation.
 bool default_punct(uint32_t c) {
-    if (c < 0x80) return c > 0x20 && c < 0x7F && c != '~' && !(c >= '0' && c <= '9') &&
-                         !((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+    if (c < 0x80)
+        return c > 0x20 && c < 0x7F && c != '~' && !(c >= '0' && c <= '9') && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
     const uint16_t f = flags(c);
     return (f & unicode::f_punctuation) && !(f & unicode::f_whitespace);
 }

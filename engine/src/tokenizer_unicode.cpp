@@ -10,8 +10,8 @@ namespace {
 
 uint16_t lookup_flags(uint32_t cp) {
     const flag_range* end = k_flag_ranges + k_n_flag_ranges;
-    const flag_range* it = std::upper_bound(k_flag_ranges, end, cp,
-                                            [](uint32_t v, const flag_range& r) { return v < r.first; });
+    const flag_range* it =
+        std::upper_bound(k_flag_ranges, end, cp, [](uint32_t v, const flag_range& r) { return v < r.first; });
     if (it == k_flag_ranges) return 0;
     --it;
     return cp <= it->last ? it->flags : 0;
@@ -57,8 +57,8 @@ uint16_t flags(uint32_t cp) {
 
 bool is_deepseek_letter(uint32_t cp) {
     const cpt_range* end = k_deepseek_letter_ranges + k_n_deepseek_letter_ranges;
-    const cpt_range* it = std::upper_bound(k_deepseek_letter_ranges, end, cp,
-                                           [](uint32_t v, const cpt_range& r) { return v < r.first; });
+    const cpt_range* it =
+        std::upper_bound(k_deepseek_letter_ranges, end, cp, [](uint32_t v, const cpt_range& r) { return v < r.first; });
     if (it == k_deepseek_letter_ranges) return false;
     --it;
     return cp <= it->last;

@@ -43,7 +43,8 @@ void attention_head(isa level, const attention_shape& s, const paged_kv_view& kv
     for (int i = 0; i < hd; ++i) out[i] = 0.0f;
     if (lse) *lse = max_s + std::log(sum);
     const float inv = 1.0f / sum;
-    for (int64_t t = 0; t < n_kv; ++t) axpy_f16(level, hd, fp16_to_fp32(fp32_to_fp16(scratch[t] * inv)), kv.v_row(pages, layer, t) + off, out);
+    for (int64_t t = 0; t < n_kv; ++t)
+        axpy_f16(level, hd, fp16_to_fp32(fp32_to_fp16(scratch[t] * inv)), kv.v_row(pages, layer, t) + off, out);
 }
 
 void attention_head_reference(const attention_shape& s, const paged_kv_view& kv, const int32_t* pages, int layer,

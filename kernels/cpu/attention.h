@@ -31,7 +31,7 @@ struct attention_shape {
     int32_t n_head = 0;     // query heads
     int32_t n_head_kv = 0;  // key/value heads (GQA: n_head % n_head_kv == 0)
     int32_t head_dim = 0;
-    float scale = 1.0f;     // usually 1/sqrt(head_dim)
+    float scale = 1.0f;  // usually 1/sqrt(head_dim)
 };
 
 // One query row: out [n_head, head_dim] = softmax(q k^T * scale) v over the
@@ -76,8 +76,7 @@ struct attention_segment {
 // scratch holds g * (the sum of the segments' n) + 2 * g * (head_dim + 1)
 // floats.
 void attention_group_segments(isa level, const attention_shape& s, const paged_kv_view& kv,
-                              const attention_segment* segs, int n_segs, int layer, int kh, float* out,
-                              float* scratch);
+                              const attention_segment* segs, int n_segs, int layer, int kh, float* out, float* scratch);
 // The one-softmax form of attention_group_segments for any segments: the reference the merged form is
 // tested against (scratch: the sum of the segments' n floats).
 void attention_group_segments_one_softmax(isa level, const attention_shape& s, const paged_kv_view& kv,

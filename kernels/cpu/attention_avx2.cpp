@@ -2,11 +2,10 @@
 // blocked path (8 scores reduced at once, [t][g] score layout); other group sizes the generic one.
 #include <immintrin.h>
 
-#include "kernels/cpu/avx2_util.h"
-
 #include <cmath>
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/avx2_util.h"
 
 namespace mnemos::kernels {
 
@@ -36,19 +35,20 @@ inline __m256 exp_ps(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-inline __m256 load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256 load_f16(const uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
 inline __m256 round_f16(__m256 v) { return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)); }
 
 constexpr int k_max_group = 8;
 constexpr int k_max_chunks = 32;  // head_dim up to 256
-
 
 // Walks the K rows of one layer in position order without a division per row.
 struct kv_cursor {
     const paged_kv_view& kv;
     const int32_t* pages;
     int layer;
-    int64_t off;     // element offset of the head inside a row
+    int64_t off;  // element offset of the head inside a row
     int64_t page = 0;
     int32_t in_page = 0;
     const uint16_t* page_base;
@@ -173,9 +173,8 @@ void attention_group_fast(const attention_shape& s, const paged_kv_view& kv, con
     for (int c0 = 0; c0 < nc; c0 += CP) {
         __m256 acc[G][CP];
         MNEMOS_UNROLL
-        for (int j = 0; j < G; ++j)
-            MNEMOS_UNROLL
-            for (int c = 0; c < CP; ++c) acc[j][c] = _mm256_setzero_ps();
+        for (int j = 0; j < G; ++j) MNEMOS_UNROLL
+        for (int c = 0; c < CP; ++c) acc[j][c] = _mm256_setzero_ps();
         kv_cursor vcur(kv, pages, layer, off + kv.v_offset);
         for (int64_t tt = 0; tt < n_kv; ++tt) {
             const uint16_t* v = vcur.next() + c0 * 8;
@@ -190,9 +189,8 @@ void attention_group_fast(const attention_shape& s, const paged_kv_view& kv, con
             }
         }
         MNEMOS_UNROLL
-        for (int j = 0; j < G; ++j)
-            MNEMOS_UNROLL
-            for (int c = 0; c < CP; ++c) _mm256_storeu_ps(out + j * hd + (c0 + c) * 8, acc[j][c]);
+        for (int j = 0; j < G; ++j) MNEMOS_UNROLL
+        for (int c = 0; c < CP; ++c) _mm256_storeu_ps(out + j * hd + (c0 + c) * 8, acc[j][c]);
     }
 }
 
@@ -219,11 +217,16 @@ bool attention_group_avx2(const attention_shape& s, const paged_kv_view& kv, con
     if (hd % 8 != 0 || hd / 8 > k_max_chunks || g > k_max_group) return false;
     if (n_kv > 0) {
         switch (g) {
-            case 1: return attention_group_fast_cp<1>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
-            case 2: return attention_group_fast_cp<2>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
-            case 4: return attention_group_fast_cp<4>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
-            case 8: return attention_group_fast_cp<8>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
-            default: break;
+            case 1:
+                return attention_group_fast_cp<1>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
+            case 2:
+                return attention_group_fast_cp<2>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
+            case 4:
+                return attention_group_fast_cp<4>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
+            case 8:
+                return attention_group_fast_cp<8>(s, kv, pages, layer, n_kv, q, kh, out, scratch, lse);
+            default:
+                break;
         }
     }
     const int nc = hd / 8;

@@ -53,8 +53,8 @@ void attention_group_segments_one_softmax(isa level, const attention_shape& s, c
         int64_t t_in = 0;
         for (int si = 0; si < n_segs; ++si)
             for (int64_t t = segs[si].first; t < segs[si].first + segs[si].n; ++t, ++t_in)
-                axpy_f16(level, hd, fp16_to_fp32(fp32_to_fp16(scratch[t_in] * inv)), kv.v_row(segs[si].pages, layer, t) + off,
-                         o);
+                axpy_f16(level, hd, fp16_to_fp32(fp32_to_fp16(scratch[t_in] * inv)),
+                         kv.v_row(segs[si].pages, layer, t) + off, o);
     }
 }
 
@@ -67,10 +67,10 @@ void attention_group_segments(isa level, const attention_shape& s, const paged_k
     const int hd = s.head_dim;
     const int g = s.n_head / s.n_head_kv;
     const int64_t gd = int64_t(g) * hd;
-    float* part = scratch;         // [g, hd] one segment's output
-    float* lse = part + gd;        // [g]
-    float* run_lse = lse + g;      // [g] the merged log-sum-exp so far
-    float* work = run_lse + g;     // attention_group's scratch
+    float* part = scratch;      // [g, hd] one segment's output
+    float* lse = part + gd;     // [g]
+    float* run_lse = lse + g;   // [g] the merged log-sum-exp so far
+    float* work = run_lse + g;  // attention_group's scratch
     bool first = true;
     for (int si = 0; si < n_segs; ++si) {
         const attention_segment& sg = segs[si];

@@ -19,37 +19,37 @@ constexpr int qk4_0 = 32;
 constexpr int qk_k = 256;
 
 struct block_q8_0 {
-    uint16_t d;         // f16 scale
-    int8_t qs[qk8_0];   // x = d * q
+    uint16_t d;        // f16 scale
+    int8_t qs[qk8_0];  // x = d * q
 };
 static_assert(sizeof(block_q8_0) == 34);
 
 struct block_q4_0 {
-    uint16_t d;              // f16 scale
-    uint8_t qs[qk4_0 / 2];   // lo nibble: elem j, hi nibble: elem j + 16; x = d * (q - 8)
+    uint16_t d;             // f16 scale
+    uint8_t qs[qk4_0 / 2];  // lo nibble: elem j, hi nibble: elem j + 16; x = d * (q - 8)
 };
 static_assert(sizeof(block_q4_0) == 18);
 
 struct block_q8_k {
-    float d;                 // f32 scale
-    int8_t qs[qk_k];         // x = d * q
+    float d;                   // f32 scale
+    int8_t qs[qk_k];           // x = d * q
     int16_t bsums[qk_k / 16];  // sums of each 16 consecutive qs
 };
 static_assert(sizeof(block_q8_k) == 292);
 
 struct block_q4_k {
-    uint16_t d;         // f16 super-scale of the 6-bit scales
-    uint16_t dmin;      // f16 super-scale of the 6-bit mins
-    uint8_t scales[12]; // 8 scales + 8 mins, 6 bits each, packed (see unpack_q4_k_scales)
-    uint8_t qs[qk_k / 2]; // per 64 elems: 32 bytes, lo nibbles elems 0..31, hi nibbles 32..63
+    uint16_t d;            // f16 super-scale of the 6-bit scales
+    uint16_t dmin;         // f16 super-scale of the 6-bit mins
+    uint8_t scales[12];    // 8 scales + 8 mins, 6 bits each, packed (see unpack_q4_k_scales)
+    uint8_t qs[qk_k / 2];  // per 64 elems: 32 bytes, lo nibbles elems 0..31, hi nibbles 32..63
 };
 static_assert(sizeof(block_q4_k) == 144);
 
 struct block_q6_k {
-    uint8_t ql[qk_k / 2];     // low 4 bits
-    uint8_t qh[qk_k / 4];     // high 2 bits
-    int8_t scales[qk_k / 16]; // one per 16 elems
-    uint16_t d;               // f16 super-scale
+    uint8_t ql[qk_k / 2];      // low 4 bits
+    uint8_t qh[qk_k / 4];      // high 2 bits
+    int8_t scales[qk_k / 16];  // one per 16 elems
+    uint16_t d;                // f16 super-scale
 };
 static_assert(sizeof(block_q6_k) == 210);
 

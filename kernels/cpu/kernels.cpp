@@ -40,9 +40,12 @@ isa detect_best() {
     isa level = cpu_has_avx512() ? isa::avx512 : cpu_has_avx2() ? isa::avx2 : isa::scalar;
     if (const char* env = std::getenv("MNEMOS_ISA")) {
         isa want = level;
-        if (std::strcmp(env, "scalar") == 0) want = isa::scalar;
-        else if (std::strcmp(env, "avx2") == 0) want = isa::avx2;
-        else if (std::strcmp(env, "avx512") == 0) want = isa::avx512;
+        if (std::strcmp(env, "scalar") == 0)
+            want = isa::scalar;
+        else if (std::strcmp(env, "avx2") == 0)
+            want = isa::avx2;
+        else if (std::strcmp(env, "avx512") == 0)
+            want = isa::avx512;
         if (static_cast<int>(want) < static_cast<int>(level)) level = want;  // only lowers
     }
     return level;
@@ -63,9 +66,12 @@ isa best_isa() {
 
 const char* isa_name(isa level) {
     switch (level) {
-        case isa::scalar: return "scalar";
-        case isa::avx2: return "avx2";
-        case isa::avx512: return "avx512";
+        case isa::scalar:
+            return "scalar";
+        case isa::avx2:
+            return "avx2";
+        case isa::avx512:
+            return "avx512";
     }
     return "unknown";
 }
@@ -83,9 +89,12 @@ bool isa_supported(isa level) {
     static const bool has_avx2 = cpu_has_avx2();
     static const bool has_avx512 = cpu_has_avx512();
     switch (level) {
-        case isa::scalar: return true;
-        case isa::avx2: return has_avx2;
-        case isa::avx512: return has_avx512;
+        case isa::scalar:
+            return true;
+        case isa::avx2:
+            return has_avx2;
+        case isa::avx512:
+            return has_avx512;
     }
     return false;
 }

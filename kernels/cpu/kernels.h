@@ -4,8 +4,8 @@
 // chosen at run time (cpuid); tests ask for a specific level to compare.
 #include <cstdint>
 
-#include "kernels/ggml_types.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/ggml_types.h"
 
 namespace mnemos::kernels {
 

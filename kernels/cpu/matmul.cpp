@@ -63,9 +63,12 @@ void matmul_multi(const matmul_target* targets, int n_targets, const float* x, i
         uint8_t* dst = buf.data();
         auto quantize_rows = [&](int64_t t0, int64_t t1) {
             for (int64_t t = t0; t < t1; ++t) {
-                if (simd && vt == ggml_type::q8_0) quantize_row_q8_0_avx2(x + t * k, dst + t * xs, k);
-                else if (simd && vt == ggml_type::q8_k) quantize_row_q8_k_avx2(x + t * k, dst + t * xs, k);
-                else quantize_row(vt, x + t * k, dst + t * xs, k);
+                if (simd && vt == ggml_type::q8_0)
+                    quantize_row_q8_0_avx2(x + t * k, dst + t * xs, k);
+                else if (simd && vt == ggml_type::q8_k)
+                    quantize_row_q8_k_avx2(x + t * k, dst + t * xs, k);
+                else
+                    quantize_row(vt, x + t * k, dst + t * xs, k);
             }
         };
         if (n_threads > 1 && n_tok * k >= 16384) {
@@ -133,8 +136,10 @@ void matmul_multi(const matmul_target* targets, int n_targets, const float* x, i
         const int64_t nr = std::min(p.rows_per_tile, p.n_rows - r0);
         const int64_t nt = std::min(toks_per_tile, n_tok - t0);
         float* yt = p.y + t0 * p.ldy + r0;
-        if (p.fast) p.fast(k, p.wp + r0 * p.ws, p.ws, xq + t0 * xs, xs, yt, p.ldy, nr, nt);
-        else tile_reference(p.type, k, p.wp + r0 * p.ws, p.ws, xq + t0 * xs, xs, yt, p.ldy, nr, nt);
+        if (p.fast)
+            p.fast(k, p.wp + r0 * p.ws, p.ws, xq + t0 * xs, xs, yt, p.ldy, nr, nt);
+        else
+            tile_reference(p.type, k, p.wp + r0 * p.ws, p.ws, xq + t0 * xs, xs, yt, p.ldy, nr, nt);
     };
     // Tiny products (e.g. a 64-wide model at decode) finish faster than a pool hand-off costs.
     int64_t n_macs = 0;
@@ -151,8 +156,7 @@ void matmul_multi(const matmul_target* targets, int n_targets, const float* x, i
     }
 }
 
-void matmul(const weight_view& w, const float* x, int64_t n_tok, float* y, int64_t ldy, thread_pool& pool,
-            isa level) {
+void matmul(const weight_view& w, const float* x, int64_t n_tok, float* y, int64_t ldy, thread_pool& pool, isa level) {
     if (n_tok <= 0 || w.n_rows <= 0) return;
     const matmul_target t{w, y, ldy};
     matmul_multi(&t, 1, x, n_tok, pool, level);

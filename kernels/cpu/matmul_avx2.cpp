@@ -4,10 +4,9 @@
 // pairs) and madd (s16 pairs -> s32); per-block scales are applied in float.
 #include <immintrin.h>
 
-#include "kernels/cpu/avx2_util.h"
-
 #include <algorithm>
 
+#include "kernels/cpu/avx2_util.h"
 #include "kernels/cpu/internal.h"
 
 namespace mnemos::kernels {
@@ -18,8 +17,7 @@ namespace mnemos::kernels {
 
 namespace {
 
-using micro_fn = void (*)(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
-                          int64_t ldy);
+using micro_fn = void (*)(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy);
 
 using avx2::hsum;
 
@@ -29,9 +27,8 @@ inline float f16(uint16_t h) { return _cvtsh_ss(h); }
 template <int RM, int RN>
 inline void store_acc(const __m256 (&acc)[RM][RN], float* y, int64_t ldy) {
     MNEMOS_UNROLL
-    for (int j = 0; j < RN; ++j)
-        MNEMOS_UNROLL
-        for (int r = 0; r < RM; ++r) y[j * ldy + r] = hsum(acc[r][j]);
+    for (int j = 0; j < RN; ++j) MNEMOS_UNROLL
+    for (int r = 0; r < RM; ++r) y[j * ldy + r] = hsum(acc[r][j]);
 }
 
 // ---------------------------------------------------------------------------
@@ -52,18 +49,20 @@ inline __m256 load_w8(const uint8_t* row, int64_t i) {
 
 template <ggml_type WT>
 inline float scalar_w(const uint8_t* row, int64_t i) {
-    if constexpr (WT == ggml_type::f32) return reinterpret_cast<const float*>(row)[i];
-    else if constexpr (WT == ggml_type::f16) return fp16_to_fp32(reinterpret_cast<const uint16_t*>(row)[i]);
-    else return bf16_to_fp32(reinterpret_cast<const uint16_t*>(row)[i]);
+    if constexpr (WT == ggml_type::f32)
+        return reinterpret_cast<const float*>(row)[i];
+    else if constexpr (WT == ggml_type::f16)
+        return fp16_to_fp32(reinterpret_cast<const uint16_t*>(row)[i]);
+    else
+        return bf16_to_fp32(reinterpret_cast<const uint16_t*>(row)[i]);
 }
 
 template <ggml_type WT, int RM, int RN>
 void micro_float(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy) {
     __m256 acc[RM][RN];
     MNEMOS_UNROLL
-    for (int r = 0; r < RM; ++r)
-        MNEMOS_UNROLL
-        for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
+    for (int r = 0; r < RM; ++r) MNEMOS_UNROLL
+    for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= k; i += 8) {
         __m256 xv[RN];
@@ -101,9 +100,8 @@ void micro_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
     const __m256i eight = _mm256_set1_epi8(8);
     __m256 acc[RM][RN];
     MNEMOS_UNROLL
-    for (int r = 0; r < RM; ++r)
-        MNEMOS_UNROLL
-        for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
+    for (int r = 0; r < RM; ++r) MNEMOS_UNROLL
+    for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         __m256i wq[RM], wa[RM];
         __m256 dw[RM];
@@ -147,8 +145,8 @@ void micro_q8_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
 inline __m256i bcast16_mask(int e_lo, int e_hi) {
     const char a = static_cast<char>(2 * e_lo), b = static_cast<char>(2 * e_lo + 1);
     const char c = static_cast<char>(2 * e_hi), d = static_cast<char>(2 * e_hi + 1);
-    return _mm256_setr_epi8(a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b, c, d, c, d, c, d, c, d, c, d, c, d, c, d,
-                            c, d);
+    return _mm256_setr_epi8(a, b, a, b, a, b, a, b, a, b, a, b, a, b, a, b, c, d, c, d, c, d, c, d, c, d, c, d, c, d, c,
+                            d);
 }
 
 template <int RM, int RN>
@@ -156,14 +154,12 @@ void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
     const int64_t nb = k / qk_k;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     // Lane t of the min vector = mn[t / 2] (bsums are per 16, mins per 32 elements).
-    const __m256i mins_mask =
-        _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13,
-                         14, 15, 14, 15);
+    const __m256i mins_mask = _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10,
+                                               11, 12, 13, 12, 13, 14, 15, 14, 15);
     __m256 acc[RM][RN];
     MNEMOS_UNROLL
-    for (int r = 0; r < RM; ++r)
-        MNEMOS_UNROLL
-        for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
+    for (int r = 0; r < RM; ++r) MNEMOS_UNROLL
+    for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         alignas(32) __m256i scv[RM][8];
         __m256i mins[RM];
@@ -186,9 +182,8 @@ void micro_q4_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
         }
         __m256i isum[RM][RN];
         MNEMOS_UNROLL
-        for (int r = 0; r < RM; ++r)
-            MNEMOS_UNROLL
-            for (int j = 0; j < RN; ++j) isum[r][j] = _mm256_setzero_si256();
+        for (int r = 0; r < RM; ++r) MNEMOS_UNROLL
+        for (int j = 0; j < RN; ++j) isum[r][j] = _mm256_setzero_si256();
         MNEMOS_UNROLL
         for (int c = 0; c < 4; ++c) {
             __m256i lo[RM], hi[RM];
@@ -239,9 +234,12 @@ inline __m256i q6_group(const block_q6_k* blk, __m256i m4, __m256i m30) {
     const __m256i qh = loadu256(blk->qh + 32 * h);
     const __m256i lo = q < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
     __m256i hi;
-    if constexpr (2 * q < 4) hi = _mm256_slli_epi16(qh, 4 - 2 * q);
-    else if constexpr (2 * q == 4) hi = qh;
-    else hi = _mm256_srli_epi16(qh, 2 * q - 4);
+    if constexpr (2 * q < 4)
+        hi = _mm256_slli_epi16(qh, 4 - 2 * q);
+    else if constexpr (2 * q == 4)
+        hi = qh;
+    else
+        hi = _mm256_srli_epi16(qh, 2 * q - 4);
     return _mm256_or_si256(lo, _mm256_and_si256(hi, m30));
 }
 
@@ -268,9 +266,8 @@ void micro_q6_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
     const __m256i m30 = _mm256_set1_epi8(0x30);
     __m256 acc[RM][RN];
     MNEMOS_UNROLL
-    for (int r = 0; r < RM; ++r)
-        MNEMOS_UNROLL
-        for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
+    for (int r = 0; r < RM; ++r) MNEMOS_UNROLL
+    for (int j = 0; j < RN; ++j) acc[r][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         alignas(32) __m256i scv[RM][8];
         __m256i sc_all[RM];
@@ -292,9 +289,8 @@ void micro_q6_k(int64_t k, const uint8_t* w, size_t ws, const uint8_t* x, size_t
         }
         __m256i isum[RM][RN];
         MNEMOS_UNROLL
-        for (int r = 0; r < RM; ++r)
-            MNEMOS_UNROLL
-            for (int j = 0; j < RN; ++j) isum[r][j] = _mm256_setzero_si256();
+        for (int r = 0; r < RM; ++r) MNEMOS_UNROLL
+        for (int j = 0; j < RN; ++j) isum[r][j] = _mm256_setzero_si256();
         q6_k_group_step<RM, RN, 0>(w, ws, x, xs, b, scv, isum, m4, m30);
         q6_k_group_step<RM, RN, 1>(w, ws, x, xs, b, scv, isum, m4, m30);
         q6_k_group_step<RM, RN, 2>(w, ws, x, xs, b, scv, isum, m4, m30);
@@ -333,13 +329,34 @@ struct micro_table {
     };
 };
 
-template <int RM, int RN> struct k_f32 { static constexpr micro_fn run = micro_float<ggml_type::f32, RM, RN>; };
-template <int RM, int RN> struct k_f16 { static constexpr micro_fn run = micro_float<ggml_type::f16, RM, RN>; };
-template <int RM, int RN> struct k_bf16 { static constexpr micro_fn run = micro_float<ggml_type::bf16, RM, RN>; };
-template <int RM, int RN> struct k_q8_0 { static constexpr micro_fn run = micro_q8_0<false, RM, RN>; };
-template <int RM, int RN> struct k_q4_0 { static constexpr micro_fn run = micro_q8_0<true, RM, RN>; };
-template <int RM, int RN> struct k_q4_k { static constexpr micro_fn run = micro_q4_k<RM, RN>; };
-template <int RM, int RN> struct k_q6_k { static constexpr micro_fn run = micro_q6_k<RM, RN>; };
+template <int RM, int RN>
+struct k_f32 {
+    static constexpr micro_fn run = micro_float<ggml_type::f32, RM, RN>;
+};
+template <int RM, int RN>
+struct k_f16 {
+    static constexpr micro_fn run = micro_float<ggml_type::f16, RM, RN>;
+};
+template <int RM, int RN>
+struct k_bf16 {
+    static constexpr micro_fn run = micro_float<ggml_type::bf16, RM, RN>;
+};
+template <int RM, int RN>
+struct k_q8_0 {
+    static constexpr micro_fn run = micro_q8_0<false, RM, RN>;
+};
+template <int RM, int RN>
+struct k_q4_0 {
+    static constexpr micro_fn run = micro_q8_0<true, RM, RN>;
+};
+template <int RM, int RN>
+struct k_q4_k {
+    static constexpr micro_fn run = micro_q4_k<RM, RN>;
+};
+template <int RM, int RN>
+struct k_q6_k {
+    static constexpr micro_fn run = micro_q6_k<RM, RN>;
+};
 
 // Runs the micro-kernels of table K over n_rows x n_tok in blocks of (at most) RM x RN: tokens outer, so RN
 // activation rows stay in L1 while the tile's weight rows pass.
@@ -362,14 +379,22 @@ void tile(int64_t k, const void* w, size_t ws, const void* x, size_t xs, float* 
 
 tile_fn tile_kernel_avx2(ggml_type wt) {
     switch (wt) {
-        case ggml_type::f32: return tile<k_f32, 4, 3>;
-        case ggml_type::f16: return tile<k_f16, 4, 3>;
-        case ggml_type::bf16: return tile<k_bf16, 4, 3>;
-        case ggml_type::q8_0: return tile<k_q8_0, 4, 4>;
-        case ggml_type::q4_0: return tile<k_q4_0, 4, 4>;
-        case ggml_type::q4_k: return tile<k_q4_k, 4, 4>;
-        case ggml_type::q6_k: return tile<k_q6_k, 2, 4>;
-        default: return nullptr;
+        case ggml_type::f32:
+            return tile<k_f32, 4, 3>;
+        case ggml_type::f16:
+            return tile<k_f16, 4, 3>;
+        case ggml_type::bf16:
+            return tile<k_bf16, 4, 3>;
+        case ggml_type::q8_0:
+            return tile<k_q8_0, 4, 4>;
+        case ggml_type::q4_0:
+            return tile<k_q4_0, 4, 4>;
+        case ggml_type::q4_k:
+            return tile<k_q4_k, 4, 4>;
+        case ggml_type::q6_k:
+            return tile<k_q6_k, 2, 4>;
+        default:
+            return nullptr;
     }
 }
 

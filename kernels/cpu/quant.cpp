@@ -68,7 +68,8 @@ void dequantize_q6_k(const block_q6_k* b, float* y, int64_t n) {
     for (int64_t i = 0; i < n / qk_k; ++i) {
         const float d = fp16_to_fp32(b[i].d);
         for (int e = 0; e < qk_k; ++e)
-            y[i * qk_k + e] = d * static_cast<float>(b[i].scales[e / 16]) * static_cast<float>(q6_k_value(b[i], e) - 32);
+            y[i * qk_k + e] =
+                d * static_cast<float>(b[i].scales[e / 16]) * static_cast<float>(q6_k_value(b[i], e) - 32);
     }
 }
 
@@ -235,7 +236,9 @@ void quantize_q6_k(const float* x, block_q6_k* b, int64_t n) {
 
 void dequantize_row(ggml_type t, const void* src, float* dst, int64_t n) {
     switch (t) {
-        case ggml_type::f32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case ggml_type::f32:
+            std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+            return;
         case ggml_type::f16: {
             const auto* s = static_cast<const uint16_t*>(src);
             for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(s[i]);
@@ -246,18 +249,32 @@ void dequantize_row(ggml_type t, const void* src, float* dst, int64_t n) {
             for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(s[i]);
             return;
         }
-        case ggml_type::q8_0: dequantize_q8_0(static_cast<const block_q8_0*>(src), dst, n); return;
-        case ggml_type::q4_0: dequantize_q4_0(static_cast<const block_q4_0*>(src), dst, n); return;
-        case ggml_type::q8_k: dequantize_q8_k(static_cast<const block_q8_k*>(src), dst, n); return;
-        case ggml_type::q4_k: dequantize_q4_k(static_cast<const block_q4_k*>(src), dst, n); return;
-        case ggml_type::q6_k: dequantize_q6_k(static_cast<const block_q6_k*>(src), dst, n); return;
-        default: std::memset(dst, 0, static_cast<size_t>(n) * 4); return;  // unsupported type
+        case ggml_type::q8_0:
+            dequantize_q8_0(static_cast<const block_q8_0*>(src), dst, n);
+            return;
+        case ggml_type::q4_0:
+            dequantize_q4_0(static_cast<const block_q4_0*>(src), dst, n);
+            return;
+        case ggml_type::q8_k:
+            dequantize_q8_k(static_cast<const block_q8_k*>(src), dst, n);
+            return;
+        case ggml_type::q4_k:
+            dequantize_q4_k(static_cast<const block_q4_k*>(src), dst, n);
+            return;
+        case ggml_type::q6_k:
+            dequantize_q6_k(static_cast<const block_q6_k*>(src), dst, n);
+            return;
+        default:
+            std::memset(dst, 0, static_cast<size_t>(n) * 4);
+            return;  // unsupported type
     }
 }
 
 void quantize_row(ggml_type t, const float* src, void* dst, int64_t n) {
     switch (t) {
-        case ggml_type::f32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case ggml_type::f32:
+            std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+            return;
         case ggml_type::f16: {
             auto* d = static_cast<uint16_t*>(dst);
             for (int64_t i = 0; i < n; ++i) d[i] = fp32_to_fp16(src[i]);
@@ -268,22 +285,36 @@ void quantize_row(ggml_type t, const float* src, void* dst, int64_t n) {
             for (int64_t i = 0; i < n; ++i) d[i] = fp32_to_bf16(src[i]);
             return;
         }
-        case ggml_type::q8_0: quantize_q8_0(src, static_cast<block_q8_0*>(dst), n); return;
-        case ggml_type::q4_0: quantize_q4_0(src, static_cast<block_q4_0*>(dst), n); return;
-        case ggml_type::q8_k: quantize_q8_k(src, static_cast<block_q8_k*>(dst), n); return;
-        case ggml_type::q4_k: quantize_q4_k(src, static_cast<block_q4_k*>(dst), n); return;
-        case ggml_type::q6_k: quantize_q6_k(src, static_cast<block_q6_k*>(dst), n); return;
-        default: return;  // unsupported type: nothing written
+        case ggml_type::q8_0:
+            quantize_q8_0(src, static_cast<block_q8_0*>(dst), n);
+            return;
+        case ggml_type::q4_0:
+            quantize_q4_0(src, static_cast<block_q4_0*>(dst), n);
+            return;
+        case ggml_type::q8_k:
+            quantize_q8_k(src, static_cast<block_q8_k*>(dst), n);
+            return;
+        case ggml_type::q4_k:
+            quantize_q4_k(src, static_cast<block_q4_k*>(dst), n);
+            return;
+        case ggml_type::q6_k:
+            quantize_q6_k(src, static_cast<block_q6_k*>(dst), n);
+            return;
+        default:
+            return;  // unsupported type: nothing written
     }
 }
 
 ggml_type vec_dot_type(ggml_type w) {
     switch (w) {
         case ggml_type::q4_0:
-        case ggml_type::q8_0: return ggml_type::q8_0;
+        case ggml_type::q8_0:
+            return ggml_type::q8_0;
         case ggml_type::q4_k:
-        case ggml_type::q6_k: return ggml_type::q8_k;
-        default: return ggml_type::f32;
+        case ggml_type::q6_k:
+            return ggml_type::q8_k;
+        default:
+            return ggml_type::f32;
     }
 }
 

@@ -94,8 +94,10 @@ void thread_pool::run_impl(job_fn fn, void* ctx) {
     work_on(gen);  // parts no worker has claimed yet
     // Wait for the parts workers are still running.
     for (int spin = 0; n_done_.load(std::memory_order_acquire) != n_threads_; ++spin) {
-        if (spin < 4096) MNEMOS_PAUSE();
-        else std::this_thread::yield();
+        if (spin < 4096)
+            MNEMOS_PAUSE();
+        else
+            std::this_thread::yield();
     }
 }
 

@@ -21,7 +21,7 @@
 namespace mnemos::kernels {
 
 class thread_pool {
-public:
+  public:
     // n_threads counts the caller; 0 means std::thread::hardware_concurrency().
     explicit thread_pool(int n_threads = 0);
     ~thread_pool();
@@ -63,7 +63,7 @@ public:
         });
     }
 
-private:
+  private:
     using job_fn = void (*)(void* ctx, int ith, int nth);
 
     void run_impl(job_fn fn, void* ctx);

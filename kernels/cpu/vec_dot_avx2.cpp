@@ -3,10 +3,9 @@
 // micro-kernels in matmul_avx2.cpp.
 #include <immintrin.h>
 
-#include "kernels/cpu/avx2_util.h"
-
 #include <cmath>
 
+#include "kernels/cpu/avx2_util.h"
 #include "kernels/cpu/internal.h"
 
 namespace mnemos::kernels {
@@ -121,10 +120,9 @@ void quantize_row_q8_k_avx2(const float* src, void* dst, int64_t n) {
         const __m256 vis = _mm256_set1_ps(iscale);
         const __m256i q127 = _mm256_set1_epi8(127);
         for (int i = 0; i < qk_k; i += 32) {
-            __m256i q = round_pack32(_mm256_mul_ps(_mm256_loadu_ps(x + i), vis),
-                                     _mm256_mul_ps(_mm256_loadu_ps(x + i + 8), vis),
-                                     _mm256_mul_ps(_mm256_loadu_ps(x + i + 16), vis),
-                                     _mm256_mul_ps(_mm256_loadu_ps(x + i + 24), vis));
+            __m256i q = round_pack32(
+                _mm256_mul_ps(_mm256_loadu_ps(x + i), vis), _mm256_mul_ps(_mm256_loadu_ps(x + i + 8), vis),
+                _mm256_mul_ps(_mm256_loadu_ps(x + i + 16), vis), _mm256_mul_ps(_mm256_loadu_ps(x + i + 24), vis));
             q = _mm256_min_epi8(q, q127);
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs + i), q);
             // Sums of the two groups of 16: lanes 0..3 belong to the first, 4..7 to the second.

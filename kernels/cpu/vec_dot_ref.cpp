@@ -97,9 +97,12 @@ float dot_q6_k(int64_t n, const block_q6_k* w, const block_q8_k* x) {
 
 float vec_dot_ref(ggml_type wt, int64_t n, const void* w, const void* x) {
     switch (wt) {
-        case ggml_type::f32: return dot_f32(n, static_cast<const float*>(w), static_cast<const float*>(x));
-        case ggml_type::f16: return dot_f16(n, static_cast<const uint16_t*>(w), static_cast<const float*>(x));
-        case ggml_type::bf16: return dot_bf16(n, static_cast<const uint16_t*>(w), static_cast<const float*>(x));
+        case ggml_type::f32:
+            return dot_f32(n, static_cast<const float*>(w), static_cast<const float*>(x));
+        case ggml_type::f16:
+            return dot_f16(n, static_cast<const uint16_t*>(w), static_cast<const float*>(x));
+        case ggml_type::bf16:
+            return dot_bf16(n, static_cast<const uint16_t*>(w), static_cast<const float*>(x));
         case ggml_type::q8_0:
             return dot_q8_0(n, static_cast<const block_q8_0*>(w), static_cast<const block_q8_0*>(x));
         case ggml_type::q4_0:
@@ -108,7 +111,8 @@ float vec_dot_ref(ggml_type wt, int64_t n, const void* w, const void* x) {
             return dot_q4_k(n, static_cast<const block_q4_k*>(w), static_cast<const block_q8_k*>(x));
         case ggml_type::q6_k:
             return dot_q6_k(n, static_cast<const block_q6_k*>(w), static_cast<const block_q8_k*>(x));
-        default: return 0.0f;  // unsupported weight type
+        default:
+            return 0.0f;  // unsupported weight type
     }
 }
 

@@ -37,7 +37,7 @@ struct decode_args {
 // scores), V rows are read coalesced (lane = head dims) for the weighted sum.
 // The g <= MAXG query heads of the GQA group are handled together.
 template <int HD, int MAXG>
-__global__ void __launch_bounds__(dec_warps * warp_size) decode_kernel(decode_args a) {
+__global__ void __launch_bounds__(dec_warps* warp_size) decode_kernel(decode_args a) {
     constexpr int dpl = HD / warp_size;  // head dims per lane in the V sum
     constexpr int kld = HD + 2;          // K row stride in shared memory (halves): skews the banks
     static_assert(sizeof(__half) * dec_warps * dec_tile * kld >= sizeof(float) * MAXG * HD);
@@ -45,7 +45,7 @@ __global__ void __launch_bounds__(dec_warps * warp_size) decode_kernel(decode_ar
     // K tiles during the loop, then the block's merged output os [MAXG][HD].
     __shared__ __align__(16) __half ks[dec_warps][dec_tile * kld];
     __shared__ float wm[dec_warps][MAXG], wl[dec_warps][MAXG];
-    float (*os)[HD] = reinterpret_cast<float (*)[HD]>(&ks[0][0]);
+    float(*os)[HD] = reinterpret_cast<float(*)[HD]>(&ks[0][0]);
 
     const int lane = threadIdx.x % warp_size, warp = threadIdx.x / warp_size;
     const int b = blockIdx.z, kh = blockIdx.y, chunk = blockIdx.x;
@@ -88,8 +88,8 @@ __global__ void __launch_bounds__(dec_warps * warp_size) decode_kernel(decode_ar
         for (int idx = lane; idx < dec_tile * vec_per_row; idx += warp_size) {
             const int r = idx / vec_per_row, c = (idx % vec_per_row) * 8;
             if (r >= n_valid) break;  // idx grows with r
-            const uint4 v = *reinterpret_cast<const uint4*>(
-                a.kv.base + k_row_offset(a.kv, pages, a.layer, tile + r) + head_off + c);
+            const uint4 v = *reinterpret_cast<const uint4*>(a.kv.base + k_row_offset(a.kv, pages, a.layer, tile + r) +
+                                                            head_off + c);
             uint32_t* dst = reinterpret_cast<uint32_t*>(kw + r * kld + c);
             dst[0] = v.x, dst[1] = v.y, dst[2] = v.z, dst[3] = v.w;
         }
@@ -119,8 +119,8 @@ __global__ void __launch_bounds__(dec_warps * warp_size) decode_kernel(decode_ar
             for (int i = 0; i < dpl; ++i) acc[j][i] *= alpha;
         }
         for (int r = 0; r < n_valid; ++r) {
-            const __half* vr = reinterpret_cast<const __half*>(a.kv.base + k_row_offset(a.kv, pages, a.layer, tile + r) +
-                                                               a.kv.v_offset + head_off + lane * dpl);
+            const __half* vr = reinterpret_cast<const __half*>(
+                a.kv.base + k_row_offset(a.kv, pages, a.layer, tile + r) + a.kv.v_offset + head_off + lane * dpl);
             float vf[dpl];
             if constexpr (dpl == 4) {
                 const uint2 bits = *reinterpret_cast<const uint2*>(vr);
@@ -261,7 +261,7 @@ struct prefill_smem {
 // query rows 16w .. 16w+15 of the block: S = Q K^T and O += P V on WMMA
 // f16 fragments, the online softmax in f32 with one lane per key.
 template <int HD>
-__global__ void __launch_bounds__(pf_warps * warp_size) prefill_kernel(prefill_args a) {
+__global__ void __launch_bounds__(pf_warps* warp_size) prefill_kernel(prefill_args a) {
     using namespace nvcuda;
     using L = prefill_smem<HD>;
     extern __shared__ __align__(128) unsigned char smem[];
@@ -398,7 +398,8 @@ __global__ void __launch_bounds__(pf_warps * warp_size) prefill_kernel(prefill_a
         const int64_t tok = q_begin + row / g;
         const int64_t h = static_cast<int64_t>(kh) * g + row % g;
         const float inv = 1.0f / l[r];
-        for (int d = lane; d < HD; d += warp_size) a.out[(tok * a.shape.n_head + h) * HD + d] = os[rr * L::old + d] * inv;
+        for (int d = lane; d < HD; d += warp_size)
+            a.out[(tok * a.shape.n_head + h) * HD + d] = os[rr * L::old + d] * inv;
     }
 }
 
@@ -406,8 +407,8 @@ template <int HD>
 cudaError_t launch_prefill(const prefill_args& a, int32_t max_q_len, cudaStream_t stream) {
     using L = prefill_smem<HD>;
     // Over the 48 KiB default (83 KiB for head_dim 128): opt in, on the current device, every time.
-    MNEMOS_CUDA_TRY(
-        cudaFuncSetAttribute(prefill_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::bytes)));
+    MNEMOS_CUDA_TRY(cudaFuncSetAttribute(prefill_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(L::bytes)));
     const int g = a.shape.n_head / a.shape.n_head_kv;
     const dim3 grid(static_cast<unsigned>(ceil_div(static_cast<int64_t>(max_q_len) * g, pf_bm)),
                     static_cast<unsigned>(a.shape.n_head_kv), static_cast<unsigned>(a.batch.n_seq));
@@ -418,13 +419,14 @@ cudaError_t launch_prefill(const prefill_args& a, int32_t max_q_len, cudaStream_
 
 bool valid_shape(const attention_shape& s, const paged_kv_view& kv) {
     return (s.head_dim == 64 || s.head_dim == 128) && s.n_head_kv > 0 && s.n_head > 0 && s.n_head % s.n_head_kv == 0 &&
-           kv.kv_dim == s.n_head_kv * s.head_dim && kv.page_size > 0 && kv.base != nullptr &&
-           kv.page_stride % 8 == 0 && kv.layer_stride % 8 == 0 && kv.v_offset % 8 == 0;
+           kv.kv_dim == s.n_head_kv * s.head_dim && kv.page_size > 0 && kv.base != nullptr && kv.page_stride % 8 == 0 &&
+           kv.layer_stride % 8 == 0 && kv.v_offset % 8 == 0;
 }
 
 int sm_count() {
     int dev = 0, n = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
         (void)cudaGetLastError();
         return 132;
     }

@@ -12,9 +12,9 @@
 #include "kernels/cuda/cuda_kernels.h"
 
 // Returns the error of a CUDA call from the enclosing launcher.
-#define MNEMOS_CUDA_TRY(call)                        \
-    do {                                             \
-        const cudaError_t mnemos_err_ = (call);      \
+#define MNEMOS_CUDA_TRY(call)                               \
+    do {                                                    \
+        const cudaError_t mnemos_err_ = (call);             \
         if (mnemos_err_ != cudaSuccess) return mnemos_err_; \
     } while (0)
 
@@ -164,22 +164,30 @@ __device__ __forceinline__ void dequant8(const uint8_t* row, int64_t e, float* o
 template <class F>
 cudaError_t dispatch_type(ggml_type t, F&& f) {
     switch (t) {
-        case ggml_type::f32: return f(std::integral_constant<ggml_type, ggml_type::f32>{});
-        case ggml_type::f16: return f(std::integral_constant<ggml_type, ggml_type::f16>{});
-        case ggml_type::bf16: return f(std::integral_constant<ggml_type, ggml_type::bf16>{});
-        case ggml_type::q8_0: return f(std::integral_constant<ggml_type, ggml_type::q8_0>{});
-        case ggml_type::q4_0: return f(std::integral_constant<ggml_type, ggml_type::q4_0>{});
-        case ggml_type::q4_k: return f(std::integral_constant<ggml_type, ggml_type::q4_k>{});
-        case ggml_type::q6_k: return f(std::integral_constant<ggml_type, ggml_type::q6_k>{});
-        default: return cudaErrorInvalidValue;
+        case ggml_type::f32:
+            return f(std::integral_constant<ggml_type, ggml_type::f32>{});
+        case ggml_type::f16:
+            return f(std::integral_constant<ggml_type, ggml_type::f16>{});
+        case ggml_type::bf16:
+            return f(std::integral_constant<ggml_type, ggml_type::bf16>{});
+        case ggml_type::q8_0:
+            return f(std::integral_constant<ggml_type, ggml_type::q8_0>{});
+        case ggml_type::q4_0:
+            return f(std::integral_constant<ggml_type, ggml_type::q4_0>{});
+        case ggml_type::q4_k:
+            return f(std::integral_constant<ggml_type, ggml_type::q4_k>{});
+        case ggml_type::q6_k:
+            return f(std::integral_constant<ggml_type, ggml_type::q6_k>{});
+        default:
+            return cudaErrorInvalidValue;
     }
 }
 
 // Element offset of token t's K row of `layer` (V: + kv.v_offset), the
 // arithmetic of paged_kv_view::k_row on the device. pages: the sequence's table.
 __device__ __forceinline__ int64_t k_row_offset(const paged_kv_view& kv, const int32_t* pages, int layer, int64_t t) {
-    return static_cast<int64_t>(pages[t / kv.page_size]) * kv.page_stride + static_cast<int64_t>(layer) * kv.layer_stride +
-           (t % kv.page_size) * static_cast<int64_t>(kv.kv_dim);
+    return static_cast<int64_t>(pages[t / kv.page_size]) * kv.page_stride +
+           static_cast<int64_t>(layer) * kv.layer_stride + (t % kv.page_size) * static_cast<int64_t>(kv.kv_dim);
 }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

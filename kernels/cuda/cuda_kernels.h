@@ -45,8 +45,7 @@ bool supported(ggml_type t);
 cudaError_t embedding(const weight_view& w, const int32_t* ids, int64_t n_tok, float* out, cudaStream_t stream);
 
 // y [T, n] = x * w / sqrt(mean(x^2) + eps), per row; w [n]. y may equal x.
-cudaError_t rmsnorm(const float* x, const float* w, float* y, int64_t n_tok, int32_t n, float eps,
-                    cudaStream_t stream);
+cudaError_t rmsnorm(const float* x, const float* w, float* y, int64_t n_tok, int32_t n, float eps, cudaStream_t stream);
 
 enum class rope_mode : int32_t {
     normal = 0,  // pairs (2i, 2i+1) (llama)
@@ -61,11 +60,11 @@ enum class rope_mode : int32_t {
 //   yarn: theta_i mixed with the unscaled angle by the ramp over
 //         [yarn_corr_lo, yarn_corr_hi], cos/sin multiplied by yarn_mscale.
 struct rope_params {
-    int32_t n_rot = 0;             // rotated dims per head (even, <= head_dim)
-    int32_t head_dim = 0;          // elements per head
+    int32_t n_rot = 0;     // rotated dims per head (even, <= head_dim)
+    int32_t head_dim = 0;  // elements per head
     rope_mode mode = rope_mode::normal;
-    float freq_base = 10000.0f;    // theta base
-    float freq_scale = 1.0f;       // 1 / linear (or yarn) scale factor
+    float freq_base = 10000.0f;        // theta base
+    float freq_scale = 1.0f;           // 1 / linear (or yarn) scale factor
     const float* freq_mult = nullptr;  // device [n_rot/2] or nullptr
     bool yarn = false;
     float yarn_corr_lo = 0.0f;
@@ -88,9 +87,9 @@ cudaError_t add(const float* a, const float* b, float* out, int64_t n, cudaStrea
 // ---------------------------------------------------------------------------
 
 enum class matmul_algo : int32_t {
-    automatic = 0,  // gemv for n_tok <= 8, else tensor_core for f16/bf16, else tiled
-    gemv = 1,       // one warp per weight row, up to 8 tokens per pass; weights read once per 8 tokens
-    tiled = 2,      // 64x64 tiles in float (weights dequantized in registers, staged in shared memory)
+    automatic = 0,    // gemv for n_tok <= 8, else tensor_core for f16/bf16, else tiled
+    gemv = 1,         // one warp per weight row, up to 8 tokens per pass; weights read once per 8 tokens
+    tiled = 2,        // 64x64 tiles in float (weights dequantized in registers, staged in shared memory)
     tensor_core = 3,  // f16/bf16 only: WMMA 16x16x16, x rounded to the weight's type, f32 accumulation
 };
 

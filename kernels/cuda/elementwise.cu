@@ -24,8 +24,10 @@ bool supported(ggml_type t) {
         case ggml_type::q8_0:
         case ggml_type::q4_0:
         case ggml_type::q4_k:
-        case ggml_type::q6_k: return true;
-        default: return false;
+        case ggml_type::q6_k:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -200,8 +202,8 @@ __global__ void kv_write_kernel(kv_write_args a) {
 
 cudaError_t embedding(const weight_view& w, const int32_t* ids, int64_t n_tok, float* out, cudaStream_t stream) {
     if (n_tok == 0) return cudaSuccess;
-    if (!supported(w.type) || w.n_cols % 8 != 0 || w.n_cols % traits_of(w.type).block_size != 0 ||
-        n_tok > 0x7fffffff || ceil_div(w.n_cols / 8, 256) > 65535)
+    if (!supported(w.type) || w.n_cols % 8 != 0 || w.n_cols % traits_of(w.type).block_size != 0 || n_tok > 0x7fffffff ||
+        ceil_div(w.n_cols / 8, 256) > 65535)
         return cudaErrorInvalidValue;
     const embedding_args a{static_cast<const uint8_t*>(w.data), w.row_bytes, w.n_rows, w.n_cols, ids, out};
     const dim3 grid(static_cast<unsigned>(n_tok), static_cast<unsigned>(ceil_div(w.n_cols / 8, 256)));
@@ -263,9 +265,10 @@ cudaError_t copy_pages(void* dst_base, const int32_t* dst_pages, const void* src
         int32_t run = 1;  // pages consecutive in both pools: one copy
         while (i + run < n && dst_pages[i + run] == dst_pages[i] + run && src_pages[i + run] == src_pages[i] + run)
             ++run;
-        MNEMOS_CUDA_TRY(cudaMemcpyAsync(static_cast<uint8_t*>(dst_base) + static_cast<size_t>(dst_pages[i]) * page_bytes,
-                                        static_cast<const uint8_t*>(src_base) + static_cast<size_t>(src_pages[i]) * page_bytes,
-                                        static_cast<size_t>(run) * page_bytes, kind, stream));
+        MNEMOS_CUDA_TRY(
+            cudaMemcpyAsync(static_cast<uint8_t*>(dst_base) + static_cast<size_t>(dst_pages[i]) * page_bytes,
+                            static_cast<const uint8_t*>(src_base) + static_cast<size_t>(src_pages[i]) * page_bytes,
+                            static_cast<size_t>(run) * page_bytes, kind, stream));
         i += run;
     }
     return cudaSuccess;

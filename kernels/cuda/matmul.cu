@@ -18,7 +18,7 @@ struct matmul_args {
     int64_t n_cols;
     const float* x;  // [n_tok, n_cols]
     int64_t n_tok;
-    float* y;        // [n_tok, ldy]
+    float* y;  // [n_tok, ldy]
     int64_t ldy;
 };
 
@@ -30,7 +30,7 @@ struct matmul_args {
 constexpr int gemv_warps = 8;
 
 template <ggml_type T, int NT>
-__global__ void __launch_bounds__(gemv_warps * warp_size) gemv_kernel(matmul_args a) {
+__global__ void __launch_bounds__(gemv_warps* warp_size) gemv_kernel(matmul_args a) {
     const int lane = threadIdx.x % warp_size;
     const int64_t row = static_cast<int64_t>(blockIdx.x) * gemv_warps + threadIdx.x / warp_size;
     if (row >= a.n_rows) return;
@@ -65,8 +65,10 @@ cudaError_t launch_gemv(matmul_args a, cudaStream_t stream) {
         c.y = a.y + t0 * a.ldy;
         c.n_tok = a.n_tok - t0 < 8 ? a.n_tok - t0 : 8;
         switch (c.n_tok) {
-#define MNEMOS_GEMV_CASE(N) \
-    case N: gemv_kernel<T, N><<<grid, gemv_warps * warp_size, 0, stream>>>(c); break;
+#define MNEMOS_GEMV_CASE(N)                                                \
+    case N:                                                                \
+        gemv_kernel<T, N><<<grid, gemv_warps * warp_size, 0, stream>>>(c); \
+        break;
             MNEMOS_GEMV_CASE(1)
             MNEMOS_GEMV_CASE(2)
             MNEMOS_GEMV_CASE(3)
@@ -167,8 +169,8 @@ template <ggml_type T>
 __global__ void __launch_bounds__(128) tensor_core_kernel(matmul_args a) {
     using namespace nvcuda;
     using E = typename tc_elem<T>::type;
-    __shared__ __align__(32) E ws[tb_m * tc_ld];   // [row][k]
-    __shared__ __align__(32) E xs[tb_n * tc_ld];   // [token][k]
+    __shared__ __align__(32) E ws[tb_m * tc_ld];           // [row][k]
+    __shared__ __align__(32) E xs[tb_n * tc_ld];           // [token][k]
     __shared__ __align__(32) float cs[tb_n * (tb_m + 4)];  // [token][row]
     const int tid = threadIdx.x, warp = tid / warp_size;
     const int wm = (warp / 2) * 32, wn = (warp % 2) * 32;

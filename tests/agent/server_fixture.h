@@ -26,7 +26,6 @@ namespace {
 using json = nlohmann::json;
 using namespace mnemos;
 
-
 struct http_result {
     int status = 0;
     std::string headers;

@@ -32,15 +32,15 @@
 #include <thread>
 #include <vector>
 
-#include "agent/play/play.h"
 #include "agent/core/runtime.h"
+#include "agent/play/play.h"
 #include "agent/scenario/scenario.h"
 #include "agent/server/server.h"
 #include "memory/store.h"
-#include "tools/builtins.h"
-#include "tests/agent/ws_client.h"
 #include "tests/agent/scenario_util.h"
+#include "tests/agent/ws_client.h"
 #include "tests/support/tiny_model.h"
+#include "tools/builtins.h"
 
 extern char** environ;
 
@@ -104,7 +104,6 @@ play_options tool_options(const std::string& store) {
     o.tool_choice = "required";
     return o;
 }
-
 
 std::string lower(std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -249,8 +248,8 @@ TEST_CASE("play: special-token text in scenario text and lines stays plain text"
                 if (sess.messages[i].content.find(injected) == std::string::npos) continue;
                 ++n_injected[cid];
                 const size_t b = static_cast<size_t>(sess.message_starts[i]);
-                const size_t e = i + 1 < sess.messages.size() ? static_cast<size_t>(sess.message_starts[i + 1])
-                                                               : sess.tokens.size();
+                const size_t e =
+                    i + 1 < sess.messages.size() ? static_cast<size_t>(sess.message_starts[i + 1]) : sess.tokens.size();
                 // ChatML markup: one <|im_start|> and one <|im_end|>; any other special id came from content.
                 int n_special = 0;
                 for (size_t k = b; k < e; ++k) n_special += tok.is_special(sess.tokens[k]) ? 1 : 0;
@@ -320,7 +319,8 @@ TEST_CASE("play: served turns stream token frames before their message events, b
             auto f = all->next();
             if (!f) break;
             seen_all.push_back(*f);
-            if ((*f)["type"] == "event" && (*f)["session_id"] == game_sid && (*f)["event"].value("idx", -1) == n_steps - 1)
+            if ((*f)["type"] == "event" && (*f)["session_id"] == game_sid &&
+                (*f)["event"].value("idx", -1) == n_steps - 1)
                 break;
         }
         size_t n_maid = 0;
@@ -718,10 +718,14 @@ TEST_CASE("play tools: recall searches the character's whole stored history, bey
             {"language", "en"},
             {"kind", "tool_agent"},
             {"shared", {{"public_script", "A record keeper listens."}, {"rules", "Use recall."}}},
-            {"characters", {{{"id", "gm"}, {"name", "Keeper"}, {"role", "game_master"}, {"persona", "You keep records."}}}},
+            {"characters",
+             {{{"id", "gm"}, {"name", "Keeper"}, {"role", "game_master"}, {"persona", "You keep records."}}}},
             {"players", {{{"id", "p"}, {"name", "P"}, {"mode", "scripted"}, {"description", "Talks."}}}},
             {"phases",
-             {{{"id", "early"}, {"kind", "task"}, {"title", "Early"}, {"turns", {{{"speaker", "p"}, {"to", "gm"}, {"line", early}}}}},
+             {{{"id", "early"},
+               {"kind", "task"},
+               {"title", "Early"},
+               {"turns", {{{"speaker", "p"}, {"to", "gm"}, {"line", early}}}}},
               {{"id", "late"}, {"kind", "task"}, {"title", "Late"}, {"turns", turns}}}},
             {"tools", {{"builtin", {"recall"}}}},
             {"budgets", {{"max_tokens_per_turn", 12}, {"max_tokens_per_probe", 12}, {"window_tokens", 384}}}};
@@ -772,8 +776,8 @@ TEST_CASE("play tools: recall searches the character's whole stored history, bey
 
     // The same search, done here over the game master's durable log before the call: the early line is a hit.
     size_t call_at = 0;
-    while (call_at < msgs.size() &&
-           (msgs[call_at][0] != "assistant" || msgs[call_at][1].get<std::string>().find("<tool_call>") == std::string::npos))
+    while (call_at < msgs.size() && (msgs[call_at][0] != "assistant" ||
+                                     msgs[call_at][1].get<std::string>().find("<tool_call>") == std::string::npos))
         ++call_at;
     REQUIRE(call_at < msgs.size());
     std::vector<tools::history_event> evs;

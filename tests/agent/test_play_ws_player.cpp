@@ -3,8 +3,8 @@
 // turn takes it (whether it came before the turn or while the turn waited), and a turn whose line does not
 // come in time is skipped. Bad frames (no game, a key that may not speak as the player, an unknown player,
 // empty, too long, not UTF-8 / not JSON) get error frames and the socket keeps working.
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -14,14 +14,14 @@
 #include <thread>
 #include <vector>
 
+#include "agent/core/runtime.h"
 #include "agent/play/play.h"
 #include "agent/play/player_inbox.h"
-#include "agent/core/runtime.h"
 #include "agent/scenario/scenario.h"
 #include "agent/server/server.h"
 #include "memory/store.h"
-#include "tests/agent/ws_client.h"
 #include "tests/agent/scenario_util.h"
+#include "tests/agent/ws_client.h"
 #include "tests/support/tiny_model.h"
 
 namespace fs = std::filesystem;
@@ -99,8 +99,9 @@ TEST_CASE("player_inbox: lines wait for their player's turn, in order; a wait ti
     CHECK(inbox.wait("Ann", std::chrono::seconds(10)) == std::optional<std::string>("x"));
 }
 
-TEST_CASE("play --serve: an interactive player's line comes over the WebSocket; bad frames get errors; a late one is skipped",
-          "[play][ws][player]") {
+TEST_CASE(
+    "play --serve: an interactive player's line comes over the WebSocket; bad frames get errors; a late one is skipped",
+    "[play][ws][player]") {
     temp_dir dir("mnemos_play_player_test_");
     auto m = load_model(write_model(dir.path));
     const scenario sc = interactive_smoke(dir.path);
@@ -161,10 +162,10 @@ TEST_CASE("play --serve: an interactive player's line comes over the WebSocket; 
         replies.push_back({"detective speaks as another", reply(det, player_frame("Mary", first))});
         replies.push_back({"unknown player", reply(op, player_frame("Nobody", first))});
         replies.push_back({"empty content", reply(det, player_frame(name, ""))});
-        replies.push_back(
-            {"too long", reply(det, player_frame(name, std::string(5000, 'a')), &long_message)});
+        replies.push_back({"too long", reply(det, player_frame(name, std::string(5000, 'a')), &long_message)});
         replies.push_back({"no name", reply(det, json{{"type", "player"}, {"content", first}}.dump())});
-        replies.push_back({"content not a string", reply(det, json{{"type", "player"}, {"name", name}, {"content", 3}}.dump())});
+        replies.push_back(
+            {"content not a string", reply(det, json{{"type", "player"}, {"name", name}, {"content", 3}}.dump())});
         det.send_binary("{\"type\": \"player\", \"name\": \"Detective\", \"content\": \"\xff\xfe\"}");
         auto bad = det.next();
         replies.push_back({"invalid UTF-8", bad ? bad->value("type", "") : "(none)"});

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/core/runtime.h"
 #include "agent/config/serve_config.h"
+#include "agent/core/runtime.h"
 
 namespace fs = std::filesystem;
 using namespace mnemos;
@@ -102,8 +102,8 @@ TEST_CASE("serve config: the file sets every setting, flags override it", "[agen
     CHECK(a.server.auth.requests_per_minute == 30);
 
     // Flags win, before or after --config; what no flag names stays from the file.
-    auto both = parse_serve_args({"--port", "9100", "--model", "other.gguf", "--config", cfg, "--ctx", "512", "-t",
-                                  "1", "--max-body", "100", "--requests-per-minute", "0", "--host", "127.0.0.1"});
+    auto both = parse_serve_args({"--port", "9100", "--model", "other.gguf", "--config", cfg, "--ctx", "512", "-t", "1",
+                                  "--max-body", "100", "--requests-per-minute", "0", "--host", "127.0.0.1"});
     INFO((both.ok() ? std::string() : both.error().message()));
     REQUIRE(both.ok());
     const serve_settings& b = both.value();

@@ -11,8 +11,8 @@
 #include "agent/core/runtime.h"
 #include "agent/server/server.h"
 #include "memory/store.h"
-#include "tests/support/tiny_model.h"
 #include "tests/agent/server_fixture.h"
+#include "tests/support/tiny_model.h"
 
 using json = nlohmann::json;
 using namespace mnemos;

@@ -57,8 +57,9 @@ TEST_CASE("server: shared prefixes are registered over HTTP and used by characte
     sizes.attention = engine::attention_mode::full;  // prefixes are bounded by half the context then
     fixture f({}, false, {}, sizes);
     // Unknown prefix: a 4xx, no session.
-    const json npc = {{"id", "npc-butler"},
-                      {"character", {{"name", "Butler"}, {"persona", "You are the butler."}, {"shared_prefix", "rules"}}}};
+    const json npc = {
+        {"id", "npc-butler"},
+        {"character", {{"name", "Butler"}, {"persona", "You are the butler."}, {"shared_prefix", "rules"}}}};
     auto bad = request(f.port, "POST", "/v1/sessions", npc.dump());
     CHECK(bad.status == 400);
     CHECK(is_error_json(bad));
@@ -134,7 +135,8 @@ TEST_CASE("server: prefixes need admin or create keys", "[agent][server][prefix]
     CHECK(request(f.port, "GET", "/v1/prefixes", "", "sk-maker").j()["data"].size() == 2);
 }
 
-TEST_CASE("server: prefixes survive a restart and resumed sessions render identically", "[agent][server][prefix][store]") {
+TEST_CASE("server: prefixes survive a restart and resumed sessions render identically",
+          "[agent][server][prefix][store]") {
     const auto db_dir = std::filesystem::temp_directory_path() / ("mnemos_agent_db_" + agent::random_hex(8));
     std::vector<engine::token_id> tokens_before;
     const json npc = {{"id", "npc-cook"},
@@ -143,8 +145,9 @@ TEST_CASE("server: prefixes survive a restart and resumed sessions render identi
         fixture f({}, true, db_dir);
         REQUIRE(request(f.port, "PUT", "/v1/prefixes/rules", json{{"text", k_rules}}.dump()).status == 201);
         REQUIRE(request(f.port, "POST", "/v1/sessions", npc.dump()).status == 201);
-        REQUIRE(request(f.port, "POST", "/v1/sessions/npc-cook/messages", R"({"content":"Hello","max_tokens":4})")
-                    .status == 200);
+        REQUIRE(
+            request(f.port, "POST", "/v1/sessions/npc-cook/messages", R"({"content":"Hello","max_tokens":4})").status ==
+            200);
         auto s = f.sessions->find("npc-cook");
         REQUIRE(s.ok());
         std::lock_guard lk(s.value()->mu);
@@ -250,8 +253,8 @@ TEST_CASE("server: control tokens cannot be injected through message content", "
     // The user's message still holds its text, verbatim.
     const auto user_start = static_cast<size_t>(s.value()->message_starts[1]);
     const auto user_end = static_cast<size_t>(s.value()->message_starts[2]);
-    const std::string user_text =
-        tok.decode(std::vector<engine::token_id>(t.begin() + static_cast<long>(user_start), t.begin() + static_cast<long>(user_end)));
+    const std::string user_text = tok.decode(std::vector<engine::token_id>(t.begin() + static_cast<long>(user_start),
+                                                                           t.begin() + static_cast<long>(user_end)));
     CHECK(user_text == "<|im_start|>user\n" + evil + "<|im_end|>\n");
 }
 
@@ -266,14 +269,14 @@ TEST_CASE("server: keys and secrets never reach the request log or error message
         fixture_sizes sizes;
         sizes.log_requests = true;
         fixture f(cfg.value(), false, {}, sizes);
-        const json npc = {{"id", "npc-maid"},
-                          {"character",
-                           {{"name", "Maid"}, {"persona", "A maid."}, {"secrets", {"The knife is in the well."}}}}};
+        const json npc = {
+            {"id", "npc-maid"},
+            {"character", {{"name", "Maid"}, {"persona", "A maid."}, {"secrets", {"The knife is in the well."}}}}};
         replies.push_back(request(f.port, "POST", "/v1/sessions", npc.dump(), "sk-topsecret-admin"));
         replies.push_back(request(f.port, "POST", "/v1/sessions/npc-maid/messages",
                                   R"({"content":"Where is the knife?","max_tokens":2})", "sk-topsecret-player"));
-        replies.push_back(request(f.port, "GET", "/v1/sessions/npc-maid/events?key=sk-topsecret-admin", "",
-                                  "sk-topsecret-player"));
+        replies.push_back(
+            request(f.port, "GET", "/v1/sessions/npc-maid/events?key=sk-topsecret-admin", "", "sk-topsecret-player"));
         replies.push_back(request(f.port, "GET", "/v1/sessions/npc-maid/events", "", "sk-topsecret-player"));  // 429
         replies.push_back(request(f.port, "GET", "/v1/models", "", "sk-topsecret-wrong"));
         replies.push_back(request(f.port, "PUT", "/v1/prefixes/x", "{bad", "sk-topsecret-admin"));

@@ -178,7 +178,8 @@ TEST_CASE("server: many turns beyond the window keep working, with metadata and 
 
     // Stateless completions with a long history are cut the same way.
     json msgs = json::array({{{"role", "system"}, {"content", system}}});
-    for (int t = 0; t < 30; ++t) msgs.push_back({{"role", t % 2 ? "assistant" : "user"}, {"content", "the little dog ran home"}});
+    for (int t = 0; t < 30; ++t)
+        msgs.push_back({{"role", t % 2 ? "assistant" : "user"}, {"content", "the little dog ran home"}});
     auto sl = request(f.port, "POST", "/v1/chat/completions", json{{"messages", msgs}, {"max_tokens", 8}}.dump());
     REQUIRE(sl.status == 200);
     CHECK(sl.j()["mnemos"]["context"]["truncated"] == true);

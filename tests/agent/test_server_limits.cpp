@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/tooling/agent_loop.h"
-#include "agent/scenario/scenario.h"
 #include "agent/config/serve_config.h"
+#include "agent/scenario/scenario.h"
+#include "agent/tooling/agent_loop.h"
 #include "tests/agent/server_fixture.h"
 #include "tests/agent/ws_client.h"
 #include "tools/json_limits.h"

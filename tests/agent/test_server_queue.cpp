@@ -67,8 +67,7 @@ struct engine_hold {
 std::thread post_turn(uint16_t port, http_result& out, const std::string& content, const std::string& gauge_name = {},
                       int64_t gauge_value = 1) {
     std::thread t([port, &out, content] {
-        out = request(port, "POST", "/v1/sessions/inn/messages",
-                      json{{"content", content}, {"max_tokens", 4}}.dump());
+        out = request(port, "POST", "/v1/sessions/inn/messages", json{{"content", content}, {"max_tokens", 4}}.dump());
     });
     // Failing here leaves t joinable, which aborts the binary: a loud failure rather than a hang on a
     // request that waits for the held engine.
@@ -111,9 +110,8 @@ TEST_CASE("server queue: concurrent turns of one session run one at a time, in a
             const std::string q = "Question " + std::to_string(i) + "?";
             threads.emplace_back([&f, &res, i, q] {
                 if (i == 2) {
-                    json body = {{"session_id", "inn"},
-                                 {"messages", {{{"role", "user"}, {"content", q}}}},
-                                 {"max_tokens", 6}};
+                    json body = {
+                        {"session_id", "inn"}, {"messages", {{{"role", "user"}, {"content", q}}}}, {"max_tokens", 6}};
                     res[i] = request(f.port, "POST", "/v1/chat/completions", body.dump());
                 } else {
                     json body = {{"content", q}, {"max_tokens", 6}, {"stream", i == 1}};
@@ -221,9 +219,10 @@ TEST_CASE("server queue: a waiting turn whose client disconnects leaves the queu
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
         const std::string body = R"({"content":"Gone.","max_tokens":4})";
-        const std::string req = "POST /v1/sessions/inn/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                                "application/json\r\nContent-Length: " +
-                                std::to_string(body.size()) + "\r\n\r\n" + body;
+        const std::string req =
+            "POST /v1/sessions/inn/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+            "application/json\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body;
         REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
         REQUIRE(wait_gauge(f.port, "mnemos_waiting_turns", 1));
         ::close(fd);

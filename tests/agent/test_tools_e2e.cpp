@@ -14,8 +14,8 @@
 #include "agent/core/runtime.h"
 #include "agent/server/server.h"
 #include "memory/store.h"
-#include "tests/support/tiny_model.h"
 #include "tests/agent/server_fixture.h"
+#include "tests/support/tiny_model.h"
 #include "tools/tool.h"
 
 using json = nlohmann::json;
@@ -28,7 +28,6 @@ namespace {
 // Tool prompts need room: an 8k context and 256 KiB bodies.
 const fixture_sizes k_sizes{8192, 256 * 1024};
 
-
 const json k_weather = json::parse(R"({"type":"object","properties":{
     "city":{"type":"string","minLength":1,"maxLength":12},
     "days":{"type":"integer"},
@@ -37,11 +36,11 @@ const json k_search = json::parse(R"({"type":"object","properties":{
     "q":{"type":"string","maxLength":10},"limit":{"type":"integer"}},"required":["q"]})");
 
 json tools_json() {
-    return json::array({{{"type", "function"},
-                         {"function", {{"name", "get_weather"}, {"description", "Weather forecast"},
-                                       {"parameters", k_weather}}}},
-                        {{"type", "function"},
-                         {"function", {{"name", "search"}, {"description", "Search"}, {"parameters", k_search}}}}});
+    return json::array(
+        {{{"type", "function"},
+          {"function", {{"name", "get_weather"}, {"description", "Weather forecast"}, {"parameters", k_weather}}}},
+         {{"type", "function"},
+          {"function", {{"name", "search"}, {"description", "Search"}, {"parameters", k_search}}}}});
 }
 
 json chat_body(const json& tool_choice, uint64_t seed, bool stream = false) {
@@ -193,15 +192,25 @@ TEST_CASE("tools: malformed definitions get 400 JSON errors", "[agent][tools]") 
         {{"messages", msgs}, {"tools", json::array({{{"type", "code"}, {"function", {{"name", "f"}}}}})}},
         {{"messages", msgs}, {"tools", json::array({{{"type", "function"}, {"function", {{"name", "bad name!"}}}}})}},
         {{"messages", msgs},
-         {"tools", json::array({{{"type", "function"},
-                                 {"function", {{"name", "f"}, {"parameters", {{"type", "object"},
-                                                                              {"properties", {{"x", {{"type", "string"}, {"pattern", "a+"}}}}}}}}}}})}},
-        {{"messages", msgs}, {"tools", json::array({{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", 3}}}}})}},
+         {"tools",
+          json::array(
+              {{{"type", "function"},
+                {"function",
+                 {{"name", "f"},
+                  {"parameters",
+                   {{"type", "object"}, {"properties", {{"x", {{"type", "string"}, {"pattern", "a+"}}}}}}}}}}})}},
+        {{"messages", msgs},
+         {"tools", json::array({{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", 3}}}}})}},
         {{"messages", msgs}, {"tools", tools_json()}, {"tool_choice", "sometimes"}},
-        {{"messages", msgs}, {"tools", tools_json()}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "nope"}}}}}},
+        {{"messages", msgs},
+         {"tools", tools_json()},
+         {"tool_choice", {{"type", "function"}, {"function", {{"name", "nope"}}}}}},
         {{"messages", msgs}, {"tool_choice", "required"}},
         {{"messages", msgs}, {"response_format", {{"type", "xml"}}}},
-        {{"messages", msgs}, {"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", "object"}, {"properties", {{"x", {{"$ref", "#/y"}}}}}}}}}}}},
+        {{"messages", msgs},
+         {"response_format",
+          {{"type", "json_schema"},
+           {"json_schema", {{"schema", {{"type", "object"}, {"properties", {{"x", {{"$ref", "#/y"}}}}}}}}}}}},
     };
     for (const auto& b : bad) {
         auto r = request(f.port, "POST", "/v1/chat/completions", b.dump());
@@ -223,8 +232,8 @@ TEST_CASE("tools: agent session runs tool steps durably, in order", "[agent][too
     CHECK(c.j()["agent"]["max_steps"] == 4);
 
     // First message: a tool call is forced on the first step.
-    json m1 = {{"content", "Roll two dice for me please"}, {"tool_choice", "required"}, {"max_tokens", 600},
-               {"seed", 7}};
+    json m1 = {
+        {"content", "Roll two dice for me please"}, {"tool_choice", "required"}, {"max_tokens", 600}, {"seed", 7}};
     auto r1 = request(f.port, "POST", "/v1/sessions/agent-1/messages", m1.dump());
     INFO(r1.body);
     REQUIRE(r1.status == 200);
@@ -251,8 +260,7 @@ TEST_CASE("tools: agent session runs tool steps durably, in order", "[agent][too
     const json j2 = r2.j();
     REQUIRE(j2["steps"].size() >= 3);
     CHECK(j2["steps"][0]["name"] == "recall");
-    CHECK(tools::validate_json(j2["steps"][0]["arguments"],
-                               json::parse(R"({"type":"object"})")).ok());
+    CHECK(tools::validate_json(j2["steps"][0]["arguments"], json::parse(R"({"type":"object"})")).ok());
     // recall's arguments come from the grammar; its result is hits (or an error for a bad time).
     if (j2["steps"][1].contains("result")) CHECK(j2["steps"][1]["result"]["hits"].is_array());
 
@@ -311,7 +319,9 @@ TEST_CASE("tools: agent session with notes resumes from the durable store", "[ag
         fixture f({}, true, db_dir, k_sizes);
         json create = {{"id", "agent-n"}, {"agent", {{"tools", {"note"}}, {"max_steps", 2}}}};
         REQUIRE(request(f.port, "POST", "/v1/sessions", create.dump()).status == 201);
-        json m = {{"content", "Remember that the butler did it"}, {"tool_choice", "required"}, {"max_tokens", 600},
+        json m = {{"content", "Remember that the butler did it"},
+                  {"tool_choice", "required"},
+                  {"max_tokens", 600},
                   {"seed", 3}};
         auto r = request(f.port, "POST", "/v1/sessions/agent-n/messages", m.dump());
         INFO(r.body);

@@ -40,9 +40,13 @@ TEST_CASE("ws: a message streams tokens, then done", "[agent][ws]") {
     create_session(f.port, "butler", "Butler");
     ws_client c(f.port, "/v1/ws");
     REQUIRE(c.ok);
-    c.send(json{{"type", "message"}, {"session_id", "butler"}, {"content", "Who are you?"}, {"max_tokens", 8},
-                {"temperature", 0}}
-               .dump());
+    c.send(json{
+        {"type", "message"},
+        {"session_id", "butler"},
+        {"content", "Who are you?"},
+        {"max_tokens", 8},
+        {"temperature",
+         0}}.dump());
     auto frames = c.until("done");
     REQUIRE(!frames.empty());
     std::string text;
@@ -88,8 +92,9 @@ TEST_CASE("ws: bad frames get error frames and the socket stays usable", "[agent
         CHECK((*j)["message"].is_string());
     }
     // Binary frames are read as text; invalid UTF-8 (only a binary frame may carry it) is refused.
-    for (const std::string& b : {std::string("\x00\x01\x02garbage", 10),
-                                std::string("{\"type\":\"message\",\"session_id\":\"maid\",\"content\":\"\xff\xfe\"}")}) {
+    for (const std::string& b :
+         {std::string("\x00\x01\x02garbage", 10),
+          std::string("{\"type\":\"message\",\"session_id\":\"maid\",\"content\":\"\xff\xfe\"}")}) {
         c.send_binary(b);
         auto j = c.next();
         REQUIRE(j);
@@ -119,7 +124,8 @@ TEST_CASE("ws: the event feed carries events and tokens of HTTP turns", "[agent]
     for (const auto& s : (*sub)["sessions"])
         if (s["id"] == "cook" && s["character"] == "Cook") listed = true;
     CHECK(listed);
-    auto r = request(f.port, "POST", "/v1/sessions/cook/messages", R"({"content":"What is for dinner?","max_tokens":8})");
+    auto r =
+        request(f.port, "POST", "/v1/sessions/cook/messages", R"({"content":"What is for dinner?","max_tokens":8})");
     REQUIRE(r.status == 200);
     const std::string reply = r.j()["choices"][0]["message"]["content"].get<std::string>();
     std::string streamed;
@@ -247,12 +253,13 @@ TEST_CASE("ws: turns beyond the window keep streaming; done frames say what was 
     int n_truncated = 0;
     for (int t = 0; t < 12; ++t) {
         INFO("turn " << t);
-        c.send(json{{"type", "message"},
-                    {"session_id", "long"},
-                    {"content", "Tell me about the bird in the big tree, number " + std::to_string(t) + "."},
-                    {"max_tokens", 8},
-                    {"temperature", 0}}
-                   .dump());
+        c.send(json{
+            {"type", "message"},
+            {"session_id", "long"},
+            {"content", "Tell me about the bird in the big tree, number " + std::to_string(t) + "."},
+            {"max_tokens", 8},
+            {"temperature",
+             0}}.dump());
         auto frames = c.until("done");
         REQUIRE(!frames.empty());
         const json& done = frames.back();

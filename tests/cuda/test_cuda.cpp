@@ -2,9 +2,8 @@
 // buffer is poisoned (all bits set: f32 NaN) before the kernel runs, and every
 // checked value must be finite. Without a CUDA device (or driver) each test
 // prints a warning and returns: Catch2 v2 has no SKIP.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -20,11 +19,11 @@ namespace kc = mnemos::kernels::cuda;
 
 namespace {
 
-#define CUDA_OK(call)                                   \
-    do {                                                \
-        const cudaError_t err_ = (call);                \
+#define CUDA_OK(call)                                     \
+    do {                                                  \
+        const cudaError_t err_ = (call);                  \
         INFO("CUDA error: " << cudaGetErrorString(err_)); \
-        REQUIRE(err_ == cudaSuccess);                   \
+        REQUIRE(err_ == cudaSuccess);                     \
     } while (0)
 
 bool have_device() {
@@ -37,7 +36,9 @@ template <class T>
 struct dbuf {
     T* p = nullptr;
     size_t n = 0;
-    explicit dbuf(size_t count) : n(count) { CUDA_OK(cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(1, n) * sizeof(T))); }
+    explicit dbuf(size_t count) : n(count) {
+        CUDA_OK(cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(1, n) * sizeof(T)));
+    }
     explicit dbuf(const std::vector<T>& v) : dbuf(v.size()) { up(v); }
     ~dbuf() { cudaFree(p); }
     dbuf(const dbuf&) = delete;
@@ -174,8 +175,10 @@ TEST_CASE("cuda rope equals the engine's rope", "[cuda]") {
         kc::rope_mode mode;
         bool freq_mult, yarn;
     };
-    const cfg cfgs[] = {{64, 64, kc::rope_mode::normal, false, false}, {128, 128, kc::rope_mode::neox, false, false},
-                        {128, 64, kc::rope_mode::neox, true, false},   {128, 128, kc::rope_mode::normal, true, false},
+    const cfg cfgs[] = {{64, 64, kc::rope_mode::normal, false, false},
+                        {128, 128, kc::rope_mode::neox, false, false},
+                        {128, 64, kc::rope_mode::neox, true, false},
+                        {128, 128, kc::rope_mode::normal, true, false},
                         {64, 64, kc::rope_mode::neox, false, true}};
     for (const cfg& c : cfgs) {
         INFO("head_dim " << c.head_dim << " n_rot " << c.n_rot << " neox " << (c.mode == kc::rope_mode::neox)
@@ -213,7 +216,8 @@ TEST_CASE("cuda rope equals the engine's rope", "[cuda]") {
                 const float theta_extrap = theta_base * mult[i];
                 float theta = p.freq_scale * theta_extrap, mscale = 1.0f;
                 if (p.yarn) {
-                    const float y = (static_cast<float>(i) - p.yarn_corr_lo) / std::max(0.001f, p.yarn_corr_hi - p.yarn_corr_lo);
+                    const float y =
+                        (static_cast<float>(i) - p.yarn_corr_lo) / std::max(0.001f, p.yarn_corr_hi - p.yarn_corr_lo);
                     const float ramp = 1.0f - std::min(1.0f, std::max(0.0f, y));
                     theta = theta * (1.0f - ramp) + theta_extrap * ramp;
                     mscale = p.yarn_mscale;
@@ -335,12 +339,16 @@ struct pool_fixture {
             const int32_t* pages = &indices[indptr[indptr.size() - 2]];
             for (int l = 0; l < n_layer; ++l)
                 for (int64_t t = 0; t < len; ++t) {
-                    uint16_t* k = data.data() + pages[t / page_size] * page_stride + l * layer_stride + (t % page_size) * kv_dim;
-                    for (int i = 0; i < kv_dim; ++i) k[i] = fp32_to_fp16(nd(rng)), k[v_offset + i] = fp32_to_fp16(nd(rng));
+                    uint16_t* k =
+                        data.data() + pages[t / page_size] * page_stride + l * layer_stride + (t % page_size) * kv_dim;
+                    for (int i = 0; i < kv_dim; ++i)
+                        k[i] = fp32_to_fp16(nd(rng)), k[v_offset + i] = fp32_to_fp16(nd(rng));
                 }
         }
     }
-    paged_kv_view view(const uint16_t* base) const { return {base, page_stride, layer_stride, v_offset, page_size, kv_dim}; }
+    paged_kv_view view(const uint16_t* base) const {
+        return {base, page_stride, layer_stride, v_offset, page_size, kv_dim};
+    }
     const int32_t* pages(size_t seq) const { return indices.data() + indptr[seq]; }
 };
 
@@ -348,7 +356,8 @@ struct pool_fixture {
 struct device_pool {
     dbuf<uint16_t> data;
     dbuf<int32_t> indptr, indices, kv_len;
-    explicit device_pool(const pool_fixture& f) : data(f.data), indptr(f.indptr), indices(f.indices), kv_len(f.kv_len) {}
+    explicit device_pool(const pool_fixture& f)
+        : data(f.data), indptr(f.indptr), indices(f.indices), kv_len(f.kv_len) {}
     kc::paged_batch batch(const pool_fixture& f) const {
         return {static_cast<int32_t>(f.kv_len.size()), indptr.p, indices.p, kv_len.p,
                 *std::max_element(f.kv_len.begin(), f.kv_len.end())};
@@ -443,7 +452,8 @@ TEST_CASE("cuda decode attention equals the float reference", "[cuda][attention]
                          << " longest " << *std::max_element(c.lens.begin(), c.lens.end()));
         const pool_fixture f(c.n_layer, 16, c.n_head_kv * c.head_dim, c.lens, rng);
         device_pool dp(f);
-        const attention_shape s{c.n_head_kv * c.g, c.n_head_kv, c.head_dim, 1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+        const attention_shape s{c.n_head_kv * c.g, c.n_head_kv, c.head_dim,
+                                1.0f / std::sqrt(static_cast<float>(c.head_dim))};
         const size_t n_seq = c.lens.size(), row = static_cast<size_t>(s.n_head) * s.head_dim;
         const auto q = randn(n_seq * row, rng, 2.0f);  // sharper than uniform attention
         dbuf<float> dq(q), dout(n_seq * row);
@@ -467,7 +477,8 @@ TEST_CASE("cuda decode attention equals the float reference", "[cuda][attention]
         for (size_t b = 0; b < n_seq; ++b) {
             std::vector<float> want(row);
             reference_row(f, s, p.layer, b, c.lens[b], &q[b * row], want.data());
-            const std::vector<float> g(got.begin() + static_cast<int64_t>(b * row), got.begin() + static_cast<int64_t>((b + 1) * row));
+            const std::vector<float> g(got.begin() + static_cast<int64_t>(b * row),
+                                       got.begin() + static_cast<int64_t>((b + 1) * row));
             INFO("sequence " << b << " kv_len " << c.lens[b]);
             check_close(g, want, 4e-3f * max_abs(want), "decode");
         }
@@ -504,7 +515,8 @@ TEST_CASE("cuda prefill attention equals the float reference", "[cuda][attention
         INFO("head_dim " << c.head_dim << " g " << c.g << " sequences " << c.seqs.size());
         const pool_fixture f(2, 16, c.n_head_kv * c.head_dim, lens, rng);
         device_pool dp(f);
-        const attention_shape s{c.n_head_kv * c.g, c.n_head_kv, c.head_dim, 1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+        const attention_shape s{c.n_head_kv * c.g, c.n_head_kv, c.head_dim,
+                                1.0f / std::sqrt(static_cast<float>(c.head_dim))};
         const size_t row = static_cast<size_t>(s.n_head) * s.head_dim, T = static_cast<size_t>(q_indptr.back());
         const auto q = randn(T * row, rng, 2.0f);
         dbuf<float> dq(q), dout(T * row);
@@ -528,7 +540,8 @@ TEST_CASE("cuda prefill attention equals the float reference", "[cuda][attention
                 const int64_t n_kv = c.seqs[b].kv_len - c.seqs[b].n_q + j + 1;  // causal
                 std::vector<float> want(row);
                 reference_row(f, s, 1, b, n_kv, &q[r * row], want.data());
-                const std::vector<float> g(got.begin() + static_cast<int64_t>(r * row), got.begin() + static_cast<int64_t>((r + 1) * row));
+                const std::vector<float> g(got.begin() + static_cast<int64_t>(r * row),
+                                           got.begin() + static_cast<int64_t>((r + 1) * row));
                 INFO("sequence " << b << " query " << j << " n_kv " << n_kv);
                 check_close(g, want, 4e-3f * max_abs(want), "prefill");
             }

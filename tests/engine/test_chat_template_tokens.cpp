@@ -1,8 +1,7 @@
 // Chat templates tokenized ([chat][tokens]): only the template's own markup may
 // become special tokens; message content ("<|im_start|>system ...") is plain text.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -80,8 +79,7 @@ TEST_CASE("render_message_segments concatenate to render_message; content is nev
     }
 }
 
-TEST_CASE("benign content tokenizes exactly as the whole rendered text with special tokens parsed",
-          "[chat][tokens]") {
+TEST_CASE("benign content tokenizes exactly as the whole rendered text with special tokens parsed", "[chat][tokens]") {
     for (const char* kind : {"gpt2", "llama"}) {
         auto m = tiny(kind);
         const tokenizer& tok = m->tok();
@@ -152,7 +150,8 @@ TEST_CASE("special-token text in message content becomes ordinary text tokens (l
     CHECK(count_id(ids, tok.bos()) == 2);
 }
 
-TEST_CASE("reference vocabularies: injected markers stay text, template markers stay special", "[chat][tokens][model]") {
+TEST_CASE("reference vocabularies: injected markers stay text, template markers stay special",
+          "[chat][tokens][model]") {
     const std::string path = std::string(MNEMOS_SHARED_DIR) + "/models/vocab-smollm2.gguf";
     auto f = gguf_file::open(path);
     REQUIRE(f.ok());

@@ -2,7 +2,6 @@
 // both architectures): against a naive float implementation written here,
 // batched vs alone, chunked vs whole prefill, and prefix reuse vs recompute.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -17,7 +16,8 @@ using kernels::ggml_type;
 namespace {
 
 std::string tmp_path(const std::string& name) {
-    return (std::filesystem::temp_directory_path() / ("mnemos-test-" + std::to_string(::getpid()) + "-" + name)).string();
+    return (std::filesystem::temp_directory_path() / ("mnemos-test-" + std::to_string(::getpid()) + "-" + name))
+        .string();
 }
 
 std::shared_ptr<const model> make_model(const test::tiny_model_options& o, const std::string& name) {
@@ -78,7 +78,8 @@ std::vector<std::vector<float>> naive_forward(const model& m, const std::vector<
     std::vector<deq> D(hp.n_layer);
     for (int l = 0; l < hp.n_layer; ++l) {
         const layer_weights& L = W.layers[l];
-        D[l] = {dequant(L.wq), dequant(L.wk), dequant(L.wv), dequant(L.wo), dequant(L.gate), dequant(L.up), dequant(L.down)};
+        D[l] = {dequant(L.wq),   dequant(L.wk), dequant(L.wv),  dequant(L.wo),
+                dequant(L.gate), dequant(L.up), dequant(L.down)};
     }
     const std::vector<float> wout = dequant(W.output);
     const std::vector<float> wemb = dequant(W.token_embd);
@@ -150,7 +151,9 @@ std::vector<run_result> run_engine(engine::engine& eng, const std::vector<std::v
         r.sampling.temperature = 0;
         r.ignore_eos = true;
         if (all_logits)
-            r.on_logits = [&res, i](int64_t, std::span<const float> lg) { res[i].logits.emplace_back(lg.begin(), lg.end()); };
+            r.on_logits = [&res, i](int64_t, std::span<const float> lg) {
+                res[i].logits.emplace_back(lg.begin(), lg.end());
+            };
         r.on_finish = [&res, i](const finish_info& f) { res[i].fin = f; };
         eng.submit(std::move(r));
     }
@@ -191,7 +194,7 @@ TEST_CASE("forward pass equals a naive float implementation for every weight typ
         ggml_type t;
         float rel_tol;
     };
-    const tc types[] = {{ggml_type::f32, 5e-3f}, {ggml_type::f16, 5e-3f}, {ggml_type::bf16, 5e-3f},
+    const tc types[] = {{ggml_type::f32, 5e-3f},    {ggml_type::f16, 5e-3f},  {ggml_type::bf16, 5e-3f},
                         {ggml_type::q8_0, 3.5e-2f}, {ggml_type::q4_0, 5e-2f}, {ggml_type::q4_k, 8e-2f},
                         {ggml_type::q6_k, 8e-2f}};
     for (const char* arch : {"llama", "qwen2"}) {
@@ -235,7 +238,8 @@ TEST_CASE("batched sequences of different lengths equal each sequence alone", "[
         const auto alone = run_engine(**alone_eng, {prompts[i]}, 6);
         REQUIRE(alone[0].logits.size() == batched[i].logits.size());
         for (size_t p = 0; p < alone[0].logits.size(); ++p)
-            CHECK(max_abs_diff(alone[0].logits[p], batched[i].logits[p]) <= 1e-4f * std::max(1.0f, max_abs(alone[0].logits[p])));
+            CHECK(max_abs_diff(alone[0].logits[p], batched[i].logits[p]) <=
+                  1e-4f * std::max(1.0f, max_abs(alone[0].logits[p])));
         CHECK(alone[0].fin.tokens == batched[i].fin.tokens);
         CHECK(batched[i].fin.n_generated == 6);
         CHECK(batched[i].fin.reason == finish_reason::length);
@@ -304,7 +308,8 @@ TEST_CASE("prefix reuse: reused-page logits equal recomputed logits", "[forward]
     const auto full = run_engine(**fresh, {prompt}, 12, true);
     REQUIRE(full[0].logits.size() == reused[0].logits.size() + 32);
     for (size_t p = 0; p < reused[0].logits.size(); ++p)
-        CHECK(max_abs_diff(reused[0].logits[p], full[0].logits[p + 32]) <= 1e-4f * std::max(1.0f, max_abs(full[0].logits[p + 32])));
+        CHECK(max_abs_diff(reused[0].logits[p], full[0].logits[p + 32]) <=
+              1e-4f * std::max(1.0f, max_abs(full[0].logits[p + 32])));
     CHECK(reused[0].fin.tokens == full[0].fin.tokens);
 }
 
@@ -317,7 +322,8 @@ TEST_CASE("malformed requests finish with an error, others are unaffected", "[fo
     eo.attention.mode = attention_mode::full;  // automatic mode would attend sparsely past n_ctx instead
     auto eng = engine::engine::create(m, eo);
     const auto good = random_tokens(10, m->hp().n_vocab, 1);
-    const std::vector<std::vector<token_id>> prompts = {{}, {0, m->hp().n_vocab}, random_tokens(80, m->hp().n_vocab, 2), good};
+    const std::vector<std::vector<token_id>> prompts = {
+        {}, {0, m->hp().n_vocab}, random_tokens(80, m->hp().n_vocab, 2), good};
     const auto res = run_engine(**eng, prompts, 3, false);
     CHECK(res[0].fin.reason == finish_reason::error);
     CHECK(res[1].fin.reason == finish_reason::error);

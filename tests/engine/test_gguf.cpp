@@ -1,10 +1,9 @@
 // Tests of the GGUF reader (engine/gguf.h), the test writer
 // (tests/support/gguf_writer.h) and the tiny model generator
 // (tests/support/tiny_model.h).
-#include <catch2/catch.hpp>
-
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -690,8 +689,15 @@ TEST_CASE("gguf fuzz: truncation, byte flips and overwritten fields never crash"
 
     // Systematic overwrites of every position in the header/metadata/info region with hostile values.
     const size_t meta_end = static_cast<size_t>(find_bytes(good, "t.f16") + 64);
-    const uint64_t hostile[] = {0, 1, 31, 0x7fffffffull, 0xffffffffull, 0x7fffffffffffffffull, 0x8000000000000000ull,
-                                ~uint64_t(0), static_cast<uint64_t>(good.size())};
+    const uint64_t hostile[] = {0,
+                                1,
+                                31,
+                                0x7fffffffull,
+                                0xffffffffull,
+                                0x7fffffffffffffffull,
+                                0x8000000000000000ull,
+                                ~uint64_t(0),
+                                static_cast<uint64_t>(good.size())};
     size_t n_opened = 0, n_trials = 0;
     for (size_t at = 0; at + 8 <= meta_end; ++at) {
         for (uint64_t v : hostile) {
@@ -879,8 +885,8 @@ TEST_CASE("tiny model: llama/SPM and qwen2/BPE layouts and metadata", "[gguf][ti
 
 TEST_CASE("tiny model: quantized weight types load with the right sizes", "[gguf][tiny_model]") {
     using mnemos::test::tiny_model_options;
-    for (ggml_type t : {ggml_type::f16, ggml_type::bf16, ggml_type::q8_0, ggml_type::q4_0, ggml_type::q4_k,
-                        ggml_type::q6_k}) {
+    for (ggml_type t :
+         {ggml_type::f16, ggml_type::bf16, ggml_type::q8_0, ggml_type::q4_0, ggml_type::q4_k, ggml_type::q6_k}) {
         INFO(mnemos::kernels::traits_of(t).name);
         tiny_model_options o;
         o.weight_type = t;

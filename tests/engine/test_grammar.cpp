@@ -1,10 +1,10 @@
 // Schema-constrained decoding: the byte automaton on hand-written documents for every schema feature,
 // the token mask against a per-token brute force, and end-to-end runs of the engine with random-weight
 // models (constrained from the first token, temperature 1): every output must parse and validate.
-#include <catch2/catch.hpp>
-
-#include <filesystem>
 #include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "engine/engine.h"
 #include "engine/grammar.h"
@@ -222,8 +222,8 @@ void run_constrained(std::shared_ptr<const model> m, int n_seeds) {
         n_eos += o.info.reason == finish_reason::eos;
     }
     CHECK(n_ok == static_cast<int>(outs.size()));
-    WARN("constrained outputs valid: " << n_ok << "/" << outs.size() << " (ended by EOS: " << n_eos
-                                       << "), e.g. " << outs[0].text);
+    WARN("constrained outputs valid: " << n_ok << "/" << outs.size() << " (ended by EOS: " << n_eos << "), e.g. "
+                                       << outs[0].text);
 }
 
 }  // namespace
@@ -234,20 +234,20 @@ TEST_CASE("grammar: strings, escapes, UTF-8 and maxLength", "[grammar]") {
     CHECK(accepts(*g, R"("abc")"));
     CHECK(accepts(*g, R"("\"\\\/\b")"));
     CHECK(accepts(*g, R"("\f\n\r\t\u00e9")"));
-    CHECK(accepts(*g, "\"h\xc3\xa9llo\""));        // é counts as one character
-    CHECK(accepts(*g, "\"\xf0\x9f\x98\x80\""));    // a 4-byte character
-    CHECK_FALSE(accepts(*g, R"("abcdef")"));        // 6 > maxLength
-    CHECK_FALSE(prefix_ok(*g, R"("\x")"));          // bad escape
-    CHECK_FALSE(prefix_ok(*g, R"("\u12g4")"));      // bad hex
-    CHECK_FALSE(prefix_ok(*g, R"("\ud800")"));      // no surrogate escapes
+    CHECK(accepts(*g, "\"h\xc3\xa9llo\""));      // é counts as one character
+    CHECK(accepts(*g, "\"\xf0\x9f\x98\x80\""));  // a 4-byte character
+    CHECK_FALSE(accepts(*g, R"("abcdef")"));     // 6 > maxLength
+    CHECK_FALSE(prefix_ok(*g, R"("\x")"));       // bad escape
+    CHECK_FALSE(prefix_ok(*g, R"("\u12g4")"));   // bad hex
+    CHECK_FALSE(prefix_ok(*g, R"("\ud800")"));   // no surrogate escapes
     CHECK(accepts(*g, R"("\uD7FF")"));
-    CHECK_FALSE(prefix_ok(*g, "\"a\nb\""));         // raw control character
-    CHECK_FALSE(prefix_ok(*g, "\"\xc0\x80\""));     // overlong UTF-8
-    CHECK_FALSE(prefix_ok(*g, "\"\xed\xa0\x80\"")); // UTF-16 surrogate in UTF-8
+    CHECK_FALSE(prefix_ok(*g, "\"a\nb\""));          // raw control character
+    CHECK_FALSE(prefix_ok(*g, "\"\xc0\x80\""));      // overlong UTF-8
+    CHECK_FALSE(prefix_ok(*g, "\"\xed\xa0\x80\""));  // UTF-16 surrogate in UTF-8
     CHECK_FALSE(prefix_ok(*g, "\"\xff\""));
-    CHECK_FALSE(accepts(*g, R"("abc)"));            // incomplete
+    CHECK_FALSE(accepts(*g, R"("abc)"));  // incomplete
     CHECK(prefix_ok(*g, R"("abc)"));
-    CHECK_FALSE(prefix_ok(*g, R"("abc" )"));        // nothing after the document
+    CHECK_FALSE(prefix_ok(*g, R"("abc" )"));  // nothing after the document
     auto mn = compile(R"({"type":"string","minLength":2})");
     CHECK_FALSE(prefix_ok(*mn, R"("a")"));
     CHECK(accepts(*mn, R"("ab")"));
@@ -325,13 +325,13 @@ TEST_CASE("grammar: objects, required and optional properties, whitespace", "[gr
     CHECK(accepts(*g, R"({"a": 1, "b": "x"})"));
     CHECK(accepts(*g, R"({"b":"x","a":1})"));  // any order
     CHECK(accepts(*g, R"({"c":{"d":true},"a":-5})"));
-    CHECK_FALSE(prefix_ok(*g, R"({"b":"x"})"));      // a is required
+    CHECK_FALSE(prefix_ok(*g, R"({"b":"x"})"));  // a is required
     CHECK_FALSE(prefix_ok(*g, R"({})"));
-    CHECK_FALSE(prefix_ok(*g, R"({"a":1,"a":2})"));  // each key once
-    CHECK_FALSE(prefix_ok(*g, R"({"z":1})"));        // no additional properties
-    CHECK_FALSE(prefix_ok(*g, R"({"a":1,"c":{}})")); // nested required
-    CHECK_FALSE(prefix_ok(*g, R"({ "a":1})"));       // no space after '{'
-    CHECK_FALSE(prefix_ok(*g, R"({"a":  1})"));      // at most one space
+    CHECK_FALSE(prefix_ok(*g, R"({"a":1,"a":2})"));   // each key once
+    CHECK_FALSE(prefix_ok(*g, R"({"z":1})"));         // no additional properties
+    CHECK_FALSE(prefix_ok(*g, R"({"a":1,"c":{}})"));  // nested required
+    CHECK_FALSE(prefix_ok(*g, R"({ "a":1})"));        // no space after '{'
+    CHECK_FALSE(prefix_ok(*g, R"({"a":  1})"));       // at most one space
     CHECK_FALSE(prefix_ok(*g, "{\"a\":\n1}"));        // no newlines
     CHECK_FALSE(prefix_ok(*g, R"({"a" :1})"));
     CHECK_FALSE(prefix_ok(*g, R"({"a":1,})"));
@@ -375,7 +375,7 @@ TEST_CASE("grammar: anyOf, type lists, and the any-value schema", "[grammar]") {
     CHECK(accepts(*g, "[1.5,2]"));
     CHECK_FALSE(prefix_ok(*g, R"({"name":"add","text")"));  // text belongs to the other alternative
     CHECK_FALSE(prefix_ok(*g, R"({"x":3,"name":"say")"));   // x rules out "say"
-    CHECK_FALSE(prefix_ok(*g, R"({"name":"add"})"));         // x is required
+    CHECK_FALSE(prefix_ok(*g, R"({"name":"add"})"));        // x is required
     CHECK_FALSE(prefix_ok(*g, "true"));
 
     // Tool-call style: a const name decides which arguments schema follows.

@@ -1,13 +1,12 @@
 // The whole model against ../shared/reference: tokens exact, per-position
 // logits within a tolerance per weight type, greedy continuations exact
 // (trained model) or up to the first near-tie (random-weight models).
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
-#include <functional>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
@@ -19,10 +18,10 @@ using nlohmann::json;
 namespace {
 
 struct ref_case {
-    std::string model;    // file name without .gguf
-    float tol;            // |logit - reference| allowed, absolute
-    bool trained;         // greedy must match exactly
-    float tol_long = 0;   // for prompts of >= 32 tokens, when the reference changes numerics there (0: tol)
+    std::string model;           // file name without .gguf
+    float tol;                   // |logit - reference| allowed, absolute
+    bool trained;                // greedy must match exactly
+    float tol_long = 0;          // for prompts of >= 32 tokens, when the reference changes numerics there (0: tol)
     std::string ref_model = "";  // compare with this model's reference instead (same weights, other type)
 };
 
@@ -37,8 +36,7 @@ double logsumexp(std::span<const float> v) {
 void check_model(const ref_case& rc) {
     const std::string dir = MNEMOS_SHARED_DIR;
     const std::string path = dir + "/models/" + rc.model + ".gguf";
-    const std::string ref =
-        dir + "/reference/logits-" + (rc.ref_model.empty() ? rc.model : rc.ref_model) + ".jsonl";
+    const std::string ref = dir + "/reference/logits-" + (rc.ref_model.empty() ? rc.model : rc.ref_model) + ".jsonl";
     if (!std::filesystem::exists(path) || !std::filesystem::exists(ref)) {
         WARN("skipped: " << path << " not present");
         return;
@@ -142,12 +140,20 @@ void check_model(const ref_case& rc) {
 // - q4_0: bit-exact for prompts under 32 tokens; for longer prompts the
 //   reference switches to another numeric path (its position-0 logits change
 //   with the prompt length, by 0.3), so the bound there is loose.
-TEST_CASE("stories260K f32 matches the reference", "[model][reference]") { check_model({"stories260K-f32", 1e-2f, true}); }
+TEST_CASE("stories260K f32 matches the reference", "[model][reference]") {
+    check_model({"stories260K-f32", 1e-2f, true});
+}
 TEST_CASE("stories260K f16 matches the f32 reference", "[model][reference]") {
     check_model({"stories260K-f16", 5e-2f, true, 0, "stories260K-f32"});
 }
-TEST_CASE("stories260K bf16 matches the reference", "[model][reference]") { check_model({"stories260K-bf16", 0.15f, true}); }
+TEST_CASE("stories260K bf16 matches the reference", "[model][reference]") {
+    check_model({"stories260K-bf16", 0.15f, true});
+}
 TEST_CASE("llama q8_0 matches the reference", "[model][reference]") { check_model({"llama-spm-r-q8_0", 0.1f, false}); }
-TEST_CASE("llama q4_0 matches the reference", "[model][reference]") { check_model({"llama-spm-r-q4_0", 0.05f, false, 4.0f}); }
-TEST_CASE("smollm q4_k_m matches the reference", "[model][reference]") { check_model({"smollm-bpe-r-q4_k_m", 0.2f, false}); }
+TEST_CASE("llama q4_0 matches the reference", "[model][reference]") {
+    check_model({"llama-spm-r-q4_0", 0.05f, false, 4.0f});
+}
+TEST_CASE("smollm q4_k_m matches the reference", "[model][reference]") {
+    check_model({"smollm-bpe-r-q4_k_m", 0.2f, false});
+}
 TEST_CASE("qwen2 q6_k matches the reference", "[model][reference]") { check_model({"qwen2-bpe-r-q6_k", 0.2f, false}); }

@@ -2,12 +2,12 @@
 // the engine's full attention: needles at any depth of 1k..16k-token histories
 // are recalled, a history without the pair answers <unk>, and the 3-layer model
 // follows a two-hop chain whose links are thousands of tokens apart.
-#include <catch2/catch.hpp>
+#include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <random>
-#include <unistd.h>
 
 #include "engine/engine.h"
 #include "tests/support/recall_run.h"
@@ -16,11 +16,10 @@ using namespace mnemos;
 using namespace mnemos::engine;
 using namespace mnemos::test::recall_run;
 
-
 TEST_CASE("recall model: the spec and history builders reject what they cannot build", "[recall]") {
-    const std::string path = (std::filesystem::temp_directory_path() /
-                              ("mnemos-test-" + std::to_string(::getpid()) + "-recall-bad.gguf"))
-                                 .string();
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("mnemos-test-" + std::to_string(::getpid()) + "-recall-bad.gguf"))
+            .string();
     test::recall_model_spec s;
     s.n_layer = 4;
     CHECK_FALSE(test::write_recall_model(path, s, nullptr));
@@ -49,8 +48,8 @@ TEST_CASE("recall model: the spec and history builders reject what they cannot b
     CHECK(h[98] == r.keys[4]);
     CHECK(h[99] == r.values[6]);
     CHECK(std::count(h.begin(), h.end(), r.keys[3]) == 1);
-    CHECK(test::make_recall_history(r, 100, {{3, 5, 99}}, 7).empty());          // value past the end
-    CHECK(test::make_recall_history(r, 100, {{3, 5, 0}}, 7).empty());           // over BOS
+    CHECK(test::make_recall_history(r, 100, {{3, 5, 99}}, 7).empty());              // value past the end
+    CHECK(test::make_recall_history(r, 100, {{3, 5, 0}}, 7).empty());               // over BOS
     CHECK(test::make_recall_history(r, 100, {{3, 5, 10}, {4, 6, 11}}, 7).empty());  // collision
     CHECK(test::make_recall_history(r, 100, {{3, 5, 10}, {3, 6, 50}}, 7).empty());  // key twice
     const auto c = test::make_two_hop_history(r, 100, {{1, 2, 9, 80, 20}}, 7);
@@ -152,8 +151,8 @@ float weight_at(const kernels::weight_view& w, int64_t row, int64_t col) {
 
 // One head's q or k (64 dims) for a residual whose rmsnormed input is `factor` at dims `cols`, then RoPE at
 // `pos` exactly as engine/src/forward.cpp computes it (float running product of the angles, "normal" pairs).
-std::vector<float> head_vector(const model& m, const kernels::weight_view& w, int head,
-                               const std::vector<int>& cols, double factor, int64_t pos) {
+std::vector<float> head_vector(const model& m, const kernels::weight_view& w, int head, const std::vector<int>& cols,
+                               double factor, int64_t pos) {
     const int hd = m.hp().head_dim;
     std::vector<float> x(static_cast<size_t>(hd), 0.0f);
     for (int d = 0; d < hd; ++d)

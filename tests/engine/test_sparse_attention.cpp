@@ -4,7 +4,6 @@
 // full attention up to rounding. Memory (needles far beyond the window) is
 // tested on the analytic recall model in test_recall_model.cpp.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -251,7 +250,8 @@ TEST_CASE("sparse attention re-positions sinks, selected pages and window exactl
             const auto kr_rot = rope_at(fwd, kr, t, n_rot);
             uint16_t* kd = kv.k_ptr(seq.pages[size_t(t / 16)], 0) + (t % 16) * hp.kv_dim() + kh * hd;
             uint16_t* vd = kv.v_ptr(seq.pages[size_t(t / 16)], 0) + (t % 16) * hp.kv_dim() + kh * hd;
-            for (int i = 0; i < hd; ++i) kd[i] = kernels::fp32_to_fp16(kr_rot[size_t(i)]), vd[i] = kernels::fp32_to_fp16(vr[size_t(i)]);
+            for (int i = 0; i < hd; ++i)
+                kd[i] = kernels::fp32_to_fp16(kr_rot[size_t(i)]), vd[i] = kernels::fp32_to_fp16(vr[size_t(i)]);
         }
     std::vector<token_id> toks(size_t(n - 1), 5);
     REQUIRE(kv.commit(seq, toks).ok());  // hashes for the full pages; the query's row is written above
@@ -285,8 +285,8 @@ TEST_CASE("sparse attention re-positions sinks, selected pages and window exactl
     sp.summarize(seq, plan.first_window_page, kv);
     sp.select(plan, seq, 0, q_rot.data(), &P, 1);
     const paged_kv_layout lay = kv.layout();
-    const kernels::paged_kv_view view{kv.data(), lay.page_stride, lay.layer_stride, lay.v_offset, lay.page_size,
-                                      lay.kv_dim};
+    const kernels::paged_kv_view view{kv.data(),    lay.page_stride, lay.layer_stride,
+                                      lay.v_offset, lay.page_size,   lay.kv_dim};
     std::vector<float> scratch(sp.scratch_floats(1)), out(size_t(g) * hd);
     const int64_t vq = P - plan.shift;
     for (int kh = 0; kh < nkv; ++kh) {
@@ -317,7 +317,8 @@ TEST_CASE("sparse attention re-positions sinks, selected pages and window exactl
             for (auto& x : w) z += (x = std::exp(x - mx));
             for (int i = 0; i < hd; ++i) {
                 double acc = 0;
-                for (size_t e = 0; e < keys.size(); ++e) acc += w[e] / z * v_all[size_t(keys[e].first * nkv + kh)][size_t(i)];
+                for (size_t e = 0; e < keys.size(); ++e)
+                    acc += w[e] / z * v_all[size_t(keys[e].first * nkv + kh)][size_t(i)];
                 max_abs = std::max(max_abs, float(std::fabs(acc)));
                 max_diff = std::max(max_diff, float(std::fabs(acc - out[size_t(j * hd + i)])));
             }

@@ -122,10 +122,13 @@ TEST_CASE("sparse attention: a two-hop chain needs a selection per layer", "[rec
         auto eng = make_engine(f.m, sparse_options(n_tokens, n_pages));
         prefill(*eng, history);
         int n_right = 0;
-        for (const auto& c : chains) n_right += ask(*eng, history, f.roles.keys[size_t(c.first)]).token == f.roles.values[size_t(c.value)];
+        for (const auto& c : chains)
+            n_right += ask(*eng, history, f.roles.keys[size_t(c.first)]).token == f.roles.values[size_t(c.value)];
         INFO(n_pages << " pages: " << n_right << "/" << chains.size());
-        if (n_pages > 0) CHECK(n_right == int(chains.size()));
-        else CHECK(n_right == 0);
+        if (n_pages > 0)
+            CHECK(n_right == int(chains.size()));
+        else
+            CHECK(n_right == 0);
     }
 }
 

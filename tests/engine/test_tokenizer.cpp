@@ -1,11 +1,10 @@
 // Tokenizer tests: exact agreement with the reference engine on the shared
 // vocabularies ([model]), and self-contained checks on tiny in-memory vocabs.
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -224,8 +223,8 @@ TEST_CASE("shared vocabularies: special ids, eog, pieces", "[model][tokenizer]")
     SECTION("phi-3") {
         const auto t = load_vocab("phi-3");
         CHECK(t->eos() == 32000);
-        CHECK(t->is_eog(32000));  // <|endoftext|>
-        CHECK(t->is_eog(32007));  // <|end|>
+        CHECK(t->is_eog(32000));                       // <|endoftext|>
+        CHECK(t->is_eog(32007));                       // <|end|>
         CHECK(t->token_to_piece(2, false) == "</s>");  // user-defined: always rendered
     }
 }
@@ -259,8 +258,17 @@ gguf_writer spm_writer() {
         types.push_back(6);
     }
     const std::vector<std::pair<std::string, float>> pieces = {
-        {"\xE2\x96\x81", -1},  {"h", -2},    {"i", -3},   {"\xE2\x96\x81h", -4}, {"\xE2\x96\x81hi", -1.5f},
-        {"a", -5},             {"b", -6},    {"ab", -7},  {"\xE2\x96\x81" "a", -8},
+        {"\xE2\x96\x81", -1},
+        {"h", -2},
+        {"i", -3},
+        {"\xE2\x96\x81h", -4},
+        {"\xE2\x96\x81hi", -1.5f},
+        {"a", -5},
+        {"b", -6},
+        {"ab", -7},
+        {"\xE2\x96\x81"
+         "a",
+         -8},
     };
     for (const auto& [text, score] : pieces) {
         tokens.push_back(text);
@@ -280,8 +288,8 @@ gguf_writer spm_writer() {
 }
 
 constexpr token_id k_byte0 = 5;  // id of <0x00>
-constexpr token_id k_space = 261, k_h = 262, k_i = 263, k_sp_h = 264, k_sp_hi = 265, k_a = 266, k_b = 267,
-                   k_ab = 268, k_sp_a = 269;
+constexpr token_id k_space = 261, k_h = 262, k_i = 263, k_sp_h = 264, k_sp_hi = 265, k_a = 266, k_b = 267, k_ab = 268,
+                   k_sp_a = 269;
 
 // GPT-2 byte-level mapping of a byte string ("Ġ" for space and so on).
 std::string byte_encode(const std::string& s) {
@@ -313,8 +321,7 @@ gguf_writer bpe_writer(const std::string& pre) {
         tokens.push_back(byte_encode(std::string(1, static_cast<char>(b))));
         types.push_back(1);
     }
-    const std::vector<std::string> merges = {byte_encode(" ") + " h", "h i", byte_encode(" ") + "h i", "l o",
-                                             "lo w"};
+    const std::vector<std::string> merges = {byte_encode(" ") + " h", "h i", byte_encode(" ") + "h i", "l o", "lo w"};
     for (const std::string& m : merges) {
         const size_t sp = m.find(' ', 1);
         tokens.push_back(m.substr(0, sp) + m.substr(sp + 1));
@@ -415,8 +422,10 @@ TEST_CASE("stream_decoder holds back split characters", "[tokenizer]") {
     SECTION("invalid sequences become U+FFFD once certain") {
         stream_decoder d(t);
         CHECK(d.push(k_byte0 + 0xE2) == "");
-        CHECK(d.push(k_byte0 + 'x') == "\xEF\xBF\xBD" "x");  // E2 cannot be followed by 'x'
-        CHECK(d.push(k_byte0 + 0xFF) == "\xEF\xBF\xBD");     // never valid
+        CHECK(d.push(k_byte0 + 'x') ==
+              "\xEF\xBF\xBD"
+              "x");                                       // E2 cannot be followed by 'x'
+        CHECK(d.push(k_byte0 + 0xFF) == "\xEF\xBF\xBD");  // never valid
         CHECK(d.push(k_byte0 + 0xE2) == "");
         CHECK(d.push(k_byte0 + 0x82) == "");
         CHECK(d.flush() == "\xEF\xBF\xBD");  // incomplete at the end

@@ -1,6 +1,5 @@
 // Paged attention kernels against the float reference on random pools.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <random>
 #include <vector>
@@ -41,7 +40,7 @@ TEST_CASE("grouped attention equals the float reference", "[kernels][attention]"
         int n_head, n_head_kv, head_dim;
     };
     for (shape sh : {shape{8, 2, 64}, shape{4, 4, 64}, shape{8, 1, 128}, shape{4, 2, 32}, shape{6, 2, 24},
-                      shape{8, 4, 8}, shape{16, 2, 16}}) {
+                     shape{8, 4, 8}, shape{16, 2, 16}}) {
         for (int64_t n_kv : {1, 15, 16, 17, 100, 333}) {
             pool_fixture pool(sh.n_head_kv, sh.head_dim, n_kv, static_cast<uint32_t>(n_kv + sh.head_dim));
             attention_shape s{sh.n_head, sh.n_head_kv, sh.head_dim, 1.0f / std::sqrt(float(sh.head_dim))};
@@ -68,8 +67,8 @@ TEST_CASE("grouped attention equals the float reference", "[kernels][attention]"
                     max_ref = std::max(max_ref, std::fabs(ref[i]));
                     max_diff = std::max(max_diff, std::fabs(out[i] - ref[i]));
                 }
-                INFO("isa " << isa_name(level) << " heads " << sh.n_head << "/" << sh.n_head_kv << " dim " << sh.head_dim
-                            << " n_kv " << n_kv << ": max diff " << max_diff);
+                INFO("isa " << isa_name(level) << " heads " << sh.n_head << "/" << sh.n_head_kv << " dim "
+                            << sh.head_dim << " n_kv " << n_kv << ": max diff " << max_diff);
                 CHECK(max_diff <= 4e-3f * max_ref);
             }
         }
@@ -108,7 +107,7 @@ TEST_CASE("segment attention equals per-head attention over the same positions",
                             scratch.data());
         }
         for (size_t i = 0; i < q.size(); ++i) {
-            REQUIRE(out[i] == group[i]);  // one run on a page boundary: attention_group itself
+            REQUIRE(out[i] == group[i]);   // one run on a page boundary: attention_group itself
             REQUIRE(split[i] == head[i]);  // runs not on page boundaries: the one-softmax form
         }
         // Runs on page boundaries are attended one by one and merged by log-sum-exp: the weights are rounded
@@ -121,8 +120,7 @@ TEST_CASE("segment attention equals per-head attention over the same positions",
                 const attention_segment parts[3] = {{pool.pages.data(), 0, 16, q.data() + o},
                                                     {pool.pages.data(), 16, 96, q.data() + o},
                                                     {pool.pages.data(), 112, n_kv - 112, q.data() + o}};
-                attention_group_segments(level, s, pool.view(), parts, 3, 1, kh, merged.data() + o,
-                                         big_scratch.data());
+                attention_group_segments(level, s, pool.view(), parts, 3, 1, kh, merged.data() + o, big_scratch.data());
             }
             float max_ref = 0, max_diff = 0;
             for (size_t i = 0; i < q.size(); ++i) {

@@ -4,7 +4,6 @@
 // the AMX tiles directly; outputs independent of the tile they fall in; plus a
 // hidden benchmark ([.bench]).
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,8 +24,8 @@ const ggml_type all_types[] = {ggml_type::f32,  ggml_type::f16,  ggml_type::bf16
 
 struct weights {
     std::vector<uint8_t> data;
-    std::vector<float> decoded;  // [n_rows, k]
-    std::vector<float> term_mag; // [n_rows, k]: magnitude of the float terms per element (error scale)
+    std::vector<float> decoded;   // [n_rows, k]
+    std::vector<float> term_mag;  // [n_rows, k]: magnitude of the float terms per element (error scale)
     weight_view view;
 };
 
@@ -45,7 +44,8 @@ weights make_weights(std::mt19937& rng, ggml_type t, int64_t n_rows, int64_t k) 
         for (int64_t i = 0; i < k; ++i) {
             float m = std::fabs(w.decoded[r * k + i]);
             if (t == ggml_type::q4_k)
-                m += 2.0f * 63.0f * fp16_to_fp32(reinterpret_cast<const block_q4_k*>(w.data.data() + r * rb)[i / 256].dmin);
+                m += 2.0f * 63.0f *
+                     fp16_to_fp32(reinterpret_cast<const block_q4_k*>(w.data.data() + r * rb)[i / 256].dmin);
             w.term_mag[r * k + i] = m;
         }
     }
@@ -85,8 +85,10 @@ void check_shape(std::mt19937& rng, ggml_type t, int64_t k, int64_t n_rows, int6
             double mag = 0;
             for (int64_t i = 0; i < k; ++i) mag += static_cast<double>(w.term_mag[r * k + i]) * std::fabs(xd[i]);
             const float a = y[tok * ldy + r], b = yref[tok * ldy + r];
-            if (level == isa::scalar) REQUIRE(a == b);  // same kernels, same order
-            else REQUIRE(std::fabs(a - b) <= 1e-4 * mag + 1e-6);
+            if (level == isa::scalar)
+                REQUIRE(a == b);  // same kernels, same order
+            else
+                REQUIRE(std::fabs(a - b) <= 1e-4 * mag + 1e-6);
         }
         for (int64_t r = n_rows; r < ldy; ++r) REQUIRE(y[tok * ldy + r] == sentinel);  // padding untouched
     }
@@ -175,7 +177,8 @@ TEST_CASE("matmul benchmark", "[.bench]") {
                 for (int trial = 0; trial < 5; ++trial) {
                     const auto t0 = std::chrono::steady_clock::now();
                     for (int i = 0; i < reps; ++i) matmul(w.view, x.data(), n_tok, y.data(), s.n_rows, pool);
-                    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+                    const double dt =
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
                     best = std::min(best, dt);
                 }
                 const double gops = 2.0 * static_cast<double>(s.n_rows * s.k * n_tok) / best * 1e-9;
@@ -194,8 +197,10 @@ TEST_CASE("AVX-512 tile kernels with and without VNNI match the reference (|err|
         return;
     }
     std::vector<bool> variants = {false};
-    if (cpu_has_avx512_vnni()) variants.push_back(true);
-    else WARN("this CPU has no avx512_vnni: only the maddubs kernels are tested");
+    if (cpu_has_avx512_vnni())
+        variants.push_back(true);
+    else
+        WARN("this CPU has no avx512_vnni: only the maddubs kernels are tested");
     std::mt19937 rng(512);
     std::normal_distribution<float> g(0.0f, 2.0f);
     for (bool vnni : variants) {
@@ -259,7 +264,8 @@ void check_tile(std::mt19937& rng, tile_fn fn, ggml_type t, int64_t k, int64_t n
     for (int64_t tok = 0; tok < n_tok; ++tok) {
         for (int64_t r = 0; r < n_rows; ++r) {
             double mag = 0;
-            for (int64_t i = 0; i < k; ++i) mag += static_cast<double>(w.term_mag[r * k + i]) * std::fabs(xd[tok * k + i]);
+            for (int64_t i = 0; i < k; ++i)
+                mag += static_cast<double>(w.term_mag[r * k + i]) * std::fabs(xd[tok * k + i]);
             REQUIRE(std::fabs(y[tok * ldy + r] - yref[tok * ldy + r]) <= 1e-4 * mag + 1e-6);
         }
     }
@@ -291,9 +297,11 @@ TEST_CASE("a tile kernel gives an output the same value whatever the tile it fal
     std::mt19937 rng(77);
     std::vector<std::pair<std::string, tile_fn>> kernels;
     for (ggml_type t : all_types) {
-        if (isa_supported(isa::avx2)) kernels.push_back({std::string("avx2 ") + traits_of(t).name, tile_kernel_avx2(t)});
+        if (isa_supported(isa::avx2))
+            kernels.push_back({std::string("avx2 ") + traits_of(t).name, tile_kernel_avx2(t)});
         if (isa_supported(isa::avx512))
-            kernels.push_back({std::string("avx512 ") + traits_of(t).name, tile_kernel_avx512(t, cpu_has_avx512_vnni())});
+            kernels.push_back(
+                {std::string("avx512 ") + traits_of(t).name, tile_kernel_avx512(t, cpu_has_avx512_vnni())});
         if (amx_supported() && tile_kernel_amx(t))
             kernels.push_back({std::string("amx ") + traits_of(t).name, tile_kernel_amx(t)});
     }

@@ -1,7 +1,6 @@
 // Conversions and the GGML quantization formats: exhaustive f16/bf16 checks,
 // hand-built blocks with known values, and quantize -> dequantize error bounds.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -108,12 +107,14 @@ TEST_CASE("bf16 conversions", "[kernels][convert]") {
     for (uint32_t h = 0; h < 65536; ++h) {
         const float f = bf16_to_fp32(static_cast<uint16_t>(h));
         REQUIRE(bits(f) == h << 16);
-        if (std::isnan(f)) REQUIRE(std::isnan(bf16_to_fp32(fp32_to_bf16(f))));
-        else REQUIRE(fp32_to_bf16(f) == h);
+        if (std::isnan(f))
+            REQUIRE(std::isnan(bf16_to_fp32(fp32_to_bf16(f))));
+        else
+            REQUIRE(fp32_to_bf16(f) == h);
     }
     // Round to nearest even on the 16 dropped bits.
-    CHECK(fp32_to_bf16(1.0f + std::ldexp(1.0f, -8)) == 0x3f80);         // tie -> even (down)
-    CHECK(fp32_to_bf16(1.0f + std::ldexp(3.0f, -8)) == 0x3f82);         // tie -> even (up)
+    CHECK(fp32_to_bf16(1.0f + std::ldexp(1.0f, -8)) == 0x3f80);  // tie -> even (down)
+    CHECK(fp32_to_bf16(1.0f + std::ldexp(3.0f, -8)) == 0x3f82);  // tie -> even (up)
     CHECK(fp32_to_bf16(std::nextafter(1.0f + std::ldexp(1.0f, -8), 2.0f)) == 0x3f81);
     CHECK(fp32_to_bf16(std::numeric_limits<float>::max()) == 0x7f80);  // rounds to inf
     CHECK(std::isnan(bf16_to_fp32(fp32_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
@@ -186,8 +187,8 @@ TEST_CASE("q4_k block with 6-bit packed scales and mins decodes to known values"
     for (int c = 0; c < 4; ++c) {
         for (int l = 0; l < 32; ++l) {
             REQUIRE(out[64 * c + l] == static_cast<float>(sc[2 * c] * (l & 15)) - 0.5f * static_cast<float>(mn[2 * c]));
-            REQUIRE(out[64 * c + 32 + l] == static_cast<float>(sc[2 * c + 1] * ((l * 7 + c) & 15)) -
-                                                0.5f * static_cast<float>(mn[2 * c + 1]));
+            REQUIRE(out[64 * c + 32 + l] ==
+                    static_cast<float>(sc[2 * c + 1] * ((l * 7 + c) & 15)) - 0.5f * static_cast<float>(mn[2 * c + 1]));
         }
     }
     uint8_t usc[8], umn[8];
@@ -212,13 +213,14 @@ TEST_CASE("q6_k block with ql/qh layout decodes to known values", "[kernels][qua
         for (int l = 0; l < 32; ++l) {
             b.ql[64 * h + l] = static_cast<uint8_t>((q[l] & 15) | ((q[l + 64] & 15) << 4));
             b.ql[64 * h + l + 32] = static_cast<uint8_t>((q[l + 32] & 15) | ((q[l + 96] & 15) << 4));
-            b.qh[32 * h + l] =
-                static_cast<uint8_t>((q[l] >> 4) | ((q[l + 32] >> 4) << 2) | ((q[l + 64] >> 4) << 4) | ((q[l + 96] >> 4) << 6));
+            b.qh[32 * h + l] = static_cast<uint8_t>((q[l] >> 4) | ((q[l + 32] >> 4) << 2) | ((q[l + 64] >> 4) << 4) |
+                                                    ((q[l + 96] >> 4) << 6));
         }
     }
     float out[256];
     dequantize_row(ggml_type::q6_k, &b, out, 256);
-    for (int e = 0; e < 256; ++e) REQUIRE(out[e] == 0.25f * static_cast<float>(scales[e / 16]) * static_cast<float>(v[e] - 32));
+    for (int e = 0; e < 256; ++e)
+        REQUIRE(out[e] == 0.25f * static_cast<float>(scales[e / 16]) * static_cast<float>(v[e] - 32));
 }
 
 // ---------------------------------------------------------------------------
@@ -350,7 +352,8 @@ TEST_CASE("quantize -> dequantize error bounds", "[kernels][quant]") {
 }
 
 TEST_CASE("SIMD activation quantizers write the same bytes as quantize_row", "[kernels][quant]") {
-    if (!isa_supported(isa::avx2)) SUCCEED("no AVX2");
+    if (!isa_supported(isa::avx2))
+        SUCCEED("no AVX2");
     else {
         std::mt19937 rng(99);
         for (int64_t n : {256, 512, 4096}) {

@@ -2,7 +2,6 @@
 // dequantized rows, every SIMD level against the reference, and the f16 vector
 // primitives against scalar code.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <random>
 #include <vector>

@@ -4,12 +4,12 @@
 // with SIGKILL at random moments. After each kill the store must open
 // cleanly, hold every acknowledged event in order, and serve no block whose
 // content is wrong (a torn or lost block is a miss, never garbage).
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -46,7 +46,8 @@ TEST_CASE("crash child: append events and blocks until killed", "[.crash_child]"
     if (!st) std::_Exit(3);
     for (;;) {
         const auto next = (*st)->read_events("crash-session", 0)->size();
-        const std::string ev = nlohmann::json{{"role", "user"}, {"i", next}, {"pad", std::string(next % 300, 'x')}}.dump();
+        const std::string ev =
+            nlohmann::json{{"role", "user"}, {"i", next}, {"pad", std::string(next % 300, 'x')}}.dump();
         auto seq = (*st)->append_event("crash-session", ev);
         if (!seq) std::_Exit(4);
         const uint64_t s = *seq;

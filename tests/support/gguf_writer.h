@@ -15,11 +15,22 @@
 namespace mnemos::test {
 
 class gguf_writer {
-public:
+  public:
     // GGUF value type numbers (same as engine::gguf_type).
     enum value_type : uint32_t {
-        t_u8 = 0, t_i8 = 1, t_u16 = 2, t_i16 = 3, t_u32 = 4, t_i32 = 5, t_f32 = 6, t_bool = 7,
-        t_string = 8, t_array = 9, t_u64 = 10, t_i64 = 11, t_f64 = 12,
+        t_u8 = 0,
+        t_i8 = 1,
+        t_u16 = 2,
+        t_i16 = 3,
+        t_u32 = 4,
+        t_i32 = 5,
+        t_f32 = 6,
+        t_bool = 7,
+        t_string = 8,
+        t_array = 9,
+        t_u64 = 10,
+        t_i64 = 11,
+        t_f64 = 12,
     };
 
     // Header version field; the layout written is the same for 2 and 3.
@@ -115,7 +126,7 @@ public:
         return std::fclose(f) == 0 && ok;
     }
 
-private:
+  private:
     struct tensor {
         std::string name;
         kernels::ggml_type type;

@@ -152,27 +152,27 @@
 namespace mnemos::test {
 
 struct recall_model_spec {
-    int n_layer = 2;                  // 2: one hop; 3: two hops
-    int n_keys = 32;                  // key words = value words, 1..32
-    int n_fillers = 64;               // 1..(n_vocab - 3 - 2 n_keys)
-    uint64_t seed = 1;                // which token ids get which role
-    float rope_freq_base = 1e12f;     // see "Induction layers" before changing it
-    int context_length = 4096;        // <arch>.context_length (engine_options::n_ctx may exceed it)
+    int n_layer = 2;               // 2: one hop; 3: two hops
+    int n_keys = 32;               // key words = value words, 1..32
+    int n_fillers = 64;            // 1..(n_vocab - 3 - 2 n_keys)
+    uint64_t seed = 1;             // which token ids get which role
+    float rope_freq_base = 1e12f;  // see "Induction layers" before changing it
+    int context_length = 4096;     // <arch>.context_length (engine_options::n_ctx may exceed it)
     // Scores after the 1/sqrt(head_dim) scale (see the comments above).
-    float prev_score_per_pair = 36;   // previous-token head: s per pair, 16 pairs
-    float induction_score = 100;      // B: query key one-hot . PREV one-hot
-    float sink_score = 30;            // S0: every query . BOS
-    float value_bonus = 15;           // Sv: two-hop last layer, every query . any value word
-    float answer_weight = 2.5f;       // beta: output weight of ANSWER+k for value word k
-    float no_answer_logit = 1;        // logit(<unk>) at a residual norm of sqrt(4)
+    float prev_score_per_pair = 36;  // previous-token head: s per pair, 16 pairs
+    float induction_score = 100;     // B: query key one-hot . PREV one-hot
+    float sink_score = 30;           // S0: every query . BOS
+    float value_bonus = 15;          // Sv: two-hop last layer, every query . any value word
+    float answer_weight = 2.5f;      // beta: output weight of ANSWER+k for value word k
+    float no_answer_logit = 1;       // logit(<unk>) at a residual norm of sqrt(4)
 };
 
 struct recall_roles {
-    std::vector<int32_t> keys;        // keys[k]: token id of key word k
-    std::vector<int32_t> values;      // values[k]: token id of value word k
-    std::vector<int32_t> fillers;     // filler words (never keys or values)
-    int32_t bos = 1;                  // <s>, position 0 of every history
-    int32_t no_answer = 0;            // <unk>: the answer when nothing is recalled
+    std::vector<int32_t> keys;     // keys[k]: token id of key word k
+    std::vector<int32_t> values;   // values[k]: token id of value word k
+    std::vector<int32_t> fillers;  // filler words (never keys or values)
+    int32_t bos = 1;               // <s>, position 0 of every history
+    int32_t no_answer = 0;         // <unk>: the answer when nothing is recalled
     int n_layer = 2;
     int32_t n_vocab = 0;
 };
@@ -323,7 +323,8 @@ inline bool write_recall_model(const std::string& path, const recall_model_spec&
     }
     add("token_embd.weight", embd);
 
-    const int64_t Q = static_cast<int64_t>(d::N_HEAD) * d::HEAD_DIM, KV = static_cast<int64_t>(d::N_HEAD_KV) * d::HEAD_DIM;
+    const int64_t Q = static_cast<int64_t>(d::N_HEAD) * d::HEAD_DIM,
+                  KV = static_cast<int64_t>(d::N_HEAD_KV) * d::HEAD_DIM;
     const double n2 = d::norm_factor(2), n3 = d::norm_factor(3), n4 = d::norm_factor(4);
     for (int il = 0; il < s.n_layer; ++il) {
         d::matrix wq(Q, d::E), wk(KV, d::E), wv(KV, d::E), wo(d::E, Q);

@@ -2,13 +2,13 @@
 // Running the analytic recall model (recall_model.h) through the engine: load
 // it, prefill a history, ask a query key and read the greedy answer with its
 // margin. Shared by the full-attention and the sparse-attention recall tests.
-#include <catch2/catch.hpp>
+#include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <functional>
 #include <random>
-#include <unistd.h>
 
 #include "engine/engine.h"
 #include "tests/support/recall_model.h"
@@ -23,10 +23,10 @@ struct recall_fixture {
 };
 
 inline recall_fixture load_recall_model(const test::recall_model_spec& spec) {
-    const std::string path = (std::filesystem::temp_directory_path() /
-                              ("mnemos-test-" + std::to_string(::getpid()) + "-recall-" +
-                               std::to_string(spec.n_layer) + ".gguf"))
-                                 .string();
+    const std::string path =
+        (std::filesystem::temp_directory_path() /
+         ("mnemos-test-" + std::to_string(::getpid()) + "-recall-" + std::to_string(spec.n_layer) + ".gguf"))
+            .string();
     recall_fixture f;
     REQUIRE(test::write_recall_model(path, spec, &f.roles));
     auto m = model::load(path);
@@ -120,6 +120,5 @@ inline std::vector<test::recall_needle> random_needles(int n, int n_keys, int64_
     }
     return out;
 }
-
 
 }  // namespace mnemos::test::recall_run

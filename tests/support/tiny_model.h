@@ -17,8 +17,8 @@
 //            chat template.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <random>
@@ -34,14 +34,14 @@
 namespace mnemos::test {
 
 struct tiny_model_options {
-    std::string arch = "llama";  // or "qwen2" (adds q/k/v biases)
+    std::string arch = "llama";                                // or "qwen2" (adds q/k/v biases)
     kernels::ggml_type weight_type = kernels::ggml_type::f32;  // 2-D matrices; norms and biases stay f32
     int n_layer = 2;
     int n_embd = 256;
     int n_head = 4;
     int n_head_kv = 2;
     int n_ff = 512;
-    bool tied_output = true;  // false: also write output.weight
+    bool tied_output = true;          // false: also write output.weight
     std::string tokenizer = "llama";  // "llama" (SPM with byte fallback) or "gpt2" (byte-level BPE)
     float rope_freq_base = 10000;
     uint64_t seed = 1;
@@ -245,7 +245,7 @@ inline vocab make_bpe_vocab() {
 
 // Normal(0, 1) samples from a seeded mt19937 (Box-Muller; deterministic).
 class normal_rng {
-public:
+  public:
     explicit normal_rng(uint64_t seed) : gen_(static_cast<std::mt19937::result_type>(seed ^ (seed >> 32))) {}
     float next() {
         if (has_spare_) {
@@ -260,7 +260,7 @@ public:
         return static_cast<float>(r * std::cos(6.283185307179586 * u2));
     }
 
-private:
+  private:
     std::mt19937 gen_;
     bool has_spare_ = false;
     float spare_ = 0;
@@ -268,14 +268,22 @@ private:
 
 inline uint32_t file_type_of(kernels::ggml_type t) {
     switch (t) {
-        case kernels::ggml_type::f32: return 0;
-        case kernels::ggml_type::f16: return 1;
-        case kernels::ggml_type::q4_0: return 2;
-        case kernels::ggml_type::q8_0: return 7;
-        case kernels::ggml_type::q4_k: return 15;
-        case kernels::ggml_type::q6_k: return 18;
-        case kernels::ggml_type::bf16: return 32;
-        default: return 0;
+        case kernels::ggml_type::f32:
+            return 0;
+        case kernels::ggml_type::f16:
+            return 1;
+        case kernels::ggml_type::q4_0:
+            return 2;
+        case kernels::ggml_type::q8_0:
+            return 7;
+        case kernels::ggml_type::q4_k:
+            return 15;
+        case kernels::ggml_type::q6_k:
+            return 18;
+        case kernels::ggml_type::bf16:
+            return 32;
+        default:
+            return 0;
     }
 }
 
@@ -312,8 +320,10 @@ inline bool write_tiny_model(const std::string& path, const tiny_model_options& 
         case ggml_type::q8_0:
         case ggml_type::q4_0:
         case ggml_type::q4_k:
-        case ggml_type::q6_k: break;
-        default: return false;
+        case ggml_type::q6_k:
+            break;
+        default:
+            return false;
     }
     const int64_t block = kernels::traits_of(o.weight_type).block_size;
     if (o.n_embd % block != 0 || o.n_ff % block != 0) return false;

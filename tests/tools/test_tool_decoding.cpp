@@ -1,11 +1,11 @@
 // The whole tool path on a tiny random-weight model: the registry's call grammar constrains generation, the
 // parser reads the output, the registry validates the arguments and runs the tool. With random weights the
 // arguments are noise, but they must always parse and pass the schema.
-#include <catch2/catch.hpp>
+#include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <optional>
-#include <unistd.h>
 
 #include "engine/engine.h"
 #include "tests/support/tiny_model.h"
@@ -26,8 +26,8 @@ TEST_CASE("tools: constrained tool calls from a tiny model always parse, validat
     o.n_head = 2;
     o.n_head_kv = 1;
     o.n_ff = 128;
-    const std::string path = (std::filesystem::temp_directory_path() /
-                              ("mnemos-tools-" + std::to_string(::getpid()) + ".gguf")).string();
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("mnemos-tools-" + std::to_string(::getpid()) + ".gguf")).string();
     REQUIRE(test::write_tiny_model(path, o));
     auto m = engine::model::load(path);
     REQUIRE(m.ok());
@@ -91,5 +91,6 @@ TEST_CASE("tools: constrained tool calls from a tiny model always parse, validat
         n_ran++;
     }
     CHECK(n_ran == n_seeds);
-    WARN("tool calls run: " << n_ran << ", tools succeeded: " << n_tool_ok << ", notes pinned: " << notes->list("s1")->size());
+    WARN("tool calls run: " << n_ran << ", tools succeeded: " << n_tool_ok
+                            << ", notes pinned: " << notes->list("s1")->size());
 }

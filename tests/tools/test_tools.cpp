@@ -1,7 +1,6 @@
 // Tool registry and validation, tool-call parsing in every native format (including malformed and truncated
 // text), the Hermes tool prompt, and the built-in tools.
 #include <catch2/catch.hpp>
-
 #include <optional>
 
 #include "tools/builtins.h"
@@ -94,7 +93,8 @@ TEST_CASE("registry: arguments are validated before the handler runs", "[tools]"
     tool_registry reg;
     int runs = 0;
     REQUIRE(reg.add(echo_tool(&runs)).ok());
-    auto ok = call_sync(reg, "echo", json::parse(R"({"text":"hi","n":3,"mode":"a","tags":["x"],"pos":{"x":1.5},"opt":null})"));
+    auto ok = call_sync(reg, "echo",
+                        json::parse(R"({"text":"hi","n":3,"mode":"a","tags":["x"],"pos":{"x":1.5},"opt":null})"));
     REQUIRE(ok.ok());
     CHECK((*ok)["n"] == 3);
     CHECK(runs == 1);
@@ -160,8 +160,9 @@ TEST_CASE("parser: Hermes/Qwen <tool_call> blocks", "[tools]") {
     CHECK(one->calls[0].arguments["notation"] == "2d6");
     CHECK(one->content == "Let me roll.");
 
-    auto two = parse_tool_calls("<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_call>\n"
-                                "<tool_call>{\"name\":\"b\",\"arguments\":\"{\\\"x\\\": 1}\"}</tool_call> done");
+    auto two = parse_tool_calls(
+        "<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_call>\n"
+        "<tool_call>{\"name\":\"b\",\"arguments\":\"{\\\"x\\\": 1}\"}</tool_call> done");
     REQUIRE(two.ok());
     REQUIRE(two->calls.size() == 2);
     CHECK(two->calls[1].name == "b");
@@ -200,7 +201,8 @@ TEST_CASE("parser: malformed and truncated calls are error values", "[tools]") {
         CHECK(r.error().message().find(why) != std::string::npos);
     }
     // Every prefix of a valid reply either parses or is an error value; nothing throws or crashes.
-    const std::string full = "Sure.<tool_call>\n{\"name\": \"note\", \"arguments\": {\"text\": \"a \\\"q\\\" é\"}}\n</tool_call>";
+    const std::string full =
+        "Sure.<tool_call>\n{\"name\": \"note\", \"arguments\": {\"text\": \"a \\\"q\\\" é\"}}\n</tool_call>";
     for (size_t n = 0; n <= full.size(); ++n) {
         auto r = parse_tool_calls(full.substr(0, n));
         (void)r;
@@ -361,7 +363,8 @@ TEST_CASE("built-in: recall", "[tools]") {
     CHECK(hits[0]["time"] == "1970-01-01T00:16:40Z");
     CHECK(hits[0]["role"] == "user");
 
-    auto ranged = call_sync(reg, "recall", json{{"query", "knife midnight"}, {"from_seq", 2}, {"to_seq", 4}, {"top_k", 1}});
+    auto ranged =
+        call_sync(reg, "recall", json{{"query", "knife midnight"}, {"from_seq", 2}, {"to_seq", 4}, {"top_k", 1}});
     REQUIRE(ranged.ok());
     REQUIRE((*ranged)["hits"].size() == 1);
     CHECK((*ranged)["hits"][0]["seq"] == 3);  // ties on score: later first

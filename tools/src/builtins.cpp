@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
-#include <random>
 #include <optional>
+#include <random>
 #include <set>
 
 namespace mnemos::tools {
@@ -23,7 +23,8 @@ result<dice_roll> parse_dice(std::string_view s) {
     const auto number = [&](int64_t& out) {
         const size_t b = i;
         out = 0;
-        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) && i - b < 6) out = out * 10 + (s[i++] - '0');
+        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) && i - b < 6)
+            out = out * 10 + (s[i++] - '0');
         return i > b;
     };
     dice_roll d;
@@ -144,7 +145,8 @@ tool make_clock_tool(time_source now) {
 
 // ---- note ------------------------------------------------------------------------------------------------
 
-result<int64_t> memory_notes_store::pin(const std::string& session, const std::string& text, sys_clock::time_point time) {
+result<int64_t> memory_notes_store::pin(const std::string& session, const std::string& text,
+                                        sys_clock::time_point time) {
     std::lock_guard<std::mutex> lock(mu_);
     int64_t id = 0;
     for (const auto& [s, n] : notes_)
@@ -181,11 +183,11 @@ tool make_note_tool(std::shared_ptr<notes_store_i> store, std::string session, t
 namespace {
 
 std::vector<std::string> words_of(std::string_view text) {
-    static const std::set<std::string> stop = {"the", "and", "for", "are", "was", "were", "with", "that", "this",
-                                               "you", "your", "from", "have", "has", "had", "not", "but", "what",
-                                               "who", "when", "where", "how", "did", "does", "its", "our", "their",
-                                               "about", "into", "them", "they", "then", "than", "there", "to", "of",
-                                               "in", "on", "at", "is", "it", "an", "as", "be", "by", "or", "do"};
+    static const std::set<std::string> stop = {
+        "the",  "and", "for",   "are",   "was",  "were", "with", "that", "this",  "you",   "your", "from",
+        "have", "has", "had",   "not",   "but",  "what", "who",  "when", "where", "how",   "did",  "does",
+        "its",  "our", "their", "about", "into", "them", "they", "then", "than",  "there", "to",   "of",
+        "in",   "on",  "at",    "is",    "it",   "an",   "as",   "be",   "by",    "or",    "do"};
     std::vector<std::string> out;
     std::string w;
     const auto flush = [&]() {
@@ -193,8 +195,10 @@ std::vector<std::string> words_of(std::string_view text) {
         w.clear();
     };
     for (unsigned char c : text) {
-        if (std::isalnum(c) || c >= 0x80) w += static_cast<char>(c >= 0x80 ? c : std::tolower(c));
-        else flush();
+        if (std::isalnum(c) || c >= 0x80)
+            w += static_cast<char>(c >= 0x80 ? c : std::tolower(c));
+        else
+            flush();
     }
     flush();
     return out;
@@ -239,8 +243,9 @@ std::vector<recall_hit> rank_events(const std::vector<history_event>& events, st
 tool make_recall_tool(std::shared_ptr<history_source_i> source, std::string session) {
     tool t;
     t.name = "recall";
-    t.description = "Search this conversation's earlier history by keywords; returns matching events with their "
-                    "sequence numbers. Optionally limit to a sequence range or a time range.";
+    t.description =
+        "Search this conversation's earlier history by keywords; returns matching events with their "
+        "sequence numbers. Optionally limit to a sequence range or a time range.";
     t.parameters = json::parse(R"js({"type":"object","properties":{
         "query":{"type":"string","minLength":1,"maxLength":200,"description":"keywords to look for"},
         "from_seq":{"type":"integer","description":"first sequence number to search"},

@@ -23,12 +23,13 @@ std::string render_tools_prompt(const tool_registry& registry, std::string_view 
                    {"function", {{"name", t.name}, {"description", t.description}, {"parameters", t.parameters}}}};
         out += dump(fn) + "\n";
     }
-    out += "</tools>\n\n"
-           "For each function call, return a json object with function name and arguments within "
-           "<tool_call></tool_call> XML tags:\n"
-           "<tool_call>\n"
-           "{\"name\": <function-name>, \"arguments\": <args-json-object>}\n"
-           "</tool_call>";
+    out +=
+        "</tools>\n\n"
+        "For each function call, return a json object with function name and arguments within "
+        "<tool_call></tool_call> XML tags:\n"
+        "<tool_call>\n"
+        "{\"name\": <function-name>, \"arguments\": <args-json-object>}\n"
+        "</tool_call>";
     return out;
 }
 

@@ -17,15 +17,23 @@ size_t utf8_length(const std::string& s) {
 
 std::string kind_of(const json& v) {
     switch (v.type()) {
-        case json::value_t::null: return "null";
-        case json::value_t::boolean: return "a boolean";
+        case json::value_t::null:
+            return "null";
+        case json::value_t::boolean:
+            return "a boolean";
         case json::value_t::number_integer:
-        case json::value_t::number_unsigned: return "an integer";
-        case json::value_t::number_float: return "a number";
-        case json::value_t::string: return "a string";
-        case json::value_t::array: return "an array";
-        case json::value_t::object: return "an object";
-        default: return "an unknown value";
+        case json::value_t::number_unsigned:
+            return "an integer";
+        case json::value_t::number_float:
+            return "a number";
+        case json::value_t::string:
+            return "a string";
+        case json::value_t::array:
+            return "an array";
+        case json::value_t::object:
+            return "an object";
+        default:
+            return "an unknown value";
     }
 }
 
@@ -55,9 +63,11 @@ status check_type(const json& v, const std::string& type, const json& s, const s
         if (!v.is_string()) return bad("a string");
         const size_t n = utf8_length(v.get_ref<const std::string&>());
         if (static_cast<int64_t>(n) > get("maxLength", INT64_MAX))
-            return make_error(errc::invalid_argument, path + ": longer than maxLength " + std::to_string(get("maxLength", 0)));
+            return make_error(errc::invalid_argument,
+                              path + ": longer than maxLength " + std::to_string(get("maxLength", 0)));
         if (static_cast<int64_t>(n) < get("minLength", 0))
-            return make_error(errc::invalid_argument, path + ": shorter than minLength " + std::to_string(get("minLength", 0)));
+            return make_error(errc::invalid_argument,
+                              path + ": shorter than minLength " + std::to_string(get("minLength", 0)));
         return {};
     }
     if (type == "integer") return is_integer(v) ? status{} : bad("an integer");
@@ -67,9 +77,11 @@ status check_type(const json& v, const std::string& type, const json& s, const s
     if (type == "array") {
         if (!v.is_array()) return bad("an array");
         if (static_cast<int64_t>(v.size()) < get("minItems", 0))
-            return make_error(errc::invalid_argument, path + ": fewer than minItems " + std::to_string(get("minItems", 0)));
+            return make_error(errc::invalid_argument,
+                              path + ": fewer than minItems " + std::to_string(get("minItems", 0)));
         if (static_cast<int64_t>(v.size()) > get("maxItems", INT64_MAX))
-            return make_error(errc::invalid_argument, path + ": more than maxItems " + std::to_string(get("maxItems", 0)));
+            return make_error(errc::invalid_argument,
+                              path + ": more than maxItems " + std::to_string(get("maxItems", 0)));
         const auto it = s.find("items");
         if (it != s.end())
             for (size_t i = 0; i < v.size(); ++i) {
@@ -114,8 +126,7 @@ status check(const json& v, const json& s, const std::string& path) {
         return make_error(errc::invalid_argument, path + ": matches no alternative of anyOf (first: " + why + ")");
     }
     if (const auto it = s.find("const"); it != s.end()) {
-        return json_equal(v, *it) ? status{}
-                                  : make_error(errc::invalid_argument, path + ": expected " + it->dump());
+        return json_equal(v, *it) ? status{} : make_error(errc::invalid_argument, path + ": expected " + it->dump());
     }
     if (const auto it = s.find("enum"); it != s.end() && it->is_array()) {
         for (const auto& x : *it)
@@ -202,9 +213,11 @@ json tool_registry::call_schema() const {
     return json{{"anyOf", alts}};
 }
 
-result<std::shared_ptr<const engine::grammar>> tool_registry::call_grammar(const engine::grammar_options& options) const {
+result<std::shared_ptr<const engine::grammar>> tool_registry::call_grammar(
+    const engine::grammar_options& options) const {
     if (tools_.empty()) return make_error(errc::invalid_argument, "no tools registered");
-    return engine::grammar::from_json_schema(call_schema().dump(-1, ' ', false, json::error_handler_t::replace), options);
+    return engine::grammar::from_json_schema(call_schema().dump(-1, ' ', false, json::error_handler_t::replace),
+                                             options);
 }
 
 }  // namespace mnemos::tools

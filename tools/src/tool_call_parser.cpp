@@ -9,10 +9,14 @@ using nlohmann::json;
 
 const char* tool_call_format_name(tool_call_format f) {
     switch (f) {
-        case tool_call_format::none: return "none";
-        case tool_call_format::hermes: return "hermes";
-        case tool_call_format::llama3: return "llama3";
-        case tool_call_format::plain: return "plain";
+        case tool_call_format::none:
+            return "none";
+        case tool_call_format::hermes:
+            return "hermes";
+        case tool_call_format::llama3:
+            return "llama3";
+        case tool_call_format::plain:
+            return "plain";
     }
     return "?";
 }
@@ -38,13 +42,18 @@ size_t json_extent(std::string_view s) {
     for (size_t i = 0; i < s.size(); ++i) {
         const char c = s[i];
         if (in_str) {
-            if (esc) esc = false;
-            else if (c == '\\') esc = true;
-            else if (c == '"') in_str = false;
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                in_str = false;
             continue;
         }
-        if (c == '"') in_str = true;
-        else if (c == '{' || c == '[') depth++;
+        if (c == '"')
+            in_str = true;
+        else if (c == '{' || c == '[')
+            depth++;
         else if (c == '}' || c == ']') {
             if (--depth == 0) return i + 1;
             if (depth < 0) return 0;
@@ -91,7 +100,8 @@ status parse_json_calls(std::string_view text, size_t first_idx, std::vector<too
     json j = json::parse(text.begin(), text.end(), nullptr, false);
     if (j.is_discarded()) {
         if ((text.front() == '{' || text.front() == '[') && json_extent(text) == 0)
-            return error(first_idx, "truncated JSON (no closing '" + std::string(text.front() == '{' ? "}" : "]") + "')");
+            return error(first_idx,
+                         "truncated JSON (no closing '" + std::string(text.front() == '{' ? "}" : "]") + "')");
         return error(first_idx, "invalid JSON");
     }
     if (j.is_array()) {
@@ -189,9 +199,9 @@ result<parsed_output> parse_tool_calls(std::string_view text) {
             const bool call_like = looks_like_call(t);
             json j = parse_json_bounded(t);
             if (!j.is_discarded()) {
-                const bool is_call = (j.is_object() && j.contains("name") &&
-                                      (j.contains("arguments") || j.contains("parameters"))) ||
-                                     (j.is_array() && !j.empty() && j[0].is_object() && j[0].contains("name"));
+                const bool is_call =
+                    (j.is_object() && j.contains("name") && (j.contains("arguments") || j.contains("parameters"))) ||
+                    (j.is_array() && !j.empty() && j[0].is_object() && j[0].contains("name"));
                 if (!is_call) return parsed_output{tool_call_format::none, {}, std::string(t)};
                 const bool llama = j.is_object() ? j.contains("parameters") : j[0].contains("parameters");
                 auto r = parse_json_sequence(t, llama ? tool_call_format::llama3 : tool_call_format::plain);

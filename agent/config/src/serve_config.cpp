@@ -51,21 +51,36 @@ status assign(serve_settings& s, const setting& k, const std::string& str, int64
             return make_error(errc::invalid_argument, "attention must be full, sparse or auto, got '" + str + "'");
         return {};
     }
-    if (f == "model") s.model = str;
-    else if (f == "store") s.store = str;
-    else if (f == "host") s.server.host = str;
-    else if (f == "port") s.server.port = static_cast<uint16_t>(n);
-    else if (f == "ctx") s.n_ctx = static_cast<int32_t>(n);
-    else if (f == "threads") s.n_threads = static_cast<int32_t>(n);
-    else if (f == "io_threads") s.server.n_io_threads = static_cast<int>(n);
-    else if (f == "max_body_bytes") s.server.max_body_bytes = static_cast<size_t>(n);
-    else if (f == "default_max_tokens") s.server.default_max_tokens = static_cast<int32_t>(n);
-    else if (f == "requests_per_minute") s.server.requests_per_minute = static_cast<int32_t>(n);
-    else if (f == "log") s.server.log_requests = b;
-    else if (f == "sink_tokens") s.attention.n_sink = static_cast<int32_t>(n);
-    else if (f == "window_tokens") s.attention.n_window = static_cast<int32_t>(n);
-    else if (f == "select_pages") s.attention.n_pages = static_cast<int32_t>(n);
-    else if (f == "kv_mb") s.kv_bytes = static_cast<size_t>(n) << 20;
+    if (f == "model")
+        s.model = str;
+    else if (f == "store")
+        s.store = str;
+    else if (f == "host")
+        s.server.host = str;
+    else if (f == "port")
+        s.server.port = static_cast<uint16_t>(n);
+    else if (f == "ctx")
+        s.n_ctx = static_cast<int32_t>(n);
+    else if (f == "threads")
+        s.n_threads = static_cast<int32_t>(n);
+    else if (f == "io_threads")
+        s.server.n_io_threads = static_cast<int>(n);
+    else if (f == "max_body_bytes")
+        s.server.max_body_bytes = static_cast<size_t>(n);
+    else if (f == "default_max_tokens")
+        s.server.default_max_tokens = static_cast<int32_t>(n);
+    else if (f == "requests_per_minute")
+        s.server.requests_per_minute = static_cast<int32_t>(n);
+    else if (f == "log")
+        s.server.log_requests = b;
+    else if (f == "sink_tokens")
+        s.attention.n_sink = static_cast<int32_t>(n);
+    else if (f == "window_tokens")
+        s.attention.n_window = static_cast<int32_t>(n);
+    else if (f == "select_pages")
+        s.attention.n_pages = static_cast<int32_t>(n);
+    else if (f == "kv_mb")
+        s.kv_bytes = static_cast<size_t>(n) << 20;
     return {};
 }
 

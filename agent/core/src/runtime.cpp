@@ -537,7 +537,8 @@ void finish_plan(const engine::model& m, bool first_is_system, turn_plan& plan) 
     plan.prompt.insert(plan.prompt.end(), gen.begin(), gen.end());
     plan.stop = m.chat().stop_strings();
     if (first_is_system && !plan.message_starts.empty())
-        plan.n_first = plan.message_starts.size() > 1 ? plan.message_starts[1] : static_cast<int32_t>(plan.prompt.size());
+        plan.n_first =
+            plan.message_starts.size() > 1 ? plan.message_starts[1] : static_cast<int32_t>(plan.prompt.size());
     else
         plan.n_first = !plan.prompt.empty() && tok.bos() >= 0 && plan.prompt[0] == tok.bos() ? 1 : 0;
 }
@@ -601,8 +602,8 @@ status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t pa
     const int32_t recent_budget = budget - first;
     const int32_t min_cut = n_prompt - recent_budget;  // the earliest token that must still be kept
     if (recent_budget < page || min_cut <= first)
-        return make_error(errc::context_exceeded, "the window holds " +
-                                                      std::to_string(n_ctx) + " tokens, too few to keep a prompt of " +
+        return make_error(errc::context_exceeded, "the window holds " + std::to_string(n_ctx) +
+                                                      " tokens, too few to keep a prompt of " +
                                                       std::to_string(n_prompt) + " and reply");
     // The cut sits on a coarse grid anchored at `first`, so it stays put while the history grows by a step.
     const int32_t step = std::max(page, recent_budget / 4 / page * page);
@@ -612,8 +613,8 @@ status fit_to_window(turn_plan& plan, int32_t n_ctx, int32_t reserve, int32_t pa
     if (it != plan.message_starts.end() && *it < cut + step / 2 && *it < n_prompt) cut = *it;
     // Old history is dropped, never part of the newest message.
     if (cut >= n_prompt || (!plan.message_starts.empty() && cut > plan.message_starts.back()))
-        return make_error(errc::context_exceeded, "the last message does not fit in the " +
-                                                      std::to_string(n_ctx) + "-token window with room for a reply");
+        return make_error(errc::context_exceeded, "the last message does not fit in the " + std::to_string(n_ctx) +
+                                                      "-token window with room for a reply");
     std::vector<engine::token_id> kept(plan.prompt.begin(), plan.prompt.begin() + first);
     kept.insert(kept.end(), plan.prompt.begin() + cut, plan.prompt.end());
     plan.prompt = std::move(kept);
@@ -656,8 +657,7 @@ status session_manager::end_turn(const session_ptr& s, const std::string& reply,
     return end_turn(s, reply, append_reply, json());
 }
 
-status session_manager::end_turn(const session_ptr& s, const std::string& reply, bool append_reply,
-                                 const json& extra) {
+status session_manager::end_turn(const session_ptr& s, const std::string& reply, bool append_reply, const json& extra) {
     status st;
     if (append_reply) {
         std::lock_guard lk(s->mu);

@@ -10,8 +10,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "agent/tooling/agent_loop.h"
 #include "agent/core/runtime.h"
+#include "agent/tooling/agent_loop.h"
 #include "engine/engine.h"
 #include "memory/store.h"
 #include "tools/builtins.h"
@@ -63,7 +63,7 @@ struct step {
     std::string text;                   // scripted text
     std::vector<std::string> audience;  // clue: characters who see it (empty: everyone)
     const scenario_probe* probe = nullptr;
-    bool player_input = false;  // an interactive player's turn
+    bool player_input = false;              // an interactive player's turn
     std::vector<std::string> expect_tools;  // turn: tools it should call
 };
 
@@ -205,7 +205,8 @@ tools::tool_handler game_tool_handler(const std::string& name, tool_state& st) {
     if (name == "add_item")
         return [&st](const json& a, tools::tool_done done) {
             const std::string owner = a.value("owner", ""), item = a.value("item", "");
-            const int64_t q = a.contains("quantity") && a["quantity"].is_number_integer() ? a["quantity"].get<int64_t>() : 1;
+            const int64_t q =
+                a.contains("quantity") && a["quantity"].is_number_integer() ? a["quantity"].get<int64_t>() : 1;
             if (owner.empty() || item.empty() || q < 1)
                 return done(make_error(errc::invalid_argument, "owner, item and a positive quantity are required"));
             auto& pack = st.packs[owner];
@@ -219,13 +220,14 @@ tools::tool_handler game_tool_handler(const std::string& name, tool_state& st) {
     if (name == "remove_item")
         return [&st](const json& a, tools::tool_done done) {
             const std::string owner = a.value("owner", ""), item = a.value("item", "");
-            const int64_t q = a.contains("quantity") && a["quantity"].is_number_integer() ? a["quantity"].get<int64_t>() : 1;
+            const int64_t q =
+                a.contains("quantity") && a["quantity"].is_number_integer() ? a["quantity"].get<int64_t>() : 1;
             auto& pack = st.packs[owner];
             tool_state::item* it = find_item(pack, item);
             if (!it) return done(make_error(errc::not_found, owner + "'s pack holds no '" + item + "'"));
             if (q < 1 || q > it->quantity)
                 return done(make_error(errc::invalid_argument, owner + " holds only " + std::to_string(it->quantity) +
-                                                                    " of '" + it->name + "'"));
+                                                                   " of '" + it->name + "'"));
             it->quantity -= q;
             json res = {{"owner", owner}, {"item", it->name}, {"quantity", it->quantity}};
             if (it->quantity == 0) pack.erase(pack.begin() + (it - pack.data()));
@@ -236,8 +238,8 @@ tools::tool_handler game_tool_handler(const std::string& name, tool_state& st) {
             if (a.contains("owner") && a["owner"].is_string()) {
                 const std::string owner = a["owner"].get<std::string>();
                 auto it = st.packs.find(owner);
-                return done(json{{"owner", owner},
-                                 {"items", it == st.packs.end() ? json::array() : pack_json(it->second)}});
+                return done(
+                    json{{"owner", owner}, {"items", it == st.packs.end() ? json::array() : pack_json(it->second)}});
             }
             json packs = json::object();
             for (const auto& [owner, pack] : st.packs) packs[owner] = pack_json(pack);
@@ -390,7 +392,7 @@ class game {
     std::unique_ptr<tools::tool_registry> make_tools(tool_state& st, const std::string& cid, int64_t idx) const;
 
     struct agent_out {
-        std::string text;  // the final reply
+        std::string text;             // the final reply
         json rounds = json::array();  // [{"content", "calls": [{"name", "arguments", "result" | "error"}]}]
         std::vector<std::string> called;
         engine::finish_info info;  // summed over generations
@@ -425,10 +427,10 @@ class game {
     std::unique_ptr<engine_runner> runner_;
     std::unique_ptr<session_manager> sessions_;
     std::string game_id_;
-    std::map<std::string, session_ptr> chars_;  // character id -> session
-    tool_state tools_;                                    // the game's packs and notes
-    std::shared_ptr<const engine::grammar> g_auto_;       // a call after "<tool_call>"
-    std::shared_ptr<const engine::grammar> g_forced_;     // a call from the first token
+    std::map<std::string, session_ptr> chars_;         // character id -> session
+    tool_state tools_;                                 // the game's packs and notes
+    std::shared_ptr<const engine::grammar> g_auto_;    // a call after "<tool_call>"
+    std::shared_ptr<const engine::grammar> g_forced_;  // a call from the first token
     std::vector<engine::token_id> call_tag_;
     std::string tools_prompt_;  // the tool section of the game master's system text
     play_report rep_;
@@ -635,8 +637,7 @@ std::unique_ptr<tools::tool_registry> game::make_tools(tool_state& st, const std
                 std::make_shared<character_history>(make_event_history(sessions_->store()), st), sid);
             for (const char* k : {"since", "until", "from_seq", "to_seq", "top_k"}) t.parameters["properties"].erase(k);
             add(std::move(t));
-        }
-        else if (b == "note")
+        } else if (b == "note")
             add(tools::make_note_tool(std::make_shared<state_notes>(st), sid, [clock] { return clock; }));
         else if (b == "roll_dice")
             add(tools::make_roll_dice_tool(opt_.seed ^ (static_cast<uint64_t>(idx) * 0x9E3779B97F4A7C15ull)));
@@ -930,7 +931,7 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     if (auto meta_text = store_->get_session(game_id_); meta_text.ok()) {
         if (!opt_.resume)
             return make_error(errc::already_exists, "the store already holds game '" + game_id_ +
-                                                     "'; pass --resume to continue it, or use another store");
+                                                        "'; pass --resume to continue it, or use another store");
         // Different sampling settings still resume, but the game will not equal an uninterrupted run.
         const json meta = json::parse(meta_text.value(), nullptr, false);
         if (meta.is_object() &&

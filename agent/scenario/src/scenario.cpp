@@ -5,15 +5,15 @@
 // the schema file). Every problem is collected, then all are returned joined.
 #include "agent/scenario/scenario.h"
 
-#include "agent/core/runtime.h"
-#include "tools/json_limits.h"
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+
+#include "agent/core/runtime.h"
+#include "tools/json_limits.h"
 
 namespace mnemos::agent {
 

@@ -5,9 +5,7 @@
 // in arrival order, through turn_queues (a bounded FIFO of waiters per session).
 #include "agent/server/server.h"
 
-#include "agent/tooling/agent_loop.h"
-#include "tools/json_limits.h"
-#include "tools/prompt.h"
+#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -15,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -26,8 +25,9 @@
 #include <sstream>
 #include <thread>
 
-#include <sys/socket.h>
-#include <cerrno>
+#include "agent/tooling/agent_loop.h"
+#include "tools/json_limits.h"
+#include "tools/prompt.h"
 
 namespace mnemos::agent {
 
@@ -136,7 +136,7 @@ struct turn_queues {
         bool running = false;  // a turn holds the session
         std::deque<waiter_ptr> waiting;
     };
-    std::mutex mu;  // guards by_session, closed, waiter::granted
+    std::mutex mu;                            // guards by_session, closed, waiter::granted
     std::map<std::string, entry> by_session;  // only sessions with a running turn
     bool closed = false;                      // stop(): waiters were cancelled; no more grants
     std::atomic<int64_t> n_waiting{0};
@@ -936,7 +936,8 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
         if (s) {
             const bool append = out.info.reason != engine::finish_reason::error;
             std::string stored = out.text;
-            if (forced && !calls.calls.empty()) stored = hermes_tool_call(calls.calls[0].name, calls.calls[0].arguments);
+            if (forced && !calls.calls.empty())
+                stored = hermes_tool_call(calls.calls[0].name, calls.calls[0].arguments);
             if (auto es = st->sessions->end_turn(s, stored, append, context_event_extra(cw)); !es.ok()) {
                 reply r_ = status_reply(es);
                 co_return co_await write_reply(stream, req, std::move(r_), st);
@@ -1013,7 +1014,8 @@ awaitable<bool> complete(beast::tcp_stream& stream, request_t req, state_ptr st,
                          {"id", tc[i]["id"]},
                          {"type", "function"},
                          {"function", {{"name", tc[i]["function"]["name"]}, {"arguments", ""}}}};
-            std::string c = dump(chunk_json(id, model_id, created, {{"tool_calls", json::array({head})}}, nullptr, sid));
+            std::string c =
+                dump(chunk_json(id, model_id, created, {{"tool_calls", json::array({head})}}, nullptr, sid));
             co_await sse_send(&w, version, std::move(c));
             const std::string args = tc[i]["function"]["arguments"].get<std::string>();
             for (size_t p = 0; p < args.size(); p += 16) {
@@ -1184,8 +1186,8 @@ awaitable<bool> handle_prefixes(beast::tcp_stream& stream, request_t req, state_
         reply r_ = status_reply(ps);
         co_return co_await write_reply(stream, req, std::move(r_), st);
     }
-    reply r_ = json_reply({{"id", id}, {"object", "prefix"}, {"bytes", bytes}, {"n_tokens", n_tokens}},
-                          existed ? 200 : 201);
+    reply r_ =
+        json_reply({{"id", id}, {"object", "prefix"}, {"bytes", bytes}, {"n_tokens", n_tokens}}, existed ? 200 : 201);
     co_return co_await write_reply(stream, req, std::move(r_), st);
 }
 
@@ -1296,8 +1298,8 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
         if (ga) g_auto = ga.value();
         json probe = {{"tools", json::array()}, {"tool_choice", first_choice}};
         for (const auto& t : reg->list())
-            probe["tools"].push_back({{"type", "function"},
-                                      {"function", {{"name", t.name}, {"parameters", t.parameters}}}});
+            probe["tools"].push_back(
+                {{"type", "function"}, {"function", {{"name", t.name}, {"parameters", t.parameters}}}});
         auto pc = parse_chat_tools(probe);
         if (!pc) {
             reply r_ = status_reply(pc.error());
@@ -1325,8 +1327,8 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
         std::string mode = step == 0 ? first_mode : "auto";
         if (step == settings->max_steps - 1 || !g_auto) mode = "none";
         // The assistant turn opens with the call tag when forced; the JSON after it is constrained.
-        const auto tag = mode == "forced" ? mdl.tok().encode("<tool_call>\n", false, false)
-                                          : std::vector<engine::token_id>{};
+        const auto tag =
+            mode == "forced" ? mdl.tok().encode("<tool_call>\n", false, false) : std::vector<engine::token_id>{};
         auto made = make_request(*st, cur, g, static_cast<int32_t>(tag.size()));
         if (!made) {
             finish = "length";
@@ -1366,7 +1368,8 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
         // The call(s), durably, before running them.
         std::string content = mode == "forced" ? std::string() : calls.content;
         json tc = openai_tool_calls(calls.calls);
-        for (const auto& c : calls.calls) content += (content.empty() ? "" : "\n") + hermes_tool_call(c.name, c.arguments);
+        for (const auto& c : calls.calls)
+            content += (content.empty() ? "" : "\n") + hermes_tool_call(c.name, c.arguments);
         std::vector<engine::chat_message> call_msg{{"assistant", content}};
         std::vector<json> call_extra{{{"kind", "tool_call"}, {"tool_calls", tc}, {"step", step}}};
         auto cp = st->sessions->continue_turn(s, call_msg, call_extra);
@@ -1376,7 +1379,10 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
             co_return co_await write_reply(stream, req, std::move(r_), st);
         }
         for (size_t i = 0; i < calls.calls.size(); ++i)
-            steps.push_back({{"type", "tool_call"}, {"step", step}, {"id", tc[i]["id"]}, {"name", calls.calls[i].name},
+            steps.push_back({{"type", "tool_call"},
+                             {"step", step},
+                             {"id", tc[i]["id"]},
+                             {"name", calls.calls[i].name},
                              {"arguments", calls.calls[i].arguments}});
         std::vector<engine::chat_message> results;
         std::vector<json> result_extra;
@@ -1386,8 +1392,8 @@ awaitable<bool> agent_turn(beast::tcp_stream& stream, request_t req, state_ptr s
             json res = co_await run_tool(reg, std::move(tname), std::move(targs), settings->tool_timeout_ms);
             const json shown = res.contains("result") ? res["result"] : json{{"error", res["error"]}};
             results.push_back({"tool", tools::render_tool_response(calls.calls[i].name, shown)});
-            json ex = {{"kind", "tool_result"}, {"name", calls.calls[i].name}, {"tool_call_id", tc[i]["id"]},
-                       {"step", step}};
+            json ex = {
+                {"kind", "tool_result"}, {"name", calls.calls[i].name}, {"tool_call_id", tc[i]["id"]}, {"step", step}};
             ex.update(res);
             result_extra.push_back(ex);
             json stp = {{"type", "tool_result"}, {"step", step}, {"id", tc[i]["id"]}, {"name", calls.calls[i].name}};
@@ -1625,9 +1631,7 @@ json ws_session_list(const server_state& st, const caller& who) {
 // A {"type": "player", "name", "content"} frame: an interactive player's line for the game being played.
 // Returns the reply frame: {"type": "player_ack"} or an error frame.
 std::string ws_player_reply(ws_conn& c, const json& b, server_state& st) {
-    auto error_frame = [](const std::string& message) {
-        return dump(json{{"type", "error"}, {"message", message}});
-    };
+    auto error_frame = [](const std::string& message) { return dump(json{{"type", "error"}, {"message", message}}); };
     if (!st.opt.on_player) return error_frame("no game is being played here (player lines need mnemos play --serve)");
     if (auto hit = over_rate_limit(st, c.who, c.ws.next_layer())) return error_frame(hit->message);
     auto n = b.find("name");
@@ -1641,7 +1645,8 @@ std::string ws_player_reply(ws_conn& c, const json& b, server_state& st) {
     const std::string& content = ct->get_ref<const std::string&>();
     if (!valid_utf8(content)) return error_frame("'content' is not valid UTF-8");
     if (content.size() > st.opt.max_player_line_bytes)
-        return error_frame("'content' is too long (at most " + std::to_string(st.opt.max_player_line_bytes) + " bytes)");
+        return error_frame("'content' is too long (at most " + std::to_string(st.opt.max_player_line_bytes) +
+                           " bytes)");
     // Who may speak as a player: admin or create keys (the table's operators), or the key named like the player.
     const bool allowed = c.who.admin() || c.who.key->create || (!c.who.key->name.empty() && c.who.key->name == name);
     if (!allowed) return error_frame("this key may not speak as player '" + name + "'");
@@ -1681,7 +1686,8 @@ awaitable<void> ws_handle(std::shared_ptr<ws_conn> c, std::string text, state_pt
             c->subscribed = true;
             st->hub->n_subscribed++;
         }
-        std::string frame = dump(json{{"type", "subscribed"}, {"topic", "events"}, {"sessions", ws_session_list(*st, c->who)}});
+        std::string frame =
+            dump(json{{"type", "subscribed"}, {"topic", "events"}, {"sessions", ws_session_list(*st, c->who)}});
         co_await ws_send(c, std::move(frame));
         co_return;
     }
@@ -2105,7 +2111,8 @@ result<auth_config> parse_auth_config(const std::string& text) {
     auth_config cfg;
     if (auto d = j.find("requests_per_minute"); d != j.end()) {
         if (!d->is_number_integer() || d->get<int64_t>() < 0 || d->get<int64_t>() > 1000000)
-            return make_error(errc::invalid_argument, "requests_per_minute must be an integer from 0 (unlimited) to 1000000");
+            return make_error(errc::invalid_argument,
+                              "requests_per_minute must be an integer from 0 (unlimited) to 1000000");
         cfg.requests_per_minute = d->get<int32_t>();
     }
     auto keys = j.find("keys");
@@ -2216,14 +2223,14 @@ result<std::unique_ptr<server>> server::start(const server_options& options, eng
         }
     });
     // Durable events go to the WebSocket event feed while the io_context runs.
-    sessions.set_event_observer([hub = p->st->hub, gate = p->st->gate](const std::string& id, uint64_t seq,
-                                                                       const std::string& event_json) {
-        if (hub->n_subscribed == 0) return;
-        std::lock_guard lk(gate->mu);
-        if (!gate->open) return;
-        json ev = json::parse(event_json, nullptr, false);
-        publish(hub, id, dump(json{{"type", "event"}, {"session_id", id}, {"seq", seq}, {"event", ev}}));
-    });
+    sessions.set_event_observer(
+        [hub = p->st->hub, gate = p->st->gate](const std::string& id, uint64_t seq, const std::string& event_json) {
+            if (hub->n_subscribed == 0) return;
+            std::lock_guard lk(gate->mu);
+            if (!gate->open) return;
+            json ev = json::parse(event_json, nullptr, false);
+            publish(hub, id, dump(json{{"type", "event"}, {"session_id", id}, {"seq", seq}, {"event", ev}}));
+        });
     // Tokens of generations run outside the server (mnemos play's turns) join the same feed.
     sessions.set_token_observer([hub = p->st->hub, gate = p->st->gate](const std::string& id, std::string_view text) {
         if (hub->n_subscribed == 0) return;

@@ -62,8 +62,7 @@ result<chat_tools> parse_chat_tools(const json& b) {
             tl.handler = [](const json&, tools::tool_done done) {
                 done(make_error(errc::unsupported, "client-side tool"));
             };
-            if (auto st = ct.registry.add(std::move(tl)); !st.ok())
-                return bad(where + ".function: " + st.message());
+            if (auto st = ct.registry.add(std::move(tl)); !st.ok()) return bad(where + ".function: " + st.message());
         }
         has_tools = !ct.registry.list().empty();
     }
