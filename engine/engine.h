@@ -120,6 +120,8 @@ class engine {
 
     const model& mdl() const { return *model_; }
     kv_cache& kv() { return *kv_; }
+    // Tokens per KV page: the block size of the prefix index and of the store's block hashes.
+    int32_t page_size() const { return kv_->page_size(); }
     int32_t n_ctx() const { return n_ctx_; }
     // Longest sequence accepted: n_ctx with full attention, else what the KV pool can hold.
     int32_t max_sequence_tokens() const { return max_seq_; }

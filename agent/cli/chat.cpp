@@ -92,31 +92,16 @@ int cmd_chat(int argc, char** argv) {
         return 1;
     }
     std::shared_ptr<const engine::model> m(std::move(loaded.value()));
-    std::unique_ptr<memory::store> db;
-    std::unique_ptr<agent::session_store_i> ss;
-    if (!store_dir.empty()) {
-        memory::store_options mo;
-        mo.path = store_dir;
-        auto opened = memory::store::open(mo);
-        if (!opened) {
-            std::fprintf(stderr, "mnemos chat: --store: %s\n", opened.error().to_string().c_str());
-            return 1;
-        }
-        db = std::move(opened.value());
-        ss = agent::make_durable_session_store(*db, m->fingerprint(), 16);
-    } else {
-        ss = agent::make_memory_session_store();
-    }
-    auto runner = agent::engine_runner::start(m, eo);
-    if (!runner) {
-        std::fprintf(stderr, "mnemos chat: %s\n", runner.error().to_string().c_str());
+    agent::runtime_options ro;
+    ro.engine = eo;
+    ro.store_dir = store_dir;
+    auto rt = agent::runtime::open(m, ro);
+    if (!rt) {
+        std::fprintf(stderr, "mnemos chat: %s\n", rt.error().to_string().c_str());
         return 1;
     }
-    if (db) {
-        memory::store* raw = db.get();
-        runner.value()->run_on_engine_thread([raw](engine::engine& e) { e.kv().set_store(&raw->blocks()); });
-    }
-    agent::session_manager sessions(*m, *ss);
+    agent::engine_runner& runner = rt.value()->runner();
+    agent::session_manager& sessions = rt.value()->sessions();
     agent::session_ptr s;
     if (!session_id.empty()) {
         if (auto found = sessions.find(session_id); found) {
@@ -151,8 +136,8 @@ int cmd_chat(int argc, char** argv) {
         }
         // The whole history is the prompt (sparse attention beyond the window) up to what the KV pool holds;
         // past that, the system message and the recent messages are kept.
-        const int32_t n_ctx = runner.value()->history_limit();
-        if (auto fs = agent::fit_to_window(plan.value(), n_ctx, max_tokens); !fs.ok()) {
+        const int32_t n_ctx = runner.history_limit();
+        if (auto fs = agent::fit_to_window(plan.value(), n_ctx, max_tokens, runner.page_size()); !fs.ok()) {
             std::fprintf(stderr, "mnemos chat: %s\n", fs.message().c_str());
             sessions.end_turn(s, {}, false);
             break;
@@ -172,7 +157,7 @@ int cmd_chat(int argc, char** argv) {
             std::fflush(stdout);
         };
         r.on_finish = [&done](const engine::finish_info& info) { done.set_value(info); };
-        runner.value()->submit(std::move(r));
+        runner.submit(std::move(r));
         const engine::finish_info info = done.get_future().get();
         std::fprintf(stdout, "\n");
         if (info.reason == engine::finish_reason::error)
@@ -187,9 +172,7 @@ int cmd_chat(int argc, char** argv) {
         std::fprintf(stderr, "[%d prompt tokens, %d reused, %d generated, %s]\n", info.n_prompt, info.n_reused,
                      info.n_generated, engine::finish_reason_name(info.reason));
     }
-    runner.value().reset();
-    if (db) db->flush();
-    return 0;
+    return 0;  // the runtime's teardown stops the engine thread, then flushes and closes the store
 }
 
 }  // namespace mnemos::cli

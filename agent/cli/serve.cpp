@@ -98,47 +98,27 @@ int cmd_serve(int argc, char** argv) {
     }
     std::shared_ptr<const engine::model> m(std::move(loaded.value()));
 
-    std::unique_ptr<memory::store> db;
-    std::unique_ptr<agent::session_store_i> sessions_store;
-    if (!store_dir.empty()) {
-        memory::store_options mo;
-        mo.path = store_dir;
-        auto opened = memory::store::open(mo);
-        if (!opened) {
-            std::fprintf(stderr, "mnemos serve: --store: %s\n", opened.error().to_string().c_str());
-            return 1;
-        }
-        db = std::move(opened.value());
+    agent::runtime_options ro;
+    ro.engine = eo;
+    ro.store_dir = store_dir;
+    auto rt = agent::runtime::open(m, ro);
+    if (!rt) {
+        std::fprintf(stderr, "mnemos serve: %s\n", rt.error().to_string().c_str());
+        return 1;
     }
-    {
-        auto runner = agent::engine_runner::start(m, eo);
-        if (!runner) {
-            std::fprintf(stderr, "mnemos serve: %s\n", runner.error().to_string().c_str());
-            return 1;
-        }
-        if (db) {
-            memory::store* raw = db.get();
-            runner.value()->run_on_engine_thread([raw](engine::engine& e) { e.kv().set_store(&raw->blocks()); });
-            sessions_store = agent::make_durable_session_store(*db, m->fingerprint(), 16);
-        } else {
-            sessions_store = agent::make_memory_session_store();
-        }
-        agent::session_manager sessions(*m, *sessions_store);
-        auto srv = agent::server::start(so, *runner.value(), sessions);
-        if (!srv) {
-            std::fprintf(stderr, "mnemos serve: %s\n", srv.error().to_string().c_str());
-            return 1;
-        }
-        std::fprintf(stderr, "mnemos serve: %s on http://%s:%u (%s, %s)\n", m->hp().name.c_str(), so.host.c_str(),
-                     static_cast<unsigned>(srv.value()->port()),
-                     store_dir.empty() ? "sessions in memory" : store_dir.c_str(),
-                     so.auth.keys.empty() ? "open access" : "API keys required");
-        std::fflush(stderr);
-        srv.value()->wait();
-        srv.value().reset();
-        // The runner (engine thread) stops here, before the store closes.
+    auto srv = agent::server::start(so, rt.value()->runner(), rt.value()->sessions());
+    if (!srv) {
+        std::fprintf(stderr, "mnemos serve: %s\n", srv.error().to_string().c_str());
+        return 1;
     }
-    if (db) db->flush();
+    std::fprintf(stderr, "mnemos serve: %s on http://%s:%u (%s, %s)\n", m->hp().name.c_str(), so.host.c_str(),
+                 static_cast<unsigned>(srv.value()->port()),
+                 store_dir.empty() ? "sessions in memory" : store_dir.c_str(),
+                 so.auth.keys.empty() ? "open access" : "API keys required");
+    std::fflush(stderr);
+    srv.value()->wait();
+    srv.value().reset();  // the server stops before the runtime it serves
+    rt.value().reset();   // runtime teardown: sessions, engine thread, store (flushed)
     std::fprintf(stderr, "mnemos serve: stopped\n");
     return 0;
 }

@@ -83,16 +83,17 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::shared_ptr<const engine::model> m(std::move(loaded.value()));
-    engine::engine_options eo;
-    eo.max_seqs = 64;
-    eo.n_ctx = 512;
-    auto runner = agent::engine_runner::start(m, eo);
-    if (!runner) return 1;
-    auto store = agent::make_memory_session_store();
-    agent::session_manager sessions(*m, *store);
+    agent::runtime_options ro;
+    ro.engine.max_seqs = 64;
+    ro.engine.n_ctx = 512;
+    auto rt = agent::runtime::open(m, ro);
+    if (!rt) {
+        std::fprintf(stderr, "bench_serve: %s\n", rt.error().to_string().c_str());
+        return 1;
+    }
     agent::server_options so;
     so.port = 0;
-    auto srv = agent::server::start(so, *runner.value(), sessions);
+    auto srv = agent::server::start(so, rt.value()->runner(), rt.value()->sessions());
     if (!srv) return 1;
     const uint16_t port = srv.value()->port();
 

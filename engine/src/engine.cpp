@@ -59,8 +59,9 @@ result<std::unique_ptr<engine>> engine::create(std::shared_ptr<const model> m, c
     ko.head_dim = hp.head_dim;
     ko.page_size = 16;
     ko.fingerprint = e->model_->fingerprint();
-    const size_t page_bytes = static_cast<size_t>(hp.n_layer) * 2 * 16 * hp.kv_dim() * sizeof(uint16_t);
-    const size_t one_seq = (static_cast<size_t>(e->n_ctx_) / 16 + 2) * page_bytes;
+    const size_t page_bytes =
+        static_cast<size_t>(hp.n_layer) * 2 * static_cast<size_t>(ko.page_size) * hp.kv_dim() * sizeof(uint16_t);
+    const size_t one_seq = (static_cast<size_t>(e->n_ctx_) / ko.page_size + 2) * page_bytes;
     size_t budget = options.kv_bytes;
     if (budget == 0) budget = std::max(one_seq, std::min<size_t>(4 * one_seq, size_t(2) << 30));
     ko.max_bytes = budget;
