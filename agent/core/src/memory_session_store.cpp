@@ -1,6 +1,7 @@
 // The in-process session store, and the default prefix log of every session_store_i.
 #include <nlohmann/json.hpp>
 
+#include "agent/core/event.h"
 #include "agent/core/session_store.h"
 #include "agent/core/util.h"
 
@@ -65,8 +66,11 @@ status session_store_i::put_prefix(const std::string& id, const std::string& tex
         const json meta = {{"id", k_prefix_log_id}, {"reserved", "shared prefixes"}};
         if (auto st = put_session(k_prefix_log_id, meta.dump()); !st.ok()) return st;
     }
-    const json ev = {{"type", "prefix"}, {"id", id}, {"text", text}, {"ts", unix_now()}};
-    auto r = append_event(k_prefix_log_id, ev.dump());
+    prefix_event ev;
+    ev.id = id;
+    ev.text = text;
+    ev.ts = unix_now();
+    auto r = append_event(k_prefix_log_id, event_json_text(ev));
     if (!r) return r.error();
     return {};
 }
@@ -75,11 +79,9 @@ std::map<std::string, std::string> session_store_i::load_prefixes() {
     std::map<std::string, std::string> out;
     auto evs = read_events(k_prefix_log_id);
     if (!evs) return out;
-    for (const auto& e : evs.value()) {
-        const json ev = json::parse(e, nullptr, false);
-        if (!ev.is_object() || ev.value("type", "") != "prefix") continue;
-        if (!ev.contains("id") || !ev["id"].is_string() || !ev.contains("text") || !ev["text"].is_string()) continue;
-        out[ev["id"].get<std::string>()] = ev["text"].get<std::string>();
+    for (const auto& text : evs.value()) {
+        auto ev = parse_event(text);
+        if (const auto* p = ev ? std::get_if<prefix_event>(&ev.value()) : nullptr) out[p->id] = p->text;
     }
     return out;
 }

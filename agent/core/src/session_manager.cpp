@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/core/event.h"
 #include "agent/core/util.h"
 
 namespace mnemos::agent {
@@ -50,11 +51,11 @@ void session_manager::append_tokens(session& s, size_t msg_idx) {
 }
 
 status session_manager::append_event(session& s, const engine::chat_message& m, const json* extra) {
-    json ev = {{"type", "message"}, {"role", m.role}, {"content", m.content}, {"ts", unix_now()}};
-    if (extra && extra->is_object())
-        for (auto it = extra->begin(); it != extra->end(); ++it)
-            if (!ev.contains(it.key())) ev[it.key()] = it.value();
-    const std::string text = ev.dump();
+    json fields = extra && extra->is_object() ? *extra : json::object();
+    fields.update(json{{"type", "message"}, {"role", m.role}, {"content", m.content}, {"ts", unix_now()}});
+    auto ev = event_from_json(fields);  // the message's own fields win over extras of the same name
+    if (!ev) return ev.error();
+    const std::string text = event_json_text(ev.value());
     auto r = store_.append_event(s.id, text);
     if (!r) return r.error();
     notify(s.id, r.value(), text);
@@ -160,14 +161,13 @@ result<session_ptr> session_manager::find(const std::string& id) {
     if (meta.contains("agent") && meta["agent"].is_object()) s->agent_json = meta["agent"].dump();
     auto evs = store_.read_events(id);
     if (!evs) return evs.error();
-    for (const auto& e : evs.value()) {
-        json ev = json::parse(e, nullptr, false);
-        if (ev.is_discarded() || !ev.is_object() || ev.value("type", "") != "message") continue;
-        if (!ev.contains("role") || !ev["role"].is_string() || !ev.contains("content") || !ev["content"].is_string())
-            continue;
-        s->messages.push_back({ev["role"].get<std::string>(), ev["content"].get<std::string>()});
+    for (const auto& text : evs.value()) {
+        auto ev = parse_event(text);
+        const auto* m = ev ? std::get_if<message_event>(&ev.value()) : nullptr;
+        if (!m || m->role.empty()) continue;
+        s->messages.push_back({m->role, m->content});
         append_tokens(*s, s->messages.size() - 1);
-        if (s->messages.back().role == "assistant" && !ev.contains("kind")) ++s->n_turns;  // not a tool call
+        if (m->role == "assistant" && m->kind == message_kind::plain && !m->extra.contains("kind")) ++s->n_turns;
     }
     std::lock_guard lk(mu_);
     auto [it, inserted] = sessions_.emplace(id, s);
