@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "agent/cli/args.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/engine_flags.h"
 #include "agent/core/runtime.h"
@@ -14,73 +15,24 @@
 
 namespace mnemos::cli {
 
-namespace {
-
-void chat_usage(FILE* out) {
-    std::fprintf(out,
-                 "usage: mnemos chat [--model FILE] [--system TEXT] [--store DIR --session ID] [options]\n"
-                 "\n"
-                 "Reads one user message per line from stdin and streams the model's reply to stdout.\n"
-                 "With --store and --session the conversation is durable and resumes where it left off.\n"
-                 "Empty line or EOF ends the chat.\n"
-                 "\n"
-                 "options:\n"
-                 "  --model FILE        GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
-                 "  --system TEXT       system prompt (persona) of a new session\n"
-                 "  --store DIR         RocksDB directory (default: in memory)\n"
-                 "  --session ID        session id (default: a new random one)\n"
-                 "  --max-tokens N      per reply (default 256)\n"
-                 "  --temperature T     (default 0.8; 0 = greedy)\n"
-                 "  --threads N         engine CPU threads (default: all)\n"
-                 "  -h, --help          show this help\n"
-                 "%s",
-                 k_engine_flags_help);
-}
-
-}  // namespace
-
 int cmd_chat(int argc, char** argv) {
     std::string model_path, store_dir, session_id, system;
     int32_t max_tokens = 256;
     engine::sampler_params sp;
     engine::engine_options eo;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "mnemos chat: %s needs a value\n", a.c_str());
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        if (a == "-h" || a == "--help") {
-            chat_usage(stdout);
-            return 0;
-        } else if (a == "--model" || a == "-m")
-            model_path = value();
-        else if (a == "--store")
-            store_dir = value();
-        else if (a == "--session")
-            session_id = value();
-        else if (a == "--system")
-            system = value();
-        else if (a == "--max-tokens")
-            max_tokens = std::atoi(value().c_str());
-        else if (a == "--temperature")
-            sp.temperature = static_cast<float>(std::atof(value().c_str()));
-        else if (a == "--threads")
-            eo.n_threads = std::atoi(value().c_str());
-        else {
-            std::string err;
-            const flag_parse fp = parse_engine_flag(argc, argv, i, eo, err);
-            if (fp == flag_parse::ok) continue;
-            if (fp == flag_parse::error)
-                std::fprintf(stderr, "mnemos chat: %s\n", err.c_str());
-            else
-                std::fprintf(stderr, "mnemos chat: unknown option '%s' (see --help)\n", a.c_str());
-            return 2;
-        }
-    }
+    arg_parser p("mnemos chat [--model FILE] [--system TEXT] [--store DIR --session ID] [options]",
+                 "Reads one user message per line from stdin and streams the model's reply to stdout.\n"
+                 "With --store and --session the conversation is durable and resumes where it left off.\n"
+                 "Empty line or EOF ends the chat.");
+    p.text("--model,-m", model_path, "FILE", "GGUF model (default: $MNEMOS_MODEL, else ../shared/models)");
+    p.text("--system", system, "TEXT", "system prompt (persona) of a new session");
+    p.text("--store", store_dir, "DIR", "RocksDB directory (default: in memory)");
+    p.text("--session", session_id, "ID", "session id (default: a new random one)");
+    p.integer("--max-tokens", max_tokens, 1, 1 << 24, "N", "per reply (default 256)");
+    p.real("--temperature,--temp", sp.temperature, 0, 100, "T", "(default 0.8; 0 = greedy)");
+    p.integer("--threads,-t", eo.n_threads, 0, 1024, "N", "engine CPU threads (default: all)");
+    add_engine_flags(p, eo);
+    if (const int rc = p.run(argc, argv); rc >= 0) return rc;
     model_path = resolve_model_path(model_path);
     if (model_path.empty()) {
         std::fprintf(stderr, "mnemos chat: no model. Pass --model FILE or set MNEMOS_MODEL.\n");

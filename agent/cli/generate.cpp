@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli/args.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/engine_flags.h"
 #include "engine/engine.h"
@@ -21,40 +22,6 @@
 namespace mnemos::cli {
 
 namespace {
-
-void generate_usage(FILE* out) {
-    std::fprintf(out,
-                 "usage: mnemos generate [--model FILE] --prompt TEXT [options]\n"
-                 "\n"
-                 "Runs a GGUF model (llama or qwen2 architecture) on TEXT and streams the\n"
-                 "continuation to stdout; timings go to stderr.\n"
-                 "\n"
-                 "options:\n"
-                 "  --model FILE          GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
-                 "  --prompt TEXT         the prompt (this or --prompt-file is required)\n"
-                 "  --prompt-file FILE    read the prompt from FILE ('-' = standard input): for long\n"
-                 "                        histories that do not fit the command line\n"
-                 "  --chat                wrap the prompt as a user message in the model's chat template\n"
-                 "  --system TEXT         system message for --chat\n"
-                 "  --n-predict N         tokens to generate at most (default 128)\n"
-                 "  --temperature T       0 = greedy (default 0.8)\n"
-                 "  --top-k K             (default 40; 0 = off)\n"
-                 "  --top-p P             (default 0.95)\n"
-                 "  --min-p P             (default 0.05)\n"
-                 "  --repeat-penalty R    (default 1.0 = off)\n"
-                 "  --seed S              sampling seed (default 0xC0FFEE)\n"
-                 "  --stop TEXT           stop string (repeatable)\n"
-                 "  --ignore-eos          keep generating after end-of-generation tokens\n"
-                 "  --threads N           CPU threads (default: all)\n"
-                 "  --ctx N               context length (default: the model's, at most 32768)\n"
-                 "  --dump-logits FILE    write the top-8 [id, logit] and logsumexp of every prompt\n"
-                 "                        position and generated step as JSON lines\n"
-                 "  --no-stream           print the text only at the end\n"
-                 "  -h, --help            show this help\n"
-                 "\n"
-                 "%s",
-                 k_engine_flags_help);
-}
 
 // The whole of FILE, or of standard input for "-". Errors: io_error naming the file.
 result<std::string> read_prompt_file(const std::string& path) {
@@ -136,86 +103,45 @@ std::function<void(int32_t, int32_t)> prefill_progress_bar(size_t n_prompt, size
 }
 
 int cmd_generate(int argc, char** argv) {
-    std::string model_path, prompt, system, dump_path;
-    bool chat = false, stream = true, have_prompt = false;
+    std::string model_path, prompt, prompt_file, system, dump_path;
+    bool chat = false, no_stream = false;
     engine::request req;
     req.max_tokens = 128;
     engine::engine_options eo;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&](const char* name) -> const char* {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "mnemos generate: %s needs a value\n", name);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        auto number = [&](const char* name) -> double {
-            const char* v = value(name);
-            char* end = nullptr;
-            const double d = std::strtod(v, &end);
-            if (end == v || *end != 0) {
-                std::fprintf(stderr, "mnemos generate: %s expects a number, got '%s'\n", name, v);
-                std::exit(2);
-            }
-            return d;
-        };
-        if (a == "-h" || a == "--help") {
-            generate_usage(stdout);
-            return 0;
-        } else if (a == "--model" || a == "-m")
-            model_path = value("--model");
-        else if (a == "--prompt" || a == "-p")
-            prompt = value("--prompt"), have_prompt = true;
-        else if (a == "--prompt-file") {
-            auto text = read_prompt_file(value("--prompt-file"));
-            if (!text) {
-                std::fprintf(stderr, "mnemos generate: --prompt-file: %s\n", text.error().message().c_str());
-                return 2;
-            }
-            prompt = std::move(text.value()), have_prompt = true;
-        } else if (a == "--system")
-            system = value("--system");
-        else if (a == "--chat")
-            chat = true;
-        else if (a == "--n-predict" || a == "-n")
-            req.max_tokens = static_cast<int32_t>(number("--n-predict"));
-        else if (a == "--temperature" || a == "--temp")
-            req.sampling.temperature = static_cast<float>(number("--temperature"));
-        else if (a == "--top-k")
-            req.sampling.top_k = static_cast<int32_t>(number("--top-k"));
-        else if (a == "--top-p")
-            req.sampling.top_p = static_cast<float>(number("--top-p"));
-        else if (a == "--min-p")
-            req.sampling.min_p = static_cast<float>(number("--min-p"));
-        else if (a == "--repeat-penalty")
-            req.sampling.repeat_penalty = static_cast<float>(number("--repeat-penalty"));
-        else if (a == "--seed")
-            req.sampling.seed = static_cast<uint64_t>(number("--seed"));
-        else if (a == "--stop")
-            req.stop.emplace_back(value("--stop"));
-        else if (a == "--ignore-eos")
-            req.ignore_eos = true;
-        else if (a == "--threads" || a == "-t")
-            eo.n_threads = static_cast<int32_t>(number("--threads"));
-        else if (a == "--ctx")
-            eo.n_ctx = static_cast<int32_t>(number("--ctx"));
-        else if (a == "--dump-logits")
-            dump_path = value("--dump-logits");
-        else if (a == "--no-stream")
-            stream = false;
-        else {
-            std::string err;
-            const flag_parse fp = parse_engine_flag(argc, argv, i, eo, err);
-            if (fp == flag_parse::ok) continue;
-            if (fp == flag_parse::error)
-                std::fprintf(stderr, "mnemos generate: %s\n", err.c_str());
-            else
-                std::fprintf(stderr, "mnemos generate: unknown option '%s' (see --help)\n", a.c_str());
+    arg_parser p("mnemos generate [--model FILE] --prompt TEXT [options]",
+                 "Runs a GGUF model (llama or qwen2 architecture) on TEXT and streams the\n"
+                 "continuation to stdout; timings go to stderr.");
+    p.text("--model,-m", model_path, "FILE", "GGUF model (default: $MNEMOS_MODEL, else ../shared/models)");
+    p.text("--prompt,-p", prompt, "TEXT", "the prompt (this or --prompt-file is required)");
+    p.text("--prompt-file", prompt_file, "FILE",
+           "read the prompt from FILE ('-' = standard input): for long histories that do not fit the command line");
+    p.toggle("--chat", chat, "wrap the prompt as a user message in the model's chat template");
+    p.text("--system", system, "TEXT", "system message for --chat");
+    p.integer("--n-predict,-n", req.max_tokens, 1, 1 << 24, "N", "tokens to generate at most (default 128)");
+    p.real("--temperature,--temp", req.sampling.temperature, 0, 100, "T", "0 = greedy (default 0.8)");
+    p.integer("--top-k", req.sampling.top_k, 0, 1 << 24, "K", "(default 40; 0 = off)");
+    p.real("--top-p", req.sampling.top_p, 0, 1, "P", "(default 0.95)");
+    p.real("--min-p", req.sampling.min_p, 0, 1, "P", "(default 0.05)");
+    p.real("--repeat-penalty", req.sampling.repeat_penalty, 0, 100, "R", "(default 1.0 = off)");
+    p.integer("--seed", req.sampling.seed, 0, UINT64_MAX, "S", "sampling seed (default 0xC0FFEE)");
+    p.repeated("--stop", req.stop, "TEXT", "stop string (repeatable)");
+    p.toggle("--ignore-eos", req.ignore_eos, "keep generating after end-of-generation tokens");
+    p.integer("--threads,-t", eo.n_threads, 0, 1024, "N", "CPU threads (default: all)");
+    p.integer("--ctx", eo.n_ctx, 0, 1 << 24, "N", "context length (default: the model's, at most 32768)");
+    p.text("--dump-logits", dump_path, "FILE",
+           "write the top-8 [id, logit] and logsumexp of every prompt position and generated step as JSON lines");
+    p.toggle("--no-stream", no_stream, "print the text only at the end");
+    add_engine_flags(p, eo);
+    if (const int rc = p.run(argc, argv); rc >= 0) return rc;
+    const bool stream = !no_stream;
+    if (!prompt_file.empty()) {
+        auto text = read_prompt_file(prompt_file);
+        if (!text) {
+            std::fprintf(stderr, "mnemos generate: --prompt-file: %s\n", text.error().message().c_str());
             return 2;
         }
-    }
-    if (!have_prompt) {
+        prompt = std::move(text.value());
+    } else if (prompt.empty()) {
         std::fprintf(stderr, "mnemos generate: --prompt or --prompt-file is required (see --help)\n");
         return 2;
     }

@@ -63,7 +63,7 @@ void play_usage(FILE* out) {
         "  --quiet             do not stream the turns\n"
         "  -h, --help          show this help\n\n"
         "%s",
-        k_engine_flags_help);
+        engine_flags_help().c_str());
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ void serve_usage(FILE* out) {
         "16 KiB, trailers 16 KiB (431); JSON nested at most 64 levels, 1024 messages and 128 tools\n"
         "per request, a tool's parameters or a json_schema 64 KiB, a tool description 16 KiB (400).\n\n"
         "%s",
-        k_engine_flags_help);
+        engine_flags_help().c_str());
 }
 
 }  // namespace
