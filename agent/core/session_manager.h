@@ -4,6 +4,7 @@
 // Threading: thread-safe; one turn at a time per session (a second concurrent turn is refused with
 // errc::busy). That refusal is the last line of defense for in-process callers (mnemos play): the HTTP
 // server queues a session's turns (agent/server/server.h, "Concurrency") so its own turns never meet it.
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -84,6 +85,8 @@ class session_manager {
     // Every shared prefix, id -> text.
     std::map<std::string, std::string> shared_prefixes() const;
     size_t n_resident() const;
+    // Turns whose session_store_i::note_tokens failed (logged to stderr; the turn itself is durable).
+    int64_t n_note_failures() const { return n_note_failures_.load(); }
 
   private:
     void append_tokens(session& s, size_t msg_idx);
@@ -100,6 +103,7 @@ class session_manager {
     std::shared_ptr<const event_observer> observer_;
     std::shared_ptr<const token_observer> token_observer_;
     void notify(const std::string& id, uint64_t seq, const std::string& event_json) const;
+    std::atomic<int64_t> n_note_failures_{0};
 };
 
 }  // namespace mnemos::agent

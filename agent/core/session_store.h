@@ -40,11 +40,13 @@ class session_store_i {
     virtual status put_prefix(const std::string& id, const std::string& text);
     // Every prefix, id -> text (empty when none; unreadable entries are skipped).
     virtual std::map<std::string, std::string> load_prefixes();
-    // Told the session's tokens after each turn (a RocksDB store records which
-    // KV blocks the session uses, for garbage collection). Default: nothing.
-    virtual void note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens) {
+    // Told the session's tokens after each turn (a RocksDB store records which KV blocks the session
+    // uses, for garbage collection, and its token count). Default: nothing. Errors: those of the store;
+    // the turn itself is durable either way (its events are), so callers count and log the failure.
+    virtual status note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens) {
         (void)id;
         (void)tokens;
+        return {};
     }
 };
 

@@ -55,15 +55,16 @@ class durable_session_store final : public session_store_i {
         for (auto& e : evs.value()) out.push_back(std::move(e.json));
         return out;
     }
-    void note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens) override {
+    status note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens) override {
         const auto hashes = memory::store::block_hashes(fingerprint_, tokens, page_size_);
-        if (!hashes.empty()) (void)st_.add_block_refs(id, hashes);
+        if (!hashes.empty())
+            if (auto st = st_.add_block_refs(id, hashes); !st.ok()) return st;
         // Token count and last full block in the session's metadata.
         auto m = st_.get_session(id);
-        if (!m) return;
+        if (!m) return m.error();
         m->n_tokens = static_cast<int64_t>(tokens.size());
         m->last_block_hash = hashes.empty() ? std::string() : engine::to_hex(hashes.back().bytes);
-        (void)st_.put_session(m.value());
+        return st_.put_session(m.value());
     }
 
   private:

@@ -1,6 +1,7 @@
 // session_manager (agent/core/session_manager.h).
 #include "agent/core/session_manager.h"
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "agent/core/event.h"
@@ -256,7 +257,12 @@ status session_manager::end_turn(const session_ptr& s, const std::string& reply,
             s->messages.push_back(std::move(m));
             append_tokens(*s, s->messages.size() - 1);
             ++s->n_turns;
-            store_.note_tokens(s->id, s->tokens);
+            if (auto nt = store_.note_tokens(s->id, s->tokens); !nt.ok()) {
+                // The reply is durable; only the KV block references (GC) and token count lag behind.
+                n_note_failures_.fetch_add(1);
+                std::fprintf(stderr, "mnemos: session '%s': block references not recorded: %s\n", s->id.c_str(),
+                             nt.to_string().c_str());
+            }
         }
     }
     s->busy = false;
