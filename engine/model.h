@@ -98,6 +98,8 @@ class model {
     // Weight bytes of all tensors (for reports).
     size_t n_weight_bytes() const { return n_weight_bytes_; }
     const char* weight_type_name() const;  // the type of most matrix bytes ("q4_k")
+    // Matrix tensors per type, the most bytes first ("q4_k x24, q6_k x5"); what info and generate print.
+    const std::string& weight_mix() const;
 
   private:
     model() = default;
@@ -111,6 +113,7 @@ class model {
     block_hash fingerprint_;
     size_t n_weight_bytes_ = 0;
     kernels::ggml_type main_type_ = kernels::ggml_type::f32;
+    std::string weight_mix_;
 };
 
 }  // namespace mnemos::engine

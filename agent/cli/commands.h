@@ -16,6 +16,8 @@ int cmd_serve(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 // agent/cli/play.cpp: `play FILE` runs a scenario (agent/play.h).
 int cmd_play(int argc, char** argv);
+// agent/cli/version.cpp: version, git commit, build type and the CPU kernels in use.
+int cmd_version(int argc, char** argv);
 
 // --model, else $MNEMOS_MODEL, else the first of a list of known files under
 // ../shared/models (relative to the working directory or the executable),

@@ -227,7 +227,7 @@ int cmd_generate(int argc, char** argv) {
         stderr,
         "\nmnemos: %s (%s, %s), load %.2f s | prompt %d tokens, %.1f tok/s | generated %d tokens, %.1f tok/s | "
         "stop: %s\n",
-        model_path.c_str(), m->hp().arch.c_str(), m->weight_type_name(), load_s, n_prompt,
+        model_path.c_str(), m->hp().arch.c_str(), m->weight_mix().c_str(), load_s, n_prompt,
         prefill_s > 0 ? n_prompt / prefill_s : 0.0, fin.n_generated,
         decode_s > 0 && fin.n_generated > 1 ? (fin.n_generated - 1) / decode_s : 0.0,
         engine::finish_reason_name(fin.reason));

@@ -40,7 +40,7 @@ int cmd_info(int argc, char** argv) {
     const engine::hparams& hp = (*m)->hp();
     std::printf("file        %s\n", path.c_str());
     std::printf("name        %s\n", hp.name.c_str());
-    std::printf("arch        %s (%s weights, %.1f MiB)\n", hp.arch.c_str(), (*m)->weight_type_name(),
+    std::printf("arch        %s (weights %s; %.1f MiB)\n", hp.arch.c_str(), (*m)->weight_mix().c_str(),
                 (*m)->n_weight_bytes() / 1048576.0);
     std::printf("dims        embd %d, layers %d, heads %d (kv %d), head dim %d, ffn %d\n", hp.n_embd, hp.n_layer,
                 hp.n_head, hp.n_head_kv, hp.head_dim, hp.n_ff);

@@ -22,6 +22,7 @@ void usage(FILE* out) {
                  "  play       play a scenario file (characters, probes, score; resumes with --store --resume)\n"
                  "  sessions   ls | show ID | rm ID: the sessions in the store (--db PATH)\n"
                  "  store      stats | gc: the store's counts, bytes per token, hit rates (--db PATH)\n"
+                 "  version    print the version, git commit, build type and CPU kernels (also --version)\n"
                  "  help       show this help\n"
                  "\n"
                  "`mnemos <command> --help` shows a command's options.\n"
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
         usage(stdout);
         return 0;
     }
+    if (cmd == "version" || cmd == "--version") return mnemos::cli::cmd_version(argc - 1, argv + 1);
     if (cmd == "generate") return mnemos::cli::cmd_generate(argc - 1, argv + 1);
     if (cmd == "info") return mnemos::cli::cmd_info(argc - 1, argv + 1);
     if (cmd == "sessions") return mnemos::cli::cmd_sessions(argc - 1, argv + 1);

@@ -1,5 +1,6 @@
 #include "engine/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -127,6 +128,7 @@ class tensor_reader {
         out.n_rows = n_rows;
         out.row_bytes = kernels::row_size(t->type, n_cols);
         bytes_by_type_[static_cast<uint32_t>(t->type)] += t->n_bytes;
+        ++tensors_by_type_[static_cast<uint32_t>(t->type)];
         return {};
     }
 
@@ -152,9 +154,22 @@ class tensor_reader {
         return static_cast<ggml_type>(best);
     }
 
+    // "q4_k x24, q6_k x5": matrix tensors per type, the most bytes first.
+    std::string mix() const {
+        std::vector<std::pair<size_t, uint32_t>> order;
+        for (auto [t, n] : bytes_by_type_) order.push_back({n, t});
+        std::sort(order.rbegin(), order.rend());
+        std::string s;
+        for (auto [n, t] : order)
+            s += (s.empty() ? "" : ", ") + std::string(kernels::traits_of(static_cast<ggml_type>(t)).name) + " x" +
+                 std::to_string(tensors_by_type_.at(t));
+        return s;
+    }
+
   private:
     const gguf_file& f_;
     std::map<uint32_t, size_t> bytes_by_type_;  // matrix bytes per type, for weight_type_name()
+    std::map<uint32_t, int> tensors_by_type_;   // matrix tensors per type, for weight_mix()
 };
 
 }  // namespace
@@ -217,6 +232,7 @@ status model::init() {
         }
     }
     main_type_ = r.main_type();
+    weight_mix_ = r.mix();
     for (const gguf_tensor& t : f.tensors()) n_weight_bytes_ += t.n_bytes;
 
     // Fingerprint: identity of the weights and of the KV format.
@@ -249,5 +265,6 @@ status model::init() {
 }
 
 const char* model::weight_type_name() const { return kernels::traits_of(main_type_).name; }
+const std::string& model::weight_mix() const { return weight_mix_; }
 
 }  // namespace mnemos::engine

@@ -1,4 +1,4 @@
-// `mnemos chat` driven in a pseudo-terminal, as a user types: Ctrl-C in the middle of a reply stops it,
+// The command line driven as a user does: `mnemos chat` in a pseudo-terminal (Ctrl-C in the middle of a
 // returns to the prompt and stores the partial reply marked "interrupted"; /exit leaves with status 0
 // and the store reopens with the whole conversation.
 #include <poll.h>
@@ -114,4 +114,17 @@ TEST_CASE("chat: Ctrl-C mid-reply returns to the prompt and keeps the partial re
     const std::string last = evs->back().json;
     CHECK(last.find("\"role\":\"assistant\"") != std::string::npos);
     CHECK(last.find("\"interrupted\":true") != std::string::npos);
+}
+
+TEST_CASE("version: the binary names its version, commit, build type and kernels", "[agent][cli]") {
+    FILE* p = popen((std::string(MNEMOS_BINARY) + " --version").c_str(), "r");
+    REQUIRE(p);
+    std::string out;
+    char buf[256];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    CHECK(pclose(p) == 0);
+    CHECK(out.rfind("mnemos ", 0) == 0);
+    CHECK(out.find("commit ") != std::string::npos);
+    CHECK(out.find(" build)") != std::string::npos);
+    CHECK(out.find("cpu kernels: ") != std::string::npos);
 }
