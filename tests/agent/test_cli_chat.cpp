@@ -1,6 +1,6 @@
 // The command line driven as a user does: `mnemos chat` in a pseudo-terminal (Ctrl-C in the middle of a
-// returns to the prompt and stores the partial reply marked "interrupted"; /exit leaves with status 0
-// and the store reopens with the whole conversation.
+// reply stops it, returns to the prompt and stores the partial reply marked "interrupted"; /exit leaves
+// with status 0 and the store reopens with the conversation), and `mnemos --version`.
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
