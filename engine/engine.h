@@ -93,9 +93,10 @@ struct request {
 
 struct engine_stats {
     int64_t n_steps = 0;
-    int64_t n_prefill_tokens = 0;  // prompt tokens computed
-    int64_t n_decode_tokens = 0;   // generated tokens fed back
-    int64_t n_reused_tokens = 0;   // prompt tokens served by the prefix cache
+    int64_t n_prefill_tokens = 0;   // prompt tokens computed
+    int64_t n_decode_tokens = 0;    // generated tokens fed back
+    int64_t n_reused_tokens = 0;    // prompt tokens served by the prefix cache
+    int64_t n_admission_waits = 0;  // steps in which the next waiting sequence waited for KV pages
     int32_t n_running = 0;
     int32_t n_waiting = 0;
 };
@@ -133,6 +134,9 @@ class engine {
     struct sequence;
     engine() = default;
     void admit();
+    // The most pages s may hold at once: its prompt plus max_tokens (full attention), or the sparse resident
+    // budget (sinks, window, one selection, a chunk) when that is smaller.
+    int32_t pages_at_most(const sequence& s) const;
     void finish(sequence& s, finish_reason reason, status error = {});
     void emit_token(sequence& s, token_id tok);
     void advance_constraint(sequence& s, token_id tok);

@@ -161,6 +161,20 @@ void engine::advance_constraint(sequence& s, token_id tok) {
     if (!rest.empty() && !s.gstate->accept_bytes(rest)) s.gstate.reset();
 }
 
+int32_t engine::pages_at_most(const sequence& s) const {
+    const int64_t page = kv_->page_size();
+    const int64_t max_tokens = std::max<int64_t>(0, s.req.max_tokens);
+    const int64_t end = std::min<int64_t>(int64_t(s.req.prompt.size()) + max_tokens + 1, max_seq_);
+    int64_t pages = (end + page - 1) / page;
+    // A sparse sequence keeps its sinks, window, one layer's selection and a chunk in flight resident.
+    if (fwd_->sparse_engages(end)) {
+        const int64_t resident = (int64_t(attention_.n_sink) + attention_.n_window + fwd_->sparse_max_chunk()) / page +
+                                 attention_.n_pages + 2;
+        pages = std::min(pages, resident);
+    }
+    return static_cast<int32_t>(pages);
+}
+
 void engine::admit() {
     {
         std::lock_guard<std::mutex> lock(inbox_mu_);
@@ -177,7 +191,19 @@ void engine::admit() {
         cancels_.clear();
     }
     const int32_t n_vocab = model_->hp().n_vocab;
+    int32_t committed = 0;  // pages the running sequences may still hold at their largest
+    for (const auto& r : running_)
+        if (!r->done) committed += pages_at_most(*r);
     while (!waiting_.empty() && static_cast<int32_t>(running_.size()) < opt_.max_seqs) {
+        // Admission by KV budget, in order: a sequence starts only when its pages fit beside those the running
+        // ones may still take; it waits otherwise (never fails for a full pool while others can finish). One
+        // that would not fit an empty pool starts alone when nothing runs (and fails there if it must).
+        const int32_t need = pages_at_most(*waiting_.front());
+        if (committed > 0 && committed + need > kv_->n_pages()) {
+            stats_.n_admission_waits++;
+            break;
+        }
+        committed += need;
         std::unique_ptr<sequence> s = std::move(waiting_.front());
         waiting_.pop_front();
         sequence& q = *s;

@@ -355,3 +355,32 @@ TEST_CASE("cancellation and stop strings", "[forward]") {
     CHECK(fin.reason == finish_reason::cancelled);
     CHECK(fin.n_generated < 10);
 }
+
+TEST_CASE("admission by KV budget: more sequences than the pool holds wait their turn, none fails", "[forward][kv]") {
+    test::tiny_model_options o;
+    auto m = make_model(o, "admission");
+    engine_options eo;
+    eo.n_threads = 1;
+    eo.n_ctx = 256;
+    eo.attention.mode = attention_mode::full;
+    const size_t page_bytes = size_t(o.n_layer) * 2 * 16 * (o.n_embd / o.n_head * o.n_head_kv) * sizeof(uint16_t);
+    eo.kv_bytes = 20 * page_bytes;  // 20 pages; each sequence below needs 8 (100 prompt + 20 generated tokens)
+    auto eng = engine::engine::create(m, eo);
+    REQUIRE(eng.ok());
+    REQUIRE((*eng)->kv().n_pages() == 20);
+    std::vector<std::vector<token_id>> prompts;
+    for (int i = 0; i < 8; ++i) prompts.push_back(random_tokens(100, m->hp().n_vocab, 100 + i));
+    const auto together = run_engine(**eng, prompts, 20, true);
+    CHECK((*eng)->stats().n_admission_waits > 0);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        INFO("sequence " << i << ": " << together[i].fin.error.message());
+        REQUIRE(together[i].fin.reason == finish_reason::length);
+        CHECK(together[i].fin.n_generated == 20);
+        // The same logits as the sequence alone in a fresh engine (waiting changes nothing it computes).
+        auto alone_eng = engine::engine::create(m, eo);
+        const auto alone = run_engine(**alone_eng, {prompts[i]}, 20, true);
+        REQUIRE(alone[0].logits.size() == together[i].logits.size());
+        for (size_t p = 0; p < alone[0].logits.size(); ++p)
+            CHECK(max_abs_diff(alone[0].logits[p], together[i].logits[p]) <= 1e-4f);
+    }
+}
