@@ -1,7 +1,9 @@
 #pragma once
 // The HTTP server (Boost.Beast on an Asio io_context run by a small thread
 // pool): OpenAI-compatible chat completions, the native sessions API, metrics.
-// Beast stays inside agent/src/server.cpp; this header has no Boost types.
+// Beast stays inside agent/server/src/; this header has no Boost types. The parts (connection, router,
+// http_reply, auth, rate_limiter, turn_queue, engine_bridge, one file per API) live in
+// mnemos::agent::server_detail; rate_limiter.h, turn_queue.h, router.h and http_errors.h are public for tests.
 //
 // Endpoints
 //   GET    /healthz                      {"status":"ok"} (no key needed)
@@ -147,7 +149,11 @@ struct server_options {
     size_t max_player_line_bytes = 4096;
 };
 
-// The spectator page served at GET / (agent/src/spectator_page.cpp).
+// The spectator page served at GET / (agent/server/spectator.html, embedded at build time by
+// agent/server/embed_file.cmake): plain HTML and JavaScript, no external resources. It connects to /v1/ws,
+// subscribes to "events", and shows every session the key may read (character, turns as they stream,
+// events) plus memory and cache statistics from GET /metrics, polled every 2 s. A key is taken from the
+// page's own "?key=" parameter.
 const std::string& spectator_page();
 
 class server {

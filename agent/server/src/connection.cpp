@@ -1,0 +1,122 @@
+// Connections (connection.h): the bounded request parser, keep-alive, the WebSocket upgrade.
+#include "agent/server/src/connection.h"
+
+#include <boost/beast/websocket.hpp>
+
+#include "agent/server/src/http_reply.h"
+#include "agent/server/src/routes.h"
+#include "agent/server/src/ws.h"
+
+namespace mnemos::agent::server_detail {
+
+namespace {
+
+// The request parser with field limits. Beast 1.81 applies header_limit to the header only, never to a chunked
+// body's trailer, and basic_fields throws std::length_error for a field over 64 KiB, from inside async_read's
+// completion, which no coroutine can catch: it escapes io_context::run. Here a field over k_max_field_bytes, or
+// trailer fields over k_max_trailer_bytes in all, end the parse with header_limit instead (the caller answers 431).
+// Trailer fields within the limits are dropped, not merged into the header (RFC 9110 6.5.1): nothing here uses them,
+// and a trailing Authorization or Content-Type must not change a request already read.
+class bounded_request_parser : public http::request_parser<http::string_body> {
+  public:
+    explicit bounded_request_parser(size_t max_body_bytes) {
+        body_limit(max_body_bytes);
+        header_limit(static_cast<std::uint32_t>(k_max_header_bytes));
+    }
+
+  private:
+    size_t trailer_bytes_ = 0;  // name and value bytes of the trailer fields so far
+
+    void on_field_impl(http::field f, beast::string_view name, beast::string_view value, error_code& ec) override {
+        const size_t n = name.size() + value.size();
+        if (is_header_done()) trailer_bytes_ += n;
+        if (n > k_max_field_bytes || trailer_bytes_ > k_max_trailer_bytes) {
+            ec = http::error::header_limit;
+            return;
+        }
+        if (!is_header_done()) get().insert(f, name, value);
+    }
+};
+
+// The answer to a request the parser refused: 413 body too large, 431 header or trailer too large, else 400.
+unsigned refused_request_status(const error_code& ec) {
+    if (ec == http::error::body_limit) return 413;
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) return 431;
+    return 400;
+}
+
+}  // namespace
+
+awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
+    st->m.n_connections++;
+    // Bounded: a header or a trailer must fit whole (Beast parses either only once all of it is buffered); a
+    // request that needs more ends with buffer_overflow (431) instead of growing the buffer without limit.
+    beast::flat_buffer buffer(k_max_header_bytes + k_max_trailer_bytes);
+    for (;;) {
+        bounded_request_parser parser(st->opt.max_body_bytes);
+        stream.expires_after(std::chrono::seconds(60));
+        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout)
+            break;
+        if (ec) {
+            // Malformed or oversized request: answer once, then close (the stream is out of sync).
+            const unsigned code = refused_request_status(ec);
+            request_t dummy{http::verb::get, "/", 11};
+            dummy.keep_alive(false);
+            std::string message = "malformed HTTP request: " + ec.message();
+            if (code == 413) message = "request body exceeds " + std::to_string(st->opt.max_body_bytes) + " bytes";
+            if (code == 431)
+                message = "request header fields too large (at most " + std::to_string(k_max_header_bytes) +
+                          " bytes of header, " + std::to_string(k_max_field_bytes) + " per field, " +
+                          std::to_string(k_max_trailer_bytes) + " of trailer)";
+            reply rep = code == 413   ? error_reply(http_refusal::payload_too_large, message)
+                        : code == 431 ? error_reply(http_refusal::headers_too_large, message)
+                                      : error_reply(errc::invalid_argument, message);
+            co_await write_reply(stream, dummy, std::move(rep), st);
+            break;
+        }
+        request_t req = parser.release();
+        const std::string method(req.method_string()), target(req.target());
+        if (websocket::is_upgrade(req) && target.substr(0, target.find('?')) == "/v1/ws") {
+            st->m.n_requests++;
+            auto who = authenticate(st->opt.auth, req, true);
+            if (!who) {
+                reply rep = error_reply(http_refusal::unauthorized, "missing or invalid API key");
+                req.keep_alive(false);
+                co_await write_reply(stream, req, std::move(rep), st);
+                break;
+            }
+            if (auto limited = rate_limited(*st, *who, stream)) {
+                req.keep_alive(false);
+                co_await write_reply(stream, req, *limited, st);
+                break;
+            }
+            if (st->opt.log_requests) std::fprintf(stderr, "mnemos serve: GET /v1/ws (upgrade)\n");
+            auto c = std::make_shared<ws_conn>(ws_stream(std::move(stream)), *who);
+            co_await serve_ws(c, std::move(req), st);
+            st->m.n_connections--;
+            co_return;
+        }
+        const bool keep = co_await dispatch(stream, std::move(req), st);
+        if (st->opt.log_requests)
+            std::fprintf(stderr, "mnemos serve: %s %s\n", method.c_str(), target.substr(0, target.find('?')).c_str());
+        if (!keep) break;
+    }
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    st->m.n_connections--;
+}
+
+awaitable<void> accept_loop(tcp::acceptor* acceptor, state_ptr st) {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor->async_accept(net::make_strand(acceptor->get_executor()), use_tuple);
+        if (ec) {
+            if (ec == net::error::operation_aborted || !acceptor->is_open()) co_return;
+            continue;  // e.g. too many open files: keep serving
+        }
+        auto ex = socket.get_executor();
+        net::co_spawn(ex, serve_connection(beast::tcp_stream(std::move(socket)), st), log_exception("connection"));
+    }
+}
+
+}  // namespace mnemos::agent::server_detail

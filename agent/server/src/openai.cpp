@@ -1,0 +1,158 @@
+// POST /v1/chat/completions and GET /v1/models (openai.h); the streaming half is in openai_stream.cpp.
+#include "agent/server/src/openai.h"
+
+#include "agent/core/util.h"
+#include "agent/server/src/engine_bridge.h"
+#include "agent/server/src/openai_stream.h"
+#include "agent/server/src/session_turn.h"
+
+namespace mnemos::agent::server_detail {
+
+const char* openai_finish(engine::finish_reason r) {
+    switch (r) {
+        case engine::finish_reason::length:
+            return "length";
+        case engine::finish_reason::cancelled:
+            return "cancelled";
+        case engine::finish_reason::error:
+            return "error";
+        default:
+            return "stop";
+    }
+}
+
+json usage_json(const engine::finish_info& i) {
+    return {{"prompt_tokens", i.n_prompt},
+            {"completion_tokens", i.n_generated},
+            {"total_tokens", i.n_prompt + i.n_generated},
+            {"prompt_tokens_details", {{"cached_tokens", i.n_reused}}}};
+}
+
+namespace {
+
+// The non-streaming reply of one generation.
+awaitable<bool> complete_json(request_ctx& cx, const session_ptr& s, engine::request r, context_window cw,
+                              const completion_ids& ids, bool tools_on, bool forced) {
+    auto& st = cx.st;
+    turn_outcome out = co_await run_turn(st, std::move(r), delta_fn{}, ids.sid);
+    note_attention(cw, out.info.attention);
+    tools::parsed_output calls;
+    if (tools_on) calls = extract_tool_calls(out.text, forced);
+    if (s) {
+        const bool append = out.info.reason != engine::finish_reason::error;
+        std::string stored = out.text;
+        if (forced && !calls.calls.empty()) stored = hermes_tool_call(calls.calls[0].name, calls.calls[0].arguments);
+        if (auto es = st->sessions->end_turn(s, stored, append, context_event_extra(cw)); !es.ok())
+            co_return co_await respond(cx, status_reply(es));
+    }
+    if (out.info.reason == engine::finish_reason::error) co_return co_await respond(cx, status_reply(out.info.error));
+    json message = {{"role", "assistant"}, {"content", out.text}};
+    std::string finish = openai_finish(out.info.reason);
+    if (!calls.calls.empty()) {
+        message["content"] = calls.content.empty() ? json() : json(calls.content);
+        message["tool_calls"] = openai_tool_calls(calls.calls);
+        finish = "tool_calls";
+    }
+    json j = {{"id", ids.id},
+              {"object", "chat.completion"},
+              {"created", ids.created},
+              {"model", ids.model},
+              {"choices", json::array({{{"index", 0}, {"message", message}, {"finish_reason", finish}}})},
+              {"usage", usage_json(out.info)}};
+    if (s) j["session_id"] = ids.sid;
+    add_context_meta(j, cw);
+    co_return co_await respond(cx, json_reply(j));
+}
+
+// The tools of a request body, when it offers any (or a response_format); null otherwise.
+result<std::shared_ptr<const chat_tools>> tools_of(const json& b) {
+    auto parsed = parse_chat_tools(b);
+    if (!parsed) return parsed.error();
+    std::shared_ptr<const chat_tools> ct;
+    if (parsed->constraint || parsed->choice != tool_choice::none)
+        ct = std::make_shared<chat_tools>(std::move(parsed.value()));
+    return ct;
+}
+
+// A chat completion appended to a session ("session_id"): waits for the session's earlier turns.
+awaitable<bool> session_completion(request_ctx& cx, const std::string& sid, std::vector<engine::chat_message> msgs,
+                                   gen_params g, std::shared_ptr<const chat_tools> ct) {
+    auto& st = cx.st;
+    auto s = st->sessions->find(sid);
+    if (!s || !can_talk(cx.who, *s.value()))
+        co_return co_await respond(cx, error_reply(errc::not_found, "no session '" + sid + "'"));
+    turn_ticket ticket = co_await acquire_turn(st, s.value().get(), &cx.stream.socket(), nullptr);
+    if (!ticket.slot) {
+        if (ticket.client_gone) co_return false;
+        co_return co_await respond(cx, std::move(ticket.err));
+    }
+    auto plan = st->sessions->begin_turn(s.value(), msgs);
+    if (!plan) co_return co_await respond(cx, status_reply(plan.error()));
+    co_return co_await complete(cx, s.value(), std::move(plan.value()), std::move(g), std::move(ct));
+}
+
+}  // namespace
+
+awaitable<bool> complete(request_ctx& cx, session_ptr s, turn_plan plan, gen_params g,
+                         std::shared_ptr<const chat_tools> ct) {
+    auto& st = cx.st;
+    auto made = make_request(*st, plan, g);
+    if (!made) {
+        if (s) unreported_error(*st, "end_turn after a prompt too long", st->sessions->end_turn(s, {}, false));
+        co_return co_await respond(cx, error_reply(errc::context_exceeded, made.error().message()));
+    }
+    engine::request r = std::move(made.value());
+    const bool tools_on = ct && ct->choice != tool_choice::none;
+    const bool forced = ct && ct->forced_call;
+    if (ct) {
+        r.constraint = ct->constraint;
+        r.constraint_trigger = ct->trigger;
+    }
+    const completion_ids ids{"chatcmpl-" + random_hex(24), unix_now(), st->model_id, s ? s->id : std::string()};
+    if (!g.stream) co_return co_await complete_json(cx, s, std::move(r), plan.context, ids, tools_on, forced);
+    co_return co_await complete_sse(cx, s, std::move(r), plan.context, ids, tools_on, forced);
+}
+
+awaitable<bool> handle_chat_completions(request_ctx& cx) {
+    auto& st = cx.st;
+    auto parsed = parse_body(cx.req);
+    if (auto* e = std::get_if<reply>(&parsed)) co_return co_await respond(cx, std::move(*e));
+    const json& b = std::get<json>(parsed);
+    gen_params g;
+    std::vector<engine::chat_message> msgs;
+    status ps = parse_gen_params(b, g);
+    if (ps.ok()) ps = parse_messages(b, msgs);
+    if (!ps.ok()) co_return co_await respond(cx, status_reply(ps));
+    auto ct = tools_of(b);
+    if (!ct) co_return co_await respond(cx, status_reply(ct.error()));
+    if (auto it = b.find("session_id"); it != b.end() && !it->is_null()) {
+        if (!it->is_string())
+            co_return co_await respond(cx, error_reply(errc::invalid_argument, "'session_id' must be a string"));
+        co_return co_await session_completion(cx, it->get<std::string>(), std::move(msgs), g, ct.value());
+    }
+    const auto& mdl = st->runner->mdl();
+    if (ct.value() && !ct.value()->system_text.empty()) {
+        std::vector<engine::chat_message> with_tools = msgs;
+        add_tools_prompt(with_tools, ct.value()->system_text);
+        turn_plan plan = plan_for_messages(mdl, with_tools);
+        // A forced call is valid by its grammar alone: when the tool section leaves no room (small contexts),
+        // it is left out.
+        if (!ct.value()->forced_call || plan.prompt.size() + 128 < static_cast<size_t>(st->runner->n_ctx()))
+            co_return co_await complete(cx, nullptr, std::move(plan), g, ct.value());
+    }
+    co_return co_await complete(cx, nullptr, plan_for_messages(mdl, msgs), g, ct.value());
+}
+
+reply handle_models(request_ctx& cx) {
+    const auto& st = *cx.st;
+    const auto& hp = st.runner->mdl().hp();
+    json m = {{"id", st.model_id},
+              {"object", "model"},
+              {"created", 0},
+              {"owned_by", "mnemos"},
+              {"context_length", st.runner->n_ctx()},
+              {"arch", hp.arch}};
+    return json_reply({{"object", "list"}, {"data", json::array({m})}});
+}
+
+}  // namespace mnemos::agent::server_detail

@@ -1,0 +1,38 @@
+#pragma once
+// Request bodies: the JSON object of a body, sampling parameters, message content and OpenAI messages.
+// Every check is a value (invalid_argument naming the field); nothing here throws on client data.
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "agent/server/src/common.h"
+#include "agent/server/src/http_reply.h"
+#include "engine/chat_template.h"
+#include "engine/engine.h"
+#include "engine/status.h"
+
+namespace mnemos::agent::server_detail {
+
+// Sampling and limits common to chat completions and session messages.
+struct gen_params {
+    int32_t max_tokens = -1;  // -1: default
+    engine::sampler_params sampling;
+    std::vector<std::string> stop;
+    bool stream = false;
+};
+
+// The body as a JSON object (bounded depth), or a 400 reply.
+std::variant<json, reply> parse_body(const request_t& req);
+
+// max_tokens / max_completion_tokens, temperature, top_p, top_k, min_p, penalties, seed, stop, stream, n;
+// OpenAI's defaults for what b leaves out.
+status parse_gen_params(const json& b, gen_params& g);
+
+// Message content: a string, null, or an array of {"type": "text", "text": ...} parts; UTF-8.
+status parse_content(const json& c, std::string& out);
+
+// b["messages"] (at most k_max_messages): roles (developer = system), content, assistant tool_calls
+// (rendered as the model's call tags) and tool results (named by their tool_call_id).
+status parse_messages(const json& b, std::vector<engine::chat_message>& out);
+
+}  // namespace mnemos::agent::server_detail

@@ -1,0 +1,86 @@
+// The route table and dispatch (routes.h).
+#include "agent/server/src/routes.h"
+
+#include "agent/server/src/openai.h"
+#include "agent/server/src/sessions.h"
+
+namespace mnemos::agent::server_detail {
+
+namespace {
+
+reply handle_healthz(request_ctx&) { return json_reply({{"status", "ok"}}); }
+
+reply handle_spectator(request_ctx&) { return {200, spectator_page(), "text/html; charset=utf-8"}; }
+
+reply handle_metrics(request_ctx& cx) { return {200, metrics_text(*cx.st), "text/plain; version=0.0.4"}; }
+
+// GET /v1/ws without an upgrade (the upgrade is taken by the connection before routing).
+reply handle_ws_without_upgrade(request_ctx&) {
+    return error_reply(http_refusal::upgrade_required, "GET /v1/ws needs a WebSocket upgrade");
+}
+
+api_router make_routes() {
+    using http::verb;
+    constexpr auto open = route_access::open;
+    constexpr auto key = route_access::key;
+    api_router r;
+    r.add(verb::get, "/healthz", {open, &handle_healthz});
+    r.add(verb::get, "/", {open, &handle_spectator});
+    r.add(verb::get, "/index.html", {open, &handle_spectator});
+    r.add(verb::unknown, "/v1/ws", {key, &handle_ws_without_upgrade});
+    r.add(verb::get, "/metrics", {key, &handle_metrics});
+    r.add(verb::get, "/v1/models", {key, &handle_models});
+    r.add(verb::post, "/v1/chat/completions", {key, &handle_chat_completions});
+    r.add(verb::get, "/v1/prefixes", {key, &handle_list_prefixes});
+    r.add(verb::get, "/v1/prefixes/{id}", {key, &handle_get_prefix});
+    r.add(verb::put, "/v1/prefixes/{id}", {key, &handle_put_prefix});
+    r.add(verb::post, "/v1/sessions", {key, &handle_create_session});
+    r.add(verb::get, "/v1/sessions", {key, &handle_list_sessions});
+    r.add(verb::get, "/v1/sessions/{id}", {key, &handle_get_session});
+    r.add(verb::delete_, "/v1/sessions/{id}", {key, &handle_delete_session});
+    r.add(verb::post, "/v1/sessions/{id}/messages", {key, &handle_session_message});
+    r.add(verb::get, "/v1/sessions/{id}/events", {key, &handle_session_events});
+    return r;
+}
+
+// True when the path belongs to an open route (its method does not matter: a wrong one gets 405 unauthenticated).
+bool open_path(const api_router::match& m, const api_router& routes, std::string_view path) {
+    if (m.r) return m.r->handler.access == route_access::open;
+    path_params ignored;
+    for (const auto& r : routes.routes())
+        if (r.handler.access == route_access::open && match_path(r.pattern, path, ignored)) return true;
+    return false;
+}
+
+awaitable<bool> run(const api_handler& h, request_ctx& cx) {
+    if (auto* plain = std::get_if<plain_handler>(&h.fn)) co_return co_await respond(cx, (*plain)(cx));
+    co_return co_await std::get<stream_handler>(h.fn)(cx);
+}
+
+}  // namespace
+
+const api_router& api_routes() {
+    static const api_router routes = make_routes();
+    return routes;
+}
+
+awaitable<bool> dispatch(beast::tcp_stream& stream, request_t req, state_ptr st) {
+    st->m.n_requests++;
+    const std::string target(req.target());
+    const std::string path = target.substr(0, target.find('?'));
+    const auto& routes = api_routes();
+    auto m = routes.find(req.method(), path);
+    request_ctx cx{stream, std::move(req), st, caller{}, std::move(m.params)};
+    if (!open_path(m, routes, path)) {
+        auto who = authenticate(st->opt.auth, cx.req);
+        if (!who) co_return co_await respond(cx, error_reply(http_refusal::unauthorized, "missing or invalid API key"));
+        cx.who = *who;
+        if (auto limited = rate_limited(*st, cx.who, stream)) co_return co_await respond(cx, std::move(*limited));
+    }
+    if (!m.r && m.path_found)
+        co_return co_await respond(cx, error_reply(http_refusal::method_not_allowed, "use " + m.allowed));
+    if (!m.r) co_return co_await respond(cx, error_reply(errc::not_found, "no route for " + path));
+    co_return co_await run(m.r->handler, cx);
+}
+
+}  // namespace mnemos::agent::server_detail
