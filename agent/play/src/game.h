@@ -1,0 +1,130 @@
+#pragma once
+// The game (agent/play/play.h play_scenario): the runtime objects, the steps
+// and what happened. run() composes: open the runtime, compile the game
+// master's tools, read the game log, rebuild the character sessions, warm the
+// shared prefix, play the remaining steps phase by phase, then score and
+// write the files. The parts that need no runtime live beside it: steps.h
+// (the game as data), game_tools.h, game_log.h and play_report.h.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/core/runtime.h"
+#include "agent/play/game_tools.h"
+#include "agent/play/play.h"
+#include "agent/play/steps.h"
+#include "agent/tooling/agent_loop.h"
+#include "memory/store.h"
+
+namespace mnemos::agent::play_game {
+
+using json = nlohmann::json;
+using play_steps::step;
+
+// KV page size of the engine and of the durable store's block refs.
+inline constexpr int32_t k_page_size = 16;
+
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+class game {
+  public:
+    game(const scenario& sc, const play_options& o);
+    ~game() { teardown(); }
+
+    result<play_report> run(std::shared_ptr<const engine::model> m);
+
+  private:
+    // -- run()'s parts, in order (game.cpp)
+    status open_runtime();
+    status prepare_tools();
+    result<std::vector<json>> read_log();
+    status setup_sessions(const std::vector<json>& done);
+    status warm_prefix();
+    status play_rest(std::vector<json>& done);
+    result<play_report> finish(const std::vector<json>& done, std::chrono::steady_clock::time_point t_start);
+    // Tells on_teardown (once, when the runtime was handed out), stops the engine, flushes the store.
+    void teardown();
+
+    // -- one step (game_turns.cpp)
+    result<json> run_step(int64_t idx);
+    result<json> run_probe(const step& s, int64_t idx, json ev);
+    result<json> run_turn(const step& s, int64_t idx, json ev);
+    status apply(const std::vector<play_steps::effect>& effs);
+
+    struct gen_result {
+        std::string text;
+        engine::finish_info info;
+        double seconds = 0;
+        bool context_full = false;
+    };
+    // stream: text goes to on_output as it is sampled, and, when token_sid is set, to the session
+    // manager's token observer for that session (spectators of `mnemos play --serve`).
+    gen_result generate(std::vector<engine::token_id> prompt, std::vector<std::string> stop, int32_t budget,
+                        uint64_t seed, bool stream, std::shared_ptr<const engine::grammar> constraint = nullptr,
+                        std::string trigger = {}, std::string token_sid = {});
+    // Fits a generation's prompt into the window (runtime's fit_to_window: the system message and the most
+    // recent messages that fit, with room to answer); false when even the last message does not fit.
+    bool fit_prompt(turn_plan& plan, int32_t budget, bool& windowed) const;
+    int32_t window() const;
+    bool has_tools(const std::string& cid) const;
+
+    struct agent_out {
+        std::string text;             // the final reply
+        json rounds = json::array();  // [{"content", "calls": [{"name", "arguments", "result" | "error"}]}]
+        std::vector<std::string> called;
+        engine::finish_info info;  // summed over generations
+        double seconds = 0;
+        bool context_full = false;
+        bool windowed = false;
+    };
+    // Appends a round's call and result messages; returns the next generation's plan.
+    using append_fn =
+        std::function<result<turn_plan>(const std::vector<engine::chat_message>&, const std::vector<json>&)>;
+    // Drives the agent loop (agent/tooling/agent_loop.h) synchronously: plan -> tool calls -> results -> plan,
+    // up to 4 generations, when st is given (the game master of a scenario with tools); one generation
+    // otherwise. live: the generations belong to the character's session (a turn, not a probe on a copy):
+    // their tokens reach the token observer.
+    result<agent_out> run_agent(const std::string& cid, turn_plan plan, game_tools::tool_state* st, int32_t budget,
+                                int64_t idx, const append_fn& append, bool live);
+    // run_agent's tool round: runs the calls, streams them, appends the call and result messages.
+    result<turn_plan> run_round(const loop::run_tools& t, const tools::tool_registry& reg, loop::agent_loop& lp,
+                                const append_fn& append);
+
+    std::string display_name(const std::string& id) const { return play_steps::display_name(sc_, id); }
+    void out(std::string_view text) const {
+        if (opt_.on_output) opt_.on_output(text);
+    }
+    void progress(const std::string& line) const {
+        if (opt_.on_progress) opt_.on_progress(line);
+    }
+
+    bool handed_out_ = false;  // on_runtime was called: on_teardown is owed
+
+    const scenario& sc_;
+    const play_options& opt_;
+    std::vector<step> steps_;
+    std::shared_ptr<const engine::model> model_;
+    std::unique_ptr<memory::store> db_;
+    std::unique_ptr<session_store_i> store_;
+    std::unique_ptr<engine_runner> runner_;
+    std::unique_ptr<session_manager> sessions_;
+    std::string game_id_;
+    std::map<std::string, session_ptr> chars_;           // character id -> session
+    game_tools::tool_state tools_;                       // the game's packs and notes
+    tool_choice first_choice_ = tool_choice::automatic;  // of each tool turn and probe (play_options::tool_choice)
+    std::shared_ptr<const engine::grammar> g_auto_;      // a call after "<tool_call>"
+    std::shared_ptr<const engine::grammar> g_forced_;    // a call from the first token
+    std::vector<engine::token_id> call_tag_;
+    std::string tools_prompt_;  // the tool section of the game master's system text
+    play_report rep_;
+    std::map<std::string, character_report> char_rep_;
+};
+
+}  // namespace mnemos::agent::play_game

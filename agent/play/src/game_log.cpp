@@ -1,0 +1,54 @@
+// The game log (agent/play/game_log.h).
+#include "agent/play/game_log.h"
+
+namespace mnemos::agent::game_log {
+
+json game_meta(const scenario& sc, const play_options& o) {
+    return {{"kind", "game"},
+            {"scenario", sc.id},
+            {"temperature", o.temperature},
+            {"seed", o.seed},
+            {"max_tokens", o.max_tokens}};
+}
+
+std::string settings_note(const json& meta, const play_options& o) {
+    if (!meta.is_object() || (meta.value("temperature", 0.0) == static_cast<double>(o.temperature) &&
+                              meta.value("seed", uint64_t(0)) == o.seed && meta.value("max_tokens", 0) == o.max_tokens))
+        return {};
+    return "[play] note: the game was started with temperature " + meta.value("temperature", json()).dump() +
+           ", seed " + meta.value("seed", json()).dump() + ", max tokens " + meta.value("max_tokens", json()).dump() +
+           "; continuing with this run's settings";
+}
+
+result<std::vector<json>> completed_steps(const std::vector<std::string>& events,
+                                          const std::vector<play_steps::step>& steps, const std::string& game_id) {
+    std::vector<json> done;
+    for (const auto& e : events) {
+        json ev = json::parse(e, nullptr, false);
+        if (ev.is_discarded() || !ev.is_object() || ev.value("type", "") != "step") continue;
+        const int64_t idx = static_cast<int64_t>(done.size());
+        if (ev.value("idx", int64_t(-1)) != idx || idx >= static_cast<int64_t>(steps.size()) ||
+            ev.value("kind", "") != play_steps::step_kind_name(steps[static_cast<size_t>(idx)].kind))
+            return make_error(errc::corrupt, "game log of '" + game_id + "' does not match the scenario at step " +
+                                                 std::to_string(idx));
+        done.push_back(std::move(ev));
+    }
+    return done;
+}
+
+std::map<std::string, std::vector<engine::chat_message>> implied_messages(const scenario& sc,
+                                                                          const std::vector<json>& done) {
+    std::map<std::string, std::vector<engine::chat_message>> expected;
+    for (const auto& ev : done)
+        for (auto& e : play_steps::effects(sc, ev)) expected[e.character].push_back(e.msg);
+    return expected;
+}
+
+bool session_matches(const std::vector<engine::chat_message>& messages, const std::vector<engine::chat_message>& want) {
+    bool same = !messages.empty() && messages.size() == want.size() + 1;
+    for (size_t i = 0; same && i < want.size(); ++i)
+        same = messages[i + 1].role == want[i].role && messages[i + 1].content == want[i].content;
+    return same;
+}
+
+}  // namespace mnemos::agent::game_log

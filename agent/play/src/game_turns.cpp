@@ -1,0 +1,270 @@
+// One step of the game (agent/play/src/game.h): scripted lines, generated turns and probes, and the agent
+// loop that generates them.
+#include <future>
+
+#include "agent/play/src/game.h"
+#include "engine/engine.h"
+#include "tools/prompt.h"
+
+namespace mnemos::agent::play_game {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+using play_steps::step_kind;
+
+// The rounds for the game log: [{"content", "calls": [{"name", "arguments", "result" | "error"}]}].
+json rounds_json(const std::vector<loop::round>& rounds) {
+    json out = json::array();
+    for (const auto& rd : rounds) {
+        json j = {{"content", rd.content}, {"calls", json::array()}};
+        for (size_t i = 0; i < rd.calls.size(); ++i) {
+            json call = {{"name", rd.calls[i].name}, {"arguments", rd.calls[i].arguments}};
+            call.update(rd.results[i]);
+            j["calls"].push_back(std::move(call));
+        }
+        out.push_back(std::move(j));
+    }
+    return out;
+}
+
+}  // namespace
+
+status game::apply(const std::vector<play_steps::effect>& effs) {
+    // One begin_turn per run of consecutive messages to the same character.
+    for (size_t i = 0; i < effs.size();) {
+        size_t j = i;
+        std::vector<engine::chat_message> msgs;
+        while (j < effs.size() && effs[j].character == effs[i].character) msgs.push_back(effs[j++].msg);
+        auto it = chars_.find(effs[i].character);
+        if (it == chars_.end()) return make_error(errc::internal, "no session for '" + effs[i].character + "'");
+        auto plan = sessions_->begin_turn(it->second, msgs);
+        if (!plan) return plan.error();
+        if (auto st = sessions_->end_turn(it->second, {}, false); !st.ok()) return st;
+        i = j;
+    }
+    return {};
+}
+
+game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vector<std::string> stop, int32_t budget,
+                                uint64_t seed, bool stream, std::shared_ptr<const engine::grammar> constraint,
+                                std::string trigger, std::string token_sid) {
+    gen_result g;
+    const int32_t room = runner_->history_limit() - static_cast<int32_t>(prompt.size());
+    if (room <= 1 && budget > 0) {
+        g.context_full = true;
+        return g;
+    }
+    const auto t0 = steady::now();
+    engine::request r;
+    r.prompt = std::move(prompt);
+    r.stop = std::move(stop);
+    r.max_tokens = std::max(0, std::min(budget, room - 1));
+    r.sampling.temperature = opt_.temperature;
+    r.sampling.seed = seed;
+    r.constraint = std::move(constraint);
+    r.constraint_trigger = std::move(trigger);
+    std::promise<engine::finish_info> done;
+    r.on_token = [this, &g, stream, sid = std::move(token_sid)](engine::token_id, std::string_view text) {
+        g.text += text;
+        if (!stream) return;
+        out(text);
+        if (!sid.empty()) sessions_->notify_token(sid, text);
+    };
+    r.on_finish = [&done](const engine::finish_info& info) { done.set_value(info); };
+    runner_->submit(std::move(r));
+    g.info = done.get_future().get();
+    g.seconds = seconds_since(t0);
+    return g;
+}
+
+int32_t game::window() const {
+    // With sparse attention (the default) the window is what the KV pool holds: nothing is cut below it.
+    const int32_t n_ctx = runner_->history_limit();
+    return sc_.budgets.window_tokens > 0 ? std::min(sc_.budgets.window_tokens, n_ctx) : n_ctx;
+}
+
+bool game::fit_prompt(turn_plan& plan, int32_t budget, bool& windowed) const {
+    // A scenario's window_tokens bounds what a character sees of the conversation; its system message (persona,
+    // script, secrets) is always whole on top of it. A message is never cut.
+    int32_t limit = runner_->history_limit();
+    if (sc_.budgets.window_tokens > 0) limit = std::min(limit, plan.n_first + sc_.budgets.window_tokens);
+    if (!fit_to_window(plan, limit, std::max(1, std::min(budget, window() / 4)), k_page_size).ok()) return false;
+    windowed = plan.context.truncated;
+    return true;
+}
+
+bool game::has_tools(const std::string& cid) const {
+    const auto* c = sc_.find_character(cid);
+    return c && c->role == character_role::game_master && g_auto_;
+}
+
+result<json> game::run_step(int64_t idx) {
+    const step& s = steps_[static_cast<size_t>(idx)];
+    json ev = {{"type", "step"},
+               {"idx", idx},
+               {"kind", play_steps::step_kind_name(s.kind)},
+               {"phase", sc_.phases[s.phase_idx].id},
+               {"speaker", s.speaker},
+               {"to", s.to}};
+    if (!s.audience.empty()) ev["audience"] = s.audience;
+
+    if (s.kind == step_kind::probe) return run_probe(s, idx, std::move(ev));
+    if (s.kind == step_kind::turn) return run_turn(s, idx, std::move(ev));
+    // A scripted step: its text, or an interactive player's line.
+    std::string text = s.text;
+    if (s.player_input) {
+        text = opt_.ask_player ? opt_.ask_player(display_name(s.speaker)) : std::string();
+        if (text.empty()) ev["skipped"] = true;
+    }
+    ev["text"] = text;
+    if (!text.empty())
+        out((s.kind == step_kind::line ? display_name(s.speaker) + " -> " + display_name(s.to) + ": "
+                                       : "[" + std::string(play_steps::step_kind_name(s.kind)) + "] ") +
+            text + "\n");
+    if (auto st = apply(play_steps::effects(sc_, ev)); !st.ok()) return st;
+    return ev;
+}
+
+// On a copy: the question and any tool calls go to a fork of the context, tools act on a copy of the packs.
+result<json> game::run_probe(const step& s, int64_t idx, json ev) {
+    const int32_t budget = opt_.max_tokens > 0 ? opt_.max_tokens : sc_.budgets.max_tokens_per_probe;
+    std::vector<engine::chat_message> msgs;
+    {
+        auto sess = chars_.at(s.speaker);
+        std::lock_guard lk(sess->mu);
+        msgs = sess->messages;
+    }
+    msgs.push_back({"user", s.probe->question});
+    game_tools::tool_state copy = tools_;
+    auto fork = [this, &msgs](const std::vector<engine::chat_message>& more,
+                              const std::vector<json>&) -> result<turn_plan> {
+        msgs.insert(msgs.end(), more.begin(), more.end());
+        return plan_for_messages(*model_, msgs);
+    };
+    out("[probe " + s.probe->id + "] " + display_name(s.speaker) + ", " + s.probe->question + "\n  answer: ");
+    auto g = run_agent(s.speaker, plan_for_messages(*model_, msgs), &copy, budget, idx, fork, false);
+    if (!g) return g.error();
+    auto sc = score_probe(*s.probe, g->text, g->called);
+    if (g->context_full) sc.passed = false;
+    out(std::string(g->context_full ? "(context full)" : "") + "\n  " + (sc.passed ? "PASS" : "FAIL") + "\n");
+    ev["probe"] = s.probe->id;
+    ev["text"] = g->text;
+    if (!g->rounds.empty()) ev["rounds"] = g->rounds;
+    ev["passed"] = sc.passed;
+    if (g->context_full) ev["context_full"] = true;
+    if (g->windowed) ev["windowed"] = true;
+    rep_.timings.push_back(
+        {idx, "probe", s.speaker, g->seconds, g->info.n_prompt, g->info.n_reused, g->info.n_generated});
+    return ev;
+}
+
+result<json> game::run_turn(const step& s, int64_t idx, json ev) {
+    const int32_t budget = opt_.max_tokens > 0 ? opt_.max_tokens : sc_.budgets.max_tokens_per_turn;
+    auto sess = chars_.at(s.speaker);
+    auto plan = sessions_->begin_turn(sess, {{"user", play_steps::cue(sc_, s.speaker, s.to)}});
+    if (!plan) return plan.error();
+    out(display_name(s.speaker) + " -> " + display_name(s.to) + ": ");
+    auto live = [this, &sess](const std::vector<engine::chat_message>& msgs,
+                              const std::vector<json>& extra) -> result<turn_plan> {
+        return sessions_->continue_turn(sess, msgs, extra);
+    };
+    auto g = run_agent(s.speaker, std::move(plan.value()), &tools_, budget, idx, live, true);
+    if (!g) {
+        sessions_->end_turn(sess, {}, false);
+        return g.error();
+    }
+    out(g->context_full ? "(context full)\n" : "\n");
+    if (auto st = sessions_->end_turn(sess, g->text, !g->context_full); !st.ok()) return st;
+    ev["text"] = g->text;
+    if (!g->rounds.empty()) ev["rounds"] = g->rounds;
+    if (g->context_full) ev["context_full"] = true;
+    if (g->windowed) ev["windowed"] = true;
+    auto& cr = char_rep_[s.speaker];
+    cr.n_generated += g->info.n_generated;
+    rep_.timings.push_back(
+        {idx, "turn", s.speaker, g->seconds, g->info.n_prompt, g->info.n_reused, g->info.n_generated});
+    std::vector<play_steps::effect> rest;
+    for (auto& e : play_steps::effects(sc_, ev))
+        if (e.character != s.speaker) rest.push_back(std::move(e));
+    if (auto st = apply(rest); !st.ok()) return st;
+    return ev;
+}
+
+// Drives the agent loop synchronously: each generate runs on the engine now, each run_tools runs the game's
+// tools now. The loop decides the choices; this decides the prompt (the window), the budget and the seed.
+result<game::agent_out> game::run_agent(const std::string& cid, turn_plan plan, game_tools::tool_state* st,
+                                        int32_t budget, int64_t idx, const append_fn& append, bool live) {
+    agent_out res;
+    std::unique_ptr<tools::tool_registry> reg;
+    if (st && has_tools(cid))
+        reg = game_tools::make_game_tools(sc_, *st, play_character_session_id(sc_, cid), opt_.seed, idx,
+                                          sessions_->store(), [this](const std::string& l) { progress(l); });
+    loop::loop_options lo;
+    lo.max_steps = reg ? 4 : 1;
+    lo.first_choice = first_choice_;
+    if (reg) lo.g_auto = g_auto_, lo.g_forced = g_forced_, lo.call_tag = call_tag_;
+    loop::agent_loop lp(std::move(lo));
+    for (auto a = lp.next();; a = lp.next()) {
+        if (auto* d = std::get_if<loop::done>(&a)) {
+            res.text = d->text;
+            break;
+        }
+        if (auto* t = std::get_if<loop::run_tools>(&a)) {
+            auto next = run_round(*t, *reg, lp, append);
+            if (!next) return next.error();
+            plan = std::move(next.value());
+            continue;
+        }
+        const auto& g = std::get<loop::generate>(a);
+        turn_plan p = plan;
+        std::vector<std::string> stop = std::move(p.stop);
+        p.prompt.insert(p.prompt.end(), g.prompt_suffix.begin(), g.prompt_suffix.end());
+        stop.insert(stop.end(), g.stop.begin(), g.stop.end());
+        // A forced call gets room to finish (its strings are bounded); the reply keeps the turn's budget.
+        const int32_t gen_budget =
+            g.choice == tool_choice::required ? std::max(budget, game_tools::k_call_tokens) : budget;
+        bool windowed = false;
+        if (!fit_prompt(p, gen_budget, windowed)) {
+            res.context_full = true;
+            break;
+        }
+        res.windowed = res.windowed || windowed;
+        const uint64_t seed = opt_.seed + static_cast<uint64_t>(idx) + static_cast<uint64_t>(g.step) * 0x9E3779B9ull;
+        auto gen = generate(std::move(p.prompt), std::move(stop), gen_budget, seed, true, g.constraint, g.trigger,
+                            live ? play_character_session_id(sc_, cid) : std::string());
+        res.info.n_prompt += gen.info.n_prompt;
+        res.info.n_reused += gen.info.n_reused;
+        res.info.n_generated += gen.info.n_generated;
+        res.seconds += gen.seconds;
+        if (gen.context_full) {
+            res.context_full = true;
+            break;
+        }
+        if (auto fed = lp.on_generated(std::move(gen.text)); !fed.ok()) return fed;
+    }
+    res.rounds = rounds_json(lp.rounds());
+    res.called = lp.called();
+    return res;
+}
+
+// The call(s) and their results: run now, streamed, appended to the context (one append: the call message and
+// every result), fed back to the loop.
+result<turn_plan> game::run_round(const loop::run_tools& t, const tools::tool_registry& reg, loop::agent_loop& lp,
+                                  const append_fn& append) {
+    std::vector<engine::chat_message> msgs{{"assistant", t.content}};
+    std::vector<json> extra{{{"kind", "tool_call"}, {"round", t.step}}};
+    std::vector<json> results;
+    out("\n");
+    for (const auto& c : t.calls) {
+        json r = game_tools::run_tool_call(reg, c);
+        out("  [tool] " + c.name + " " + c.arguments.dump() + " -> " + loop::shown_result(r).dump() + "\n");
+        extra.push_back({{"kind", "tool_result"}, {"name", c.name}, {"round", t.step}});
+        results.push_back(std::move(r));
+    }
+    for (auto& m : loop::tool_messages(t, results)) msgs.push_back(std::move(m));
+    if (auto fed = lp.on_tool_results(std::move(results)); !fed.ok()) return fed;
+    return append(msgs, extra);
+}
+
+}  // namespace mnemos::agent::play_game

@@ -1,0 +1,190 @@
+// The game as data (agent/play/steps.h).
+#include "agent/play/steps.h"
+
+#include <cctype>
+
+#include "tools/prompt.h"
+
+namespace mnemos::agent::play_steps {
+
+const char* step_kind_name(step_kind k) {
+    switch (k) {
+        case step_kind::narration:
+            return "narration";
+        case step_kind::clue:
+            return "clue";
+        case step_kind::line:
+            return "line";
+        case step_kind::turn:
+            return "turn";
+        case step_kind::probe:
+            return "probe";
+    }
+    return "?";
+}
+
+// Long but flat: the order of the steps it pushes is the game (a resumed run checks its log against it).
+std::vector<step> build_steps(const scenario& sc) {
+    std::string gm;
+    for (const auto& c : sc.characters)
+        if (c.role == character_role::game_master) {
+            gm = c.id;
+            break;
+        }
+    std::vector<step> steps;
+    for (size_t pi = 0; pi < sc.phases.size(); ++pi) {
+        const auto& ph = sc.phases[pi];
+        if (!ph.narration.empty()) {
+            step s;
+            s.kind = step_kind::narration;
+            s.phase_idx = pi;
+            s.speaker = gm;
+            s.text = ph.narration;
+            steps.push_back(std::move(s));
+        }
+        for (const auto& cl : sc.clues) {
+            if (cl.available_from != ph.id) continue;
+            step s;
+            s.kind = step_kind::clue;
+            s.phase_idx = pi;
+            s.speaker = gm;
+            s.text = "Clue: " + cl.title + ". " + cl.text;
+            for (const auto& v : cl.visible_to)
+                if (sc.find_character(v)) s.audience.push_back(v);
+            if (!cl.visible_to.empty() && s.audience.empty()) continue;  // seen by players only
+            steps.push_back(std::move(s));
+        }
+        std::vector<scripted_turn> turns = ph.turns;
+        if (ph.kind == phase_kind::history && sc.generator && sc.generator->phase == ph.id) {
+            auto gen = generate_history(sc, sc.generator->seed);
+            turns.insert(turns.end(), gen.begin(), gen.end());
+        }
+        const int32_t n_turns = static_cast<int32_t>(turns.size());
+        auto add_probes = [&](int32_t at) {
+            for (const auto& p : sc.probes) {
+                if (p.at_phase != ph.id) continue;
+                const int32_t pt = (p.at_turn < 0 || p.at_turn > n_turns) ? n_turns : p.at_turn;
+                if (pt != at) continue;
+                step s;
+                s.kind = step_kind::probe;
+                s.phase_idx = pi;
+                s.speaker = p.asked_to;
+                s.probe = &p;
+                steps.push_back(std::move(s));
+            }
+        };
+        for (int32_t t = 0; t < n_turns; ++t) {
+            add_probes(t);
+            const auto& tr = turns[static_cast<size_t>(t)];
+            step s;
+            s.phase_idx = pi;
+            s.speaker = tr.speaker;
+            s.to = tr.to.empty() ? "all" : tr.to;
+            if (tr.interactive && sc.find_character(tr.speaker)) {
+                s.kind = step_kind::turn;
+                s.expect_tools = tr.expect_tools;
+            } else {
+                s.kind = step_kind::line;
+                s.text = tr.line;
+                s.player_input = tr.interactive;
+            }
+            steps.push_back(std::move(s));
+        }
+        add_probes(n_turns);
+    }
+    return steps;
+}
+
+std::string display_name(const scenario& sc, const std::string& id) {
+    if (id.empty()) return "Narrator";
+    if (id == "all") return "everyone";
+    if (auto c = sc.find_character(id)) return c->name;
+    if (auto p = sc.find_player(id)) return p->name;
+    return id;
+}
+
+std::string cue(const scenario& sc, const std::string& speaker, const std::string& to) {
+    return "(It is your turn, " + display_name(sc, speaker) + ". Speak to " + display_name(sc, to) + ".)";
+}
+
+std::vector<std::string> listeners(const scenario& sc, const json& ev) {
+    const std::string speaker = ev.value("speaker", "");
+    const std::string to = ev.value("to", "all");
+    std::vector<std::string> v;
+    if (ev.contains("audience") && ev["audience"].is_array() && !ev["audience"].empty()) {
+        for (const auto& a : ev["audience"])
+            if (a.is_string() && a.get<std::string>() != speaker) v.push_back(a.get<std::string>());
+        return v;
+    }
+    for (const auto& c : sc.characters)
+        if (c.id != speaker && (to == "all" || to == c.id)) v.push_back(c.id);
+    return v;
+}
+
+std::vector<effect> effects(const scenario& sc, const json& ev) {
+    std::vector<effect> e;
+    const std::string kind = ev.value("kind", "");
+    if (kind == "probe") return e;
+    const std::string speaker = ev.value("speaker", "");
+    const std::string text = ev.value("text", "");
+    const bool is_char = sc.find_character(speaker) != nullptr;
+    if (kind == "turn") {
+        e.push_back({speaker, {"user", cue(sc, speaker, ev.value("to", "all"))}});
+        if (auto rounds = ev.find("rounds"); rounds != ev.end() && rounds->is_array())
+            for (const auto& rd : *rounds) {
+                e.push_back({speaker, {"assistant", rd.value("content", "")}});
+                for (const auto& c : rd.value("calls", json::array())) {
+                    const json shown = c.contains("result") ? c["result"] : json{{"error", c.value("error", "")}};
+                    e.push_back({speaker, {"tool", tools::render_tool_response(c.value("name", ""), shown)}});
+                }
+            }
+        if (!ev.value("context_full", false)) e.push_back({speaker, {"assistant", text}});
+    } else if (is_char && !text.empty()) {
+        e.push_back({speaker, {"assistant", text}});
+    }
+    if (!text.empty())
+        for (const auto& l : listeners(sc, ev)) e.push_back({l, {"user", display_name(sc, speaker) + ": " + text}});
+    return e;
+}
+
+std::vector<std::string> tools_called(const json& ev) {
+    std::vector<std::string> v;
+    if (auto rounds = ev.find("rounds"); rounds != ev.end() && rounds->is_array())
+        for (const auto& rd : *rounds)
+            for (const auto& c : rd.value("calls", json::array())) v.push_back(c.value("name", ""));
+    return v;
+}
+
+std::string transcript_line(const scenario& sc, const json& ev) {
+    const std::string kind = ev.value("kind", "");
+    const std::string speaker = ev.value("speaker", "");
+    const std::string text = ev.value("text", "");
+    std::string calls;  // the step's tool calls, one line each, before its text
+    for (const auto& rd : ev.value("rounds", json::array()))
+        for (const auto& c : rd.value("calls", json::array()))
+            calls += "  [tool] " + c.value("name", "") + " " + c.value("arguments", json::object()).dump() + " -> " +
+                     (c.contains("result") ? c["result"].dump() : "error: " + c.value("error", "")) + "\n";
+    if (kind == "probe") {
+        const auto* p = sc.find_character(speaker);
+        std::string q;
+        for (const auto& pr : sc.probes)
+            if (pr.id == ev.value("probe", "")) q = pr.question;
+        return "[probe " + ev.value("probe", "") + " -> " + (p ? p->name : speaker) + "] " + q + "\n" + calls +
+               "  answer: " + text + "\n  " + (ev.value("passed", false) ? "PASS" : "FAIL") + "\n";
+    }
+    if (kind == "narration" || kind == "clue") return "[" + kind + "] " + text + "\n";
+    std::string s = calls + display_name(sc, speaker) + " -> " + display_name(sc, ev.value("to", "all")) + ": " + text;
+    if (ev.value("context_full", false)) s += "(context full)";
+    if (ev.value("skipped", false)) s += "(no input)";
+    return s + "\n";
+}
+
+// Session ids allow [A-Za-z0-9_.-]; anything else in a scenario id becomes '_'.
+std::string sanitize_id(std::string_view s) {
+    std::string out(s.substr(0, 48));
+    for (auto& c : out)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) c = '_';
+    return out.empty() ? std::string("game") : out;
+}
+
+}  // namespace mnemos::agent::play_steps
