@@ -52,7 +52,11 @@ std::string format_check_report(const check_report& r);
 struct repair_report {
     std::string path, out_path;
     // Counts in the original before repair: opened read-only, strictly, else
-    // best effort (WAL records past a damaged one skipped, checks relaxed).
+    // best effort (WAL records past a damaged one skipped, checks relaxed);
+    // every record readable, read forward and then backward past a damaged
+    // block. Those records also go into the copy where RepairDB dropped them
+    // (it sets aside a whole table file for one bad block), and family kv is
+    // rebuilt from them (RepairDB does not carry blob files over).
     bool before_strict = false;  // the original opened with strict recovery
     std::string before_error;    // why it did not (empty when it did)
     std::vector<family_count> before;
@@ -61,7 +65,10 @@ struct repair_report {
     // (fewer than its record's n_events), or no record; and sessions of the
     // original missing from the copy. One line each.
     std::vector<std::string> damaged_sessions;
-    std::vector<std::string> notes;  // what RepairDB said, files it set aside
+    // The original's MANIFEST and WAL files that fail verify_log_file: what
+    // followed the damage in them may be lost without a trace in the counts.
+    std::vector<std::string> damaged_logs;
+    std::vector<std::string> notes;  // records restored, files RepairDB set aside
     check_report after_check;        // check_store of the copy
 };
 

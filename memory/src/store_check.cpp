@@ -233,6 +233,108 @@ std::vector<std::string> session_problems(const scan_result& s) {
     return out;
 }
 
+// Every record of every family that can be read from db: forward from the first until an unreadable block,
+// then backward from the last down to there, so only the damaged blocks themselves are missed. Values are
+// read with their checksums verified: what is salvaged is what was written.
+using records = std::vector<std::pair<std::string, std::string>>;
+std::map<std::string, records> salvage(read_only_db& d) {
+    std::map<std::string, records> out;
+    rocksdb::ReadOptions ro;
+    ro.verify_checksums = true;
+    ro.fill_cache = false;
+    for (size_t f = 0; f < d.names.size(); ++f) {
+        records& recs = out[d.names[f]];
+        std::unique_ptr<rocksdb::Iterator> it(d.db->NewIterator(ro, d.handles[f]));
+        for (it->SeekToFirst(); it->Valid(); it->Next())
+            recs.emplace_back(it->key().ToString(), it->value().ToString());
+        if (it->status().ok()) continue;
+        const std::string last = recs.empty() ? std::string() : recs.back().first;
+        const size_t n_forward = recs.size();
+        it.reset(d.db->NewIterator(ro, d.handles[f]));
+        for (it->SeekToLast(); it->Valid(); it->Prev()) {
+            if (n_forward > 0 && it->key().ToString() <= last) break;
+            recs.emplace_back(it->key().ToString(), it->value().ToString());
+        }
+    }
+    return out;
+}
+
+// Puts into the repaired copy every salvaged record it lacks (RepairDB sets aside a whole table file when one
+// block of it is unreadable), and rebuilds family kv from the salvaged blocks that pass our check: RepairDB
+// does not know blob files, so the blocks it keeps point at blob files its MANIFEST does not list.
+result<std::vector<std::string>> restore_into(const std::string& out_path, const std::vector<std::string>& names,
+                                              const std::map<std::string, records>& salv) {
+    std::vector<std::string> notes;
+    rocksdb::DBOptions o = base_options(false);
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    auto s = rocksdb::DB::Open(o, out_path, descriptors(names), &handles, &raw);
+    if (!s.ok()) return make_error(errc::corrupt, "open the repaired copy: " + s.ToString());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    struct closer {
+        rocksdb::DB* db;
+        std::vector<rocksdb::ColumnFamilyHandle*>& h;
+        ~closer() {
+            for (auto* x : h)
+                if (x) db->DestroyColumnFamilyHandle(x);
+            db->Close().PermitUncheckedError();
+        }
+    } close_guard{db.get(), handles};
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    for (size_t f = 0; f < names.size(); ++f) {
+        const std::string& name = names[f];
+        auto it = salv.find(name);
+        if (name == "kv") {
+            s = db->DropColumnFamily(handles[f]);
+            if (s.ok()) s = db->DestroyColumnFamilyHandle(handles[f]);
+            handles[f] = nullptr;
+            if (s.ok()) s = db->CreateColumnFamily(descriptors({"kv"})[0].options, "kv", &handles[f]);
+            if (!s.ok()) return make_error(errc::io_error, "rebuild family kv: " + s.ToString());
+        }
+        if (it == salv.end()) continue;
+        uint64_t n_put = 0, n_rejected = 0;
+        rocksdb::WriteBatch wb;
+        for (const auto& [k, v] : it->second) {
+            if (name == "kv") {
+                engine::block_hash h;
+                if (k.size() != 32) continue;
+                std::memcpy(h.bytes.data(), k.data(), 32);
+                if (!inspect_block(h, v).ok()) {
+                    ++n_rejected;
+                    continue;
+                }
+            } else {
+                std::string have;
+                if (db->Get(rocksdb::ReadOptions(), handles[f], k, &have).ok()) continue;
+            }
+            wb.Put(handles[f], k, v);
+            ++n_put;
+            if (wb.GetDataSize() > (size_t(16) << 20)) {
+                if (s = db->Write(wo, &wb); !s.ok()) return make_error(errc::io_error, "restore: " + s.ToString());
+                wb.Clear();
+            }
+        }
+        if (wb.Count())
+            if (s = db->Write(wo, &wb); !s.ok()) return make_error(errc::io_error, "restore: " + s.ToString());
+        if (name == "kv") {
+            notes.push_back("family kv rebuilt from the original's readable blocks: " + std::to_string(n_put) +
+                            " kept" +
+                            (n_rejected ? ", " + std::to_string(n_rejected) + " failing their check dropped" : ""));
+        } else if (n_put) {
+            notes.push_back("family " + name + ": " + std::to_string(n_put) +
+                            " records RepairDB dropped were restored from the original's readable blocks");
+        }
+    }
+    rocksdb::FlushOptions fo;
+    std::vector<rocksdb::ColumnFamilyHandle*> live;
+    for (auto* h : handles)
+        if (h) live.push_back(h);
+    db->Flush(fo, live).PermitUncheckedError();
+    return notes;
+}
+
 bool looks_like_store(const std::string& path) {
     std::error_code ec;
     if (!fs::is_directory(path, ec)) return false;
@@ -340,6 +442,15 @@ result<repair_report> repair_store(const std::string& path, const std::string& o
     try {
         // Before: what the original holds, strictly if it opens so, else best effort.
         std::map<std::string, session_info> before_sessions;
+        std::map<std::string, records> salvaged;
+        // The original's own log files: a damaged WAL loses what follows the damage (RocksDB drops the rest
+        // of its 32 KiB block at least), which no count taken after the fact shows.
+        for (const auto& e : fs::directory_iterator(path, ec)) {
+            const std::string n = e.path().filename().string();
+            if (n.starts_with("MANIFEST-") || (n.ends_with(".log") && n != "LOG"))
+                if (auto st = detail::verify_log_file(e.path().string()); !st.ok())
+                    rep.damaged_logs.push_back(st.message() + "; records from there on may be lost");
+        }
         {
             std::vector<std::string> ignored;
             problems_sink sink{&ignored};
@@ -353,6 +464,10 @@ result<repair_report> repair_store(const std::string& path, const std::string& o
                 scan_result sr = scan(**d, sink);
                 rep.before = sr.families;
                 before_sessions = std::move(sr.sessions);
+                salvaged = salvage(**d);
+                // Before: everything readable, also past a damaged block (the scan stops there).
+                for (auto& f : rep.before)
+                    if (auto it = salvaged.find(f.name); it != salvaged.end()) f.n_records = it->second.size();
             } else {
                 rep.notes.push_back("the original does not open even leniently (" + d.error().message() +
                                     "): no counts before");
@@ -371,6 +486,9 @@ result<repair_report> repair_store(const std::string& path, const std::string& o
         ro.info_log.reset();  // RepairDB's log goes to the copy's LOG
         const auto s = rocksdb::RepairDB(out_path, ro, descriptors(names), rocksdb::ColumnFamilyOptions());
         if (!s.ok()) return make_error(errc::corrupt, "RepairDB on the copy " + out_path + ": " + s.ToString());
+        auto restored = restore_into(out_path, names, salvaged);
+        if (!restored) return restored.error();
+        for (auto& n : *restored) rep.notes.push_back(std::move(n));
         if (fs::exists(out_path + "/lost", ec))
             for (const auto& e : fs::directory_iterator(out_path + "/lost", ec))
                 rep.notes.push_back("set aside (unreadable): lost/" + e.path().filename().string());
@@ -404,7 +522,8 @@ std::string format_repair_report(const repair_report& r) {
     s += "repaired copy    " + r.out_path + "\n";
     if (!r.before_strict)
         s += "before           counted leniently: the original does not open (" + r.before_error + ")\n";
-    s += "family            before      after       lost\n";
+    s += "(before: records readable in the original, also past a damaged block)\n";
+    s += "family   readable before     after       lost\n";
     auto find = [](const std::vector<family_count>& v, const std::string& n) -> const family_count* {
         for (const auto& f : v)
             if (f.name == n) return &f;
@@ -430,6 +549,7 @@ std::string format_repair_report(const repair_report& r) {
         s += "sessions         " + std::to_string(r.damaged_sessions.size()) + " with lost events:\n";
         for (const auto& d : r.damaged_sessions) s += "  " + d + "\n";
     }
+    for (const auto& n : r.damaged_logs) s += "damaged log      " + n + "\n";
     for (const auto& n : r.notes) s += "note             " + n + "\n";
     s += "check of copy    " + std::string(r.after_check.ok() ? "ok" : "problems remain:") + "\n";
     for (const auto& p : r.after_check.problems) s += "  " + p + "\n";
