@@ -72,12 +72,27 @@ struct store_options {
     // Default: 0 (version 1, groups of 64)
     int32_t int8_group = 0;
     // Write KV blocks through RocksDB's write-ahead log. Off, they reach disk
-    // when the kv memtable is flushed (when it fills, and on close): a crash
-    // loses the blocks written since the last flush (they are recomputed: KV
-    // is a cache), each block is written once instead of twice (WAL, then
-    // blob file), and a synced event never waits for KV bytes in the WAL.
+    // when the kv memtable is flushed (kv_flush_interval_ms, kv_flush_bytes,
+    // when it fills, and on close): a crash loses the blocks written since
+    // the last flush (they are recomputed: KV is a cache), each block is
+    // written once instead of twice (WAL, then blob file), and a synced event
+    // never waits for KV bytes in the WAL.
     // Default: false
     bool kv_wal = false;
+    // With kv_wal off: flush the kv and summaries memtables this long after
+    // the first block written since the last flush, so a crash (SIGKILL,
+    // power loss) loses at most the blocks of about the last interval, plus
+    // those still queued for write-behind, not everything since the memtable
+    // last filled. Each flush writes one blob file and one small table file
+    // (on a RocksDB background thread); 0 turns it off (flush only when the
+    // 64 MiB memtable fills, and on close).
+    // Default: 5000 (5 s)
+    int64_t kv_flush_interval_ms = 5000;
+    // With kv_wal off: also flush as soon as this many bytes of blocks are
+    // unflushed, before the interval is up. 0: no byte bound below the
+    // memtable's 64 MiB.
+    // Default: 0
+    size_t kv_flush_bytes = 0;
     // Blocks waiting for the write-behind thread at most. When the queue is
     // full, persist() waits for room (back-pressure) unless drop_when_full.
     // Default: 256
@@ -191,9 +206,19 @@ struct store_stats {
 
 class store {
   public:
-    // Opens (or creates) the database with the four column families.
-    // Errors: invalid_argument (empty path), io_error / corrupt (from RocksDB,
-    // with its message; e.g. the database is locked by another process).
+    // Opens (or creates) the database with its column families. A damaged
+    // database is refused, never half served: before RocksDB opens it,
+    // CURRENT must name an existing MANIFEST and that MANIFEST and every WAL
+    // must verify record by record, ending on a record boundary (RocksDB
+    // would silently drop a torn MANIFEST tail or what follows a zeroed
+    // record); RocksDB then recovers with paranoid checks and
+    // WALRecoveryMode::kAbsoluteConsistency (any bad WAL record refuses the
+    // open), and every family must be listed in the MANIFEST. Every read
+    // verifies RocksDB's block and blob checksums. New files get a whole-file
+    // CRC-32C in the MANIFEST (mnemos store check verifies them).
+    // Errors: invalid_argument (empty path), corrupt (a damaged file, named in
+    // the message), io_error (from RocksDB, with its message; e.g. the
+    // database is locked by another process).
     static result<std::unique_ptr<store>> open(const store_options& options);
     // Flushes pending block writes, then closes the database.
     ~store();
@@ -209,10 +234,14 @@ class store {
     // is synced (sync_events) before this returns. Creates the session's
     // metadata when it has none. Errors: invalid_argument (bad session id:
     // empty, longer than 128 bytes, or not printable ASCII; event_json not
-    // valid JSON), io_error; nothing is written then.
+    // valid JSON), corrupt (the log's last key or the session record cannot
+    // be read: the next sequence number is unknown), io_error; nothing is
+    // written then.
     result<uint64_t> append_event(std::string_view session_id, std::string_view event_json);
     // Up to max_n events with seq >= from_seq, in order. An unknown session
-    // gives an empty list. Errors: invalid_argument (bad id), io_error.
+    // gives an empty list. Errors: invalid_argument (bad id), corrupt (a
+    // damaged table or blob file holds these events: never an empty or
+    // shortened list), io_error.
     result<std::vector<event_record>> read_events(std::string_view session_id, uint64_t from_seq = 0,
                                                   uint64_t max_n = UINT64_MAX);
 
@@ -271,9 +300,13 @@ class store {
     void flush();
 
     // For tests and tools: raw access to a stored KV value (the encoded
-    // block). get returns not_found when absent; put replaces it as is.
+    // block) or page summary. get returns not_found when absent, corrupt
+    // when RocksDB's checksum of the file fails; put replaces it as is.
     result<std::string> raw_block(const engine::block_hash& hash);
     status put_raw_block(const engine::block_hash& hash, std::string_view value);
+    result<std::string> raw_summary(const engine::block_hash& hash);
+    // Flushes done by kv_flush_interval_ms / kv_flush_bytes since open.
+    uint64_t n_periodic_flushes();
 
     struct impl;  // opaque: RocksDB handles, write-behind thread, counters (keeps RocksDB out of this header)
 

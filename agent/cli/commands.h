@@ -9,7 +9,7 @@ namespace mnemos::cli {
 
 int cmd_generate(int argc, char** argv);
 int cmd_info(int argc, char** argv);
-// agent/cli/store_cmds.cpp: `sessions ls|show|rm` and `store stats|gc` (--db PATH, else $MNEMOS_DB).
+// agent/cli/store_cmds.cpp: `sessions ls|show|rm` and `store stats|gc|check|repair` (--db PATH, else $MNEMOS_DB).
 int cmd_sessions(int argc, char** argv);
 int cmd_store(int argc, char** argv);
 int cmd_serve(int argc, char** argv);

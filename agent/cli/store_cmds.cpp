@@ -1,5 +1,5 @@
-// `mnemos sessions ls|show|rm` and `mnemos store stats|gc`: inspect and
-// maintain the RocksDB store (memory/store.h).
+// `mnemos sessions ls|show|rm` and `mnemos store stats|gc|check|repair`:
+// inspect and maintain the RocksDB store (memory/store.h, memory/store_check.h).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -8,9 +8,11 @@
 #include <string>
 #include <string_view>
 
+#include "agent/cli/args.h"
 #include "agent/cli/commands.h"
 #include "agent/core/runtime.h"
 #include "memory/store.h"
+#include "memory/store_check.h"
 
 namespace mnemos::cli {
 
@@ -133,13 +135,74 @@ int cmd_sessions(int argc, char** argv) {
     return 0;
 }
 
+namespace {
+
+// `store check`: every file and record verified (memory::check_store); exit 0 when intact, 1 when damaged.
+int store_check(int argc, char** argv) {
+    std::string path;
+    arg_parser p("mnemos store check --store DIR",
+                 "Verifies every file and record of a store without writing to it: CURRENT, the MANIFEST and the "
+                 "WAL record by record, every table file's block checksums, RocksDB's VerifyChecksum and "
+                 "VerifyFileChecksums, then every record of every column family decoded (events, session records, "
+                 "KV blocks with their CRC-32C, references, page summaries) and every session's event log checked "
+                 "for gaps. Prints a summary and each problem. Exit status: 0 intact, 1 damaged or unreadable. Stop "
+                 "the server using the store first.");
+    p.text("--store,--db", path, "DIR", "the store (default: $MNEMOS_DB, else ./mnemos-db)");
+    if (const int rc = p.run(argc, argv); rc >= 0) return rc;
+    if (path.empty()) path = db_path(argc, argv);
+    auto r = memory::check_store(path);
+    if (!r) {
+        std::fprintf(stderr, "mnemos: %s\n", r.error().to_string().c_str());
+        return 1;
+    }
+    std::fputs(memory::format_check_report(*r).c_str(), stdout);
+    return r->ok() ? 0 : 1;
+}
+
+// `store repair`: RepairDB on a copy (memory::repair_store), never on the original.
+int store_repair(int argc, char** argv) {
+    std::string path, out;
+    arg_parser p("mnemos store repair --store DIR --out DIR2",
+                 "Copies the store DIR to DIR2 (which must not exist or be empty), runs RocksDB's RepairDB on the "
+                 "copy (the original is never written), and reports what was lost: records per column family before "
+                 "and after, and the sessions whose event logs have gaps or lost their end. Check the copy, then "
+                 "serve it in place of the original if the losses are acceptable. Exit status: 0 repaired with "
+                 "nothing lost, 1 repaired with losses or failed.");
+    p.text("--store,--db", path, "DIR", "the damaged store (default: $MNEMOS_DB, else ./mnemos-db)");
+    p.text("--out", out, "DIR2", "where the repaired copy goes (required)");
+    if (const int rc = p.run(argc, argv); rc >= 0) return rc;
+    if (out.empty()) {
+        std::fprintf(stderr, "mnemos store repair: --out is required (see --help)\n");
+        return 2;
+    }
+    if (path.empty()) path = db_path(argc, argv);
+    auto r = memory::repair_store(path, out);
+    if (!r) {
+        std::fprintf(stderr, "mnemos: %s\n", r.error().to_string().c_str());
+        return 1;
+    }
+    std::fputs(memory::format_repair_report(*r).c_str(), stdout);
+    bool lost = !r->damaged_sessions.empty() || !r->damaged_logs.empty() || !r->after_check.ok();
+    for (const auto& b : r->before)
+        for (const auto& a : r->after)
+            if (a.name == b.name && a.n_records < b.n_records) lost = true;
+    return lost ? 1 : 0;
+}
+
+}  // namespace
+
 int cmd_store(int argc, char** argv) {
+    if (argc >= 2 && std::strcmp(argv[1], "check") == 0) return store_check(argc - 1, argv + 1);
+    if (argc >= 2 && std::strcmp(argv[1], "repair") == 0) return store_repair(argc - 1, argv + 1);
     const std::string path = db_path(argc, argv);
     if (argc < 2 || (std::strcmp(argv[1], "stats") != 0 && std::strcmp(argv[1], "gc") != 0)) {
         std::fprintf(argc >= 2 && std::strcmp(argv[1], "--help") == 0 ? stdout : stderr,
                      "usage: mnemos store stats [--db PATH]\n"
                      "       mnemos store gc [--min-age-s N] [--db PATH]   delete unreferenced KV blocks\n"
-                     "The store is --db PATH (or --store PATH, as for serve), else $MNEMOS_DB, else ./mnemos-db.\n");
+                     "       mnemos store check --store DIR               verify every file and record\n"
+                     "       mnemos store repair --store DIR --out DIR2   RepairDB on a copy, report losses\n"
+                     "The store is --db PATH (or --store PATH, as for serve), else $MNEMOS_DB, else ./mnemos-db.\n"
+                     "`mnemos store check --help` and `mnemos store repair --help` describe those two.\n");
         return argc >= 2 && std::strcmp(argv[1], "--help") == 0 ? 0 : 2;
     }
     auto st = open_existing(path);

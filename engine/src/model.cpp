@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -39,6 +40,36 @@ status read_hparams(const gguf_file& f, hparams& hp) {
         out = static_cast<int32_t>(*v);
         return {};
     };
+    // An optional integer: the default when absent; corrupt when present with another type or out of [lo, hi]
+    // (checked on the 64-bit value before narrowing: 2^32 + 16 is not 16).
+    auto opt_int = [&](const std::string& key, int32_t& out, int64_t def, int64_t lo, int64_t hi) -> status {
+        if (!f.find(p + key)) {
+            out = static_cast<int32_t>(def);
+            return {};
+        }
+        return need_int(key, out, lo, hi);
+    };
+    // An optional real number: finite and inside (lo, hi) (open bounds) or [lo, hi] (closed); corrupt otherwise,
+    // and when present with a non-numeric type. The message shows the value (inf, nan) and the range.
+    auto opt_real = [&](const std::string& key, float& out, double def, double lo, double hi, bool open_lo) -> status {
+        const gguf_value* raw = f.find(p + key);
+        double v = def;
+        if (raw) {
+            const auto got = f.get_float(p + key);
+            if (!got) return make_error(errc::corrupt, "key '" + p + key + "' is not a number");
+            v = *got;
+        }
+        const bool in = std::isfinite(v) && (open_lo ? v > lo : v >= lo) && v <= hi &&
+                        std::isfinite(static_cast<float>(v)) && (static_cast<float>(v) != 0.0f || lo < 0);
+        if (!in) {
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "%g is %s; it must be finite and in %c%g, %g]", v,
+                          std::isfinite(v) ? "out of range" : "not finite", open_lo ? '(' : '[', lo, hi);
+            return make_error(errc::corrupt, "key '" + p + key + "' = " + buf);
+        }
+        out = static_cast<float>(v);
+        return {};
+    };
     status st;
     if (!(st = need_int("embedding_length", hp.n_embd, 1, 1 << 16)).ok()) return st;
     if (!(st = need_int("block_count", hp.n_layer, 1, 1024)).ok()) return st;
@@ -50,33 +81,36 @@ status read_hparams(const gguf_file& f, hparams& hp) {
         return st;
     if (hp.n_head % hp.n_head_kv != 0)
         return make_error(errc::corrupt, "key '" + p + "attention.head_count' (" + std::to_string(hp.n_head) +
-                                             ") is not a multiple of head_count_kv (" + std::to_string(hp.n_head_kv) +
-                                             ")");
+                                             ") is not a multiple of '" + p + "attention.head_count_kv' (" +
+                                             std::to_string(hp.n_head_kv) + ")");
+    if (!f.find(p + "attention.key_length") && hp.n_embd % hp.n_head != 0)
+        return make_error(errc::corrupt, "key '" + p + "embedding_length' (" + std::to_string(hp.n_embd) +
+                                             ") is not a multiple of attention.head_count (" +
+                                             std::to_string(hp.n_head) + ") and attention.key_length is absent");
     hp.head_dim = hp.n_embd / hp.n_head;
-    if (f.get_int(p + "attention.key_length") && !(st = need_int("attention.key_length", hp.head_dim, 1, 1024)).ok())
+    if (f.find(p + "attention.key_length") && !(st = need_int("attention.key_length", hp.head_dim, 1, 1024)).ok())
         return st;
     if (hp.head_dim % 2 != 0)
         return make_error(errc::unsupported, "head dimension " + std::to_string(hp.head_dim) + " is odd");
-    hp.n_ctx_train = static_cast<int32_t>(f.get_int(p + "context_length").value_or(4096));
-    if (hp.n_ctx_train <= 0) return make_error(errc::corrupt, "key '" + p + "context_length' must be positive");
+    constexpr int64_t max_ctx = int64_t(1) << 24;  // 16M positions: beyond any trained window
+    if (!(st = opt_int("context_length", hp.n_ctx_train, 4096, 1, max_ctx)).ok()) return st;
     hp.n_rot = hp.head_dim;
-    if (f.get_int(p + "rope.dimension_count") &&
-        !(st = need_int("rope.dimension_count", hp.n_rot, 2, hp.head_dim)).ok())
+    if (f.find(p + "rope.dimension_count") && !(st = need_int("rope.dimension_count", hp.n_rot, 2, hp.head_dim)).ok())
         return st;
     if (hp.n_rot % 2 != 0) return make_error(errc::corrupt, "key '" + p + "rope.dimension_count' must be even");
-    hp.rms_eps = static_cast<float>(f.get_float(p + "attention.layer_norm_rms_epsilon").value_or(1e-5));
-    hp.rope_freq_base = static_cast<float>(f.get_float(p + "rope.freq_base").value_or(10000.0));
-    if (!(hp.rope_freq_base > 1.0f) || !(hp.rms_eps > 0.0f))
-        return make_error(errc::corrupt, "key '" + p + "rope.freq_base' or layer_norm_rms_epsilon is not positive");
+    if (!(st = opt_real("attention.layer_norm_rms_epsilon", hp.rms_eps, 1e-5, 0.0, std::nextafter(1.0, 0.0), true))
+             .ok())
+        return st;
+    if (!(st = opt_real("rope.freq_base", hp.rope_freq_base, 10000.0, 1.0, 1e12, true)).ok()) return st;
     hp.rope = hp.arch == "qwen2" ? rope_kind::neox : rope_kind::normal;
     hp.qkv_bias = hp.arch == "qwen2";
 
     // RoPE scaling.
     const std::string stype(f.get_str(p + "rope.scaling.type").value_or("none"));
-    hp.rope_scale_factor = static_cast<float>(f.get_float(p + "rope.scaling.factor").value_or(1.0));
-    if (auto lin = f.get_float(p + "rope.scale_linear")) {  // older files
+    if (!(st = opt_real("rope.scaling.factor", hp.rope_scale_factor, 1.0, 0.0, 1024.0, true)).ok()) return st;
+    if (f.find(p + "rope.scale_linear")) {  // older files
         hp.scaling = rope_scaling::linear;
-        hp.rope_scale_factor = static_cast<float>(*lin);
+        if (!(st = opt_real("rope.scale_linear", hp.rope_scale_factor, 1.0, 0.0, 1024.0, true)).ok()) return st;
     }
     if (stype == "linear")
         hp.scaling = rope_scaling::linear;
@@ -90,13 +124,17 @@ status read_hparams(const gguf_file& f, hparams& hp) {
     if (hp.scaling != rope_scaling::none && !(hp.rope_scale_factor >= 1.0f))
         return make_error(errc::corrupt, "key '" + p + "rope.scaling.factor' must be >= 1");
     if (hp.scaling == rope_scaling::none) hp.rope_scale_factor = 1.0f;
-    hp.rope_orig_ctx =
-        static_cast<int32_t>(f.get_int(p + "rope.scaling.original_context_length").value_or(hp.n_ctx_train));
-    hp.yarn_beta_fast = static_cast<float>(f.get_float(p + "rope.scaling.yarn_beta_fast").value_or(32.0));
-    hp.yarn_beta_slow = static_cast<float>(f.get_float(p + "rope.scaling.yarn_beta_slow").value_or(1.0));
-    hp.yarn_attn_factor = static_cast<float>(f.get_float(p + "rope.scaling.attn_factor").value_or(1.0));
-    hp.llama3_low_freq_factor = static_cast<float>(f.get_float(p + "rope.scaling.low_freq_factor").value_or(1.0));
-    hp.llama3_high_freq_factor = static_cast<float>(f.get_float(p + "rope.scaling.high_freq_factor").value_or(4.0));
+    if (!(st = opt_int("rope.scaling.original_context_length", hp.rope_orig_ctx, hp.n_ctx_train, 1, max_ctx)).ok())
+        return st;
+    if (!(st = opt_real("rope.scaling.yarn_beta_fast", hp.yarn_beta_fast, 32.0, 0.0, 1e6, true)).ok()) return st;
+    if (!(st = opt_real("rope.scaling.yarn_beta_slow", hp.yarn_beta_slow, 1.0, 0.0, 1e6, true)).ok()) return st;
+    if (!(st = opt_real("rope.scaling.attn_factor", hp.yarn_attn_factor, 1.0, 0.0, 1e3, true)).ok()) return st;
+    if (!(st = opt_real("rope.scaling.low_freq_factor", hp.llama3_low_freq_factor, 1.0, 0.0, 1e6, true)).ok())
+        return st;
+    if (!(st = opt_real("rope.scaling.high_freq_factor", hp.llama3_high_freq_factor, 4.0, 0.0, 1e6, true)).ok())
+        return st;
+    if (hp.scaling == rope_scaling::llama3 && !(hp.llama3_high_freq_factor > hp.llama3_low_freq_factor))
+        return make_error(errc::corrupt, "key '" + p + "rope.scaling.high_freq_factor' must exceed low_freq_factor");
     return {};
 }
 

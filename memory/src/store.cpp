@@ -5,6 +5,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/file_checksum.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -30,12 +31,18 @@
 #include "engine/kv_cache.h"
 #include "engine/sha256.h"
 #include "memory/codec.h"
+#include "memory/src/store_internal.h"
 
 namespace mnemos::memory {
 
 namespace {
 
 using json = nlohmann::json;
+using detail::event_key;
+using detail::event_prefix;
+using detail::event_prefix_end;
+using detail::meta_from_json;
+using detail::read_be64;
 using engine::block_hash;
 
 int64_t now_ms() {
@@ -50,38 +57,6 @@ status from_rocks(const rocksdb::Status& s, const char* what) {
                    : s.IsInvalidArgument() ? errc::invalid_argument
                                            : errc::io_error;
     return make_error(c, std::string(what) + ": " + s.ToString());
-}
-
-std::string be64(uint64_t v) {
-    std::string s(8, '\0');
-    for (int i = 7; i >= 0; --i) {
-        s[i] = char(v & 0xff);
-        v >>= 8;
-    }
-    return s;
-}
-uint64_t read_be64(const char* p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | uint8_t(p[i]);
-    return v;
-}
-
-// events: id, 0x00, big-endian seq (ids never contain 0x00, so one id's keys are contiguous).
-std::string event_key(std::string_view id, uint64_t seq) {
-    std::string k(id);
-    k.push_back('\0');
-    k += be64(seq);
-    return k;
-}
-std::string event_prefix(std::string_view id) {
-    std::string k(id);
-    k.push_back('\0');
-    return k;
-}
-std::string event_prefix_end(std::string_view id) {
-    std::string k(id);
-    k.push_back('\1');
-    return k;
 }
 
 // refs: 'B' hash id  (who uses a block) and 'S' id 0x00 hash  (which blocks a session uses).
@@ -118,39 +93,6 @@ uint64_t thread_cpu_ns() {
 }
 
 rocksdb::Slice hash_slice(const block_hash& h) { return {reinterpret_cast<const char*>(h.bytes.data()), 32}; }
-
-json meta_to_json(const session_meta& m) {
-    json j = {{"id", m.id},
-              {"character", m.character},
-              {"model_fingerprint", m.model_fingerprint},
-              {"n_tokens", m.n_tokens},
-              {"last_block_hash", m.last_block_hash},
-              {"created_ms", m.created_ms},
-              {"updated_ms", m.updated_ms},
-              {"n_events", m.n_events}};
-    if (!m.extra_json.empty()) j["extra"] = json::parse(m.extra_json, nullptr, false);
-    return j;
-}
-
-result<session_meta> meta_from_json(std::string_view s) {
-    json j = json::parse(s, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return make_error(errc::corrupt, "session record is not a JSON object");
-    session_meta m;
-    try {
-        m.id = j.value("id", "");
-        m.character = j.value("character", "");
-        m.model_fingerprint = j.value("model_fingerprint", "");
-        m.n_tokens = j.value("n_tokens", int64_t(0));
-        m.last_block_hash = j.value("last_block_hash", "");
-        m.created_ms = j.value("created_ms", int64_t(0));
-        m.updated_ms = j.value("updated_ms", int64_t(0));
-        m.n_events = j.value("n_events", uint64_t(0));
-        if (j.contains("extra") && !j["extra"].is_null()) m.extra_json = j["extra"].dump();
-    } catch (const std::exception& e) {
-        return make_error(errc::corrupt, std::string("session record: ") + e.what());
-    }
-    return m;
-}
 
 }  // namespace
 
@@ -224,7 +166,9 @@ struct store::impl {
             stopping = true;
         }
         q_cv.notify_all();
+        flush_cv.notify_all();
         if (worker.joinable()) worker.join();
+        if (flusher.joinable()) flusher.join();
         try {
             save_counters();
         } catch (...) {
@@ -236,14 +180,66 @@ struct store::impl {
         db.reset();
     }
 
-    // Reads of KV values: our CRC-32C covers key and value, so RocksDB's own blob checksum (computed
-    // without SSE4.2 in Debian's build) would be a second, slower pass; a damaged blob index or record still
-    // fails ours, or reads as an I/O error (a miss). Values do not go through the block cache.
+    // Reads of KV values. RocksDB's checksums are verified too (verify_checksums): without them a damaged
+    // table block of the kv family (keys, blob indexes) is parsed as it is, and can crash the process; our
+    // CRC-32C covers key and value besides. Values do not go through the block cache.
     static rocksdb::ReadOptions kv_ro() {
         rocksdb::ReadOptions ro;
-        ro.verify_checksums = false;
+        ro.verify_checksums = true;
         ro.fill_cache = false;
         return ro;
+    }
+
+    // Periodic flush of the kv and summaries memtables (kv_flush_interval_ms / kv_flush_bytes; under q_mu).
+    bool kv_dirty = false;
+    uint64_t kv_dirty_bytes = 0;
+    std::chrono::steady_clock::time_point kv_dirty_since;
+    uint64_t n_periodic_flushes = 0;
+    std::condition_variable flush_cv;
+    std::thread flusher;
+
+    bool periodic_flush_on() const { return !opt.kv_wal && (opt.kv_flush_interval_ms > 0 || opt.kv_flush_bytes > 0); }
+
+    void mark_kv_dirty(uint64_t bytes) {  // q_mu held
+        if (!periodic_flush_on()) return;
+        if (!kv_dirty) kv_dirty_since = std::chrono::steady_clock::now();
+        kv_dirty = true;
+        kv_dirty_bytes += bytes;
+        if (opt.kv_flush_interval_ms > 0 || (opt.kv_flush_bytes > 0 && kv_dirty_bytes >= opt.kv_flush_bytes))
+            flush_cv.notify_all();
+    }
+
+    void run_flusher() {
+        std::unique_lock lk(q_mu);
+        for (;;) {
+            if (stopping) return;
+            if (!kv_dirty) {
+                flush_cv.wait(lk);
+                continue;
+            }
+            const bool by_bytes = opt.kv_flush_bytes > 0 && kv_dirty_bytes >= opt.kv_flush_bytes;
+            if (!by_bytes) {
+                if (opt.kv_flush_interval_ms <= 0) {
+                    flush_cv.wait(lk);
+                    continue;
+                }
+                const auto due = kv_dirty_since + std::chrono::milliseconds(opt.kv_flush_interval_ms);
+                if (std::chrono::steady_clock::now() < due) {
+                    flush_cv.wait_until(lk, due);
+                    continue;
+                }
+            }
+            kv_dirty = false;
+            kv_dirty_bytes = 0;
+            lk.unlock();
+            rocksdb::FlushOptions fo;
+            fo.wait = true;
+            fo.allow_write_stall = true;
+            const auto s = db->Flush(fo, std::vector<rocksdb::ColumnFamilyHandle*>{cf_kv, cf_summaries});
+            if (!s.ok()) std::fprintf(stderr, "mnemos store: periodic KV flush failed: %s\n", s.ToString().c_str());
+            lk.lock();
+            ++n_periodic_flushes;
+        }
     }
 
     // Lifetime counters, in family default under counters_key: as loaded at open, plus this run's on close.
@@ -355,6 +351,7 @@ struct store::impl {
         for (const auto& h : skipped) known.insert(h);
         if (s.ok()) {
             for (const auto& h : written) known.insert(h);
+            if (wb.Count()) mark_kv_dirty(wb.GetDataSize());
         } else {
             ctr.n_persist_failed += written.size();
             std::fprintf(stderr, "mnemos store: block write failed: %s\n", s.ToString().c_str());
@@ -367,12 +364,15 @@ struct store::impl {
         q_done_cv.wait(lk, [&] { return queue.empty() && in_flight == 0; });
     }
 
-    uint64_t next_seq_of(std::string_view id) {  // log_mu held
+    // The session's next sequence number. Errors: corrupt / io_error when its last key cannot be read (a
+    // damaged table): the number is unknown then, and guessing 0 would overwrite the log.
+    result<uint64_t> next_seq_of(std::string_view id) {  // log_mu held
         auto it = next_seq.find(std::string(id));
         if (it != next_seq.end()) return it->second;
         uint64_t next = 0;
         std::unique_ptr<rocksdb::Iterator> iter(db->NewIterator(rocksdb::ReadOptions(), cf_events));
         iter->SeekForPrev(event_key(id, UINT64_MAX));
+        if (!iter->status().ok()) return from_rocks(iter->status(), "read event log");
         const std::string pre = event_prefix(id);
         if (iter->Valid() && iter->key().starts_with(pre) && iter->key().size() == pre.size() + 8)
             next = read_be64(iter->key().data() + pre.size()) + 1;
@@ -388,10 +388,12 @@ struct store::impl {
         return meta_from_json(v);
     }
 
+    // Whether a session references the block; true when the references cannot be read (keep it).
     bool block_referenced(const block_hash& h) {
         std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf_refs));
         const std::string pre = ref_block_prefix(h);
         it->Seek(pre);
+        if (!it->status().ok()) return true;
         return it->Valid() && it->key().starts_with(pre);
     }
 };
@@ -402,7 +404,12 @@ void block_adaptor::persist_summary(const block_hash& hash, std::span<const uint
     try {
         const std::string v = encode_summary(hash, bytes);
         auto st = s_->db->Put(s_->kv_wo, s_->cf_summaries, hash_slice(hash), v);
-        if (!st.ok()) std::fprintf(stderr, "mnemos store: summary write failed: %s\n", st.ToString().c_str());
+        if (!st.ok()) {
+            std::fprintf(stderr, "mnemos store: summary write failed: %s\n", st.ToString().c_str());
+        } else {
+            std::lock_guard lk(s_->q_mu);
+            s_->mark_kv_dirty(v.size());
+        }
     } catch (...) {
     }
 }
@@ -470,11 +477,8 @@ size_t block_adaptor::load_many(std::span<const block_hash> hashes, std::span<co
             ~cpu_guard() { t.cpu_ns += thread_cpu_ns() - cpu0; }
         } guard{t, cpu0};
         try {
-            // Our CRC-32C covers key and value, so RocksDB's own blob checksum would be a second pass over the
-            // same bytes; a damaged blob index or record still fails ours (or reads as an I/O error: missing).
-            rocksdb::ReadOptions ro;
-            ro.verify_checksums = false;
-            ro.fill_cache = false;
+            // RocksDB's checksums too (see kv_ro): a damaged table block must be an error, not parsed.
+            const rocksdb::ReadOptions ro = store::impl::kv_ro();
             std::vector<rocksdb::Slice> keys(chunk);
             std::vector<rocksdb::PinnableSlice> vals(chunk);
             std::vector<rocksdb::Status> sts(chunk);
@@ -496,7 +500,7 @@ size_t block_adaptor::load_many(std::span<const block_hash> hashes, std::span<co
                             ++t.n_corrupt;
                             t.bad.push_back(h);
                         }
-                    } else if (!sts[i].IsNotFound()) {  // RocksDB's own check or an I/O failure: treat as missing
+                    } else if (!sts[i].IsNotFound()) {  // RocksDB's own check or an I/O failure: recomputed
                         ++t.n_corrupt;
                         t.bad.push_back(h);
                     }
@@ -613,12 +617,39 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
     if (options.codec != kv_codec::fp16 && options.codec != kv_codec::int8)
         return make_error(errc::invalid_argument, "store_options.codec is not fp16 or int8");
     try {
+        // RocksDB's own files first: a damaged CURRENT, MANIFEST or WAL is refused here with the file named,
+        // rather than opened as a shorter (or empty) database.
+        if (auto pre = detail::preflight_database(options.path); !pre.ok()) return pre;
         auto p = std::make_unique<impl>();
         p->opt = options;
 
         rocksdb::DBOptions dbo;
         dbo.create_if_missing = options.create_if_missing;
+        // An existing database must list our families (a new one gets them all; one written before the
+        // summaries family gets that one). A family missing from an existing MANIFEST means damage: creating
+        // it would serve an empty family.
+        bool existing = false;
+        {
+            std::vector<std::string> have;
+            const auto ls = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path, &have);
+            existing = ls.ok();
+            if (existing) {
+                for (const auto& name : detail::family_names()) {
+                    if (name == "summaries" || std::find(have.begin(), have.end(), name) != have.end()) continue;
+                    return make_error(errc::corrupt, "the MANIFEST of " + options.path + " lists no column family '" +
+                                                         name + "': the store is damaged (mnemos store repair)");
+                }
+            }
+        }
         dbo.create_missing_column_families = true;
+        // Refuse rather than guess: any damaged WAL record (acknowledged events) fails the open
+        // (kAbsoluteConsistency; the default point-in-time recovery silently stops at it), and paranoid checks
+        // fail it on a damaged table file.
+        dbo.paranoid_checks = true;
+        dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kAbsoluteConsistency;
+        // Whole-file CRC-32C of every new table and blob file, kept in the MANIFEST (store check verifies).
+        dbo.file_checksum_gen_factory = rocksdb::GetFileChecksumGenCrc32cFactory();
+        dbo.max_manifest_file_size = uint64_t(64) << 20;
         dbo.max_background_jobs = 2;
         dbo.keep_log_file_num = 4;
         dbo.allow_mmap_reads = options.mmap_reads;
@@ -687,6 +718,7 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
                 ::setpriority(PRIO_PROCESS, pid_t(::syscall(SYS_gettid)), raw_impl->opt.background_nice);
             raw_impl->run_worker();
         });
+        if (p->periodic_flush_on()) p->flusher = std::thread([raw_impl = p.get()] { raw_impl->run_flusher(); });
         return std::unique_ptr<store>(new store(std::move(p)));
     } catch (const std::exception& e) {
         return make_error(errc::internal, std::string("store::open: ") + e.what());
@@ -698,7 +730,9 @@ result<uint64_t> store::append_event(std::string_view id, std::string_view event
     if (!json::accept(event_json)) return make_error(errc::invalid_argument, "event is not valid JSON");
     try {
         std::lock_guard lk(impl_->log_mu);
-        const uint64_t seq = impl_->next_seq_of(id);
+        auto next = impl_->next_seq_of(id);
+        if (!next) return next.error();
+        const uint64_t seq = *next;
         session_meta m;
         auto old = impl_->read_meta(id);
         if (old) {
@@ -713,7 +747,7 @@ result<uint64_t> store::append_event(std::string_view id, std::string_view event
         m.updated_ms = now_ms();
         rocksdb::WriteBatch wb;
         wb.Put(impl_->cf_events, event_key(id, seq), rocksdb::Slice(event_json.data(), event_json.size()));
-        wb.Put(impl_->cf_sessions, rocksdb::Slice(id.data(), id.size()), meta_to_json(m).dump());
+        wb.Put(impl_->cf_sessions, rocksdb::Slice(id.data(), id.size()), detail::meta_to_json_text(m));
         auto s = impl_->db->Write(impl_->sync_wo, &wb);
         if (!s.ok()) return from_rocks(s, "append event");
         impl_->next_seq[std::string(id)] = seq + 1;
@@ -764,7 +798,7 @@ status store::put_session(const session_meta& meta) {
         }
         if (m.created_ms == 0) m.created_ms = now_ms();
         m.updated_ms = now_ms();
-        auto s = impl_->db->Put(impl_->sync_wo, impl_->cf_sessions, m.id, meta_to_json(m).dump());
+        auto s = impl_->db->Put(impl_->sync_wo, impl_->cf_sessions, m.id, detail::meta_to_json_text(m));
         return from_rocks(s, "put session");
     } catch (const std::exception& e) {
         return make_error(errc::internal, std::string("put_session: ") + e.what());
@@ -802,7 +836,9 @@ status store::delete_session(std::string_view id) {
         std::lock_guard lk(impl_->log_mu);
         auto meta = impl_->read_meta(id);
         if (!meta && meta.error().code() != errc::not_found) return meta.error();
-        const bool has_events = impl_->next_seq_of(id) > 0;
+        auto next = impl_->next_seq_of(id);
+        if (!next) return next.error();
+        const bool has_events = *next > 0;
         if (!meta && !has_events) return make_error(errc::not_found, "no session '" + std::string(id) + "'");
 
         // The session's blocks, from its reverse references.
@@ -996,6 +1032,18 @@ result<std::string> store::raw_block(const block_hash& hash) {
     auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf_kv, hash_slice(hash), &v);
     if (!s.ok()) return from_rocks(s, "read block");
     return v;
+}
+
+result<std::string> store::raw_summary(const block_hash& hash) {
+    std::string v;
+    auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf_summaries, hash_slice(hash), &v);
+    if (!s.ok()) return from_rocks(s, "read summary");
+    return v;
+}
+
+uint64_t store::n_periodic_flushes() {
+    std::lock_guard lk(impl_->q_mu);
+    return impl_->n_periodic_flushes;
 }
 
 status store::put_raw_block(const block_hash& hash, std::string_view value) {

@@ -135,3 +135,80 @@ TEST_CASE("crash test: SIGKILL at random moments loses no acknowledged event, se
     CHECK(n_acked_total > uint64_t(n_kills));  // the children did real work
     CHECK(n_blocks_served > 0);
 }
+
+// KV durability: blocks are written without the WAL, so before the periodic flush (kv_flush_interval_ms) a
+// SIGKILL lost every block since the kv memtable last filled. The child writes blocks, reports through the pipe
+// that the write-behind queue is drained, then waits to be killed.
+TEST_CASE("kv durability child: write blocks, then wait to be killed", "[.kv_durable_child]") {
+    const char* db = std::getenv("MNEMOS_CRASH_DB");
+    const char* fd_s = std::getenv("MNEMOS_CRASH_FD");
+    const char* interval = std::getenv("MNEMOS_KV_FLUSH_MS");
+    if (!db || !fd_s || !interval) return;
+    store_options o;
+    o.path = db;
+    o.kv_flush_interval_ms = std::atoll(interval);
+    auto st = store::open(o);
+    if (!st) std::_Exit(3);
+    for (uint32_t i = 0; i < 40; ++i)
+        (*st)->blocks().persist(test::hash_of(i), test::hash_of(i + 1000000), crash_tokens(i),
+                                test::random_page(crash_page_elems, i));
+    (*st)->blocks().wait_persisted();  // in the memtable
+    const char c = 1;
+    if (::write(std::atoi(fd_s), &c, 1) != 1) std::_Exit(5);
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+
+namespace {
+
+// Runs the child above with the given flush interval, waits wait_ms after it reported its blocks written, kills
+// it with SIGKILL, and returns how many of its 40 blocks the store then holds (each checked byte for byte).
+int blocks_after_kill(const std::string& db, int64_t interval_ms, int wait_ms) {
+    int p[2];
+    REQUIRE(::pipe(p) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(p[0]);
+        ::setenv("MNEMOS_CRASH_DB", db.c_str(), 1);
+        ::setenv("MNEMOS_CRASH_FD", std::to_string(p[1]).c_str(), 1);
+        ::setenv("MNEMOS_KV_FLUSH_MS", std::to_string(interval_ms).c_str(), 1);
+        char exe[] = "/proc/self/exe", tag[] = "[.kv_durable_child]";
+        char* argv[] = {exe, tag, nullptr};
+        ::execv(exe, argv);
+        ::_exit(127);
+    }
+    ::close(p[1]);
+    char c = 0;
+    const ssize_t r = ::read(p[0], &c, 1);
+    ::close(p[0]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    ::kill(pid, SIGKILL);
+    int wstatus = 0;
+    ::waitpid(pid, &wstatus, 0);
+    REQUIRE(r == 1);  // the child wrote its blocks
+    REQUIRE(WIFSIGNALED(wstatus));
+    store_options o;
+    o.path = db;
+    auto st = store::open(o);
+    INFO((st.ok() ? std::string() : st.error().to_string()));
+    REQUIRE(st.ok());
+    int n = 0;
+    std::vector<uint8_t> out(crash_page_elems * 2);
+    for (uint32_t i = 0; i < 40; ++i) {
+        if (!(*st)->blocks().load(test::hash_of(i), out)) continue;
+        REQUIRE(out == test::random_page(crash_page_elems, i));
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("kv durability: blocks survive a SIGKILL once the flush interval has passed", "[memory][crash]") {
+    test::temp_dir dir("kv-durable");
+    // With a 300 ms interval, 1.5 s after the blocks reached the memtable they are all on disk.
+    CHECK(blocks_after_kill(dir.sub("periodic"), 300, 1500) == 40);
+    // Without the periodic flush the same kill loses them all (they were only in the memtable): the bound is
+    // what the flush adds.
+    CHECK(blocks_after_kill(dir.sub("off"), 0, 1500) == 0);
+}

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -46,6 +47,11 @@ struct tiny_model_options {
     float rope_freq_base = 10000;
     uint64_t seed = 1;
     int n_ctx = 512;
+    // For tests of malformed files: hyper-parameter keys (full names, "llama.context_length") written by the
+    // given function instead of the default value; a null function leaves the key out.
+    std::map<std::string, std::function<void(gguf_writer&, const std::string& key)>> metadata_override;
+    // Further metadata written after the hyper-parameters (e.g. rope.scaling.* keys).
+    std::function<void(gguf_writer&)> extra_metadata;
 };
 
 namespace tiny_model_detail {
@@ -340,16 +346,35 @@ inline bool write_tiny_model(const std::string& path, const tiny_model_options& 
     w.add_string("general.name", "tiny-" + a + "-" + o.tokenizer);
     w.add_u32("general.alignment", 32);
     w.add_u32("general.file_type", d::file_type_of(o.weight_type));
-    w.add_u32(a + ".vocab_size", static_cast<uint32_t>(n_vocab));
-    w.add_u32(a + ".context_length", static_cast<uint32_t>(o.n_ctx));
-    w.add_u32(a + ".embedding_length", static_cast<uint32_t>(o.n_embd));
-    w.add_u32(a + ".feed_forward_length", static_cast<uint32_t>(o.n_ff));
-    w.add_u32(a + ".block_count", static_cast<uint32_t>(o.n_layer));
-    w.add_u32(a + ".attention.head_count", static_cast<uint32_t>(o.n_head));
-    w.add_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(o.n_head_kv));
-    w.add_u32(a + ".rope.dimension_count", static_cast<uint32_t>(head_dim));
-    w.add_f32(a + ".rope.freq_base", o.rope_freq_base);
-    w.add_f32(a + ".attention.layer_norm_rms_epsilon", a == "qwen2" ? 1e-6f : 1e-5f);
+    // Writes key with its default value, or as o.metadata_override says.
+    auto hparam = [&](const std::string& key, const std::function<void(gguf_writer&, const std::string&)>& def) {
+        const auto it = o.metadata_override.find(key);
+        if (it == o.metadata_override.end()) {
+            def(w, key);
+        } else if (it->second) {
+            it->second(w, key);
+        }
+    };
+    hparam(a + ".vocab_size",
+           [&](gguf_writer& g, const std::string& k) { g.add_u32(k, static_cast<uint32_t>(n_vocab)); });
+    hparam(a + ".context_length",
+           [&](gguf_writer& g, const std::string& k) { g.add_u32(k, static_cast<uint32_t>(o.n_ctx)); });
+    hparam(a + ".embedding_length",
+           [&](gguf_writer& g, const std::string& k) { g.add_u32(k, static_cast<uint32_t>(o.n_embd)); });
+    hparam(a + ".feed_forward_length",
+           [&](gguf_writer& g, const std::string& k) { g.add_u32(k, static_cast<uint32_t>(o.n_ff)); });
+    hparam(a + ".block_count",
+           [&](gguf_writer& g, const std::string& k) { g.add_u32(k, static_cast<uint32_t>(o.n_layer)); });
+    hparam(a + ".attention.head_count",
+           [&](gguf_writer& g, const std::string& k) { g.add_u32(k, static_cast<uint32_t>(o.n_head)); });
+    hparam(a + ".attention.head_count_kv",
+           [&](gguf_writer& g, const std::string& k) { g.add_u32(k, static_cast<uint32_t>(o.n_head_kv)); });
+    hparam(a + ".rope.dimension_count",
+           [&](gguf_writer& g, const std::string& k) { g.add_u32(k, static_cast<uint32_t>(head_dim)); });
+    hparam(a + ".rope.freq_base", [&](gguf_writer& g, const std::string& k) { g.add_f32(k, o.rope_freq_base); });
+    hparam(a + ".attention.layer_norm_rms_epsilon",
+           [&](gguf_writer& g, const std::string& k) { g.add_f32(k, a == "qwen2" ? 1e-6f : 1e-5f); });
+    if (o.extra_metadata) o.extra_metadata(w);
 
     std::vector<std::string> tokens = voc.tokens;
     if (o.tokenizer == "llama") {
