@@ -38,15 +38,16 @@ result<agent::session_ptr> open_session(agent::session_manager& sessions, const 
     if (!cs.session_id.empty()) {
         if (auto found = sessions.find(cs.session_id); found) {
             const auto& s = found.value();
+            const auto messages = s->messages();
             std::fprintf(stderr, "mnemos chat: resumed session %s (%s)\n", s->id.c_str(),
-                         plural(s->messages.size(), "message", "messages").c_str());
+                         plural(messages.size(), "message", "messages").c_str());
             if (!cs.system.empty() && cs.system != s->chr.persona)
                 std::fprintf(stderr,
                              "mnemos chat: --system differs from the session's stored system prompt; the "
                              "stored one is kept\n");
-            const size_t from = s->messages.size() > k_resume_shown ? s->messages.size() - k_resume_shown : 0;
-            for (size_t i = from; i < s->messages.size(); ++i) {
-                const auto& m = s->messages[i];
+            const size_t from = messages.size() > k_resume_shown ? messages.size() - k_resume_shown : 0;
+            for (size_t i = from; i < messages.size(); ++i) {
+                const auto& m = messages[i];
                 if (m.role == "system") continue;
                 const bool cut = m.content.size() > k_resume_chars;
                 std::fprintf(stderr, "  %s: %s%s\n", m.role.c_str(), m.content.substr(0, k_resume_chars).c_str(),

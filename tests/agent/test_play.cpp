@@ -240,16 +240,16 @@ TEST_CASE("play: special-token text in scenario text and lines stays plain text"
             auto s = sessions->find(play_character_session_id(sc, cid));
             CHECK(s.ok());
             if (!s.ok()) continue;
-            std::lock_guard lk(s.value()->mu);
-            const auto& sess = *s.value();
+            const auto messages = s.value()->messages();
+            const auto sess = s.value()->tokens();
             if (sess.message_starts.size() < 2) continue;
             if (std::string_view(cid) == "cook") cook_system_tokens = sess.message_starts[1];
-            for (size_t i = 0; i < sess.messages.size(); ++i) {
-                if (sess.messages[i].content.find(injected) == std::string::npos) continue;
+            for (size_t i = 0; i < messages.size(); ++i) {
+                if (messages[i].content.find(injected) == std::string::npos) continue;
                 ++n_injected[cid];
                 const size_t b = static_cast<size_t>(sess.message_starts[i]);
                 const size_t e =
-                    i + 1 < sess.messages.size() ? static_cast<size_t>(sess.message_starts[i + 1]) : sess.tokens.size();
+                    i + 1 < messages.size() ? static_cast<size_t>(sess.message_starts[i + 1]) : sess.tokens.size();
                 // ChatML markup: one <|im_start|> and one <|im_end|>; any other special id came from content.
                 int n_special = 0;
                 for (size_t k = b; k < e; ++k) n_special += tok.is_special(sess.tokens[k]) ? 1 : 0;

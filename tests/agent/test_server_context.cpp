@@ -119,9 +119,9 @@ TEST_CASE("server: many turns beyond the window keep working, with metadata and 
     REQUIRE(s.ok());
     int32_t n_system = 0;
     {
-        std::lock_guard lk(s.value()->mu);
-        REQUIRE(s.value()->message_starts.size() == 1);
-        n_system = static_cast<int32_t>(s.value()->tokens.size());
+        const auto held = s.value()->tokens();
+        REQUIRE(held.message_starts.size() == 1);
+        n_system = static_cast<int32_t>(held.tokens.size());
     }
     const int n_turns = 24;
     int n_truncated = 0, n_reused_beyond_system = 0;

@@ -146,8 +146,9 @@ status game::setup_sessions(const std::vector<json>& done) {
         session_ptr s;
         if (auto found = sessions_->find(sid); found) {
             s = found.value();
-            if (!game_log::session_matches(s->messages, want)) {
-                progress("[play] rebuilding session " + sid + " (" + std::to_string(s->messages.size()) +
+            const auto held = s->messages();
+            if (!game_log::session_matches(held, want)) {
+                progress("[play] rebuilding session " + sid + " (" + std::to_string(held.size()) +
                          " messages, the game log implies " + std::to_string(want.size() + 1) + ")");
                 if (auto st = sessions_->remove(sid); !st.ok()) return st;
                 s.reset();
@@ -176,10 +177,10 @@ status game::warm_prefix() {
         auto s = chars_[c.id];
         std::vector<engine::token_id> sys;
         {
-            std::lock_guard lk(s->mu);
-            if (s->messages.empty()) continue;
+            const auto msgs = s->messages();
+            if (msgs.empty()) continue;
             // Markup as special tokens, the scenario's text as plain text: the same tokens the session holds.
-            sys = model_->chat().encode_message(tok, s->messages, 0, tok.add_bos_default());
+            sys = model_->chat().encode_message(tok, msgs, 0, tok.add_bos_default());
         }
         auto& cr = char_rep_[c.id];
         cr.n_system_tokens = static_cast<int32_t>(sys.size());
@@ -236,8 +237,7 @@ result<play_report> game::finish(const std::vector<json>& done, steady::time_poi
     for (const auto& c : sc_.characters) {
         auto& cr = char_rep_[c.id];
         auto s = chars_[c.id];
-        std::lock_guard lk(s->mu);
-        cr.n_tokens = static_cast<int64_t>(s->tokens.size());
+        cr.n_tokens = static_cast<int64_t>(s->stats().n_tokens);
         rep_.characters.push_back(cr);
     }
     std::promise<engine::kv_cache_stats> kvp;

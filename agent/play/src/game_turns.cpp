@@ -129,12 +129,7 @@ result<json> game::run_step(int64_t idx) {
 // On a copy: the question and any tool calls go to a fork of the context, tools act on a copy of the packs.
 result<json> game::run_probe(const step& s, int64_t idx, json ev) {
     const int32_t budget = opt_.max_tokens > 0 ? opt_.max_tokens : sc_.budgets.max_tokens_per_probe;
-    std::vector<engine::chat_message> msgs;
-    {
-        auto sess = chars_.at(s.speaker);
-        std::lock_guard lk(sess->mu);
-        msgs = sess->messages;
-    }
+    std::vector<engine::chat_message> msgs = chars_.at(s.speaker)->messages();
     msgs.push_back({"user", s.probe->question});
     game_tools::tool_state copy = tools_;
     auto fork = [this, &msgs](const std::vector<engine::chat_message>& more,

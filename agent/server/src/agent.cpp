@@ -47,7 +47,7 @@ awaitable<bool> agent_turn(request_ctx& cx, session_ptr s, std::vector<engine::c
     if (!settings) {
         co_return co_await respond(cx, status_reply(settings.error()));
     }
-    settings->seed += static_cast<uint64_t>(s->n_turns) * 0x9E3779B97F4A7C15ull;
+    settings->seed += static_cast<uint64_t>(s->n_turns()) * 0x9E3779B97F4A7C15ull;
     auto reg_r = make_agent_tools(settings.value(), s->id, *st->sessions);
     if (!reg_r) {
         co_return co_await respond(cx, status_reply(reg_r.error()));

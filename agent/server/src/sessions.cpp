@@ -13,16 +13,16 @@ namespace mnemos::agent::server_detail {
 namespace {
 
 json session_json(const session& s, bool include_private) {
-    std::lock_guard lk(const_cast<session&>(s).mu);
+    const session_stats now = s.stats();
     return {{"id", s.id},
             {"object", "session"},
             {"character", character_to_json(s.chr, include_private)},
             {"created", s.created},
-            {"n_messages", s.messages.size()},
-            {"n_tokens", s.tokens.size()},
-            {"n_turns", s.n_turns},
+            {"n_messages", now.n_messages},
+            {"n_tokens", now.n_tokens},
+            {"n_turns", now.n_turns},
             {"agent", s.agent_json.empty() ? json() : json::parse(s.agent_json, nullptr, false)},
-            {"busy", s.busy.load()}};
+            {"busy", now.busy}};
 }
 
 // The session of the path's {id} when the caller may talk to it; a session the caller may not talk to
@@ -133,7 +133,7 @@ reply handle_delete_session(request_ctx& cx) {
     if (auto* e = std::get_if<reply>(&found)) return std::move(*e);
     const session_ptr& s = std::get<session_ptr>(found);
     if (!can_read(cx.who, *s)) return error_reply(http_refusal::forbidden, "this key may not delete the session");
-    if (s->busy) return error_reply(errc::busy, "session is busy");
+    if (s->busy()) return error_reply(errc::busy, "session is busy");
     if (auto rs = cx.st->sessions->remove(s->id); !rs.ok()) return status_reply(rs);
     return json_reply({{"id", s->id}, {"object", "session"}, {"deleted", true}});
 }
