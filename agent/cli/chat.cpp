@@ -171,20 +171,13 @@ int cmd_chat(int argc, char** argv) {
     p.integer("--threads,-t", cs.engine.n_threads, 0, 1024, "N", "engine CPU threads (default: all)");
     add_engine_flags(p, cs.engine);
     if (const int rc = p.run(argc, argv); rc >= 0) return rc;
-    const std::string model_path = resolve_model_path(cs.model_path);
-    if (model_path.empty()) {
-        std::fprintf(stderr, "mnemos chat: no model. Pass --model FILE or set MNEMOS_MODEL.\n");
-        return 2;
-    }
-    auto loaded = engine::model::load(model_path);
-    if (!loaded) {
-        std::fprintf(stderr, "mnemos chat: cannot load model: %s\n", loaded.error().to_string().c_str());
-        return 1;
-    }
+    int rc = 0;
+    auto m = load_command_model("chat", cs.model_path, &rc);
+    if (!m) return rc;
     agent::runtime_options ro;
     ro.engine = cs.engine;
     ro.store_dir = cs.store_dir;
-    auto rt = agent::runtime::open(std::move(loaded.value()), ro);
+    auto rt = agent::runtime::open(std::move(m), ro);
     if (!rt) {
         std::fprintf(stderr, "mnemos chat: %s\n", rt.error().to_string().c_str());
         return 1;

@@ -161,17 +161,9 @@ int cmd_play(int argc, char** argv) {
         std::fprintf(stderr, "mnemos play: %s\n", sc.error().to_string().c_str());
         return 1;
     }
-    model_path = resolve_model_path(model_path);
-    if (model_path.empty()) {
-        std::fprintf(stderr, "mnemos play: no model. Pass --model FILE or set MNEMOS_MODEL.\n");
-        return 2;
-    }
-    auto loaded = engine::model::load(model_path);
-    if (!loaded) {
-        std::fprintf(stderr, "mnemos play: cannot load model: %s\n", loaded.error().to_string().c_str());
-        return 1;
-    }
-    std::shared_ptr<const engine::model> m(std::move(loaded.value()));
+    int rc = 0;
+    auto m = load_command_model("play", model_path, &rc);
+    if (!m) return rc;
 
     if (!quiet)
         po.on_output = [](std::string_view text) {

@@ -86,17 +86,9 @@ int cmd_serve(int argc, char** argv) {
     eo.attention = parsed->attention;
     eo.kv_bytes = parsed->kv_bytes;
     std::string model_path = parsed->model, store_dir = parsed->store;
-    model_path = resolve_model_path(model_path);
-    if (model_path.empty()) {
-        std::fprintf(stderr, "mnemos serve: no model. Pass --model FILE or set MNEMOS_MODEL.\n");
-        return 2;
-    }
-    auto loaded = engine::model::load(model_path);
-    if (!loaded) {
-        std::fprintf(stderr, "mnemos serve: cannot load model: %s\n", loaded.error().to_string().c_str());
-        return 1;
-    }
-    std::shared_ptr<const engine::model> m(std::move(loaded.value()));
+    int rc = 0;
+    auto m = load_command_model("serve", model_path, &rc);
+    if (!m) return rc;
 
     agent::runtime_options ro;
     ro.engine = eo;

@@ -94,21 +94,18 @@ json to_json(const message_event& e) {
     return j;
 }
 
-json to_json(const note_event& e) {
-    json j = with_extra(e.extra, "note");
+// Notes and prefixes: an id, a text and a time.
+template <class E>
+json id_text_json(const E& e, const char* type) {
+    json j = with_extra(e.extra, type);
     j["id"] = e.id;
     j["text"] = e.text;
     j["ts"] = e.ts;
     return j;
 }
 
-json to_json(const prefix_event& e) {
-    json j = with_extra(e.extra, "prefix");
-    j["id"] = e.id;
-    j["text"] = e.text;
-    j["ts"] = e.ts;
-    return j;
-}
+json to_json(const note_event& e) { return id_text_json(e, "note"); }
+json to_json(const prefix_event& e) { return id_text_json(e, "prefix"); }
 
 json to_json(const step_event& e) {
     json j = with_extra(e.extra, "step");
