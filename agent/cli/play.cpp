@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/cli/args.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/engine_flags.h"
 #include "agent/play/player_inbox.h"
@@ -21,53 +22,6 @@
 
 namespace mnemos::cli {
 
-namespace {
-
-void play_usage(FILE* out) {
-    std::fprintf(
-        out,
-        "usage: mnemos play FILE [--model M] [--store DIR] [--seed S] [--max-tokens N] [--resume]\n"
-        "                        [--transcript FILE] [--results FILE] [--threads N] [--max-steps N]\n"
-        "                        [--tool-choice auto|required] [--serve PORT [--linger S] [--player-timeout S]]\n"
-        "\n"
-        "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
-        "sessions share the scenario's prefix; scripted lines are appended, interactive turns\n"
-        "generated, clues released at their phase, probes asked on a copy of the character's\n"
-        "context and scored. In a scenario with tools the game master is an agent: its calls\n"
-        "run (packs kept by the runner, recall over its whole stored history) and are scored\n"
-        "against expect_tools / must_call_tools. A context longer than the window keeps the\n"
-        "system text and the recent messages. Turns stream to stdout, progress and the summary\n"
-        "go to stderr.\n"
-        "\n"
-        "options:\n"
-        "  --model FILE        GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
-        "  --store DIR         RocksDB directory: the game, its sessions and KV persist (default: memory)\n"
-        "  --resume            continue the game found in --store where it stopped\n"
-        "  --seed S            sampling seed (default 0)\n"
-        "  --temperature T     (default 0 = greedy)\n"
-        "  --max-tokens N      tokens per turn and per probe (default: the scenario's budgets)\n"
-        "  --ctx N             context length (default: the model's, at most 32768)\n"
-        "  --transcript FILE   write the transcript as text\n"
-        "  --results FILE      write the results as JSON (probes, score, tokens, prefix hits, timings)\n"
-        "  --threads N         engine CPU threads (default: all)\n"
-        "  --max-steps N       stop after N steps (counting resumed ones) as if interrupted; --resume continues\n"
-        "  --tool-choice C     the game master's tool calls: auto (the model decides; default) or required\n"
-        "                      (the first generation of each of its turns and probes is a call)\n"
-        "  --serve PORT        serve the game on 127.0.0.1:PORT while it plays (0: any free port): the\n"
-        "                      spectator page at /, the WebSocket feed (turns stream token by token)\n"
-        "                      and the API of `mnemos serve`\n"
-        "  --linger S          with --serve: keep serving S seconds after the game ends (default 0)\n"
-        "  --player-timeout S  with --serve: interactive players' lines come over the WebSocket\n"
-        "                      ({\"type\": \"player\", \"name\": NAME, \"content\": LINE}); a turn waits at\n"
-        "                      most S seconds for its line, then is skipped (default 120)\n"
-        "  --quiet             do not stream the turns\n"
-        "  -h, --help          show this help\n\n"
-        "%s",
-        engine_flags_help().c_str());
-}
-
-}  // namespace
-
 int cmd_play(int argc, char** argv) {
     std::string file, model_path;
     agent::play_options po;
@@ -75,83 +29,46 @@ int cmd_play(int argc, char** argv) {
     int serve_port = -1;
     double linger_s = 0;
     double player_timeout_s = 120;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "mnemos play: %s needs a value\n", a.c_str());
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        auto number = [&]() -> double {
-            const std::string v = value();
-            char* end = nullptr;
-            const double d = std::strtod(v.c_str(), &end);
-            if (v.empty() || *end != 0) {
-                std::fprintf(stderr, "mnemos play: %s expects a number, got '%s'\n", a.c_str(), v.c_str());
-                std::exit(2);
-            }
-            return d;
-        };
-        if (a == "-h" || a == "--help") {
-            play_usage(stdout);
-            return 0;
-        } else if (a == "--model" || a == "-m")
-            model_path = value();
-        else if (a == "--store")
-            po.store_dir = value();
-        else if (a == "--resume")
-            po.resume = true;
-        else if (a == "--seed")
-            po.seed = static_cast<uint64_t>(number());
-        else if (a == "--temperature" || a == "--temp")
-            po.temperature = static_cast<float>(number());
-        else if (a == "--max-tokens")
-            po.max_tokens = static_cast<int32_t>(number());
-        else if (a == "--ctx")
-            po.n_ctx = static_cast<int32_t>(number());
-        else if (a == "--transcript")
-            po.transcript_path = value();
-        else if (a == "--results")
-            po.results_path = value();
-        else if (a == "--threads" || a == "-t")
-            po.n_threads = static_cast<int32_t>(number());
-        else if (a == "--quiet")
-            quiet = true;
-        else if (a == "--max-steps")
-            po.max_steps = static_cast<int64_t>(number());
-        else if (a == "--tool-choice")
-            po.tool_choice = value();
-        else if (a == "--serve")
-            serve_port = static_cast<int>(number());
-        else if (a == "--linger")
-            linger_s = number();
-        else if (a == "--player-timeout")
-            player_timeout_s = number();
-        else if (!a.empty() && a[0] != '-' && file.empty())
-            file = a;
-        else {
-            engine::engine_options eo;
-            eo.attention = po.attention;
-            eo.kv_bytes = po.kv_bytes;
-            std::string err;
-            const flag_parse fp = parse_engine_flag(argc, argv, i, eo, err);
-            if (fp == flag_parse::ok) {
-                po.attention = eo.attention, po.kv_bytes = eo.kv_bytes;
-                continue;
-            }
-            if (fp == flag_parse::error)
-                std::fprintf(stderr, "mnemos play: %s\n", err.c_str());
-            else
-                std::fprintf(stderr, "mnemos play: unknown option '%s' (see --help)\n", a.c_str());
-            return 2;
-        }
-    }
-    if (file.empty()) {
-        std::fprintf(stderr, "mnemos play: a scenario FILE is required (see --help)\n");
-        return 2;
-    }
+    engine::engine_options eo;
+    arg_parser p("mnemos play FILE [options]",
+                 "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
+                 "sessions share the scenario's prefix; scripted lines are appended, interactive turns\n"
+                 "generated, clues released at their phase, probes asked on a copy of the character's\n"
+                 "context and scored. In a scenario with tools the game master is an agent: its calls\n"
+                 "run (packs kept by the runner, recall over its whole stored history) and are scored\n"
+                 "against expect_tools / must_call_tools. A history longer than the window is attended\n"
+                 "sparsely (below). Turns stream to stdout, progress and the summary go to stderr.");
+    p.positional("FILE", file, true, "the scenario");
+    p.text("--model,-m", model_path, "FILE", "GGUF model (default: $MNEMOS_MODEL, else ../shared/models)");
+    p.text("--store", po.store_dir, "DIR",
+           "RocksDB directory: the game, its sessions and KV persist (default: memory)");
+    p.toggle("--resume", po.resume, "continue the game found in --store where it stopped");
+    p.integer("--seed", po.seed, 0, UINT64_MAX, "S", "sampling seed (default 0)");
+    p.real("--temperature,--temp", po.temperature, 0, 100, "T", "(default 0 = greedy)");
+    p.integer("--max-tokens", po.max_tokens, 1, 1 << 24, "N",
+              "tokens per turn and per probe (default: the scenario's budgets)");
+    p.integer("--ctx", po.n_ctx, 0, 1 << 24, "N", "context length (default: the model's, at most 32768)");
+    p.text("--transcript", po.transcript_path, "FILE", "write the transcript as text");
+    p.text("--results", po.results_path, "FILE",
+           "write the results as JSON (probes, score, tokens, prefix hits, timings)");
+    p.integer("--threads,-t", po.n_threads, 0, 1024, "N", "engine CPU threads (default: all)");
+    p.integer("--max-steps", po.max_steps, 0, INT64_MAX, "N",
+              "stop after N steps (counting resumed ones) as if interrupted; --resume continues");
+    p.text("--tool-choice", po.tool_choice, "C",
+           "the game master's tool calls: auto (the model decides; default) or required (the first generation of "
+           "each of its turns and probes is a call)");
+    p.integer("--serve", serve_port, 0, 65535, "PORT",
+              "serve the game on 127.0.0.1:PORT while it plays (0: any free port): the spectator page at /, the "
+              "WebSocket feed (turns stream token by token) and the API of `mnemos serve`");
+    p.real("--linger", linger_s, 0, 1e6, "S", "with --serve: keep serving S seconds after the game ends (default 0)");
+    p.real("--player-timeout", player_timeout_s, 0, 1e6, "S",
+           "with --serve: interactive players' lines come over the WebSocket ({\"type\": \"player\", \"name\": "
+           "NAME, \"content\": LINE}); a turn waits at most S seconds for its line, then is skipped (default 120)");
+    p.toggle("--quiet", quiet, "do not stream the turns");
+    add_engine_flags(p, eo);
+    if (const int rc = p.run(argc, argv); rc >= 0) return rc;
+    po.attention = eo.attention;
+    if (eo.kv_bytes) po.kv_bytes = eo.kv_bytes;
     if (po.resume && po.store_dir.empty()) {
         std::fprintf(stderr, "mnemos play: --resume needs --store DIR\n");
         return 2;
@@ -191,14 +108,6 @@ int cmd_play(int argc, char** argv) {
     agent::player_inbox inbox(player_names);
     std::unique_ptr<agent::server> srv;  // after the inbox: its on_player uses it
     if (serve_port >= 0) {
-        if (serve_port > 65535) {
-            std::fprintf(stderr, "mnemos play: --serve expects a port\n");
-            return 2;
-        }
-        if (!(player_timeout_s >= 0)) {
-            std::fprintf(stderr, "mnemos play: --player-timeout expects seconds >= 0\n");
-            return 2;
-        }
         if (!player_names.empty())
             po.ask_player = [&inbox, player_timeout_s](const std::string& name) {
                 std::fflush(stdout);
