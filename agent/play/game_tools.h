@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/core/event.h"
 #include "agent/core/runtime.h"
 #include "agent/scenario/scenario.h"
 #include "tools/builtins.h"
@@ -73,6 +74,6 @@ json run_tool_call(const tools::tool_registry& reg, const tools::tool_call& c);
 
 // Rebuilds the packs and notes from the calls of the completed turns in the game log (probes ran on copies
 // and changed nothing).
-void replay_tool_calls(const std::vector<json>& done, tool_state& st);
+void replay_tool_calls(const std::vector<step_event>& done, tool_state& st);
 
 }  // namespace mnemos::agent::game_tools

@@ -48,19 +48,16 @@ TEST_CASE("game tools: packs", "[play][game_tools]") {
 }
 
 TEST_CASE("game tools: the state comes back from the game log's turns", "[play][game_tools]") {
-    const std::vector<json> done = {
-        {{"kind", "turn"},
-         {"rounds",
-          {{{"calls",
-             {{{"name", "add_item"}, {"arguments", {{"owner", "a"}, {"item", "Coin"}}}, {"result", json::object()}},
-              {{"name", "note"}, {"arguments", {{"text", "remember"}}}, {"result", json::object()}},
-              {{"name", "add_item"}, {"arguments", {{"owner", "a"}, {"item", "Gem"}}}, {"error", "failed"}}}}}}}},
-        {{"kind", "probe"},  // probes ran on a copy
-         {"rounds",
-          {{{"calls",
-             {{{"name", "add_item"},
-               {"arguments", {{"owner", "a"}, {"item", "Ghost"}}},
-               {"result", json::object()}}}}}}}}};
+    const json turn_rounds = {
+        {{"calls",
+          {{{"name", "add_item"}, {"arguments", {{"owner", "a"}, {"item", "Coin"}}}, {"result", json::object()}},
+           {{"name", "note"}, {"arguments", {{"text", "remember"}}}, {"result", json::object()}},
+           {{"name", "add_item"}, {"arguments", {{"owner", "a"}, {"item", "Gem"}}}, {"error", "failed"}}}}}};
+    const json probe_rounds = {
+        {{"calls",
+          {{{"name", "add_item"}, {"arguments", {{"owner", "a"}, {"item", "Ghost"}}}, {"result", json::object()}}}}}};
+    const std::vector<step_event> done = {{.kind = "turn", .rounds = turn_rounds},
+                                          {.kind = "probe", .rounds = probe_rounds}};  // probes ran on a copy
     tool_state st;
     replay_tool_calls(done, st);
     REQUIRE(st.packs["a"].size() == 1);

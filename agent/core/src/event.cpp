@@ -207,6 +207,57 @@ result<event> event_from_json(const json& j) {
     return event(other_event{j});
 }
 
+namespace {
+
+std::string string_field(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+step_call read_call(const json& c) {
+    step_call call;
+    call.name = string_field(c, "name");
+    if (auto a = c.find("arguments"); a != c.end()) call.arguments = *a;
+    if (auto r = c.find("result"); r != c.end()) call.result = *r;
+    call.error = string_field(c, "error");
+    return call;
+}
+
+}  // namespace
+
+std::vector<step_round> step_rounds(const step_event& e) {
+    std::vector<step_round> out;
+    if (!e.rounds.is_array()) return out;
+    for (const auto& rd : e.rounds) {
+        if (!rd.is_object()) continue;
+        step_round r;
+        r.content = string_field(rd, "content");
+        if (auto calls = rd.find("calls"); calls != rd.end() && calls->is_array())
+            for (const auto& c : *calls)
+                if (c.is_object()) r.calls.push_back(read_call(c));
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+json step_rounds_json(const std::vector<step_round>& rounds) {
+    if (rounds.empty()) return nullptr;
+    json out = json::array();
+    for (const auto& rd : rounds) {
+        json j = {{"content", rd.content}, {"calls", json::array()}};
+        for (const auto& c : rd.calls) {
+            json call = {{"name", c.name}, {"arguments", c.arguments}};
+            if (c.result)
+                call["result"] = *c.result;
+            else
+                call["error"] = c.error;
+            j["calls"].push_back(std::move(call));
+        }
+        out.push_back(std::move(j));
+    }
+    return out;
+}
+
 result<event> parse_event(std::string_view text) {
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded()) return make_error(errc::corrupt, "an event is not valid JSON");

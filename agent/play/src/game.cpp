@@ -113,11 +113,11 @@ status game::prepare_tools() {
 }
 
 // The game log: what is done (checked against the steps), or a new game's metadata.
-result<std::vector<json>> game::read_log() {
+result<std::vector<step_event>> game::read_log() {
     auto meta_text = store_->get_session(game_id_);
     if (!meta_text.ok()) {
         if (auto st = store_->put_session(game_id_, game_log::game_meta(sc_, opt_).dump()); !st.ok()) return st;
-        return std::vector<json>{};
+        return std::vector<step_event>{};
     }
     if (!opt_.resume)
         return make_error(errc::already_exists, "the store already holds game '" + game_id_ +
@@ -130,7 +130,7 @@ result<std::vector<json>> game::read_log() {
     return game_log::completed_steps(evs.value(), steps_, game_id_);
 }
 
-status game::setup_sessions(const std::vector<json>& done) {
+status game::setup_sessions(const std::vector<step_event>& done) {
     auto expected = game_log::implied_messages(sc_, done);
     for (const auto& c : sc_.characters) {
         const std::string sid = play_character_session_id(sc_, c.id);
@@ -192,7 +192,7 @@ status game::warm_prefix() {
 }
 
 // Plays the steps not in the game log (up to max_steps), phase by phase, each step's event appended once done.
-status game::play_rest(std::vector<json>& done) {
+status game::play_rest(std::vector<step_event>& done) {
     // Play the rest, phase by phase.
     size_t cur_phase = SIZE_MAX;
     auto phase_t0 = steady::now();
@@ -220,7 +220,8 @@ status game::play_rest(std::vector<json>& done) {
         }
         auto ev = run_step(idx);
         if (!ev) return ev.error();
-        auto seq = sessions_->append_raw_event(game_id_, ev.value());
+        ev->ts = unix_now();  // the time it is appended (what append_raw_event gave an event without one)
+        auto seq = sessions_->append_raw_event(game_id_, event_json(ev.value()));
         if (!seq) return seq.error();
         done.push_back(std::move(ev.value()));
         ++phase_steps;
@@ -231,7 +232,7 @@ status game::play_rest(std::vector<json>& done) {
     return {};
 }
 
-result<play_report> game::finish(const std::vector<json>& done, steady::time_point t_start) {
+result<play_report> game::finish(const std::vector<step_event>& done, steady::time_point t_start) {
     play_report_detail::score_probes(sc_, done, rep_);
     play_report_detail::score_turns(steps_, done, rep_, char_rep_);
     for (const auto& c : sc_.characters) {

@@ -20,24 +20,27 @@ std::string settings_note(const json& meta, const play_options& o) {
            "; continuing with this run's settings";
 }
 
-result<std::vector<json>> completed_steps(const std::vector<std::string>& events,
-                                          const std::vector<play_steps::step>& steps, const std::string& game_id) {
-    std::vector<json> done;
+result<std::vector<step_event>> completed_steps(const std::vector<std::string>& events,
+                                                const std::vector<play_steps::step>& steps,
+                                                const std::string& game_id) {
+    std::vector<step_event> done;
     for (const auto& e : events) {
-        json ev = json::parse(e, nullptr, false);
-        if (ev.is_discarded() || !ev.is_object() || ev.value("type", "") != "step") continue;
+        auto parsed = parse_event(e);
+        if (!parsed) continue;
+        auto* ev = std::get_if<step_event>(&parsed.value());
+        if (!ev) continue;
         const int64_t idx = static_cast<int64_t>(done.size());
-        if (ev.value("idx", int64_t(-1)) != idx || idx >= static_cast<int64_t>(steps.size()) ||
-            ev.value("kind", "") != play_steps::step_kind_name(steps[static_cast<size_t>(idx)].kind))
+        if (ev->idx != idx || idx >= static_cast<int64_t>(steps.size()) ||
+            ev->kind != play_steps::step_kind_name(steps[static_cast<size_t>(idx)].kind))
             return make_error(errc::corrupt, "game log of '" + game_id + "' does not match the scenario at step " +
                                                  std::to_string(idx));
-        done.push_back(std::move(ev));
+        done.push_back(std::move(*ev));
     }
     return done;
 }
 
 std::map<std::string, std::vector<engine::chat_message>> implied_messages(const scenario& sc,
-                                                                          const std::vector<json>& done) {
+                                                                          const std::vector<step_event>& done) {
     std::map<std::string, std::vector<engine::chat_message>> expected;
     for (const auto& ev : done)
         for (auto& e : play_steps::effects(sc, ev)) expected[e.character].push_back(e.msg);

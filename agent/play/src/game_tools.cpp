@@ -212,18 +212,16 @@ json run_tool_call(const tools::tool_registry& reg, const tools::tool_call& c) {
     return out;
 }
 
-void replay_tool_calls(const std::vector<json>& done, tool_state& st) {
+void replay_tool_calls(const std::vector<step_event>& done, tool_state& st) {
     for (const auto& ev : done) {
-        if (ev.value("kind", "") != "turn") continue;
-        for (const auto& rd : ev.value("rounds", json::array()))
-            for (const auto& c : rd.value("calls", json::array())) {
-                if (!c.contains("result")) continue;
-                const std::string name = c.value("name", "");
-                const json args = c.value("arguments", json::object());
-                if (name == builtin_tools::note)
-                    st.notes.push_back(args.value("text", ""));
-                else if (name == "add_item" || name == "remove_item")
-                    game_tool_handler(name, st)(args, [](result<json>) {});
+        if (ev.kind != "turn") continue;
+        for (const auto& rd : step_rounds(ev))
+            for (const auto& c : rd.calls) {
+                if (!c.result) continue;
+                if (c.name == builtin_tools::note)
+                    st.notes.push_back(c.arguments.value("text", ""));
+                else if (c.name == "add_item" || c.name == "remove_item")
+                    game_tool_handler(c.name, st)(c.arguments, [](result<json>) {});
             }
     }
 }
