@@ -84,6 +84,19 @@ bool nfa_to_dfa(const byte_nfa& n, int32_t start, int32_t accept, size_t max_sta
     return sets.size() <= max_states;
 }
 
+status dfa_fold::add(raw_dfa d) {
+    if (!have) {
+        acc = std::move(d);
+        have = true;
+        return {};
+    }
+    raw_dfa p;
+    if (!dfa_product(acc, d, op, max_states, p))
+        return make_error(errc::unsupported, std::string(what) + " need too many automaton states");
+    acc = std::move(p);
+    return {};
+}
+
 bool dfa_product(const raw_dfa& a, const raw_dfa& b, dfa_op op, size_t max_states, raw_dfa& out) {
     out = raw_dfa{};
     std::map<std::pair<int32_t, int32_t>, int32_t> ids;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/status.h"
+
 namespace mnemos::engine {
 
 // Nondeterministic automaton over bytes with epsilon moves. States inside a character are marked `mid`.
@@ -62,6 +64,18 @@ bool nfa_to_dfa(const byte_nfa& n, int32_t start, int32_t accept, size_t max_sta
 enum class dfa_op { intersect, difference, unite };
 // Product automaton (a op b); both must read the same encoding. Fails past max_states.
 bool dfa_product(const raw_dfa& a, const raw_dfa& b, dfa_op op, size_t max_states, raw_dfa& out);
+
+// Folds automata one by one into `acc` with `op` (the first is taken as is): the union of alternatives,
+// the intersection of constraints. Errors: unsupported "<what> need too many automaton states" past
+// max_states.
+struct dfa_fold {
+    dfa_op op;
+    size_t max_states;
+    const char* what;  // "the string alternatives"
+    raw_dfa acc;
+    bool have = false;
+    status add(raw_dfa d);
+};
 
 // Removes states unreachable from the start or unable to reach acceptance. Returns false when nothing is
 // accepted at all.

@@ -225,19 +225,7 @@ status number_dfa(const std::vector<scalar_alt>& alts, const std::vector<std::st
         for (char c : l) e += (c == '.' || c == '+') ? std::string("\\") + c : std::string(1, c);
         simple.push_back(e);
     }
-    bool have = false;
-    const auto unite = [&](raw_dfa d) -> status {
-        if (!have) {
-            out = std::move(d);
-            have = true;
-            return {};
-        }
-        raw_dfa u;
-        if (!dfa_product(out, d, dfa_op::unite, k_max_regex_states, u))
-            return make_error(errc::unsupported, "the number alternatives need too many automaton states");
-        out = std::move(u);
-        return {};
-    };
+    dfa_fold any{dfa_op::unite, k_max_regex_states, "the number alternatives"};
     for (const auto& a : alts) {
         raw_dfa d;
         if (!number_needs_dfa(*a.schema)) {
@@ -245,13 +233,14 @@ status number_dfa(const std::vector<scalar_alt>& alts, const std::vector<std::st
             continue;
         }
         if (status st = alt_dfa(a, o, d); !st.ok()) return st;
-        if (status st = unite(std::move(d)); !st.ok()) return st;
+        if (status st = any.add(std::move(d)); !st.ok()) return st;
     }
     if (!simple.empty()) {
         raw_dfa d;
         if (status st = compile_regex("^(?:" + join(simple) + ")$", regex_mode::raw, d); !st.ok()) return st;
-        if (status st = unite(std::move(d)); !st.ok()) return st;
+        if (status st = any.add(std::move(d)); !st.ok()) return st;
     }
+    out = std::move(any.acc);
     dfa_prune(out);
     return {};
 }

@@ -53,22 +53,9 @@ std::string literal_rx(const std::string& s) {
     return o + "$";
 }
 
-status intersect(raw_dfa& acc, bool& have, raw_dfa d) {
-    if (!have) {
-        acc = std::move(d);
-        have = true;
-        return {};
-    }
-    raw_dfa p;
-    if (!dfa_product(acc, d, dfa_op::intersect, k_max_regex_states, p))
-        return make_error(errc::unsupported, "pattern and format together need too many automaton states");
-    acc = std::move(p);
-    return {};
-}
-
 status alt_dfa(const scalar_alt& a, raw_dfa& out) {
     const json_value& s = *a.schema;
-    bool have = false;
+    dfa_fold both{dfa_op::intersect, k_max_regex_states, "pattern and format together"};
     if (const json_value* f = s.find("format")) {
         if (f->kind != json_value::k_string) return bad(errc::invalid_argument, a.path, "'format' must be a string");
         const char* pat = nullptr;
@@ -80,16 +67,17 @@ status alt_dfa(const scalar_alt& a, raw_dfa& out) {
         raw_dfa d;
         if (status st = compile_regex(pat, regex_mode::json_string, d); !st.ok())
             return bad(errc::internal, a.path + "/format", st.message());
-        if (status st = intersect(out, have, std::move(d)); !st.ok()) return bad(st.code(), a.path, st.message());
+        if (status st = both.add(std::move(d)); !st.ok()) return bad(st.code(), a.path, st.message());
     }
     if (const json_value* p = s.find("pattern")) {
         if (p->kind != json_value::k_string) return bad(errc::invalid_argument, a.path, "'pattern' must be a string");
         raw_dfa d;
         if (status st = compile_regex(p->str, regex_mode::json_string, d); !st.ok())
             return bad(st.code(), a.path + "/pattern", "pattern " + encode_json_string(p->str) + ": " + st.message());
-        if (status st = intersect(out, have, std::move(d)); !st.ok()) return bad(st.code(), a.path, st.message());
+        if (status st = both.add(std::move(d)); !st.ok()) return bad(st.code(), a.path, st.message());
     }
-    if (!have) return compile_regex("", regex_mode::json_string, out);
+    if (!both.have) return compile_regex("", regex_mode::json_string, out);
+    out = std::move(both.acc);
     if (!dfa_prune(out)) return bad(errc::invalid_argument, a.path, "pattern and format together match no string");
     return {};
 }
@@ -99,29 +87,18 @@ status alt_dfa(const scalar_alt& a, raw_dfa& out) {
 bool string_needs_dfa(const json_value& s) { return s.find("pattern") || s.find("format"); }
 
 status string_dfa(const std::vector<scalar_alt>& alts, const std::vector<std::string>& literals, raw_dfa& out) {
-    bool have = false;
-    const auto unite = [&](raw_dfa d) -> status {
-        if (!have) {
-            out = std::move(d);
-            have = true;
-            return {};
-        }
-        raw_dfa u;
-        if (!dfa_product(out, d, dfa_op::unite, k_max_regex_states, u))
-            return make_error(errc::unsupported, "the string alternatives need too many automaton states");
-        out = std::move(u);
-        return {};
-    };
+    dfa_fold any{dfa_op::unite, k_max_regex_states, "the string alternatives"};
     for (const auto& a : alts) {
         raw_dfa d;
         if (status st = alt_dfa(a, d); !st.ok()) return st;
-        if (status st = unite(std::move(d)); !st.ok()) return st;
+        if (status st = any.add(std::move(d)); !st.ok()) return st;
     }
     for (const auto& l : literals) {
         raw_dfa d;
         if (status st = compile_regex(literal_rx(l), regex_mode::json_string, d); !st.ok()) return st;
-        if (status st = unite(std::move(d)); !st.ok()) return st;
+        if (status st = any.add(std::move(d)); !st.ok()) return st;
     }
+    out = std::move(any.acc);
     dfa_prune(out);
     return {};
 }

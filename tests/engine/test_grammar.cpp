@@ -10,25 +10,14 @@
 #include "engine/grammar.h"
 #include "engine/src/grammar_json.h"
 #include "engine/tokenizer.h"
+#include "tests/engine/grammar_test_util.h"
 #include "tests/support/tiny_model.h"
 
 using namespace mnemos;
 using namespace mnemos::engine;
+using namespace mnemos::engine::test_grammar;
 
 namespace {
-
-std::shared_ptr<const grammar> compile(const std::string& schema, const grammar_options& o = {}) {
-    auto g = grammar::from_json_schema(schema, o);
-    INFO(schema << " -> " << (g.ok() ? std::string("ok") : g.error().to_string()));
-    REQUIRE(g.ok());
-    return g.value();
-}
-
-// Accepted as a whole, complete document.
-bool accepts(const grammar& g, std::string_view doc) {
-    grammar_state s = g.start();
-    return s.accept_bytes(doc) && s.is_complete();
-}
 
 // A valid prefix (every byte accepted; maybe incomplete).
 bool prefix_ok(const grammar& g, std::string_view doc) {

@@ -6,26 +6,14 @@
 #include <random>
 
 #include "engine/grammar.h"
+#include "tests/engine/grammar_test_util.h"
 #include "tests/engine/test_grammar_schema_validate.h"
 
 using namespace mnemos;
 using namespace mnemos::engine;
+using namespace mnemos::engine::test_grammar;
 
 namespace {
-
-std::shared_ptr<const grammar> compile(const std::string& schema, const grammar_options& o = {}) {
-    auto g = grammar::from_json_schema(schema, o);
-    INFO(schema << " -> " << (g.ok() ? std::string("ok") : g.error().to_string()));
-    REQUIRE(g.ok());
-    return g.value();
-}
-
-bool accepts(const grammar& g, std::string_view doc) {
-    grammar_state s = g.start();
-    for (char c : doc)
-        if (!s.accept_byte(static_cast<uint8_t>(c))) return false;
-    return s.is_complete();
-}
 
 // A random document: at each step a random byte the automaton accepts (ASCII favoured, closing bytes
 // favoured so documents stay short), or the end when the state is complete. Empty on a dead end.
