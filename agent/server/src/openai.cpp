@@ -115,14 +115,9 @@ awaitable<bool> complete(request_ctx& cx, session_ptr s, turn_plan plan, gen_par
 
 awaitable<bool> handle_chat_completions(request_ctx& cx) {
     auto& st = cx.st;
-    auto parsed = parse_body(cx.req);
+    auto parsed = parse_turn_request(cx.req, parse_messages);
     if (auto* e = std::get_if<reply>(&parsed)) co_return co_await respond(cx, std::move(*e));
-    const json& b = std::get<json>(parsed);
-    gen_params g;
-    std::vector<engine::chat_message> msgs;
-    status ps = parse_gen_params(b, g);
-    if (ps.ok()) ps = parse_messages(b, msgs);
-    if (!ps.ok()) co_return co_await respond(cx, status_reply(ps));
+    auto& [b, g, msgs] = std::get<turn_request>(parsed);
     auto ct = tools_of(b);
     if (!ct) co_return co_await respond(cx, status_reply(ct.error()));
     if (auto it = b.find("session_id"); it != b.end() && !it->is_null()) {

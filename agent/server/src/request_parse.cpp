@@ -5,6 +5,7 @@
 
 #include "agent/core/util.h"
 #include "agent/server/server.h"
+#include "agent/server/src/http_reply.h"
 #include "agent/tooling/agent_loop.h"
 #include "tools/json_limits.h"
 #include "tools/prompt.h"
@@ -155,6 +156,17 @@ status parse_messages(const json& b, std::vector<engine::chat_message>& out) {
         out.push_back(std::move(cm));
     }
     return {};
+}
+
+std::variant<turn_request, reply> parse_turn_request(const request_t& req, messages_reader read_messages) {
+    auto parsed = parse_body(req);
+    if (auto* e = std::get_if<reply>(&parsed)) return std::move(*e);
+    turn_request t;
+    t.body = std::move(std::get<json>(parsed));
+    status ps = parse_gen_params(t.body, t.gen);
+    if (ps.ok()) ps = read_messages(t.body, t.messages);
+    if (!ps.ok()) return status_reply(ps);
+    return t;
 }
 
 }  // namespace mnemos::agent::server_detail

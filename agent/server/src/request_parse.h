@@ -35,4 +35,15 @@ status parse_content(const json& c, std::string& out);
 // (rendered as the model's call tags) and tool results (named by their tool_call_id).
 status parse_messages(const json& b, std::vector<engine::chat_message>& out);
 
+// A generation request: its body, generation parameters and messages.
+struct turn_request {
+    json body;
+    gen_params gen;
+    std::vector<engine::chat_message> messages;
+};
+// The body (parse_body), its parameters (parse_gen_params) and its messages (read_messages: parse_messages,
+// or the sessions API's own reader); a 400 reply naming what is wrong otherwise.
+using messages_reader = status (*)(const json& b, std::vector<engine::chat_message>& out);
+std::variant<turn_request, reply> parse_turn_request(const request_t& req, messages_reader read_messages);
+
 }  // namespace mnemos::agent::server_detail

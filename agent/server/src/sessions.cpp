@@ -158,14 +158,9 @@ awaitable<bool> handle_session_message(request_ctx& cx) {
     auto found = talkable_session(cx);
     if (auto* e = std::get_if<reply>(&found)) co_return co_await respond(cx, std::move(*e));
     const session_ptr s = std::get<session_ptr>(found);
-    auto parsed = parse_body(cx.req);
+    auto parsed = parse_turn_request(cx.req, parse_turn_messages);
     if (auto* e = std::get_if<reply>(&parsed)) co_return co_await respond(cx, std::move(*e));
-    const json& b = std::get<json>(parsed);
-    gen_params g;
-    std::vector<engine::chat_message> msgs;
-    status ps = parse_gen_params(b, g);
-    if (ps.ok()) ps = parse_turn_messages(b, msgs);
-    if (!ps.ok()) co_return co_await respond(cx, status_reply(ps));
+    auto& [b, g, msgs] = std::get<turn_request>(parsed);
     // The session's earlier turns first (held until this turn's reply is written).
     turn_ticket ticket = co_await acquire_turn(cx.st, s.get(), &cx.stream.socket(), nullptr);
     if (!ticket.slot) {
