@@ -134,13 +134,7 @@ status game::setup_sessions(const std::vector<step_event>& done) {
     auto expected = game_log::implied_messages(sc_, done);
     for (const auto& c : sc_.characters) {
         const std::string sid = play_character_session_id(sc_, c.id);
-        character chr;
-        chr.name = c.name;
-        chr.persona = c.persona;
-        chr.public_knowledge = c.public_knowledge;
-        chr.private_knowledge = c.private_script;
-        chr.secrets = c.secrets;
-        chr.goals = c.goals;
+        character chr = runtime_character(c);
         chr.shared_prefix = game_id_;
         const auto& want = expected[c.id];
         session_ptr s;
