@@ -29,10 +29,13 @@ struct tool {
     tool_handler handler;
 };
 
-// Checks `value` against a JSON Schema in the subset engine/grammar.h compiles (type and type lists,
-// properties/required with no additional properties, items/minItems/maxItems, minLength/maxLength,
-// enum/const, anyOf, {}). Returns ok, or invalid_argument whose message names the path of the first
-// offending value ("$.arguments.tags[1]: expected a string").
+// Checks `value` against a JSON Schema in the subset engine/grammar.h compiles: type and type lists;
+// properties/required (no keys beyond the declared ones, as the grammar writes them), additionalProperties
+// (a map without properties), min/maxProperties; items, prefixItems, min/maxItems; min/maxLength, pattern
+// (ECMAScript, unanchored), format (date, time, date-time, uuid, email, ipv4, uri); minimum, maximum,
+// exclusiveMinimum, exclusiveMaximum, multipleOf; enum/const; anyOf, oneOf (exactly one), allOf; local $ref
+// (recursion bounded); {} and booleans. Returns ok, or invalid_argument whose message names the path of the
+// first offending value ("$.arguments.tags[1]: expected a string").
 status validate_json(const nlohmann::json& value, const nlohmann::json& schema);
 
 class tool_registry {

@@ -53,8 +53,6 @@ tool_state::item* find_item(std::vector<tool_state::item>& pack, const std::stri
 // of a scenario is acknowledged ({"ok": true, "tool": name}) and recorded only in the game log.
 tools::tool_handler game_tool_handler(const std::string& name, tool_state& st);
 
-// Strips the schema keywords constrained decoding does not enforce (bounds on numbers, patterns).
-void strip_unsupported(json& schema);
 // Bounds every free string of a schema to max_len characters.
 void bound_strings(json& schema, int32_t max_len);
 
