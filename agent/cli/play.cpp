@@ -15,12 +15,63 @@
 #include "agent/cli/args.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/engine_flags.h"
+#include "agent/cli/interrupt.h"
 #include "agent/play/player_inbox.h"
 #include "agent/scenario/scenario.h"
 #include "agent/server/server.h"
 #include "engine/model.h"
 
 namespace mnemos::cli {
+
+namespace {
+
+// The table after a game: characters, tool turns, probes, then one line of totals.
+void print_report(const agent::play_report& r, const agent::scenario& sc, const std::string& model_path) {
+    std::fprintf(stderr, "\n%s (%s) with %s\n", sc.title.c_str(), sc.id.c_str(), model_path.c_str());
+    std::fprintf(stderr, "%-24s %8s %9s %6s %8s %8s\n", "character", "tokens", "generated", "turns", "sys_tok",
+                 "reused");
+    for (const auto& c : r.characters)
+        std::fprintf(stderr, "%-24s %8lld %9lld %6d %8d %8d\n", c.id.c_str(), static_cast<long long>(c.n_tokens),
+                     static_cast<long long>(c.n_generated), c.n_turns, c.n_system_tokens, c.n_prefix_reused);
+    for (const auto& t : r.tool_turns) {
+        std::string called;
+        for (const auto& c : t.called) called += (called.empty() ? "" : ",") + c;
+        std::fprintf(stderr, "tool turn %-4lld %-16s called [%s] %s\n", static_cast<long long>(t.step_idx),
+                     t.speaker.c_str(), called.c_str(), t.passed ? "PASS" : "FAIL");
+    }
+    std::fprintf(stderr, "%-32s %s\n", "probe", "result");
+    for (const auto& p : r.probes)
+        std::fprintf(stderr, "%-32s %s\n", p.id.c_str(),
+                     p.score.passed   ? "PASS"
+                     : p.context_full ? "FAIL (context full)"
+                                      : "FAIL");
+    double t_turns = 0;
+    int64_t n_gen = 0;
+    for (const auto& t : r.timings) t_turns += t.seconds, n_gen += t.n_generated;
+    std::fprintf(stderr,
+                 "score %d/%zu | tool turns %d/%zu | windowed steps %lld | steps %lld (%lld resumed) | %zu "
+                 "generations, %lld tokens, %.2f s (%.1f ms each) | "
+                 "prefix hits: %lld memory, %lld disk, %lld computed | total %.2f s\n",
+                 r.n_probes_passed, r.probes.size(), r.n_tool_turns_passed, r.tool_turns.size(),
+                 static_cast<long long>(r.n_windowed), static_cast<long long>(r.n_steps),
+                 static_cast<long long>(r.n_steps_resumed), r.timings.size(), static_cast<long long>(n_gen), t_turns,
+                 r.timings.empty() ? 0.0 : 1000.0 * t_turns / double(r.timings.size()),
+                 static_cast<long long>(r.hits_resident), static_cast<long long>(r.hits_store),
+                 static_cast<long long>(r.misses), r.seconds);
+}
+
+// A game that stopped before its end: where, and how to go on.
+void print_stopped(const agent::play_report& r, const agent::play_options& po) {
+    const char* why = r.interrupted ? "interrupted" : "stopped (--max-steps)";
+    if (po.store_dir.empty())
+        std::fprintf(stderr, "%s at step %lld/%lld; without --store the game is not kept\n", why,
+                     static_cast<long long>(r.n_steps_done), static_cast<long long>(r.n_steps));
+    else
+        std::fprintf(stderr, "%s at step %lld/%lld; run the same command with --resume to continue\n", why,
+                     static_cast<long long>(r.n_steps_done), static_cast<long long>(r.n_steps));
+}
+
+}  // namespace
 
 int cmd_play(int argc, char** argv) {
     std::string file, model_path;
@@ -145,44 +196,17 @@ int cmd_play(int argc, char** argv) {
         };
     }
 
+    interrupt_guard guard;  // Ctrl-C / SIGTERM: stop after the step in progress, flush, close; twice: exit
+    po.should_stop = [] { return interrupt_guard::raised(); };
     auto rep = agent::play_scenario(sc.value(), m, po);
     if (!rep) {
         std::fprintf(stderr, "mnemos play: %s\n", rep.error().to_string().c_str());
         return 1;
     }
     const auto& r = rep.value();
-    std::fprintf(stderr, "\n%s (%s) with %s\n", sc->title.c_str(), sc->id.c_str(), model_path.c_str());
-    std::fprintf(stderr, "%-24s %8s %9s %6s %8s %8s\n", "character", "tokens", "generated", "turns", "sys_tok",
-                 "reused");
-    for (const auto& c : r.characters)
-        std::fprintf(stderr, "%-24s %8lld %9lld %6d %8d %8d\n", c.id.c_str(), static_cast<long long>(c.n_tokens),
-                     static_cast<long long>(c.n_generated), c.n_turns, c.n_system_tokens, c.n_prefix_reused);
-    for (const auto& t : r.tool_turns) {
-        std::string called;
-        for (const auto& c : t.called) called += (called.empty() ? "" : ",") + c;
-        std::fprintf(stderr, "tool turn %-4lld %-16s called [%s] %s\n", static_cast<long long>(t.step_idx),
-                     t.speaker.c_str(), called.c_str(), t.passed ? "PASS" : "FAIL");
-    }
-    std::fprintf(stderr, "%-32s %s\n", "probe", "result");
-    for (const auto& p : r.probes)
-        std::fprintf(stderr, "%-32s %s\n", p.id.c_str(),
-                     p.score.passed   ? "PASS"
-                     : p.context_full ? "FAIL (context full)"
-                                      : "FAIL");
-    double t_turns = 0;
-    int64_t n_gen = 0;
-    for (const auto& t : r.timings) t_turns += t.seconds, n_gen += t.n_generated;
-    std::fprintf(stderr,
-                 "score %d/%zu | tool turns %d/%zu | windowed steps %lld | steps %lld (%lld resumed) | %zu "
-                 "generations, %lld tokens, %.2f s (%.1f ms each) | "
-                 "prefix hits: %lld memory, %lld disk, %lld computed | total %.2f s\n",
-                 r.n_probes_passed, r.probes.size(), r.n_tool_turns_passed, r.tool_turns.size(),
-                 static_cast<long long>(r.n_windowed), static_cast<long long>(r.n_steps),
-                 static_cast<long long>(r.n_steps_resumed), r.timings.size(), static_cast<long long>(n_gen), t_turns,
-                 r.timings.empty() ? 0.0 : 1000.0 * t_turns / double(r.timings.size()),
-                 static_cast<long long>(r.hits_resident), static_cast<long long>(r.hits_store),
-                 static_cast<long long>(r.misses), r.seconds);
-    return 0;
+    print_report(r, sc.value(), model_path);
+    if (r.n_steps_done < r.n_steps) print_stopped(r, po);
+    return r.interrupted ? 128 + interrupt_guard::last_signal() : 0;
 }
 
 }  // namespace mnemos::cli

@@ -95,6 +95,10 @@ struct play_options {
     // interrupted (files are still written); a later resume continues.
     // Default: -1 (to the end)
     int64_t max_steps = -1;
+    // Asked before each step: true stops the game there, as max_steps does (the steps done are durable, the
+    // files written, the store closed cleanly with its KV flushed); play_report::interrupted is set and a
+    // later resume continues. The CLI answers it from Ctrl-C / SIGTERM. Default: none (never stops).
+    std::function<bool()> should_stop;
     // Reads the line of an interactive player (a person typing), given the
     // player's name; an empty line skips the turn ("skipped" in its step event).
     // The CLI reads the terminal, or with --serve waits (--player-timeout) on a
@@ -169,6 +173,8 @@ struct play_report {
     std::string game_session_id;
     int64_t n_steps = 0;
     int64_t n_steps_resumed = 0;       // completed before this process (read from the game log)
+    int64_t n_steps_done = 0;          // in the game log at the end: n_steps unless the game stopped early
+    bool interrupted = false;          // stopped by should_stop (max_steps is not an interruption)
     std::vector<probe_result> probes;  // in step order, resumed ones included
     int32_t n_probes_passed = 0;
     std::vector<tool_turn_result> tool_turns;  // turns with expect_tools, in step order

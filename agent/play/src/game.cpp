@@ -51,6 +51,7 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     if (auto st = setup_sessions(done.value()); !st.ok()) return st;
     if (auto st = warm_prefix(); !st.ok()) return st;
     if (auto st = play_rest(done.value()); !st.ok()) return st;
+    rep_.n_steps_done = static_cast<int64_t>(done->size());
     return finish(done.value(), t_start);
 }
 
@@ -200,6 +201,10 @@ status game::play_rest(std::vector<step_event>& done) {
     };
     for (int64_t idx = static_cast<int64_t>(done.size()); idx < rep_.n_steps; ++idx) {
         if (opt_.max_steps >= 0 && idx >= opt_.max_steps) break;
+        if (opt_.should_stop && opt_.should_stop()) {
+            rep_.interrupted = true;
+            break;
+        }
         const step& s = steps_[static_cast<size_t>(idx)];
         if (s.phase_idx != cur_phase) {
             end_phase();
@@ -213,6 +218,10 @@ status game::play_rest(std::vector<step_event>& done) {
                      ph.id + " (" + phase_kind_name(ph.kind) + ") " + ph.title + ": " + std::to_string(n) + " steps");
         }
         auto ev = run_step(idx);
+        if (!ev && ev.error().code() == errc::cancelled && opt_.should_stop && opt_.should_stop()) {
+            rep_.interrupted = true;
+            break;
+        }
         if (!ev) return ev.error();
         ev->ts = unix_now();  // the time it is appended (what append_raw_event gave an event without one)
         auto seq = sessions_->append_raw_event(game_id_, event_json(ev.value()));

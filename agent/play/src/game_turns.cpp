@@ -119,6 +119,8 @@ result<step_event> game::run_step(int64_t idx) {
     std::string text = s.text;
     if (s.player_input) {
         text = opt_.ask_player ? opt_.ask_player(display_name(s.speaker)) : std::string();
+        // Ctrl-C at the prompt stops the game before this step: not a skipped turn (a resume asks again).
+        if (opt_.should_stop && opt_.should_stop()) return make_error(errc::cancelled, "interrupted at the prompt");
         if (text.empty()) ev.skipped = true;
     }
     ev.text = text;
