@@ -1,0 +1,427 @@
+// The OpenAI Responses API (POST /v1/responses, GET /v1/responses/{id}): the Response object, items input,
+// streamed events, function tools and their outputs, structured output, and previous_response_id chains on
+// durable sessions (across a restart, and branching).
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "agent/server/src/response_store.h"
+#include "agent/server/src/responses_input.h"
+#include "tests/agent/server_fixture.h"
+
+using json = nlohmann::json;
+using namespace mnemos;
+using namespace mnemos::test_agent;
+namespace sd = mnemos::agent::server_detail;
+
+namespace {
+
+http_result create(uint16_t port, const json& body, const std::string& key = "") {
+    return request(port, "POST", "/v1/responses", body.dump(), key);
+}
+
+// The text of a Response object's message item ("" when it has none).
+std::string output_text(const json& r) {
+    for (const auto& item : r["output"])
+        if (item["type"] == "message") return item["content"][0]["text"].get<std::string>();
+    return {};
+}
+
+// The session a stored response lives in, and its message events.
+json session_messages(uint16_t port, const std::string& response_id) {
+    auto sid = sd::session_of_response(response_id);
+    REQUIRE(sid);
+    auto e = request(port, "GET", "/v1/sessions/" + *sid + "/events");
+    REQUIRE(e.status == 200);
+    const json events = e.j();
+    json msgs = json::array();
+    for (const auto& ev : events["data"])
+        if (ev["type"] == "message") msgs.push_back(ev);
+    return msgs;
+}
+
+void check_response_object(const json& r) {
+    INFO(r.dump());
+    CHECK(r["object"] == "response");
+    CHECK(r["id"].get<std::string>().rfind("resp_", 0) == 0);
+    CHECK(r["created_at"].is_number_integer());
+    CHECK(r["model"].is_string());
+    CHECK((r["status"] == "completed" || r["status"] == "incomplete"));
+    CHECK(r["error"].is_null());
+    const json& u = r["usage"];
+    CHECK(u["input_tokens"].get<int>() > 0);
+    CHECK(u["output_tokens"].get<int>() > 0);
+    CHECK(u["total_tokens"].get<int>() == u["input_tokens"].get<int>() + u["output_tokens"].get<int>());
+    CHECK(u["input_tokens_details"]["cached_tokens"].is_number_integer());
+    CHECK(u["output_tokens_details"]["reasoning_tokens"] == 0);
+    REQUIRE(r["output"].is_array());
+    REQUIRE(!r["output"].empty());
+}
+
+}  // namespace
+
+TEST_CASE("responses: ids say where a response is stored", "[agent][server][responses]") {
+    const std::string sid = sd::new_chain_session_id();
+    const std::string id = sd::new_response_id(sid);
+    CHECK(sd::session_of_response(id) == sid);
+    CHECK(sd::response_of_item(sd::message_item_id(id)) == id);
+    CHECK(sd::response_of_item(sd::call_item_id(id, 3)) == id);
+    CHECK(sd::session_of_response(sd::new_response_id("")).has_value());  // the shape only: no such session
+    CHECK(!sd::session_of_response("resp_xyz"));
+    CHECK(!sd::session_of_response(id.substr(0, id.size() - 1) + "G"));
+    CHECK(!sd::response_of_item("msg_123"));
+    CHECK(!sd::response_of_item("call_" + id.substr(5)));
+}
+
+TEST_CASE("responses: input items become chat messages", "[agent][server][responses]") {
+    sd::input_context cx;
+    std::vector<engine::chat_message> out;
+    const json b = {{"input",
+                     {{{"role", "developer"}, {"content", "Be brief."}},
+                      {{"type", "message"}, {"role", "user"}, {"content", {{{"type", "input_text"}, {"text", "Hi"}}}}},
+                      {{"role", "assistant"}, {"content", {{{"type", "output_text"}, {"text", "Let me look."}}}}},
+                      {{"type", "function_call"}, {"call_id", "c1"}, {"name", "find"}, {"arguments", "{\"q\":1}"}},
+                      {{"type", "function_call_output"}, {"call_id", "c1"}, {"output", "{\"hits\":2}"}}}}};
+    REQUIRE(sd::parse_response_input(b, cx, out).ok());
+    REQUIRE(out.size() == 4);
+    CHECK(out[0].role == "system");
+    CHECK(out[1].content == "Hi");
+    CHECK(out[2].role == "assistant");  // the call joins the assistant message before it
+    CHECK(out[2].content.find("Let me look.") == 0);
+    CHECK(out[2].content.find("<tool_call>") != std::string::npos);
+    CHECK(out[2].content.find("\"find\"") != std::string::npos);
+    CHECK(out[3].role == "tool");
+    CHECK(out[3].content.find("\"find\"") != std::string::npos);  // named by its call
+    CHECK(out[3].content.find("\"hits\"") != std::string::npos);
+
+    auto bad = [](const json& input) {
+        sd::input_context c;
+        std::vector<engine::chat_message> o;
+        auto st = sd::parse_response_input(json{{"input", input}}, c, o);
+        INFO(input.dump());
+        CHECK(st.code() == errc::invalid_argument);
+        return st.message();
+    };
+    CHECK(bad(json::array({{{"type", "function_call_output"}, {"call_id", "nope"}, {"output", "x"}}})).find("nope") !=
+          std::string::npos);
+    CHECK(bad(json::array({{{"role", "user"}, {"content", {{{"type", "input_image"}, {"image_url", "x"}}}}}}))
+              .find("input_image") != std::string::npos);
+    CHECK(bad(json::array({{{"type", "web_search_call"}}})).find("web_search_call") != std::string::npos);
+    CHECK(bad(json::array({{{"type", "item_reference"}, {"id", "msg_1"}}})).find("msg_1") != std::string::npos);
+    CHECK(bad(json::array({{{"type", "function_call"}, {"call_id", "c"}, {"name", "f"}, {"arguments", "[1]"}}}))
+              .find("arguments") != std::string::npos);
+    bad(json::array());
+    bad(42);
+}
+
+TEST_CASE("responses: request fields are checked", "[agent][server][responses]") {
+    auto msg = [](const json& b) {
+        auto r = sd::parse_response_request(b);
+        INFO(b.dump());
+        REQUIRE(!r);
+        CHECK(r.error().code() == errc::invalid_argument);
+        return r.error().message();
+    };
+    CHECK(msg({{"input", "x"}, {"frobnicate", 1}}).find("frobnicate") != std::string::npos);
+    CHECK(msg({{"input", "x"}, {"tools", {{{"type", "web_search"}}}}}).find("web_search") != std::string::npos);
+    CHECK(msg({{"input", "x"}, {"max_output_tokens", 0}}).find("max_output_tokens") != std::string::npos);
+    CHECK(msg({{"input", "x"}, {"background", true}}).find("background") != std::string::npos);
+    CHECK(msg({{"input", "x"}, {"tool_choice", "required"}}).find("tool_choice") != std::string::npos);
+    CHECK(msg({{"input", "x"}, {"text", {{"format", {{"type", "yaml"}}}}}}).find("text.format") != std::string::npos);
+    auto ok = sd::parse_response_request(
+        {{"input", "x"},
+         {"instructions", "Be kind."},
+         {"max_output_tokens", 7},
+         {"seed", 3},
+         {"store", false},
+         {"tools",
+          {{{"type", "function"},
+            {"name", "pick"},
+            {"parameters", {{"type", "object"}, {"properties", {{"n", {{"type", "integer"}}}}}}},
+            {"strict", true}}}},
+         {"tool_choice", {{"type", "function"}, {"name", "pick"}}}});
+    REQUIRE(ok);
+    CHECK(ok->gen.max_tokens == 7);
+    CHECK(ok->gen.sampling.seed == 3);
+    CHECK(!ok->store);
+    REQUIRE(ok->tools);
+    CHECK(ok->tools->forced_call);
+    CHECK(sd::response_system_text(ok.value()).find("Be kind.") == 0);
+}
+
+TEST_CASE("responses: a text input gets a Response object, stored and retrievable", "[agent][server][responses]") {
+    fixture f;
+    auto r = create(f.port, {{"model", "any"}, {"input", "Hello there"}, {"max_output_tokens", 6}, {"temperature", 0}});
+    REQUIRE(r.status == 200);
+    const json j = r.j();
+    check_response_object(j);
+    const json& item = j["output"][0];
+    CHECK(item["type"] == "message");
+    CHECK(item["role"] == "assistant");
+    CHECK(item["id"].get<std::string>().rfind("msg_", 0) == 0);
+    CHECK(item["content"][0]["type"] == "output_text");
+    CHECK(item["content"][0]["annotations"] == json::array());
+    CHECK(j["previous_response_id"].is_null());
+    if (j["status"] == "incomplete") CHECK(j["incomplete_details"]["reason"] == "max_output_tokens");
+    CHECK(j["usage"]["output_tokens"].get<int>() <= 6);
+
+    auto g = request(f.port, "GET", "/v1/responses/" + j["id"].get<std::string>());
+    REQUIRE(g.status == 200);
+    CHECK(g.j()["output"] == j["output"]);
+    CHECK(g.j()["id"] == j["id"]);
+    // Its session holds the exchange.
+    const json msgs = session_messages(f.port, j["id"]);
+    REQUIRE(msgs.size() == 2);
+    CHECK(msgs[0]["content"] == "Hello there");
+    CHECK(msgs[1]["content"] == output_text(j));
+
+    // Greedy: the same input without storing gives the same text, and no stored response.
+    auto u = create(f.port, {{"input", "Hello there"}, {"max_output_tokens", 6}, {"temperature", 0}, {"store", false}});
+    REQUIRE(u.status == 200);
+    CHECK(output_text(u.j()) == output_text(j));
+    CHECK(request(f.port, "GET", "/v1/responses/" + u.j()["id"].get<std::string>()).status == 404);
+    CHECK(request(f.port, "GET", "/v1/responses/resp_nope").status == 404);
+}
+
+TEST_CASE("responses: bad requests get a clear 4xx", "[agent][server][responses]") {
+    fixture f;
+    check_bad_requests(f.port,
+                       {
+                           {"POST", "/v1/responses", "not json", 400},
+                           {"POST", "/v1/responses", R"({"model":"m"})", 400},
+                           {"POST", "/v1/responses", R"({"input":"x","frobnicate":true})", 400},
+                           {"POST", "/v1/responses", R"({"input":"x","previous_response_id":"resp_0"})", 404},
+                           {"POST", "/v1/responses", R"({"input":[{"type":"item_reference","id":"msg_0"}]})", 400},
+                           {"DELETE", "/v1/responses", "", 405},
+                       });
+    auto r = create(f.port, {{"input", "x"}, {"previous_response_id", "resp_" + std::string(40, 'a')}});
+    CHECK(r.status == 404);
+    CHECK(r.j()["error"]["message"].get<std::string>().find("previous_response_id") != std::string::npos);
+    auto u = create(f.port, {{"input", "x"}, {"conversation", "conv_1"}});
+    CHECK(u.status == 400);
+    CHECK(u.j()["error"]["message"].get<std::string>().find("conversation") != std::string::npos);
+}
+
+TEST_CASE("responses: streamed events come in order and their deltas are the text", "[agent][server][responses]") {
+    fixture f;
+    auto r =
+        create(f.port, {{"input", "Tell me a story"}, {"max_output_tokens", 8}, {"temperature", 0}, {"stream", true}});
+    REQUIRE(r.status == 200);
+    CHECK(r.headers.find("text/event-stream") != std::string::npos);
+    std::vector<json> evs;
+    for (const auto& d : sse_data(r.body)) evs.push_back(json::parse(d, nullptr, false));
+    REQUIRE(evs.size() >= 9);
+    std::vector<std::string> types;
+    std::string deltas;
+    for (size_t i = 0; i < evs.size(); ++i) {
+        INFO(evs[i].dump());
+        CHECK(evs[i]["sequence_number"] == i);
+        types.push_back(evs[i]["type"]);
+        if (evs[i]["type"] == "response.output_text.delta") deltas += evs[i]["delta"].get<std::string>();
+    }
+    CHECK(types[0] == "response.created");
+    CHECK(types[1] == "response.in_progress");
+    CHECK(types[2] == "response.output_item.added");
+    CHECK(types[3] == "response.content_part.added");
+    CHECK(types[4] == "response.output_text.delta");
+    const size_t n = types.size();
+    CHECK(types[n - 4] == "response.output_text.done");
+    CHECK(types[n - 3] == "response.content_part.done");
+    CHECK(types[n - 2] == "response.output_item.done");
+    CHECK((types[n - 1] == "response.completed" || types[n - 1] == "response.incomplete"));
+    const json& last = evs.back()["response"];
+    check_response_object(last);
+    CHECK(output_text(last) == deltas);
+    CHECK(evs[n - 4]["text"] == deltas);
+    CHECK(evs[0]["response"]["status"] == "in_progress");
+    CHECK(evs[0]["response"]["id"] == last["id"]);
+
+    // The same request without streaming: the same text (greedy).
+    auto j = create(f.port, {{"input", "Tell me a story"}, {"max_output_tokens", 8}, {"temperature", 0}});
+    REQUIRE(j.status == 200);
+    CHECK(output_text(j.j()) == deltas);
+    // The streamed response was stored too.
+    CHECK(request(f.port, "GET", "/v1/responses/" + last["id"].get<std::string>()).status == 200);
+}
+
+TEST_CASE("responses: a function tool round trip", "[agent][server][responses]") {
+    fixture f;
+    const json tools = {{{"type", "function"},
+                         {"name", "get_weather"},
+                         {"description", "The weather in a city"},
+                         {"parameters",
+                          {{"type", "object"},
+                           {"properties", {{"city", {{"type", "string"}, {"maxLength", 8}}}}},
+                           {"required", {"city"}}}},
+                         {"strict", true}}};
+    for (bool stream : {false, true}) {
+        INFO("stream " << stream);
+        json body = {{"input", "Weather in Paris?"}, {"tools", tools}, {"tool_choice", "required"},
+                     {"max_output_tokens", 60},      {"seed", 5},      {"stream", stream}};
+        auto r = create(f.port, body);
+        REQUIRE(r.status == 200);
+        json resp;
+        if (stream) {
+            auto data = sse_data(r.body);
+            REQUIRE(!data.empty());
+            resp = json::parse(data.back())["response"];
+            std::string args;
+            for (const auto& d : data) {
+                json e = json::parse(d);
+                if (e["type"] == "response.function_call_arguments.delta") args += e["delta"].get<std::string>();
+                if (e["type"] == "response.output_text.delta") FAIL("text in a forced call: " << d);
+            }
+            REQUIRE(resp["output"].size() == 1);
+            CHECK(resp["output"][0]["arguments"] == args);
+        } else {
+            resp = r.j();
+        }
+        INFO(resp.dump());
+        check_response_object(resp);
+        REQUIRE(resp["output"].size() == 1);
+        const json call = resp["output"][0];
+        CHECK(call["type"] == "function_call");
+        CHECK(call["name"] == "get_weather");
+        CHECK(call["id"].get<std::string>().rfind("fc_", 0) == 0);
+        CHECK(call["call_id"].get<std::string>().rfind("call_", 0) == 0);
+        const json args = json::parse(call["arguments"].get<std::string>(), nullptr, false);
+        REQUIRE(args.is_object());
+        CHECK(args["city"].is_string());
+
+        // The output goes back with previous_response_id; the model answers in text.
+        json back = {
+            {"previous_response_id", resp["id"]},
+            {"input", {{{"type", "function_call_output"}, {"call_id", call["call_id"]}, {"output", "Sunny, 21 C"}}}},
+            {"tools", tools},
+            {"max_output_tokens", 6},
+            {"temperature", 0}};
+        auto a = create(f.port, back);
+        REQUIRE(a.status == 200);
+        const json aj = a.j();
+        check_response_object(aj);
+        CHECK(aj["previous_response_id"] == resp["id"]);
+        // Same session, its history: user, call, tool result, answer (the tools unchanged: no new system text).
+        CHECK(sd::session_of_response(aj["id"].get<std::string>()) ==
+              sd::session_of_response(resp["id"].get<std::string>()));
+        const json msgs = session_messages(f.port, aj["id"]);
+        REQUIRE(msgs.size() == 5);
+        CHECK(msgs[0]["role"] == "system");
+        CHECK(msgs[1]["role"] == "user");
+        CHECK(msgs[2]["role"] == "assistant");
+        CHECK(msgs[2]["content"].get<std::string>().find("get_weather") != std::string::npos);
+        CHECK(msgs[3]["role"] == "tool");
+        CHECK(msgs[3]["content"].get<std::string>().find("Sunny") != std::string::npos);
+        CHECK(msgs[4]["role"] == "assistant");
+        // The call's item can be referred to by its id in a later input.
+        json ref = {{"input",
+                     {{{"role", "user"}, {"content", "Weather in Paris?"}},
+                      {{"type", "item_reference"}, {"id", call["id"]}},
+                      {{"type", "function_call_output"}, {"call_id", call["call_id"]}, {"output", "Rain"}}}},
+                    {"max_output_tokens", 4},
+                    {"store", false}};
+        CHECK(create(f.port, ref).status == 200);
+    }
+}
+
+TEST_CASE("responses: text.format json_schema constrains the text", "[agent][server][responses]") {
+    fixture f;
+    json fmt = {{"type", "json_schema"},
+                {"name", "answer"},
+                {"strict", true},
+                {"schema",
+                 {{"type", "object"},
+                  {"properties", {{"ok", {{"type", "boolean"}}}}},
+                  {"required", {"ok"}},
+                  {"additionalProperties", false}}}};
+    auto r = create(f.port, {{"input", "Answer"}, {"text", {{"format", fmt}}}, {"max_output_tokens", 40}, {"seed", 2}});
+    REQUIRE(r.status == 200);
+    const json out = json::parse(output_text(r.j()), nullptr, false);
+    INFO(r.body);
+    REQUIRE(out.is_object());
+    CHECK(out["ok"].is_boolean());
+    CHECK(r.j()["text"]["format"]["type"] == "json_schema");
+}
+
+TEST_CASE("responses: chains survive a restart and branch", "[agent][server][responses][store]") {
+    const auto db_dir = std::filesystem::temp_directory_path() / ("mnemos_resp_db_" + agent::random_hex(8));
+    std::string first_id, first_text;
+    {
+        fixture f({}, true, db_dir);
+        auto r = create(f.port, {{"instructions", "You remember numbers."},
+                                 {"input", "Remember 42."},
+                                 {"max_output_tokens", 4},
+                                 {"temperature", 0}});
+        REQUIRE(r.status == 200);
+        first_id = r.j()["id"];
+        first_text = output_text(r.j());
+        f.db->flush();
+    }
+    {
+        fixture f({}, true, db_dir);
+        auto g = request(f.port, "GET", "/v1/responses/" + first_id);
+        REQUIRE(g.status == 200);
+        CHECK(output_text(g.j()) == first_text);
+        auto r = create(f.port, {{"previous_response_id", first_id},
+                                 {"instructions", "You remember numbers."},
+                                 {"input", "Which one?"},
+                                 {"max_output_tokens", 4},
+                                 {"temperature", 0}});
+        REQUIRE(r.status == 200);
+        const json j = r.j();
+        check_response_object(j);
+        CHECK(j["previous_response_id"] == first_id);
+        const std::string second_id = j["id"];
+        CHECK(sd::session_of_response(second_id) == sd::session_of_response(first_id));
+        const json msgs = session_messages(f.port, second_id);
+        REQUIRE(msgs.size() == 5);  // the same instructions are not repeated
+        CHECK(msgs[0]["content"] == "You remember numbers.");
+        CHECK(msgs[1]["content"] == "Remember 42.");
+        CHECK(msgs[2]["content"] == first_text);
+        CHECK(msgs[3]["content"] == "Which one?");
+        // The history's KV blocks come back from the store.
+        CHECK(j["usage"]["input_tokens_details"]["cached_tokens"].get<int>() > 0);
+
+        // A second answer to the first response is a branch: a new session with the history up to it.
+        auto b = create(f.port, {{"previous_response_id", first_id},
+                                 {"input", "And another?"},
+                                 {"max_output_tokens", 4},
+                                 {"instructions", "Now be terse."}});
+        REQUIRE(b.status == 200);
+        const std::string branch_id = b.j()["id"];
+        CHECK(sd::session_of_response(branch_id) != sd::session_of_response(first_id));
+        const json bm = session_messages(f.port, branch_id);
+        REQUIRE(bm.size() == 6);
+        CHECK(bm[2]["content"] == first_text);
+        CHECK(bm[3]["role"] == "system");  // other instructions: a system message before the input
+        CHECK(bm[3]["content"] == "Now be terse.");
+        CHECK(bm[4]["content"] == "And another?");
+        CHECK(session_messages(f.port, second_id).size() == 5);  // the first chain is unchanged
+
+        // Not stored: the chain is read, not written.
+        auto u = create(
+            f.port,
+            {{"previous_response_id", second_id}, {"input", "Once more"}, {"max_output_tokens", 4}, {"store", false}});
+        REQUIRE(u.status == 200);
+        CHECK(u.j()["usage"]["input_tokens"].get<int>() > j["usage"]["input_tokens"].get<int>());
+        CHECK(session_messages(f.port, second_id).size() == 5);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(db_dir, ec);
+}
+
+TEST_CASE("responses: another key's response looks missing", "[agent][server][responses][auth]") {
+    agent::auth_config auth;
+    auth.keys.push_back({"k-alice", "alice", false, true, {}, {}, {}});
+    auth.keys.push_back({"k-bob", "bob", false, true, {}, {}, {}});
+    fixture f(auth);
+    auto r = create(f.port, {{"input", "Secret plan"}, {"max_output_tokens", 3}}, "k-alice");
+    REQUIRE(r.status == 200);
+    const std::string id = r.j()["id"];
+    CHECK(request(f.port, "GET", "/v1/responses/" + id, "", "k-alice").status == 200);
+    CHECK(request(f.port, "GET", "/v1/responses/" + id, "", "k-bob").status == 404);
+    CHECK(create(f.port, {{"input", "More"}, {"previous_response_id", id}}, "k-bob").status == 404);
+    CHECK(
+        create(f.port, {{"input", "More"}, {"previous_response_id", id}, {"max_output_tokens", 3}}, "k-alice").status ==
+        200);
+}
