@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { zodTextFormat } from 'openai/helpers/zod';
 import { createOpenAI } from '@ai-sdk/openai';
-import { generateText, streamText, tool, stepCountIs } from 'ai';
+import { generateText, generateObject, streamText, tool, stepCountIs } from 'ai';
 import { z } from 'zod';
 
 const [binary, model] = process.argv.slice(2);
@@ -124,6 +125,14 @@ async function openaiClientChecks(client) {
     console.log('tool round trip:', fc.arguments, '->', JSON.stringify(answer.output_text));
   }
 
+  // Structured output: text.format from a zod schema; the grammar makes the text parse.
+  const Pet = z.object({ name: z.string().max(10), cat: z.boolean() });
+  const parsed = await client.responses.parse({ model: 'any', input: 'Describe a pet.', max_output_tokens: 40,
+                                                text: { format: zodTextFormat(Pet, 'pet') }, seed: 4 });
+  const pet = parsed.output_parsed;
+  if (!pet || typeof pet.name !== 'string' || typeof pet.cat !== 'boolean') fail('parse: ' + parsed.output_text);
+  console.log('responses.parse:', JSON.stringify(pet));
+
   // Errors: an unknown previous response is a 404; an unknown field a 400 naming it.
   try {
     await client.responses.create({ model: 'any', input: 'x', previous_response_id: 'resp_' + 'a'.repeat(40) });
@@ -160,6 +169,12 @@ async function aiSdkChecks(port) {
   if (typeof executed !== 'string') fail('the tool did not run');
   if (typeof t.text !== 'string') fail('no text after the tool');
   console.log('generateText with a tool:', executed, '->', JSON.stringify(t.text));
+
+  const o = await generateObject({ model: m, prompt: 'Describe a pet.', maxOutputTokens: 200, temperature: 0,
+                                   schema: z.object({ name: z.string().max(10), legs: z.array(z.boolean()).max(4) }) })
+    .catch((e) => { fail('generateObject: ' + e.message + ' ' + JSON.stringify(e.text) + ' ' + e.finishReason); return {}; });
+  if (typeof o.object?.name !== 'string' || !Array.isArray(o.object.legs)) fail('generateObject: ' + JSON.stringify(o.object));
+  console.log('generateObject:', JSON.stringify(o.object));
 
   const s = streamText({ model: m, prompt: 'Once upon a time', maxOutputTokens: 10, temperature: 0 });
   let streamed = '';
