@@ -195,6 +195,27 @@ TEST_CASE("responses: bad requests get a clear 4xx", "[agent][server][responses]
                            {"POST", "/v1/responses", R"({"input":[{"type":"item_reference","id":"msg_0"}]})", 400},
                            {"DELETE", "/v1/responses", "", 405},
                        });
+    // Each of these gets a 400 (and the server keeps serving).
+    for (const char* body : {
+             R"({"input":"x","tools":{}})",
+             R"({"input":"x","tools":[{"type":"function"}]})",
+             R"({"input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":{"type":"function","name":"g"}})",
+             R"({"input":"x","tool_choice":{"type":"allowed_tools"}})",
+             R"({"input":"x","text":{"format":{"type":"json_schema"}}})",
+             R"({"input":"x","instructions":7})",
+             R"({"input":"x","store":"yes"})",
+             R"({"input":"x","metadata":"m"})",
+             R"({"input":"x","max_output_tokens":1e9})",
+             R"({"input":"x","temperature":"hot"})",
+             R"({"input":[{"role":"tool","content":"x"}]})",
+             R"({"input":[{"role":"user"}]})",
+             R"({"input":[{"role":"user","content":null}]})",
+             R"({"input":[{"type":"function_call_output","call_id":1}]})",
+             R"({"input":[{"type":"item_reference"}]})",
+             R"({"input":["x"]})",
+             R"({"input":"\ud800"})",
+         })
+        check_bad_requests(f.port, {{"POST", "/v1/responses", body, 400}});
     auto r = create(f.port, {{"input", "x"}, {"previous_response_id", "resp_" + std::string(40, 'a')}});
     CHECK(r.status == 404);
     CHECK(r.j()["error"]["message"].get<std::string>().find("previous_response_id") != std::string::npos);

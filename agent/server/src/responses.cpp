@@ -71,72 +71,81 @@ reply previous_missing(const std::string& id) {
                                             "false)");
 }
 
+// A request read: its fields, the response it continues, its input as messages.
+struct read_request {
+    response_request rr;
+    std::optional<visible_response> prev;
+    message_list input;
+};
+
+std::variant<read_request, reply> read_response_request(request_ctx& cx) {
+    auto parsed = parse_body(cx.req);
+    if (auto* e = std::get_if<reply>(&parsed)) return std::move(*e);
+    const json& b = std::get<json>(parsed);
+    auto rr = parse_response_request(b);
+    if (!rr) return status_reply(rr.error());
+    read_request q{std::move(rr.value()), std::nullopt, {}};
+    if (!q.rr.previous_id.empty()) {
+        auto f = find_visible(cx, q.rr.previous_id);
+        if (!f && f.error().code() == errc::not_found) return previous_missing(q.rr.previous_id);
+        if (!f) return status_reply(f.error());
+        q.prev = std::move(f.value());
+    }
+    input_context ic;
+    if (q.prev) ic.call_names = call_names(q.prev->r.response);
+    ic.resolve = [&cx](const std::string& id) { return stored_item(cx, id); };
+    if (auto ps = parse_response_input(b, ic, q.input); !ps.ok()) return status_reply(ps);
+    return q;
+}
+
+// The job of a request, all but its session and prompt.
+response_job job_for(const server_state& st, const read_request& q) {
+    response_job job;
+    job.head.created_at = unix_now();
+    job.head.model = st.model_id;
+    job.head.previous_id = q.rr.previous_id;
+    job.head.request = q.rr.body;
+    job.system = response_system_text(q.rr);
+    if (q.prev && job.system.empty()) job.system = q.prev->r.system;
+    job.tools = q.rr.tools;
+    job.gen = q.rr.gen;
+    return job;
+}
+
 // A response that is not stored: the history is read, nothing is written.
-awaitable<bool> unstored_response(request_ctx& cx, const std::optional<visible_response>& prev, message_list input,
-                                  response_job job, const response_request& rr) {
-    message_list msgs = prev ? branch(*prev, continuation(prev->r.system, job.system, std::move(input)))
-                             : first_messages(rr, std::move(input));
+awaitable<bool> unstored_response(request_ctx& cx, read_request q, response_job job) {
+    message_list msgs =
+        q.prev ? branch(*q.prev, continuation(q.prev->r.system, response_system_text(q.rr), std::move(q.input)))
+               : first_messages(q.rr, std::move(q.input));
     job.head.id = new_response_id("");
     job.plan = plan_for_messages(cx.st->runner->mdl(), msgs);
     co_return co_await run_job(cx, std::move(job));
 }
 
-}  // namespace
-
-awaitable<bool> handle_create_response(request_ctx& cx) {
+// A stored response: the previous response's session when it is still that session's latest turn, else a new
+// session (with the history up to the previous response, if any).
+awaitable<bool> stored_response_turn(request_ctx& cx, read_request q, response_job job) {
     auto& st = cx.st;
-    auto parsed = parse_body(cx.req);
-    if (auto* e = std::get_if<reply>(&parsed)) co_return co_await respond(cx, std::move(*e));
-    const json b = std::move(std::get<json>(parsed));
-    auto rr = parse_response_request(b);
-    if (!rr) co_return co_await respond(cx, status_reply(rr.error()));
-    std::optional<visible_response> prev;
-    if (!rr->previous_id.empty()) {
-        auto f = find_visible(cx, rr->previous_id);
-        if (!f && f.error().code() == errc::not_found)
-            co_return co_await respond(cx, previous_missing(rr->previous_id));
-        if (!f) co_return co_await respond(cx, status_reply(f.error()));
-        prev = std::move(f.value());
-    }
-    input_context ic;
-    if (prev) ic.call_names = call_names(prev->r.response);
-    request_ctx* cxp = &cx;
-    ic.resolve = [cxp](const std::string& id) { return stored_item(*cxp, id); };
-    message_list input;
-    if (auto ps = parse_response_input(b, ic, input); !ps.ok()) co_return co_await respond(cx, status_reply(ps));
-    response_job job;
-    job.head.created_at = unix_now();
-    job.head.model = st->model_id;
-    job.head.previous_id = rr->previous_id;
-    job.head.request = b;
-    job.system = response_system_text(*rr);
-    if (prev && job.system.empty()) job.system = prev->r.system;
-    job.tools = rr->tools;
-    job.gen = rr->gen;
-    if (!rr->store) co_return co_await unstored_response(cx, prev, std::move(input), std::move(job), *rr);
-    // Stored: the previous response's session when it is still its latest turn, else a new session.
     turn_ticket ticket;
-    if (prev) {
-        ticket = co_await acquire_turn(st, prev->s.get(), &cx.stream.socket(), nullptr);
+    if (q.prev) {
+        ticket = co_await acquire_turn(st, q.prev->s.get(), &cx.stream.socket(), nullptr);
         if (!ticket.slot) {
             if (ticket.client_gone) co_return false;
             co_return co_await respond(cx, std::move(ticket.err));
         }
-        if (prev->s->stats().n_messages == prev->r.n_messages)
-            job.s = prev->s;
+        if (q.prev->s->stats().n_messages == q.prev->r.n_messages)
+            job.s = q.prev->s;
         else
             ticket.slot.reset();
     }
-    message_list msgs;
-    if (job.s) {
-        msgs = continuation(prev->r.system, response_system_text(*rr), std::move(input));
-    } else {
+    message_list msgs =
+        q.prev ? continuation(q.prev->r.system, response_system_text(q.rr), std::move(q.input)) : message_list();
+    if (!job.s) {
         if (!cx.who.may_create())
             co_return co_await respond(cx, error_reply(http_refusal::forbidden,
                                                        "this key may not create sessions, which stored responses "
                                                        "are; send 'store': false"));
-        msgs = prev ? branch(*prev, continuation(prev->r.system, response_system_text(*rr), std::move(input)))
-                    : first_messages(*rr, std::move(input));
+        msgs = q.prev ? branch(*q.prev, std::move(msgs)) : first_messages(q.rr, std::move(q.input));
         auto created = st->sessions->create(new_chain_session_id(), character{}, cx.who.name());
         if (!created) co_return co_await respond(cx, status_reply(created.error()));
         job.s = created.value();
@@ -151,6 +160,18 @@ awaitable<bool> handle_create_response(request_ctx& cx) {
     if (!plan) co_return co_await respond(cx, status_reply(plan.error()));
     job.plan = std::move(plan.value());
     co_return co_await run_job(cx, std::move(job));  // the ticket is held until the reply is written
+}
+
+}  // namespace
+
+awaitable<bool> handle_create_response(request_ctx& cx) {
+    auto read = read_response_request(cx);
+    if (auto* e = std::get_if<reply>(&read)) co_return co_await respond(cx, std::move(*e));
+    read_request q = std::move(std::get<read_request>(read));
+    response_job job = job_for(*cx.st, q);
+    const bool store = q.rr.store;
+    if (!store) co_return co_await unstored_response(cx, std::move(q), std::move(job));
+    co_return co_await stored_response_turn(cx, std::move(q), std::move(job));
 }
 
 reply handle_get_response(request_ctx& cx) {
