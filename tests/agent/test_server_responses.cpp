@@ -6,14 +6,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "agent/server/src/response_store.h"
-#include "agent/server/src/responses_input.h"
 #include "tests/agent/server_fixture.h"
 
 using json = nlohmann::json;
 using namespace mnemos;
 using namespace mnemos::test_agent;
-namespace sd = mnemos::agent::server_detail;
 
 namespace {
 
@@ -28,11 +25,10 @@ std::string output_text(const json& r) {
     return {};
 }
 
-// The session a stored response lives in, and its message events.
-json session_messages(uint16_t port, const std::string& response_id) {
-    auto sid = sd::session_of_response(response_id);
-    REQUIRE(sid);
-    auto e = request(port, "GET", "/v1/sessions/" + *sid + "/events");
+// The message events of the session a stored response lives in (its "session_id").
+json session_messages(uint16_t port, const json& response) {
+    REQUIRE(response.contains("session_id"));
+    auto e = request(port, "GET", "/v1/sessions/" + response["session_id"].get<std::string>() + "/events");
     REQUIRE(e.status == 200);
     const json events = e.j();
     json msgs = json::array();
@@ -61,93 +57,56 @@ void check_response_object(const json& r) {
 
 }  // namespace
 
-TEST_CASE("responses: ids say where a response is stored", "[agent][server][responses]") {
-    const std::string sid = sd::new_chain_session_id();
-    const std::string id = sd::new_response_id(sid);
-    CHECK(sd::session_of_response(id) == sid);
-    CHECK(sd::response_of_item(sd::message_item_id(id)) == id);
-    CHECK(sd::response_of_item(sd::call_item_id(id, 3)) == id);
-    CHECK(sd::session_of_response(sd::new_response_id("")).has_value());  // the shape only: no such session
-    CHECK(!sd::session_of_response("resp_xyz"));
-    CHECK(!sd::session_of_response(id.substr(0, id.size() - 1) + "G"));
-    CHECK(!sd::response_of_item("msg_123"));
-    CHECK(!sd::response_of_item("call_" + id.substr(5)));
-}
+TEST_CASE("responses: input items become the session's messages", "[agent][server][responses]") {
+    fixture f;
+    const json input = {
+        {{"role", "developer"}, {"content", "Be brief."}},
+        {{"type", "message"}, {"role", "user"}, {"content", {{{"type", "input_text"}, {"text", "Hi"}}}}},
+        {{"role", "assistant"}, {"content", {{{"type", "output_text"}, {"text", "Let me look."}}}}},
+        {{"type", "function_call"}, {"call_id", "c1"}, {"name", "find"}, {"arguments", "{\"q\":1}"}},
+        {{"type", "function_call_output"}, {"call_id", "c1"}, {"output", "{\"hits\":2}"}}};
+    auto r = create(f.port, {{"input", input}, {"instructions", "Be kind."}, {"max_output_tokens", 3}});
+    REQUIRE(r.status == 200);
+    CHECK(r.j()["instructions"] == "Be kind.");
+    const json msgs = session_messages(f.port, r.j());
+    REQUIRE(msgs.size() == 6);
+    CHECK(msgs[0]["role"] == "system");  // the instructions, first
+    CHECK(msgs[0]["content"] == "Be kind.");
+    CHECK(msgs[1]["role"] == "system");  // developer
+    CHECK(msgs[2]["content"] == "Hi");
+    const std::string call = msgs[3]["content"];
+    CHECK(msgs[3]["role"] == "assistant");  // the call joins the assistant message before it
+    CHECK(call.find("Let me look.") == 0);
+    CHECK(call.find("<tool_call>") != std::string::npos);
+    CHECK(call.find("\"find\"") != std::string::npos);
+    const std::string result = msgs[4]["content"];
+    CHECK(msgs[4]["role"] == "tool");
+    CHECK(result.find("\"find\"") != std::string::npos);  // named by its call
+    CHECK(result.find("\"hits\"") != std::string::npos);
+    CHECK(msgs[5]["role"] == "assistant");
 
-TEST_CASE("responses: input items become chat messages", "[agent][server][responses]") {
-    sd::input_context cx;
-    std::vector<engine::chat_message> out;
-    const json b = {{"input",
-                     {{{"role", "developer"}, {"content", "Be brief."}},
-                      {{"type", "message"}, {"role", "user"}, {"content", {{{"type", "input_text"}, {"text", "Hi"}}}}},
-                      {{"role", "assistant"}, {"content", {{{"type", "output_text"}, {"text", "Let me look."}}}}},
-                      {{"type", "function_call"}, {"call_id", "c1"}, {"name", "find"}, {"arguments", "{\"q\":1}"}},
-                      {{"type", "function_call_output"}, {"call_id", "c1"}, {"output", "{\"hits\":2}"}}}}};
-    REQUIRE(sd::parse_response_input(b, cx, out).ok());
-    REQUIRE(out.size() == 4);
-    CHECK(out[0].role == "system");
-    CHECK(out[1].content == "Hi");
-    CHECK(out[2].role == "assistant");  // the call joins the assistant message before it
-    CHECK(out[2].content.find("Let me look.") == 0);
-    CHECK(out[2].content.find("<tool_call>") != std::string::npos);
-    CHECK(out[2].content.find("\"find\"") != std::string::npos);
-    CHECK(out[3].role == "tool");
-    CHECK(out[3].content.find("\"find\"") != std::string::npos);  // named by its call
-    CHECK(out[3].content.find("\"hits\"") != std::string::npos);
-
-    auto bad = [](const json& input) {
-        sd::input_context c;
-        std::vector<engine::chat_message> o;
-        auto st = sd::parse_response_input(json{{"input", input}}, c, o);
-        INFO(input.dump());
-        CHECK(st.code() == errc::invalid_argument);
-        return st.message();
+    // Clear refusals naming what is wrong.
+    auto refused = [&](const json& body) {
+        auto e = create(f.port, body);
+        INFO(body.dump() << " -> " << e.body);
+        CHECK(e.status == 400);
+        return e.j()["error"]["message"].get<std::string>();
     };
-    CHECK(bad(json::array({{{"type", "function_call_output"}, {"call_id", "nope"}, {"output", "x"}}})).find("nope") !=
-          std::string::npos);
-    CHECK(bad(json::array({{{"role", "user"}, {"content", {{{"type", "input_image"}, {"image_url", "x"}}}}}}))
+    CHECK(
+        refused({{"input", {{{"type", "function_call_output"}, {"call_id", "nope"}, {"output", "x"}}}}}).find("nope") !=
+        std::string::npos);
+    CHECK(refused({{"input", {{{"role", "user"}, {"content", {{{"type", "input_image"}, {"image_url", "x"}}}}}}}})
               .find("input_image") != std::string::npos);
-    CHECK(bad(json::array({{{"type", "web_search_call"}}})).find("web_search_call") != std::string::npos);
-    CHECK(bad(json::array({{{"type", "item_reference"}, {"id", "msg_1"}}})).find("msg_1") != std::string::npos);
-    CHECK(bad(json::array({{{"type", "function_call"}, {"call_id", "c"}, {"name", "f"}, {"arguments", "[1]"}}}))
+    CHECK(refused({{"input", {{{"type", "web_search_call"}}}}}).find("web_search_call") != std::string::npos);
+    CHECK(refused({{"input", {{{"type", "function_call"}, {"call_id", "c"}, {"name", "f"}, {"arguments", "[1]"}}}}})
               .find("arguments") != std::string::npos);
-    bad(json::array());
-    bad(42);
-}
-
-TEST_CASE("responses: request fields are checked", "[agent][server][responses]") {
-    auto msg = [](const json& b) {
-        auto r = sd::parse_response_request(b);
-        INFO(b.dump());
-        REQUIRE(!r);
-        CHECK(r.error().code() == errc::invalid_argument);
-        return r.error().message();
-    };
-    CHECK(msg({{"input", "x"}, {"frobnicate", 1}}).find("frobnicate") != std::string::npos);
-    CHECK(msg({{"input", "x"}, {"tools", {{{"type", "web_search"}}}}}).find("web_search") != std::string::npos);
-    CHECK(msg({{"input", "x"}, {"max_output_tokens", 0}}).find("max_output_tokens") != std::string::npos);
-    CHECK(msg({{"input", "x"}, {"background", true}}).find("background") != std::string::npos);
-    CHECK(msg({{"input", "x"}, {"tool_choice", "required"}}).find("tool_choice") != std::string::npos);
-    CHECK(msg({{"input", "x"}, {"text", {{"format", {{"type", "yaml"}}}}}}).find("text.format") != std::string::npos);
-    auto ok = sd::parse_response_request(
-        {{"input", "x"},
-         {"instructions", "Be kind."},
-         {"max_output_tokens", 7},
-         {"seed", 3},
-         {"store", false},
-         {"tools",
-          {{{"type", "function"},
-            {"name", "pick"},
-            {"parameters", {{"type", "object"}, {"properties", {{"n", {{"type", "integer"}}}}}}},
-            {"strict", true}}}},
-         {"tool_choice", {{"type", "function"}, {"name", "pick"}}}});
-    REQUIRE(ok);
-    CHECK(ok->gen.max_tokens == 7);
-    CHECK(ok->gen.sampling.seed == 3);
-    CHECK(!ok->store);
-    REQUIRE(ok->tools);
-    CHECK(ok->tools->forced_call);
-    CHECK(sd::response_system_text(ok.value()).find("Be kind.") == 0);
+    CHECK(refused({{"input", "x"}, {"tools", {{{"type", "web_search"}}}}}).find("web_search") != std::string::npos);
+    CHECK(refused({{"input", "x"}, {"max_output_tokens", 0}}).find("max_output_tokens") != std::string::npos);
+    CHECK(refused({{"input", "x"}, {"background", true}}).find("background") != std::string::npos);
+    CHECK(refused({{"input", "x"}, {"tool_choice", "required"}}).find("tool_choice") != std::string::npos);
+    CHECK(refused({{"input", "x"}, {"text", {{"format", {{"type", "yaml"}}}}}}).find("text.format") !=
+          std::string::npos);
+    CHECK(refused({{"input", json::array()}}).find("input") != std::string::npos);
 }
 
 TEST_CASE("responses: a text input gets a Response object, stored and retrievable", "[agent][server][responses]") {
@@ -171,7 +130,8 @@ TEST_CASE("responses: a text input gets a Response object, stored and retrievabl
     CHECK(g.j()["output"] == j["output"]);
     CHECK(g.j()["id"] == j["id"]);
     // Its session holds the exchange.
-    const json msgs = session_messages(f.port, j["id"]);
+    CHECK(j["session_id"].get<std::string>().rfind("resp-", 0) == 0);
+    const json msgs = session_messages(f.port, j);
     REQUIRE(msgs.size() == 2);
     CHECK(msgs[0]["content"] == "Hello there");
     CHECK(msgs[1]["content"] == output_text(j));
@@ -323,9 +283,8 @@ TEST_CASE("responses: a function tool round trip", "[agent][server][responses]")
         check_response_object(aj);
         CHECK(aj["previous_response_id"] == resp["id"]);
         // Same session, its history: user, call, tool result, answer (the tools unchanged: no new system text).
-        CHECK(sd::session_of_response(aj["id"].get<std::string>()) ==
-              sd::session_of_response(resp["id"].get<std::string>()));
-        const json msgs = session_messages(f.port, aj["id"]);
+        CHECK(aj["session_id"] == resp["session_id"]);
+        const json msgs = session_messages(f.port, aj);
         REQUIRE(msgs.size() == 5);
         CHECK(msgs[0]["role"] == "system");
         CHECK(msgs[1]["role"] == "user");
@@ -366,7 +325,7 @@ TEST_CASE("responses: text.format json_schema constrains the text", "[agent][ser
 
 TEST_CASE("responses: chains survive a restart and branch", "[agent][server][responses][store]") {
     const auto db_dir = std::filesystem::temp_directory_path() / ("mnemos_resp_db_" + agent::random_hex(8));
-    std::string first_id, first_text;
+    std::string first_id, first_text, first_session;
     {
         fixture f({}, true, db_dir);
         auto r = create(f.port, {{"instructions", "You remember numbers."},
@@ -375,6 +334,7 @@ TEST_CASE("responses: chains survive a restart and branch", "[agent][server][res
                                  {"temperature", 0}});
         REQUIRE(r.status == 200);
         first_id = r.j()["id"];
+        first_session = r.j()["session_id"];
         first_text = output_text(r.j());
         f.db->flush();
     }
@@ -393,8 +353,8 @@ TEST_CASE("responses: chains survive a restart and branch", "[agent][server][res
         check_response_object(j);
         CHECK(j["previous_response_id"] == first_id);
         const std::string second_id = j["id"];
-        CHECK(sd::session_of_response(second_id) == sd::session_of_response(first_id));
-        const json msgs = session_messages(f.port, second_id);
+        CHECK(j["session_id"] == first_session);
+        const json msgs = session_messages(f.port, j);
         REQUIRE(msgs.size() == 5);  // the same instructions are not repeated
         CHECK(msgs[0]["content"] == "You remember numbers.");
         CHECK(msgs[1]["content"] == "Remember 42.");
@@ -409,15 +369,14 @@ TEST_CASE("responses: chains survive a restart and branch", "[agent][server][res
                                  {"max_output_tokens", 4},
                                  {"instructions", "Now be terse."}});
         REQUIRE(b.status == 200);
-        const std::string branch_id = b.j()["id"];
-        CHECK(sd::session_of_response(branch_id) != sd::session_of_response(first_id));
-        const json bm = session_messages(f.port, branch_id);
+        CHECK(b.j()["session_id"] != first_session);
+        const json bm = session_messages(f.port, b.j());
         REQUIRE(bm.size() == 6);
         CHECK(bm[2]["content"] == first_text);
         CHECK(bm[3]["role"] == "system");  // other instructions: a system message before the input
         CHECK(bm[3]["content"] == "Now be terse.");
         CHECK(bm[4]["content"] == "And another?");
-        CHECK(session_messages(f.port, second_id).size() == 5);  // the first chain is unchanged
+        CHECK(session_messages(f.port, j).size() == 5);  // the first chain is unchanged
 
         // Not stored: the chain is read, not written.
         auto u = create(
@@ -425,7 +384,7 @@ TEST_CASE("responses: chains survive a restart and branch", "[agent][server][res
             {{"previous_response_id", second_id}, {"input", "Once more"}, {"max_output_tokens", 4}, {"store", false}});
         REQUIRE(u.status == 200);
         CHECK(u.j()["usage"]["input_tokens"].get<int>() > j["usage"]["input_tokens"].get<int>());
-        CHECK(session_messages(f.port, second_id).size() == 5);
+        CHECK(session_messages(f.port, j).size() == 5);
     }
     std::error_code ec;
     std::filesystem::remove_all(db_dir, ec);

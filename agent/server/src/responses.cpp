@@ -156,6 +156,7 @@ awaitable<bool> stored_response_turn(request_ctx& cx, read_request q, response_j
         }
     }
     job.head.id = new_response_id(job.s->id);
+    job.head.session_id = job.s->id;
     auto plan = st->sessions->begin_turn(job.s, msgs);
     if (!plan) co_return co_await respond(cx, status_reply(plan.error()));
     job.plan = std::move(plan.value());

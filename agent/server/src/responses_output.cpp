@@ -79,29 +79,31 @@ json output_items(const response_head& h, const response_output& o) {
 json response_json(const response_head& h, const char* status, json output, json usage) {
     const json& q = h.request;
     const bool incomplete = std::string_view(status) == "incomplete";
-    return {{"id", h.id},
-            {"object", "response"},
-            {"created_at", h.created_at},
-            {"status", status},
-            {"error", nullptr},
-            {"incomplete_details", incomplete ? json{{"reason", "max_output_tokens"}} : json()},
-            {"instructions", echoed(q, "instructions", json())},
-            {"max_output_tokens", echoed(q, "max_output_tokens", json())},
-            {"metadata", echoed(q, "metadata", json::object())},
-            {"model", h.model},
-            {"output", std::move(output)},
-            {"parallel_tool_calls", echoed(q, "parallel_tool_calls", true)},
-            {"previous_response_id", h.previous_id.empty() ? json() : json(h.previous_id)},
-            {"reasoning", {{"effort", nullptr}, {"summary", nullptr}}},
-            {"store", echoed(q, "store", true)},
-            {"temperature", echoed(q, "temperature", 1.0)},
-            {"text", echoed(q, "text", json{{"format", {{"type", "text"}}}})},
-            {"tool_choice", echoed(q, "tool_choice", "auto")},
-            {"tools", echoed(q, "tools", json::array())},
-            {"top_p", echoed(q, "top_p", 1.0)},
-            {"truncation", echoed(q, "truncation", "disabled")},
-            {"usage", std::move(usage)},
-            {"user", echoed(q, "user", json())}};
+    json r = {{"id", h.id},
+              {"object", "response"},
+              {"created_at", h.created_at},
+              {"status", status},
+              {"error", nullptr},
+              {"incomplete_details", incomplete ? json{{"reason", "max_output_tokens"}} : json()},
+              {"instructions", echoed(q, "instructions", json())},
+              {"max_output_tokens", echoed(q, "max_output_tokens", json())},
+              {"metadata", echoed(q, "metadata", json::object())},
+              {"model", h.model},
+              {"output", std::move(output)},
+              {"parallel_tool_calls", echoed(q, "parallel_tool_calls", true)},
+              {"previous_response_id", h.previous_id.empty() ? json() : json(h.previous_id)},
+              {"reasoning", {{"effort", nullptr}, {"summary", nullptr}}},
+              {"store", echoed(q, "store", true)},
+              {"temperature", echoed(q, "temperature", 1.0)},
+              {"text", echoed(q, "text", json{{"format", {{"type", "text"}}}})},
+              {"tool_choice", echoed(q, "tool_choice", "auto")},
+              {"tools", echoed(q, "tools", json::array())},
+              {"top_p", echoed(q, "top_p", 1.0)},
+              {"truncation", echoed(q, "truncation", "disabled")},
+              {"usage", std::move(usage)},
+              {"user", echoed(q, "user", json())}};
+    if (!h.session_id.empty()) r["session_id"] = h.session_id;
+    return r;
 }
 
 }  // namespace mnemos::agent::server_detail

@@ -16,6 +16,7 @@ struct response_head {
     int64_t created_at = 0;   // unix seconds
     std::string model;        // the model id
     std::string previous_id;  // previous_response_id ("" none)
+    std::string session_id;   // the session the response is stored in ("" not stored)
     json request;             // the request body (its settings are echoed)
 };
 
@@ -47,7 +48,8 @@ json output_items(const response_head& h, const response_output& o);
 bool has_message_item(const response_output& o);
 
 // The Response object: status "in_progress" | "completed" | "incomplete" (incomplete_details: reason
-// "max_output_tokens"); usage null while in progress.
+// "max_output_tokens"); usage null while in progress; "session_id" (not OpenAI's: the session that stores it)
+// when stored.
 json response_json(const response_head& h, const char* status, json output, json usage);
 
 }  // namespace mnemos::agent::server_detail
