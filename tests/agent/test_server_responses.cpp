@@ -405,3 +405,32 @@ TEST_CASE("responses: another key's response looks missing", "[agent][server][re
         create(f.port, {{"input", "More"}, {"previous_response_id", id}, {"max_output_tokens", 3}}, "k-alice").status ==
         200);
 }
+
+TEST_CASE("responses: two answers to one response at once: one continues, one branches", "[agent][server][responses]") {
+    fixture f;
+    auto r = create(f.port, {{"input", "Start"}, {"max_output_tokens", 3}});
+    REQUIRE(r.status == 200);
+    const json first = r.j();
+    http_result a, b;
+    std::thread ta([&] {
+        a = create(f.port, {{"previous_response_id", first["id"]}, {"input", "A"}, {"max_output_tokens", 3}});
+    });
+    std::thread tb([&] {
+        b = create(f.port, {{"previous_response_id", first["id"]}, {"input", "B"}, {"max_output_tokens", 3}});
+    });
+    ta.join();
+    tb.join();
+    REQUIRE(a.status == 200);
+    REQUIRE(b.status == 200);
+    const bool a_continues = a.j()["session_id"] == first["session_id"];
+    const bool b_continues = b.j()["session_id"] == first["session_id"];
+    CHECK(a_continues != b_continues);
+    // Both see the same history before their own input.
+    for (const json& resp : {a.j(), b.j()}) {
+        const json msgs = session_messages(f.port, resp);
+        REQUIRE(msgs.size() == 4);
+        CHECK(msgs[0]["content"] == "Start");
+        CHECK(msgs[1]["content"] == output_text(first));
+        CHECK((msgs[2]["content"] == "A" || msgs[2]["content"] == "B"));
+    }
+}
