@@ -107,6 +107,25 @@ async function openaiClientChecks(client) {
   }
   console.log('stream:', types.length, 'events,', JSON.stringify(deltas));
 
+  // The client's own stream helper accumulates the events by output and content index into the final Response.
+  const helper = client.responses.stream({ model: 'any', input: 'Once upon a time', max_output_tokens: 12,
+                                           temperature: 0 });
+  let snapshot = '';
+  helper.on('response.output_text.delta', (ev) => { snapshot = ev.snapshot; });
+  const helped = await helper.finalResponse();
+  if (helped.output_text !== deltas || snapshot !== deltas)
+    fail(`responses.stream: ${JSON.stringify(helped.output_text)} / ${JSON.stringify(snapshot)} vs ${JSON.stringify(deltas)}`);
+  const callStream = client.responses.stream({ model: 'any', input: 'Weather in Rome?', tools: [weatherTool],
+                                               tool_choice: { type: 'function', name: 'get_weather' },
+                                               max_output_tokens: 60, seed: 2 });
+  let argsSnapshot = '';
+  callStream.on('response.function_call_arguments.delta', (ev) => { argsSnapshot = ev.snapshot; });
+  const streamedCall = await callStream.finalResponse();
+  const sc = streamedCall.output.find((o) => o.type === 'function_call');
+  if (!sc || sc.arguments !== argsSnapshot || typeof JSON.parse(sc.arguments).city !== 'string')
+    fail('streamed call: ' + JSON.stringify(streamedCall.output) + ' snapshot ' + argsSnapshot);
+  console.log('responses.stream:', JSON.stringify(helped.output_text), 'call', sc?.arguments);
+
   // A function tool round trip: the model must call; its output goes back; the model answers in text.
   const call = await client.responses.create({ model: 'any', input: 'What is the weather in Paris?',
     tools: [weatherTool], tool_choice: 'required', max_output_tokens: 60, seed: 7 });
@@ -185,6 +204,19 @@ async function aiSdkChecks(port) {
   const usage = await s.usage;
   if (!(usage.outputTokens > 0)) fail('streamText usage: ' + JSON.stringify(usage));
   console.log('streamText:', JSON.stringify(whole), await s.finishReason);
+
+  // streamText with the tool: the call arrives as stream events, runs, and the second step answers.
+  executed = null;
+  const st = streamText({ model: m, prompt: 'What is the weather in Oslo?', tools: { weather },
+    toolChoice: 'required', stopWhen: stepCountIs(2), maxOutputTokens: 60, temperature: 0,
+    prepareStep: ({ stepNumber }) => (stepNumber > 0 ? { toolChoice: 'none' } : {}) });
+  const kinds = new Set();
+  for await (const part of st.fullStream) kinds.add(part.type);
+  const steps = await st.steps;
+  if (steps.length !== 2 || steps[0].toolCalls[0]?.toolName !== 'weather' || typeof executed !== 'string' ||
+      !kinds.has('tool-call') || !kinds.has('tool-result') || !kinds.has('text-delta'))
+    fail('streamText with a tool: ' + [...kinds].join(',') + ' ' + JSON.stringify(steps.map((x) => x.toolCalls)));
+  console.log('streamText with a tool:', executed, [...kinds].join(','));
 }
 
 // previous_response_id across a restart: the chain is in the durable store.
