@@ -1,7 +1,9 @@
 // The request of POST /v1/responses (responses_input.h).
 #include "agent/server/src/responses_input.h"
 
+#include <iterator>
 #include <set>
+#include <sstream>
 
 #include "agent/core/util.h"
 #include "agent/tooling/tool_call_format.h"
@@ -17,33 +19,14 @@ status bad(const std::string& m) { return make_error(errc::invalid_argument, m);
 // Fields taken as OpenAI defines them, and fields accepted because they change nothing here (routing,
 // caching and accounting hints; reasoning settings of a model that does not reason).
 const std::set<std::string>& known_fields() {
-    static const std::set<std::string> k = {"model",
-                                            "input",
-                                            "instructions",
-                                            "tools",
-                                            "tool_choice",
-                                            "text",
-                                            "stream",
-                                            "stream_options",
-                                            "store",
-                                            "seed",
-                                            "temperature",
-                                            "top_p",
-                                            "user",
-                                            "metadata",
-                                            "max_output_tokens",
-                                            "reasoning",
-                                            "parallel_tool_calls",
-                                            "max_tool_calls",
-                                            "include",
-                                            "service_tier",
-                                            "prompt_cache_key",
-                                            "safety_identifier",
-                                            "truncation",
-                                            "top_logprobs",
-                                            "background",
-                                            "conversation",
-                                            "previous_response_id"};
+    static const std::set<std::string> k = [] {
+        std::istringstream words(
+            "model input instructions tools tool_choice text stream stream_options store seed temperature top_p "
+            "max_output_tokens previous_response_id metadata user parallel_tool_calls max_tool_calls include "
+            "service_tier prompt_cache_key safety_identifier truncation reasoning top_logprobs background "
+            "conversation");
+        return std::set<std::string>(std::istream_iterator<std::string>(words), std::istream_iterator<std::string>());
+    }();
     return k;
 }
 
