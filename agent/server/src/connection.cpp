@@ -107,13 +107,36 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
     st->m.n_connections--;
 }
 
+namespace {
+
+// accept() failing for want of resources (file descriptors, memory) fails again at once until some are
+// freed: wait instead of spinning a core, and say so once per episode.
+constexpr auto k_accept_backoff = std::chrono::milliseconds(100);
+
+bool out_of_resources(const error_code& ec) {
+    return ec == net::error::no_descriptors || ec == net::error::no_buffer_space || ec == net::error::no_memory ||
+           ec.value() == ENFILE;
+}
+
+}  // namespace
+
 awaitable<void> accept_loop(tcp::acceptor* acceptor, state_ptr st) {
+    bool backing_off = false;
     for (;;) {
         auto [ec, socket] = co_await acceptor->async_accept(net::make_strand(acceptor->get_executor()), use_tuple);
         if (ec) {
             if (ec == net::error::operation_aborted || !acceptor->is_open()) co_return;
-            continue;  // e.g. too many open files: keep serving
+            st->m.n_accept_errors++;
+            if (!out_of_resources(ec)) continue;
+            if (!backing_off)
+                std::fprintf(stderr, "mnemos serve: accept: %s; retrying every 100 ms until it clears\n",
+                             ec.message().c_str());
+            backing_off = true;
+            net::steady_timer wait(acceptor->get_executor(), k_accept_backoff);
+            co_await wait.async_wait(use_tuple);
+            continue;
         }
+        backing_off = false;
         auto ex = socket.get_executor();
         net::co_spawn(ex, serve_connection(beast::tcp_stream(std::move(socket)), st), log_exception("connection"));
     }

@@ -41,6 +41,8 @@ std::string metrics_text(const server_state& st) {
            st.m.n_reused.load());
     metric("mnemos_unreported_errors_total", "counter", "errors no client could be told of (logged)",
            st.m.n_unreported.load());
+    metric("mnemos_accept_errors_total", "counter", "failed accepts (out of file descriptors: retried every 100 ms)",
+           st.m.n_accept_errors.load());
     metric("mnemos_engine_steps_total", "counter", "engine steps", es.n_steps);
     metric("mnemos_prefill_tokens_total", "counter", "prompt tokens computed by the engine", es.n_prefill_tokens);
     metric("mnemos_decode_tokens_total", "counter", "generated tokens fed back", es.n_decode_tokens);

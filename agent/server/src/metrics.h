@@ -22,7 +22,8 @@ struct metrics {
     std::atomic<int64_t> n_reused{0};     // finish_info::n_reused (prefix cache hits)
     std::atomic<int64_t> n_connections{0};
     std::atomic<int64_t> n_active_turns{0};
-    std::atomic<int64_t> n_unreported{0};  // errors no client could be told of (logged; unreported_error)
+    std::atomic<int64_t> n_unreported{0};     // errors no client could be told of (logged; unreported_error)
+    std::atomic<int64_t> n_accept_errors{0};  // failed accept() calls (out of descriptors: retried every 100 ms)
 };
 
 // An error that reaches no client (e.g. end_turn failing after the reply's stream has begun, or on an
