@@ -7,6 +7,7 @@
 
 #include "agent/core/context_window.h"
 #include "agent/core/session_manager.h"
+#include "agent/server/src/access_log.h"
 #include "agent/server/src/common.h"
 #include "agent/server/src/request_parse.h"
 #include "agent/server/src/server_state.h"
@@ -34,8 +35,10 @@ result<engine::request> make_request(server_state& st, turn_plan& plan, const ge
 
 // Submits r, forwards its text to on_delta (may be empty) on the calling coroutine's strand, and
 // returns when the engine finished it. sid: the session of the turn; its tokens also go to the event
-// feed. Counts the turn in st.m.
-awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid = {});
+// feed. rec: the HTTP request the turn serves: its route labels the turn's metrics (engine_runner::metrics)
+// and its tokens go to the access log line; none: a WebSocket turn ("/v1/ws").
+awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid = {},
+                                 access_record* rec = nullptr);
 
 // The "mnemos" field of replies: {"context": {...}} when the history was cut to fit the window.
 void add_context_meta(json& j, const context_window& c);

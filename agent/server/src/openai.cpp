@@ -34,7 +34,7 @@ namespace {
 awaitable<bool> complete_json(request_ctx& cx, const session_ptr& s, engine::request r, context_window cw,
                               const completion_ids& ids, bool tools_on, bool forced) {
     auto& st = cx.st;
-    turn_outcome out = co_await run_turn(st, std::move(r), delta_fn{}, ids.sid);
+    turn_outcome out = co_await run_turn(st, std::move(r), delta_fn{}, ids.sid, &cx.rec);
     note_attention(cw, out.info.attention);
     tools::parsed_output calls;
     if (tools_on) calls = extract_tool_calls(out.text, forced);
