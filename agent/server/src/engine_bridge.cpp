@@ -37,6 +37,12 @@ result<engine::request> make_request(server_state& st, turn_plan& plan, const ge
     return r;
 }
 
+void let_document_complete(const server_state& st, const gen_params& g, engine::request& r) {
+    if (g.max_tokens > 0 || !r.constraint || !r.constraint_trigger.empty()) return;
+    const int32_t room = st.runner->history_limit() - static_cast<int32_t>(r.prompt.size());
+    r.max_tokens = std::max(r.max_tokens, std::min(room, st.runner->n_ctx()));
+}
+
 void add_context_meta(json& j, const context_window& c) {
     if (c.truncated || c.sparse) j["mnemos"] = {{"context", context_window_json(c)}};
 }

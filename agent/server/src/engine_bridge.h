@@ -40,6 +40,12 @@ result<engine::request> make_request(server_state& st, turn_plan& plan, const ge
 awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid = {},
                                  access_record* rec = nullptr);
 
+// A reply constrained from its first token (response_format json_schema / json_object, a forced tool call) is a
+// document that ends where its grammar says: when the client gave no max_tokens, r may run to the end of the
+// context (at most one window: n_ctx) instead of default_max_tokens, so the document is complete. With max_tokens
+// nothing changes (a budget too small gives finish_reason "length" and the document as far as it got).
+void let_document_complete(const server_state& st, const gen_params& g, engine::request& r);
+
 // The "mnemos" field of replies: {"context": {...}} when the history was cut to fit the window.
 void add_context_meta(json& j, const context_window& c);
 // Fields added to the reply's event: {"context": {...}} when the history was cut.

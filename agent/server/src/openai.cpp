@@ -107,6 +107,7 @@ awaitable<bool> complete(request_ctx& cx, session_ptr s, turn_plan plan, gen_par
     if (ct) {
         r.constraint = ct->constraint;
         r.constraint_trigger = ct->trigger;
+        let_document_complete(*st, g, r);
     }
     const completion_ids ids{"chatcmpl-" + random_hex(24), unix_now(), st->model_id, s ? s->id : std::string()};
     if (!g.stream) co_return co_await complete_json(cx, s, std::move(r), plan.context, ids, tools_on, forced);

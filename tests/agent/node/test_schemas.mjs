@@ -168,11 +168,25 @@ try {
       (e) => { if (!/length/i.test(e.constructor.name + e.message)) fail('short budget: ' + e.message); });
   } catch (e) { fail('short budget: ' + e.message); }
 
+  // 5. No budget given (the AI SDK sends no max_tokens without maxOutputTokens): the document runs to its end,
+  // past the server's --max-tokens (default 256), and parses.
+  const Free = z.object({ bio: z.string(), email: z.string().email(), tags: z.array(z.string().max(20)).max(5) });
+  await forSeeds(async (seed) => {
+    const where = `unbudgeted Free seed ${seed}`;
+    try {
+      const r = await generateObject({ model: providers['openai.chat'], schema: Free, ...sdkPrompt, seed,
+                                       temperature: 1, maxRetries: 0 });
+      check(where, Free, r.object);
+      if (r.finishReason !== 'stop') fail(`${where}: finishReason ${r.finishReason}`);
+    } catch (e) { fail(`${where}: ${e.message} ${JSON.stringify(e.text ?? '')}`); }
+  });
+
   console.log('valid outputs:', JSON.stringify(counts), 'model', model.split('/').at(-1));
   const want = Object.keys(schemas).length * n_seeds;
   for (const k of ['openai.parse', 'generateObject/openai.chat', 'generateObject/compatible', 'tool/openai.chat',
                    'tool/compatible'])
     if ((counts[k] ?? 0) < want) fail(`${k}: ${counts[k] ?? 0} valid of ${want}`);
+  if ((counts.unbudgeted ?? 0) < n_seeds) fail(`unbudgeted: ${counts.unbudgeted ?? 0} valid of ${n_seeds}`);
 } catch (e) {
   fail(e.stack || String(e));
 } finally {
