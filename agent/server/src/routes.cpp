@@ -54,7 +54,11 @@ bool open_path(const api_router::match& m, const api_router& routes, std::string
 
 awaitable<bool> run(const api_handler& h, request_ctx& cx) {
     if (auto* plain = std::get_if<plain_handler>(&h.fn)) co_return co_await respond(cx, (*plain)(cx));
-    co_return co_await std::get<stream_handler>(h.fn)(cx);
+    const bool keep = co_await std::get<stream_handler>(h.fn)(cx);
+    // A stream handler answers through respond() (which records the status) or with an SSE stream, always 200:
+    // one that kept the connection without the former wrote the latter.
+    if (cx.rec.status == 0 && keep) cx.rec.status = 200;
+    co_return keep;
 }
 
 }  // namespace
