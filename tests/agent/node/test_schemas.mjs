@@ -79,7 +79,10 @@ const Expr = z.lazy(() => z.union([
   z.object({ op: z.enum(['+', '*']), args: z.array(Expr).min(2).max(2) }),
 ]));
 const Calc = z.object({ expr: Expr, id: z.string().uuid(), on: z.string().date(), at: z.string().datetime() });
-const schemas = { Person, Reading, Shape, Tree, Calc };
+// Formats Zod writes with the pattern that enforces them ("starts_with", "ends_with", "cuid", "ulid", "e164").
+const Ids = z.object({ ref: z.string().startsWith('ab').max(8), file: z.string().endsWith('.js').max(10),
+                       cuid: z.cuid().max(12), ulid: z.ulid(), phone: z.e164() });
+const schemas = { Person, Reading, Shape, Tree, Calc, Ids };
 
 const messages = [{ role: 'system', content: 'Answer with JSON only.' }, { role: 'user', content: 'Fill it in.' }];
 const sdkPrompt = { system: 'Answer with JSON only.', prompt: 'Fill it in.' };
