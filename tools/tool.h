@@ -38,6 +38,13 @@ struct tool {
 // first offending value ("$.arguments.tags[1]: expected a string").
 status validate_json(const nlohmann::json& value, const nlohmann::json& schema);
 
+// The JSON Schema of one call of t, {"name": t.name (const), "arguments": t.parameters}, for a place `at` (a JSON
+// pointer without the '#': "" for the root, "/anyOf/2") of the document it goes into. t.parameters is a document of
+// its own: its local $refs ("#", "#/$defs/x", "#/definitions/x", as zod and other generators write them) point
+// into it, so they are rewritten to point into its copy at at + "/properties/arguments". A "$ref" inside a value
+// (const, enum, default, examples) is data and stays as it is.
+nlohmann::json tool_call_schema(const tool& t, const std::string& at = "");
+
 class tool_registry {
   public:
     // Registers a tool. Errors (the registry is unchanged): invalid_argument for a bad or duplicate name, no

@@ -110,7 +110,7 @@ bool exchange(agent::runtime& rt, const agent::session_ptr& s, const std::string
         std::fflush(stdout);
     };
     r.on_finish = [&finished](const engine::finish_info& info) { finished.set_value(info); };
-    const engine::finish_info info = await_reply(runner, runner.submit(std::move(r)), done);
+    const engine::finish_info info = await_reply(runner, runner.submit(std::move(r), "chat"), done);
     const bool interrupted = info.reason == engine::finish_reason::cancelled;
     std::fprintf(stdout, interrupted ? " [interrupted]\n" : "\n");
     if (info.reason == engine::finish_reason::error)

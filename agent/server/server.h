@@ -98,6 +98,9 @@ inline constexpr size_t k_max_header_bytes = 64 * 1024;   // request line and he
 inline constexpr size_t k_max_field_bytes = 16 * 1024;    // one header or chunked-trailer field; more gets 431
 inline constexpr size_t k_max_trailer_bytes = 16 * 1024;  // all trailer fields of a chunked body; more gets 431
 
+// The access log's lines (server_options::log_requests): plain text, or one JSON object per line.
+enum class access_log_format { text, json };
+
 struct server_options {
     // Address to bind.
     // Default: "127.0.0.1"
@@ -134,9 +137,12 @@ struct server_options {
     // Install a SIGINT/SIGTERM handler that stops the server (the CLI; not tests).
     // Default: false
     bool handle_signals = false;
-    // Log one line per request to stderr (method, path, status; never bodies or keys).
-    // Default: false
+    // Log one line per request to stderr: method, path, status, duration, client address, the API key's name
+    // (never the key), and the prompt, cached and generated tokens when the request ran a generation; never
+    // bodies. Format: log_format (agent/server/src/access_log.h shows both).
+    // Default: false, text
     bool log_requests = false;
+    access_log_format log_format = access_log_format::text;
     // Receives the line of an interactive scenario player from a WebSocket {"type": "player", "name",
     // "content"} frame (mnemos play --serve: the game's player_inbox, agent/player_inbox.h), on an io
     // thread; must not block. Returns "" when the line was taken, else the reason it was not (sent back as

@@ -64,6 +64,11 @@ const char* const k_known[] = {"type",
                                "propertyNames"};
 
 bool is_ignored(const std::string& k) { return is_annotation(k); }
+// contentEncoding and contentMediaType beside a pattern: annotations (JSON Schema 2020-12) of what the pattern
+// enforces (Zod's base64 and base64url strings carry both).
+bool annotates_pattern(const std::string& k, const json_value& s) {
+    return (k == "contentEncoding" || k == "contentMediaType") && s.find("pattern");
+}
 bool is_known(const std::string& k) {
     for (const char* x : k_known)
         if (k == x) return true;
@@ -178,7 +183,8 @@ struct grammar_builder {
         if (s.kind == json_value::k_bool) return true;
         if (s.kind != json_value::k_object) return fail(errc::invalid_argument, path, "a schema must be an object");
         for (const auto& [k, v] : s.object) {
-            if (!is_known(k)) return fail(errc::unsupported, path, "keyword '" + k + "' is not supported");
+            if (!is_known(k) && !annotates_pattern(k, s))
+                return fail(errc::unsupported, path, "keyword '" + k + "' is not supported");
             if (k == "enum" && (v.kind != json_value::k_array || v.array.empty()))
                 return fail(errc::invalid_argument, path, "'enum' must be a non-empty array");
             if (k == "enum" || k == "const") {

@@ -224,6 +224,36 @@ status product(raw_dfa& acc, const raw_dfa& other, dfa_op op) {
     return {};
 }
 
+// A leading lookahead's DFA: the union over its alternatives of what the rest of the string starts with, or, for an
+// alternative that ends with '$' (Zod's hostname: "^(?=.{1,253}\\.?$)..."), of what the whole rest is.
+status lookahead_dfa(const regex_node& look, regex_mode mode, raw_dfa& out) {
+    const regex_node& body = look.kids[0];
+    std::vector<const regex_node*> alts;
+    if (body.kind == regex_node::alt)
+        for (const auto& k : body.kids) alts.push_back(&k);
+    else
+        alts.push_back(&body);
+    bool first = true;
+    for (const regex_node* a : alts) {
+        regex_node rest = *a;
+        bool closed = rest.kind == regex_node::eol;
+        if (closed) rest = regex_node{};  // (?=$): the empty rest
+        if (rest.kind == regex_node::cat && !rest.kids.empty() && rest.kids.back().kind == regex_node::eol) {
+            rest.kids.pop_back();
+            closed = true;
+        }
+        raw_dfa d;
+        if (status st = body_dfa(rest, mode, false, !closed, d); !st.ok()) return st;
+        if (first) {
+            out = std::move(d);
+            first = false;
+        } else if (status st = product(out, d, dfa_op::unite); !st.ok()) {
+            return st;
+        }
+    }
+    return {};
+}
+
 // One top-level alternative: [^ lookaheads...] body [$].
 status alternative_dfa(const regex_node& seq, regex_mode mode, raw_dfa& out) {
     std::vector<const regex_node*> items;
@@ -244,7 +274,7 @@ status alternative_dfa(const regex_node& seq, regex_mode mode, raw_dfa& out) {
     if (status st = body_dfa(body, mode, !bol, !eol, out); !st.ok()) return st;
     for (const auto* l : looks) {
         raw_dfa ld;
-        if (status st = body_dfa(l->kids[0], mode, false, true, ld); !st.ok()) return st;
+        if (status st = lookahead_dfa(*l, mode, ld); !st.ok()) return st;
         if (status st = product(out, ld, l->kind == regex_node::look_ahead ? dfa_op::intersect : dfa_op::difference);
             !st.ok())
             return st;

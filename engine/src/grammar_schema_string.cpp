@@ -61,13 +61,19 @@ status alt_dfa(const scalar_alt& a, raw_dfa& out) {
         const char* pat = nullptr;
         for (const auto& fp : k_formats)
             if (f->str == fp.name) pat = fp.pattern;
-        if (!pat)
+        // Another format beside a pattern is read as an annotation: the pattern says the shape (Zod writes both,
+        // e.g. "format": "starts_with", "cuid", "hostname", "e164" with the pattern that checks it).
+        if (!pat && !s.find("pattern"))
             return bad(errc::unsupported, a.path + "/format",
-                       "format '" + f->str + "' is not supported (date, time, date-time, uuid, email, ipv4, uri are)");
-        raw_dfa d;
-        if (status st = compile_regex(pat, regex_mode::json_string, d); !st.ok())
-            return bad(errc::internal, a.path + "/format", st.message());
-        if (status st = both.add(std::move(d)); !st.ok()) return bad(st.code(), a.path, st.message());
+                       "format '" + f->str +
+                           "' is not supported (date, time, date-time, uuid, email, ipv4, uri are; another format is "
+                           "accepted beside a 'pattern' that enforces it)");
+        if (pat) {
+            raw_dfa d;
+            if (status st = compile_regex(pat, regex_mode::json_string, d); !st.ok())
+                return bad(errc::internal, a.path + "/format", st.message());
+            if (status st = both.add(std::move(d)); !st.ok()) return bad(st.code(), a.path, st.message());
+        }
     }
     if (const json_value* p = s.find("pattern")) {
         if (p->kind != json_value::k_string) return bad(errc::invalid_argument, a.path, "'pattern' must be a string");

@@ -133,7 +133,8 @@ struct fixture_sizes {
     size_t max_body_bytes = 64 * 1024;  // server request limit
     int32_t requests_per_minute = 0;    // server default rate limit (0: none)
     bool log_requests = false;          // server request log on stderr
-    int32_t max_waiting_turns = 16;     // server: turns that may wait for their session
+    agent::access_log_format log_format = agent::access_log_format::text;
+    int32_t max_waiting_turns = 16;  // server: turns that may wait for their session
     int32_t turn_wait_timeout_ms = 120000;
     engine::attention_mode attention = engine::attention_mode::automatic;  // full: histories are cut to n_ctx
 };
@@ -192,6 +193,7 @@ struct fixture {
         opt.max_body_bytes = sizes.max_body_bytes;
         opt.requests_per_minute = sizes.requests_per_minute;
         opt.log_requests = sizes.log_requests;
+        opt.log_format = sizes.log_format;
         opt.max_waiting_turns = sizes.max_waiting_turns;
         opt.turn_wait_timeout_ms = sizes.turn_wait_timeout_ms;
         opt.default_max_tokens = 16;

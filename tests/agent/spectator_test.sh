@@ -116,6 +116,11 @@ if m and m.group(1).strip():
     need("the maid's generated words", html.escape(m.group(1).strip()[:30], quote=False))
 need("a probe verdict", "Probe cook_heard_dog")
 need("memory statistics", 'data-metric="mnemos_kv_pages_total"')
+# The game's turns are counted on its runner (labelled endpoint="play"; the page sums the series).
+turns = re.search(r'data-metric="mnemos_turns_total"><td>[^<]*</td><td>(\d+)</td>', dom)
+if not turns or int(turns.group(1)) < 1:
+    print("FAIL: the page does not count the game's turns: %r" % (turns.group(0) if turns else None))
+    ok = False
 if not ok:
     print(dom[:6000])
     sys.exit(1)

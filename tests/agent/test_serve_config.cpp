@@ -130,6 +130,24 @@ TEST_CASE("serve config: a file with settings only, and flags alone", "[agent][s
     CHECK(r->store == "dir");
     CHECK(r->model == "x.gguf");
     CHECK(r->server.auth.keys.empty());  // settings only: open access
+    CHECK(r->server.log_format == agent::access_log_format::text);
+}
+
+TEST_CASE("serve config: the access log's format from the file and the flag", "[agent][serve_config]") {
+    config_file f(R"({"server": {"log": true, "log_format": "json"}})");
+    auto from_file = parse_serve_args({"--config", f.path.string()});
+    REQUIRE(from_file.ok());
+    CHECK(from_file->server.log_format == agent::access_log_format::json);
+    auto flag_wins = parse_serve_args({"--log-format", "text", "--config", f.path.string()});
+    REQUIRE(flag_wins.ok());
+    CHECK(flag_wins->server.log_format == agent::access_log_format::text);
+    auto flag = parse_serve_args({"--log", "--log-format", "json"});
+    REQUIRE(flag.ok());
+    CHECK(flag->server.log_format == agent::access_log_format::json);
+    CHECK(mentions(args_error({"--log-format", "xml"}), "log_format must be text or json, got 'xml'"));
+    CHECK(mentions(config_error(R"({"server": {"log_format": "yaml"}})"), "server.log_format"));
+    CHECK(
+        mentions(config_error(R"({"server": {"log_format": true}})"), "server.log_format must be a non-empty string"));
 }
 
 TEST_CASE("serve config: unknown fields and wrong types are errors naming the field", "[agent][serve_config]") {

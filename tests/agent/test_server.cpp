@@ -81,7 +81,11 @@ TEST_CASE("server: chat completions, JSON and SSE", "[agent][server]") {
     auto again = request(f.port, "POST", "/v1/chat/completions", k_chat);
     REQUIRE(again.status == 200);
     auto mt = request(f.port, "GET", "/metrics");
-    CHECK(mt.body.find("mnemos_prefix_cache_hit_tokens_total 0\n") == std::string::npos);
+    const std::string hits = "mnemos_prefix_cache_hit_tokens_total{endpoint=\"/v1/chat/completions\",model=\"";
+    const size_t at = mt.body.find(hits);
+    REQUIRE(at != std::string::npos);
+    const size_t sp = mt.body.find(' ', at);
+    CHECK(std::stod(mt.body.substr(sp + 1, mt.body.find('\n', sp) - sp - 1)) > 0);
 }
 
 TEST_CASE("server: sessions create, message, events, delete", "[agent][server]") {

@@ -154,6 +154,37 @@ TEST_CASE("grammar schema: format as patterns", "[grammar]") {
     for (const char* name : {"date", "time", "date-time", "uuid", "email", "ipv4", "uri"}) check_random(f(name), 40);
 }
 
+TEST_CASE("grammar schema: Zod's formats: another format or a content encoding beside a pattern is the pattern's",
+          "[grammar]") {
+    // What Zod 4 writes for z.string().startsWith("ab"), z.cuid(), z.base64(): a format (or contentEncoding) that is
+    // not one of ours, with the pattern that enforces it.
+    check_docs(R"({"type":"string","format":"starts_with","pattern":"^ab.*","maxLength":5})", {R"("ab")", R"("abxyz")"},
+               {R"("ba")", R"("abxyzw")"});
+    check_docs(R"({"type":"string","format":"cuid","pattern":"^[cC][0-9a-z]{6,}$","maxLength":9})", {R"("c123abc")"},
+               {R"("x123abc")", R"("c12")"});
+    const std::string b64 = R"({"type":"string","format":"base64","contentEncoding":"base64",
+        "pattern":"^$|^(?:[0-9a-zA-Z+/]{4})*(?:(?:[0-9a-zA-Z+/]{2}==)|(?:[0-9a-zA-Z+/]{3}=))?$","maxLength":12})";
+    check_docs(b64, {R"("")", R"("aGk=")", R"("aGVsbG8h")"}, {R"("aGk")", R"("a===")"});
+    check_random(b64, 20);
+    // A leading lookahead whose alternative ends with '$' constrains the whole string (Zod's hostname starts with
+    // "^(?=.{1,253}\\.?$)"); one without it, a prefix.
+    check_docs(R"({"type":"string","pattern":"^(?=.{2,4}$)[a-z]+$"})", {R"("ab")", R"("abcd")"},
+               {R"("a")", R"("abcde")", R"("AB")"});
+    check_docs(R"({"type":"string","pattern":"^(?=a$|b)[a-z]+$"})", {R"("a")", R"("b")", R"("bcd")"},
+               {R"("ab")", R"("c")", R"("")"});
+    check_random(R"({"type":"string","pattern":"^(?=.{2,4}$)[a-z]+$"})", 20);
+    // Without a pattern they are still refused, naming themselves.
+    for (const char* s :
+         {R"({"type":"string","format":"hostname"})", R"({"type":"string","contentEncoding":"base64"})"}) {
+        auto g = grammar::from_json_schema(s);
+        INFO(s);
+        REQUIRE_FALSE(g.ok());
+        CHECK(g.error().code() == errc::unsupported);
+        CHECK((g.error().message().find("hostname") != std::string::npos ||
+               g.error().message().find("contentEncoding") != std::string::npos));
+    }
+}
+
 TEST_CASE("grammar schema: oneOf, allOf, const and enum of any values", "[grammar]") {
     const std::string one = R"({"oneOf":[
       {"type":"object","properties":{"kind":{"const":"a"},"x":{"type":"integer","minimum":0}},"required":["kind","x"]},

@@ -66,7 +66,7 @@ inline bool valid_format(const std::string& f, const std::string& s) {
     if (f == "email") return re(s, R"([^@\s".]+(\.[^@\s".]+)*@([A-Za-z0-9-]+\.)+[A-Za-z]{2,})");
     if (f == "ipv4") return valid_ipv4(s);
     if (f == "uri") return re(s, R"([A-Za-z][A-Za-z0-9+.-]*:[^\s"<>\\^`{|}]*)");
-    return false;
+    return true;  // another format is an annotation (JSON Schema 2020-12): the grammar takes it only beside a pattern
 }
 
 // JSON equality: objects compare as sets of members, numbers by value.

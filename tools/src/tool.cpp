@@ -59,14 +59,51 @@ void tool_registry::call(std::string_view name, const json& args, tool_done done
     }
 }
 
-json tool_registry::call_schema() const {
-    json alts = json::array();
-    for (const auto& t : tools_) {
-        alts.push_back({{"type", "object"},
-                        {"properties", {{"name", {{"const", t.name}}}, {"arguments", t.parameters}}},
-                        {"required", {"name", "arguments"}}});
+namespace {
+
+// s's local $refs ("#...") pointed at `base` + their pointer (s is about to sit at JSON pointer base). Walks the
+// schema keywords only: the values of const, enum, default and examples are data. Depth: the caller's JSON was
+// parsed under tools::k_max_json_depth.
+void rebase_refs(json& s, const std::string& base) {
+    if (s.is_array()) {
+        for (auto& e : s) rebase_refs(e, base);
+        return;
     }
-    if (alts.size() == 1) return alts[0];
+    if (!s.is_object()) return;
+    for (auto it = s.begin(); it != s.end(); ++it) {
+        const std::string& k = it.key();
+        if (k == "const" || k == "enum" || k == "default" || k == "examples") continue;
+        json& v = it.value();
+        if (k == "$ref" && v.is_string()) {
+            const std::string ref = v.get<std::string>();
+            if (!ref.empty() && ref[0] == '#') v = "#" + base + ref.substr(1);
+            continue;
+        }
+        if (k == "properties" || k == "$defs" || k == "definitions" || k == "patternProperties") {
+            // Maps from names to schemas: a property named "$ref" or "const" is still a schema.
+            if (v.is_object())
+                for (auto& sub : v) rebase_refs(sub, base);
+            continue;
+        }
+        rebase_refs(v, base);
+    }
+}
+
+}  // namespace
+
+json tool_call_schema(const tool& t, const std::string& at) {
+    json args = t.parameters;
+    rebase_refs(args, at + "/properties/arguments");
+    return {{"type", "object"},
+            {"properties", {{"name", {{"const", t.name}}}, {"arguments", std::move(args)}}},
+            {"required", {"name", "arguments"}}};
+}
+
+json tool_registry::call_schema() const {
+    if (tools_.size() == 1) return tool_call_schema(tools_[0]);
+    json alts = json::array();
+    for (size_t i = 0; i < tools_.size(); ++i)
+        alts.push_back(tool_call_schema(tools_[i], "/anyOf/" + std::to_string(i)));
     return json{{"anyOf", alts}};
 }
 

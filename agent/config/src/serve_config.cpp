@@ -36,6 +36,7 @@ const setting k_settings[] = {
     {"default_max_tokens", "--max-tokens", setting::integer, 0, 1 << 24},
     {"requests_per_minute", "--requests-per-minute", setting::integer, 0, 1000000},
     {"log", "--log", setting::boolean},
+    {"log_format", "--log-format", setting::text},
     {"attention", "--attention", setting::text},
     {"sink_tokens", "--sink-tokens", setting::integer, 0, 1 << 24},
     {"window_tokens", "--window-tokens", setting::integer, 1, 1 << 24},
@@ -49,6 +50,12 @@ status assign(serve_settings& s, const setting& k, const std::string& str, int64
     if (f == "attention") {
         if (!engine::parse_attention_mode(str, &s.attention.mode))
             return make_error(errc::invalid_argument, "attention must be full, sparse or auto, got '" + str + "'");
+        return {};
+    }
+    if (f == "log_format") {
+        if (str != "text" && str != "json")
+            return make_error(errc::invalid_argument, "log_format must be text or json, got '" + str + "'");
+        s.server.log_format = str == "json" ? access_log_format::json : access_log_format::text;
         return {};
     }
     if (f == "model")

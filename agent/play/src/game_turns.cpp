@@ -76,7 +76,7 @@ game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vecto
         if (!sid.empty()) sessions_->notify_token(sid, text);
     };
     r.on_finish = [&done](const engine::finish_info& info) { done.set_value(info); };
-    runner_->submit(std::move(r));
+    runner_->submit(std::move(r), "play");
     g.info = done.get_future().get();
     g.seconds = seconds_since(t0);
     return g;

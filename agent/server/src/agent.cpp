@@ -86,7 +86,8 @@ struct agent_run {
     session_ptr s;
     gen_params g;
     turn_plan cur;
-    context_window context;  // the last cut, when a step's prompt had to be cut
+    context_window context;        // the last cut, when a step's prompt had to be cut
+    access_record* rec = nullptr;  // the request's access log record (every step's tokens)
     json steps = json::array();
     engine::finish_info total;
     std::string finish = "stop";
@@ -104,7 +105,7 @@ awaitable<status> generate_step(agent_run& run, const loop::generate& g, loop::a
     engine::request r = std::move(made.value());
     if (run.cur.context.truncated || run.cur.context.sparse) run.context = run.cur.context;
     loop::apply(g, r);
-    turn_outcome out = co_await run_turn(run.st, std::move(r), delta_fn{}, run.s->id);
+    turn_outcome out = co_await run_turn(run.st, std::move(r), delta_fn{}, run.s->id, run.rec);
     note_attention(run.context, out.info.attention);
     run.total.n_prompt += out.info.n_prompt;
     run.total.n_generated += out.info.n_generated;
@@ -190,6 +191,7 @@ awaitable<bool> agent_turn(request_ctx& cx, session_ptr s, std::vector<engine::c
     auto plan = cx.st->sessions->begin_turn(s, msgs);
     if (!plan) co_return co_await respond(cx, status_reply(plan.error()));
     agent_run run(cx.st, s, std::move(g), std::move(plan.value()));
+    run.rec = &cx.rec;
     auto final_text = co_await drive(run, prep.value());
     if (!final_text) {
         unreported_error(*cx.st, "end_turn of a failed agent step", cx.st->sessions->end_turn(s, {}, false));

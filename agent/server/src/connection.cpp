@@ -45,6 +45,13 @@ unsigned refused_request_status(const error_code& ec) {
     return 400;
 }
 
+// The peer's address ("" when the socket has none any more).
+std::string peer_address(beast::tcp_stream& stream) {
+    error_code ec;
+    const auto ep = stream.socket().remote_endpoint(ec);
+    return ec ? std::string() : ep.address().to_string();
+}
+
 }  // namespace
 
 awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
@@ -52,15 +59,22 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
     // Bounded: a header or a trailer must fit whole (Beast parses either only once all of it is buffered); a
     // request that needs more ends with buffer_overflow (431) instead of growing the buffer without limit.
     beast::flat_buffer buffer(k_max_header_bytes + k_max_trailer_bytes);
+    const std::string client = peer_address(stream);
     for (;;) {
         bounded_request_parser parser(st->opt.max_body_bytes);
         stream.expires_after(std::chrono::seconds(60));
         auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
         if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout)
             break;
+        access_record rec;
+        rec.client = client;
         if (ec) {
             // Malformed or oversized request: answer once, then close (the stream is out of sync).
             const unsigned code = refused_request_status(ec);
+            rec.method = parser.is_header_done() ? std::string(parser.get().method_string()) : "-";
+            rec.path = parser.is_header_done() ? std::string(parser.get().target()) : "-";
+            rec.path = rec.path.substr(0, rec.path.find('?'));
+            rec.status = code;
             request_t dummy{http::verb::get, "/", 11};
             dummy.keep_alive(false);
             std::string message = "malformed HTTP request: " + ec.message();
@@ -73,33 +87,39 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
                         : code == 431 ? error_reply(http_refusal::headers_too_large, message)
                                       : error_reply(errc::invalid_argument, message);
             co_await write_reply(stream, dummy, std::move(rep), st);
+            finish_request(*st, rec);
             break;
         }
         request_t req = parser.release();
-        const std::string method(req.method_string()), target(req.target());
-        if (websocket::is_upgrade(req) && target.substr(0, target.find('?')) == "/v1/ws") {
-            st->m.n_requests++;
+        const std::string target(req.target());
+        rec.method = std::string(req.method_string());
+        rec.path = target.substr(0, target.find('?'));
+        if (websocket::is_upgrade(req) && rec.path == "/v1/ws") {
+            rec.endpoint = "/v1/ws";
             auto who = authenticate(st->opt.auth, req, true);
-            if (!who) {
-                reply rep = error_reply(http_refusal::unauthorized, "missing or invalid API key");
+            std::optional<reply> refused;
+            if (!who)
+                refused = error_reply(http_refusal::unauthorized, "missing or invalid API key");
+            else
+                refused = rate_limited(*st, *who, stream);
+            if (refused) {
+                if (who) rec.key_name = who->name();
+                rec.status = refused->status;
                 req.keep_alive(false);
-                co_await write_reply(stream, req, std::move(rep), st);
+                co_await write_reply(stream, req, std::move(*refused), st);
+                finish_request(*st, rec);
                 break;
             }
-            if (auto limited = rate_limited(*st, *who, stream)) {
-                req.keep_alive(false);
-                co_await write_reply(stream, req, *limited, st);
-                break;
-            }
-            if (st->opt.log_requests) std::fprintf(stderr, "mnemos serve: GET /v1/ws (upgrade)\n");
+            rec.key_name = who->name();
+            rec.status = 101;  // logged at the upgrade; the WebSocket's turns are counted by the runner
+            finish_request(*st, rec);
             auto c = std::make_shared<ws_conn>(ws_stream(std::move(stream)), *who);
             co_await serve_ws(c, std::move(req), st);
             st->m.n_connections--;
             co_return;
         }
-        const bool keep = co_await dispatch(stream, std::move(req), st);
-        if (st->opt.log_requests)
-            std::fprintf(stderr, "mnemos serve: %s %s\n", method.c_str(), target.substr(0, target.find('?')).c_str());
+        const bool keep = co_await dispatch(stream, std::move(req), st, rec);
+        finish_request(*st, rec);
         if (!keep) break;
     }
     error_code ignored;

@@ -37,6 +37,12 @@ result<engine::request> make_request(server_state& st, turn_plan& plan, const ge
     return r;
 }
 
+void let_document_complete(const server_state& st, const gen_params& g, engine::request& r) {
+    if (g.max_tokens > 0 || !r.constraint || !r.constraint_trigger.empty()) return;
+    const int32_t room = st.runner->history_limit() - static_cast<int32_t>(r.prompt.size());
+    r.max_tokens = std::max(r.max_tokens, std::min(room, st.runner->n_ctx()));
+}
+
 void add_context_meta(json& j, const context_window& c) {
     if (c.truncated || c.sparse) j["mnemos"] = {{"context", context_window_json(c)}};
 }
@@ -45,7 +51,8 @@ json context_event_extra(const context_window& c) {
     return c.truncated || c.sparse ? json{{"context", context_window_json(c)}} : json();
 }
 
-awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid) {
+awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid,
+                                 access_record* rec) {
     auto ex = co_await net::this_coro::executor;
     auto ch = std::make_shared<turn_channel>(ex, static_cast<size_t>(std::max(r.max_tokens, 0)) + 8);
     auto gate = st->gate;
@@ -64,7 +71,7 @@ awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_de
         net::post(ex, [ch, info] { ch->try_send(error_code{}, turn_event{{}, true, info}); });
     };
     st->m.n_active_turns++;
-    const engine::seq_id id = st->runner->submit(std::move(r));
+    const engine::seq_id id = st->runner->submit(std::move(r), rec ? rec->endpoint : std::string("/v1/ws"));
     {
         std::lock_guard lk(st->inflight_mu);
         st->inflight.insert(id);
@@ -94,10 +101,7 @@ awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_de
         st->inflight.erase(id);
     }
     st->m.n_active_turns--;
-    st->m.n_turns++;
-    st->m.n_generated += out.info.n_generated;
-    st->m.n_prompt += out.info.n_prompt;
-    st->m.n_reused += out.info.n_reused;
+    if (rec) rec->add_turn(out.info);
     co_return out;
 }
 

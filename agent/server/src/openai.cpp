@@ -34,7 +34,7 @@ namespace {
 awaitable<bool> complete_json(request_ctx& cx, const session_ptr& s, engine::request r, context_window cw,
                               const completion_ids& ids, bool tools_on, bool forced) {
     auto& st = cx.st;
-    turn_outcome out = co_await run_turn(st, std::move(r), delta_fn{}, ids.sid);
+    turn_outcome out = co_await run_turn(st, std::move(r), delta_fn{}, ids.sid, &cx.rec);
     note_attention(cw, out.info.attention);
     tools::parsed_output calls;
     if (tools_on) calls = extract_tool_calls(out.text, forced);
@@ -107,6 +107,7 @@ awaitable<bool> complete(request_ctx& cx, session_ptr s, turn_plan plan, gen_par
     if (ct) {
         r.constraint = ct->constraint;
         r.constraint_trigger = ct->trigger;
+        let_document_complete(*st, g, r);
     }
     const completion_ids ids{"chatcmpl-" + random_hex(24), unix_now(), st->model_id, s ? s->id : std::string()};
     if (!g.stream) co_return co_await complete_json(cx, s, std::move(r), plan.context, ids, tools_on, forced);

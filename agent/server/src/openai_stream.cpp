@@ -76,6 +76,7 @@ awaitable<bool> complete_sse(request_ctx& cx, const session_ptr& s, engine::requ
                              const completion_ids& ids, bool tools_on, bool forced) {
     auto& st = cx.st;
     sse_writer w{&cx.stream};
+    cx.rec.status = 200;  // the status of every SSE answer (its header goes out with the first event)
     const unsigned version = cx.req.version();
     std::string first = dump(chunk_json(ids, json{{"role", "assistant"}, {"content", ""}}, nullptr));
     co_await sse_send(&w, version, std::move(first));
@@ -90,7 +91,7 @@ awaitable<bool> complete_sse(request_ctx& cx, const session_ptr& s, engine::requ
         }
         return sse_send(&w, version, dump(chunk_json(ids, {{"content", std::move(text)}}, nullptr)));
     };
-    turn_outcome out = co_await run_turn(st, std::move(r), on_delta, ids.sid);
+    turn_outcome out = co_await run_turn(st, std::move(r), on_delta, ids.sid, &cx.rec);
     note_attention(cw, out.info.attention);
     tools::parsed_output calls;
     if (tools_on) calls = extract_tool_calls(out.text, forced);

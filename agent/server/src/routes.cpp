@@ -57,7 +57,11 @@ bool open_path(const api_router::match& m, const api_router& routes, std::string
 
 awaitable<bool> run(const api_handler& h, request_ctx& cx) {
     if (auto* plain = std::get_if<plain_handler>(&h.fn)) co_return co_await respond(cx, (*plain)(cx));
-    co_return co_await std::get<stream_handler>(h.fn)(cx);
+    const bool keep = co_await std::get<stream_handler>(h.fn)(cx);
+    // A stream handler answers through respond() (which records the status) or with an SSE stream, always 200:
+    // one that kept the connection without the former wrote the latter.
+    if (cx.rec.status == 0 && keep) cx.rec.status = 200;
+    co_return keep;
 }
 
 }  // namespace
@@ -67,17 +71,18 @@ const api_router& api_routes() {
     return routes;
 }
 
-awaitable<bool> dispatch(beast::tcp_stream& stream, request_t req, state_ptr st) {
-    st->m.n_requests++;
+awaitable<bool> dispatch(beast::tcp_stream& stream, request_t req, state_ptr st, access_record& rec) {
     const std::string target(req.target());
     const std::string path = target.substr(0, target.find('?'));
     const auto& routes = api_routes();
     auto m = routes.find(req.method(), path);
-    request_ctx cx{stream, std::move(req), st, caller{}, std::move(m.params)};
+    if (m.r) rec.endpoint = m.r->pattern;
+    request_ctx cx{stream, std::move(req), st, caller{}, std::move(m.params), rec};
     if (!open_path(m, routes, path)) {
         auto who = authenticate(st->opt.auth, cx.req);
         if (!who) co_return co_await respond(cx, error_reply(http_refusal::unauthorized, "missing or invalid API key"));
         cx.who = *who;
+        rec.key_name = cx.who.name();
         if (auto limited = rate_limited(*st, cx.who, stream)) co_return co_await respond(cx, std::move(*limited));
     }
     if (!m.r && m.path_found)

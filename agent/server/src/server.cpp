@@ -61,7 +61,7 @@ result<std::unique_ptr<server>> server::start(const server_options& options, eng
     p->st->opt = options;
     p->st->runner = &runner;
     p->st->sessions = &sessions;
-    p->st->model_id = runner.mdl().hp().name.empty() ? "mnemos" : runner.mdl().hp().name;
+    p->st->model_id = runner.model_name();
     p->st->hub->sessions = &sessions;
     p->st->turns =
         std::make_shared<turn_queue>(turn_queue::options{options.max_waiting_turns, options.turn_wait_timeout_ms});

@@ -170,10 +170,7 @@ result<std::shared_ptr<const engine::grammar>> tool_call_grammar(const tools::to
     if (spec.choice == tool_choice::named) {
         const tools::tool* t = reg.find(spec.named);
         if (!t) return bad("'tool_choice' names an unknown function '" + spec.named + "'");
-        json schema = {{"type", "object"},
-                       {"properties", {{"name", {{"const", t->name}}}, {"arguments", t->parameters}}},
-                       {"required", {"name", "arguments"}}};
-        auto g = engine::grammar::from_json_schema(dump_safe(schema), go);
+        auto g = engine::grammar::from_json_schema(dump_safe(tools::tool_call_schema(*t)), go);
         if (!g) return bad("tool '" + spec.named + "': " + g.error().message());
         return g.value();
     }
