@@ -23,6 +23,10 @@ struct turn_outcome {
 // Called with each text delta; returns false when the client is gone.
 using delta_fn = std::function<awaitable<bool>(std::string)>;
 
+// Called (on the caller's strand, before the delta they came with) with the log-probabilities of tokens sampled
+// since the last call, when the request asked for them (engine::request::logprobs).
+using logprobs_fn = std::function<void(std::vector<engine::sampled_logprobs>)>;
+
 // An awaitable that is ready with v (a delta_fn that sends nothing).
 awaitable<bool> ready(bool v);
 
@@ -35,7 +39,9 @@ result<engine::request> make_request(server_state& st, turn_plan& plan, const ge
 // Submits r, forwards its text to on_delta (may be empty) on the calling coroutine's strand, and
 // returns when the engine finished it. sid: the session of the turn; its tokens also go to the event
 // feed. Counts the turn in st.m.
-awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid = {});
+// on_logprobs: see logprobs_fn (may be empty).
+awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid = {},
+                                 logprobs_fn on_logprobs = {});
 
 // The "mnemos" field of replies: {"context": {...}} when the history was cut to fit the window.
 void add_context_meta(json& j, const context_window& c);
