@@ -137,6 +137,26 @@ TEST_CASE("completions: legacy logprobs; echo's prompt logprobs line up with the
         CHECK(at[piece].get<double>() == Approx(v.get<double>()).margin(1e-3));
     }
     for (size_t k = 1; k < el["token_logprobs"].size(); ++k) CHECK(el["token_logprobs"][k].get<double>() <= 0);
+
+    // Streamed, the prompt and its logprobs come first; with the generated tokens' they equal the reply's.
+    auto st = post(
+        f, "/v1/completions",
+        {{"prompt", longer}, {"max_tokens", 1}, {"temperature", 0}, {"logprobs", 5}, {"echo", true}, {"stream", true}});
+    REQUIRE(st.status == 200);
+    auto chunks = sse_json(st);
+    REQUIRE(chunks.size() >= 2);
+    CHECK(chunks[0]["choices"][0]["text"] == ej["choices"][0]["text"].get<std::string>().substr(
+                                                 0, chunks[0]["choices"][0]["text"].get<std::string>().size()));
+    json joined = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"text_offset", json::array()}};
+    for (const auto& c : chunks)
+        for (const char* key : {"tokens", "token_logprobs", "text_offset"})
+            for (const auto& v : c["choices"][0]["logprobs"][key]) joined[key].push_back(v);
+    CHECK(joined["tokens"] == el["tokens"]);
+    CHECK(joined["text_offset"] == el["text_offset"]);
+    REQUIRE(joined["token_logprobs"].size() == el["token_logprobs"].size());
+    CHECK(joined["token_logprobs"][0].is_null());
+    for (size_t k = 1; k < el["token_logprobs"].size(); ++k)
+        CHECK(joined["token_logprobs"][k].get<double>() == Approx(el["token_logprobs"][k].get<double>()).margin(1e-3));
 }
 
 TEST_CASE("completions and chat: bad parameters get a 400 naming them", "[agent][server][completions]") {

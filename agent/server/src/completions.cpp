@@ -113,17 +113,24 @@ result<engine::request> make_completion_request(const server_state& st, const co
     return r;
 }
 
-// The legacy logprobs of a choice: the prompt's (with echo; the first listed token has none), then the generated.
+// The legacy logprobs of the echoed prompt (a BOS not listed; the first listed token has none); without echo none,
+// with the offset at the end of the prompt text.
+legacy_logprobs echoed_logprobs(const completion_request& c, const engine::tokenizer& tk, const prompt_logprobs* plp) {
+    legacy_logprobs l;
+    if (!c.echo) {
+        l.offset = c.prompt_text.size();
+        return l;
+    }
+    const size_t first = c.has_bos ? 1 : 0;
+    for (size_t k = first; k < c.prompt.size(); ++k)
+        legacy_append(l, tk, c.prompt[k], k == first || !plp ? nullptr : &(*plp)[k]);
+    return l;
+}
+
+// The legacy logprobs of a choice: the echoed prompt's, then the generated tokens'.
 json choice_logprobs(const completion_request& c, const engine::tokenizer& tk, const prompt_logprobs* plp,
                      const turn_outcome& out) {
-    legacy_logprobs l;
-    if (c.echo) {
-        const size_t first = c.has_bos ? 1 : 0;
-        for (size_t k = first; k < c.prompt.size(); ++k)
-            legacy_append(l, tk, c.prompt[k], k == first || !plp ? nullptr : &(*plp)[k]);
-    } else {
-        l.offset = c.prompt_text.size();
-    }
+    legacy_logprobs l = echoed_logprobs(c, tk, plp);
     legacy_append_generated(l, tk, out.info.logprobs);
     return legacy_json(l);
 }
@@ -167,37 +174,65 @@ awaitable<bool> completion_reply(request_ctx& cx, const completion_request& c, e
     co_return co_await respond(cx, json_reply(j));
 }
 
-// Streaming: per choice, the byte offset of its next token in its text (legacy text_offset).
-awaitable<bool> completion_sse(request_ctx& cx, const completion_request& c, engine::request r, const text_ids& ids) {
-    auto& st = cx.st;
-    sse_writer w{&cx.stream};
-    const unsigned version = cx.req.version();
-    const int32_t n = c.gen.n;
-    const bool logprobs = c.logprobs >= 0;
-    const engine::tokenizer* tk = &st->runner->mdl().tok();
-    if (c.echo)  // the prompt's logprobs are not streamed
-        for (int32_t i = 0; i < n; ++i) {
-            std::string echoed =
-                dump(completion_json(ids, json::array({choice_json(i, c.prompt_text, json(), nullptr)})));
-            co_await sse_send(&w, version, std::move(echoed));
-        }
-    std::vector<size_t> offsets(static_cast<size_t>(n), c.prompt_text.size());
-    std::vector<size_t> n_sent(static_cast<size_t>(n), 0);  // logprobs sent per choice
-    auto legacy = [tk, offs = offsets.data(), sent = n_sent.data()](int32_t i,
-                                                                    std::span<const engine::sampled_logprobs> lps) {
+// A streamed completion: what its deltas need.
+struct completion_stream {
+    sse_writer w;
+    unsigned version = 11;
+    text_ids ids;
+    const completion_request* c = nullptr;
+    const engine::tokenizer* tk = nullptr;
+    std::shared_ptr<prompt_logprobs> plp;  // with echo and logprobs: filled by choice 0's prefill
+    bool echo_pending = false;
+    std::vector<size_t> offsets;  // per choice: the text_offset of its next token
+    std::vector<size_t> n_sent;   // per choice: logprobs sent
+};
+
+json delta_chunk(completion_stream* s, int32_t i, std::string text, std::span<const engine::sampled_logprobs> lps,
+                 const char* finish) {
+    json lp;
+    if (s->c->logprobs >= 0) {
         legacy_logprobs l;
-        l.offset = offs[i];
-        legacy_append_generated(l, *tk, lps);
-        offs[i] = l.offset;
-        sent[i] += lps.size();
-        return legacy_json(l);
-    };
-    choice_delta_fn on_delta = [&w, version, ids, logprobs, legacy](int32_t i, std::string text,
-                                                                    std::vector<engine::sampled_logprobs> lps) {
-        json lp = logprobs ? legacy(i, lps) : json();
-        return sse_send(
-            &w, version,
-            dump(completion_json(ids, json::array({choice_json(i, std::move(text), std::move(lp), nullptr)}))));
+        l.offset = s->offsets[size_t(i)];
+        legacy_append_generated(l, *s->tk, lps);
+        s->offsets[size_t(i)] = l.offset;
+        s->n_sent[size_t(i)] += lps.size();
+        lp = legacy_json(l);
+    }
+    return completion_json(s->ids, json::array({choice_json(i, std::move(text), std::move(lp), finish)}));
+}
+
+// With echo: the prompt as each choice's first chunk, once its logprobs exist (the first delta, or the end).
+awaitable<bool> send_echo(completion_stream* s) {
+    if (!s->echo_pending) co_return s->w.ok;
+    s->echo_pending = false;
+    const legacy_logprobs l = echoed_logprobs(*s->c, *s->tk, s->plp.get());
+    for (size_t i = 0; i < s->offsets.size(); ++i) {
+        json lp = s->c->logprobs >= 0 ? legacy_json(l) : json();
+        std::string chunk =
+            dump(completion_json(s->ids, json::array({choice_json(int32_t(i), s->c->prompt_text, lp, nullptr)})));
+        co_await sse_send(&s->w, s->version, std::move(chunk));
+    }
+    co_return s->w.ok;
+}
+
+awaitable<bool> send_delta(completion_stream* s, int32_t i, std::string text,
+                           std::vector<engine::sampled_logprobs> lps) {
+    co_await send_echo(s);
+    std::string chunk = dump(delta_chunk(s, i, std::move(text), lps, nullptr));
+    co_return co_await sse_send(&s->w, s->version, std::move(chunk));
+}
+
+awaitable<bool> completion_sse(request_ctx& cx, const completion_request& c, engine::request r,
+                               std::shared_ptr<prompt_logprobs> plp, const text_ids& ids) {
+    auto& st = cx.st;
+    const int32_t n = c.gen.n;
+    completion_stream s{sse_writer{&cx.stream}, cx.req.version(), ids, &c, &st->runner->mdl().tok(),
+                        std::move(plp),         c.echo,           {},  {}};
+    s.offsets.assign(size_t(n), echoed_logprobs(c, *s.tk, nullptr).offset);
+    s.n_sent.assign(size_t(n), 0);
+    completion_stream* sp = &s;
+    choice_delta_fn on_delta = [sp](int32_t i, std::string text, std::vector<engine::sampled_logprobs> lps) {
+        return send_delta(sp, i, std::move(text), std::move(lps));
     };
     auto outs = co_await run_choices(st, std::move(r), n, on_delta);
     const turn_outcome* failed = nullptr;
@@ -206,24 +241,24 @@ awaitable<bool> completion_sse(request_ctx& cx, const completion_request& c, eng
     if (failed) {
         const errc_http& row = errc_http_of(failed->info.error.code());
         std::string err = dump(json{{"error", {{"message", failed->info.error.message()}, {"type", row.type}}}});
-        co_await sse_send(&w, version, std::move(err));
+        co_await sse_send(&s.w, s.version, std::move(err));
     } else {
+        co_await send_echo(&s);
         for (int32_t i = 0; i < n; ++i) {
             const auto& all = outs[size_t(i)].info.logprobs;
-            json lp = logprobs ? legacy(i, std::span(all).subspan(std::min(n_sent[size_t(i)], all.size()))) : json();
-            json last = completion_json(
-                ids, json::array({choice_json(i, "", std::move(lp), openai_finish(outs[size_t(i)].info.reason))}));
+            const auto rest = std::span(all).subspan(std::min(s.n_sent[size_t(i)], all.size()));
+            json last = delta_chunk(&s, i, "", rest, openai_finish(outs[size_t(i)].info.reason));
             if (i + 1 == n) {  // the last one carries the usage
                 last["usage"] = choices_usage(outs);
                 add_choices_meta(last, outs);
             }
             std::string text = dump(last);
-            co_await sse_send(&w, version, std::move(text));
+            co_await sse_send(&s.w, s.version, std::move(text));
         }
     }
     std::string done_marker = "[DONE]";
-    co_await sse_send(&w, version, std::move(done_marker));
-    const bool ok = co_await sse_end(&w);
+    co_await sse_send(&s.w, s.version, std::move(done_marker));
+    const bool ok = co_await sse_end(&s.w);
     co_return ok&& cx.req.keep_alive() && !st->stopping;
 }
 
@@ -234,11 +269,11 @@ awaitable<bool> handle_completions(request_ctx& cx) {
     if (auto* e = std::get_if<reply>(&parsed)) co_return co_await respond(cx, std::move(*e));
     const completion_request c = std::move(std::get<completion_request>(parsed));
     std::shared_ptr<prompt_logprobs> plp;
-    if (c.echo && c.logprobs >= 0 && !c.gen.stream) plp = std::make_shared<prompt_logprobs>();
+    if (c.echo && c.logprobs >= 0) plp = std::make_shared<prompt_logprobs>();
     auto made = make_completion_request(*cx.st, c, plp);
     if (!made) co_return co_await respond(cx, status_reply(made.error()));
     const text_ids ids{"cmpl-" + random_hex(24), unix_now(), cx.st->model_id};
-    if (c.gen.stream) co_return co_await completion_sse(cx, c, std::move(made.value()), ids);
+    if (c.gen.stream) co_return co_await completion_sse(cx, c, std::move(made.value()), std::move(plp), ids);
     co_return co_await completion_reply(cx, c, std::move(made.value()), std::move(plp), ids);
 }
 
