@@ -303,3 +303,70 @@ TEST_CASE("chat: n choices share the prompt's KV pages; seeds per choice; stream
     auto sm = post(f, "/v1/sessions/one-history/messages", {{"messages", msgs}, {"n", 2}});
     CHECK(sm.status == 400);
 }
+
+TEST_CASE("chat: every choice gets its own tool call and its own response_format document",
+          "[agent][server][choices]") {
+    fixture f({}, false, {}, fixture_sizes{8192, 256 * 1024});  // tool prompts need room
+    const json params = json::parse(R"({"type":"object","properties":{
+        "city":{"type":"string","minLength":1,"maxLength":12},"days":{"type":"integer"}},"required":["city","days"]})");
+    const json tools =
+        json::array({{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", params}}}}});
+    const json msgs = json::array({{{"role", "user"}, {"content", "What is the weather in Paris?"}}});
+    for (bool stream : {false, true}) {
+        INFO("stream " << stream);
+        const json b = {{"messages", msgs},
+                        {"tools", tools},
+                        {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}},
+                        {"max_tokens", 200},
+                        {"seed", 4},
+                        {"n", 3},
+                        {"stream", stream}};
+        auto r = post(f, "/v1/chat/completions", b);
+        REQUIRE(r.status == 200);
+        std::vector<std::string> args(3);
+        std::vector<std::string> finish(3);
+        if (!stream) {
+            const json j = r.j();
+            REQUIRE(j["choices"].size() == 3);
+            for (size_t i = 0; i < 3; ++i) {
+                finish[i] = j["choices"][i]["finish_reason"];
+                REQUIRE(j["choices"][i]["message"]["tool_calls"].size() == 1);
+                args[i] = j["choices"][i]["message"]["tool_calls"][0]["function"]["arguments"];
+            }
+        } else {
+            for (const auto& c : sse_json(r)) {
+                const json& c0 = c["choices"][0];
+                const size_t i = c0["index"];
+                REQUIRE(i < 3);
+                if (!c0["finish_reason"].is_null()) finish[i] = c0["finish_reason"];
+                if (c0["delta"].contains("tool_calls"))
+                    args[i] += c0["delta"]["tool_calls"][0]["function"]["arguments"].get<std::string>();
+            }
+        }
+        for (size_t i = 0; i < 3; ++i) {
+            INFO("choice " << i << ": " << args[i]);
+            CHECK(finish[i] == "tool_calls");
+            const json a = json::parse(args[i], nullptr, false);
+            REQUIRE(a.is_object());
+            CHECK(a["city"].is_string());
+            CHECK(a["days"].is_number_integer());
+        }
+    }
+    const json schema = json::parse(R"({"type":"object","properties":{"answer":{"type":"string","maxLength":8},
+        "ok":{"type":"boolean"}},"required":["answer","ok"]})");
+    auto r = post(f, "/v1/chat/completions",
+                  {{"messages", msgs},
+                   {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "a"}, {"schema", schema}}}}},
+                   {"max_tokens", 200},
+                   {"seed", 8},
+                   {"n", 2}});
+    REQUIRE(r.status == 200);
+    REQUIRE(r.j()["choices"].size() == 2);
+    for (const auto& c : r.j()["choices"]) {
+        const json doc = json::parse(c["message"]["content"].get<std::string>(), nullptr, false);
+        INFO(c.dump());
+        REQUIRE(doc.is_object());
+        CHECK(doc["answer"].is_string());
+        CHECK(doc["ok"].is_boolean());
+    }
+}
