@@ -11,6 +11,7 @@ struct turn_event {
     std::string text;
     bool done = false;
     engine::finish_info info;
+    std::vector<engine::sampled_logprobs> lps;  // of the tokens sampled since the last event (with logprobs)
 };
 using turn_channel = net::experimental::channel<void(error_code, turn_event)>;
 
@@ -52,23 +53,31 @@ json context_event_extra(const context_window& c) {
 }
 
 awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid,
-                                 access_record* rec) {
+                                 access_record* rec, logprobs_fn on_logprobs) {
     auto ex = co_await net::this_coro::executor;
     auto ch = std::make_shared<turn_channel>(ex, static_cast<size_t>(std::max(r.max_tokens, 0)) + 8);
     auto gate = st->gate;
     auto hub = st->hub;
-    r.on_token = [ch, ex, gate, hub, sid](engine::token_id, std::string_view text) {
+    // Log-probabilities travel with the next token event (engine thread only: no lock).
+    std::shared_ptr<std::vector<engine::sampled_logprobs>> lps;
+    if (r.logprobs && on_logprobs) {
+        lps = std::make_shared<std::vector<engine::sampled_logprobs>>();
+        r.on_logprobs = [lps](const engine::sampled_logprobs& lp) { lps->push_back(lp); };
+    }
+    r.on_token = [ch, ex, gate, hub, sid, lps](engine::token_id, std::string_view text) {
         std::lock_guard lk(gate->mu);
         if (!gate->open) return;
         publish_token(hub, sid, text);
-        net::post(ex, [ch, t = std::string(text)]() mutable {
-            ch->try_send(error_code{}, turn_event{std::move(t), false, {}});
+        std::vector<engine::sampled_logprobs> with;
+        if (lps) with.swap(*lps);
+        net::post(ex, [ch, t = std::string(text), w = std::move(with)]() mutable {
+            ch->try_send(error_code{}, turn_event{std::move(t), false, {}, std::move(w)});
         });
     };
     r.on_finish = [ch, ex, gate](const engine::finish_info& info) {
         std::lock_guard lk(gate->mu);
         if (!gate->open) return;
-        net::post(ex, [ch, info] { ch->try_send(error_code{}, turn_event{{}, true, info}); });
+        net::post(ex, [ch, info] { ch->try_send(error_code{}, turn_event{{}, true, info, {}}); });
     };
     st->m.n_active_turns++;
     const engine::seq_id id = st->runner->submit(std::move(r), rec ? rec->endpoint : std::string("/v1/ws"));
@@ -88,6 +97,7 @@ awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_de
             out.info = std::move(ev.info);
             break;
         }
+        if (on_logprobs && !ev.lps.empty() && !out.client_gone) on_logprobs(std::move(ev.lps));
         out.text += ev.text;
         if (on_delta && !out.client_gone && !ev.text.empty()) {
             if (!co_await on_delta(ev.text)) {

@@ -2,7 +2,9 @@
 #include "agent/server/src/openai.h"
 
 #include "agent/core/util.h"
+#include "agent/server/src/choices.h"
 #include "agent/server/src/engine_bridge.h"
+#include "agent/server/src/logprobs_json.h"
 #include "agent/server/src/openai_stream.h"
 #include "agent/server/src/session_turn.h"
 
@@ -30,22 +32,9 @@ json usage_json(const engine::finish_info& i) {
 
 namespace {
 
-// The non-streaming reply of one generation.
-awaitable<bool> complete_json(request_ctx& cx, const session_ptr& s, engine::request r, context_window cw,
-                              const completion_ids& ids, bool tools_on, bool forced) {
-    auto& st = cx.st;
-    turn_outcome out = co_await run_turn(st, std::move(r), delta_fn{}, ids.sid, &cx.rec);
-    note_attention(cw, out.info.attention);
-    tools::parsed_output calls;
-    if (tools_on) calls = extract_tool_calls(out.text, forced);
-    if (s) {
-        const bool append = out.info.reason != engine::finish_reason::error;
-        std::string stored = out.text;
-        if (forced && !calls.calls.empty()) stored = hermes_tool_call(calls.calls[0].name, calls.calls[0].arguments);
-        if (auto es = st->sessions->end_turn(s, stored, append, context_event_extra(cw)); !es.ok())
-            co_return co_await respond(cx, status_reply(es));
-    }
-    if (out.info.reason == engine::finish_reason::error) co_return co_await respond(cx, status_reply(out.info.error));
+// One choice of a chat.completion: the message (content, tool calls), finish reason and logprobs.
+json chat_choice(const turn_outcome& out, size_t i, const tools::parsed_output& calls, bool logprobs,
+                 const engine::tokenizer& tk) {
     json message = {{"role", "assistant"}, {"content", out.text}};
     std::string finish = openai_finish(out.info.reason);
     if (!calls.calls.empty()) {
@@ -53,14 +42,40 @@ awaitable<bool> complete_json(request_ctx& cx, const session_ptr& s, engine::req
         message["tool_calls"] = openai_tool_calls(calls.calls);
         finish = "tool_calls";
     }
-    json j = {{"id", ids.id},
-              {"object", "chat.completion"},
-              {"created", ids.created},
-              {"model", ids.model},
-              {"choices", json::array({{{"index", 0}, {"message", message}, {"finish_reason", finish}}})},
-              {"usage", usage_json(out.info)}};
+    json c = {{"index", i}, {"message", message}, {"finish_reason", finish}};
+    if (logprobs) c["logprobs"] = {{"content", chat_logprobs_content(tk, out.info.logprobs)}, {"refusal", nullptr}};
+    return c;
+}
+
+// The non-streaming reply of one generation (n choices).
+awaitable<bool> complete_json(request_ctx& cx, const session_ptr& s, engine::request r, context_window cw,
+                              const completion_ids& ids, bool tools_on, bool forced, int32_t n) {
+    auto& st = cx.st;
+    const bool logprobs = r.logprobs;
+    std::vector<turn_outcome> outs = co_await run_choices(st, std::move(r), n, choice_delta_fn{}, ids.sid, &cx.rec);
+    const turn_outcome& out = outs.front();
+    note_attention(cw, out.info.attention);
+    std::vector<tools::parsed_output> calls(outs.size());
+    if (tools_on)
+        for (size_t i = 0; i < outs.size(); ++i) calls[i] = extract_tool_calls(outs[i].text, forced);
+    if (s) {  // a session has one history: n is 1 here
+        const bool append = out.info.reason != engine::finish_reason::error;
+        std::string stored = out.text;
+        if (forced && !calls[0].calls.empty())
+            stored = hermes_tool_call(calls[0].calls[0].name, calls[0].calls[0].arguments);
+        if (auto es = st->sessions->end_turn(s, stored, append, context_event_extra(cw)); !es.ok())
+            co_return co_await respond(cx, status_reply(es));
+    }
+    for (const auto& o : outs)
+        if (o.info.reason == engine::finish_reason::error) co_return co_await respond(cx, status_reply(o.info.error));
+    json choices = json::array();
+    for (size_t i = 0; i < outs.size(); ++i)
+        choices.push_back(chat_choice(outs[i], i, calls[i], logprobs, st->runner->mdl().tok()));
+    json j = {{"id", ids.id},       {"object", "chat.completion"},   {"created", ids.created},
+              {"model", ids.model}, {"choices", std::move(choices)}, {"usage", choices_usage(outs)}};
     if (s) j["session_id"] = ids.sid;
     add_context_meta(j, cw);
+    add_choices_meta(j, outs);
     co_return co_await respond(cx, json_reply(j));
 }
 
@@ -109,9 +124,11 @@ awaitable<bool> complete(request_ctx& cx, session_ptr s, turn_plan plan, gen_par
         r.constraint_trigger = ct->trigger;
         let_document_complete(*st, g, r);
     }
+    r.logprobs = g.logprobs;
+    r.top_logprobs = g.top_logprobs;
     const completion_ids ids{"chatcmpl-" + random_hex(24), unix_now(), st->model_id, s ? s->id : std::string()};
-    if (!g.stream) co_return co_await complete_json(cx, s, std::move(r), plan.context, ids, tools_on, forced);
-    co_return co_await complete_sse(cx, s, std::move(r), plan.context, ids, tools_on, forced);
+    if (!g.stream) co_return co_await complete_json(cx, s, std::move(r), plan.context, ids, tools_on, forced, g.n);
+    co_return co_await complete_sse(cx, s, std::move(r), plan.context, ids, tools_on, forced, g.n);
 }
 
 awaitable<bool> handle_chat_completions(request_ctx& cx) {
@@ -121,9 +138,16 @@ awaitable<bool> handle_chat_completions(request_ctx& cx) {
     auto& [b, g, msgs] = std::get<turn_request>(parsed);
     auto ct = tools_of(b);
     if (!ct) co_return co_await respond(cx, status_reply(ct.error()));
+    logprob_request lp;
+    if (auto ls = parse_chat_logprobs(b, lp); !ls.ok()) co_return co_await respond(cx, status_reply(ls));
+    g.logprobs = lp.on;
+    g.top_logprobs = lp.top;
     if (auto it = b.find("session_id"); it != b.end() && !it->is_null()) {
         if (!it->is_string())
             co_return co_await respond(cx, error_reply(errc::invalid_argument, "'session_id' must be a string"));
+        if (g.n > 1)
+            co_return co_await respond(
+                cx, error_reply(errc::invalid_argument, "'n' must be 1 with 'session_id' (a session has one history)"));
         co_return co_await session_completion(cx, it->get<std::string>(), std::move(msgs), g, ct.value());
     }
     const auto& mdl = st->runner->mdl();

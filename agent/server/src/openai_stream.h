@@ -16,8 +16,8 @@ struct completion_ids {
     std::string sid;    // the session ("" without one)
 };
 
-// One chat.completion.chunk (finish: null while streaming).
-json chunk_json(const completion_ids& ids, const json& delta, const char* finish);
+// One chat.completion.chunk of choice index (finish: null while streaming).
+json chunk_json(const completion_ids& ids, const json& delta, const char* finish, int32_t index = 0);
 
 // Streaming with tools offered: content is sent up to a "<tool_call>" tag
 // (a partial tag at the end is held back); everything after it is a call.
@@ -31,8 +31,9 @@ struct tool_stream {
 // The bytes of t.text that may be sent as content now.
 std::string tool_stream_take(tool_stream& t);
 
-// Runs r and streams its reply as SSE; ends the session's turn when s is set. Returns keep-alive.
+// Runs r as n choices (choices.h) and streams their reply as SSE (chunks carry their choice's index, and with
+// r.logprobs the logprobs of their tokens); ends the session's turn when s is set (n is 1 then). Returns keep-alive.
 awaitable<bool> complete_sse(request_ctx& cx, const session_ptr& s, engine::request r, context_window cw,
-                             const completion_ids& ids, bool tools_on, bool forced);
+                             const completion_ids& ids, bool tools_on, bool forced, int32_t n = 1);
 
 }  // namespace mnemos::agent::server_detail

@@ -5,6 +5,7 @@
 
 #include "agent/core/util.h"
 #include "agent/server/server.h"
+#include "agent/server/src/choices.h"
 #include "agent/server/src/http_reply.h"
 #include "agent/tooling/agent_loop.h"
 #include "tools/json_limits.h"
@@ -73,8 +74,12 @@ status parse_gen_params(const json& b, gen_params& g) {
         if (!it->is_boolean()) return make_error(errc::invalid_argument, "'stream' must be a boolean");
         g.stream = it->get<bool>();
     }
-    if (auto it = b.find("n"); it != b.end() && !it->is_null() && (!it->is_number_integer() || it->get<int64_t>() != 1))
-        return make_error(errc::invalid_argument, "only 'n': 1 is supported");
+    if (auto it = b.find("n"); it != b.end() && !it->is_null()) {
+        if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > k_max_choices)
+            return make_error(errc::invalid_argument,
+                              "'n' must be an integer in [1, " + std::to_string(k_max_choices) + "]");
+        g.n = static_cast<int32_t>(it->get<int64_t>());
+    }
     return {};
 }
 

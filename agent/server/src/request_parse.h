@@ -19,6 +19,9 @@ struct gen_params {
     engine::sampler_params sampling;
     std::vector<std::string> stop;
     bool stream = false;
+    int32_t n = 1;             // choices (1..8)
+    bool logprobs = false;     // report log-probabilities of the sampled tokens
+    int32_t top_logprobs = 0;  // alternatives per token (with logprobs)
 };
 
 // The body as a JSON object (bounded depth), or a 400 reply.

@@ -38,7 +38,7 @@ awaitable<bool> respond_response_json(request_ctx& cx, response_job job) {
     auto made = response_request_of(*st, job);
     if (!made) co_return co_await respond(cx, status_reply(made.error()));
     const std::string sid = job.s ? job.s->id : std::string();  // (no temporaries inside co_await: GCC 12)
-    turn_outcome out = co_await run_turn(st, std::move(made.value()), delta_fn{}, sid);
+    turn_outcome out = co_await run_turn(st, std::move(made.value()), delta_fn{}, sid, &cx.rec);
     note_attention(job.plan.context, out.info.attention);
     const response_output o = split_output(out.text, out.info, job.tools_on(), job.forced());
     json response = response_json(job.head, o.incomplete ? "incomplete" : "completed", output_items(job.head, o),

@@ -130,7 +130,7 @@ awaitable<bool> respond_response_sse(request_ctx& cx, response_job job) {
         return send_text(ewp, msp, std::move(text));
     };
     const std::string sid = job.s ? job.s->id : std::string();  // (no temporaries inside co_await: GCC 12)
-    turn_outcome out = co_await run_turn(st, std::move(made.value()), on_delta, sid);
+    turn_outcome out = co_await run_turn(st, std::move(made.value()), on_delta, sid, &cx.rec);
     note_attention(job.plan.context, out.info.attention);
     response_output o = split_output(out.text, out.info, tools_on, job.forced());
     // The message's text is what was streamed, and the rest of it held back (no call after all).

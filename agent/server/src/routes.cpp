@@ -1,6 +1,7 @@
 // The route table and dispatch (routes.h).
 #include "agent/server/src/routes.h"
 
+#include "agent/server/src/completions.h"
 #include "agent/server/src/openai.h"
 #include "agent/server/src/responses.h"
 #include "agent/server/src/sessions.h"
@@ -32,6 +33,7 @@ api_router make_routes() {
     r.add(verb::get, "/metrics", {key, &handle_metrics});
     r.add(verb::get, "/v1/models", {key, &handle_models});
     r.add(verb::post, "/v1/chat/completions", {key, &handle_chat_completions});
+    r.add(verb::post, "/v1/completions", {key, &handle_completions});
     r.add(verb::post, "/v1/responses", {key, &handle_create_response});
     r.add(verb::get, "/v1/responses/{id}", {key, &handle_get_response});
     r.add(verb::get, "/v1/prefixes", {key, &handle_list_prefixes});

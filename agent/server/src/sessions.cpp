@@ -161,6 +161,8 @@ awaitable<bool> handle_session_message(request_ctx& cx) {
     auto parsed = parse_turn_request(cx.req, parse_turn_messages);
     if (auto* e = std::get_if<reply>(&parsed)) co_return co_await respond(cx, std::move(*e));
     auto& [b, g, msgs] = std::get<turn_request>(parsed);
+    if (g.n > 1)
+        co_return co_await respond(cx, error_reply(errc::invalid_argument, "'n' must be 1: a session has one history"));
     // The session's earlier turns first (held until this turn's reply is written).
     turn_ticket ticket = co_await acquire_turn(cx.st, s.get(), &cx.stream.socket(), nullptr);
     if (!ticket.slot) {
