@@ -4,6 +4,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "agent/server/src/http_reply.h"
+#include "agent/server/src/lingering_close.h"
 #include "agent/server/src/routes.h"
 #include "agent/server/src/ws.h"
 
@@ -63,6 +64,9 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
             const unsigned code = refused_request_status(ec);
             request_t dummy{http::verb::get, "/", 11};
             dummy.keep_alive(false);
+            if (parser.is_header_done())  // a browser needs CORS headers to read the refusal
+                if (auto o = parser.get().find(http::field::origin); o != parser.get().end())
+                    dummy.set(http::field::origin, o->value());
             std::string message = "malformed HTTP request: " + ec.message();
             if (code == 413) message = "request body exceeds " + std::to_string(st->opt.max_body_bytes) + " bytes";
             if (code == 431)
@@ -73,6 +77,7 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
                         : code == 431 ? error_reply(http_refusal::headers_too_large, message)
                                       : error_reply(errc::invalid_argument, message);
             co_await write_reply(stream, dummy, std::move(rep), st);
+            co_await lingering_close(stream);  // the client may still be sending the refused request
             break;
         }
         request_t req = parser.release();

@@ -1,6 +1,7 @@
 // Streaming chat completions (openai_stream.h).
 #include "agent/server/src/openai_stream.h"
 
+#include "agent/server/src/cors.h"
 #include "agent/server/src/openai.h"
 #include "agent/tooling/agent_loop.h"
 
@@ -13,6 +14,7 @@ json chunk_json(const completion_ids& ids, const json& delta, const char* finish
               {"model", ids.model},
               {"choices",
                json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish ? json(finish) : json()}}})}};
+    if (ids.include_usage) c["usage"] = nullptr;
     if (!ids.sid.empty()) c["session_id"] = ids.sid;
     return c;
 }
@@ -75,7 +77,7 @@ awaitable<void> sse_tool_calls(sse_writer* w, unsigned version, const completion
 awaitable<bool> complete_sse(request_ctx& cx, const session_ptr& s, engine::request r, context_window cw,
                              const completion_ids& ids, bool tools_on, bool forced) {
     auto& st = cx.st;
-    sse_writer w{&cx.stream};
+    sse_writer w{&cx.stream, cors_allow_origin(cx.st->opt, cx.req)};
     const unsigned version = cx.req.version();
     std::string first = dump(chunk_json(ids, json{{"role", "assistant"}, {"content", ""}}, nullptr));
     co_await sse_send(&w, version, std::move(first));
@@ -107,17 +109,24 @@ awaitable<bool> complete_sse(request_ctx& cx, const session_ptr& s, engine::requ
         co_await sse_tool_calls(&w, version, ids, ts, out.text, calls, forced);
         if (!calls.calls.empty()) finish = "tool_calls";
     }
-    std::string last_text;
     if (out.info.reason == engine::finish_reason::error) {
-        const errc_http& row = errc_http_of(out.info.error.code());
-        last_text = dump(json{{"error", {{"message", out.info.error.message()}, {"type", row.type}}}});
+        // (Events are built outside the co_await: GCC 12 mishandles reference-bound temporaries within one.)
+        std::string error_event = dump(error_json(out.info.error.code(), out.info.error.message(), error_detail{}));
+        co_await sse_send(&w, version, std::move(error_event));
     } else {
         json last = chunk_json(ids, json::object(), finish.c_str());
-        last["usage"] = usage_json(out.info);
         add_context_meta(last, cw);
-        last_text = dump(last);
+        last["mnemos"]["seed"] = ids.seed;
+        std::string finish_event = dump(last);
+        co_await sse_send(&w, version, std::move(finish_event));
+        if (ids.include_usage) {
+            json usage = chunk_json(ids, json::object(), nullptr);
+            usage["choices"] = json::array();
+            usage["usage"] = usage_json(out.info);
+            std::string usage_event = dump(usage);
+            co_await sse_send(&w, version, std::move(usage_event));
+        }
     }
-    co_await sse_send(&w, version, std::move(last_text));
     std::string done_marker = "[DONE]";
     co_await sse_send(&w, version, std::move(done_marker));
     const bool ok = co_await sse_end(&w);
