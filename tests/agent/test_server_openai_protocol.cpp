@@ -269,6 +269,11 @@ TEST_CASE("protocol: CORS preflights and replies for allowed origins only", "[ag
     auto other = request_with_headers(f.port, "GET", "/v1/models", key + "Origin: http://evil.example\r\n");
     CHECK(other.status == 200);
     CHECK(header_value(other, "Access-Control-Allow-Origin").empty());
+    // A body refused before it was read: the page can still read the 413.
+    auto big = request_with_headers(f.port, "POST", "/v1/chat/completions", key + "Origin: http://localhost:3000\r\n",
+                                    std::string(100 * 1024, 'x'));
+    CHECK(big.status == 413);
+    CHECK(header_value(big, "Access-Control-Allow-Origin") == "http://localhost:3000");
 }
 
 TEST_CASE("protocol: CORS with any origin, and bad origins are refused at start", "[agent][server][protocol][cors]") {
