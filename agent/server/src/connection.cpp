@@ -64,9 +64,10 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
             const unsigned code = refused_request_status(ec);
             request_t dummy{http::verb::get, "/", 11};
             dummy.keep_alive(false);
-            if (parser.is_header_done())  // a browser needs CORS headers to read the refusal
-                if (auto o = parser.get().find(http::field::origin); o != parser.get().end())
-                    dummy.set(http::field::origin, o->value());
+            // A browser needs CORS headers to read the refusal: the Origin of the fields read so far (a body over
+            // the limit is refused while the header is being finished, before is_header_done()).
+            if (auto o = parser.get().find(http::field::origin); o != parser.get().end())
+                dummy.set(http::field::origin, o->value());
             std::string message = "malformed HTTP request: " + ec.message();
             if (code == 413) message = "request body exceeds " + std::to_string(st->opt.max_body_bytes) + " bytes";
             if (code == 431)
