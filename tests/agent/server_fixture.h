@@ -137,6 +137,7 @@ struct fixture_sizes {
     int32_t max_waiting_turns = 16;  // server: turns that may wait for their session
     int32_t turn_wait_timeout_ms = 120000;
     engine::attention_mode attention = engine::attention_mode::automatic;  // full: histories are cut to n_ctx
+    std::vector<std::string> cors_origins = {};  // server: origins allowed by CORS (none: CORS off)
 };
 
 // A tiny model, a runner, sessions and a server on an ephemeral loopback port.
@@ -197,6 +198,7 @@ struct fixture {
         opt.max_waiting_turns = sizes.max_waiting_turns;
         opt.turn_wait_timeout_ms = sizes.turn_wait_timeout_ms;
         opt.default_max_tokens = 16;
+        opt.cors_origins = sizes.cors_origins;
         auto s = agent::server::start(opt, *runner, *sessions);
         REQUIRE(s.ok());
         srv = std::move(s.value());

@@ -220,3 +220,25 @@ TEST_CASE("serve config: attention beyond the window and the pool size, in the f
     REQUIRE(!bad.ok());
     CHECK(bad.error().message().find("--attention") != std::string::npos);
 }
+
+TEST_CASE("serve config: CORS origins from the file and repeated flags, checked", "[agent][serve_config][cors]") {
+    CHECK(parse_serve_args({})->server.cors_origins.empty());  // off by default
+    serve_settings s;
+    REQUIRE(apply_serve_config(R"({"server": {"cors_origins": ["http://localhost:5173", "*"]}})", s).ok());
+    CHECK(s.server.cors_origins == std::vector<std::string>{"http://localhost:5173", "*"});
+    CHECK(mentions(config_error(R"({"server": {"cors_origins": "*"}})"), "server.cors_origins must be an array"));
+    CHECK(mentions(config_error(R"({"server": {"cors_origins": [3]}})"), "server.cors_origins"));
+    CHECK(mentions(config_error(R"({"server": {"cors_origins": ["http://a.test/app"]}})"), "has a path"));
+    auto flags = parse_serve_args({"--cors-origin", "https://a.test", "--cors-origin", "http://b.test:8080"});
+    REQUIRE(flags.ok());
+    CHECK(flags->server.cors_origins == std::vector<std::string>{"https://a.test", "http://b.test:8080"});
+    // Flags replace the file's list.
+    config_file f(R"({"server": {"cors_origins": ["http://file.test"]}})");
+    auto both = parse_serve_args({"--config", f.path.string(), "--cors-origin", "http://flag.test"});
+    REQUIRE(both.ok());
+    CHECK(both->server.cors_origins == std::vector<std::string>{"http://flag.test"});
+    CHECK(parse_serve_args({"--config", f.path.string()})->server.cors_origins ==
+          std::vector<std::string>{"http://file.test"});
+    CHECK(mentions(args_error({"--cors-origin", "localhost"}), "--cors-origin"));
+    CHECK(mentions(args_error({"--cors-origin"}), "--cors-origin needs a value"));
+}

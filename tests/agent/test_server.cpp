@@ -110,7 +110,8 @@ TEST_CASE("server: sessions create, message, events, delete", "[agent][server]")
 
     // Streamed second turn; the prompt grows by appending.
     auto m2 = request(f.port, "POST", "/v1/sessions/npc-butler/messages",
-                      R"({"content":"Where were you at nine?","max_tokens":6,"temperature":0,"stream":true})");
+                      R"({"content":"Where were you at nine?","max_tokens":6,"temperature":0,"stream":true,
+                          "stream_options":{"include_usage":true}})");
     REQUIRE(m2.status == 200);
     auto ev = sse_data(m2.body);
     REQUIRE(!ev.empty());
@@ -189,7 +190,8 @@ TEST_CASE("server: bad input gets 4xx JSON and the server keeps serving", "[agen
         {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"temperature":9})", 400},
         {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"stop":[1]})", 400},
         {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"stream":"yes"})", 400},
-        {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"session_id":"nope"})", 404},
+        {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"session_id":"no pe"})", 400},
+        {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"session_id":5})", 400},
         {"POST", "/v1/chat/completions", bad_utf8, 400},
         {"GET", "/v1/chat/completions", "", 405},
         {"POST", "/v1/sessions", "{oops", 400},

@@ -4,6 +4,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "agent/server/src/http_reply.h"
+#include "agent/server/src/lingering_close.h"
 #include "agent/server/src/routes.h"
 #include "agent/server/src/ws.h"
 
@@ -77,6 +78,10 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
             rec.status = code;
             request_t dummy{http::verb::get, "/", 11};
             dummy.keep_alive(false);
+            // A browser needs CORS headers to read the refusal: the Origin of the fields read so far (a body over
+            // the limit is refused while the header is being finished, before is_header_done()).
+            if (auto o = parser.get().find(http::field::origin); o != parser.get().end())
+                dummy.set(http::field::origin, o->value());
             std::string message = "malformed HTTP request: " + ec.message();
             if (code == 413) message = "request body exceeds " + std::to_string(st->opt.max_body_bytes) + " bytes";
             if (code == 431)
@@ -88,6 +93,7 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
                                       : error_reply(errc::invalid_argument, message);
             co_await write_reply(stream, dummy, std::move(rep), st);
             finish_request(*st, rec);
+            co_await lingering_close(stream);  // the client may still be sending the refused request
             break;
         }
         request_t req = parser.release();

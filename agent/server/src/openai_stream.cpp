@@ -2,6 +2,7 @@
 #include "agent/server/src/openai_stream.h"
 
 #include "agent/server/src/choices.h"
+#include "agent/server/src/cors.h"
 #include "agent/server/src/logprobs_json.h"
 #include "agent/server/src/openai.h"
 #include "agent/tooling/agent_loop.h"
@@ -15,6 +16,7 @@ json chunk_json(const completion_ids& ids, const json& delta, const char* finish
               {"model", ids.model},
               {"choices",
                json::array({{{"index", index}, {"delta", delta}, {"finish_reason", finish ? json(finish) : json()}}})}};
+    if (ids.include_usage) c["usage"] = nullptr;
     if (!ids.sid.empty()) c["session_id"] = ids.sid;
     return c;
 }
@@ -87,7 +89,7 @@ void attach_logprobs(json& chunk, const engine::tokenizer& tk, choice_stream& c)
     c.held.clear();
 }
 
-// The end of choice i: held content and tool calls, logprobs not sent yet, its finish chunk (with usage when last).
+// The end of choice i (all but the last): held content and tool calls, logprobs not sent yet, its finish chunk.
 awaitable<void> sse_choice_end(sse_writer* w, unsigned version, const completion_ids& ids, int32_t i, choice_stream& c,
                                const turn_outcome& out, const tools::parsed_output& calls, bool tools_on, bool forced,
                                bool logprobs, const engine::tokenizer& tk) {
@@ -111,7 +113,7 @@ awaitable<void> sse_choice_end(sse_writer* w, unsigned version, const completion
 awaitable<bool> complete_sse(request_ctx& cx, const session_ptr& s, engine::request r, context_window cw,
                              const completion_ids& ids, bool tools_on, bool forced, int32_t n) {
     auto& st = cx.st;
-    sse_writer w{&cx.stream};
+    sse_writer w{&cx.stream, cors_allow_origin(cx.st->opt, cx.req)};
     cx.rec.status = 200;  // the status of every SSE answer (its header goes out with the first event)
     const unsigned version = cx.req.version();
     const bool logprobs = r.logprobs;
@@ -155,15 +157,15 @@ awaitable<bool> complete_sse(request_ctx& cx, const session_ptr& s, engine::requ
     const turn_outcome* failed = nullptr;
     for (const auto& o : outs)
         if (!failed && o.info.reason == engine::finish_reason::error) failed = &o;
-    std::string last_text;
     if (failed) {
-        const errc_http& row = errc_http_of(failed->info.error.code());
-        last_text = dump(json{{"error", {{"message", failed->info.error.message()}, {"type", row.type}}}});
+        // (Events are built outside the co_await: GCC 12 mishandles reference-bound temporaries within one.)
+        std::string error_event =
+            dump(error_json(failed->info.error.code(), failed->info.error.message(), error_detail{}));
+        co_await sse_send(&w, version, std::move(error_event));
     } else {
         for (int32_t i = 0; i + 1 < n; ++i)
             co_await sse_choice_end(&w, version, ids, i, cs[size_t(i)], outs[size_t(i)], calls[size_t(i)], tools_on,
                                     forced, logprobs, tk);
-        // The last choice's finish chunk carries the usage.
         const int32_t l = n - 1;
         choice_stream& c = cs[size_t(l)];
         const turn_outcome& o = outs[size_t(l)];
@@ -177,12 +179,19 @@ awaitable<bool> complete_sse(request_ctx& cx, const session_ptr& s, engine::requ
             c.held.assign(o.info.logprobs.begin() + static_cast<std::ptrdiff_t>(c.n_lp_sent), o.info.logprobs.end());
             attach_logprobs(last, tk, c);
         }
-        last["usage"] = choices_usage(outs);
         add_context_meta(last, cw);
         add_choices_meta(last, outs);
-        last_text = dump(last);
+        last["mnemos"]["seed"] = ids.seed;
+        std::string finish_event = dump(last);
+        co_await sse_send(&w, version, std::move(finish_event));
+        if (ids.include_usage) {  // as OpenAI: a last chunk without choices carries the usage
+            json usage = chunk_json(ids, json::object(), nullptr);
+            usage["choices"] = json::array();
+            usage["usage"] = choices_usage(outs);
+            std::string usage_event = dump(usage);
+            co_await sse_send(&w, version, std::move(usage_event));
+        }
     }
-    co_await sse_send(&w, version, std::move(last_text));
     std::string done_marker = "[DONE]";
     co_await sse_send(&w, version, std::move(done_marker));
     const bool ok = co_await sse_end(&w);

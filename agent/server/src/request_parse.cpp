@@ -1,6 +1,8 @@
 // Request bodies (request_parse.h).
 #include "agent/server/src/request_parse.h"
 
+#include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "agent/core/util.h"
@@ -21,6 +23,23 @@ std::variant<json, reply> parse_body(const request_t& req) {
     return b;
 }
 
+namespace {
+
+// A bound as a short number ("2", "0.5", "1e+06").
+std::string bound_text(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+// The value a client sent, short, for a message.
+std::string sent_text(const json& v) {
+    std::string t = dump(v);
+    return t.size() > 40 ? t.substr(0, 40) + "..." : t;
+}
+
+}  // namespace
+
 // One check per field, in a flat list.
 status parse_gen_params(const json& b, gen_params& g) {
     g.sampling.temperature = 1.0f;  // OpenAI defaults
@@ -33,16 +52,20 @@ status parse_gen_params(const json& b, gen_params& g) {
         if (!it->is_number()) return make_error(errc::invalid_argument, std::string("'") + key + "' must be a number");
         const double v = it->get<double>();
         if (!(v >= lo && v <= hi))
-            return make_error(errc::invalid_argument, std::string("'") + key + "' must be in [" + std::to_string(lo) +
-                                                          ", " + std::to_string(hi) + "]");
+            return make_error(errc::invalid_argument, std::string("'") + key + "' must be from " + bound_text(lo) +
+                                                          " to " + bound_text(hi) + ", got " + sent_text(*it));
         out = static_cast<std::remove_reference_t<decltype(out)>>(v);
         return {};
     };
     for (const char* key : {"max_tokens", "max_completion_tokens"}) {
         auto it = b.find(key);
         if (it == b.end() || it->is_null()) continue;
-        if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 1 << 20)
-            return make_error(errc::invalid_argument, std::string("'") + key + "' must be a positive integer");
+        if (!it->is_number() || it->get<double>() < 1 || it->get<double>() > static_cast<double>(k_max_max_tokens) ||
+            (!it->is_number_integer() && it->get<double>() != std::floor(it->get<double>())))
+            return make_error(errc::invalid_argument,
+                              std::string("'") + key + "' must be an integer from 1 to " +
+                                  std::to_string(k_max_max_tokens) + " (at most " + std::to_string(k_max_max_tokens) +
+                                  " tokens, and no more than the context leaves), got " + sent_text(*it));
         g.max_tokens = static_cast<int32_t>(it->get<int64_t>());
     }
     for (auto st : {number("temperature", 0, 2, g.sampling.temperature), number("top_p", 0, 1, g.sampling.top_p),
@@ -54,6 +77,8 @@ status parse_gen_params(const json& b, gen_params& g) {
     if (auto it = b.find("seed"); it != b.end() && !it->is_null()) {
         if (!it->is_number_integer()) return make_error(errc::invalid_argument, "'seed' must be an integer");
         g.sampling.seed = static_cast<uint64_t>(it->get<int64_t>());
+    } else {
+        g.sampling.seed = std::stoull(random_hex(13), nullptr, 16);  // 52 bits
     }
     if (auto it = b.find("stop"); it != b.end() && !it->is_null()) {
         if (it->is_string()) {
@@ -73,6 +98,14 @@ status parse_gen_params(const json& b, gen_params& g) {
     if (auto it = b.find("stream"); it != b.end() && !it->is_null()) {
         if (!it->is_boolean()) return make_error(errc::invalid_argument, "'stream' must be a boolean");
         g.stream = it->get<bool>();
+    }
+    if (auto it = b.find("stream_options"); it != b.end() && !it->is_null()) {
+        if (!it->is_object()) return make_error(errc::invalid_argument, "'stream_options' must be an object");
+        if (auto u = it->find("include_usage"); u != it->end() && !u->is_null()) {
+            if (!u->is_boolean())
+                return make_error(errc::invalid_argument, "'stream_options.include_usage' must be a boolean");
+            g.include_usage = u->get<bool>();
+        }
     }
     if (auto it = b.find("n"); it != b.end() && !it->is_null()) {
         if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > k_max_choices)

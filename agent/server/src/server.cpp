@@ -56,6 +56,8 @@ result<std::unique_ptr<server>> server::start(const server_options& options, eng
     if (options.auth.keys.empty() && !addr.is_loopback())
         return make_error(errc::invalid_argument,
                           "open access (no API keys configured) is only allowed on a loopback host; pass --config");
+    for (const auto& origin : options.cors_origins)
+        if (auto st = check_cors_origin(origin); !st.ok()) return st;
     auto p = std::make_unique<impl>(std::max(1, options.n_io_threads));
     p->st = std::make_shared<server_state>();
     p->st->opt = options;
