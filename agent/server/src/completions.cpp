@@ -3,6 +3,7 @@
 
 #include "agent/core/util.h"
 #include "agent/server/src/choices.h"
+#include "agent/server/src/cors.h"
 #include "agent/server/src/logprobs_json.h"
 #include "agent/server/src/openai.h"
 
@@ -226,8 +227,15 @@ awaitable<bool> completion_sse(request_ctx& cx, const completion_request& c, eng
                                std::shared_ptr<prompt_logprobs> plp, const text_ids& ids) {
     auto& st = cx.st;
     const int32_t n = c.gen.n;
-    completion_stream s{sse_writer{&cx.stream}, cx.req.version(), ids, &c, &st->runner->mdl().tok(),
-                        std::move(plp),         c.echo,           {},  {}};
+    completion_stream s{sse_writer{&cx.stream, cors_allow_origin(st->opt, cx.req)},
+                        cx.req.version(),
+                        ids,
+                        &c,
+                        &st->runner->mdl().tok(),
+                        std::move(plp),
+                        c.echo,
+                        {},
+                        {}};
     s.offsets.assign(size_t(n), echoed_logprobs(c, *s.tk, nullptr).offset);
     s.n_sent.assign(size_t(n), 0);
     completion_stream* sp = &s;

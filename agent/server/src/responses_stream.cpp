@@ -1,6 +1,7 @@
 // The streamed reply of the Responses API (responses_stream.h).
 #include "agent/server/src/responses_stream.h"
 
+#include "agent/server/src/cors.h"
 #include "agent/server/src/openai_stream.h"
 #include "agent/server/src/response_store.h"
 
@@ -108,7 +109,7 @@ awaitable<bool> respond_response_sse(request_ctx& cx, response_job job) {
     auto& st = cx.st;
     auto made = response_request_of(*st, job);
     if (!made) co_return co_await respond(cx, status_reply(made.error()));
-    event_writer ew{sse_writer{&cx.stream}, cx.req.version(), 0};
+    event_writer ew{sse_writer{&cx.stream, cors_allow_origin(cx.st->opt, cx.req)}, cx.req.version(), 0};
     const json starting = response_json(job.head, "in_progress", json::array(), json());
     std::string e = event_text(&ew, "response.created", {{"response", starting}});
     co_await emit(&ew, std::move(e));
