@@ -93,9 +93,42 @@ gen_result generate(engine::engine& e, const tokenizer& tk, std::shared_ptr<cons
 
 }  // namespace
 
+constexpr const char* k_usage =
+    "usage: bench_grammar [--model FILE] [--threads N]   (or: bench_grammar [FILE [N]])\n"
+    "\n"
+    "The per-token cost of the grammar's token mask in a set of parser states (a tool-call schema, Zod-style\n"
+    "keyword schemas: bounds, email, regex, date-time, a recursive $ref tree), beside one decode step at\n"
+    "batch 1 and generation with and without the constraint. Prints a table, then one JSON line.\n"
+    "  --model FILE   a GGUF model (default ../shared/models/smollm-bpe-r-q4_k_m.gguf: 49k-token vocabulary)\n"
+    "  --threads N    engine threads for the decode baseline (default 2)\n";
+
 int main(int argc, char** argv) {
-    const std::string path = argc > 1 ? argv[1] : std::string(MNEMOS_SHARED_DIR) + "/models/smollm-bpe-r-q4_k_m.gguf";
-    const int n_threads = argc > 2 ? std::atoi(argv[2]) : 2;
+    std::string path = std::string(MNEMOS_SHARED_DIR) + "/models/smollm-bpe-r-q4_k_m.gguf";
+    int n_threads = 2;
+    int n_positional = 0;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            std::fputs(k_usage, stdout);
+            return 0;
+        }
+        if (a == "--model" && i + 1 < argc) {
+            path = argv[++i];
+        } else if (a == "--threads" && i + 1 < argc) {
+            n_threads = std::atoi(argv[++i]);
+        } else if (a.rfind("--", 0) == 0) {
+            std::fprintf(stderr, "bench_grammar: unknown option '%s'\n%s", a.c_str(), k_usage);
+            return 2;
+        } else if (n_positional++ == 0) {
+            path = a;
+        } else {
+            n_threads = std::atoi(a.c_str());
+        }
+    }
+    if (n_threads < 1) {
+        std::fprintf(stderr, "bench_grammar: --threads must be at least 1\n");
+        return 2;
+    }
     auto m = model::load(path);
     if (!m) {
         std::fprintf(stderr, "bench_grammar: %s\n", m.error().to_string().c_str());
