@@ -71,6 +71,20 @@ void print_stopped(const agent::play_report& r, const agent::play_options& po) {
                      static_cast<long long>(r.n_steps_done), static_cast<long long>(r.n_steps));
 }
 
+// --play-as: the player named by id or name becomes interactive; false (and a message) when there is none.
+bool make_interactive(agent::scenario& sc, const std::string& who) {
+    for (auto& pl : sc.players)
+        if (pl.id == who || pl.name == who) {
+            pl.interactive = true;
+            return true;
+        }
+    std::string names;
+    for (const auto& pl : sc.players) names += (names.empty() ? "" : ", ") + pl.id;
+    std::fprintf(stderr, "mnemos play: --play-as: no player '%s' in %s (players: %s)\n", who.c_str(), sc.id.c_str(),
+                 names.empty() ? "none" : names.c_str());
+    return false;
+}
+
 }  // namespace
 
 int cmd_play(int argc, char** argv) {
@@ -80,6 +94,7 @@ int cmd_play(int argc, char** argv) {
     int serve_port = -1;
     double linger_s = 0;
     double player_timeout_s = 120;
+    std::string play_as;
     engine::engine_options eo;
     arg_parser p("mnemos play FILE [options]",
                  "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
@@ -114,8 +129,12 @@ int cmd_play(int argc, char** argv) {
     p.real("--linger", linger_s, 0, 1e6, "S", "with --serve: keep serving S seconds after the game ends (default 0)");
     p.real("--player-timeout", player_timeout_s, 0, 1e6, "S",
            "with --serve: interactive players' lines come over the WebSocket ({\"type\": \"player\", \"name\": "
-           "NAME, \"content\": LINE}); a turn waits at most S seconds for its line, then is skipped (default 120)");
+           "NAME, \"content\": LINE}); a turn waits at most S seconds for its line, then says the scripted line or is "
+           "skipped (default 120)");
     p.toggle("--quiet", quiet, "do not stream the turns");
+    p.text("--play-as", play_as, "PLAYER",
+           "you are this player (id or name, e.g. detective): its mode becomes interactive, so each of its turns "
+           "asks you for the line (Enter says the scripted one; \"@name: ...\" addresses someone else)");
     add_engine_flags(p, eo);
     if (const int rc = p.run(argc, argv); rc >= 0) return rc;
     po.attention = eo.attention;
@@ -129,6 +148,7 @@ int cmd_play(int argc, char** argv) {
         std::fprintf(stderr, "mnemos play: %s\n", sc.error().to_string().c_str());
         return 1;
     }
+    if (!play_as.empty() && !make_interactive(sc.value(), play_as)) return 2;
     int rc = 0;
     auto m = load_command_model("play", model_path, &rc);
     if (!m) return rc;
@@ -143,12 +163,13 @@ int cmd_play(int argc, char** argv) {
         std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
     };
     if (isatty(STDIN_FILENO))
-        po.ask_player = [](const std::string& name) {
-            std::fprintf(stdout, "%s> ", name.c_str());
+        po.ask_player = [](const agent::player_prompt& q) {
+            if (!q.scripted.empty()) std::fprintf(stdout, "(script: \"%s\"; Enter says it)\n", q.scripted.c_str());
+            std::fprintf(stdout, "%s -> %s (\"@name: ...\" to address someone else)> ", q.player.c_str(), q.to.c_str());
             std::fflush(stdout);
             std::string line;
-            if (!std::getline(std::cin, line)) return std::string();
-            return line;
+            if (!std::getline(std::cin, line)) return agent::player_line{};
+            return agent::parse_player_line(line);
         };
 
     // --serve: the play's own runner and sessions behind the HTTP server, for the spectator page; the
@@ -160,15 +181,18 @@ int cmd_play(int argc, char** argv) {
     std::unique_ptr<agent::server> srv;  // after the inbox: its on_player uses it
     if (serve_port >= 0) {
         if (!player_names.empty())
-            po.ask_player = [&inbox, player_timeout_s](const std::string& name) {
+            po.ask_player = [&inbox, player_timeout_s](const agent::player_prompt& q) {
                 std::fflush(stdout);
                 std::fprintf(stderr,
-                             "[play] waiting up to %g s for %s's line over the WebSocket "
+                             "[play] waiting up to %g s for %s's line to %s over the WebSocket "
                              "({\"type\": \"player\", \"name\": \"%s\", \"content\": ...})\n",
-                             player_timeout_s, name.c_str(), name.c_str());
-                auto line = inbox.wait(name, std::chrono::milliseconds(static_cast<int64_t>(player_timeout_s * 1000)));
-                if (!line) std::fprintf(stderr, "[play] no line from %s: turn skipped\n", name.c_str());
-                return line.value_or(std::string());
+                             player_timeout_s, q.player.c_str(), q.to.c_str(), q.player.c_str());
+                auto line =
+                    inbox.wait(q.player, std::chrono::milliseconds(static_cast<int64_t>(player_timeout_s * 1000)));
+                if (!line)
+                    std::fprintf(stderr, "[play] no line from %s: %s\n", q.player.c_str(),
+                                 q.scripted.empty() ? "turn skipped" : "the scripted line is said");
+                return agent::parse_player_line(line.value_or(std::string()));
             };
         po.on_runtime = [&srv, &inbox, serve_port](agent::engine_runner& runner, agent::session_manager& sessions) {
             agent::server_options so;

@@ -5,6 +5,7 @@
 // line. Pure functions of the scenario and the events: no runtime, no I/O.
 // Internals of agent/play (the game drives them), public for its tests.
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,8 @@ struct effect {
 
 // "Narrator" for "", "everyone" for "all", a character's or player's name, else the id.
 std::string display_name(const scenario& sc, const std::string& id);
+// The id of a character or player named by id or by name (ASCII case ignored), or "all" for "all"/"everyone".
+std::optional<std::string> find_participant(const scenario& sc, std::string_view id_or_name);
 // What a character is told when it is its turn: "(It is your turn, <name>. Speak to <name>.)".
 std::string cue(const scenario& sc, const std::string& speaker, const std::string& to);
 // Whom a step speaks to: its `to`, "all" when that is empty.

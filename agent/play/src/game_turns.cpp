@@ -117,16 +117,25 @@ result<step_event> game::run_step(int64_t idx) {
     if (s.kind == step_kind::turn) return run_turn(s, idx, std::move(ev));
     // A scripted step: its text, or an interactive player's line.
     std::string text = s.text;
-    if (s.player_input) {
-        text = opt_.ask_player ? opt_.ask_player(display_name(s.speaker)) : std::string();
+    if (s.player_input && opt_.ask_player) {
+        player_line got = opt_.ask_player({display_name(s.speaker), display_name(s.to), s.text});
         // Ctrl-C at the prompt stops the game before this step: not a skipped turn (a resume asks again).
         if (opt_.should_stop && opt_.should_stop()) return make_error(errc::cancelled, "interrupted at the prompt");
-        if (text.empty()) ev.skipped = true;
+        if (!got.text.empty()) text = got.text;
+        if (!got.to.empty()) {
+            auto id = play_steps::find_participant(sc_, got.to);
+            if (id && *id != s.speaker)
+                ev.to = *id;
+            else
+                progress("[play] no one else called '" + got.to + "' here: speaking to " + display_name(s.to));
+        }
     }
+    if (s.player_input && text.empty()) ev.skipped = true;
     ev.text = text;
     if (!text.empty())
-        out((s.kind == step_kind::line ? display_name(s.speaker) + " -> " + display_name(s.to) + ": "
-                                       : "[" + std::string(play_steps::step_kind_name(s.kind)) + "] ") +
+        out((s.kind == step_kind::line
+                 ? display_name(s.speaker) + " -> " + display_name(play_steps::addressee(ev)) + ": "
+                 : "[" + std::string(play_steps::step_kind_name(s.kind)) + "] ") +
             text + "\n");
     if (auto st = apply(play_steps::effects(sc_, ev)); !st.ok()) return st;
     return ev;

@@ -86,7 +86,8 @@ std::vector<step> build_steps(const scenario& sc) {
             } else {
                 s.kind = step_kind::line;
                 s.text = tr.line;
-                s.player_input = tr.interactive;
+                const scenario_player* pl = sc.find_player(tr.speaker);
+                s.player_input = tr.interactive || (pl && pl->interactive);
             }
             steps.push_back(std::move(s));
         }
@@ -101,6 +102,27 @@ std::string display_name(const scenario& sc, const std::string& id) {
     if (auto c = sc.find_character(id)) return c->name;
     if (auto p = sc.find_player(id)) return p->name;
     return id;
+}
+
+namespace {
+
+bool same_ascii_folded(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+            return false;
+    return true;
+}
+
+}  // namespace
+
+std::optional<std::string> find_participant(const scenario& sc, std::string_view id_or_name) {
+    if (same_ascii_folded(id_or_name, "all") || same_ascii_folded(id_or_name, "everyone")) return "all";
+    for (const auto& c : sc.characters)
+        if (same_ascii_folded(id_or_name, c.id) || same_ascii_folded(id_or_name, c.name)) return c.id;
+    for (const auto& p : sc.players)
+        if (same_ascii_folded(id_or_name, p.id) || same_ascii_folded(id_or_name, p.name)) return p.id;
+    return std::nullopt;
 }
 
 std::string cue(const scenario& sc, const std::string& speaker, const std::string& to) {
