@@ -21,6 +21,7 @@
 #include "agent/scenario/scenario.h"
 #include "tests/agent/scenario_util.h"
 #include "tests/agent/server_fixture.h"
+#include "tests/agent/stderr_capture.h"
 
 using json = nlohmann::json;
 using namespace mnemos;
@@ -87,34 +88,6 @@ double check_histogram(const std::map<std::string, double>& s, const std::string
 }
 
 const char* k_chat = R"({"model":"m","max_tokens":6,"temperature":0,"messages":[{"role":"user","content":"Hello"}]})";
-
-// Redirects stderr (fd 2) to a file while alive; text() reads what was written.
-struct stderr_capture {
-    std::filesystem::path path;
-    int saved = -1;
-    stderr_capture() {
-        path = std::filesystem::temp_directory_path() / ("mnemos_metrics_stderr_" + agent::random_hex(8));
-        std::fflush(stderr);
-        saved = ::dup(2);
-        FILE* f = std::fopen(path.c_str(), "w");
-        ::dup2(::fileno(f), 2);
-        std::fclose(f);
-    }
-    std::string text() {
-        std::fflush(stderr);
-        std::ifstream in(path);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
-    ~stderr_capture() {
-        std::fflush(stderr);
-        ::dup2(saved, 2);
-        ::close(saved);
-        std::error_code ec;
-        std::filesystem::remove(path, ec);
-    }
-};
 
 std::vector<std::string> lines_of(const std::string& text, const std::string& containing) {
     std::vector<std::string> out;

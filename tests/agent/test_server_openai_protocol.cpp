@@ -504,38 +504,14 @@ struct slow_exchange {
 
 slow_exchange send_slowly(uint16_t port, const std::string& head, const std::string& rest) {
     slow_exchange out;
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    auto send_all = [fd](const std::string& bytes) {
-        size_t off = 0;
-        while (off < bytes.size()) {
-            const ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-            if (n <= 0) return false;
-            off += static_cast<size_t>(n);
-        }
-        return true;
-    };
-    out.sent_all = send_all(head);
+    const int fd = connect_loopback(port);
+    REQUIRE(fd >= 0);
+    out.sent_all = send_all(fd, head);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // orders the events; nothing is timed
-    out.sent_all = out.sent_all && send_all(rest);
-    std::string in;
-    char buf[8192];
-    for (;;) {
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        in.append(buf, static_cast<size_t>(n));
-    }
+    out.sent_all = out.sent_all && send_all(fd, rest);
+    const std::string in = recv_all(fd);
     ::close(fd);
-    const size_t he = in.find("\r\n\r\n");
-    if (in.size() >= 12 && he != std::string::npos) {
-        out.r.status = std::stoi(in.substr(9, 3));
-        out.r.headers = in.substr(0, he);
-        out.r.body = in.substr(he + 4);
-    }
+    out.r = parse_response(in);
     return out;
 }
 

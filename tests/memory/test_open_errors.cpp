@@ -49,23 +49,11 @@ TEST_CASE("open: a store held by this or another process is named as in use", "[
         CHECK(second.error().code() == errc::busy);
         CHECK(second.error().message().find("is in use by this process") != std::string::npos);
     }
-    int p[2];
-    REQUIRE(::pipe(p) == 0);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::close(p[0]);
-        ::setenv("MNEMOS_LOCK_DB", db.c_str(), 1);
-        ::setenv("MNEMOS_LOCK_FD", std::to_string(p[1]).c_str(), 1);
-        char exe[] = "/proc/self/exe", tag[] = "[.lock_holder_child]";
-        char* argv[] = {exe, tag, nullptr};
-        ::execv(exe, argv);
-        ::_exit(127);
-    }
-    ::close(p[1]);
+    const auto [pid, read_fd] =
+        test::spawn_test_child("[.lock_holder_child]", "MNEMOS_LOCK_FD", {{"MNEMOS_LOCK_DB", db}});
     char opened = 0;
-    REQUIRE(::read(p[0], &opened, 1) == 1);
-    ::close(p[0]);
+    REQUIRE(::read(read_fd, &opened, 1) == 1);
+    ::close(read_fd);
     REQUIRE(opened == 'y');
     auto held = store::open({.path = db});
     ::kill(pid, SIGKILL);

@@ -1,33 +1,16 @@
 // Legacy completions, logprobs and n with the official OpenAI Node client against `mnemos serve`.
 // usage: node test_completions.mjs MNEMOS_BINARY MODEL_GGUF
-import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
+import { commandLine, fail, startServer } from './serve.mjs';
 
-const [binary, model] = process.argv.slice(2);
-if (!binary || !model) {
-  console.error('usage: node test_completions.mjs MNEMOS_BINARY MODEL_GGUF');
-  process.exit(2);
-}
+const { binary, model } = commandLine('test_completions.mjs');
 
-function fail(msg) {
-  console.error('FAIL: ' + msg);
-  process.exitCode = 1;
-}
 function check(ok, msg) { if (!ok) fail(msg); }
 
-const server = spawn(binary, ['serve', '--model', model, '--port', '0', '--threads', '1', '--max-tokens', '32'],
-                     { stdio: ['ignore', 'inherit', 'pipe'] });
-let stderr = '';
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('server did not start: ' + stderr)), 60000);
-  server.stderr.on('data', (d) => {
-    stderr += d.toString();
-    const m = stderr.match(/on http:\/\/127\.0\.0\.1:(\d+)/);
-    if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-  });
-  server.on('exit', (code) => reject(new Error('server exited with ' + code + ': ' + stderr)));
-});
-const exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
+const srv = await startServer(binary, ['--model', model, '--threads', '1', '--max-tokens', '32']);
+const server = srv.proc;
+const port = srv.port;
+const exited = srv.exited;
 
 async function expect400(what, fn, words) {
   try {
@@ -185,5 +168,5 @@ try {
   server.kill('SIGTERM');
 }
 const { code, signal } = await exited;
-if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${stderr}`);
+if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${srv.log()}`);
 console.log(process.exitCode ? 'FAILED' : 'OK');

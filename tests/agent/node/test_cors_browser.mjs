@@ -7,23 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { commandLine, fail, startServer } from './serve.mjs';
 
-const [binary, model] = process.argv.slice(2);
-if (!binary || !model) {
-  console.error('usage: node test_cors_browser.mjs MNEMOS_BINARY MODEL_GGUF');
-  process.exit(2);
-}
+const { binary, model } = commandLine('test_cors_browser.mjs');
 const chromium = process.env.CHROMIUM || 'chromium';
 try {
   execFileSync(chromium, ['--version'], { stdio: 'ignore' });
 } catch {
   console.log(`SKIP: ${chromium} not found`);
   process.exit(0);
-}
-
-function fail(msg) {
-  console.error('FAIL: ' + msg);
-  process.exitCode = 1;
 }
 
 // A page whose script posts a chat completion to `api` with a key (a non-simple header: preflighted) and writes
@@ -54,18 +46,9 @@ function servePage() {
 const allowed = await servePage();  // its origin is the one the server allows
 const other = await servePage();
 const allowedOrigin = `http://127.0.0.1:${allowed.port}`;
-const server = spawn(binary, ['serve', '--model', model, '--port', '0', '--threads', '1', '--max-tokens', '8',
-                              '--cors-origin', allowedOrigin], { stdio: ['ignore', 'inherit', 'pipe'] });
-let stderr = '';
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('server did not start: ' + stderr)), 60000);
-  server.stderr.on('data', (d) => {
-    stderr += d.toString();
-    const m = stderr.match(/on http:\/\/127\.0\.0\.1:(\d+)/);
-    if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-  });
-  server.on('exit', (code) => reject(new Error('server exited with ' + code + ': ' + stderr)));
-});
+const srv = await startServer(binary, ['--model', model, '--threads', '1', '--max-tokens', '8', '--cors-origin', allowedOrigin]);
+const server = srv.proc;
+const port = srv.port;
 api = `http://127.0.0.1:${port}`;
 
 // Chromium's DOM of url after its scripts ran (virtual time lets the fetch finish).

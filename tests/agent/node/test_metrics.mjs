@@ -2,35 +2,16 @@
 // requests through the official OpenAI client the latency histograms are there, with endpoint, status and model
 // labels, cumulative buckets and counts that agree with the requests made; mnemos_build_info names the build.
 // usage: node test_metrics.mjs MNEMOS_BINARY MODEL_GGUF
-import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { commandLine, fail, startServer } from './serve.mjs';
 
-const [binary, model] = process.argv.slice(2);
-if (!binary || !model) {
-  console.error('usage: node test_metrics.mjs MNEMOS_BINARY MODEL_GGUF');
-  process.exit(2);
-}
+const { binary, model } = commandLine('test_metrics.mjs');
 
-function fail(msg) {
-  console.error('FAIL: ' + msg);
-  process.exitCode = 1;
-}
-
-const server = spawn(binary, ['serve', '--model', model, '--port', '0', '--threads', '1', '--max-tokens', '16',
-                              '--log', '--log-format', 'json'],
-                     { stdio: ['ignore', 'inherit', 'pipe'] });
-let stderr = '';
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('server did not start: ' + stderr)), 60000);
-  server.stderr.on('data', (d) => {
-    stderr += d.toString();
-    const m = stderr.match(/on http:\/\/127\.0\.0\.1:(\d+)/);
-    if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-  });
-  server.on('exit', (code) => reject(new Error('server exited with ' + code + ': ' + stderr)));
-});
-const exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
+const srv = await startServer(binary, ['--model', model, '--threads', '1', '--max-tokens', '16', '--log', '--log-format', 'json']);
+const server = srv.proc;
+const port = srv.port;
+const exited = srv.exited;
 
 const family = (parsed, name) => parsed.find((f) => f.name === name);
 const withLabels = (f, want) => (f?.metrics ?? []).filter((m) =>
@@ -123,12 +104,12 @@ try {
   console.log('build info', JSON.stringify(b?.labels));
 
   // The JSON access log: one object per request line, the key never in it.
-  const lines = stderr.split('\n').filter((l) => l.startsWith('{'));
+  const lines = srv.log().split('\n').filter((l) => l.startsWith('{'));
   const logged = lines.map((l) => JSON.parse(l)).filter((j) => j.path === '/v1/chat/completions');
   if (logged.length !== n + 1) fail(`${logged.length} chat lines in the access log, want ${n + 1}`);
   if (logged.some((j) => j.status !== 200 || !(j.generated_tokens > 0) || typeof j.duration_ms !== 'number'))
     fail('access log: ' + JSON.stringify(logged));
-  if (stderr.includes('sk-not-checked')) fail('the key reached the log');
+  if (srv.log().includes('sk-not-checked')) fail('the key reached the log');
 } catch (e) {
   fail(e.stack || String(e));
 } finally {

@@ -2,36 +2,17 @@
 // with string codes, random seeds unless given, models.retrieve, streamed usage with stream_options, a 413 that
 // fetch reads whole, CORS preflights, and session_id (created on first use, resent histories matched).
 // usage: node test_protocol.mjs MNEMOS_BINARY MODEL_GGUF
-import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
+import { commandLine, fail, startServer } from './serve.mjs';
 
-const [binary, model] = process.argv.slice(2);
-if (!binary || !model) {
-  console.error('usage: node test_protocol.mjs MNEMOS_BINARY MODEL_GGUF');
-  process.exit(2);
-}
-
-function fail(msg) {
-  console.error('FAIL: ' + msg);
-  process.exitCode = 1;
-}
+const { binary, model } = commandLine('test_protocol.mjs');
 
 const origin = 'http://localhost:5173';
 // Full attention in a small context, so that a long message is refused (context_length_exceeded).
-const server = spawn(binary, ['serve', '--model', model, '--port', '0', '--threads', '1', '--max-tokens', '16',
-                              '--ctx', '256', '--attention', 'full', '--cors-origin', origin],
-                     { stdio: ['ignore', 'inherit', 'pipe'] });
-let stderr = '';
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('server did not start: ' + stderr)), 60000);
-  server.stderr.on('data', (d) => {
-    stderr += d.toString();
-    const m = stderr.match(/on http:\/\/127\.0\.0\.1:(\d+)/);
-    if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-  });
-  server.on('exit', (code) => reject(new Error('server exited with ' + code + ': ' + stderr)));
-});
-const exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
+const srv = await startServer(binary, ['--model', model, '--threads', '1', '--max-tokens', '16', '--ctx', '256', '--attention', 'full', '--cors-origin', origin]);
+const server = srv.proc;
+const port = srv.port;
+const exited = srv.exited;
 const base = `http://127.0.0.1:${port}`;
 
 // Runs fn, which must throw an OpenAI.APIError; returns it.
@@ -183,5 +164,5 @@ try {
   server.kill('SIGTERM');
 }
 const { code, signal } = await exited;
-if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${stderr}`);
+if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${srv.log()}`);
 console.log(process.exitCode ? 'FAILED' : 'OK');

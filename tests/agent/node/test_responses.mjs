@@ -3,7 +3,6 @@
 // server restart with --store) and the AI SDK's default OpenAI provider (it speaks Responses): generateText with a
 // zod tool, and streamText.
 // usage: node test_responses.mjs MNEMOS_BINARY MODEL_GGUF
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,39 +11,18 @@ import { zodTextFormat } from 'openai/helpers/zod';
 import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, generateObject, streamText, tool, stepCountIs } from 'ai';
 import { z } from 'zod';
+import { commandLine, fail, startServer } from './serve.mjs';
 
-const [binary, model] = process.argv.slice(2);
-if (!binary || !model) {
-  console.error('usage: node test_responses.mjs MNEMOS_BINARY MODEL_GGUF');
-  process.exit(2);
-}
-
-function fail(msg) {
-  console.error('FAIL: ' + msg);
-  process.exitCode = 1;
-}
+const { binary, model } = commandLine('test_responses.mjs');
 
 // Starts `mnemos serve` on an ephemeral port; resolves to {port, stop}. stop() ends it and checks a clean exit.
-async function startServer(extra = []) {
-  const server = spawn(binary, ['serve', '--model', model, '--port', '0', '--threads', '1', '--max-tokens', '32',
-                                ...extra], { stdio: ['ignore', 'inherit', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start: ' + stderr)), 60000);
-    server.stderr.on('data', (d) => {
-      stderr += d.toString();
-      const m = stderr.match(/on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-    });
-    server.on('exit', (code) => reject(new Error('server exited with ' + code + ': ' + stderr)));
-  });
+async function startResponsesServer(extra = []) {
+  const srv = await startServer(binary, ['--model', model, '--threads', '1', '--max-tokens', '32', ...extra]);
   const stop = async () => {
-    server.kill('SIGTERM');
-    const { code, signal } = await exited;
-    if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${stderr}`);
+    const { code, signal } = await srv.stop();
+    if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${srv.log()}`);
   };
-  return { port, stop };
+  return { port: srv.port, stop };
 }
 
 function clientFor(port) {
@@ -223,7 +201,7 @@ async function aiSdkChecks(port) {
 async function restartChecks() {
   const dir = mkdtempSync(join(tmpdir(), 'mnemos-responses-'));
   try {
-    const a = await startServer(['--store', join(dir, 'db')]);
+    const a = await startResponsesServer(['--store', join(dir, 'db')]);
     let first;
     try {
       first = await clientFor(a.port).responses.create({ model: 'any', input: 'Remember the number 42.',
@@ -232,7 +210,7 @@ async function restartChecks() {
     } finally {
       await a.stop();
     }
-    const b = await startServer(['--store', join(dir, 'db')]);
+    const b = await startResponsesServer(['--store', join(dir, 'db')]);
     try {
       const client = clientFor(b.port);
       const again = await client.responses.retrieve(first.id);
@@ -254,7 +232,7 @@ async function restartChecks() {
 }
 
 try {
-  const s = await startServer();
+  const s = await startResponsesServer();
   try {
     await openaiClientChecks(clientFor(s.port));
     await aiSdkChecks(s.port);

@@ -7,7 +7,6 @@
 // parse with the zod schema itself.
 // usage: node test_schemas.mjs MNEMOS_BINARY MODEL_GGUF (a sibling with a byte-level BPE vocabulary is preferred:
 // every JSON string is reachable with it)
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -17,37 +16,18 @@ import { generateObject, generateText, tool } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { z } from 'zod';
+import { commandLine, fail, startServer } from './serve.mjs';
 
-const [binary, modelArg] = process.argv.slice(2);
-if (!binary || !modelArg) {
-  console.error('usage: node test_schemas.mjs MNEMOS_BINARY MODEL_GGUF');
-  process.exit(2);
-}
+const { binary, model: modelArg } = commandLine('test_schemas.mjs');
 const preferred = join(dirname(modelArg), 'qwen2-bpe-r-q6_k.gguf');
 const model = existsSync(preferred) ? preferred : modelArg;
 const n_seeds = Number(process.env.MNEMOS_SCHEMA_SEEDS ?? 10);
 const max_tokens = 1024;
 
-let failures = 0;
-function fail(msg) {
-  console.error('FAIL: ' + msg);
-  process.exitCode = 1;
-  failures++;
-}
-
-const server = spawn(binary, ['serve', '--model', model, '--port', '0', '--threads', '2', '--ctx', '4096'],
-                     { stdio: ['ignore', 'inherit', 'pipe'] });
-let stderr = '';
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('server did not start: ' + stderr)), 60000);
-  server.stderr.on('data', (d) => {
-    stderr += d.toString();
-    const m = stderr.match(/on http:\/\/127\.0\.0\.1:(\d+)/);
-    if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-  });
-  server.on('exit', (code) => reject(new Error('server exited with ' + code + ': ' + stderr)));
-});
-const exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
+const srv = await startServer(binary, ['--model', model, '--threads', '2', '--ctx', '4096']);
+const server = srv.proc;
+const port = srv.port;
+const exited = srv.exited;
 
 // ---- the schemas
 const Person = z.object({
