@@ -41,16 +41,19 @@ TEST_CASE("play: an interactive player is asked for each of its turns; it may ke
     std::ofstream(path) << j.dump(2);
     auto sc = load_scenario(path.string());
     REQUIRE(sc.ok());
-    const std::string other = sc->characters.back().name;
-
     std::vector<player_prompt> asked;
+    std::string other;  // whom the second answer addresses instead: anyone but the script's addressee
     play_options o;
     o.max_tokens = 4;
     o.n_threads = 1;
     o.ask_player = [&](const player_prompt& q) {
         asked.push_back(q);
-        if (asked.size() == 1) return player_line{};                                   // say the scripted line
-        if (asked.size() == 2) return parse_player_line("@" + other + ": Only you.");  // readdress
+        if (asked.size() == 1) return player_line{};  // say the scripted line
+        if (asked.size() == 2) {                      // readdress
+            for (const auto& c : sc->characters)
+                if (other.empty() && c.name != q.to) other = c.name;
+            return parse_player_line("@" + other + ": Only you.");
+        }
         return player_line{"My own words.", {}};
     };
     auto m = load_model(write_model(dir.path));
@@ -64,8 +67,9 @@ TEST_CASE("play: an interactive player is asked for each of its turns; it may ke
     }
     const std::string& t = rep->transcript;
     INFO(t);
-    CHECK(t.find(asked[0].scripted) != std::string::npos);
-    CHECK(t.find(asked[1].scripted) == std::string::npos);
-    CHECK(t.find(sc->players[0].name + " -> " + other + ": Only you.") != std::string::npos);
+    const std::string me = sc->players[0].name;
+    CHECK(t.find(me + " -> " + asked[0].to + ": " + asked[0].scripted) != std::string::npos);
+    CHECK(t.find(me + " -> " + asked[1].to + ": " + asked[1].scripted) == std::string::npos);
+    CHECK(t.find(me + " -> " + other + ": Only you.") != std::string::npos);
     CHECK(t.find("My own words.") != std::string::npos);
 }

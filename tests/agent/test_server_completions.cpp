@@ -277,12 +277,19 @@ TEST_CASE("chat: n choices share the prompt's KV pages; seeds per choice; stream
         CHECK(again.j()["choices"][i]["message"]["content"] == j["choices"][i]["message"]["content"]);
 
     auto s = post(f, "/v1/chat/completions",
-                  {{"messages", msgs}, {"max_tokens", 6}, {"seed", 11}, {"n", 3}, {"stream", true}});
+                  {{"messages", msgs},
+                   {"max_tokens", 6},
+                   {"seed", 11},
+                   {"n", 3},
+                   {"stream", true},
+                   {"stream_options", {{"include_usage", true}}}});
     REQUIRE(s.status == 200);
     std::vector<std::string> texts(3);
     std::vector<int> finishes(3, 0);
     auto chunks = sse_json(s);
+    REQUIRE(!chunks.empty());
     for (const auto& c : chunks) {
+        if (&c == &chunks.back()) break;  // the usage chunk
         REQUIRE(c["choices"].size() == 1);
         const int i = c["choices"][0]["index"];
         REQUIRE(i >= 0);
@@ -294,6 +301,7 @@ TEST_CASE("chat: n choices share the prompt's KV pages; seeds per choice; stream
         CHECK(texts[size_t(i)] == j["choices"][i]["message"]["content"]);
         CHECK(finishes[size_t(i)] == 1);
     }
+    CHECK(chunks.back()["choices"].empty());  // as OpenAI: the usage of every choice comes last, alone
     CHECK(chunks.back()["usage"]["completion_tokens"] == 18);
 
     // A session has one history.
