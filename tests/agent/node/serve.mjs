@@ -45,3 +45,16 @@ export async function startServer(binary, args) {
   };
   return { port, base: `http://127.0.0.1:${port}`, proc, exited, log: () => stderr, stop };
 }
+
+// Runs a test's body against srv: a thrown error is a failure; then the server is stopped and must exit cleanly
+// (status 0), and the test says OK or FAILED.
+export async function runTest(srv, body) {
+  try {
+    await body();
+  } catch (e) {
+    fail(e.stack || String(e));
+  }
+  const { code, signal } = await srv.stop();
+  if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${srv.log()}`);
+  console.log(process.exitCode ? 'FAILED' : 'OK');
+}

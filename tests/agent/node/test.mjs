@@ -1,16 +1,14 @@
 // Drives `mnemos serve` with the official OpenAI Node client (a client no one here wrote).
 // usage: node test.mjs MNEMOS_BINARY MODEL_GGUF
 import OpenAI from 'openai';
-import { commandLine, fail, startServer } from './serve.mjs';
+import { commandLine, fail, runTest, startServer } from './serve.mjs';
 
 const { binary, model } = commandLine('test.mjs');
 
 const srv = await startServer(binary, ['--model', model, '--threads', '1', '--max-tokens', '32']);
-const server = srv.proc;
 const port = srv.port;
-const exited = srv.exited;
 
-try {
+await runTest(srv, async () => {
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
 
   const models = await client.models.list();
@@ -86,12 +84,5 @@ try {
   } catch (e) {
     if (e.status !== 400) fail('empty messages: expected 400, got ' + e.status);
   }
-} catch (e) {
-  fail(e.stack || String(e));
-} finally {
-  server.kill('SIGTERM');
-}
-const { code, signal } = await exited;
-if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${srv.log()}`);
+});
 if (!srv.log().includes('stopped')) fail('no graceful shutdown message');
-console.log(process.exitCode ? 'FAILED' : 'OK');

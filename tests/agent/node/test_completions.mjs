@@ -1,16 +1,14 @@
 // Legacy completions, logprobs and n with the official OpenAI Node client against `mnemos serve`.
 // usage: node test_completions.mjs MNEMOS_BINARY MODEL_GGUF
 import OpenAI from 'openai';
-import { commandLine, fail, startServer } from './serve.mjs';
+import { commandLine, fail, runTest, startServer } from './serve.mjs';
 
 const { binary, model } = commandLine('test_completions.mjs');
 
 function check(ok, msg) { if (!ok) fail(msg); }
 
 const srv = await startServer(binary, ['--model', model, '--threads', '1', '--max-tokens', '32']);
-const server = srv.proc;
 const port = srv.port;
-const exited = srv.exited;
 
 async function expect400(what, fn, words) {
   try {
@@ -39,7 +37,7 @@ function checkChatLogprobs(what, content, nTop) {
   }
 }
 
-try {
+await runTest(srv, async () => {
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
   const prompt = 'Once upon a time, there was a little girl named Lily. She';
 
@@ -162,11 +160,4 @@ try {
   await expect400('suffix', () => client.completions.create({ model: 'any', prompt, suffix: 'x' }), ['suffix']);
   await expect400('logprobs: 6', () => client.completions.create({ model: 'any', prompt, logprobs: 6 }),
                   ['logprobs']);
-} catch (e) {
-  fail(e.stack || String(e));
-} finally {
-  server.kill('SIGTERM');
-}
-const { code, signal } = await exited;
-if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${srv.log()}`);
-console.log(process.exitCode ? 'FAILED' : 'OK');
+});

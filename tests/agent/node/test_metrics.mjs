@@ -4,14 +4,12 @@
 // usage: node test_metrics.mjs MNEMOS_BINARY MODEL_GGUF
 import OpenAI from 'openai';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { commandLine, fail, startServer } from './serve.mjs';
+import { commandLine, fail, runTest, startServer } from './serve.mjs';
 
 const { binary, model } = commandLine('test_metrics.mjs');
 
 const srv = await startServer(binary, ['--model', model, '--threads', '1', '--max-tokens', '16', '--log', '--log-format', 'json']);
-const server = srv.proc;
 const port = srv.port;
-const exited = srv.exited;
 
 const family = (parsed, name) => parsed.find((f) => f.name === name);
 const withLabels = (f, want) => (f?.metrics ?? []).filter((m) =>
@@ -60,7 +58,7 @@ function checkHistogram(parsed, text, name) {
 const countOf = (series, want) => series.filter((s) => Object.entries(want).every(([k, v]) => s.labels[k] === v))
   .reduce((t, s) => t + s.count, 0);
 
-try {
+await runTest(srv, async () => {
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'sk-not-checked', maxRetries: 0 });
   const messages = [{ role: 'user', content: 'Once upon a time' }];
   let generated = 0;
@@ -110,10 +108,4 @@ try {
   if (logged.some((j) => j.status !== 200 || !(j.generated_tokens > 0) || typeof j.duration_ms !== 'number'))
     fail('access log: ' + JSON.stringify(logged));
   if (srv.log().includes('sk-not-checked')) fail('the key reached the log');
-} catch (e) {
-  fail(e.stack || String(e));
-} finally {
-  server.kill('SIGTERM');
-  const { code, signal } = await exited;
-  if (code !== 0) fail(`server exit: code ${code} signal ${signal}`);
-}
+});

@@ -3,7 +3,7 @@
 // fetch reads whole, CORS preflights, and session_id (created on first use, resent histories matched).
 // usage: node test_protocol.mjs MNEMOS_BINARY MODEL_GGUF
 import OpenAI from 'openai';
-import { commandLine, fail, startServer } from './serve.mjs';
+import { commandLine, fail, runTest, startServer } from './serve.mjs';
 
 const { binary, model } = commandLine('test_protocol.mjs');
 
@@ -12,7 +12,6 @@ const origin = 'http://localhost:5173';
 const srv = await startServer(binary, ['--model', model, '--threads', '1', '--max-tokens', '16', '--ctx', '256', '--attention', 'full', '--cors-origin', origin]);
 const server = srv.proc;
 const port = srv.port;
-const exited = srv.exited;
 const base = `http://127.0.0.1:${port}`;
 
 // Runs fn, which must throw an OpenAI.APIError; returns it.
@@ -27,7 +26,7 @@ async function apiError(what, fn) {
   return null;
 }
 
-try {
+await runTest(srv, async () => {
   const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
   const hi = [{ role: 'user', content: 'Once upon a time' }];
 
@@ -158,11 +157,4 @@ try {
             !/messages\[3\]/.test(e.message)))
     fail('contradicting history: ' + JSON.stringify({ status: e.status, code: e.code, message: e.message }));
   console.log('session_id:', logged.length, 'messages logged;', e?.message);
-} catch (e) {
-  fail(e.stack || String(e));
-} finally {
-  server.kill('SIGTERM');
-}
-const { code, signal } = await exited;
-if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${srv.log()}`);
-console.log(process.exitCode ? 'FAILED' : 'OK');
+});

@@ -16,7 +16,7 @@ import { generateObject, generateText, tool } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { z } from 'zod';
-import { commandLine, fail, startServer } from './serve.mjs';
+import { commandLine, fail, runTest, startServer } from './serve.mjs';
 
 const { binary, model: modelArg } = commandLine('test_schemas.mjs');
 const preferred = join(dirname(modelArg), 'qwen2-bpe-r-q6_k.gguf');
@@ -27,7 +27,6 @@ const max_tokens = 1024;
 const srv = await startServer(binary, ['--model', model, '--threads', '2', '--ctx', '4096']);
 const server = srv.proc;
 const port = srv.port;
-const exited = srv.exited;
 
 // ---- the schemas
 const Person = z.object({
@@ -83,7 +82,7 @@ async function forSeeds(fn) {
   for (let i = 0; i < seeds.length; i += 4) await Promise.all(seeds.slice(i, i + 4).map(fn));
 }
 
-try {
+await runTest(srv, async () => {
   // 1. The official client: chat.completions.parse with zodResponseFormat (strict json_schema, draft-07 definitions).
   const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0 });
   for (const [name, schema] of Object.entries(schemas)) {
@@ -170,10 +169,4 @@ try {
                    'tool/compatible'])
     if ((counts[k] ?? 0) < want) fail(`${k}: ${counts[k] ?? 0} valid of ${want}`);
   if ((counts.unbudgeted ?? 0) < n_seeds) fail(`unbudgeted: ${counts.unbudgeted ?? 0} valid of ${n_seeds}`);
-} catch (e) {
-  fail(e.stack || String(e));
-} finally {
-  server.kill('SIGTERM');
-  const { code, signal } = await exited;
-  if (code !== 0) fail(`server exit: code ${code} signal ${signal}`);
-}
+});
