@@ -176,4 +176,6 @@ TEST_CASE("game log: completed steps are checked against the scenario", "[play][
     REQUIRE(meta["phases"].size() == sc.phases.size());
     CHECK(meta["phases"][0]["id"] == sc.phases[0].id);
     CHECK(meta["title"] == sc.title);
+    for (const auto& c : sc.characters) CHECK(meta["names"][c.id] == c.name);
+    for (const auto& p : sc.players) CHECK(meta["names"][p.id] == p.name);
 }

@@ -11,12 +11,16 @@ json game_meta(const scenario& sc, const play_options& o) {
         std::count_if(steps.begin(), steps.end(), [](const auto& s) { return s.kind == play_steps::step_kind::probe; });
     json phases = json::array();
     for (const auto& ph : sc.phases) phases.push_back({{"id", ph.id}, {"title", ph.title}});
+    json names = json::object();
+    for (const auto& c : sc.characters) names[c.id] = c.name;
+    for (const auto& p : sc.players) names[p.id] = p.name;
     return {{"kind", "game"},
             {"scenario", sc.id},
             {"title", sc.title},
             {"n_steps", steps.size()},
             {"n_probes", n_probes},
             {"phases", std::move(phases)},
+            {"names", std::move(names)},
             {"temperature", o.temperature},
             {"seed", o.seed},
             {"max_tokens", o.max_tokens}};

@@ -71,7 +71,7 @@ void add_game_meta(const server_state& st, const std::string& sid, json& e) {
     json m = meta ? json::parse(meta.value(), nullptr, false) : json();
     if (!m.is_object() || m.value("kind", json()) != json("game")) return;
     json g = json::object();
-    for (const char* k : {"scenario", "title", "n_steps", "n_probes", "phases"})
+    for (const char* k : {"scenario", "title", "n_steps", "n_probes", "phases", "names"})
         if (m.contains(k)) g[k] = m[k];
     e["game"] = std::move(g);
 }
