@@ -62,8 +62,8 @@ awaitable<void> ws_turn(std::shared_ptr<ws_conn> c, state_ptr st, session_ptr s,
     co_await ws_send(c, std::move(done));
 }
 
-// A game log's metadata (mnemos play: session "<scenario>.game") as e["game"]: its title, steps, probes and phases,
-// for the spectator page's progress and score.
+// A game log's metadata (mnemos play: session "<scenario>.game") as e["game"]: its title, steps, probes, phases and
+// names, for the spectator page's progress and score.
 void add_game_meta(const server_state& st, const std::string& sid, json& e) {
     static constexpr std::string_view suffix = ".game";
     if (sid.size() <= suffix.size() || sid.compare(sid.size() - suffix.size(), suffix.size(), suffix) != 0) return;
