@@ -18,7 +18,9 @@ namespace mnemos::agent::game_log {
 
 using json = nlohmann::json;
 
-// The game session's metadata: {"kind": "game", "scenario", "temperature", "seed", "max_tokens"}.
+// The game session's metadata: {"kind": "game", "scenario", "title", "n_steps", "n_probes", "phases": [{"id",
+// "title"}], "names": {character or player id: name}, "temperature", "seed", "max_tokens"} (the spectator page shows
+// step n/N, the phase and the score).
 json game_meta(const scenario& sc, const play_options& o);
 
 // "" when the stored metadata has this run's sampling settings, else the progress note that says the resumed

@@ -313,6 +313,7 @@ TEST_CASE("play: served turns stream token frames before their message events, b
         finished = idx == n - 1;
     };
     std::vector<json> seen_all, seen_maid;
+    json game_entry;
     o.on_teardown = [&] {
         // Everything the spectator key gets, up to the game log's last step; then the maid key's frames.
         while (served && finished) {
@@ -330,6 +331,14 @@ TEST_CASE("play: served turns stream token frames before their message events, b
             if (!f) break;
             seen_maid.push_back(*f);
         }
+        // Subscribing again lists the sessions with the game log's metadata (the spectator page's step n/N).
+        if (served && finished) {
+            all->send(json{{"type", "subscribe"}, {"topic", "events"}}.dump());
+            auto frames = all->until("subscribed");
+            if (!frames.empty())
+                for (const auto& e : frames.back().value("sessions", json::array()))
+                    if (e.value("id", "") == game_sid) game_entry = e;
+        }
         srv.reset();
     };
     auto r = play_scenario(sc, m, o);
@@ -338,6 +347,11 @@ TEST_CASE("play: served turns stream token frames before their message events, b
     REQUIRE(served);
     REQUIRE(!seen_all.empty());
     CHECK(seen_all.back()["session_id"] == game_sid);
+    INFO(game_entry.dump());
+    REQUIRE(game_entry.contains("game"));
+    CHECK(game_entry["game"]["scenario"] == sc.id);
+    CHECK(game_entry["game"]["n_steps"] == n_steps);
+    CHECK(game_entry["game"]["names"]["maid"] == "Maid");
 
     // Per character session: the text of its token frames since its last assistant message is that message.
     std::map<std::string, std::string> pending;

@@ -2,6 +2,7 @@
 // model. The steps of a small game in order (narration, clues, probes between turns, interactive players),
 // who hears a step, what each character is told (the cue, the messages a turn with tool calls appends), the
 // transcript lines, and the game log's resume checks.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -166,4 +167,15 @@ TEST_CASE("game log: completed steps are checked against the scenario", "[play][
     CHECK(game_log::settings_note(game_log::game_meta(sc, o), o).empty());
     o.seed = 4;
     CHECK(game_log::settings_note(game_log::game_meta(sc, play_options{}), o).find("seed 0") != std::string::npos);
+
+    // What the spectator page shows as step n/N, the score's probes and the phases.
+    const json meta = game_log::game_meta(sc, o);
+    CHECK(meta["n_steps"] == steps.size());
+    CHECK(meta["n_probes"] == std::count_if(steps.begin(), steps.end(),
+                                            [](const auto& s) { return s.kind == play_steps::step_kind::probe; }));
+    REQUIRE(meta["phases"].size() == sc.phases.size());
+    CHECK(meta["phases"][0]["id"] == sc.phases[0].id);
+    CHECK(meta["title"] == sc.title);
+    for (const auto& c : sc.characters) CHECK(meta["names"][c.id] == c.name);
+    for (const auto& p : sc.players) CHECK(meta["names"][p.id] == p.name);
 }

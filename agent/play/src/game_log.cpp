@@ -1,11 +1,26 @@
 // The game log (agent/play/game_log.h).
 #include "agent/play/game_log.h"
 
+#include <algorithm>
+
 namespace mnemos::agent::game_log {
 
 json game_meta(const scenario& sc, const play_options& o) {
+    const auto steps = play_steps::build_steps(sc);
+    const auto n_probes =
+        std::count_if(steps.begin(), steps.end(), [](const auto& s) { return s.kind == play_steps::step_kind::probe; });
+    json phases = json::array();
+    for (const auto& ph : sc.phases) phases.push_back({{"id", ph.id}, {"title", ph.title}});
+    json names = json::object();
+    for (const auto& c : sc.characters) names[c.id] = c.name;
+    for (const auto& p : sc.players) names[p.id] = p.name;
     return {{"kind", "game"},
             {"scenario", sc.id},
+            {"title", sc.title},
+            {"n_steps", steps.size()},
+            {"n_probes", n_probes},
+            {"phases", std::move(phases)},
+            {"names", std::move(names)},
             {"temperature", o.temperature},
             {"seed", o.seed},
             {"max_tokens", o.max_tokens}};
