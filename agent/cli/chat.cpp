@@ -137,7 +137,7 @@ void chat_loop(agent::runtime& rt, const agent::session_ptr& s, const chat_setti
     for (;;) {
         std::fprintf(stdout, "> ");
         std::fflush(stdout);
-        if (!std::getline(std::cin, line) || interrupt_guard::raised()) break;
+        if (!interrupt_guard::read_line(line)) break;
         if (line.empty()) continue;
         if (line == "/exit" || line == "/quit") break;
         if (!agent::valid_utf8(line)) {

@@ -168,7 +168,7 @@ int cmd_play(int argc, char** argv) {
             std::fprintf(stdout, "%s -> %s (\"@name: ...\" to address someone else)> ", q.player.c_str(), q.to.c_str());
             std::fflush(stdout);
             std::string line;
-            if (!std::getline(std::cin, line)) return agent::player_line{};
+            if (!interrupt_guard::read_line(line)) return agent::player_line{};
             return agent::parse_player_line(line);
         };
 
