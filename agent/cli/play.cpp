@@ -85,17 +85,19 @@ bool make_interactive(agent::scenario& sc, const std::string& who) {
     return false;
 }
 
-}  // namespace
-
-int cmd_play(int argc, char** argv) {
-    std::string file, model_path;
+// The command line of `mnemos play`.
+struct play_cli {
+    std::string file, model_path, play_as;
     agent::play_options po;
+    engine::engine_options eo;
     bool quiet = false;
     int serve_port = -1;
     double linger_s = 0;
     double player_timeout_s = 120;
-    std::string play_as;
-    engine::engine_options eo;
+};
+
+// Parses the flags into c; returns an exit status (--help, a bad flag) or -1 to go on.
+int parse_play_flags(int argc, char** argv, play_cli& c) {
     arg_parser p("mnemos play FILE [options]",
                  "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
                  "sessions share the scenario's prefix; scripted lines are appended, interactive turns\n"
@@ -104,55 +106,50 @@ int cmd_play(int argc, char** argv) {
                  "run (packs kept by the runner, recall over its whole stored history) and are scored\n"
                  "against expect_tools / must_call_tools. A history longer than the window is attended\n"
                  "sparsely (below). Turns stream to stdout, progress and the summary go to stderr.");
-    p.positional("FILE", file, true, "the scenario");
-    p.text("--model,-m", model_path, "FILE", "GGUF model (default: $MNEMOS_MODEL, else ../shared/models)");
-    p.text("--store", po.store_dir, "DIR",
+    p.positional("FILE", c.file, true, "the scenario");
+    p.text("--model,-m", c.model_path, "FILE", "GGUF model (default: $MNEMOS_MODEL, else ../shared/models)");
+    p.text("--store", c.po.store_dir, "DIR",
            "RocksDB directory: the game, its sessions and KV persist (default: memory)");
-    p.toggle("--resume", po.resume, "continue the game found in --store where it stopped");
-    p.integer("--seed", po.seed, 0, UINT64_MAX, "S", "sampling seed (default 0)");
-    p.real("--temperature,--temp", po.temperature, 0, 100, "T", "(default 0 = greedy)");
-    p.integer("--max-tokens", po.max_tokens, 1, 1 << 24, "N",
+    p.toggle("--resume", c.po.resume, "continue the game found in --store where it stopped");
+    p.integer("--seed", c.po.seed, 0, UINT64_MAX, "S", "sampling seed (default 0)");
+    p.real("--temperature,--temp", c.po.temperature, 0, 100, "T", "(default 0 = greedy)");
+    p.integer("--max-tokens", c.po.max_tokens, 1, 1 << 24, "N",
               "tokens per turn and per probe (default: the scenario's budgets)");
-    p.integer("--ctx", po.n_ctx, 0, 1 << 24, "N", "context length (default: the model's, at most 32768)");
-    p.text("--transcript", po.transcript_path, "FILE", "write the transcript as text");
-    p.text("--results", po.results_path, "FILE",
+    p.integer("--ctx", c.po.n_ctx, 0, 1 << 24, "N", "context length (default: the model's, at most 32768)");
+    p.text("--transcript", c.po.transcript_path, "FILE", "write the transcript as text");
+    p.text("--results", c.po.results_path, "FILE",
            "write the results as JSON (probes, score, tokens, prefix hits, timings)");
-    p.integer("--threads,-t", po.n_threads, 0, 1024, "N", "engine CPU threads (default: all)");
-    p.integer("--max-steps", po.max_steps, 0, INT64_MAX, "N",
+    p.integer("--threads,-t", c.po.n_threads, 0, 1024, "N", "engine CPU threads (default: all)");
+    p.integer("--max-steps", c.po.max_steps, 0, INT64_MAX, "N",
               "stop after N steps (counting resumed ones) as if interrupted; --resume continues");
-    p.text("--tool-choice", po.tool_choice, "C",
+    p.text("--tool-choice", c.po.tool_choice, "C",
            "the game master's tool calls: auto (the model decides; default) or required (the first generation of "
            "each of its turns and probes is a call)");
-    p.integer("--serve", serve_port, 0, 65535, "PORT",
+    p.integer("--serve", c.serve_port, 0, 65535, "PORT",
               "serve the game on 127.0.0.1:PORT while it plays (0: any free port): the spectator page at /, the "
               "WebSocket feed (turns stream token by token) and the API of `mnemos serve`");
-    p.real("--linger", linger_s, 0, 1e6, "S", "with --serve: keep serving S seconds after the game ends (default 0)");
-    p.real("--player-timeout", player_timeout_s, 0, 1e6, "S",
+    p.real("--linger", c.linger_s, 0, 1e6, "S", "with --serve: keep serving S seconds after the game ends (default 0)");
+    p.real("--player-timeout", c.player_timeout_s, 0, 1e6, "S",
            "with --serve: interactive players' lines come over the WebSocket ({\"type\": \"player\", \"name\": "
            "NAME, \"content\": LINE}); a turn waits at most S seconds for its line, then says the scripted line or is "
            "skipped (default 120)");
-    p.toggle("--quiet", quiet, "do not stream the turns");
-    p.text("--play-as", play_as, "PLAYER",
+    p.toggle("--quiet", c.quiet, "do not stream the turns");
+    p.text("--play-as", c.play_as, "PLAYER",
            "you are this player (id or name, e.g. detective): its mode becomes interactive, so each of its turns "
            "asks you for the line (Enter says the scripted one; \"@name: ...\" addresses someone else)");
-    add_engine_flags(p, eo);
+    add_engine_flags(p, c.eo);
     if (const int rc = p.run(argc, argv); rc >= 0) return rc;
-    po.attention = eo.attention;
-    if (eo.kv_bytes) po.kv_bytes = eo.kv_bytes;
-    if (po.resume && po.store_dir.empty()) {
+    c.po.attention = c.eo.attention;
+    if (c.eo.kv_bytes) c.po.kv_bytes = c.eo.kv_bytes;
+    if (c.po.resume && c.po.store_dir.empty()) {
         std::fprintf(stderr, "mnemos play: --resume needs --store DIR\n");
         return 2;
     }
-    auto sc = agent::load_scenario(file);
-    if (!sc) {
-        std::fprintf(stderr, "mnemos play: %s\n", sc.error().to_string().c_str());
-        return 1;
-    }
-    if (!play_as.empty() && !make_interactive(sc.value(), play_as)) return 2;
-    int rc = 0;
-    auto m = load_command_model("play", model_path, &rc);
-    if (!m) return rc;
+    return -1;
+}
 
+// Turns to stdout (unless quiet), progress to stderr, and interactive players' lines from the terminal.
+void use_terminal(agent::play_options& po, bool quiet) {
     if (!quiet)
         po.on_output = [](std::string_view text) {
             std::fwrite(text.data(), 1, text.size(), stdout);
@@ -171,54 +168,82 @@ int cmd_play(int argc, char** argv) {
             if (!interrupt_guard::read_line(line)) return agent::player_line{};
             return agent::parse_player_line(line);
         };
+}
 
-    // --serve: the play's own runner and sessions behind the HTTP server, for the spectator page; the
-    // interactive players' lines come over the WebSocket into the inbox.
+// --serve: the play's own runner and sessions behind the HTTP server while it plays, for the spectator page;
+// interactive players' lines come over the WebSocket into the inbox. Both must outlive the game.
+struct served_game {
+    explicit served_game(const std::vector<std::string>& players) : inbox(players), has_players(!players.empty()) {}
+    agent::player_inbox inbox;
+    bool has_players;
+    std::unique_ptr<agent::server> srv;  // after the inbox: its on_player uses it
+};
+
+void serve_while_playing(const play_cli& c, agent::play_options& po, served_game& g) {
+    auto& inbox = g.inbox;
+    auto& srv = g.srv;
+    const double player_timeout_s = c.player_timeout_s, linger_s = c.linger_s;
+    const int serve_port = c.serve_port;
+    if (g.has_players)
+        po.ask_player = [&inbox, player_timeout_s](const agent::player_prompt& q) {
+            std::fflush(stdout);
+            std::fprintf(stderr,
+                         "[play] waiting up to %g s for %s's line to %s over the WebSocket "
+                         "({\"type\": \"player\", \"name\": \"%s\", \"content\": ...})\n",
+                         player_timeout_s, q.player.c_str(), q.to.c_str(), q.player.c_str());
+            auto line = inbox.wait(q.player, std::chrono::milliseconds(static_cast<int64_t>(player_timeout_s * 1000)));
+            if (!line)
+                std::fprintf(stderr, "[play] no line from %s: %s\n", q.player.c_str(),
+                             q.scripted.empty() ? "turn skipped" : "the scripted line is said");
+            return agent::parse_player_line(line.value_or(std::string()));
+        };
+    po.on_runtime = [&srv, &inbox, serve_port](agent::engine_runner& runner, agent::session_manager& sessions) {
+        agent::server_options so;
+        so.port = static_cast<uint16_t>(serve_port);
+        so.on_player = [&inbox](const std::string& name, const std::string& content) {
+            return inbox.post(name, content);
+        };
+        auto started = agent::server::start(so, runner, sessions);
+        if (!started) {
+            std::fprintf(stderr, "mnemos play: cannot serve: %s\n", started.error().to_string().c_str());
+            return;
+        }
+        srv = std::move(started.value());
+        std::fprintf(stderr, "[play] spectator page: http://127.0.0.1:%u/\n", static_cast<unsigned>(srv->port()));
+    };
+    po.on_teardown = [&srv, &inbox, linger_s] {
+        inbox.close();
+        if (!srv) return;
+        if (linger_s > 0) {
+            std::fprintf(stderr, "[play] serving %.0f s more\n", linger_s);
+            std::this_thread::sleep_for(std::chrono::duration<double>(linger_s));
+        }
+        srv->stop();
+        srv.reset();
+    };
+}
+
+}  // namespace
+
+int cmd_play(int argc, char** argv) {
+    play_cli c;
+    if (const int rc = parse_play_flags(argc, argv, c); rc >= 0) return rc;
+    auto sc = agent::load_scenario(c.file);
+    if (!sc) {
+        std::fprintf(stderr, "mnemos play: %s\n", sc.error().to_string().c_str());
+        return 1;
+    }
+    if (!c.play_as.empty() && !make_interactive(sc.value(), c.play_as)) return 2;
+    int rc = 0;
+    auto m = load_command_model("play", c.model_path, &rc);
+    if (!m) return rc;
+    agent::play_options& po = c.po;
+    use_terminal(po, c.quiet);
     std::vector<std::string> player_names;
     for (const auto& p : sc->players)
         if (p.interactive) player_names.push_back(p.name);
-    agent::player_inbox inbox(player_names);
-    std::unique_ptr<agent::server> srv;  // after the inbox: its on_player uses it
-    if (serve_port >= 0) {
-        if (!player_names.empty())
-            po.ask_player = [&inbox, player_timeout_s](const agent::player_prompt& q) {
-                std::fflush(stdout);
-                std::fprintf(stderr,
-                             "[play] waiting up to %g s for %s's line to %s over the WebSocket "
-                             "({\"type\": \"player\", \"name\": \"%s\", \"content\": ...})\n",
-                             player_timeout_s, q.player.c_str(), q.to.c_str(), q.player.c_str());
-                auto line =
-                    inbox.wait(q.player, std::chrono::milliseconds(static_cast<int64_t>(player_timeout_s * 1000)));
-                if (!line)
-                    std::fprintf(stderr, "[play] no line from %s: %s\n", q.player.c_str(),
-                                 q.scripted.empty() ? "turn skipped" : "the scripted line is said");
-                return agent::parse_player_line(line.value_or(std::string()));
-            };
-        po.on_runtime = [&srv, &inbox, serve_port](agent::engine_runner& runner, agent::session_manager& sessions) {
-            agent::server_options so;
-            so.port = static_cast<uint16_t>(serve_port);
-            so.on_player = [&inbox](const std::string& name, const std::string& content) {
-                return inbox.post(name, content);
-            };
-            auto started = agent::server::start(so, runner, sessions);
-            if (!started) {
-                std::fprintf(stderr, "mnemos play: cannot serve: %s\n", started.error().to_string().c_str());
-                return;
-            }
-            srv = std::move(started.value());
-            std::fprintf(stderr, "[play] spectator page: http://127.0.0.1:%u/\n", static_cast<unsigned>(srv->port()));
-        };
-        po.on_teardown = [&srv, &inbox, linger_s] {
-            inbox.close();
-            if (!srv) return;
-            if (linger_s > 0) {
-                std::fprintf(stderr, "[play] serving %.0f s more\n", linger_s);
-                std::this_thread::sleep_for(std::chrono::duration<double>(linger_s));
-            }
-            srv->stop();
-            srv.reset();
-        };
-    }
+    served_game served(player_names);
+    if (c.serve_port >= 0) serve_while_playing(c, po, served);
 
     interrupt_guard guard;  // Ctrl-C / SIGTERM: stop after the step in progress, flush, close; twice: exit
     po.should_stop = [] { return interrupt_guard::raised(); };
@@ -228,7 +253,7 @@ int cmd_play(int argc, char** argv) {
         return 1;
     }
     const auto& r = rep.value();
-    print_report(r, sc.value(), model_path);
+    print_report(r, sc.value(), c.model_path);
     if (r.n_steps_done < r.n_steps) print_stopped(r, po);
     return r.interrupted ? 128 + interrupt_guard::last_signal() : 0;
 }
