@@ -55,15 +55,23 @@ def need(what, text):
         ok = False
 '
 
-PORT=$(free_port)
-"$MNEMOS" serve --model "$MODEL" --host 127.0.0.1 --port "$PORT" >"$WORK/serve.log" 2>&1 &
-SERVER_PID=$!
-BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do
-    curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -sf "$BASE/healthz" >/dev/null || { echo "FAIL: server did not start"; cat "$WORK/serve.log"; exit 1; }
+# Starts `mnemos serve` on a free port with the extra arguments, logging to $WORK/$1; sets SERVER_PID and BASE and
+# waits until it answers.
+start_server() {
+    local log="$WORK/$1"
+    shift
+    PORT=$(free_port)
+    "$MNEMOS" serve --model "$MODEL" --host 127.0.0.1 --port "$PORT" "$@" >"$log" 2>&1 &
+    SERVER_PID=$!
+    BASE="http://127.0.0.1:$PORT"
+    for _ in $(seq 1 100); do
+        curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -sf "$BASE/healthz" >/dev/null || { echo "FAIL: server did not start"; cat "$log"; exit 1; }
+}
+
+start_server serve.log
 
 SID="spectre-lily"
 curl -sf "$BASE/v1/sessions" -d '{"id":"'"$SID"'","character":{"name":"Lily","persona":"You are Lily, a girl who loves her red ball."}}' >/dev/null
@@ -102,14 +110,7 @@ cat >"$WORK/keys.json" <<'JSON'
 {"keys": [{"key": "spectre-admin-key", "name": "admin", "admin": true},
           {"key": "spectre-player-key", "name": "Detective", "read": ["villa-lobby"], "characters": ["Cook"]}]}
 JSON
-PORT=$(free_port)
-"$MNEMOS" serve --model "$MODEL" --host 127.0.0.1 --port "$PORT" --config "$WORK/keys.json" >"$WORK/serve2.log" 2>&1 &
-SERVER_PID=$!
-BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do
-    curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+start_server serve2.log --config "$WORK/keys.json"
 ADMIN=(-H "Authorization: Bearer spectre-admin-key")
 curl -sf "${ADMIN[@]}" "$BASE/v1/sessions" -d '{"id":"villa-cook","character":{"name":"Cook","public_knowledge":"COOKPUBLIC works in the kitchen.","private_knowledge":"COOKPRIVATE was in the garden at noon.","secrets":["COOKSECRET ate a slice."],"persona":"COOKPERSONA is the cook."}}' >/dev/null \
     || { echo "FAIL: cannot create villa-cook"; cat "$WORK/serve2.log"; exit 1; }

@@ -64,6 +64,16 @@ int64_t int_keyword(const json& s, const char* k, int64_t dflt) {
     return it != s.end() && it->is_number() ? it->get<int64_t>() : dflt;
 }
 
+// A count (characters, items, properties) against its lower and upper keywords.
+status check_count(int64_t n, const json& s, const char* min_key, const char* max_key, const char* below,
+                   const char* above, const std::string& path) {
+    if (n < int_keyword(s, min_key, 0))
+        return invalid(path, std::string(below) + " " + min_key + " " + std::to_string(int_keyword(s, min_key, 0)));
+    if (n > int_keyword(s, max_key, INT64_MAX))
+        return invalid(path, std::string(above) + " " + max_key + " " + std::to_string(int_keyword(s, max_key, 0)));
+    return {};
+}
+
 class validator {
   public:
     explicit validator(const json& root) : root_(root) {}
@@ -219,10 +229,8 @@ class validator {
 
     status check_string(const std::string& text, const json& s, const std::string& path) {
         const auto n = static_cast<int64_t>(utf8_length(text));
-        if (n > int_keyword(s, "maxLength", INT64_MAX))
-            return invalid(path, "longer than maxLength " + std::to_string(int_keyword(s, "maxLength", 0)));
-        if (n < int_keyword(s, "minLength", 0))
-            return invalid(path, "shorter than minLength " + std::to_string(int_keyword(s, "minLength", 0)));
+        if (status st = check_count(n, s, "minLength", "maxLength", "shorter than", "longer than", path); !st.ok())
+            return st;
         if (const auto it = s.find("pattern"); it != s.end() && it->is_string()) {
             try {
                 if (!std::regex_search(text, std::regex(it->get<std::string>(), std::regex::ECMAScript)))
@@ -259,10 +267,7 @@ class validator {
 
     status check_array(const json& v, const json& s, const std::string& path, int depth) {
         const auto n = static_cast<int64_t>(v.size());
-        if (n < int_keyword(s, "minItems", 0))
-            return invalid(path, "fewer than minItems " + std::to_string(int_keyword(s, "minItems", 0)));
-        if (n > int_keyword(s, "maxItems", INT64_MAX))
-            return invalid(path, "more than maxItems " + std::to_string(int_keyword(s, "maxItems", 0)));
+        if (status st = check_count(n, s, "minItems", "maxItems", "fewer than", "more than", path); !st.ok()) return st;
         // prefixItems (draft 2020-12) or items as an array (draft 7) fix the first items; items (or
         // additionalItems beside an items array) the rest.
         const json* prefix = nullptr;
@@ -281,10 +286,8 @@ class validator {
 
     status check_object(const json& v, const json& s, const std::string& path, int depth) {
         const auto n = static_cast<int64_t>(v.size());
-        if (n < int_keyword(s, "minProperties", 0))
-            return invalid(path, "fewer than minProperties " + std::to_string(int_keyword(s, "minProperties", 0)));
-        if (n > int_keyword(s, "maxProperties", INT64_MAX))
-            return invalid(path, "more than maxProperties " + std::to_string(int_keyword(s, "maxProperties", 0)));
+        if (status st = check_count(n, s, "minProperties", "maxProperties", "fewer than", "more than", path); !st.ok())
+            return st;
         const auto props = s.find("properties");
         const bool declared = props != s.end() && props->is_object();
         const auto extra = s.find("additionalProperties");

@@ -53,6 +53,59 @@ std::string peer_address(beast::tcp_stream& stream) {
     return ec ? std::string() : ep.address().to_string();
 }
 
+// A request that could not be read (malformed, a body or header over the limits): answered once, logged; the
+// caller closes the connection (the stream is out of sync).
+awaitable<void> refuse_unreadable(beast::tcp_stream& stream, bounded_request_parser& parser, const error_code& ec,
+                                  const state_ptr& st, access_record& rec) {
+    const unsigned code = refused_request_status(ec);
+    rec.method = parser.is_header_done() ? std::string(parser.get().method_string()) : "-";
+    rec.path = parser.is_header_done() ? std::string(parser.get().target()) : "-";
+    rec.path = rec.path.substr(0, rec.path.find('?'));
+    rec.status = code;
+    request_t dummy{http::verb::get, "/", 11};
+    dummy.keep_alive(false);
+    // A browser needs CORS headers to read the refusal: the Origin of the fields read so far (a body over
+    // the limit is refused while the header is being finished, before is_header_done()).
+    if (auto o = parser.get().find(http::field::origin); o != parser.get().end())
+        dummy.set(http::field::origin, o->value());
+    std::string message = "malformed HTTP request: " + ec.message();
+    if (code == 413) message = "request body exceeds " + std::to_string(st->opt.max_body_bytes) + " bytes";
+    if (code == 431)
+        message = "request header fields too large (at most " + std::to_string(k_max_header_bytes) +
+                  " bytes of header, " + std::to_string(k_max_field_bytes) + " per field, " +
+                  std::to_string(k_max_trailer_bytes) + " of trailer)";
+    reply rep = code == 413   ? error_reply(http_refusal::payload_too_large, message)
+                : code == 431 ? error_reply(http_refusal::headers_too_large, message)
+                              : error_reply(errc::invalid_argument, message);
+    co_await write_reply(stream, dummy, std::move(rep), st);
+    finish_request(*st, rec);
+}
+
+// GET /v1/ws with an upgrade: the caller's key and rate limit, then the logged upgrade. Returns the caller, or
+// none when refused (the refusal is written and logged).
+awaitable<std::optional<caller>> admit_ws(beast::tcp_stream& stream, request_t& req, const state_ptr& st,
+                                          access_record& rec) {
+    rec.endpoint = "/v1/ws";
+    auto who = authenticate(st->opt.auth, req, true);
+    std::optional<reply> refused;
+    if (!who)
+        refused = error_reply(http_refusal::unauthorized, "missing or invalid API key");
+    else
+        refused = rate_limited(*st, *who, stream);
+    if (refused) {
+        if (who) rec.key_name = who->name();
+        rec.status = refused->status;
+        req.keep_alive(false);
+        co_await write_reply(stream, req, std::move(*refused), st);
+        finish_request(*st, rec);
+        co_return std::nullopt;
+    }
+    rec.key_name = who->name();
+    rec.status = 101;  // logged at the upgrade; the WebSocket's turns are counted by the runner
+    finish_request(*st, rec);
+    co_return who;
+}
+
 }  // namespace
 
 awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
@@ -70,29 +123,7 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
         access_record rec;
         rec.client = client;
         if (ec) {
-            // Malformed or oversized request: answer once, then close (the stream is out of sync).
-            const unsigned code = refused_request_status(ec);
-            rec.method = parser.is_header_done() ? std::string(parser.get().method_string()) : "-";
-            rec.path = parser.is_header_done() ? std::string(parser.get().target()) : "-";
-            rec.path = rec.path.substr(0, rec.path.find('?'));
-            rec.status = code;
-            request_t dummy{http::verb::get, "/", 11};
-            dummy.keep_alive(false);
-            // A browser needs CORS headers to read the refusal: the Origin of the fields read so far (a body over
-            // the limit is refused while the header is being finished, before is_header_done()).
-            if (auto o = parser.get().find(http::field::origin); o != parser.get().end())
-                dummy.set(http::field::origin, o->value());
-            std::string message = "malformed HTTP request: " + ec.message();
-            if (code == 413) message = "request body exceeds " + std::to_string(st->opt.max_body_bytes) + " bytes";
-            if (code == 431)
-                message = "request header fields too large (at most " + std::to_string(k_max_header_bytes) +
-                          " bytes of header, " + std::to_string(k_max_field_bytes) + " per field, " +
-                          std::to_string(k_max_trailer_bytes) + " of trailer)";
-            reply rep = code == 413   ? error_reply(http_refusal::payload_too_large, message)
-                        : code == 431 ? error_reply(http_refusal::headers_too_large, message)
-                                      : error_reply(errc::invalid_argument, message);
-            co_await write_reply(stream, dummy, std::move(rep), st);
-            finish_request(*st, rec);
+            co_await refuse_unreadable(stream, parser, ec, st, rec);
             co_await lingering_close(stream);  // the client may still be sending the refused request
             break;
         }
@@ -101,24 +132,8 @@ awaitable<void> serve_connection(beast::tcp_stream stream, state_ptr st) {
         rec.method = std::string(req.method_string());
         rec.path = target.substr(0, target.find('?'));
         if (websocket::is_upgrade(req) && rec.path == "/v1/ws") {
-            rec.endpoint = "/v1/ws";
-            auto who = authenticate(st->opt.auth, req, true);
-            std::optional<reply> refused;
-            if (!who)
-                refused = error_reply(http_refusal::unauthorized, "missing or invalid API key");
-            else
-                refused = rate_limited(*st, *who, stream);
-            if (refused) {
-                if (who) rec.key_name = who->name();
-                rec.status = refused->status;
-                req.keep_alive(false);
-                co_await write_reply(stream, req, std::move(*refused), st);
-                finish_request(*st, rec);
-                break;
-            }
-            rec.key_name = who->name();
-            rec.status = 101;  // logged at the upgrade; the WebSocket's turns are counted by the runner
-            finish_request(*st, rec);
+            auto who = co_await admit_ws(stream, req, st, rec);
+            if (!who) break;
             auto c = std::make_shared<ws_conn>(ws_stream(std::move(stream)), *who);
             co_await serve_ws(c, std::move(req), st);
             st->m.n_connections--;
