@@ -287,6 +287,155 @@ struct grammar_builder {
         return true;
     }
 
+    // The alternatives of a schema by kind; literals (booleans, null, enum/const values) sorted and unique.
+    struct alt_groups {
+        std::vector<const alt_ref*> objects, arrays, strings, numbers;
+        std::vector<std::string> lits;
+        bool integer_only = true;  // every number alternative is an integer
+    };
+
+    alt_groups group_alternatives(const std::vector<alt_ref>& alts) {
+        alt_groups gr;
+        for (const auto& a : alts) {
+            if (a.type == "object")
+                gr.objects.push_back(&a);
+            else if (a.type == "array")
+                gr.arrays.push_back(&a);
+            else if (a.type == "string")
+                gr.strings.push_back(&a);
+            else if (a.type == "number" || a.type == "integer") {
+                gr.numbers.push_back(&a);
+                if (a.type == "number") gr.integer_only = false;
+            } else if (a.type == "boolean") {
+                gr.lits.push_back("true");
+                gr.lits.push_back("false");
+            } else if (a.type == "null") {
+                gr.lits.push_back("null");
+            } else if (a.type == "literal") {
+                literals_of(*a.schema, gr.lits);
+            }
+        }
+        std::sort(gr.lits.begin(), gr.lits.end());
+        gr.lits.erase(std::unique(gr.lits.begin(), gr.lits.end()), gr.lits.end());
+        return gr;
+    }
+
+    // Which node each first byte of the value leads to (an any_of node's dispatch), and the nodes used.
+    struct dispatch_table {
+        std::vector<int32_t> d = std::vector<int32_t>(256, -1);
+        std::vector<int32_t> targets;
+        void set(const std::string& bytes, int32_t n) {
+            for (char c : bytes) d[static_cast<unsigned char>(c)] = n;
+            targets.push_back(n);
+        }
+    };
+    static constexpr const char* k_number_starts = "-0123456789";
+
+    // Objects (merged) and arrays (one schema). False on an error (already reported).
+    bool compile_containers(const alt_groups& gr, const std::string& path, int32_t depth, dispatch_table& t) {
+        if (!gr.objects.empty()) {
+            const int32_t n = compile_objects(gr.objects, depth);
+            if (n == -1) return false;
+            if (n >= 0) t.set("{", n);
+        }
+        if (gr.arrays.empty()) return true;
+        for (size_t i = 1; i < gr.arrays.size(); ++i)
+            if (gr.arrays[i]->schema->dump() != gr.arrays[0]->schema->dump()) {
+                fail(errc::unsupported, path, "anyOf with several different array schemas is not supported");
+                return false;
+            }
+        const int32_t n = compile_array(*gr.arrays[0]->schema, gr.arrays[0]->path, depth);
+        if (n == -1) return false;
+        if (n >= 0) t.set("[", n);
+        return true;
+    }
+
+    // Numbers with bounds and strings with pattern/format: one automaton each, literals of their kind included
+    // (their groups are emptied). False on an error.
+    bool compile_scalar_automata(alt_groups& gr, const std::string& path, dispatch_table& t) {
+        if (!gr.numbers.empty() && std::any_of(gr.numbers.begin(), gr.numbers.end(),
+                                               [](const alt_ref* a) { return number_needs_dfa(*a->schema); })) {
+            const int32_t n = number_automaton(gr.numbers, gr.lits);
+            if (n < 0) return false;
+            t.set(k_number_starts, n);
+            gr.numbers.clear();
+        }
+        if (!gr.strings.empty() && std::any_of(gr.strings.begin(), gr.strings.end(),
+                                               [](const alt_ref* a) { return string_needs_dfa(*a->schema); })) {
+            const int32_t n = string_automaton(gr.strings, gr.lits, path);
+            if (n < 0) return false;
+            t.set("\"", n);
+            gr.strings.clear();
+        }
+        return true;
+    }
+
+    // Free strings (length bounds only), free numbers and the literals neither covers. False on an error.
+    bool compile_free_scalars(const alt_groups& gr, const std::string& path, dispatch_table& t) {
+        int64_t str_max = -1, str_min = -1;
+        bool str_unbounded = false;
+        for (const auto* a : gr.strings) {
+            int64_t mx = -1, mn = 0;
+            if (!get_int(*a->schema, "maxLength", a->path, mx) || !get_int(*a->schema, "minLength", a->path, mn))
+                return false;
+            if (mx < 0) str_unbounded = true;
+            str_max = std::max(str_max, mx);
+            str_min = str_min < 0 ? mn : std::min(str_min, mn);
+        }
+        const int64_t cap = g.opt_.max_string_chars;
+        const std::string number_starts = k_number_starts;
+        std::vector<std::string> rest;  // literals not covered by a free string or number alternative
+        for (const auto& l : gr.lits) {
+            const bool is_str = !l.empty() && l[0] == '"';
+            const bool is_num = !l.empty() && number_starts.find(l[0]) != std::string::npos;
+            if (is_str && !gr.strings.empty()) {
+                if (gr.strings.size() > 1 || str_min > 0 ||
+                    (!str_unbounded && str_max < static_cast<int64_t>(l.size()))) {
+                    fail(errc::unsupported, path, "anyOf mixing a bounded string with a string enum is not supported");
+                    return false;
+                }
+                continue;  // the free string accepts it
+            }
+            if (is_num && !gr.numbers.empty()) {
+                if (gr.integer_only && l.find_first_of(".eE") != std::string::npos) {
+                    fail(errc::unsupported, path, "anyOf mixing integer with a non-integer enum is not supported");
+                    return false;
+                }
+                continue;
+            }
+            rest.push_back(l);
+        }
+        if (!gr.strings.empty()) {
+            if (gr.strings.size() > 1 && str_min > 0) {
+                fail(errc::unsupported, path, "anyOf of several strings with minLength is not supported");
+                return false;
+            }
+            const int64_t mx = str_unbounded ? cap : std::min(str_max, cap);
+            if (str_min > mx) {
+                fail(errc::invalid_argument, path, "minLength is above maxLength");
+                return false;
+            }
+            t.set("\"", string_node(static_cast<int32_t>(str_min), static_cast<int32_t>(mx)));
+        }
+        if (!gr.numbers.empty()) t.set(k_number_starts, add(node_kind::number, gr.integer_only ? 1 : 0));
+        return rest.empty() || add_literals(rest, path, t);
+    }
+
+    // One trie node for the literals, dispatched by their first bytes. False when a byte is taken.
+    bool add_literals(const std::vector<std::string>& rest, const std::string& path, dispatch_table& t) {
+        const int32_t n = add(node_kind::literal, add_trie(rest));
+        t.targets.push_back(n);
+        for (const auto& l : rest) {
+            const auto c = static_cast<unsigned char>(l[0]);
+            if (t.d[c] >= 0 && t.d[c] != n) {
+                fail(errc::internal, path, "literal overlaps another alternative");
+                return false;
+            }
+            t.d[c] = n;
+        }
+        return true;
+    }
+
     int32_t compile(const json_value& s, const std::string& path, int32_t depth) {
         if (depth > grammar_state::k_max_depth - 2) {
             fail(errc::unsupported, path,
@@ -299,130 +448,15 @@ struct grammar_builder {
         for (const auto& a : alts)
             if (a.type == "any") return any_node(depth);
         if (std::all_of(alts.begin(), alts.end(), [](const alt_ref& a) { return a.type == "never"; })) return k_never;
-
-        std::vector<const alt_ref*> objects, arrays, strings, numbers;
-        std::vector<std::string> lits;
-        bool integer_only = true;
-        for (const auto& a : alts) {
-            if (a.type == "object")
-                objects.push_back(&a);
-            else if (a.type == "array")
-                arrays.push_back(&a);
-            else if (a.type == "string")
-                strings.push_back(&a);
-            else if (a.type == "number" || a.type == "integer") {
-                numbers.push_back(&a);
-                if (a.type == "number") integer_only = false;
-            } else if (a.type == "boolean") {
-                lits.push_back("true");
-                lits.push_back("false");
-            } else if (a.type == "null") {
-                lits.push_back("null");
-            } else if (a.type == "literal") {
-                literals_of(*a.schema, lits);
-            }
-        }
-        std::sort(lits.begin(), lits.end());
-        lits.erase(std::unique(lits.begin(), lits.end()), lits.end());
-
-        std::vector<int32_t> d(256, -1);
-        std::vector<int32_t> targets;
-        const auto set_targets = [&](const std::string& bytes, int32_t n) {
-            for (char c : bytes) d[static_cast<unsigned char>(c)] = n;
-            targets.push_back(n);
-        };
-        const std::string number_starts = "-0123456789";
-
-        if (!objects.empty()) {
-            const int32_t n = compile_objects(objects, depth);
-            if (n == -1) return -1;
-            if (n >= 0) set_targets("{", n);
-        }
-        if (!arrays.empty()) {
-            for (size_t i = 1; i < arrays.size(); ++i)
-                if (arrays[i]->schema->dump() != arrays[0]->schema->dump()) {
-                    fail(errc::unsupported, path, "anyOf with several different array schemas is not supported");
-                    return -1;
-                }
-            const int32_t n = compile_array(*arrays[0]->schema, arrays[0]->path, depth);
-            if (n == -1) return -1;
-            if (n >= 0) set_targets("[", n);
-        }
-        if (!numbers.empty() && std::any_of(numbers.begin(), numbers.end(),
-                                            [](const alt_ref* a) { return number_needs_dfa(*a->schema); })) {
-            const int32_t n = number_automaton(numbers, lits);
-            if (n < 0) return -1;
-            set_targets(number_starts, n);
-            numbers.clear();
-        }
-        if (!strings.empty() && std::any_of(strings.begin(), strings.end(),
-                                            [](const alt_ref* a) { return string_needs_dfa(*a->schema); })) {
-            const int32_t n = string_automaton(strings, lits, path);
-            if (n < 0) return -1;
-            set_targets("\"", n);
-            strings.clear();
-        }
-        // Literals not covered by a free string or number alternative.
-        std::vector<std::string> rest;
-        int64_t str_max = -1, str_min = -1;
-        bool str_unbounded = false;
-        for (const auto* a : strings) {
-            int64_t mx = -1, mn = 0;
-            if (!get_int(*a->schema, "maxLength", a->path, mx) || !get_int(*a->schema, "minLength", a->path, mn))
-                return -1;
-            if (mx < 0) str_unbounded = true;
-            str_max = std::max(str_max, mx);
-            str_min = str_min < 0 ? mn : std::min(str_min, mn);
-        }
-        const int64_t cap = g.opt_.max_string_chars;
-        for (const auto& l : lits) {
-            const bool is_str = !l.empty() && l[0] == '"';
-            const bool is_num = !l.empty() && number_starts.find(l[0]) != std::string::npos;
-            if (is_str && !strings.empty()) {
-                if (strings.size() > 1 || str_min > 0 || (!str_unbounded && str_max < static_cast<int64_t>(l.size()))) {
-                    fail(errc::unsupported, path, "anyOf mixing a bounded string with a string enum is not supported");
-                    return -1;
-                }
-                continue;  // the free string accepts it
-            }
-            if (is_num && !numbers.empty()) {
-                if (integer_only && l.find_first_of(".eE") != std::string::npos) {
-                    fail(errc::unsupported, path, "anyOf mixing integer with a non-integer enum is not supported");
-                    return -1;
-                }
-                continue;
-            }
-            rest.push_back(l);
-        }
-        if (!strings.empty()) {
-            if (strings.size() > 1 && str_min > 0) {
-                fail(errc::unsupported, path, "anyOf of several strings with minLength is not supported");
-                return -1;
-            }
-            const int64_t mx = str_unbounded ? cap : std::min(str_max, cap);
-            if (str_min > mx) {
-                fail(errc::invalid_argument, path, "minLength is above maxLength");
-                return -1;
-            }
-            set_targets("\"", string_node(static_cast<int32_t>(str_min), static_cast<int32_t>(mx)));
-        }
-        if (!numbers.empty()) set_targets(number_starts, add(node_kind::number, integer_only ? 1 : 0));
-        if (!rest.empty()) {
-            const int32_t n = add(node_kind::literal, add_trie(rest));
-            targets.push_back(n);
-            for (const auto& l : rest) {
-                const auto c = static_cast<unsigned char>(l[0]);
-                if (d[c] >= 0 && d[c] != n) {
-                    fail(errc::internal, path, "literal overlaps another alternative");
-                    return -1;
-                }
-                d[c] = n;
-            }
-        }
-        if (targets.empty()) return k_never;
-        if (targets.size() == 1) return targets[0];
+        alt_groups gr = group_alternatives(alts);
+        dispatch_table t;
+        if (!compile_containers(gr, path, depth, t) || !compile_scalar_automata(gr, path, t) ||
+            !compile_free_scalars(gr, path, t))
+            return -1;
+        if (t.targets.empty()) return k_never;
+        if (t.targets.size() == 1) return t.targets[0];
         const int32_t id = add(node_kind::any_of);
-        g.nodes_[static_cast<size_t>(id)].dispatch = std::move(d);
+        g.nodes_[static_cast<size_t>(id)].dispatch = std::move(t.d);
         return id;
     }
 
