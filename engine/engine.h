@@ -46,6 +46,16 @@ struct engine_options {
     // Reuse cached KV pages of common prefixes.
     // Default: true
     bool prefix_cache = true;
+    // KV admission and preemption. true: a waiting sequence starts when the pages it needs now (its prompt and
+    // one more token) fit beside what the running ones need now; when running sequences grow past the pool, the
+    // youngest one holding pages is preempted: its pages are copied to host memory and freed, it goes back to
+    // the head of the queue and resumes, with exactly those bytes copied back, as soon as its pages fit again
+    // (before anything new starts). Its output is the same as without the pause; no request fails because the
+    // pool is full. Host memory held this way: at most the pages of max_seqs sequences. false: a sequence
+    // starts only when its most pages (prompt + max_tokens) fit beside the running ones' most; nothing is ever
+    // preempted (fewer sequences run at once).
+    // Default: true
+    bool preempt = true;
     // Attention beyond the window (engine/attention.h). With mode full a sequence must fit n_ctx; otherwise a
     // sequence may grow past n_ctx (up to what the pool holds) and attends sparsely beyond the budget.
     // Default: automatic, 64 sinks, 1024-token window, 32 pages
@@ -114,6 +124,10 @@ struct engine_stats {
     int64_t n_decode_tokens = 0;    // generated tokens fed back
     int64_t n_reused_tokens = 0;    // prompt tokens served by the prefix cache
     int64_t n_admission_waits = 0;  // steps in which the next waiting sequence waited for KV pages
+    int64_t n_preemptions = 0;      // sequences swapped out to host memory to make room for older ones
+    int64_t n_resumptions = 0;      // preempted sequences swapped back in
+    int64_t n_swapped_pages = 0;    // pages copied out to host memory by preemptions
+    int64_t swapped_bytes = 0;      // bytes of host memory the preempted sequences hold now
     int32_t n_running = 0;
     int32_t n_waiting = 0;
 };
@@ -151,6 +165,31 @@ class engine {
     struct sequence;
     engine() = default;
     void admit();
+    // Moves cancelled waiting sequences out of the queue, finished with reason cancelled.
+    void finish_cancelled_waiting();
+    // Starts a new sequence taken from the queue: validation, sampler, prefix reuse.
+    void start(sequence& q);
+    // Pages s needs to make its next step: its prompt (or its tokens so far) and one more token, at most
+    // pages_at_most(s). The admission measure with engine_options::preempt.
+    int32_t pages_now(const sequence& s) const;
+    // A planned batch: the forward items, their sequences, and the batch's token budget left.
+    struct batch_plan {
+        std::vector<forward_item> items;
+        std::vector<sequence*> owners;
+        std::vector<token_id> decode_tokens;  // reserved for every running sequence: items point into it
+        int32_t budget = 0;
+    };
+    void plan_batch(batch_plan& b);
+    // Reserves n more tokens for s (the sequence at running_[index]); with preempt, when the pool is full,
+    // preempts younger sequences holding pages until it fits. false: s waits this step (only older sequences
+    // hold pages), or failed (it alone outgrows the pool).
+    bool make_room(sequence& s, size_t index, int32_t n, batch_plan& b);
+    // Swaps s out to host memory and takes it out of the batch being planned (it leaves running_ afterwards).
+    void preempt(sequence& s, batch_plan& b);
+    // Moves the preempted sequences from running_ to the head of waiting_, oldest first.
+    void requeue_preempted();
+    // Swaps a preempted sequence back in and returns it to running_ in age order; false when its pages do not fit.
+    bool resume(std::unique_ptr<sequence>& s);
     // The most pages s may hold at once: its prompt plus max_tokens (full attention), or the sparse resident
     // budget (sinks, window, one selection, a chunk) when that is smaller.
     int32_t pages_at_most(const sequence& s) const;

@@ -106,6 +106,12 @@ struct kv_sequence {
     std::vector<float> super_summary;  // the same per 256 pages (a second level for histories of millions)
     int64_t n_pages_loaded = 0;        // parked pages brought back by fetch() for this sequence
     int32_t park_cursor = 0;           // sparse attention: candidate pages below it were parked when they could be
+    // Preemption (kv_cache::swap_out): while the sequence waits, the bytes of the pages it had resident, in host
+    // memory, one page_bytes() each, and the page numbers they belong to (pages[k] is -1 meanwhile). Empty while
+    // the sequence is resident.
+    std::vector<int32_t> swapped_pages;
+    std::vector<uint8_t> swapped_bytes;
+    bool swapped() const { return !swapped_pages.empty(); }
 };
 
 enum class kv_event_type {
@@ -189,6 +195,7 @@ class kv_cache {
     // which is evicted). Does not advance n_tokens. Errors: out_of_memory when
     // the pool has too few free pages even after evicting every cached free
     // page, invalid_argument for n_new < 0; seq and the pool are then unchanged.
+    // invalid_argument also for a swapped-out seq (swap_in first).
     status reserve(kv_sequence& seq, int32_t n_new);
 
     // After the forward pass wrote KV for new_tokens at positions
@@ -202,7 +209,8 @@ class kv_cache {
     status commit(kv_sequence& seq, std::span<const token_id> new_tokens);
 
     // Drops one reference from every page of seq (last page first, so on
-    // eviction a chain's tail goes before its shared head) and clears seq.
+    // eviction a chain's tail goes before its shared head) and clears seq
+    // (a swapped-out seq's host copy too).
     void release(kv_sequence& seq);
 
     // Drops tokens from the tail so that seq holds n_tokens (no-op when it
@@ -212,7 +220,7 @@ class kv_cache {
     // touch a shared or cached page); when no page is free for the copy, an
     // unshared indexed page is removed from the index instead (`evicted`).
     // Errors: out_of_memory when the page is shared and no page is free;
-    // invalid_argument for n_tokens < 0; seq is then unchanged.
+    // invalid_argument for n_tokens < 0 or a swapped-out seq; seq is then unchanged.
     status truncate(kv_sequence& seq, int32_t n_tokens);
 
     // -- parking (sparse attention: the history lives beyond the pool) ------
@@ -230,6 +238,21 @@ class kv_cache {
     status fetch(kv_sequence& seq, std::span<const int32_t> page_nos, int64_t* n_loaded = nullptr);
     // Resident pages of seq (not parked).
     int32_t n_resident(const kv_sequence& seq) const;
+
+    // -- preemption (the pool is full and a sequence must give way) ----------
+
+    // Copies the bytes of every resident page of seq (full or not) to seq.swapped_bytes and releases the pages
+    // (indexed ones stay in the prefix index until reused, as after release()); pages reserved past n_tokens are
+    // given back. seq keeps its tokens, hashes, summaries and parked pages. Returns the pages copied (0 when seq
+    // holds none or is already swapped out: nothing changes then).
+    int32_t swap_out(kv_sequence& seq);
+    // Pages swap_in(seq) takes from the pool (at most; a page still holding the same bytes is shared instead).
+    int32_t swap_in_pages(const kv_sequence& seq) const { return int32_t(seq.swapped_pages.size()); }
+    // Makes a swapped-out seq resident again with exactly the bytes it had: a full page whose block is still
+    // resident with the same bytes is shared, every other page is copied back into a free page (a full one is
+    // indexed when its block is not). Errors: out_of_memory when fewer than swap_in_pages(seq) pages are free;
+    // nothing changes then. A no-op for a sequence that is not swapped out.
+    status swap_in(kv_sequence& seq);
 
     // -- store and events ----------------------------------------------------
 

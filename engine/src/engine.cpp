@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "engine/src/engine_sequence.h"
 #include "engine/stop_matcher.h"
 #include "engine/tokenizer.h"
 
@@ -24,24 +25,6 @@ const char* finish_reason_name(finish_reason r) {
     }
     return "?";
 }
-
-struct engine::sequence {
-    seq_id id = 0;
-    request req;
-    kv_sequence kv;
-    int32_t n_done = 0;             // prompt tokens whose KV is computed (or reused)
-    std::vector<token_id> history;  // prompt + generated, for penalties
-    token_id pending = -1;          // sampled token to feed in the next step
-    finish_info info;
-    std::unique_ptr<sampler> smp;
-    std::unique_ptr<stream_decoder> dec;
-    std::unique_ptr<stop_matcher> stops;
-    bool done = false;
-    bool cancelled = false;
-    std::optional<grammar_state> gstate;  // set while the output is constrained
-    std::string trigger_tail;             // output since the last trigger, at most the trigger's length
-    bool grammar_done = false;            // the document is complete and cannot continue
-};
 
 result<std::unique_ptr<engine>> engine::create(std::shared_ptr<const model> m, const engine_options& options) {
     if (!m) return make_error(errc::invalid_argument, "engine::create: no model");
@@ -102,6 +85,7 @@ engine_stats engine::stats() const {
     engine_stats st = stats_;
     st.n_running = static_cast<int32_t>(running_.size());
     st.n_waiting = static_cast<int32_t>(waiting_.size());
+    for (const auto& s : waiting_) st.swapped_bytes += static_cast<int64_t>(s->kv.swapped_bytes.size());
     return st;
 }
 
@@ -195,63 +179,82 @@ void engine::admit() {
         }
         cancels_.clear();
     }
-    const int32_t n_vocab = model_->hp().n_vocab;
-    int32_t committed = 0;  // pages the running sequences may still hold at their largest
+    finish_cancelled_waiting();
+    // The KV measure of admission: with preempt what each sequence needs now (growth past the pool preempts),
+    // else the most it may ever hold (the pool can never run out).
+    auto need = [&](const sequence& s) { return opt_.preempt ? pages_now(s) : pages_at_most(s); };
+    int32_t committed = 0;  // pages the running sequences need
     for (const auto& r : running_)
-        if (!r->done) committed += pages_at_most(*r);
+        if (!r->done) committed += need(*r);
     while (!waiting_.empty() && static_cast<int32_t>(running_.size()) < opt_.max_seqs) {
-        // Admission by KV budget, in order: a sequence starts only when its pages fit beside those the running
-        // ones may still take; it waits otherwise (never fails for a full pool while others can finish). One
-        // that would not fit an empty pool starts alone when nothing runs (and fails there if it must).
-        const int32_t need = pages_at_most(*waiting_.front());
-        if (committed > 0 && committed + need > kv_->n_pages()) {
+        // Admission by KV budget, in order (preempted sequences first): a sequence starts only when its pages fit
+        // beside those of the running ones; it waits otherwise (never fails for a full pool while others can
+        // finish). One that would not fit an empty pool starts alone when nothing runs (and fails there if it
+        // must).
+        const int32_t n = need(*waiting_.front());
+        if (committed > 0 && committed + n > kv_->n_pages()) {
             stats_.n_admission_waits++;
             break;
         }
-        committed += need;
+        if (waiting_.front()->preempted) {
+            if (!resume(waiting_.front())) {
+                stats_.n_admission_waits++;
+                break;
+            }
+            waiting_.pop_front();
+            committed += n;
+            continue;
+        }
+        committed += n;
         std::unique_ptr<sequence> s = std::move(waiting_.front());
         waiting_.pop_front();
         sequence& q = *s;
-        q.info.n_prompt = static_cast<int32_t>(q.req.prompt.size());
         running_.push_back(std::move(s));
-        if (q.cancelled) {
-            finish(q, finish_reason::cancelled);
-            continue;
-        }
-        if (q.req.prompt.empty()) {
-            finish(q, finish_reason::error, make_error(errc::invalid_argument, "empty prompt"));
-            continue;
-        }
-        if (q.info.n_prompt >= max_seq_) {
-            const std::string limit =
-                max_seq_ > n_ctx_ ? " tokens the KV pool holds (raise its size: kv_bytes, --kv-mb)" : " tokens";
-            finish(q, finish_reason::error,
-                   make_error(errc::invalid_argument, "prompt of " + std::to_string(q.info.n_prompt) +
-                                                          " tokens does not fit the context of " +
-                                                          std::to_string(max_seq_) + limit));
-            continue;
-        }
-        const auto bad =
-            std::find_if(q.req.prompt.begin(), q.req.prompt.end(), [&](token_id t) { return t < 0 || t >= n_vocab; });
-        if (bad != q.req.prompt.end()) {
-            finish(q, finish_reason::error,
-                   make_error(errc::invalid_argument,
-                              "prompt token " + std::to_string(*bad) + " is outside the vocabulary"));
-            continue;
-        }
-        q.smp = std::make_unique<sampler>(q.req.sampling);
-        q.dec = std::make_unique<stream_decoder>(model_->tok());
-        q.stops = std::make_unique<stop_matcher>(q.req.stop);
-        q.history = q.req.prompt;
-        if (q.req.constraint && q.req.constraint_trigger.empty()) q.gstate = q.req.constraint->start();
-        if (opt_.prefix_cache && q.req.reuse_prefix) {
-            // A long history: what the first step will not need stays parked (or is parked once read).
-            kv_cache::match_hooks hooks;
-            if (fwd_->sparse_engages(q.info.n_prompt)) hooks = fwd_->sparse_resume_hooks(q.kv, q.req.prompt);
-            q.n_done = kv_->match_prefix(q.kv, q.req.prompt, hooks);
-            q.info.n_reused = q.n_done;
-            stats_.n_reused_tokens += q.n_done;
-        }
+        start(q);
+    }
+}
+
+void engine::finish_cancelled_waiting() {
+    for (auto& s : waiting_) {
+        if (!s->cancelled) continue;
+        s->info.n_prompt = static_cast<int32_t>(s->req.prompt.size());
+        finish(*s, finish_reason::cancelled);
+    }
+    waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), [](const auto& s) { return s->done; }),
+                   waiting_.end());
+}
+
+void engine::start(sequence& q) {
+    const int32_t n_vocab = model_->hp().n_vocab;
+    q.info.n_prompt = static_cast<int32_t>(q.req.prompt.size());
+    if (q.req.prompt.empty())
+        return finish(q, finish_reason::error, make_error(errc::invalid_argument, "empty prompt"));
+    if (q.info.n_prompt >= max_seq_) {
+        const std::string limit =
+            max_seq_ > n_ctx_ ? " tokens the KV pool holds (raise its size: kv_bytes, --kv-mb)" : " tokens";
+        return finish(q, finish_reason::error,
+                      make_error(errc::invalid_argument, "prompt of " + std::to_string(q.info.n_prompt) +
+                                                             " tokens does not fit the context of " +
+                                                             std::to_string(max_seq_) + limit));
+    }
+    const auto bad =
+        std::find_if(q.req.prompt.begin(), q.req.prompt.end(), [&](token_id t) { return t < 0 || t >= n_vocab; });
+    if (bad != q.req.prompt.end())
+        return finish(
+            q, finish_reason::error,
+            make_error(errc::invalid_argument, "prompt token " + std::to_string(*bad) + " is outside the vocabulary"));
+    q.smp = std::make_unique<sampler>(q.req.sampling);
+    q.dec = std::make_unique<stream_decoder>(model_->tok());
+    q.stops = std::make_unique<stop_matcher>(q.req.stop);
+    q.history = q.req.prompt;
+    if (q.req.constraint && q.req.constraint_trigger.empty()) q.gstate = q.req.constraint->start();
+    if (opt_.prefix_cache && q.req.reuse_prefix) {
+        // A long history: what the first step will not need stays parked (or is parked once read).
+        kv_cache::match_hooks hooks;
+        if (fwd_->sparse_engages(q.info.n_prompt)) hooks = fwd_->sparse_resume_hooks(q.kv, q.req.prompt);
+        q.n_done = kv_->match_prefix(q.kv, q.req.prompt, hooks);
+        q.info.n_reused = q.n_done;
+        stats_.n_reused_tokens += q.n_done;
     }
 }
 
@@ -264,37 +267,17 @@ bool engine::step() {
                    running_.end());
     if (running_.empty()) return !waiting_.empty();
 
-    // Build the batch: decode tokens first (one per sequence), then prompt chunks.
-    std::vector<forward_item> items;
-    std::vector<sequence*> owners;
-    std::vector<token_id> decode_tokens;
-    decode_tokens.reserve(running_.size());
-    int32_t budget = opt_.max_batch_tokens;
-    for (auto& sp : running_) {
-        sequence& s = *sp;
-        if (s.pending < 0 || budget < 1) continue;
-        if (!kv_->reserve(s.kv, 1).ok()) continue;  // retried next step, after others finish
-        decode_tokens.push_back(s.pending);
-        items.push_back({&s.kv, std::span<const token_id>(&decode_tokens.back(), 1), 1});
-        owners.push_back(&s);
-        budget -= 1;
-    }
-    for (auto& sp : running_) {
-        sequence& s = *sp;
-        if (s.pending >= 0 || s.n_done >= s.info.n_prompt || budget < 1) continue;
-        int32_t n = std::min(budget, s.info.n_prompt - s.n_done);
-        if (fwd_->sparse_engages(int64_t(s.kv.n_tokens) + n)) n = std::min(n, fwd_->sparse_max_chunk());
-        if (!kv_->reserve(s.kv, n).ok()) continue;
-        const bool last_chunk = s.n_done + n == s.info.n_prompt;
-        const int32_t n_logits = s.req.on_logits ? n : (last_chunk ? 1 : 0);
-        items.push_back({&s.kv, std::span<const token_id>(s.req.prompt.data() + s.n_done, n), n_logits});
-        owners.push_back(&s);
-        budget -= n;
-    }
+    batch_plan plan;
+    plan_batch(plan);
+    requeue_preempted();
+    const std::vector<forward_item>& items = plan.items;
+    const std::vector<sequence*>& owners = plan.owners;
     if (items.empty()) {
-        // Nothing fits in the pool: fail the youngest sequence rather than hang.
-        finish(*running_.back(), finish_reason::error,
-               make_error(errc::out_of_memory, "KV pool exhausted (" + std::to_string(kv_->n_pages()) + " pages)"));
+        if (!running_.empty() && !opt_.preempt) {
+            // Nothing fits in the pool: fail the youngest sequence rather than hang.
+            finish(*running_.back(), finish_reason::error,
+                   make_error(errc::out_of_memory, "KV pool exhausted (" + std::to_string(kv_->n_pages()) + " pages)"));
+        }
         return true;
     }
 

@@ -293,6 +293,7 @@ page_idx kv_cache::load_from_store(const block_hash& h) {
 
 status kv_cache::reserve(kv_sequence& seq, int32_t n_new) {
     if (n_new < 0) return make_error(errc::invalid_argument, "kv_cache::reserve: n_new < 0");
+    if (seq.swapped()) return make_error(errc::invalid_argument, "kv_cache::reserve: the sequence is swapped out");
     const int64_t ps = layout_.page_size;
     int64_t n_need = (int64_t(seq.n_tokens) + n_new + ps - 1) / ps - int64_t(seq.pages.size());
     if (n_need <= 0) return ok_status();
@@ -334,11 +335,14 @@ status kv_cache::commit(kv_sequence& seq, std::span<const token_id> new_tokens) 
 
 void kv_cache::release(kv_sequence& seq) {
     for (size_t k = seq.pages.size(); k-- > 0;) {
+        const bool swapped = std::binary_search(seq.swapped_pages.begin(), seq.swapped_pages.end(), int32_t(k));
         if (seq.pages[k] >= 0)
             release_page(seq.pages[k]);
-        else if (!store_)
+        else if (!store_ && !swapped)
             host_unref(seq.hashes[k]);
     }
+    seq.swapped_pages.clear();
+    seq.swapped_bytes.clear();
     seq.pages.clear();
     seq.hashes.clear();
     seq.tokens.clear();
@@ -352,6 +356,7 @@ void kv_cache::release(kv_sequence& seq) {
 
 status kv_cache::truncate(kv_sequence& seq, int32_t n_tokens) {
     if (n_tokens < 0) return make_error(errc::invalid_argument, "kv_cache::truncate: n_tokens < 0");
+    if (seq.swapped()) return make_error(errc::invalid_argument, "kv_cache::truncate: the sequence is swapped out");
     if (n_tokens >= seq.n_tokens) return ok_status();
     const int32_t ps = layout_.page_size;
     const size_t n_keep = size_t((n_tokens + ps - 1) / ps);
