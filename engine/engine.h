@@ -178,6 +178,8 @@ class engine {
         std::vector<sequence*> owners;
         std::vector<token_id> decode_tokens;  // reserved for every running sequence: items point into it
         int32_t budget = 0;
+        std::vector<int32_t> headroom;  // per item: pages its sparse layers may fetch back in the forward pass
+        int64_t headroom_total = 0;     // their sum: kept free while the batch is planned
     };
     void plan_batch(batch_plan& b);
     // Reserves n more tokens for s (the sequence at running_[index]); with preempt, when the pool is full,

@@ -36,7 +36,8 @@ void engine::plan_batch(batch_plan& b) {
         if (opt_.preempt) {
             // A smaller chunk when that fits the free pages: nothing is preempted for a prompt that can advance.
             const int64_t page = kv_->page_size();
-            const int64_t fit = int64_t(s.kv.pages.size()) * page - s.kv.n_tokens + int64_t(kv_->stats().n_free) * page;
+            const int64_t free_pages = std::max<int64_t>(0, int64_t(kv_->stats().n_free) - b.headroom_total);
+            const int64_t fit = int64_t(s.kv.pages.size()) * page - s.kv.n_tokens + free_pages * page;
             if (fit >= 1) n = static_cast<int32_t>(std::min<int64_t>(n, fit));
         }
         if (!make_room(s, i, n, b)) continue;
@@ -49,9 +50,22 @@ void engine::plan_batch(batch_plan& b) {
 }
 
 bool engine::make_room(sequence& s, size_t index, int32_t n, batch_plan& b) {
+    if (!opt_.preempt) {
+        if (!kv_->reserve(s.kv, n).ok()) return false;  // retried next step, after others finish
+        b.headroom.push_back(0);
+        return true;
+    }
+    // Pages the reservation takes, and for a sequence attending sparsely the pages its layers may fetch back
+    // during the forward pass (up to its resident budget): both must be free beside what the sequences planned
+    // before it may fetch.
+    const int64_t page = kv_->page_size();
+    const int64_t end = int64_t(s.kv.n_tokens) + n;
+    const int64_t new_pages = std::max<int64_t>(0, (end + page - 1) / page - int64_t(s.kv.pages.size()));
+    const int64_t headroom = fwd_->sparse_engages(end)
+                                 ? std::max<int64_t>(0, int64_t(pages_at_most(s)) - kv_->n_resident(s.kv) - new_pages)
+                                 : 0;
     auto holds_pages = [&](const sequence& r) { return !r.done && !r.preempted && kv_->n_resident(r.kv) > 0; };
-    while (!kv_->reserve(s.kv, n).ok()) {
-        if (!opt_.preempt) return false;  // retried next step, after others finish
+    while (int64_t(kv_->stats().n_free) < new_pages + headroom + b.headroom_total) {
         sequence* victim = nullptr;
         for (size_t j = running_.size(); j-- > index + 1 && !victim;)
             if (holds_pages(*running_[j])) victim = running_[j].get();
@@ -63,11 +77,14 @@ bool engine::make_room(sequence& s, size_t index, int32_t n, batch_plan& b) {
             if (holds_pages(*running_[j])) return false;  // only older sequences hold pages: s waits for them
         finish(s, finish_reason::error,
                make_error(errc::out_of_memory,
-                          "KV pool exhausted: a sequence of " + std::to_string(s.kv.n_tokens + n) +
+                          "KV pool exhausted: a sequence of " + std::to_string(end) +
                               " tokens does not fit the pool of " + std::to_string(kv_->n_pages()) + " pages of " +
-                              std::to_string(kv_->page_size()) + " tokens (raise its size: kv_bytes, --kv-mb)"));
+                              std::to_string(page) + " tokens (raise its size: kv_bytes, --kv-mb)"));
         return false;
     }
+    if (!kv_->reserve(s.kv, n).ok()) return false;  // not expected: the pages were counted free
+    b.headroom.push_back(static_cast<int32_t>(headroom));
+    b.headroom_total += headroom;
     return true;
 }
 
@@ -78,8 +95,10 @@ void engine::preempt(sequence& s, batch_plan& b) {
             continue;
         }
         b.budget += static_cast<int32_t>(b.items[j].tokens.size());
+        b.headroom_total -= b.headroom[j];
         b.items.erase(b.items.begin() + static_cast<std::ptrdiff_t>(j));
         b.owners.erase(b.owners.begin() + static_cast<std::ptrdiff_t>(j));
+        b.headroom.erase(b.headroom.begin() + static_cast<std::ptrdiff_t>(j));
     }
     stats_.n_swapped_pages += kv_->swap_out(s.kv);
     stats_.n_preemptions++;

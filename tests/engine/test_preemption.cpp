@@ -207,3 +207,48 @@ TEST_CASE("preemption: a preempted sequence can be cancelled; one too long for t
     CHECK(res[0].fin.error.code() == errc::out_of_memory);
     CHECK(res[0].fin.error.message().find("does not fit the pool of 4 pages") != std::string::npos);
 }
+
+TEST_CASE("preemption: a sequence attending sparsely keeps room for the pages it fetches back", "[forward][kv]") {
+    test::tiny_model_options o;
+    auto m = make_model(o, "preempt-sparse");
+    engine_options eo;
+    eo.n_threads = 1;
+    eo.n_ctx = 160;  // automatic attention: sparse beyond 160 tokens, parked pages in the host-memory tier
+    eo.attention.n_sink = 16;
+    eo.attention.n_window = 64;
+    eo.attention.n_pages = 2;
+    const size_t page_bytes = size_t(o.n_layer) * 2 * 16 * (o.n_embd / o.n_head * o.n_head_kv) * sizeof(uint16_t);
+    eo.kv_bytes = 16 * page_bytes;
+    // A 300-token history going on for 80 tokens (its resident budget: 11 pages) and 4 short sequences of 20 + 60
+    // tokens (5 pages each at the end): 31 pages of demand in 16. Without room kept for the pages its layers
+    // fetch back, the others' growth took them and its forward pass failed ("too few free pages").
+    std::vector<std::vector<token_id>> prompts = {random_tokens(300, m->hp().n_vocab, 77)};
+    for (int i = 0; i < 4; ++i) prompts.push_back(random_tokens(20, m->hp().n_vocab, 500 + uint32_t(i)));
+    auto run = [&](const std::vector<std::vector<token_id>>& ps, std::vector<int32_t> max_tokens) {
+        auto eng = engine::engine::create(m, eo);
+        REQUIRE(eng.ok());
+        REQUIRE((*eng)->kv().n_pages() == 16);
+        std::vector<finish_info> fin(ps.size());
+        for (size_t i = 0; i < ps.size(); ++i) {
+            request r;
+            r.prompt = ps[i];
+            r.max_tokens = max_tokens[i];
+            r.sampling.temperature = 0;
+            r.ignore_eos = true;
+            r.on_finish = [&fin, i](const finish_info& f) { fin[i] = f; };
+            (*eng)->submit(std::move(r));
+        }
+        (*eng)->run_until_idle();
+        REQUIRE((*eng)->kv().check_consistency().ok());
+        return std::make_pair(fin, (*eng)->stats());
+    };
+    const auto [together, st] = run(prompts, {80, 60, 60, 60, 60});
+    CHECK(st.n_preemptions > 0);
+    CHECK(together[0].attention.sparse);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        INFO("sequence " << i << ": " << together[i].error.message());
+        REQUIRE(together[i].reason == finish_reason::length);
+        const auto [alone, alone_st] = run({prompts[i]}, {i == 0 ? 80 : 60});
+        CHECK(alone[0].tokens == together[i].tokens);
+    }
+}
