@@ -40,6 +40,7 @@ TEST_CASE("server: healthz, models, metrics", "[agent][server]") {
     CHECK(mt.status == 200);
     CHECK(mt.body.find("mnemos_tokens_generated_total") != std::string::npos);
     CHECK(mt.body.find("mnemos_kv_pages_resident") != std::string::npos);
+    CHECK(mt.body.find("\nmnemos_kv_preemptions_total 0\n") != std::string::npos);
 }
 
 TEST_CASE("server: chat completions, JSON and SSE", "[agent][server]") {

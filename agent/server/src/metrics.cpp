@@ -67,6 +67,10 @@ std::string metrics_text(const server_state& st) {
     metric("mnemos_kv_hits_store_tokens_total", "counter", "prompt tokens reused from the block store", kv.hits_store);
     metric("mnemos_kv_miss_tokens_total", "counter", "prompt tokens not found in the cache", kv.misses);
     metric("mnemos_kv_evictions_total", "counter", "cached pages evicted", kv.evictions);
+    metric("mnemos_kv_preemptions_total", "counter",
+           "sequences swapped out to host memory because the running ones outgrew the KV pool", es.n_preemptions);
+    metric("mnemos_kv_swapped_bytes", "gauge", "host memory held by preempted sequences waiting to resume",
+           es.swapped_bytes);
     metric("mnemos_sessions_resident", "gauge", "sessions in memory", static_cast<int64_t>(st.sessions->n_resident()));
     return o;
 }
