@@ -9,8 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -64,7 +66,9 @@ TEST_CASE("crash test: SIGKILL at random moments loses no acknowledged event, se
     std::mt19937 rng(12345);
     uint64_t n_acked_total = 0;  // every seq < this was acknowledged by some child
     uint64_t n_blocks_served = 0;
-    const int n_kills = 15;
+    // MNEMOS_CRASH_KILLS: the soak (ctest memory_crash_soak) runs 100.
+    const char* kills_env = std::getenv("MNEMOS_CRASH_KILLS");
+    const int n_kills = kills_env ? std::max(1, std::atoi(kills_env)) : 15;
     for (int k = 0; k < n_kills; ++k) {
         const auto [pid, read_fd] =
             test::spawn_test_child("[.crash_child]", "MNEMOS_CRASH_FD", {{"MNEMOS_CRASH_DB", db}}, true);
@@ -118,6 +122,9 @@ TEST_CASE("crash test: SIGKILL at random moments loses no acknowledged event, se
         CHECK((*st)->stats().n_load_corrupt == 0);
     }
     INFO("acknowledged events " << n_acked_total << ", blocks served " << n_blocks_served);
+    std::printf("crash test: %d SIGKILLs, %llu acknowledged events all present in order, %llu blocks served intact\n",
+                n_kills, static_cast<unsigned long long>(n_acked_total),
+                static_cast<unsigned long long>(n_blocks_served));
     CHECK(n_acked_total > uint64_t(n_kills));  // the children did real work
     CHECK(n_blocks_served > 0);
 }
