@@ -307,6 +307,13 @@ class store {
     result<std::string> raw_summary(const engine::block_hash& hash);
     // Flushes done by kv_flush_interval_ms / kv_flush_bytes since open.
     uint64_t n_periodic_flushes();
+    // RocksDB's memory now (its own accounting, all families): what the process RSS holds for the store.
+    struct memory_use {
+        uint64_t memtables = 0;      // active and immutable memtables (each family up to its write buffer)
+        uint64_t block_cache = 0;    // the shared block cache (up to block_cache_bytes)
+        uint64_t table_readers = 0;  // index and filter blocks of open table files outside the cache
+    };
+    memory_use memory_usage();
 
     struct impl;  // opaque: RocksDB handles, write-behind thread, counters (keeps RocksDB out of this header)
 

@@ -1049,6 +1049,16 @@ uint64_t store::n_periodic_flushes() {
     return impl_->n_periodic_flushes;
 }
 
+store::memory_use store::memory_usage() {
+    memory_use m;
+    auto& db = *impl_->db;
+    db.GetAggregatedIntProperty(rocksdb::DB::Properties::kSizeAllMemTables, &m.memtables);
+    db.GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &m.table_readers);
+    // One cache shared by every family: any family's property reports it.
+    db.GetIntProperty(impl_->cf_default, rocksdb::DB::Properties::kBlockCacheUsage, &m.block_cache);
+    return m;
+}
+
 status store::put_raw_block(const block_hash& hash, std::string_view value) {
     auto s = impl_->db->Put(impl_->sync_wo, impl_->cf_kv, hash_slice(hash), rocksdb::Slice(value.data(), value.size()));
     std::lock_guard lk(impl_->q_mu);
