@@ -19,6 +19,6 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 # Only the test binaries (test_agent drives the mnemos binary, a dependency of it).
 cmake --build "$dir" -j"$jobs" --target test_kernels test_engine test_memory test_tools test_agent
 
-export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:print_summary=1}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:halt_on_error=1:detect_leaks=1:check_initialization_order=1:print_summary=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:report_error_type=1}"
 ctest --test-dir "$dir" -L unit --output-on-failure "$@"
