@@ -20,6 +20,7 @@
 #include "engine/forward.h"
 #include "engine/grammar.h"
 #include "engine/kv_cache.h"
+#include "engine/logprobs.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "engine/status.h"
@@ -61,7 +62,9 @@ struct finish_info {
     int32_t n_reused = 0;          // prompt tokens whose KV came from the prefix cache
     int32_t n_generated = 0;       // sampled tokens (including a final EOS)
     std::vector<token_id> tokens;  // the sampled tokens
-    attention_report attention;    // how the sequence attended in its last step
+    // With request::logprobs: one entry per sampled token, in the order of tokens (engine/logprobs.h).
+    std::vector<sampled_logprobs> logprobs;
+    attention_report attention;  // how the sequence attended in its last step
 };
 
 struct request {
@@ -70,8 +73,18 @@ struct request {
     sampler_params sampling;
     std::vector<std::string> stop;  // stop strings (never emitted)
     bool ignore_eos = false;        // keep going after an end-of-generation token
+    // Log-probabilities of the sampled tokens (engine/logprobs.h): the log-softmax of the model's raw logits at
+    // each position, before penalties, temperature, top-k/p and grammar masks (the model's own distribution, what
+    // OpenAI clients expect), with the top_logprobs (0..k_max_top_logprobs) most likely alternatives. Reported in
+    // finish_info::logprobs and, as each token is sampled, to on_logprobs. Off: no cost at all.
+    // Default: false, 0
+    bool logprobs = false;
+    int32_t top_logprobs = 0;
     // Streamed text: complete UTF-8, stop strings held back. Called on the engine thread.
     std::function<void(token_id token, std::string_view text)> on_token;
+    // With logprobs: each sampled token's log-probabilities, right after it is sampled and before its on_token
+    // (whose text may be held back, so the two need not align). Called on the engine thread.
+    std::function<void(const sampled_logprobs& lp)> on_logprobs;
     // Prefill progress: prompt tokens whose KV exists (reused or computed) out
     // of the prompt, after each chunk. Called on the engine thread.
     std::function<void(int32_t n_done, int32_t n_prompt)> on_prefill;
@@ -81,6 +94,10 @@ struct request {
     // in order: the prompt positions after the reused prefix
     // (finish_info::n_reused), then one per generated token but the last.
     std::function<void(int64_t pos, std::span<const float> logits)> on_logits;
+    // Reuse cached KV of a common prefix (engine_options::prefix_cache). false: every prompt position is computed,
+    // so on_logits reports all of them (e.g. the log-probabilities of the prompt's own tokens).
+    // Default: true
+    bool reuse_prefix = true;
     // Schema-constrained decoding (engine/grammar.h). When set, every sampled token keeps the output inside
     // the grammar and an end-of-generation token is allowed only where the document is complete; a complete
     // document that cannot continue finishes the request (reason stop_string) unless constraint_trigger is set.
@@ -140,6 +157,8 @@ class engine {
     void finish(sequence& s, finish_reason reason, status error = {});
     void emit_token(sequence& s, token_id tok);
     void advance_constraint(sequence& s, token_id tok);
+    // Appends tok's log-probabilities (from raw_logits_) to s.info and reports them to on_logprobs.
+    void report_logprobs(sequence& s, token_id tok);
 
     std::shared_ptr<const model> model_;
     engine_options opt_;
@@ -158,6 +177,7 @@ class engine {
     std::deque<std::unique_ptr<sequence>> waiting_;   // seen, not admitted (max_seqs or pool full)
     std::vector<std::unique_ptr<sequence>> running_;  // admitted, in prefill or decode
     std::vector<float> logits_;
+    std::vector<float> raw_logits_;  // a row before the sampler's penalties, for requests with logprobs
     engine_stats stats_;
     std::unique_ptr<token_mask_builder> masks_;  // built on the first constrained request
     std::vector<uint64_t> mask_;                 // allowed tokens of the sequence being sampled

@@ -4,24 +4,26 @@
 // walks a trie of the vocabulary's token bytes together with the automaton
 // (state copied along the walk, subtrees pruned at the first rejected byte).
 //
-// Supported schema subset:
-//   type: object (properties, required; additionalProperties false is implied;
-//         an object without "properties" is any JSON object), string (maxLength,
-//         minLength), number, integer, boolean, null, array (items, minItems,
-//         maxItems); a list of types; enum and const (strings, numbers, booleans,
-//         null); anyOf (alternatives are told apart by their first byte; several
-//         object alternatives are merged and told apart by their keys and by
-//         enum/const values of shared keys); {} (any JSON value).
-//   Ignored annotations: description, title, default, examples, format, $schema,
+// Supported schema subset (engine/src/grammar_schema_*.cpp, grammar_regex*.cpp):
+//   type: object, array, string, number, integer, boolean, null, or a list of them.
+//   object: properties, required, minProperties, maxProperties; additionalProperties false (implied when
+//     there are properties; additionalProperties true or a schema beside properties is read as false:
+//     only the declared keys are written, a conservative choice); without properties, additionalProperties
+//     (a schema) and propertyNames (a string schema) make a map.
+//   array: items, prefixItems (and draft-7 items as an array with additionalItems), minItems, maxItems.
+//   string: minLength, maxLength, pattern (ECMAScript subset, see grammar_regex.h), format (date, time,
+//     date-time, uuid, email, ipv4, uri; see grammar_schema_string.cpp for which are exact).
+//   number, integer: minimum, maximum, exclusiveMinimum, exclusiveMaximum, multipleOf (integers), enforced
+//     by the automaton (see grammar_schema_scalar.h for what is exact and what is conservative).
+//   enum, const of any JSON values; anyOf, oneOf (as anyOf: exact when the alternatives are disjoint);
+//   allOf (merged); $ref to "#..." JSON pointers with $defs/definitions, recursion unrolled
+//   grammar_options::max_recursion levels (see grammar_schema_normalize.h); {} and true (any JSON value).
+//   Ignored annotations: description, title, default, examples, deprecated, readOnly, writeOnly, $schema,
 //   $id, $comment. Any other keyword is an error naming it and its path.
+// anyOf alternatives are told apart by their first byte; several object alternatives are merged and told
+// apart by their keys and by enum/const values of shared keys; number alternatives (and string
+// alternatives with pattern or format) are united into one automaton.
 //
-// Documents the automaton accepts: compact JSON with at most one space after
-// ':' and ','; no other whitespace, no newlines. Properties in any order, each
-// at most once. Strings: escapes \" \\ \/ \b \f \n \r \t \uXXXX (no surrogate
-// escapes: characters outside the BMP are written as raw UTF-8), valid UTF-8,
-// at most maxLength characters (or grammar_options::max_string_chars). Arrays:
-// at most maxItems items (or max_array_items). Numbers: bounded digit counts.
-// So every document the automaton accepts is finite and bounded in length.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -58,9 +60,14 @@ struct grammar_options {
     // Spaces or newlines allowed before the document (e.g. the "\n" models write after "<tool_call>").
     // Default: 0
     int32_t max_leading_whitespace = 0;
+    // Times a $ref may be expanded inside itself (recursive schemas); deeper, the recursion is cut (an array
+    // of it stays empty, an optional property of it is left out).
+    // Default: 8
+    int32_t max_recursion = 8;
 };
 
 class grammar_state;
+struct byte_dfa;
 
 // An immutable compiled grammar; share it between requests (thread-safe to read).
 class grammar {
@@ -86,6 +93,7 @@ class grammar {
     std::vector<node> nodes_;         // compiled schema nodes
     std::vector<trie> tries_;         // literal sets and key sets
     std::vector<obj_group> objects_;  // object groups
+    std::vector<byte_dfa> dfas_;      // patterns, formats, bounded numbers
     grammar_options opt_;
     int32_t root_ = 0;  // node of the whole document
 };

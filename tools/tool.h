@@ -29,11 +29,21 @@ struct tool {
     tool_handler handler;
 };
 
-// Checks `value` against a JSON Schema in the subset engine/grammar.h compiles (type and type lists,
-// properties/required with no additional properties, items/minItems/maxItems, minLength/maxLength,
-// enum/const, anyOf, {}). Returns ok, or invalid_argument whose message names the path of the first
-// offending value ("$.arguments.tags[1]: expected a string").
+// Checks `value` against a JSON Schema in the subset engine/grammar.h compiles: type and type lists;
+// properties/required (no keys beyond the declared ones, as the grammar writes them), additionalProperties
+// (a map without properties), min/maxProperties; items, prefixItems, min/maxItems; min/maxLength, pattern
+// (ECMAScript, unanchored), format (date, time, date-time, uuid, email, ipv4, uri); minimum, maximum,
+// exclusiveMinimum, exclusiveMaximum, multipleOf; enum/const; anyOf, oneOf (exactly one), allOf; local $ref
+// (recursion bounded); {} and booleans. Returns ok, or invalid_argument whose message names the path of the
+// first offending value ("$.arguments.tags[1]: expected a string").
 status validate_json(const nlohmann::json& value, const nlohmann::json& schema);
+
+// The JSON Schema of one call of t, {"name": t.name (const), "arguments": t.parameters}, for a place `at` (a JSON
+// pointer without the '#': "" for the root, "/anyOf/2") of the document it goes into. t.parameters is a document of
+// its own: its local $refs ("#", "#/$defs/x", "#/definitions/x", as zod and other generators write them) point
+// into it, so they are rewritten to point into its copy at at + "/properties/arguments". A "$ref" inside a value
+// (const, enum, default, examples) is data and stays as it is.
+nlohmann::json tool_call_schema(const tool& t, const std::string& at = "");
 
 class tool_registry {
   public:

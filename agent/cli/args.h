@@ -29,10 +29,14 @@ class arg_parser {
     // Integers in [lo, hi]; anything else (fractions, trailing text, out of range) is an error.
     void integer(const std::string& names, int32_t& out, int64_t lo, int64_t hi, const std::string& value_name,
                  const std::string& help);
+    void integer(const std::string& names, int64_t& out, int64_t lo, int64_t hi, const std::string& value_name,
+                 const std::string& help);
     void integer(const std::string& names, uint64_t& out, uint64_t lo, uint64_t hi, const std::string& value_name,
                  const std::string& help);
     // Finite numbers in [lo, hi].
     void real(const std::string& names, float& out, double lo, double hi, const std::string& value_name,
+              const std::string& help);
+    void real(const std::string& names, double& out, double lo, double hi, const std::string& value_name,
               const std::string& help);
     // A flag without a value: sets out to `value`.
     void toggle(const std::string& names, bool& out, const std::string& help, bool value = true);

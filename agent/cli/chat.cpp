@@ -38,15 +38,16 @@ result<agent::session_ptr> open_session(agent::session_manager& sessions, const 
     if (!cs.session_id.empty()) {
         if (auto found = sessions.find(cs.session_id); found) {
             const auto& s = found.value();
+            const auto messages = s->messages();
             std::fprintf(stderr, "mnemos chat: resumed session %s (%s)\n", s->id.c_str(),
-                         plural(s->messages.size(), "message", "messages").c_str());
+                         plural(messages.size(), "message", "messages").c_str());
             if (!cs.system.empty() && cs.system != s->chr.persona)
                 std::fprintf(stderr,
                              "mnemos chat: --system differs from the session's stored system prompt; the "
                              "stored one is kept\n");
-            const size_t from = s->messages.size() > k_resume_shown ? s->messages.size() - k_resume_shown : 0;
-            for (size_t i = from; i < s->messages.size(); ++i) {
-                const auto& m = s->messages[i];
+            const size_t from = messages.size() > k_resume_shown ? messages.size() - k_resume_shown : 0;
+            for (size_t i = from; i < messages.size(); ++i) {
+                const auto& m = messages[i];
                 if (m.role == "system") continue;
                 const bool cut = m.content.size() > k_resume_chars;
                 std::fprintf(stderr, "  %s: %s%s\n", m.role.c_str(), m.content.substr(0, k_resume_chars).c_str(),
@@ -109,7 +110,7 @@ bool exchange(agent::runtime& rt, const agent::session_ptr& s, const std::string
         std::fflush(stdout);
     };
     r.on_finish = [&finished](const engine::finish_info& info) { finished.set_value(info); };
-    const engine::finish_info info = await_reply(runner, runner.submit(std::move(r)), done);
+    const engine::finish_info info = await_reply(runner, runner.submit(std::move(r), "chat"), done);
     const bool interrupted = info.reason == engine::finish_reason::cancelled;
     std::fprintf(stdout, interrupted ? " [interrupted]\n" : "\n");
     if (info.reason == engine::finish_reason::error)
@@ -136,7 +137,7 @@ void chat_loop(agent::runtime& rt, const agent::session_ptr& s, const chat_setti
     for (;;) {
         std::fprintf(stdout, "> ");
         std::fflush(stdout);
-        if (!std::getline(std::cin, line) || interrupt_guard::raised()) break;
+        if (!interrupt_guard::read_line(line)) break;
         if (line.empty()) continue;
         if (line == "/exit" || line == "/quit") break;
         if (!agent::valid_utf8(line)) {
@@ -170,20 +171,13 @@ int cmd_chat(int argc, char** argv) {
     p.integer("--threads,-t", cs.engine.n_threads, 0, 1024, "N", "engine CPU threads (default: all)");
     add_engine_flags(p, cs.engine);
     if (const int rc = p.run(argc, argv); rc >= 0) return rc;
-    const std::string model_path = resolve_model_path(cs.model_path);
-    if (model_path.empty()) {
-        std::fprintf(stderr, "mnemos chat: no model. Pass --model FILE or set MNEMOS_MODEL.\n");
-        return 2;
-    }
-    auto loaded = engine::model::load(model_path);
-    if (!loaded) {
-        std::fprintf(stderr, "mnemos chat: cannot load model: %s\n", loaded.error().to_string().c_str());
-        return 1;
-    }
+    int rc = 0;
+    auto m = load_command_model("chat", cs.model_path, &rc);
+    if (!m) return rc;
     agent::runtime_options ro;
     ro.engine = cs.engine;
     ro.store_dir = cs.store_dir;
-    auto rt = agent::runtime::open(std::move(loaded.value()), ro);
+    auto rt = agent::runtime::open(std::move(m), ro);
     if (!rt) {
         std::fprintf(stderr, "mnemos chat: %s\n", rt.error().to_string().c_str());
         return 1;

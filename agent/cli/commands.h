@@ -5,6 +5,8 @@
 #include <functional>
 #include <string>
 
+#include "agent/cli/model_path.h"
+
 namespace mnemos::cli {
 
 int cmd_generate(int argc, char** argv);
@@ -18,11 +20,6 @@ int cmd_chat(int argc, char** argv);
 int cmd_play(int argc, char** argv);
 // agent/cli/version.cpp: version, git commit, build type and the CPU kernels in use.
 int cmd_version(int argc, char** argv);
-
-// --model, else $MNEMOS_MODEL, else the first of a list of known files under
-// ../shared/models (relative to the working directory or the executable),
-// saying so on stderr. Empty when none is found.
-std::string resolve_model_path(const std::string& flag_value);
 
 // A progress callback for engine::request::on_prefill that draws a bar on
 // stderr when it is a terminal and the prompt has at least min_tokens tokens

@@ -65,32 +65,6 @@ struct logits_dumper {
 
 }  // namespace
 
-std::string resolve_model_path(const std::string& flag_value) {
-    if (!flag_value.empty()) return flag_value;
-    if (const char* env = std::getenv("MNEMOS_MODEL"); env && *env) return env;
-    namespace fs = std::filesystem;
-    std::vector<fs::path> roots{fs::current_path() / ".." / "shared" / "models",
-                                fs::current_path() / "shared" / "models"};
-    char exe[4096];
-    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        for (fs::path p = fs::path(exe).parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path())
-            roots.push_back(p / ".." / "shared" / "models");
-    }
-    static const char* known[] = {"stories260K-f32.gguf", "smollm-bpe-r-q4_k_m.gguf", "llama-spm-r-q8_0.gguf"};
-    for (const auto& r : roots)
-        for (const char* k : known) {
-            std::error_code ec;
-            if (fs::is_regular_file(r / k, ec)) {
-                const std::string p = fs::weakly_canonical(r / k, ec).string();
-                std::fprintf(stderr, "mnemos: no --model or $MNEMOS_MODEL given; using %s\n", p.c_str());
-                return p;
-            }
-        }
-    return {};
-}
-
 std::function<void(int32_t, int32_t)> prefill_progress_bar(size_t n_prompt, size_t min_tokens) {
     if (!isatty(STDERR_FILENO) || n_prompt < min_tokens) return {};
     return [](int32_t done, int32_t total) {
@@ -145,21 +119,11 @@ int cmd_generate(int argc, char** argv) {
         std::fprintf(stderr, "mnemos generate: --prompt or --prompt-file is required (see --help)\n");
         return 2;
     }
-    model_path = resolve_model_path(model_path);
-    if (model_path.empty()) {
-        std::fprintf(
-            stderr,
-            "mnemos generate: no model. Pass --model FILE or set MNEMOS_MODEL (see README: how to fetch one).\n");
-        return 2;
-    }
-
     const auto t0 = std::chrono::steady_clock::now();
-    auto loaded = engine::model::load(model_path);
-    if (!loaded) {
-        std::fprintf(stderr, "mnemos generate: cannot load model: %s\n", loaded.error().to_string().c_str());
-        return 1;
-    }
-    std::shared_ptr<const engine::model> m(std::move(loaded.value()));
+    int rc = 0;
+    model_path = resolve_model_path(model_path);  // the path is printed with the timings
+    auto m = load_command_model("generate", model_path, &rc);
+    if (!m) return rc;
     const auto t_loaded = std::chrono::steady_clock::now();
 
     const engine::tokenizer& tok = m->tok();

@@ -3,6 +3,7 @@
 // reply, stop the game after its step, flush and close the store); a second one exits at once with
 // status 130. Events are synced when appended, so exiting at once still loses no acknowledged event.
 #include <cstdint>
+#include <string>
 
 namespace mnemos::cli {
 
@@ -20,6 +21,11 @@ class interrupt_guard {
     static void clear();
     // The signal number last received (SIGINT or SIGTERM), 0 when none.
     static int last_signal();
+
+    // One line of standard input, as std::getline(std::cin) reads it, but false as soon as a signal is raised
+    // (the kernel may deliver it to any thread, and then the main thread's read would not be interrupted: the
+    // input is polled every 100 ms instead) or at the end of input.
+    static bool read_line(std::string& line);
 };
 
 }  // namespace mnemos::cli

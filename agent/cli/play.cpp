@@ -12,8 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "agent/cli/args.h"
 #include "agent/cli/commands.h"
 #include "agent/cli/engine_flags.h"
+#include "agent/cli/interrupt.h"
 #include "agent/play/player_inbox.h"
 #include "agent/scenario/scenario.h"
 #include "agent/server/server.h"
@@ -23,234 +25,9 @@ namespace mnemos::cli {
 
 namespace {
 
-void play_usage(FILE* out) {
-    std::fprintf(
-        out,
-        "usage: mnemos play FILE [--model M] [--store DIR] [--seed S] [--max-tokens N] [--resume]\n"
-        "                        [--transcript FILE] [--results FILE] [--threads N] [--max-steps N]\n"
-        "                        [--tool-choice auto|required] [--serve PORT [--linger S] [--player-timeout S]]\n"
-        "\n"
-        "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
-        "sessions share the scenario's prefix; scripted lines are appended, interactive turns\n"
-        "generated, clues released at their phase, probes asked on a copy of the character's\n"
-        "context and scored. In a scenario with tools the game master is an agent: its calls\n"
-        "run (packs kept by the runner, recall over its whole stored history) and are scored\n"
-        "against expect_tools / must_call_tools. A context longer than the window keeps the\n"
-        "system text and the recent messages. Turns stream to stdout, progress and the summary\n"
-        "go to stderr.\n"
-        "\n"
-        "options:\n"
-        "  --model FILE        GGUF model (default: $MNEMOS_MODEL, else ../shared/models)\n"
-        "  --store DIR         RocksDB directory: the game, its sessions and KV persist (default: memory)\n"
-        "  --resume            continue the game found in --store where it stopped\n"
-        "  --seed S            sampling seed (default 0)\n"
-        "  --temperature T     (default 0 = greedy)\n"
-        "  --max-tokens N      tokens per turn and per probe (default: the scenario's budgets)\n"
-        "  --ctx N             context length (default: the model's, at most 32768)\n"
-        "  --transcript FILE   write the transcript as text\n"
-        "  --results FILE      write the results as JSON (probes, score, tokens, prefix hits, timings)\n"
-        "  --threads N         engine CPU threads (default: all)\n"
-        "  --max-steps N       stop after N steps (counting resumed ones) as if interrupted; --resume continues\n"
-        "  --tool-choice C     the game master's tool calls: auto (the model decides; default) or required\n"
-        "                      (the first generation of each of its turns and probes is a call)\n"
-        "  --serve PORT        serve the game on 127.0.0.1:PORT while it plays (0: any free port): the\n"
-        "                      spectator page at /, the WebSocket feed (turns stream token by token)\n"
-        "                      and the API of `mnemos serve`\n"
-        "  --linger S          with --serve: keep serving S seconds after the game ends (default 0)\n"
-        "  --player-timeout S  with --serve: interactive players' lines come over the WebSocket\n"
-        "                      ({\"type\": \"player\", \"name\": NAME, \"content\": LINE}); a turn waits at\n"
-        "                      most S seconds for its line, then is skipped (default 120)\n"
-        "  --quiet             do not stream the turns\n"
-        "  -h, --help          show this help\n\n"
-        "%s",
-        engine_flags_help().c_str());
-}
-
-}  // namespace
-
-int cmd_play(int argc, char** argv) {
-    std::string file, model_path;
-    agent::play_options po;
-    bool quiet = false;
-    int serve_port = -1;
-    double linger_s = 0;
-    double player_timeout_s = 120;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "mnemos play: %s needs a value\n", a.c_str());
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        auto number = [&]() -> double {
-            const std::string v = value();
-            char* end = nullptr;
-            const double d = std::strtod(v.c_str(), &end);
-            if (v.empty() || *end != 0) {
-                std::fprintf(stderr, "mnemos play: %s expects a number, got '%s'\n", a.c_str(), v.c_str());
-                std::exit(2);
-            }
-            return d;
-        };
-        if (a == "-h" || a == "--help") {
-            play_usage(stdout);
-            return 0;
-        } else if (a == "--model" || a == "-m")
-            model_path = value();
-        else if (a == "--store")
-            po.store_dir = value();
-        else if (a == "--resume")
-            po.resume = true;
-        else if (a == "--seed")
-            po.seed = static_cast<uint64_t>(number());
-        else if (a == "--temperature" || a == "--temp")
-            po.temperature = static_cast<float>(number());
-        else if (a == "--max-tokens")
-            po.max_tokens = static_cast<int32_t>(number());
-        else if (a == "--ctx")
-            po.n_ctx = static_cast<int32_t>(number());
-        else if (a == "--transcript")
-            po.transcript_path = value();
-        else if (a == "--results")
-            po.results_path = value();
-        else if (a == "--threads" || a == "-t")
-            po.n_threads = static_cast<int32_t>(number());
-        else if (a == "--quiet")
-            quiet = true;
-        else if (a == "--max-steps")
-            po.max_steps = static_cast<int64_t>(number());
-        else if (a == "--tool-choice")
-            po.tool_choice = value();
-        else if (a == "--serve")
-            serve_port = static_cast<int>(number());
-        else if (a == "--linger")
-            linger_s = number();
-        else if (a == "--player-timeout")
-            player_timeout_s = number();
-        else if (!a.empty() && a[0] != '-' && file.empty())
-            file = a;
-        else {
-            engine::engine_options eo;
-            eo.attention = po.attention;
-            eo.kv_bytes = po.kv_bytes;
-            std::string err;
-            const flag_parse fp = parse_engine_flag(argc, argv, i, eo, err);
-            if (fp == flag_parse::ok) {
-                po.attention = eo.attention, po.kv_bytes = eo.kv_bytes;
-                continue;
-            }
-            if (fp == flag_parse::error)
-                std::fprintf(stderr, "mnemos play: %s\n", err.c_str());
-            else
-                std::fprintf(stderr, "mnemos play: unknown option '%s' (see --help)\n", a.c_str());
-            return 2;
-        }
-    }
-    if (file.empty()) {
-        std::fprintf(stderr, "mnemos play: a scenario FILE is required (see --help)\n");
-        return 2;
-    }
-    if (po.resume && po.store_dir.empty()) {
-        std::fprintf(stderr, "mnemos play: --resume needs --store DIR\n");
-        return 2;
-    }
-    auto sc = agent::load_scenario(file);
-    if (!sc) {
-        std::fprintf(stderr, "mnemos play: %s\n", sc.error().to_string().c_str());
-        return 1;
-    }
-    model_path = resolve_model_path(model_path);
-    if (model_path.empty()) {
-        std::fprintf(stderr, "mnemos play: no model. Pass --model FILE or set MNEMOS_MODEL.\n");
-        return 2;
-    }
-    auto loaded = engine::model::load(model_path);
-    if (!loaded) {
-        std::fprintf(stderr, "mnemos play: cannot load model: %s\n", loaded.error().to_string().c_str());
-        return 1;
-    }
-    std::shared_ptr<const engine::model> m(std::move(loaded.value()));
-
-    if (!quiet)
-        po.on_output = [](std::string_view text) {
-            std::fwrite(text.data(), 1, text.size(), stdout);
-            std::fflush(stdout);
-        };
-    po.on_progress = [](std::string_view line) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
-    };
-    if (isatty(STDIN_FILENO))
-        po.ask_player = [](const std::string& name) {
-            std::fprintf(stdout, "%s> ", name.c_str());
-            std::fflush(stdout);
-            std::string line;
-            if (!std::getline(std::cin, line)) return std::string();
-            return line;
-        };
-
-    // --serve: the play's own runner and sessions behind the HTTP server, for the spectator page; the
-    // interactive players' lines come over the WebSocket into the inbox.
-    std::vector<std::string> player_names;
-    for (const auto& p : sc->players)
-        if (p.interactive) player_names.push_back(p.name);
-    agent::player_inbox inbox(player_names);
-    std::unique_ptr<agent::server> srv;  // after the inbox: its on_player uses it
-    if (serve_port >= 0) {
-        if (serve_port > 65535) {
-            std::fprintf(stderr, "mnemos play: --serve expects a port\n");
-            return 2;
-        }
-        if (!(player_timeout_s >= 0)) {
-            std::fprintf(stderr, "mnemos play: --player-timeout expects seconds >= 0\n");
-            return 2;
-        }
-        if (!player_names.empty())
-            po.ask_player = [&inbox, player_timeout_s](const std::string& name) {
-                std::fflush(stdout);
-                std::fprintf(stderr,
-                             "[play] waiting up to %g s for %s's line over the WebSocket "
-                             "({\"type\": \"player\", \"name\": \"%s\", \"content\": ...})\n",
-                             player_timeout_s, name.c_str(), name.c_str());
-                auto line = inbox.wait(name, std::chrono::milliseconds(static_cast<int64_t>(player_timeout_s * 1000)));
-                if (!line) std::fprintf(stderr, "[play] no line from %s: turn skipped\n", name.c_str());
-                return line.value_or(std::string());
-            };
-        po.on_runtime = [&srv, &inbox, serve_port](agent::engine_runner& runner, agent::session_manager& sessions) {
-            agent::server_options so;
-            so.port = static_cast<uint16_t>(serve_port);
-            so.on_player = [&inbox](const std::string& name, const std::string& content) {
-                return inbox.post(name, content);
-            };
-            auto started = agent::server::start(so, runner, sessions);
-            if (!started) {
-                std::fprintf(stderr, "mnemos play: cannot serve: %s\n", started.error().to_string().c_str());
-                return;
-            }
-            srv = std::move(started.value());
-            std::fprintf(stderr, "[play] spectator page: http://127.0.0.1:%u/\n", static_cast<unsigned>(srv->port()));
-        };
-        po.on_teardown = [&srv, &inbox, linger_s] {
-            inbox.close();
-            if (!srv) return;
-            if (linger_s > 0) {
-                std::fprintf(stderr, "[play] serving %.0f s more\n", linger_s);
-                std::this_thread::sleep_for(std::chrono::duration<double>(linger_s));
-            }
-            srv->stop();
-            srv.reset();
-        };
-    }
-
-    auto rep = agent::play_scenario(sc.value(), m, po);
-    if (!rep) {
-        std::fprintf(stderr, "mnemos play: %s\n", rep.error().to_string().c_str());
-        return 1;
-    }
-    const auto& r = rep.value();
-    std::fprintf(stderr, "\n%s (%s) with %s\n", sc->title.c_str(), sc->id.c_str(), model_path.c_str());
+// The table after a game: characters, tool turns, probes, then one line of totals.
+void print_report(const agent::play_report& r, const agent::scenario& sc, const std::string& model_path) {
+    std::fprintf(stderr, "\n%s (%s) with %s\n", sc.title.c_str(), sc.id.c_str(), model_path.c_str());
     std::fprintf(stderr, "%-24s %8s %9s %6s %8s %8s\n", "character", "tokens", "generated", "turns", "sys_tok",
                  "reused");
     for (const auto& c : r.characters)
@@ -281,7 +58,204 @@ int cmd_play(int argc, char** argv) {
                  r.timings.empty() ? 0.0 : 1000.0 * t_turns / double(r.timings.size()),
                  static_cast<long long>(r.hits_resident), static_cast<long long>(r.hits_store),
                  static_cast<long long>(r.misses), r.seconds);
-    return 0;
+}
+
+// A game that stopped before its end: where, and how to go on.
+void print_stopped(const agent::play_report& r, const agent::play_options& po) {
+    const char* why = r.interrupted ? "interrupted" : "stopped (--max-steps)";
+    if (po.store_dir.empty())
+        std::fprintf(stderr, "%s at step %lld/%lld; without --store the game is not kept\n", why,
+                     static_cast<long long>(r.n_steps_done), static_cast<long long>(r.n_steps));
+    else
+        std::fprintf(stderr, "%s at step %lld/%lld; run the same command with --resume to continue\n", why,
+                     static_cast<long long>(r.n_steps_done), static_cast<long long>(r.n_steps));
+}
+
+// --play-as: the player named by id or name becomes interactive; false (and a message) when there is none.
+bool make_interactive(agent::scenario& sc, const std::string& who) {
+    for (auto& pl : sc.players)
+        if (pl.id == who || pl.name == who) {
+            pl.interactive = true;
+            return true;
+        }
+    std::string names;
+    for (const auto& pl : sc.players) names += (names.empty() ? "" : ", ") + pl.id;
+    std::fprintf(stderr, "mnemos play: --play-as: no player '%s' in %s (players: %s)\n", who.c_str(), sc.id.c_str(),
+                 names.empty() ? "none" : names.c_str());
+    return false;
+}
+
+// The command line of `mnemos play`.
+struct play_cli {
+    std::string file, model_path, play_as;
+    agent::play_options po;
+    engine::engine_options eo;
+    bool quiet = false;
+    int serve_port = -1;
+    double linger_s = 0;
+    double player_timeout_s = 120;
+};
+
+// Parses the flags into c; returns an exit status (--help, a bad flag) or -1 to go on.
+int parse_play_flags(int argc, char** argv, play_cli& c) {
+    arg_parser p("mnemos play FILE [options]",
+                 "Plays a scenario (scenarios/*.json): the game master and NPCs are characters whose\n"
+                 "sessions share the scenario's prefix; scripted lines are appended, interactive turns\n"
+                 "generated, clues released at their phase, probes asked on a copy of the character's\n"
+                 "context and scored. In a scenario with tools the game master is an agent: its calls\n"
+                 "run (packs kept by the runner, recall over its whole stored history) and are scored\n"
+                 "against expect_tools / must_call_tools. A history longer than the window is attended\n"
+                 "sparsely (below). Turns stream to stdout, progress and the summary go to stderr.");
+    p.positional("FILE", c.file, true, "the scenario");
+    p.text("--model,-m", c.model_path, "FILE", "GGUF model (default: $MNEMOS_MODEL, else ../shared/models)");
+    p.text("--store", c.po.store_dir, "DIR",
+           "RocksDB directory: the game, its sessions and KV persist (default: memory)");
+    p.toggle("--resume", c.po.resume, "continue the game found in --store where it stopped");
+    p.integer("--seed", c.po.seed, 0, UINT64_MAX, "S", "sampling seed (default 0)");
+    p.real("--temperature,--temp", c.po.temperature, 0, 100, "T", "(default 0 = greedy)");
+    p.integer("--max-tokens", c.po.max_tokens, 1, 1 << 24, "N",
+              "tokens per turn and per probe (default: the scenario's budgets)");
+    p.integer("--ctx", c.po.n_ctx, 0, 1 << 24, "N", "context length (default: the model's, at most 32768)");
+    p.text("--transcript", c.po.transcript_path, "FILE", "write the transcript as text");
+    p.text("--results", c.po.results_path, "FILE",
+           "write the results as JSON (probes, score, tokens, prefix hits, timings)");
+    p.integer("--threads,-t", c.po.n_threads, 0, 1024, "N", "engine CPU threads (default: all)");
+    p.integer("--max-steps", c.po.max_steps, 0, INT64_MAX, "N",
+              "stop after N steps (counting resumed ones) as if interrupted; --resume continues");
+    p.text("--tool-choice", c.po.tool_choice, "C",
+           "the game master's tool calls: auto (the model decides; default) or required (the first generation of "
+           "each of its turns and probes is a call)");
+    p.integer("--serve", c.serve_port, 0, 65535, "PORT",
+              "serve the game on 127.0.0.1:PORT while it plays (0: any free port): the spectator page at /, the "
+              "WebSocket feed (turns stream token by token) and the API of `mnemos serve`");
+    p.real("--linger", c.linger_s, 0, 1e6, "S", "with --serve: keep serving S seconds after the game ends (default 0)");
+    p.real("--player-timeout", c.player_timeout_s, 0, 1e6, "S",
+           "with --serve: interactive players' lines come over the WebSocket ({\"type\": \"player\", \"name\": "
+           "NAME, \"content\": LINE}); a turn waits at most S seconds for its line, then says the scripted line or is "
+           "skipped (default 120)");
+    p.toggle("--quiet", c.quiet, "do not stream the turns");
+    p.text("--play-as", c.play_as, "PLAYER",
+           "you are this player (id or name, e.g. detective): its mode becomes interactive, so each of its turns "
+           "asks you for the line (Enter says the scripted one; \"@name: ...\" addresses someone else)");
+    add_engine_flags(p, c.eo);
+    if (const int rc = p.run(argc, argv); rc >= 0) return rc;
+    c.po.attention = c.eo.attention;
+    if (c.eo.kv_bytes) c.po.kv_bytes = c.eo.kv_bytes;
+    if (c.po.resume && c.po.store_dir.empty()) {
+        std::fprintf(stderr, "mnemos play: --resume needs --store DIR\n");
+        return 2;
+    }
+    return -1;
+}
+
+// Turns to stdout (unless quiet), progress to stderr, and interactive players' lines from the terminal.
+void use_terminal(agent::play_options& po, bool quiet) {
+    if (!quiet)
+        po.on_output = [](std::string_view text) {
+            std::fwrite(text.data(), 1, text.size(), stdout);
+            std::fflush(stdout);
+        };
+    po.on_progress = [](std::string_view line) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+    };
+    if (isatty(STDIN_FILENO))
+        po.ask_player = [](const agent::player_prompt& q) {
+            if (!q.scripted.empty()) std::fprintf(stdout, "(script: \"%s\"; Enter says it)\n", q.scripted.c_str());
+            std::fprintf(stdout, "%s -> %s (\"@name: ...\" to address someone else)> ", q.player.c_str(), q.to.c_str());
+            std::fflush(stdout);
+            std::string line;
+            if (!interrupt_guard::read_line(line)) return agent::player_line{};
+            return agent::parse_player_line(line);
+        };
+}
+
+// --serve: the play's own runner and sessions behind the HTTP server while it plays, for the spectator page;
+// interactive players' lines come over the WebSocket into the inbox. Both must outlive the game.
+struct served_game {
+    explicit served_game(const std::vector<std::string>& players) : inbox(players), has_players(!players.empty()) {}
+    agent::player_inbox inbox;
+    bool has_players;
+    std::unique_ptr<agent::server> srv;  // after the inbox: its on_player uses it
+};
+
+void serve_while_playing(const play_cli& c, agent::play_options& po, served_game& g) {
+    auto& inbox = g.inbox;
+    auto& srv = g.srv;
+    const double player_timeout_s = c.player_timeout_s, linger_s = c.linger_s;
+    const int serve_port = c.serve_port;
+    if (g.has_players)
+        po.ask_player = [&inbox, player_timeout_s](const agent::player_prompt& q) {
+            std::fflush(stdout);
+            std::fprintf(stderr,
+                         "[play] waiting up to %g s for %s's line to %s over the WebSocket "
+                         "({\"type\": \"player\", \"name\": \"%s\", \"content\": ...})\n",
+                         player_timeout_s, q.player.c_str(), q.to.c_str(), q.player.c_str());
+            auto line = inbox.wait(q.player, std::chrono::milliseconds(static_cast<int64_t>(player_timeout_s * 1000)));
+            if (!line)
+                std::fprintf(stderr, "[play] no line from %s: %s\n", q.player.c_str(),
+                             q.scripted.empty() ? "turn skipped" : "the scripted line is said");
+            return agent::parse_player_line(line.value_or(std::string()));
+        };
+    po.on_runtime = [&srv, &inbox, serve_port](agent::engine_runner& runner, agent::session_manager& sessions) {
+        agent::server_options so;
+        so.port = static_cast<uint16_t>(serve_port);
+        so.on_player = [&inbox](const std::string& name, const std::string& content) {
+            return inbox.post(name, content);
+        };
+        auto started = agent::server::start(so, runner, sessions);
+        if (!started) {
+            std::fprintf(stderr, "mnemos play: cannot serve: %s\n", started.error().to_string().c_str());
+            return;
+        }
+        srv = std::move(started.value());
+        std::fprintf(stderr, "[play] spectator page: http://127.0.0.1:%u/\n", static_cast<unsigned>(srv->port()));
+    };
+    po.on_teardown = [&srv, &inbox, linger_s] {
+        inbox.close();
+        if (!srv) return;
+        if (linger_s > 0) {
+            std::fprintf(stderr, "[play] serving %.0f s more\n", linger_s);
+            std::this_thread::sleep_for(std::chrono::duration<double>(linger_s));
+        }
+        srv->stop();
+        srv.reset();
+    };
+}
+
+}  // namespace
+
+int cmd_play(int argc, char** argv) {
+    play_cli c;
+    if (const int rc = parse_play_flags(argc, argv, c); rc >= 0) return rc;
+    auto sc = agent::load_scenario(c.file);
+    if (!sc) {
+        std::fprintf(stderr, "mnemos play: %s\n", sc.error().to_string().c_str());
+        return 1;
+    }
+    if (!c.play_as.empty() && !make_interactive(sc.value(), c.play_as)) return 2;
+    int rc = 0;
+    auto m = load_command_model("play", c.model_path, &rc);
+    if (!m) return rc;
+    agent::play_options& po = c.po;
+    use_terminal(po, c.quiet);
+    std::vector<std::string> player_names;
+    for (const auto& p : sc->players)
+        if (p.interactive) player_names.push_back(p.name);
+    served_game served(player_names);
+    if (c.serve_port >= 0) serve_while_playing(c, po, served);
+
+    interrupt_guard guard;  // Ctrl-C / SIGTERM: stop after the step in progress, flush, close; twice: exit
+    po.should_stop = [] { return interrupt_guard::raised(); };
+    auto rep = agent::play_scenario(sc.value(), m, po);
+    if (!rep) {
+        std::fprintf(stderr, "mnemos play: %s\n", rep.error().to_string().c_str());
+        return 1;
+    }
+    const auto& r = rep.value();
+    print_report(r, sc.value(), c.model_path);
+    if (r.n_steps_done < r.n_steps) print_stopped(r, po);
+    return r.interrupted ? 128 + interrupt_guard::last_signal() : 0;
 }
 
 }  // namespace mnemos::cli

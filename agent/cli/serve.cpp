@@ -38,8 +38,8 @@ void serve_usage(FILE* out) {
         "  with Retry-After.\n"
         "  \"server\" takes the options below by these names: model, store, host, port, ctx,\n"
         "  threads, io_threads, max_body_bytes, default_max_tokens, requests_per_minute, log,\n"
-        "  attention, sink_tokens, window_tokens, select_pages, kv_mb\n"
-        "  (true/false). Flags override the file wherever they appear. Paths are used as given\n"
+        "  log_format, attention, sink_tokens, window_tokens, select_pages, kv_mb, cors_origins (log is\n"
+        "  true/false, cors_origins an array). Flags override the file wherever they appear. Paths are used as given\n"
         "  (relative to the working directory). An unknown field or a wrong type is an error that\n"
         "  names it. A file without \"keys\" only sets options (open access, loopback only).\n"
         "\n"
@@ -54,7 +54,12 @@ void serve_usage(FILE* out) {
         "  --ctx N             context length (default: the model's, at most 32768)\n"
         "  --max-body BYTES    largest request body (default 1048576)\n"
         "  --max-tokens N      default max_tokens (default 256)\n"
-        "  --log               log one line per request (never bodies or keys)\n"
+        "  --log               log one line per request to stderr: method, path, status, duration,\n"
+        "                      client, key name, prompt/cached/generated tokens (never bodies or keys)\n"
+        "  --log-format F      text (default) or json (one object per line)\n"
+        "  --cors-origin ORIGIN\n"
+        "                      let browser pages from ORIGIN (http(s)://host[:port], or * for any)\n"
+        "                      call the server (CORS); repeatable (default: none, CORS off)\n"
         "  --requests-per-minute N\n"
         "                      rate limit per key (per client address without --config) when the\n"
         "                      config gives none (default 0 = unlimited)\n"
@@ -86,17 +91,9 @@ int cmd_serve(int argc, char** argv) {
     eo.attention = parsed->attention;
     eo.kv_bytes = parsed->kv_bytes;
     std::string model_path = parsed->model, store_dir = parsed->store;
-    model_path = resolve_model_path(model_path);
-    if (model_path.empty()) {
-        std::fprintf(stderr, "mnemos serve: no model. Pass --model FILE or set MNEMOS_MODEL.\n");
-        return 2;
-    }
-    auto loaded = engine::model::load(model_path);
-    if (!loaded) {
-        std::fprintf(stderr, "mnemos serve: cannot load model: %s\n", loaded.error().to_string().c_str());
-        return 1;
-    }
-    std::shared_ptr<const engine::model> m(std::move(loaded.value()));
+    int rc = 0;
+    auto m = load_command_model("serve", model_path, &rc);
+    if (!m) return rc;
 
     agent::runtime_options ro;
     ro.engine = eo;

@@ -43,7 +43,11 @@ std::unique_ptr<memory::store> open_existing(const std::string& path) {
     o.create_if_missing = false;
     auto st = memory::store::open(o);
     if (!st) {
-        std::fprintf(stderr, "mnemos: cannot open store '%s': %s\n", path.c_str(), st.error().to_string().c_str());
+        if (st.error().code() == errc::not_found || st.error().code() == errc::busy)
+            std::fprintf(stderr, "mnemos: %s%s\n", st.error().message().c_str(),
+                         st.error().code() == errc::not_found ? " (give --db PATH or set MNEMOS_DB)" : "");
+        else
+            std::fprintf(stderr, "mnemos: cannot open store '%s': %s\n", path.c_str(), st.error().to_string().c_str());
         return nullptr;
     }
     return std::move(st.value());

@@ -10,8 +10,9 @@
 //     "server": {                                    the flags' settings, all optional:
 //       "model": "FILE", "store": "DIR", "host": "ADDR", "port": N, "ctx": N, "threads": N,
 //       "io_threads": N, "max_body_bytes": N, "default_max_tokens": N,
-//       "requests_per_minute": N, "log": true|false
-//     }
+//       "requests_per_minute": N, "log": true|false, "log_format": "text"|"json",
+//       "cors_origins": ["*" | "http(s)://host[:port]", ...]    (--cors-origin, repeatable; flags replace
+//     }                                                        the file's list)
 //   }
 // Paths in "server" are used as given (relative ones from the working directory,
 // as on the command line). An unknown field or a wrong type is an error naming

@@ -3,14 +3,17 @@
 //
 // Threading: submit / cancel / stats are thread-safe; request callbacks run on the engine thread.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "agent/core/turn_metrics.h"
 #include "engine/engine.h"
 #include "engine/status.h"
 
@@ -26,8 +29,9 @@ class engine_runner {
     // Stops the thread (requests still in flight get no more callbacks).
     ~engine_runner();
 
-    // Queues a request (engine::submit) and wakes the engine thread. Thread-safe.
-    engine::seq_id submit(engine::request r);
+    // Queues a request (engine::submit) and wakes the engine thread. Thread-safe. endpoint: who submits it (the
+    // server's route, "play", "chat"...), the endpoint label of its turn in metrics().
+    engine::seq_id submit(engine::request r, std::string endpoint = "other");
     // Cancels a request (its on_finish reports cancelled). Thread-safe.
     void cancel(engine::seq_id id);
     // Runs fn on the engine thread before its next step (e.g. kv().set_store()). Thread-safe.
@@ -38,6 +42,10 @@ class engine_runner {
     engine::kv_cache_stats kv_stats() const;
     // Requests submitted but not yet finished.
     int64_t n_in_flight() const { return n_in_flight_.load(); }
+    // Every turn submitted here, measured (queue wait, first token, per token, duration, tokens). Thread-safe.
+    const turn_metrics& metrics() const { return *metrics_; }
+    // The model's name for replies and metric labels (its general.name, else "mnemos").
+    const std::string& model_name() const { return metrics_->model(); }
 
     const engine::model& mdl() const { return *model_; }
     int32_t n_ctx() const { return n_ctx_; }
@@ -53,6 +61,7 @@ class engine_runner {
     void loop();
 
     std::shared_ptr<const engine::model> model_;
+    std::unique_ptr<turn_metrics> metrics_;   // before engine_: its callbacks (engine thread) use it
     std::unique_ptr<engine::engine> engine_;  // touched only by the engine thread after start()
     int32_t n_ctx_ = 0;
     int32_t history_limit_ = 0;
@@ -66,7 +75,9 @@ class engine_runner {
     std::vector<std::function<void(engine::engine&)>> tasks_;  // run_on_engine_thread queue
     engine::engine_stats stats_snap_;
     engine::kv_cache_stats kv_snap_;
-    std::atomic<int64_t> n_in_flight_{0};  // submitted - finished, for the queue-depth metric
+    std::atomic<int64_t> n_in_flight_{0};
+    // When the current engine step began: engine thread only (turn_metrics' queue wait reads it in callbacks).
+    std::chrono::steady_clock::time_point step_start_{};  // submitted - finished, for the queue-depth metric
     std::thread thread_;
 };
 

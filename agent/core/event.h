@@ -62,6 +62,25 @@ struct step_event {
     nlohmann::json extra = nlohmann::json::object();
 };
 
+// One tool call of a step's round (step_event::rounds): the tool, its arguments, and its result or error.
+struct step_call {
+    std::string name;
+    nlohmann::json arguments = nlohmann::json::object();
+    std::optional<nlohmann::json> result;  // absent: the call failed with `error`
+    std::string error;
+};
+
+// One round of a step's generations: the text that called tools, and the calls.
+struct step_round {
+    std::string content;
+    std::vector<step_call> calls;
+};
+
+// step_event::rounds, typed: [{"content", "calls": [{"name", "arguments", "result" | "error"}]}] (none when it is
+// not an array; fields of the wrong type read as empty), and the JSON of typed rounds (null when there are none).
+std::vector<step_round> step_rounds(const step_event& e);
+nlohmann::json step_rounds_json(const std::vector<step_round>& rounds);
+
 // Any other "type" (or none): kept as it was read.
 struct other_event {
     nlohmann::json body;

@@ -13,20 +13,50 @@
 
 namespace mnemos::agent {
 
-// One conversation: its character, its messages and the tokens they render to
-// (append-only: new turns only append tokens).
-struct session {
+class session_manager;
+
+// What a session holds now, read under its lock.
+struct session_stats {
+    size_t n_messages = 0;
+    size_t n_tokens = 0;
+    int64_t n_turns = 0;
+    bool busy = false;
+};
+
+// The tokens a session's messages render to, and where each message starts in them.
+struct session_tokens {
+    std::vector<engine::token_id> tokens;
+    std::vector<int32_t> message_starts;
+};
+
+// One conversation: its character, its messages and the tokens they render to (append-only: new turns only
+// append tokens). The identity fields are set when the session is created or loaded and never change; the
+// conversation itself changes only through session_manager (begin_turn / continue_turn / end_turn), which
+// holds the session's lock; readers get snapshots.
+class session {
+  public:
     std::string id;
     character chr;
-    std::string owner_key;  // key name that created it ("" when open access)
-    int64_t created = 0;    // unix seconds
-    std::mutex mu;          // guards messages, tokens, n_turns
-    std::vector<engine::chat_message> messages;
-    std::vector<engine::token_id> tokens;  // render_message(messages, i) tokenized, i = 0..n-1
-    std::vector<int32_t> message_starts;   // where message i's tokens start in `tokens`
-    int64_t n_turns = 0;
-    std::string agent_json;         // tool-agent settings (agent/agent_loop.h) as JSON; "" = plain chat
-    std::atomic<bool> busy{false};  // a turn is running
+    std::string owner_key;   // key name that created it ("" when open access)
+    int64_t created = 0;     // unix seconds
+    std::string agent_json;  // tool-agent settings (agent/tooling/agent_settings.h) as JSON; "" = plain chat
+
+    // Thread-safe snapshots.
+    std::vector<engine::chat_message> messages() const;
+    session_stats stats() const;
+    session_tokens tokens() const;
+    int64_t n_turns() const { return stats().n_turns; }
+    // Whether a turn is running (begin_turn .. end_turn).
+    bool busy() const { return busy_.load(); }
+
+  private:
+    friend class session_manager;
+    mutable std::mutex mu_;  // guards messages_, tokens_, message_starts_, n_turns_
+    std::vector<engine::chat_message> messages_;
+    std::vector<engine::token_id> tokens_;  // render_message(messages_, i) tokenized, i = 0..n-1
+    std::vector<int32_t> message_starts_;   // where message i's tokens start in tokens_
+    int64_t n_turns_ = 0;
+    std::atomic<bool> busy_{false};  // the one turn guard: set by begin_turn, cleared by end_turn
 };
 using session_ptr = std::shared_ptr<session>;
 

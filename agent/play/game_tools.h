@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/core/event.h"
 #include "agent/core/runtime.h"
 #include "agent/scenario/scenario.h"
 #include "tools/builtins.h"
@@ -52,8 +53,6 @@ tool_state::item* find_item(std::vector<tool_state::item>& pack, const std::stri
 // of a scenario is acknowledged ({"ok": true, "tool": name}) and recorded only in the game log.
 tools::tool_handler game_tool_handler(const std::string& name, tool_state& st);
 
-// Strips the schema keywords constrained decoding does not enforce (bounds on numbers, patterns).
-void strip_unsupported(json& schema);
 // Bounds every free string of a schema to max_len characters.
 void bound_strings(json& schema, int32_t max_len);
 
@@ -73,6 +72,6 @@ json run_tool_call(const tools::tool_registry& reg, const tools::tool_call& c);
 
 // Rebuilds the packs and notes from the calls of the completed turns in the game log (probes ran on copies
 // and changed nothing).
-void replay_tool_calls(const std::vector<json>& done, tool_state& st);
+void replay_tool_calls(const std::vector<step_event>& done, tool_state& st);
 
 }  // namespace mnemos::agent::game_tools

@@ -52,6 +52,19 @@ namespace mnemos::agent {
 class engine_runner;
 class session_manager;
 
+// What an interactive player is asked (play_options::ask_player).
+struct player_prompt {
+    std::string player;    // the player's name
+    std::string to;        // whom the script has them address: a name, or "everyone"
+    std::string scripted;  // the scripted line of the turn ("" for an "interactive" turn)
+};
+
+// An interactive player's answer.
+struct player_line {
+    std::string text;  // "" keeps the scripted line (or skips a turn without one)
+    std::string to;    // another addressee (id or name); "" keeps the script's
+};
+
 struct play_options {
     // RocksDB directory: sessions, the game log and KV blocks persist there.
     // Default: "" (in memory; --resume is impossible)
@@ -95,13 +108,22 @@ struct play_options {
     // interrupted (files are still written); a later resume continues.
     // Default: -1 (to the end)
     int64_t max_steps = -1;
-    // Reads the line of an interactive player (a person typing), given the
-    // player's name; an empty line skips the turn ("skipped" in its step event).
+    // Asked before each step: true stops the game there, as max_steps does (the steps done are durable, the
+    // files written, the store closed cleanly with its KV flushed); play_report::interrupted is set and a
+    // later resume continues. The CLI answers it from Ctrl-C / SIGTERM. Default: none (never stops).
+    std::function<bool()> should_stop;
+    // Reads the line of an interactive player (a person typing): every turn of
+    // a player in "mode": "interactive", and "interactive" turns of others.
+    // The prompt names the player, whom the script has them address and the
+    // scripted line (empty for an "interactive" turn). The answer's text
+    // replaces the scripted line; an empty text keeps it, or skips a turn that
+    // has none ("skipped" in its step event). The answer's `to` (a character's
+    // or player's id or name; "" keeps the script's) addresses someone else.
     // The CLI reads the terminal, or with --serve waits (--player-timeout) on a
     // player_inbox (agent/player_inbox.h) fed by WebSocket {"type": "player"}
-    // frames (server_options::on_player). Default: none (interactive player
-    // turns are skipped).
-    std::function<std::string(const std::string& player_name)> ask_player;
+    // frames (server_options::on_player). Default: none (scripted lines are
+    // said, interactive player turns are skipped).
+    std::function<player_line(const player_prompt& prompt)> ask_player;
     // The game master of a scenario with tools is an agent: each generation may
     // call the scenario's tools (Hermes <tool_call> tags, decoded under the
     // tools' JSON grammar), the calls run, their results are appended and it
@@ -169,6 +191,8 @@ struct play_report {
     std::string game_session_id;
     int64_t n_steps = 0;
     int64_t n_steps_resumed = 0;       // completed before this process (read from the game log)
+    int64_t n_steps_done = 0;          // in the game log at the end: n_steps unless the game stopped early
+    bool interrupted = false;          // stopped by should_stop (max_steps is not an interruption)
     std::vector<probe_result> probes;  // in step order, resumed ones included
     int32_t n_probes_passed = 0;
     std::vector<tool_turn_result> tool_turns;  // turns with expect_tools, in step order
@@ -190,6 +214,10 @@ struct play_report {
 // is off), io_error (store, files), those of engine_runner::start.
 result<play_report> play_scenario(const scenario& sc, std::shared_ptr<const engine::model> m,
                                   const play_options& options);
+
+// A typed player line: "@NAME: text" or "@id text" addresses NAME/id instead of the script's addressee;
+// anything else is the text as is (surrounding spaces trimmed).
+player_line parse_player_line(const std::string& typed);
 
 // The session id of the game log and of a character's session.
 std::string play_game_session_id(const scenario& sc);

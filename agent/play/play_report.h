@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/core/event.h"
 #include "agent/play/play.h"
 #include "agent/play/steps.h"
 #include "engine/status.h"
@@ -17,15 +18,16 @@ namespace mnemos::agent::play_report_detail {
 using json = nlohmann::json;
 
 // rep.probes and rep.n_probes_passed from the probe events (a probe that found no room fails).
-void score_probes(const scenario& sc, const std::vector<json>& done, play_report& rep);
+void score_probes(const scenario& sc, const std::vector<step_event>& done, play_report& rep);
 
 // rep.n_windowed, the generated turns per character (chars), and rep.tool_turns / n_tool_turns_passed for the
 // turns with expect_tools.
-void score_turns(const std::vector<play_steps::step>& steps, const std::vector<json>& done, play_report& rep,
+void score_turns(const std::vector<play_steps::step>& steps, const std::vector<step_event>& done, play_report& rep,
                  std::map<std::string, character_report>& chars);
 
 // The title, then per phase a "== <title> ==" header and its steps' lines.
-std::string transcript(const scenario& sc, const std::vector<play_steps::step>& steps, const std::vector<json>& done);
+std::string transcript(const scenario& sc, const std::vector<play_steps::step>& steps,
+                       const std::vector<step_event>& done);
 
 // What results_path receives (without its final newline). n_ctx and window_tokens: the engine's context and the
 // characters' window.

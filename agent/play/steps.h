@@ -5,17 +5,16 @@
 // line. Pure functions of the scenario and the events: no runtime, no I/O.
 // Internals of agent/play (the game drives them), public for its tests.
 #include <cstddef>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "agent/core/event.h"
 #include "agent/scenario/scenario.h"
 #include "engine/chat_template.h"
 
 namespace mnemos::agent::play_steps {
-
-using json = nlohmann::json;
 
 // One unit of the game, in play order. Scripted steps are fully determined by
 // the scenario; generated ones (turn, probe, interactive player) by the game log.
@@ -48,16 +47,20 @@ struct effect {
 
 // "Narrator" for "", "everyone" for "all", a character's or player's name, else the id.
 std::string display_name(const scenario& sc, const std::string& id);
+// The id of a character or player named by id or by name (ASCII case ignored), or "all" for "all"/"everyone".
+std::optional<std::string> find_participant(const scenario& sc, std::string_view id_or_name);
 // What a character is told when it is its turn: "(It is your turn, <name>. Speak to <name>.)".
 std::string cue(const scenario& sc, const std::string& speaker, const std::string& to);
+// Whom a step speaks to: its `to`, "all" when that is empty.
+const std::string& addressee(const step_event& ev);
 // The characters who hear a step's text (never the speaker): its audience, else the addressee or everyone.
-std::vector<std::string> listeners(const scenario& sc, const json& ev);
+std::vector<std::string> listeners(const scenario& sc, const step_event& ev);
 // Every message a completed step appends, derived from its event alone (probes append nothing).
-std::vector<effect> effects(const scenario& sc, const json& ev);
+std::vector<effect> effects(const scenario& sc, const step_event& ev);
 // The names of the tools a step's generations called (from its event), in call order.
-std::vector<std::string> tools_called(const json& ev);
+std::vector<std::string> tools_called(const step_event& ev);
 // The step's lines in the transcript (its tool calls first, one line each).
-std::string transcript_line(const scenario& sc, const json& ev);
+std::string transcript_line(const scenario& sc, const step_event& ev);
 
 // A scenario id as part of a session id ([A-Za-z0-9_.-], at most 48 characters, "game" when empty).
 std::string sanitize_id(std::string_view s);

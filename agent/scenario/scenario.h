@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/core/character.h"
 #include "engine/status.h"
 
 namespace mnemos::agent {
@@ -216,6 +217,8 @@ std::string shared_prefix_text(const scenario& sc);
 // agent::character_system_prompt (runtime.h) for the character mapped with
 // private_knowledge = private_script. Always starts with shared_prefix_text(sc).
 std::string character_system_text(const scenario& sc, const scenario_character& c);
+// The runtime character a scenario character plays as (private_knowledge = private_script; no shared prefix).
+character runtime_character(const scenario_character& c);
 
 // ---------------------------------------------------------------------------
 // Generated history

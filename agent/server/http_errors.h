@@ -1,5 +1,6 @@
 #pragma once
-// The one mapping from errors to HTTP status codes and OpenAI error types ({"error": {"type"}}).
+// The one mapping from errors to HTTP status codes and OpenAI error types and codes
+// ({"error": {"message", "type", "param", "code"}}; code is always a string).
 // errc values (engine/status.h) map through errc_http_of; refusals that have no errc (authentication,
 // permission, method, size and rate limits of the HTTP layer) through refusal_http_of.
 #include <span>
@@ -11,7 +12,8 @@ namespace mnemos::agent::server_detail {
 struct errc_http {
     errc code;
     unsigned http_status;
-    const char* type;  // the OpenAI error type
+    const char* type;         // the OpenAI error type
+    const char* openai_code;  // the OpenAI error code, e.g. "context_length_exceeded"
 };
 
 // Every row of the table, one per errc value (tests check that each value has one).
@@ -32,12 +34,15 @@ enum class http_refusal {
     upgrade_required,    // 426: a WebSocket path without an upgrade
     headers_too_large,   // 431: header or trailer fields over their limits
     rate_limited,        // 429: over the caller's requests per minute
+    not_implemented,     // 501: an OpenAI endpoint this server does not offer (embeddings)
+    forbidden_origin,    // 403: a CORS preflight from an origin that is not allowed
 };
 
 struct refusal_http {
     http_refusal what;
     unsigned http_status;
     const char* type;
+    const char* openai_code;
 };
 
 const refusal_http& refusal_http_of(http_refusal r);

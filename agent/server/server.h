@@ -6,11 +6,18 @@
 // mnemos::agent::server_detail; rate_limiter.h, turn_queue.h, router.h and http_errors.h are public for tests.
 //
 // Endpoints
-//   GET    /healthz                      {"status":"ok"} (no key needed)
+//   GET    /healthz, /health             {"status":"ok"} (no key needed)
 //   GET    /metrics                      Prometheus text
 //   GET    /v1/models                    the loaded model
-//   POST   /v1/chat/completions          OpenAI-compatible; "stream": true -> SSE; optional
-//                                        "session_id": the messages are appended to that session
+//   GET    /v1/models/{id}               the model (its id, or "mnemos"); another id: 404 model_not_found
+//   POST   /v1/embeddings                501 not_implemented
+//   POST   /v1/chat/completions          OpenAI-compatible; "stream": true -> SSE (usage in a last chunk
+//                                        with "choices": [] when stream_options.include_usage); without
+//                                        "seed" a random one, reported as "mnemos": {"seed"}; optional
+//                                        "session_id" (created on first use, with the request's
+//                                        "character" if any): a resent history is matched against the
+//                                        session's log and only its new tail appended (409
+//                                        session_history_mismatch naming the first message that differs)
 //   POST   /v1/sessions                  {"id"?, "character"?: {name, persona | system_prompt,
 //                                        public_knowledge, private_knowledge, secrets, goals,
 //                                        shared_prefix}} -> 201 {"id", ...}
@@ -44,11 +51,13 @@
 // arrival order: a turn that finds its session running waits asynchronously (no io thread blocks) until the
 // earlier turns have ended and written their replies. The wait is bounded: at most
 // server_options::max_waiting_turns waiting turns per session and turn_wait_timeout_ms each; beyond either,
-// 409 {"error": {"type": "conflict_error", "message": "session '...' is busy: ..."}} (a WebSocket turn gets
+// 409 {"error": {"code": "session_busy", "message": "session '...' is busy: ..."}} (a WebSocket turn gets
 // an error frame). A waiting turn is dropped when its client disconnects, and answers 503 when the server
 // stops. Turns run on the session_manager outside the server (mnemos play) are not queued: a server turn
 // that meets one still gets session_manager's "busy" refusal. Different sessions run concurrently (batched).
-// Errors are 4xx/5xx with {"error": {"message", "type"}}; the server keeps serving.
+// Errors are 4xx/5xx in OpenAI's shape, {"error": {"message", "type", "param", "code"}} with a string code
+// (agent/server/http_errors.h); the server keeps serving. A request refused before its body was read (413,
+// 431) is answered whole, then the connection is closed after its input is drained (bounded).
 // Rate limits (server_options::requests_per_minute, api_key::requests_per_minute):
 // 429 {"error": {"type": "rate_limit_error"}} with a Retry-After header (seconds).
 //
@@ -59,6 +68,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/core/runtime.h"
@@ -98,6 +108,9 @@ inline constexpr size_t k_max_header_bytes = 64 * 1024;   // request line and he
 inline constexpr size_t k_max_field_bytes = 16 * 1024;    // one header or chunked-trailer field; more gets 431
 inline constexpr size_t k_max_trailer_bytes = 16 * 1024;  // all trailer fields of a chunked body; more gets 431
 
+// The access log's lines (server_options::log_requests): plain text, or one JSON object per line.
+enum class access_log_format { text, json };
+
 struct server_options {
     // Address to bind.
     // Default: "127.0.0.1"
@@ -134,9 +147,12 @@ struct server_options {
     // Install a SIGINT/SIGTERM handler that stops the server (the CLI; not tests).
     // Default: false
     bool handle_signals = false;
-    // Log one line per request to stderr (method, path, status; never bodies or keys).
-    // Default: false
+    // Log one line per request to stderr: method, path, status, duration, client address, the API key's name
+    // (never the key), and the prompt, cached and generated tokens when the request ran a generation; never
+    // bodies. Format: log_format (agent/server/src/access_log.h shows both).
+    // Default: false, text
     bool log_requests = false;
+    access_log_format log_format = access_log_format::text;
     // Receives the line of an interactive scenario player from a WebSocket {"type": "player", "name",
     // "content"} frame (mnemos play --serve: the game's player_inbox, agent/player_inbox.h), on an io
     // thread; must not block. Returns "" when the line was taken, else the reason it was not (sent back as
@@ -147,7 +163,15 @@ struct server_options {
     // Longest player line accepted, in bytes.
     // Default: 4096
     size_t max_player_line_bytes = 4096;
+    // Origins allowed to call the server from a browser (CORS): "*" (any) or "scheme://host[:port]" each
+    // (check_cors_origin). Their requests get Access-Control-Allow-Origin, their preflights 204.
+    // Default: none (CORS off: no Access-Control headers, OPTIONS is not answered)
+    std::vector<std::string> cors_origins;
 };
+
+// Whether origin may be a CORS origin: "*" or "http(s)://host[:port]" without a path.
+// Errors: invalid_argument naming the origin and what is wrong.
+status check_cors_origin(std::string_view origin);
 
 // The spectator page served at GET / (agent/server/spectator.html, embedded at build time by
 // agent/server/embed_file.cmake): plain HTML and JavaScript, no external resources. It connects to /v1/ws,

@@ -57,6 +57,24 @@ result<chat_tools> parse_chat_tools(const nlohmann::json& body);
 // Adds the tool section to the messages: appended to the first system message, or a new system message first.
 void add_tools_prompt(std::vector<engine::chat_message>& msgs, const std::string& system_text);
 
+// A tool choice over a registry's tools: the choice and, for named, the function.
+struct tool_choice_spec {
+    tool_choice choice = tool_choice::none;
+    std::string named;
+};
+
+// A `tool_choice` value over the tools of reg: null (the default: automatic, none without tools), "none",
+// "auto" (none without tools), "required", or {"type": "function", "function": {"name": ...}}. Errors:
+// invalid_argument naming 'tool_choice' (malformed, an unknown function, required / named without tools).
+result<tool_choice_spec> parse_tool_choice_value(const nlohmann::json& v, const tools::tool_registry& reg);
+
+// The grammar of a call under a choice over reg: required: a call of any of its tools, from the first token;
+// named: a call of spec.named, from the first token; automatic: a call of any tool after the "<tool_call>"
+// trigger (one leading whitespace allowed); none: null. Errors: invalid_argument when the schema does not
+// compile ("'tools': ..." or "tool 'name': ...").
+result<std::shared_ptr<const engine::grammar>> tool_call_grammar(const tools::tool_registry& reg,
+                                                                 const tool_choice_spec& spec);
+
 // OpenAI message.tool_calls: [{"id": "call_...", "type": "function", "function": {"name", "arguments": string}}].
 nlohmann::json openai_tool_calls(const std::vector<tools::tool_call>& calls);
 
@@ -65,8 +83,8 @@ namespace openai_tools_detail {
 
 // `tools` into ct.registry; returns whether any tool was defined.
 result<bool> parse_tool_definitions(const nlohmann::json& body, chat_tools& ct);
-// `tool_choice` into ct.choice / ct.named (has_tools: whether `tools` defined any).
-status parse_tool_choice(const nlohmann::json& body, bool has_tools, chat_tools& ct);
+// `tool_choice` over ct.registry into ct.choice / ct.named.
+status parse_tool_choice(const nlohmann::json& body, chat_tools& ct);
 // ct.system_text, ct.constraint, ct.trigger and ct.forced_call from ct.choice.
 status compile_choice(chat_tools& ct);
 // `response_format` over the above (json_object / json_schema replace the tools' decoding).

@@ -147,7 +147,8 @@ int main(int argc, char** argv) {
     std::printf("isa: %s%s%s", kernels::isa_name(used), vnni ? " +vnni" : "", amx ? " +amx" : "");
     if (want_isa && std::string(want_isa) != kernels::isa_name(used))
         std::printf(" (%s requested; not on this CPU)", want_isa);
-    std::printf("\n");
+    std::printf("; %d threads (the reference column: the reference engine's figures on 2 threads%s)\n", n_threads,
+                n_threads == 2 ? "" : ", so the ratio is not like for like");
 
     // Figures of the reference engine, 2 threads (prefill: 512-token prompt; decode: batch 1).
     const std::map<std::string, std::pair<double, double>> ref = {

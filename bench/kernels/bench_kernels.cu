@@ -138,6 +138,15 @@ float* device_f32(size_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+        std::printf(
+            "usage: bench_kernels [--quick]\n\n"
+            "The CUDA kernels on the first GPU (one device, no CPU threads involved): device copy bandwidth, then\n"
+            "paged attention (decode and prefill chunks) in time and GB/s beside the copy bandwidth. Prints a\n"
+            "table, then one JSON line; without a CUDA device it says so and measures nothing.\n"
+            "  --quick   5 iterations per case instead of 20\n");
+        return 0;
+    }
     const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
     if (kc::device_count() == 0) {
         std::printf("bench_kernels: no CUDA device, nothing measured\n");

@@ -135,6 +135,11 @@ void engine::emit_token(sequence& s, token_id tok) {
     s.pending = tok;
 }
 
+void engine::report_logprobs(sequence& s, token_id tok) {
+    s.info.logprobs.push_back(logprobs_of(raw_logits_, tok, s.req.top_logprobs));
+    if (s.req.on_logprobs) s.req.on_logprobs(s.info.logprobs.back());
+}
+
 void engine::advance_constraint(sequence& s, token_id tok) {
     const tokenizer& tk = model_->tok();
     if (!s.req.constraint || tk.is_eog(tok)) return;
@@ -239,7 +244,7 @@ void engine::admit() {
         q.stops = std::make_unique<stop_matcher>(q.req.stop);
         q.history = q.req.prompt;
         if (q.req.constraint && q.req.constraint_trigger.empty()) q.gstate = q.req.constraint->start();
-        if (opt_.prefix_cache) {
+        if (opt_.prefix_cache && q.req.reuse_prefix) {
             // A long history: what the first step will not need stays parked (or is parked once read).
             kv_cache::match_hooks hooks;
             if (fwd_->sparse_engages(q.info.n_prompt)) hooks = fwd_->sparse_resume_hooks(q.kv, q.req.prompt);
@@ -332,7 +337,10 @@ bool engine::step() {
                     masks_->fill(*s.gstate, mask_);
                     allowed = mask_.data();
                 }
+                // The sampler changes lg in place (penalties): the raw row is kept for the log-probabilities.
+                if (s.req.logprobs) raw_logits_.assign(lg.begin(), lg.end());
                 const token_id tok = s.smp->sample(lg, s.history, allowed);
+                if (s.req.logprobs && tok >= 0) report_logprobs(s, tok);
                 if (tok < 0) {
                     finish(s, finish_reason::error, make_error(errc::internal, "no token is allowed by the grammar"));
                 } else {

@@ -22,52 +22,12 @@
 #include <cstring>
 #include <map>
 
+#include "engine/src/grammar_internal.h"
 #include "engine/src/grammar_json.h"
-#include "engine/tokenizer.h"
+#include "engine/src/grammar_schema_normalize.h"
+#include "engine/src/grammar_schema_scalar.h"
 
 namespace mnemos::engine {
-
-enum class node_kind : uint8_t { string, number, literal, array, object, map, any_of, lead };
-
-struct grammar::node {
-    node_kind kind = node_kind::string;
-    int32_t a = 0, b = 0, c = 0;
-    std::vector<int32_t> dispatch;  // any_of: [256]
-};
-
-struct grammar::trie {
-    struct tnode {
-        std::vector<std::pair<uint8_t, int32_t>> next;
-        int32_t terminal = -1;  // literal index ending here
-        uint64_t keys = 0;      // literals (< 64) in this subtree
-    };
-    std::vector<tnode> nodes;  // [0] root
-    std::vector<std::string> literals;
-
-    int32_t child(int32_t n, uint8_t b) const {
-        for (const auto& [c, i] : nodes[static_cast<size_t>(n)].next)
-            if (c == b) return i;
-        return -1;
-    }
-};
-
-struct grammar::obj_group {
-    struct alt {
-        uint64_t has = 0;       // keys it declares
-        uint64_t required = 0;  // keys it requires
-    };
-    std::vector<std::string> keys;
-    int32_t key_trie = 0;
-    std::vector<alt> alts;
-    std::vector<int32_t> value;  // [key] value node, shared by the alternatives; -1: see value_per_alt
-    // [key][alt] value node when the alternatives' schemas for a key differ (not by enum/const only): the key
-    // is allowed only once the live alternatives agree on it (an earlier discriminating key decided).
-    std::vector<std::vector<int32_t>> value_per_alt;
-    uint64_t per_alt_keys = 0;  // keys with value_per_alt
-    // [key][alt]: which literals (bit per literal, at most 64) of a discriminating key's union-literal value
-    // each alternative accepts; empty when the alternatives share the key's schema.
-    std::vector<std::vector<uint64_t>> accept;
-};
 
 grammar::grammar() = default;
 grammar::~grammar() = default;
@@ -78,15 +38,36 @@ grammar::~grammar() = default;
 
 namespace {
 
-const char* const k_ignored[] = {"description", "title", "default", "examples", "format", "$schema", "$id", "$comment"};
-const char* const k_known[] = {"type",      "properties", "required", "additionalProperties",
-                               "items",     "minItems",   "maxItems", "maxLength",
-                               "minLength", "enum",       "const",    "anyOf"};
+const char* const k_known[] = {"type",
+                               "properties",
+                               "required",
+                               "additionalProperties",
+                               "items",
+                               "minItems",
+                               "maxItems",
+                               "maxLength",
+                               "minLength",
+                               "enum",
+                               "const",
+                               "anyOf",
+                               "minimum",
+                               "maximum",
+                               "exclusiveMinimum",
+                               "exclusiveMaximum",
+                               "multipleOf",
+                               "pattern",
+                               "format",
+                               "prefixItems",
+                               "additionalItems",
+                               "minProperties",
+                               "maxProperties",
+                               "propertyNames"};
 
-bool is_ignored(const std::string& k) {
-    for (const char* x : k_ignored)
-        if (k == x) return true;
-    return false;
+bool is_ignored(const std::string& k) { return is_annotation(k); }
+// contentEncoding and contentMediaType beside a pattern: annotations (JSON Schema 2020-12) of what the pattern
+// enforces (Zod's base64 and base64url strings carry both).
+bool annotates_pattern(const std::string& k, const json_value& s) {
+    return (k == "contentEncoding" || k == "contentMediaType") && s.find("pattern");
 }
 bool is_known(const std::string& k) {
     for (const char* x : k_known)
@@ -97,13 +78,14 @@ bool is_known(const std::string& k) {
 }  // namespace
 
 struct grammar_builder {
+    static constexpr int32_t k_never = -2;  // compile(): the schema accepts nothing (a cut recursion, false)
     grammar& g;
     status err;
     std::map<int32_t, int32_t> any_by_depth;
     int32_t free_string = -1;
 
     bool fail(errc c, const std::string& path, const std::string& what) {
-        if (err.ok()) err = make_error(c, (path.empty() ? std::string("#") : path) + ": " + what);
+        if (err.ok()) err = make_error(c, path.empty() ? what : path + ": " + what);
         return false;
     }
 
@@ -198,13 +180,11 @@ struct grammar_builder {
 
     // Checks keywords and their value kinds.
     bool check(const json_value& s, const std::string& path) {
-        if (s.kind == json_value::k_bool) {
-            if (!s.boolean) return fail(errc::unsupported, path, "the schema 'false' accepts nothing");
-            return true;
-        }
+        if (s.kind == json_value::k_bool) return true;
         if (s.kind != json_value::k_object) return fail(errc::invalid_argument, path, "a schema must be an object");
         for (const auto& [k, v] : s.object) {
-            if (!is_known(k)) return fail(errc::unsupported, path, "keyword '" + k + "' is not supported");
+            if (!is_known(k) && !annotates_pattern(k, s))
+                return fail(errc::unsupported, path, "keyword '" + k + "' is not supported");
             if (k == "enum" && (v.kind != json_value::k_array || v.array.empty()))
                 return fail(errc::invalid_argument, path, "'enum' must be a non-empty array");
             if (k == "enum" || k == "const") {
@@ -229,9 +209,11 @@ struct grammar_builder {
                     if (x.kind != json_value::k_string)
                         return fail(errc::invalid_argument, path, "'required' must hold strings");
             }
-            if (k == "additionalProperties" && !(v.kind == json_value::k_bool && !v.boolean))
-                return fail(errc::unsupported, path,
-                            "keyword 'additionalProperties' other than false is not supported");
+            if ((k == "additionalProperties" || k == "propertyNames" || k == "additionalItems") &&
+                v.kind != json_value::k_bool && v.kind != json_value::k_object)
+                return fail(errc::invalid_argument, path, "'" + k + "' must be a schema");
+            if (k == "prefixItems" && v.kind != json_value::k_array)
+                return fail(errc::invalid_argument, path, "'prefixItems' must be an array");
             if (k == "type") {
                 const auto ok_type = [](const json_value& t) {
                     static const char* types[] = {"object", "array", "string", "number", "integer", "boolean", "null"};
@@ -262,7 +244,7 @@ struct grammar_builder {
                  std::vector<std::unique_ptr<json_value>>& keep) {
         if (!check(s, path)) return false;
         if (s.kind == json_value::k_bool) {
-            out.push_back({&s, "any", path});
+            out.push_back({&s, s.boolean ? "any" : "never", path});
             return true;
         }
         if (const json_value* any = s.find("anyOf")) {
@@ -290,14 +272,166 @@ struct grammar_builder {
         }
         if (t) {
             out.push_back({&s, t->str, path});
-        } else if (s.find("properties") || s.find("required")) {
+        } else if (s.find("properties") || s.find("required") || s.find("additionalProperties") ||
+                   s.find("minProperties") || s.find("maxProperties") || s.find("propertyNames")) {
             out.push_back({&s, "object", path});
-        } else if (s.find("items") || s.find("minItems") || s.find("maxItems")) {
+        } else if (s.find("items") || s.find("minItems") || s.find("maxItems") || s.find("prefixItems")) {
             out.push_back({&s, "array", path});
-        } else if (s.find("maxLength") || s.find("minLength")) {
+        } else if (s.find("maxLength") || s.find("minLength") || string_needs_dfa(s)) {
             out.push_back({&s, "string", path});
+        } else if (number_needs_dfa(s)) {
+            out.push_back({&s, "number", path});
         } else {
             out.push_back({&s, "any", path});
+        }
+        return true;
+    }
+
+    // The alternatives of a schema by kind; literals (booleans, null, enum/const values) sorted and unique.
+    struct alt_groups {
+        std::vector<const alt_ref*> objects, arrays, strings, numbers;
+        std::vector<std::string> lits;
+        bool integer_only = true;  // every number alternative is an integer
+    };
+
+    alt_groups group_alternatives(const std::vector<alt_ref>& alts) {
+        alt_groups gr;
+        for (const auto& a : alts) {
+            if (a.type == "object")
+                gr.objects.push_back(&a);
+            else if (a.type == "array")
+                gr.arrays.push_back(&a);
+            else if (a.type == "string")
+                gr.strings.push_back(&a);
+            else if (a.type == "number" || a.type == "integer") {
+                gr.numbers.push_back(&a);
+                if (a.type == "number") gr.integer_only = false;
+            } else if (a.type == "boolean") {
+                gr.lits.push_back("true");
+                gr.lits.push_back("false");
+            } else if (a.type == "null") {
+                gr.lits.push_back("null");
+            } else if (a.type == "literal") {
+                literals_of(*a.schema, gr.lits);
+            }
+        }
+        std::sort(gr.lits.begin(), gr.lits.end());
+        gr.lits.erase(std::unique(gr.lits.begin(), gr.lits.end()), gr.lits.end());
+        return gr;
+    }
+
+    // Which node each first byte of the value leads to (an any_of node's dispatch), and the nodes used.
+    struct dispatch_table {
+        std::vector<int32_t> d = std::vector<int32_t>(256, -1);
+        std::vector<int32_t> targets;
+        void set(const std::string& bytes, int32_t n) {
+            for (char c : bytes) d[static_cast<unsigned char>(c)] = n;
+            targets.push_back(n);
+        }
+    };
+    static constexpr const char* k_number_starts = "-0123456789";
+
+    // Objects (merged) and arrays (one schema). False on an error (already reported).
+    bool compile_containers(const alt_groups& gr, const std::string& path, int32_t depth, dispatch_table& t) {
+        if (!gr.objects.empty()) {
+            const int32_t n = compile_objects(gr.objects, depth);
+            if (n == -1) return false;
+            if (n >= 0) t.set("{", n);
+        }
+        if (gr.arrays.empty()) return true;
+        for (size_t i = 1; i < gr.arrays.size(); ++i)
+            if (gr.arrays[i]->schema->dump() != gr.arrays[0]->schema->dump()) {
+                fail(errc::unsupported, path, "anyOf with several different array schemas is not supported");
+                return false;
+            }
+        const int32_t n = compile_array(*gr.arrays[0]->schema, gr.arrays[0]->path, depth);
+        if (n == -1) return false;
+        if (n >= 0) t.set("[", n);
+        return true;
+    }
+
+    // Numbers with bounds and strings with pattern/format: one automaton each, literals of their kind included
+    // (their groups are emptied). False on an error.
+    bool compile_scalar_automata(alt_groups& gr, const std::string& path, dispatch_table& t) {
+        if (!gr.numbers.empty() && std::any_of(gr.numbers.begin(), gr.numbers.end(),
+                                               [](const alt_ref* a) { return number_needs_dfa(*a->schema); })) {
+            const int32_t n = number_automaton(gr.numbers, gr.lits);
+            if (n < 0) return false;
+            t.set(k_number_starts, n);
+            gr.numbers.clear();
+        }
+        if (!gr.strings.empty() && std::any_of(gr.strings.begin(), gr.strings.end(),
+                                               [](const alt_ref* a) { return string_needs_dfa(*a->schema); })) {
+            const int32_t n = string_automaton(gr.strings, gr.lits, path);
+            if (n < 0) return false;
+            t.set("\"", n);
+            gr.strings.clear();
+        }
+        return true;
+    }
+
+    // Free strings (length bounds only), free numbers and the literals neither covers. False on an error.
+    bool compile_free_scalars(const alt_groups& gr, const std::string& path, dispatch_table& t) {
+        int64_t str_max = -1, str_min = -1;
+        bool str_unbounded = false;
+        for (const auto* a : gr.strings) {
+            int64_t mx = -1, mn = 0;
+            if (!get_int(*a->schema, "maxLength", a->path, mx) || !get_int(*a->schema, "minLength", a->path, mn))
+                return false;
+            if (mx < 0) str_unbounded = true;
+            str_max = std::max(str_max, mx);
+            str_min = str_min < 0 ? mn : std::min(str_min, mn);
+        }
+        const int64_t cap = g.opt_.max_string_chars;
+        const std::string number_starts = k_number_starts;
+        std::vector<std::string> rest;  // literals not covered by a free string or number alternative
+        for (const auto& l : gr.lits) {
+            const bool is_str = !l.empty() && l[0] == '"';
+            const bool is_num = !l.empty() && number_starts.find(l[0]) != std::string::npos;
+            if (is_str && !gr.strings.empty()) {
+                if (gr.strings.size() > 1 || str_min > 0 ||
+                    (!str_unbounded && str_max < static_cast<int64_t>(l.size()))) {
+                    fail(errc::unsupported, path, "anyOf mixing a bounded string with a string enum is not supported");
+                    return false;
+                }
+                continue;  // the free string accepts it
+            }
+            if (is_num && !gr.numbers.empty()) {
+                if (gr.integer_only && l.find_first_of(".eE") != std::string::npos) {
+                    fail(errc::unsupported, path, "anyOf mixing integer with a non-integer enum is not supported");
+                    return false;
+                }
+                continue;
+            }
+            rest.push_back(l);
+        }
+        if (!gr.strings.empty()) {
+            if (gr.strings.size() > 1 && str_min > 0) {
+                fail(errc::unsupported, path, "anyOf of several strings with minLength is not supported");
+                return false;
+            }
+            const int64_t mx = str_unbounded ? cap : std::min(str_max, cap);
+            if (str_min > mx) {
+                fail(errc::invalid_argument, path, "minLength is above maxLength");
+                return false;
+            }
+            t.set("\"", string_node(static_cast<int32_t>(str_min), static_cast<int32_t>(mx)));
+        }
+        if (!gr.numbers.empty()) t.set(k_number_starts, add(node_kind::number, gr.integer_only ? 1 : 0));
+        return rest.empty() || add_literals(rest, path, t);
+    }
+
+    // One trie node for the literals, dispatched by their first bytes. False when a byte is taken.
+    bool add_literals(const std::vector<std::string>& rest, const std::string& path, dispatch_table& t) {
+        const int32_t n = add(node_kind::literal, add_trie(rest));
+        t.targets.push_back(n);
+        for (const auto& l : rest) {
+            const auto c = static_cast<unsigned char>(l[0]);
+            if (t.d[c] >= 0 && t.d[c] != n) {
+                fail(errc::internal, path, "literal overlaps another alternative");
+                return false;
+            }
+            t.d[c] = n;
         }
         return true;
     }
@@ -313,154 +447,127 @@ struct grammar_builder {
         if (!flatten(s, path, alts, keep)) return -1;
         for (const auto& a : alts)
             if (a.type == "any") return any_node(depth);
-
-        std::vector<const alt_ref*> objects, arrays, strings, numbers;
-        std::vector<std::string> lits;
-        bool integer_only = true;
-        for (const auto& a : alts) {
-            if (a.type == "object")
-                objects.push_back(&a);
-            else if (a.type == "array")
-                arrays.push_back(&a);
-            else if (a.type == "string")
-                strings.push_back(&a);
-            else if (a.type == "number" || a.type == "integer") {
-                numbers.push_back(&a);
-                if (a.type == "number") integer_only = false;
-            } else if (a.type == "boolean") {
-                lits.push_back("true");
-                lits.push_back("false");
-            } else if (a.type == "null") {
-                lits.push_back("null");
-            } else if (a.type == "literal") {
-                literals_of(*a.schema, lits);
-            }
-        }
-        std::sort(lits.begin(), lits.end());
-        lits.erase(std::unique(lits.begin(), lits.end()), lits.end());
-
-        std::vector<int32_t> d(256, -1);
-        std::vector<int32_t> targets;
-        const auto set_targets = [&](const std::string& bytes, int32_t n) {
-            for (char c : bytes) d[static_cast<unsigned char>(c)] = n;
-            targets.push_back(n);
-        };
-        const std::string number_starts = "-0123456789";
-
-        if (!objects.empty()) {
-            const int32_t n = compile_objects(objects, depth);
-            if (n < 0) return -1;
-            set_targets("{", n);
-        }
-        if (!arrays.empty()) {
-            for (size_t i = 1; i < arrays.size(); ++i)
-                if (arrays[i]->schema->dump() != arrays[0]->schema->dump()) {
-                    fail(errc::unsupported, path, "anyOf with several different array schemas is not supported");
-                    return -1;
-                }
-            const int32_t n = compile_array(*arrays[0]->schema, arrays[0]->path, depth);
-            if (n < 0) return -1;
-            set_targets("[", n);
-        }
-        // Literals not covered by a free string or number alternative.
-        std::vector<std::string> rest;
-        int64_t str_max = -1, str_min = -1;
-        bool str_unbounded = false;
-        for (const auto* a : strings) {
-            int64_t mx = -1, mn = 0;
-            if (!get_int(*a->schema, "maxLength", a->path, mx) || !get_int(*a->schema, "minLength", a->path, mn))
-                return -1;
-            if (mx < 0) str_unbounded = true;
-            str_max = std::max(str_max, mx);
-            str_min = str_min < 0 ? mn : std::min(str_min, mn);
-        }
-        const int64_t cap = g.opt_.max_string_chars;
-        for (const auto& l : lits) {
-            const bool is_str = !l.empty() && l[0] == '"';
-            const bool is_num = !l.empty() && number_starts.find(l[0]) != std::string::npos;
-            if (is_str && !strings.empty()) {
-                if (strings.size() > 1 || str_min > 0 || (!str_unbounded && str_max < static_cast<int64_t>(l.size()))) {
-                    fail(errc::unsupported, path, "anyOf mixing a bounded string with a string enum is not supported");
-                    return -1;
-                }
-                continue;  // the free string accepts it
-            }
-            if (is_num && !numbers.empty()) {
-                if (integer_only && l.find_first_of(".eE") != std::string::npos) {
-                    fail(errc::unsupported, path, "anyOf mixing integer with a non-integer enum is not supported");
-                    return -1;
-                }
-                continue;
-            }
-            rest.push_back(l);
-        }
-        if (!strings.empty()) {
-            if (strings.size() > 1 && str_min > 0) {
-                fail(errc::unsupported, path, "anyOf of several strings with minLength is not supported");
-                return -1;
-            }
-            const int64_t mx = str_unbounded ? cap : std::min(str_max, cap);
-            if (str_min > mx) {
-                fail(errc::invalid_argument, path, "minLength is above maxLength");
-                return -1;
-            }
-            set_targets("\"", string_node(static_cast<int32_t>(str_min), static_cast<int32_t>(mx)));
-        }
-        if (!numbers.empty()) set_targets(number_starts, add(node_kind::number, integer_only ? 1 : 0));
-        if (!rest.empty()) {
-            const int32_t n = add(node_kind::literal, add_trie(rest));
-            targets.push_back(n);
-            for (const auto& l : rest) {
-                const auto c = static_cast<unsigned char>(l[0]);
-                if (d[c] >= 0 && d[c] != n) {
-                    fail(errc::internal, path, "literal overlaps another alternative");
-                    return -1;
-                }
-                d[c] = n;
-            }
-        }
-        if (targets.empty()) {
-            fail(errc::unsupported, path, "the schema accepts nothing");
+        if (std::all_of(alts.begin(), alts.end(), [](const alt_ref& a) { return a.type == "never"; })) return k_never;
+        alt_groups gr = group_alternatives(alts);
+        dispatch_table t;
+        if (!compile_containers(gr, path, depth, t) || !compile_scalar_automata(gr, path, t) ||
+            !compile_free_scalars(gr, path, t))
             return -1;
-        }
-        if (targets.size() == 1) return targets[0];
+        if (t.targets.empty()) return k_never;
+        if (t.targets.size() == 1) return t.targets[0];
         const int32_t id = add(node_kind::any_of);
-        g.nodes_[static_cast<size_t>(id)].dispatch = std::move(d);
+        g.nodes_[static_cast<size_t>(id)].dispatch = std::move(t.d);
         return id;
     }
 
+    int32_t add_dfa(const raw_dfa& d, bool quoted, int32_t min_len, int32_t max_len) {
+        g.dfas_.push_back(dfa_finalize(quoted ? dfa_quote(d) : d, quoted));
+        return add(node_kind::dfa, static_cast<int32_t>(g.dfas_.size()) - 1, min_len, max_len);
+    }
+
+    // Number alternatives with bounds or multipleOf (and the numeric literals, taken out of lits): one automaton.
+    int32_t number_automaton(const std::vector<const alt_ref*>& numbers, std::vector<std::string>& lits) {
+        std::vector<scalar_alt> alts;
+        for (const auto* a : numbers) alts.push_back({a->schema, a->path, a->type == "integer"});
+        std::vector<std::string> nums, others;
+        for (const auto& l : lits) (l[0] == '-' || (l[0] >= '0' && l[0] <= '9') ? nums : others).push_back(l);
+        raw_dfa d;
+        if (status st = number_dfa(alts, nums, g.opt_, d); !st.ok()) return fail(st.code(), "", st.message()), -1;
+        lits = std::move(others);
+        return add_dfa(d, false, 0, 0);
+    }
+
+    // String alternatives with pattern or format (and the string literals, taken out of lits): one automaton.
+    // The alternatives must share their length bounds.
+    int32_t string_automaton(const std::vector<const alt_ref*>& strings, std::vector<std::string>& lits,
+                             const std::string& path) {
+        std::vector<scalar_alt> alts;
+        int64_t mn = 0, mx = -1;
+        for (size_t i = 0; i < strings.size(); ++i) {
+            const auto* a = strings[i];
+            int64_t lo = 0, hi = -1;
+            if (!get_int(*a->schema, "minLength", a->path, lo) || !get_int(*a->schema, "maxLength", a->path, hi))
+                return -1;
+            if (i > 0 && (lo != mn || hi != mx))
+                return fail(errc::unsupported, path,
+                            "anyOf of strings with a pattern or format and different "
+                            "minLength/maxLength is not supported"),
+                       -1;
+            mn = lo, mx = hi;
+            alts.push_back({a->schema, a->path, false});
+        }
+        std::vector<std::string> strs, others;
+        for (const auto& l : lits) {
+            json_value v;
+            std::string e;
+            if (l[0] == '"' && json_value::parse(l, v, e)) {
+                strs.push_back(v.str);
+                continue;
+            }
+            others.push_back(l);
+        }
+        raw_dfa d;
+        if (status st = string_dfa(alts, strs, d); !st.ok()) return fail(st.code(), "", st.message()), -1;
+        lits = std::move(others);
+        const int64_t cap = g.opt_.max_string_chars;
+        mx = mx < 0 ? cap : std::min(mx, cap);
+        const int32_t n = add_dfa(d, true, static_cast<int32_t>(mn), static_cast<int32_t>(mx));
+        const byte_dfa& bd = g.dfas_.back();
+        if (bd.min_chars[size_t(bd.start)] > mx || bd.max_chars[size_t(bd.start)] < mn)
+            return fail(errc::unsupported, path, "no string matching the pattern/format fits minLength/maxLength"), -1;
+        return n;
+    }
+
+    // items (or a prefixItems tuple and items for the rest; draft 7: items as an array, additionalItems).
     int32_t compile_array(const json_value& s, const std::string& path, int32_t depth) {
         int64_t mn = 0, mx = -1;
         if (!get_int(s, "minItems", path, mn) || !get_int(s, "maxItems", path, mx)) return -1;
+        const json_value* prefix = s.find("prefixItems");
+        const json_value* rest = s.find("items");
+        std::string rest_path = path + "/items";
+        if (rest && rest->kind == json_value::k_array) {
+            prefix = rest;
+            rest = s.find("additionalItems");
+            rest_path = path + "/additionalItems";
+        }
+        std::vector<int32_t> pre;
+        int64_t limit = -1;  // most items the item schemas allow (a cut recursion, false); -1: no limit
+        for (size_t i = 0; prefix && i < prefix->array.size() && limit < 0; ++i) {
+            const int32_t n = compile(prefix->array[i], path + "/prefixItems/" + std::to_string(i), depth + 1);
+            if (n == -1) return -1;
+            if (n == k_never) limit = static_cast<int64_t>(i);
+            if (n >= 0) pre.push_back(n);
+        }
+        int32_t item = -1;
+        if (limit < 0) {
+            item = rest ? compile(*rest, rest_path, depth + 1) : any_node(1);
+            if (item == -1) return -1;
+            if (item == k_never) item = -1, limit = static_cast<int64_t>(pre.size());
+        }
         const int64_t cap = g.opt_.max_array_items;
         mx = mx < 0 ? std::max(cap, mn) : mx;
+        if (limit >= 0) mx = std::min(mx, limit);
         if (mn > mx) {
-            fail(errc::invalid_argument, path, "minItems is above maxItems");
-            return -1;
+            if (limit >= 0) return k_never;
+            return fail(errc::invalid_argument, path, "minItems is above maxItems"), -1;
         }
         if (mx > 32000) mx = 32000;
-        const json_value* items = s.find("items");
-        int32_t item;
-        if (items) {
-            if (items->kind == json_value::k_array) {
-                fail(errc::unsupported, path + "/items", "tuple 'items' (an array of schemas) is not supported");
-                return -1;
-            }
-            item = compile(*items, path + "/items", depth + 1);
-        } else {
-            item = any_node(1);
-        }
-        if (item < 0) return -1;
-        return add(node_kind::array, item, static_cast<int32_t>(mn), static_cast<int32_t>(mx));
+        const int32_t id = add(node_kind::array, item, static_cast<int32_t>(mn), static_cast<int32_t>(mx));
+        g.nodes_[static_cast<size_t>(id)].prefix = std::move(pre);
+        return id;
     }
 
     int32_t compile_objects(const std::vector<const alt_ref*>& objs, int32_t depth) {
         for (const auto* o : objs) {
-            if (o->schema->find("properties")) continue;
+            if (!is_map(*o->schema)) continue;
             if (o->schema->find("required")) {
                 fail(errc::unsupported, o->path, "'required' without 'properties' is not supported");
                 return -1;
             }
+            if (objs.size() == 1) return compile_map(*o->schema, o->path, depth);
+            if (o->schema->find("additionalProperties") || o->schema->find("propertyNames") ||
+                o->schema->find("minProperties") || o->schema->find("maxProperties"))
+                return fail(errc::unsupported, o->path, "a constrained map beside other object alternatives"), -1;
             return any_map(depth);  // any object: accepts whatever the other alternatives would
         }
         if (objs.size() > 32) {
@@ -479,7 +586,18 @@ struct grammar_builder {
         for (size_t ai = 0; ai < objs.size(); ++ai) {
             const json_value& s = *objs[ai]->schema;
             grammar::obj_group::alt alt;
-            for (const auto& [k, v] : s.find("properties")->object) {
+            int64_t mn = 0, mx = 64;
+            if (!get_int(s, "minProperties", objs[ai]->path, mn) || !get_int(s, "maxProperties", objs[ai]->path, mx))
+                return -1;
+            alt.min_props = static_cast<int32_t>(std::min<int64_t>(mn, 65));
+            alt.max_props = static_cast<int32_t>(std::min<int64_t>(mx, 64));
+            static const json_value no_properties = [] {
+                json_value v;
+                v.kind = json_value::k_object;
+                return v;
+            }();
+            const json_value* props = s.find("properties");
+            for (const auto& [k, v] : (props ? props : &no_properties)->object) {
                 const int32_t ki = key_index(k);
                 if (ki >= 64) {
                     fail(errc::unsupported, objs[ai]->path, "more than 64 properties");
@@ -503,6 +621,7 @@ struct grammar_builder {
             }
             grp.alts.push_back(alt);
         }
+        std::vector<uint8_t> dead(objs.size(), 0);  // alternatives that require a key that accepts nothing
         // Values: one shared schema per key, or enum/const values that tell the alternatives apart.
         for (size_t ki = 0; ki < grp.keys.size(); ++ki) {
             const auto& col = per_key[ki];
@@ -522,8 +641,10 @@ struct grammar_builder {
             grp.value_per_alt.emplace_back();
             if (same) {
                 const int32_t v = compile(*first, first_path, depth + 1);
-                if (v < 0) return -1;
-                grp.value.push_back(v);
+                if (v == -1) return -1;
+                if (v == k_never)
+                    for (size_t ai = 0; ai < col.size(); ++ai) drop_key(grp, ki, ai, dead);
+                grp.value.push_back(v >= 0 ? v : -1);
                 grp.accept.emplace_back();
                 continue;
             }
@@ -535,12 +656,14 @@ struct grammar_builder {
                     const std::string text = col[ai].first->dump();
                     for (const auto& [t, n] : done)
                         if (t == text) per[ai] = n;
-                    if (per[ai] < 0) {
+                    if (per[ai] == -1) {
                         per[ai] = compile(*col[ai].first, col[ai].second, depth + 1);
-                        if (per[ai] < 0) return -1;
+                        if (per[ai] == -1) return -1;
                         done.emplace_back(text, per[ai]);
                     }
                 }
+                for (size_t ai = 0; ai < col.size(); ++ai)
+                    if (per[ai] == k_never) drop_key(grp, ki, ai, dead), per[ai] = -1;
                 grp.value.push_back(-1);
                 grp.value_per_alt.back() = std::move(per);
                 grp.per_alt_keys |= uint64_t(1) << ki;
@@ -570,8 +693,60 @@ struct grammar_builder {
         std::vector<std::string> enc;
         for (const auto& k : grp.keys) enc.push_back(encode_json_string(k));
         grp.key_trie = add_trie(enc);
+        for (size_t ai = 0; ai < grp.alts.size(); ++ai) {
+            const auto& a = grp.alts[ai];
+            if (!dead[ai] && a.min_props <= std::min(a.max_props, __builtin_popcountll(a.has)) &&
+                __builtin_popcountll(a.required) <= a.max_props)
+                grp.init_live |= uint32_t(1) << ai;
+        }
+        if (grp.init_live == 0) return k_never;
         g.objects_.push_back(std::move(grp));
         return add(node_kind::object, static_cast<int32_t>(g.objects_.size()) - 1);
+    }
+
+    // A key whose value accepts nothing: left out of alternative ai, which dies if it requires the key.
+    static void drop_key(grammar::obj_group& grp, size_t ki, size_t ai, std::vector<uint8_t>& dead) {
+        const uint64_t bit = uint64_t(1) << ki;
+        if (!(grp.alts[ai].has & bit)) return;
+        grp.alts[ai].has &= ~bit;
+        if (grp.alts[ai].required & bit) dead[ai] = 1;
+    }
+
+    // An object without properties is a map unless additionalProperties is false.
+    static bool is_map(const json_value& s) {
+        if (s.find("properties")) return false;
+        const json_value* ap = s.find("additionalProperties");
+        return !(ap && ap->kind == json_value::k_bool && !ap->boolean);
+    }
+
+    // additionalProperties (values), propertyNames (keys: a string schema), minProperties, maxProperties.
+    int32_t compile_map(const json_value& s, const std::string& path, int32_t depth) {
+        int64_t mn = 0, mx = g.opt_.max_any_items;
+        if (!get_int(s, "minProperties", path, mn) || !get_int(s, "maxProperties", path, mx)) return -1;
+        mx = std::min<int64_t>(std::max<int64_t>(mx < 0 ? g.opt_.max_any_items : mx, mn), 32000);
+        if (mn > mx) return fail(errc::invalid_argument, path, "minProperties is above maxProperties"), -1;
+        const json_value* ap = s.find("additionalProperties");
+        int32_t value = ap ? compile(*ap, path + "/additionalProperties", depth + 1) : any_node(std::max(depth, 1));
+        if (value == -1) return -1;
+        if (value == k_never) {
+            if (mn > 0) return k_never;
+            value = any_node(std::max(depth, 1)), mx = 0;
+        }
+        int32_t key = -1;
+        if (const json_value* pn = s.find("propertyNames")) {
+            key = compile(*pn, path + "/propertyNames", depth + 1);
+            if (key == -1) return -1;
+            const auto kind = key >= 0 ? g.nodes_[static_cast<size_t>(key)].kind : node_kind::any_of;
+            if (kind != node_kind::string &&
+                !(kind == node_kind::dfa && g.dfas_[size_t(g.nodes_[size_t(key)].a)].quoted))
+                return fail(errc::unsupported, path + "/propertyNames", "'propertyNames' must be a string schema"), -1;
+        } else {
+            if (free_string < 0) free_string = string_node(0, g.opt_.max_string_chars);
+            key = free_string;
+        }
+        const int32_t id = add(node_kind::map, value, key, static_cast<int32_t>(mx));
+        g.nodes_[static_cast<size_t>(id)].d = static_cast<int32_t>(mn);
+        return id;
     }
 
     int32_t any_map(int32_t depth) {
@@ -596,608 +771,16 @@ result<std::shared_ptr<const grammar>> grammar::from_json_schema(std::string_vie
     o.max_exp_digits = std::clamp(o.max_exp_digits, 1, 250);
     std::shared_ptr<grammar> g(new grammar());
     g->opt_ = o;
+    json_value norm;
+    if (status st = normalize_schema(doc, std::clamp(o.max_recursion, 0, 64), norm); !st.ok()) return st;
     grammar_builder b{*g, {}, {}, -1};
-    const int32_t root = b.compile(doc, "#", 0);
+    const int32_t root = b.compile(norm, "#", 0);
+    if (root == grammar_builder::k_never)
+        return make_error(errc::unsupported, "#: the schema accepts nothing (or its recursion does not end within " +
+                                                 std::to_string(o.max_recursion) + " levels)");
     if (root < 0) return b.err.ok() ? make_error(errc::internal, "grammar compilation failed") : b.err;
     g->root_ = root;
     if (o.max_leading_whitespace > 0) g->root_ = b.add(node_kind::lead, root, std::min(o.max_leading_whitespace, 1000));
     return std::shared_ptr<const grammar>(std::move(g));
 }
-
-// ---------------------------------------------------------------------------------------------------
-// The automaton
-// ---------------------------------------------------------------------------------------------------
-
-grammar_state grammar::start() const {
-    grammar_state s;
-    s.g_ = this;
-    s.depth_ = 1;
-    s.f_[0] = grammar_frame{};
-    s.f_[0].node = root_;
-    return s;
-}
-
-grammar_state& grammar_state::operator=(const grammar_state& o) {
-    g_ = o.g_;
-    depth_ = o.depth_;
-    std::memcpy(f_.data(), o.f_.data(), sizeof(grammar_frame) * static_cast<size_t>(depth_));
-    return *this;
-}
-
-struct grammar_ops {
-    enum res { accepted, rejected, retry };
-
-    static bool push(grammar_state& st, int32_t node) {
-        if (st.depth_ >= grammar_state::k_max_depth) return false;
-        st.f_[static_cast<size_t>(st.depth_)] = grammar_frame{};
-        st.f_[static_cast<size_t>(st.depth_)].node = node;
-        st.depth_++;
-        return true;
-    }
-
-    // Pops the top frame; `lit` is the literal it matched (or -1), for an object's discriminator.
-    static void pop(grammar_state& st, int32_t lit) {
-        st.depth_--;
-        if (st.depth_ == 0 || lit < 0) return;
-        grammar_frame& p = st.f_[static_cast<size_t>(st.depth_ - 1)];
-        const grammar::node& pn = st.g_->nodes_[static_cast<size_t>(p.node)];
-        if (pn.kind != node_kind::object || p.key < 0) return;
-        const auto& grp = st.g_->objects_[static_cast<size_t>(pn.a)];
-        const auto& acc = grp.accept[static_cast<size_t>(p.key)];
-        if (acc.empty()) return;
-        for (size_t ai = 0; ai < acc.size(); ++ai)
-            if (!(acc[ai] >> lit & 1)) p.live &= ~(uint32_t(1) << ai);
-    }
-
-    // Literals a literal frame may still produce: all, unless it is the value of a key that tells object
-    // alternatives apart, where only the live alternatives' literals are allowed.
-    static uint64_t allowed_literals(const grammar_state& st) {
-        if (st.depth_ < 2) return ~uint64_t(0);
-        const grammar_frame& p = st.f_[static_cast<size_t>(st.depth_ - 2)];
-        const grammar::node& pn = st.g_->nodes_[static_cast<size_t>(p.node)];
-        if (pn.kind != node_kind::object || p.key < 0) return ~uint64_t(0);
-        const auto& acc = st.g_->objects_[static_cast<size_t>(pn.a)].accept[static_cast<size_t>(p.key)];
-        if (acc.empty()) return ~uint64_t(0);
-        uint64_t m = 0;
-        for (size_t ai = 0; ai < acc.size(); ++ai)
-            if (p.live >> ai & 1) m |= acc[ai];
-        return m;
-    }
-
-    // The value node of key k for the live alternatives; -1 when they do not agree yet.
-    static int32_t value_node(const grammar::obj_group& grp, const grammar_frame& f, int32_t k) {
-        const auto& per = grp.value_per_alt[static_cast<size_t>(k)];
-        if (per.empty()) return grp.value[static_cast<size_t>(k)];
-        int32_t n = -1;
-        for (size_t ai = 0; ai < grp.alts.size(); ++ai) {
-            if (!(f.live >> ai & 1) || per[ai] < 0) continue;
-            if (n >= 0 && per[ai] != n) return -1;
-            n = per[ai];
-        }
-        return n;
-    }
-
-    static uint64_t allowed_keys(const grammar::obj_group& grp, const grammar_frame& f) {
-        uint64_t m = 0;
-        for (size_t ai = 0; ai < grp.alts.size(); ++ai)
-            if (f.live >> ai & 1) m |= grp.alts[ai].has;
-        m &= ~f.seen;
-        uint64_t agreed = m;
-        for (uint64_t amb = m & grp.per_alt_keys; amb; amb &= amb - 1) {
-            const int32_t k = __builtin_ctzll(amb);
-            if (value_node(grp, f, k) < 0) agreed &= ~(uint64_t(1) << k);
-        }
-        // Undecided keys wait for a key that decides, unless there is none: then they are allowed and the
-        // first live alternative's schema is taken (see push_value).
-        return (agreed != 0 || closable(grp, f)) ? agreed : m;
-    }
-
-    // Pushes the value of the current key; where the live alternatives disagree on its schema, keeps only
-    // those that agree with the first one.
-    static bool push_value(grammar_state& st, grammar_frame& f, const grammar::obj_group& grp) {
-        int32_t n = value_node(grp, f, f.key);
-        if (n < 0) {
-            const auto& per = grp.value_per_alt[static_cast<size_t>(f.key)];
-            for (size_t ai = 0; ai < grp.alts.size() && n < 0; ++ai)
-                if ((f.live >> ai & 1) && per[ai] >= 0) n = per[ai];
-            for (size_t ai = 0; ai < grp.alts.size(); ++ai)
-                if (per[ai] != n) f.live &= ~(uint32_t(1) << ai);
-        }
-        return push(st, n);
-    }
-    static bool closable(const grammar::obj_group& grp, const grammar_frame& f) {
-        for (size_t ai = 0; ai < grp.alts.size(); ++ai)
-            if ((f.live >> ai & 1) && (grp.alts[ai].required & ~f.seen) == 0) return true;
-        return false;
-    }
-
-    static bool is_hex(uint8_t b) { return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F'); }
-
-    static res string_step(grammar_state& st, grammar_frame& f, const grammar::node& n, uint8_t b) {
-        if (f.phase == 0) {
-            if (b != '"') return rejected;
-            f.phase = 1;
-            return accepted;
-        }
-        switch (f.sub) {
-            case 0:
-                if (b == '"') {
-                    if (f.count < n.a) return rejected;
-                    pop(st, -1);
-                    return accepted;
-                }
-                if (b < 0x20 || f.count >= n.b) return rejected;
-                if (b == '\\') {
-                    f.sub = 1;
-                } else if (b >= 0x80) {
-                    uint8_t need, lo = 0x80, hi = 0xBF;
-                    if (b >= 0xC2 && b <= 0xDF)
-                        need = 1;
-                    else if (b == 0xE0)
-                        need = 2, lo = 0xA0;
-                    else if (b == 0xED)
-                        need = 2, hi = 0x9F;
-                    else if (b >= 0xE1 && b <= 0xEF)
-                        need = 2;
-                    else if (b == 0xF0)
-                        need = 3, lo = 0x90;
-                    else if (b >= 0xF1 && b <= 0xF3)
-                        need = 3;
-                    else if (b == 0xF4)
-                        need = 3, hi = 0x8F;
-                    else
-                        return rejected;
-                    f.sub = static_cast<uint8_t>(20 + need);
-                    f.lo = lo;
-                    f.hi = hi;
-                }
-                f.count++;
-                return accepted;
-            case 1:
-                if (b == 'u') {
-                    f.sub = 10;
-                    return accepted;
-                }
-                if (b == '"' || b == '\\' || b == '/' || b == 'b' || b == 'f' || b == 'n' || b == 'r' || b == 't') {
-                    f.sub = 0;
-                    return accepted;
-                }
-                return rejected;
-            case 10:
-                if (!is_hex(b)) return rejected;
-                f.lo = (b == 'd' || b == 'D') ? 1 : 0;  // a surrogate is next unless the digit is 0-7
-                f.sub = 11;
-                return accepted;
-            case 11:
-                if (!is_hex(b)) return rejected;
-                if (f.lo == 1 && !(b >= '0' && b <= '7')) return rejected;
-                f.sub = 12;
-                return accepted;
-            case 12:
-                if (!is_hex(b)) return rejected;
-                f.sub = 13;
-                return accepted;
-            case 13:
-                if (!is_hex(b)) return rejected;
-                f.sub = 0;
-                return accepted;
-            default:  // 21..23: UTF-8 continuation bytes left
-                if (b < f.lo || b > f.hi) return rejected;
-                f.lo = 0x80;
-                f.hi = 0xBF;
-                f.sub = static_cast<uint8_t>(f.sub - 1);
-                if (f.sub == 20) f.sub = 0;
-                return accepted;
-        }
-    }
-
-    static bool number_accepting(uint8_t phase) { return phase == 2 || phase == 3 || phase == 5 || phase == 8; }
-
-    static res number_step(grammar_state& st, grammar_frame& f, const grammar::node& n, uint8_t b) {
-        const grammar_options& o = st.g_->opt_;
-        const bool digit = b >= '0' && b <= '9';
-        const bool integer = n.a != 0;
-        const auto end = [&]() {
-            if (!number_accepting(f.phase)) return rejected;
-            pop(st, -1);
-            return retry;
-        };
-        switch (f.phase) {
-            case 0:
-                if (b == '-') return f.phase = 1, accepted;
-                [[fallthrough]];
-            case 1:
-                if (b == '0') return f.phase = 3, accepted;
-                if (digit) return f.phase = 2, f.sub = 1, accepted;
-                return rejected;
-            case 2:
-                if (digit) {
-                    if (f.sub >= o.max_int_digits) return rejected;
-                    f.sub++;
-                    return accepted;
-                }
-                [[fallthrough]];
-            case 3:
-                if (!integer && b == '.') return f.phase = 4, f.sub = 0, accepted;
-                if (!integer && (b == 'e' || b == 'E')) return f.phase = 6, f.sub = 0, accepted;
-                return end();
-            case 4:
-                if (digit) return f.phase = 5, f.sub = 1, accepted;
-                return rejected;
-            case 5:
-                if (digit) {
-                    if (f.sub >= o.max_frac_digits) return rejected;
-                    f.sub++;
-                    return accepted;
-                }
-                if (b == 'e' || b == 'E') return f.phase = 6, f.sub = 0, accepted;
-                return end();
-            case 6:
-                if (b == '+' || b == '-') return f.phase = 7, accepted;
-                [[fallthrough]];
-            case 7:
-                if (digit) return f.phase = 8, f.sub = 1, accepted;
-                return rejected;
-            case 8:
-                if (digit) {
-                    if (f.sub >= o.max_exp_digits) return rejected;
-                    f.sub++;
-                    return accepted;
-                }
-                return end();
-        }
-        return rejected;
-    }
-
-    static res literal_step(grammar_state& st, grammar_frame& f, const grammar::node& n, uint8_t b) {
-        const grammar::trie& t = st.g_->tries_[static_cast<size_t>(n.a)];
-        const int32_t c = t.child(f.pos, b);
-        if (c < 0) {
-            const int32_t term = t.nodes[static_cast<size_t>(f.pos)].terminal;
-            if (term < 0 || (term < 64 && !(allowed_literals(st) >> term & 1))) return rejected;
-            pop(st, term);
-            return retry;
-        }
-        if (t.literals.size() <= 64 && (t.nodes[static_cast<size_t>(c)].keys & allowed_literals(st)) == 0)
-            return rejected;
-        f.pos = c;
-        const auto& cn = t.nodes[static_cast<size_t>(c)];
-        if (cn.terminal >= 0 && cn.next.empty()) pop(st, cn.terminal);
-        return accepted;
-    }
-
-    static res array_step(grammar_state& st, grammar_frame& f, const grammar::node& n, uint8_t b) {
-        switch (f.phase) {
-            case 0:
-                if (b != '[') return rejected;
-                f.phase = 1;
-                return accepted;
-            case 1:
-                if (b == ']') {
-                    if (n.b > 0) return rejected;
-                    pop(st, -1);
-                    return accepted;
-                }
-                break;
-            case 2:
-                if (b == ',' && f.count < n.c) return f.phase = 3, accepted;
-                if (b == ']' && f.count >= n.b) {
-                    pop(st, -1);
-                    return accepted;
-                }
-                return rejected;
-            case 3:
-                if (b == ' ') return f.phase = 4, accepted;
-                break;
-            default:
-                break;
-        }
-        if (f.count >= n.c) return rejected;
-        f.count++;
-        f.phase = 2;
-        return push(st, n.a) ? retry : rejected;
-    }
-
-    static res object_step(grammar_state& st, grammar_frame& f, const grammar::node& n, uint8_t b) {
-        const grammar::obj_group& grp = st.g_->objects_[static_cast<size_t>(n.a)];
-        switch (f.phase) {
-            case 0:
-                if (b != '{') return rejected;
-                f.phase = 1;
-                f.live = grp.alts.size() >= 32 ? ~uint32_t(0) : (uint32_t(1) << grp.alts.size()) - 1;
-                f.seen = 0;
-                f.key = -1;
-                return accepted;
-            case 1:  // after '{'
-            case 5:  // after ','
-                if (b == '}' && f.phase == 1 && closable(grp, f)) {
-                    pop(st, -1);
-                    return accepted;
-                }
-                if (b == ' ' && f.phase == 5 && f.sub == 0) return f.sub = 1, accepted;
-                if (b != '"') return rejected;
-                f.phase = 2;
-                f.pos = 0;
-                [[fallthrough]];
-            case 2: {  // in a key
-                const grammar::trie& t = st.g_->tries_[static_cast<size_t>(grp.key_trie)];
-                const int32_t c = t.child(f.pos, b);
-                if (c < 0 || (t.nodes[static_cast<size_t>(c)].keys & allowed_keys(grp, f)) == 0) return rejected;
-                f.pos = c;
-                const int32_t term = t.nodes[static_cast<size_t>(c)].terminal;
-                if (term >= 0) {
-                    f.key = static_cast<int16_t>(term);
-                    f.seen |= uint64_t(1) << term;
-                    for (size_t ai = 0; ai < grp.alts.size(); ++ai)
-                        if (!(grp.alts[ai].has >> term & 1)) f.live &= ~(uint32_t(1) << ai);
-                    f.phase = 3;
-                }
-                return accepted;
-            }
-            case 3:
-                if (b != ':') return rejected;
-                f.phase = 4;
-                f.sub = 0;
-                return accepted;
-            case 4:
-                if (b == ' ' && f.sub == 0) return f.sub = 1, accepted;
-                f.phase = 6;
-                return push_value(st, f, grp) ? retry : rejected;
-            case 6:
-                if (b == ',' && allowed_keys(grp, f) != 0) {
-                    f.phase = 5;
-                    f.sub = 0;
-                    f.key = -1;
-                    return accepted;
-                }
-                if (b == '}' && closable(grp, f)) {
-                    pop(st, -1);
-                    return accepted;
-                }
-                return rejected;
-        }
-        return rejected;
-    }
-
-    static res map_step(grammar_state& st, grammar_frame& f, const grammar::node& n, uint8_t b) {
-        switch (f.phase) {
-            case 0:
-                if (b != '{') return rejected;
-                f.phase = 1;
-                return accepted;
-            case 1:
-            case 5:
-                if (b == '}' && f.phase == 1) {
-                    pop(st, -1);
-                    return accepted;
-                }
-                if (b == ' ' && f.phase == 5 && f.sub == 0) return f.sub = 1, accepted;
-                if (b != '"' || f.count >= n.c) return rejected;
-                f.count++;
-                f.phase = 3;
-                return push(st, n.b) ? retry : rejected;
-            case 3:
-                if (b != ':') return rejected;
-                f.phase = 4;
-                f.sub = 0;
-                return accepted;
-            case 4:
-                if (b == ' ' && f.sub == 0) return f.sub = 1, accepted;
-                f.phase = 6;
-                return push(st, n.a) ? retry : rejected;
-            case 6:
-                if (b == ',' && f.count < n.c) return f.phase = 5, f.sub = 0, accepted;
-                if (b == '}') {
-                    pop(st, -1);
-                    return accepted;
-                }
-                return rejected;
-        }
-        return rejected;
-    }
-
-    static res step(grammar_state& st, uint8_t b) {
-        grammar_frame& f = st.f_[static_cast<size_t>(st.depth_ - 1)];
-        const grammar::node& n = st.g_->nodes_[static_cast<size_t>(f.node)];
-        switch (n.kind) {
-            case node_kind::string:
-                return string_step(st, f, n, b);
-            case node_kind::number:
-                return number_step(st, f, n, b);
-            case node_kind::literal:
-                return literal_step(st, f, n, b);
-            case node_kind::array:
-                return array_step(st, f, n, b);
-            case node_kind::object:
-                return object_step(st, f, n, b);
-            case node_kind::map:
-                return map_step(st, f, n, b);
-            case node_kind::lead:
-                if ((b == ' ' || b == '\n') && f.count < n.b) {
-                    f.count++;
-                    return accepted;
-                }
-                f = grammar_frame{};
-                f.node = n.a;
-                return retry;
-            case node_kind::any_of: {
-                const int32_t t = n.dispatch[b];
-                if (t < 0) return rejected;
-                f = grammar_frame{};
-                f.node = t;
-                return retry;
-            }
-        }
-        return rejected;
-    }
-
-    // The top frame can end without another byte (a number or literal at an end).
-    static bool can_end(const grammar_state& st) {
-        const grammar_frame& f = st.f_[static_cast<size_t>(st.depth_ - 1)];
-        const grammar::node& n = st.g_->nodes_[static_cast<size_t>(f.node)];
-        if (n.kind == node_kind::number) return number_accepting(f.phase);
-        if (n.kind == node_kind::literal)
-            return st.g_->tries_[static_cast<size_t>(n.a)].nodes[static_cast<size_t>(f.pos)].terminal >= 0;
-        return false;
-    }
-};
-
-bool grammar_state::accept_byte(uint8_t b) {
-    if (!g_) return false;
-    for (;;) {
-        if (depth_ == 0) {
-            g_ = nullptr;
-            return false;
-        }
-        switch (grammar_ops::step(*this, b)) {
-            case grammar_ops::accepted:
-                return true;
-            case grammar_ops::rejected:
-                g_ = nullptr;
-                return false;
-            case grammar_ops::retry:
-                break;
-        }
-    }
-}
-
-bool grammar_state::accept_bytes(std::string_view bytes) {
-    for (char c : bytes)
-        if (!accept_byte(static_cast<uint8_t>(c))) return false;
-    return g_ != nullptr;
-}
-
-int32_t grammar_state::string_room() const {
-    if (!g_ || depth_ == 0) return -1;
-    const grammar_frame& f = f_[static_cast<size_t>(depth_ - 1)];
-    const grammar::node& n = g_->nodes_[static_cast<size_t>(f.node)];
-    if (n.kind != node_kind::string || f.phase != 1 || f.sub != 0) return -1;
-    return n.b - f.count;
-}
-
-bool grammar_state::is_complete() const {
-    if (!g_) return false;
-    if (depth_ == 0) return true;
-    return depth_ == 1 && grammar_ops::can_end(*this);
-}
-
-bool grammar_state::can_continue() const {
-    if (!g_ || depth_ == 0) return false;
-    for (int b = 0; b < 256; ++b) {
-        grammar_state s = *this;
-        if (s.accept_byte(static_cast<uint8_t>(b))) return true;
-    }
-    return false;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Token masks
-// ---------------------------------------------------------------------------------------------------
-
-namespace {
-
-// Preorder trie over ids sorted by their pieces.
-template <class Node>
-void build_trie(const std::vector<std::string>& pieces, std::vector<token_id> ids, std::vector<Node>& nodes,
-                std::vector<token_id>& toks, size_t& max_len) {
-    std::sort(ids.begin(), ids.end(),
-              [&](token_id a, token_id b) { return pieces[static_cast<size_t>(a)] < pieces[static_cast<size_t>(b)]; });
-    toks.reserve(ids.size());
-    // ids[lo, hi) share their first `d` bytes.
-    const auto build = [&](auto&& self, size_t lo, size_t hi, size_t d) -> void {
-        size_t i = lo;
-        while (i < hi && pieces[static_cast<size_t>(ids[i])].size() == d) ++i;  // end at the parent
-        while (i < hi) {
-            const uint8_t c = static_cast<uint8_t>(pieces[static_cast<size_t>(ids[i])][d]);
-            size_t j = i;
-            while (j < hi && static_cast<uint8_t>(pieces[static_cast<size_t>(ids[j])][d]) == c) ++j;
-            const size_t idx = nodes.size();
-            nodes.push_back({0, static_cast<uint32_t>(toks.size()), 0, static_cast<uint16_t>(d + 1), c});
-            size_t k = i;
-            while (k < j && pieces[static_cast<size_t>(ids[k])].size() == d + 1) toks.push_back(ids[k++]);
-            nodes[idx].tok_end = static_cast<uint32_t>(toks.size());
-            max_len = std::max(max_len, d + 1);
-            self(self, i, j, d + 1);
-            nodes[idx].skip = static_cast<uint32_t>(nodes.size());
-            i = j;
-        }
-    };
-    build(build, 0, ids.size(), 0);
-}
-
-}  // namespace
-
-token_mask_builder::token_mask_builder(const tokenizer& tok) : n_vocab_(tok.n_vocab()) {
-    pieces_.resize(static_cast<size_t>(n_vocab_));
-    std::vector<token_id> ids;
-    for (token_id i = 0; i < n_vocab_; ++i) {
-        if (tok.is_eog(i)) {
-            eog_.push_back(i);
-            continue;
-        }
-        pieces_[static_cast<size_t>(i)] = tok.token_to_piece(i, /*render_special=*/false);
-        if (!pieces_[static_cast<size_t>(i)].empty()) ids.push_back(i);
-    }
-    size_t max_len = 0;
-    build_trie(pieces_, ids, nodes_, toks_, max_len);
-
-    // Plain string text, classified by the string automaton itself.
-    grammar_options o;
-    o.max_string_chars = 32000;
-    auto sg = grammar::from_json_schema(R"({"type":"string"})", o);
-    const size_t words = (static_cast<size_t>(n_vocab_) + 63) / 64;
-    plain_upto_.assign(k_max_plain_chars + 1, std::vector<uint64_t>(words, 0));
-    std::vector<token_id> rest;
-    grammar_state open = (*sg)->start();
-    open.accept_byte('"');
-    const int32_t room0 = open.string_room();
-    for (token_id id : ids) {
-        grammar_state s = open;
-        const int32_t room = s.accept_bytes(pieces_[static_cast<size_t>(id)]) ? s.string_room() : -1;
-        const int32_t n_chars = room >= 0 ? room0 - room : -1;
-        if (n_chars < 1 || n_chars > k_max_plain_chars) {
-            rest.push_back(id);
-            continue;
-        }
-        for (int32_t k = n_chars; k <= k_max_plain_chars; ++k)
-            plain_upto_[static_cast<size_t>(k)][static_cast<size_t>(id) / 64] |= uint64_t(1) << (id % 64);
-    }
-    build_trie(pieces_, rest, rest_nodes_, rest_toks_, max_len);
-    scratch_.resize(max_len + 1);
-}
-
-void token_mask_builder::walk(const std::vector<trie_node>& nodes, const std::vector<token_id>& toks,
-                              std::vector<uint64_t>& mask) {
-    const size_t n = nodes.size();
-    size_t i = 0;
-    while (i < n) {
-        const trie_node& tn = nodes[i];
-        grammar_state& s = scratch_[tn.depth];
-        s = scratch_[tn.depth - 1];
-        if (!s.accept_byte(tn.byte)) {
-            i = tn.skip;
-            continue;
-        }
-        for (uint32_t k = tn.tok_begin; k < tn.tok_end; ++k) {
-            const token_id t = toks[k];
-            mask[static_cast<size_t>(t) / 64] |= uint64_t(1) << (t % 64);
-        }
-        ++i;
-    }
-}
-
-void token_mask_builder::fill(const grammar_state& state, std::vector<uint64_t>& mask) {
-    mask.assign((static_cast<size_t>(n_vocab_) + 63) / 64, 0);
-    if (!state.ok()) return;
-    if (state.is_complete())
-        for (token_id t : eog_) mask[static_cast<size_t>(t) / 64] |= uint64_t(1) << (t % 64);
-    if (!state.can_continue()) return;
-    scratch_[0] = state;
-    const int32_t room = state.string_room();
-    if (room < 0) return walk(nodes_, toks_, mask);
-    const auto& plain = plain_upto_[static_cast<size_t>(std::min(room, k_max_plain_chars))];
-    for (size_t w = 0; w < mask.size(); ++w) mask[w] |= plain[w];
-    walk(rest_nodes_, rest_toks_, mask);
-}
-
 }  // namespace mnemos::engine

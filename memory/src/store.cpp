@@ -619,6 +619,8 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
     try {
         // RocksDB's own files first: a damaged CURRENT, MANIFEST or WAL is refused here with the file named,
         // rather than opened as a shorter (or empty) database.
+        if (!options.create_if_missing)
+            if (auto missing = detail::refuse_missing_store(options.path); !missing.ok()) return missing;
         if (auto pre = detail::preflight_database(options.path); !pre.ok()) return pre;
         auto p = std::make_unique<impl>();
         p->opt = options;
@@ -696,6 +698,7 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
         std::vector<rocksdb::ColumnFamilyHandle*> handles;
         rocksdb::DB* raw = nullptr;
         auto s = rocksdb::DB::Open(dbo, options.path, cfs, &handles, &raw);
+        if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) return detail::store_in_use(options.path);
         if (!s.ok()) return from_rocks(s, ("open " + options.path).c_str());
         p->db.reset(raw);
         p->cf_default = handles[0];

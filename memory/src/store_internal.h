@@ -55,4 +55,10 @@ status verify_current(const std::string& path, std::string* manifest);
 // naming the file, io_error.
 status preflight_database(const std::string& path);
 
+// With create_if_missing off: not_found "no store at PATH" when the path does not exist or is an empty
+// directory (nothing is created); ok otherwise.
+status refuse_missing_store(const std::string& path);
+// After RocksDB failed to take the store's LOCK: busy, naming the process that holds it where it can be known.
+status store_in_use(const std::string& path);
+
 }  // namespace mnemos::memory::detail

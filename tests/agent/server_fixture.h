@@ -33,24 +33,31 @@ struct http_result {
     json j() const { return json::parse(body, nullptr, false); }
 };
 
-// Sends raw bytes, reads until the server closes; de-chunks a chunked body.
-http_result raw_exchange(uint16_t port, const std::string& bytes) {
-    http_result r;
+// A TCP connection to 127.0.0.1:port; -1 when it cannot connect.
+inline int connect_loopback(uint16_t port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return r;
-    }
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+    if (fd >= 0) ::close(fd);
+    return -1;
+}
+
+// Sends every byte (false when the peer stopped reading).
+inline bool send_all(int fd, const std::string& bytes) {
     size_t off = 0;
     while (off < bytes.size()) {
         const ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-        if (n <= 0) break;
+        if (n <= 0) return false;
         off += static_cast<size_t>(n);
     }
+    return true;
+}
+
+// Reads until the peer closes.
+inline std::string recv_all(int fd) {
     std::string in;
     char buf[8192];
     for (;;) {
@@ -58,7 +65,12 @@ http_result raw_exchange(uint16_t port, const std::string& bytes) {
         if (n <= 0) break;
         in.append(buf, static_cast<size_t>(n));
     }
-    ::close(fd);
+    return in;
+}
+
+// Status, headers and body of a whole HTTP response; a chunked body is de-chunked.
+inline http_result parse_response(const std::string& in) {
+    http_result r;
     const size_t he = in.find("\r\n\r\n");
     if (in.size() < 12 || he == std::string::npos) return r;
     r.status = std::stoi(in.substr(9, 3));
@@ -81,6 +93,16 @@ http_result raw_exchange(uint16_t port, const std::string& bytes) {
     }
     r.body = body;
     return r;
+}
+
+// Sends raw bytes, reads until the server closes; de-chunks a chunked body.
+inline http_result raw_exchange(uint16_t port, const std::string& bytes) {
+    const int fd = connect_loopback(port);
+    if (fd < 0) return {};
+    send_all(fd, bytes);
+    const std::string in = recv_all(fd);
+    ::close(fd);
+    return parse_response(in);
 }
 
 http_result request(uint16_t port, const std::string& method, const std::string& path, const std::string& body = "",
@@ -133,9 +155,11 @@ struct fixture_sizes {
     size_t max_body_bytes = 64 * 1024;  // server request limit
     int32_t requests_per_minute = 0;    // server default rate limit (0: none)
     bool log_requests = false;          // server request log on stderr
-    int32_t max_waiting_turns = 16;     // server: turns that may wait for their session
+    agent::access_log_format log_format = agent::access_log_format::text;
+    int32_t max_waiting_turns = 16;  // server: turns that may wait for their session
     int32_t turn_wait_timeout_ms = 120000;
     engine::attention_mode attention = engine::attention_mode::automatic;  // full: histories are cut to n_ctx
+    std::vector<std::string> cors_origins = {};  // server: origins allowed by CORS (none: CORS off)
 };
 
 // A tiny model, a runner, sessions and a server on an ephemeral loopback port.
@@ -192,9 +216,11 @@ struct fixture {
         opt.max_body_bytes = sizes.max_body_bytes;
         opt.requests_per_minute = sizes.requests_per_minute;
         opt.log_requests = sizes.log_requests;
+        opt.log_format = sizes.log_format;
         opt.max_waiting_turns = sizes.max_waiting_turns;
         opt.turn_wait_timeout_ms = sizes.turn_wait_timeout_ms;
         opt.default_max_tokens = 16;
+        opt.cors_origins = sizes.cors_origins;
         auto s = agent::server::start(opt, *runner, *sessions);
         REQUIRE(s.ok());
         srv = std::move(s.value());

@@ -1,7 +1,8 @@
 // Tests for agent/tooling/agent_loop.h: the tool-agent loop as a step machine, driven by a fake generator
 // (scripted texts) and fake tools: a call -> its results -> the final answer; a forced first call; the step
 // limit (the last generation may not call); no tools; misuse; and the helpers drivers share (apply,
-// shown_result, tool_messages). Also the one list of built-in tool names and agent settings' use of it.
+// shown_result, tool_messages). Also the one list of built-in tool names and agent settings' use of it, and
+// the tool choice over a registry that the server's agent sessions read (openai_tools.h).
 #include <catch2/catch.hpp>
 #include <deque>
 #include <string>
@@ -193,4 +194,35 @@ TEST_CASE("built-in tool names: one list, used by agent settings", "[agent_loop]
     auto bad = parse_agent_settings(json{{"tools", {"teleport"}}});
     REQUIRE(!bad.ok());
     CHECK(bad.error().message().find("(roll_dice, clock, note, recall)") != std::string::npos);
+}
+
+TEST_CASE("tool choice over a registry: parse_tool_choice_value and tool_call_grammar", "[agent_loop]") {
+    tools::tool_registry none, two;
+    for (const char* n : {"a", "b"}) {
+        tools::tool t;
+        t.name = n;
+        t.parameters = {{"type", "object"}, {"properties", {{"x", {{"type", "integer"}}}}}};
+        t.handler = [](const json&, tools::tool_done done) { done(json::object()); };
+        REQUIRE(two.add(std::move(t)).ok());
+    }
+    CHECK(parse_tool_choice_value(json(), two)->choice == tool_choice::automatic);
+    CHECK(parse_tool_choice_value(json(), none)->choice == tool_choice::none);
+    CHECK(parse_tool_choice_value("auto", none)->choice == tool_choice::none);
+    CHECK(parse_tool_choice_value("none", two)->choice == tool_choice::none);
+    CHECK(parse_tool_choice_value("required", two)->choice == tool_choice::required);
+    auto named = parse_tool_choice_value({{"type", "function"}, {"function", {{"name", "b"}}}}, two);
+    REQUIRE(named.ok());
+    CHECK(named->choice == tool_choice::named);
+    CHECK(named->named == "b");
+    CHECK(parse_tool_choice_value("sometimes", two).error().code() == errc::invalid_argument);
+    CHECK(parse_tool_choice_value("required", none).error().message() == "'tool_choice' needs 'tools'");
+    CHECK(parse_tool_choice_value({{"type", "function"}, {"function", {{"name", "c"}}}}, two).error().message() ==
+          "'tool_choice' names an unknown function 'c'");
+    CHECK(parse_tool_choice_value(3, two).error().code() == errc::invalid_argument);
+
+    CHECK(tool_call_grammar(two, {tool_choice::none, ""}).value() == nullptr);
+    for (auto c : {tool_choice::automatic, tool_choice::required}) CHECK(tool_call_grammar(two, {c, ""}).value());
+    CHECK(tool_call_grammar(two, {tool_choice::named, "a"}).value());
+    CHECK(tool_call_grammar(two, {tool_choice::named, "c"}).error().code() == errc::invalid_argument);
+    CHECK(tool_call_grammar(none, {tool_choice::required, ""}).error().code() == errc::invalid_argument);
 }

@@ -113,3 +113,32 @@ TEST_CASE("events: typed fields are read, unknown fields and kinds kept, bad JSO
     CHECK(agent::parse_event("[1]").error().code() == errc::corrupt);
     CHECK(agent::parse_event(R"({"type":"message","role":3})").error().code() == errc::corrupt);
 }
+
+TEST_CASE("events: a step's rounds read typed and write back the same bytes", "[agent][event][golden]") {
+    size_t n_failed_calls = 0, n_steps_with_rounds = 0;
+    for (const auto& line : read_lines(golden_path())) {
+        auto ev = agent::parse_event(line);
+        REQUIRE(ev.ok());
+        const auto* st = std::get_if<agent::step_event>(&ev.value());
+        if (!st) continue;
+        const auto rounds = agent::step_rounds(*st);
+        CHECK(agent::step_rounds_json(rounds) == st->rounds);
+        agent::step_event copy = *st;
+        copy.rounds = agent::step_rounds_json(rounds);
+        CHECK(agent::event_json_text(copy) == line);
+        n_steps_with_rounds += !rounds.empty();
+        for (const auto& rd : rounds)
+            for (const auto& c : rd.calls) n_failed_calls += !c.result;
+    }
+    CHECK(n_steps_with_rounds >= 2);
+    CHECK(n_failed_calls >= 1);
+    agent::step_event odd;
+    odd.rounds = json::array({1, {{"content", 2}, {"calls", {{{"name", "x"}}}}}});
+    const auto rounds = agent::step_rounds(odd);  // a round that is not an object is skipped
+    REQUIRE(rounds.size() == 1);
+    CHECK(rounds[0].content.empty());
+    REQUIRE(rounds[0].calls.size() == 1);
+    CHECK(rounds[0].calls[0].name == "x");
+    CHECK(rounds[0].calls[0].arguments == json::object());
+    CHECK(agent::step_rounds_json({}).is_null());
+}

@@ -48,19 +48,16 @@ TEST_CASE("game tools: packs", "[play][game_tools]") {
 }
 
 TEST_CASE("game tools: the state comes back from the game log's turns", "[play][game_tools]") {
-    const std::vector<json> done = {
-        {{"kind", "turn"},
-         {"rounds",
-          {{{"calls",
-             {{{"name", "add_item"}, {"arguments", {{"owner", "a"}, {"item", "Coin"}}}, {"result", json::object()}},
-              {{"name", "note"}, {"arguments", {{"text", "remember"}}}, {"result", json::object()}},
-              {{"name", "add_item"}, {"arguments", {{"owner", "a"}, {"item", "Gem"}}}, {"error", "failed"}}}}}}}},
-        {{"kind", "probe"},  // probes ran on a copy
-         {"rounds",
-          {{{"calls",
-             {{{"name", "add_item"},
-               {"arguments", {{"owner", "a"}, {"item", "Ghost"}}},
-               {"result", json::object()}}}}}}}}};
+    const json turn_rounds = {
+        {{"calls",
+          {{{"name", "add_item"}, {"arguments", {{"owner", "a"}, {"item", "Coin"}}}, {"result", json::object()}},
+           {{"name", "note"}, {"arguments", {{"text", "remember"}}}, {"result", json::object()}},
+           {{"name", "add_item"}, {"arguments", {{"owner", "a"}, {"item", "Gem"}}}, {"error", "failed"}}}}}};
+    const json probe_rounds = {
+        {{"calls",
+          {{{"name", "add_item"}, {"arguments", {{"owner", "a"}, {"item", "Ghost"}}}, {"result", json::object()}}}}}};
+    const std::vector<step_event> done = {{.kind = "turn", .rounds = turn_rounds},
+                                          {.kind = "probe", .rounds = probe_rounds}};  // probes ran on a copy
     tool_state st;
     replay_tool_calls(done, st);
     REQUIRE(st.packs["a"].size() == 1);
@@ -68,17 +65,16 @@ TEST_CASE("game tools: the state comes back from the game log's turns", "[play][
     CHECK(st.notes == std::vector<std::string>{"remember"});
 }
 
-TEST_CASE("game tools: schemas bounded for constrained decoding", "[play][game_tools]") {
+TEST_CASE("game tools: schemas bounded for constrained decoding, keywords kept", "[play][game_tools]") {
     json s = {{"type", "object"},
               {"additionalProperties", false},
               {"properties",
                {{"n", {{"type", "integer"}, {"minimum", 1}}},
                 {"name", {{"type", "string"}, {"maxLength", 100}}},
                 {"color", {{"type", "string"}, {"enum", {"red"}}}}}}};
-    strip_unsupported(s);
     bound_strings(s, 40);
-    CHECK(!s.contains("additionalProperties"));
-    CHECK(!s["properties"]["n"].contains("minimum"));
+    CHECK(s["additionalProperties"] == false);
+    CHECK(s["properties"]["n"]["minimum"] == 1);
     CHECK(s["properties"]["name"]["maxLength"] == 40);
     CHECK(!s["properties"]["color"].contains("maxLength"));
 }
@@ -86,14 +82,16 @@ TEST_CASE("game tools: schemas bounded for constrained decoding", "[play][game_t
 TEST_CASE("game tools: the registry of a scenario's tools", "[play][game_tools]") {
     scenario sc;
     sc.tools.builtin = {"clock", "roll_dice", "note"};
-    sc.tools.game = {{"add_item", "Adds.", R"({"type":"object","properties":{"item":{"type":"string"}}})"}};
+    sc.tools.game = {{"add_item", "Adds.", R"({"type":"object","properties":{"item":{"type":"string"}}})"},
+                     {"set_volume", "Sets.",
+                      R"({"type":"object","properties":{"level":{"type":"integer","minimum":0,"maximum":10}}})"}};
     auto store = make_memory_session_store();
     tool_state st;
     std::vector<std::string> lines;
     auto reg = make_game_tools(sc, st, "s.gm", 1, 0, *store, [&](const std::string& l) { lines.push_back(l); });
     std::vector<std::string> names;
     for (const auto& t : reg->list()) names.push_back(t.name);
-    CHECK(names == std::vector<std::string>{"clock", "roll_dice", "note", "add_item"});
+    CHECK(names == std::vector<std::string>{"clock", "roll_dice", "note", "add_item", "set_volume"});
     CHECK(reg->find("add_item")->parameters["properties"]["item"]["maxLength"] == k_max_argument_chars);
     CHECK(lines.empty());
 
@@ -102,6 +100,9 @@ TEST_CASE("game tools: the registry of a scenario's tools", "[play][game_tools]"
     CHECK(run_tool_call(*reg, {"note", {{"text", "hi"}}}).contains("result"));
     CHECK(st.notes == std::vector<std::string>{"hi"});
     CHECK(run_tool_call(*reg, {"teleport", json::object()}).contains("error"));
+    // Bounds stay in the schema: the grammar keeps the model inside them and the registry refuses others.
+    CHECK(run_tool_call(*reg, {"set_volume", {{"level", 7}}}).contains("result"));
+    CHECK(run_tool_call(*reg, {"set_volume", {{"level", 11}}})["error"].dump().find("maximum") != std::string::npos);
     // roll_dice draws per step: the same step rolls the same.
     tool_state st2;
     auto again = make_game_tools(sc, st2, "s.gm", 1, 0, *store, {});

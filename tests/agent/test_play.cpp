@@ -240,16 +240,16 @@ TEST_CASE("play: special-token text in scenario text and lines stays plain text"
             auto s = sessions->find(play_character_session_id(sc, cid));
             CHECK(s.ok());
             if (!s.ok()) continue;
-            std::lock_guard lk(s.value()->mu);
-            const auto& sess = *s.value();
+            const auto messages = s.value()->messages();
+            const auto sess = s.value()->tokens();
             if (sess.message_starts.size() < 2) continue;
             if (std::string_view(cid) == "cook") cook_system_tokens = sess.message_starts[1];
-            for (size_t i = 0; i < sess.messages.size(); ++i) {
-                if (sess.messages[i].content.find(injected) == std::string::npos) continue;
+            for (size_t i = 0; i < messages.size(); ++i) {
+                if (messages[i].content.find(injected) == std::string::npos) continue;
                 ++n_injected[cid];
                 const size_t b = static_cast<size_t>(sess.message_starts[i]);
                 const size_t e =
-                    i + 1 < sess.messages.size() ? static_cast<size_t>(sess.message_starts[i + 1]) : sess.tokens.size();
+                    i + 1 < messages.size() ? static_cast<size_t>(sess.message_starts[i + 1]) : sess.tokens.size();
                 // ChatML markup: one <|im_start|> and one <|im_end|>; any other special id came from content.
                 int n_special = 0;
                 for (size_t k = b; k < e; ++k) n_special += tok.is_special(sess.tokens[k]) ? 1 : 0;
@@ -313,6 +313,7 @@ TEST_CASE("play: served turns stream token frames before their message events, b
         finished = idx == n - 1;
     };
     std::vector<json> seen_all, seen_maid;
+    json game_entry;
     o.on_teardown = [&] {
         // Everything the spectator key gets, up to the game log's last step; then the maid key's frames.
         while (served && finished) {
@@ -330,6 +331,14 @@ TEST_CASE("play: served turns stream token frames before their message events, b
             if (!f) break;
             seen_maid.push_back(*f);
         }
+        // Subscribing again lists the sessions with the game log's metadata (the spectator page's step n/N).
+        if (served && finished) {
+            all->send(json{{"type", "subscribe"}, {"topic", "events"}}.dump());
+            auto frames = all->until("subscribed");
+            if (!frames.empty())
+                for (const auto& e : frames.back().value("sessions", json::array()))
+                    if (e.value("id", "") == game_sid) game_entry = e;
+        }
         srv.reset();
     };
     auto r = play_scenario(sc, m, o);
@@ -338,6 +347,11 @@ TEST_CASE("play: served turns stream token frames before their message events, b
     REQUIRE(served);
     REQUIRE(!seen_all.empty());
     CHECK(seen_all.back()["session_id"] == game_sid);
+    INFO(game_entry.dump());
+    REQUIRE(game_entry.contains("game"));
+    CHECK(game_entry["game"]["scenario"] == sc.id);
+    CHECK(game_entry["game"]["n_steps"] == n_steps);
+    CHECK(game_entry["game"]["names"]["maid"] == "Maid");
 
     // Per character session: the text of its token frames since its last assistant message is that message.
     std::map<std::string, std::string> pending;

@@ -2,6 +2,7 @@
 // model. The steps of a small game in order (narration, clues, probes between turns, interactive players),
 // who hears a step, what each character is told (the cue, the messages a turn with tool calls appends), the
 // transcript lines, and the game log's resume checks.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -84,23 +85,25 @@ TEST_CASE("play steps: names, cues and who hears what", "[play][steps]") {
     CHECK(display_name(sc, "p") == "Pat");
     CHECK(display_name(sc, "zzz") == "zzz");
     CHECK(cue(sc, "gm", "all") == "(It is your turn, Keeper. Speak to everyone.)");
-    CHECK(listeners(sc, {{"speaker", "q"}, {"to", "cat"}}) == std::vector<std::string>{"cat"});
-    CHECK(listeners(sc, {{"speaker", "gm"}, {"to", "all"}}) == std::vector<std::string>{"cat"});
-    CHECK(listeners(sc, {{"speaker", "q"}, {"to", "all"}}) == std::vector<std::string>{"gm", "cat"});
-    CHECK(listeners(sc, {{"speaker", "gm"}, {"audience", {"gm", "cat"}}}) == std::vector<std::string>{"cat"});
+    CHECK(listeners(sc, {.speaker = "q", .to = "cat"}) == std::vector<std::string>{"cat"});
+    CHECK(listeners(sc, {.speaker = "gm", .to = "all"}) == std::vector<std::string>{"cat"});
+    CHECK(listeners(sc, {.speaker = "q", .to = "all"}) == std::vector<std::string>{"gm", "cat"});
+    CHECK(listeners(sc, {.speaker = "q"}) == std::vector<std::string>{"gm", "cat"});  // no addressee: everyone
+    CHECK(listeners(sc, {.speaker = "gm", .audience = {"gm", "cat"}}) == std::vector<std::string>{"cat"});
     CHECK(sanitize_id("small game!") == "small_game_");
     CHECK(sanitize_id("") == "game");
 }
 
 TEST_CASE("play steps: what a turn with tool calls appends, and its transcript", "[play][steps]") {
     const scenario sc = small_game();
-    const json ev = {{"kind", "turn"},
-                     {"speaker", "gm"},
-                     {"to", "all"},
-                     {"text", "Noted."},
-                     {"rounds",
-                      {{{"content", "<tool_call>x</tool_call>"},
-                        {"calls", {{{"name", "note"}, {"arguments", {{"text", "a"}}}, {"result", {{"id", 1}}}}}}}}}};
+    const step_event ev{
+        .kind = "turn",
+        .speaker = "gm",
+        .to = "all",
+        .text = "Noted.",
+        .rounds =
+            json::array({{{"content", "<tool_call>x</tool_call>"},
+                          {"calls", {{{"name", "note"}, {"arguments", {{"text", "a"}}}, {"result", {{"id", 1}}}}}}}})};
     const auto effs = effects(sc, ev);
     REQUIRE(effs.size() == 5);
     CHECK(effs[0].character == "gm");
@@ -115,10 +118,22 @@ TEST_CASE("play steps: what a turn with tool calls appends, and its transcript",
     CHECK(tools_called(ev) == std::vector<std::string>{"note"});
     CHECK(transcript_line(sc, ev) == "  [tool] note {\"text\":\"a\"} -> {\"id\":1}\nKeeper -> everyone: Noted.\n");
     // A probe appends nothing; a context-full turn keeps only the cue.
-    CHECK(effects(sc, {{"kind", "probe"}, {"speaker", "cat"}, {"text", "x"}}).empty());
-    CHECK(effects(sc, {{"kind", "turn"}, {"speaker", "gm"}, {"text", ""}, {"context_full", true}}).size() == 1);
-    CHECK(transcript_line(sc, {{"kind", "line"}, {"speaker", "p"}, {"to", "all"}, {"skipped", true}}) ==
+    CHECK(effects(sc, {.kind = "probe", .speaker = "cat", .text = "x"}).empty());
+    CHECK(effects(sc, {.kind = "turn", .speaker = "gm", .text = "", .context_full = true}).size() == 1);
+    CHECK(transcript_line(sc, {.kind = "line", .speaker = "p", .to = "all", .skipped = true}) ==
           "Pat -> everyone: (no input)\n");
+    // A failed call: the model was shown {"error": ...}; the transcript says so.
+    const step_call failed_call{"note", json{{"text", "b"}}, std::nullopt, "full"};
+    const step_event failed{.kind = "turn",
+                            .speaker = "gm",
+                            .to = "all",
+                            .text = "No.",
+                            .rounds = step_rounds_json({step_round{"c", {failed_call}}})};
+    const auto failed_effs = effects(sc, failed);
+    REQUIRE(failed_effs.size() == 5);
+    CHECK(failed_effs[2].msg.content.find("full") != std::string::npos);
+    CHECK(transcript_line(sc, failed) == "  [tool] note {\"text\":\"b\"} -> error: full\nKeeper -> everyone: No.\n");
+    CHECK(tools_called(failed) == std::vector<std::string>{"note"});
 }
 
 TEST_CASE("game log: completed steps are checked against the scenario", "[play][steps]") {
@@ -129,9 +144,12 @@ TEST_CASE("game log: completed steps are checked against the scenario", "[play][
         json{{"type", "note"}}.dump(),
         json{{"type", "step"}, {"idx", 1}, {"kind", "clue"}, {"speaker", "gm"}, {"text", "Fur."}, {"audience", {"cat"}}}
             .dump()};
+    log.push_back("{not json");  // skipped, as before
     auto done = game_log::completed_steps(log, steps, "g");
     REQUIRE(done.ok());
-    CHECK(done->size() == 2);
+    REQUIRE(done->size() == 2);
+    CHECK(done->at(1).kind == "clue");
+    CHECK(done->at(1).audience == std::vector<std::string>{"cat"});
     log.push_back(json{{"type", "step"}, {"idx", 2}, {"kind", "turn"}}.dump());  // step 2 is a line
     auto bad = game_log::completed_steps(log, steps, "g");
     REQUIRE(!bad.ok());
@@ -149,4 +167,15 @@ TEST_CASE("game log: completed steps are checked against the scenario", "[play][
     CHECK(game_log::settings_note(game_log::game_meta(sc, o), o).empty());
     o.seed = 4;
     CHECK(game_log::settings_note(game_log::game_meta(sc, play_options{}), o).find("seed 0") != std::string::npos);
+
+    // What the spectator page shows as step n/N, the score's probes and the phases.
+    const json meta = game_log::game_meta(sc, o);
+    CHECK(meta["n_steps"] == steps.size());
+    CHECK(meta["n_probes"] == std::count_if(steps.begin(), steps.end(),
+                                            [](const auto& s) { return s.kind == play_steps::step_kind::probe; }));
+    REQUIRE(meta["phases"].size() == sc.phases.size());
+    CHECK(meta["phases"][0]["id"] == sc.phases[0].id);
+    CHECK(meta["title"] == sc.title);
+    for (const auto& c : sc.characters) CHECK(meta["names"][c.id] == c.name);
+    for (const auto& p : sc.players) CHECK(meta["names"][p.id] == p.name);
 }

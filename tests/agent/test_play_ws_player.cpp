@@ -115,11 +115,13 @@ TEST_CASE(
     o.n_threads = 1;
     o.store_dir = (dir.path / "store").string();
     std::atomic<int> n_asked{0};
-    o.ask_player = [&](const std::string& who) {
-        // The first two turns get their lines; the third waits briefly and is skipped.
+    o.ask_player = [&](const player_prompt& q) {
+        // The detective's scripted turns keep their lines (an empty answer). Of the three interactive ones, the
+        // first two get their lines; the third waits briefly and is skipped.
+        if (!q.scripted.empty()) return player_line{};
         const int k = n_asked++;
-        auto line = inbox.wait(who, k < 2 ? std::chrono::milliseconds(20000) : std::chrono::milliseconds(300));
-        return line.value_or(std::string());
+        auto line = inbox.wait(q.player, k < 2 ? std::chrono::milliseconds(20000) : std::chrono::milliseconds(300));
+        return player_line{line.value_or(std::string()), {}};
     };
 
     const std::string first = "Where were you at noon, Mary?", second = "Who opened the window?";

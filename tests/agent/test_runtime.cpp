@@ -52,7 +52,7 @@ TEST_CASE("runtime: open with a store, tear down, reopen with sessions and KV", 
     REQUIRE(rt.ok());
     auto s = rt.value()->sessions().find("butler");
     REQUIRE(s.ok());
-    CHECK(s.value()->messages.size() == 3);  // system, user, assistant
+    CHECK(s.value()->messages().size() == 3);  // system, user, assistant
     CHECK(rt.value()->store()->stats().n_blocks > 0);
 }
 

@@ -303,7 +303,18 @@ TEST_CASE("turns, phases and tools are checked", "[scenario]") {
                    {{{"name", "Add Item"}, {"description", "x"}, {"parameters", {{"type", "array"}}}},
                     {{"name", "take"},
                      {"description", "y"},
-                     {"parameters", {{"type", "object"}, {"properties", json::object()}, {"required", {"item"}}}}}}}};
+                     {"parameters", {{"type", "object"}, {"properties", json::object()}, {"required", {"item"}}}}},
+                    {{"name", "roll"},  // bounds and patterns are enforced by the grammar, not stripped
+                     {"description", "z"},
+                     {"parameters",
+                      {{"type", "object"},
+                       {"properties",
+                        {{"n", {{"type", "integer"}, {"minimum", 1}, {"maximum", 6}}},
+                         {"tag", {{"type", "string"}, {"pattern", "^[a-z]{2,4}$"}}}}}}}},
+                    {{"name", "pick"},
+                     {"description", "w"},
+                     {"parameters",
+                      {{"type", "object"}, {"properties", {{"ids", {{"type", "array"}, {"uniqueItems", true}}}}}}}}}}};
     const auto msg = errors_of(j);
     INFO(msg);
     CHECK(has(msg, "/phases/0/turns/1: a turn has either 'line' or 'interactive', not both"));
@@ -317,6 +328,9 @@ TEST_CASE("turns, phases and tools are checked", "[scenario]") {
     CHECK(has(msg, "/tools/game/0/name: 'Add Item' is not a tool name"));
     CHECK(has(msg, "/tools/game/0/parameters/type: expected \"object\""));
     CHECK(has(msg, "/tools/game/1/parameters/required/0: 'item' is not in properties"));
+    CHECK(!has(msg, "/tools/game/2"));
+    CHECK(has(msg, "/tools/game/3/parameters: constrained decoding cannot enforce this schema"));
+    CHECK(has(msg, "uniqueItems"));
 }
 
 TEST_CASE("generator specs are checked", "[scenario]") {

@@ -130,6 +130,24 @@ TEST_CASE("serve config: a file with settings only, and flags alone", "[agent][s
     CHECK(r->store == "dir");
     CHECK(r->model == "x.gguf");
     CHECK(r->server.auth.keys.empty());  // settings only: open access
+    CHECK(r->server.log_format == agent::access_log_format::text);
+}
+
+TEST_CASE("serve config: the access log's format from the file and the flag", "[agent][serve_config]") {
+    config_file f(R"({"server": {"log": true, "log_format": "json"}})");
+    auto from_file = parse_serve_args({"--config", f.path.string()});
+    REQUIRE(from_file.ok());
+    CHECK(from_file->server.log_format == agent::access_log_format::json);
+    auto flag_wins = parse_serve_args({"--log-format", "text", "--config", f.path.string()});
+    REQUIRE(flag_wins.ok());
+    CHECK(flag_wins->server.log_format == agent::access_log_format::text);
+    auto flag = parse_serve_args({"--log", "--log-format", "json"});
+    REQUIRE(flag.ok());
+    CHECK(flag->server.log_format == agent::access_log_format::json);
+    CHECK(mentions(args_error({"--log-format", "xml"}), "log_format must be text or json, got 'xml'"));
+    CHECK(mentions(config_error(R"({"server": {"log_format": "yaml"}})"), "server.log_format"));
+    CHECK(
+        mentions(config_error(R"({"server": {"log_format": true}})"), "server.log_format must be a non-empty string"));
 }
 
 TEST_CASE("serve config: unknown fields and wrong types are errors naming the field", "[agent][serve_config]") {
@@ -201,4 +219,26 @@ TEST_CASE("serve config: attention beyond the window and the pool size, in the f
     auto bad = parse_serve_args({"--attention", "most"});
     REQUIRE(!bad.ok());
     CHECK(bad.error().message().find("--attention") != std::string::npos);
+}
+
+TEST_CASE("serve config: CORS origins from the file and repeated flags, checked", "[agent][serve_config][cors]") {
+    CHECK(parse_serve_args({})->server.cors_origins.empty());  // off by default
+    serve_settings s;
+    REQUIRE(apply_serve_config(R"({"server": {"cors_origins": ["http://localhost:5173", "*"]}})", s).ok());
+    CHECK(s.server.cors_origins == std::vector<std::string>{"http://localhost:5173", "*"});
+    CHECK(mentions(config_error(R"({"server": {"cors_origins": "*"}})"), "server.cors_origins must be an array"));
+    CHECK(mentions(config_error(R"({"server": {"cors_origins": [3]}})"), "server.cors_origins"));
+    CHECK(mentions(config_error(R"({"server": {"cors_origins": ["http://a.test/app"]}})"), "has a path"));
+    auto flags = parse_serve_args({"--cors-origin", "https://a.test", "--cors-origin", "http://b.test:8080"});
+    REQUIRE(flags.ok());
+    CHECK(flags->server.cors_origins == std::vector<std::string>{"https://a.test", "http://b.test:8080"});
+    // Flags replace the file's list.
+    config_file f(R"({"server": {"cors_origins": ["http://file.test"]}})");
+    auto both = parse_serve_args({"--config", f.path.string(), "--cors-origin", "http://flag.test"});
+    REQUIRE(both.ok());
+    CHECK(both->server.cors_origins == std::vector<std::string>{"http://flag.test"});
+    CHECK(parse_serve_args({"--config", f.path.string()})->server.cors_origins ==
+          std::vector<std::string>{"http://file.test"});
+    CHECK(mentions(args_error({"--cors-origin", "localhost"}), "--cors-origin"));
+    CHECK(mentions(args_error({"--cors-origin"}), "--cors-origin needs a value"));
 }

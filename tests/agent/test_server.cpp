@@ -81,7 +81,11 @@ TEST_CASE("server: chat completions, JSON and SSE", "[agent][server]") {
     auto again = request(f.port, "POST", "/v1/chat/completions", k_chat);
     REQUIRE(again.status == 200);
     auto mt = request(f.port, "GET", "/metrics");
-    CHECK(mt.body.find("mnemos_prefix_cache_hit_tokens_total 0\n") == std::string::npos);
+    const std::string hits = "mnemos_prefix_cache_hit_tokens_total{endpoint=\"/v1/chat/completions\",model=\"";
+    const size_t at = mt.body.find(hits);
+    REQUIRE(at != std::string::npos);
+    const size_t sp = mt.body.find(' ', at);
+    CHECK(std::stod(mt.body.substr(sp + 1, mt.body.find('\n', sp) - sp - 1)) > 0);
 }
 
 TEST_CASE("server: sessions create, message, events, delete", "[agent][server]") {
@@ -106,7 +110,8 @@ TEST_CASE("server: sessions create, message, events, delete", "[agent][server]")
 
     // Streamed second turn; the prompt grows by appending.
     auto m2 = request(f.port, "POST", "/v1/sessions/npc-butler/messages",
-                      R"({"content":"Where were you at nine?","max_tokens":6,"temperature":0,"stream":true})");
+                      R"({"content":"Where were you at nine?","max_tokens":6,"temperature":0,"stream":true,
+                          "stream_options":{"include_usage":true}})");
     REQUIRE(m2.status == 200);
     auto ev = sse_data(m2.body);
     REQUIRE(!ev.empty());
@@ -185,7 +190,8 @@ TEST_CASE("server: bad input gets 4xx JSON and the server keeps serving", "[agen
         {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"temperature":9})", 400},
         {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"stop":[1]})", 400},
         {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"stream":"yes"})", 400},
-        {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"session_id":"nope"})", 404},
+        {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"session_id":"no pe"})", 400},
+        {"POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}],"session_id":5})", 400},
         {"POST", "/v1/chat/completions", bad_utf8, 400},
         {"GET", "/v1/chat/completions", "", 405},
         {"POST", "/v1/sessions", "{oops", 400},

@@ -13,6 +13,7 @@
 
 #include "agent/core/runtime.h"
 #include "tests/agent/server_fixture.h"
+#include "tests/agent/stderr_capture.h"
 
 using json = nlohmann::json;
 using namespace mnemos;
@@ -21,34 +22,6 @@ using namespace mnemos::test_agent;
 namespace {
 
 const char* k_rules = "This is a murder mystery at Blackwood Manor. Everyone is a suspect. Nobody may leave.";
-
-// Redirects stderr (fd 2) to a file while alive; text() reads what was written.
-struct stderr_capture {
-    std::filesystem::path path;
-    int saved = -1;
-    stderr_capture() {
-        path = std::filesystem::temp_directory_path() / ("mnemos_stderr_" + agent::random_hex(8));
-        std::fflush(stderr);
-        saved = ::dup(2);
-        FILE* f = std::fopen(path.c_str(), "w");
-        ::dup2(::fileno(f), 2);
-        std::fclose(f);
-    }
-    std::string text() {
-        std::fflush(stderr);
-        std::ifstream in(path);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
-    ~stderr_capture() {
-        std::fflush(stderr);
-        ::dup2(saved, 2);
-        ::close(saved);
-        std::error_code ec;
-        std::filesystem::remove(path, ec);
-    }
-};
 
 }  // namespace
 
@@ -150,8 +123,7 @@ TEST_CASE("server: prefixes survive a restart and resumed sessions render identi
             200);
         auto s = f.sessions->find("npc-cook");
         REQUIRE(s.ok());
-        std::lock_guard lk(s.value()->mu);
-        tokens_before = s.value()->tokens;
+        tokens_before = s.value()->tokens().tokens;
         f.db->flush();
     }
     {
@@ -161,10 +133,7 @@ TEST_CASE("server: prefixes survive a restart and resumed sessions render identi
         CHECK(one.j()["text"] == k_rules);
         auto s = f.sessions->find("npc-cook");
         REQUIRE(s.ok());
-        {
-            std::lock_guard lk(s.value()->mu);
-            CHECK(s.value()->tokens == tokens_before);
-        }
+        CHECK(s.value()->tokens().tokens == tokens_before);
         // New characters may use it after the restart, and get the same system prefix.
         json npc2 = npc;
         npc2["id"] = "npc-maid";
@@ -225,7 +194,7 @@ TEST_CASE("server: open access is rate limited per client address by the server 
     // The refused turn left nothing behind.
     auto s = f.sessions->find("x");
     REQUIRE(s.ok());
-    CHECK(s.value()->messages.empty());
+    CHECK(s.value()->messages().empty());
 }
 
 TEST_CASE("server: control tokens cannot be injected through message content", "[agent][server][security]") {
@@ -244,15 +213,15 @@ TEST_CASE("server: control tokens cannot be injected through message content", "
     REQUIRE(r.status == 200);
     auto s = f.sessions->find("victim");
     REQUIRE(s.ok());
-    std::lock_guard lk(s.value()->mu);
-    const auto& t = s.value()->tokens;
+    const auto held = s.value()->tokens();
+    const auto& t = held.tokens;
     auto count = [&](engine::token_id id) { return std::count(t.begin(), t.end(), id); };
     // system, user, assistant: one <|im_start|> and one <|im_end|> each, all from the template.
     CHECK(count(*im_start) == 3);
     CHECK(count(*im_end) == 3);
     // The user's message still holds its text, verbatim.
-    const auto user_start = static_cast<size_t>(s.value()->message_starts[1]);
-    const auto user_end = static_cast<size_t>(s.value()->message_starts[2]);
+    const auto user_start = static_cast<size_t>(held.message_starts[1]);
+    const auto user_end = static_cast<size_t>(held.message_starts[2]);
     const std::string user_text = tok.decode(std::vector<engine::token_id>(t.begin() + static_cast<long>(user_start),
                                                                            t.begin() + static_cast<long>(user_end)));
     CHECK(user_text == "<|im_start|>user\n" + evil + "<|im_end|>\n");

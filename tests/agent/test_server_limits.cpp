@@ -2,10 +2,19 @@
 // 100k deep in every field the server copies or dumps, huge chunked trailers
 // and headers, oversized message/tool counts and schemas, and non-string
 // types all get a 4xx (or an error frame), and the server keeps answering.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/config/serve_config.h"
@@ -269,4 +278,39 @@ TEST_CASE("limits: trailer fields are ignored, so a trailing Authorization grant
     auto r = raw_exchange(f.port, chunked_post("/v1/chat/completions", body, "Authorization: Bearer admin-secret\r\n"));
     CHECK(r.status == 401);
     CHECK(request(f.port, "POST", "/v1/chat/completions", body, "admin-secret").status == 200);
+}
+
+TEST_CASE("limits: out of file descriptors, accept backs off instead of spinning, then serves again",
+          "[agent][limits]") {
+    fixture f;
+    rlimit old{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+    size_t open_fds = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++open_fds;
+    rlimit low = old;
+    low.rlim_cur = open_fds + 12;  // a few client sockets; the server's accepts take the rest, then fail
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(f.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::vector<int> clients;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    for (int i = 0; i < 12; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) break;
+        clients.push_back(fd);
+        (void)!::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);  // queued by the kernel
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // the accept loop meets EMFILE meanwhile
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
+    for (int fd : clients) ::close(fd);
+    const auto metrics = request(f.port, "GET", "/metrics");
+    REQUIRE(metrics.status == 200);
+    const auto at = metrics.body.find("\nmnemos_accept_errors_total ");
+    REQUIRE(at != std::string::npos);
+    const long errors = std::stol(metrics.body.substr(at + 28));
+    INFO("accept errors in about 1 s: " << errors);
+    // Retrying every 100 ms gives about 10; retrying at once (spinning a core) gives thousands.
+    CHECK(errors >= 1);
+    CHECK(errors <= 40);
 }

@@ -165,7 +165,8 @@ TEST_CASE("server queue: a full queue and a wait timeout get 409", "[agent][serv
             auto c = request(f.port, "POST", "/v1/sessions/inn/messages", R"({"content":"Third.","max_tokens":4})");
             CHECK(c.status == 409);
             CHECK(is_error_json(c));
-            CHECK(c.j()["error"]["type"] == "conflict_error");
+            CHECK(c.j()["error"]["type"] == "invalid_request_error");
+            CHECK(c.j()["error"]["code"] == "session_busy");
             CHECK(c.j()["error"]["message"].get<std::string>().find("busy") != std::string::npos);
             auto d = request(f.port, "POST", "/v1/chat/completions",
                              R"({"session_id":"inn","messages":[{"role":"user","content":"Fourth."}],"max_tokens":4})");

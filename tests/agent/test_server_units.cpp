@@ -272,6 +272,7 @@ TEST_CASE("http errors: every errc value has exactly one row", "[agent][server][
         CHECK(row->http_status >= 400);
         CHECK(row->http_status < 600);
         CHECK(std::string(row->type).size() > 0);
+        CHECK(std::string(row->openai_code).size() > 0);  // OpenAI's code: always a string
     }
     CHECK(errc_http_table().size() == n_values);
     std::set<int> codes;
@@ -280,29 +281,36 @@ TEST_CASE("http errors: every errc value has exactly one row", "[agent][server][
 }
 
 TEST_CASE("http errors: the mapping the API documents", "[agent][server][errors]") {
-    auto is = [](errc c, unsigned status, const char* type) {
+    auto is = [](errc c, unsigned status, const char* type, const char* code) {
         const errc_http& row = errc_http_of(c);
-        return row.http_status == status && std::string(row.type) == type;
+        return row.http_status == status && std::string(row.type) == type && std::string(row.openai_code) == code;
     };
-    CHECK(is(errc::invalid_argument, 400, "invalid_request_error"));
-    CHECK(is(errc::not_found, 404, "not_found_error"));
-    CHECK(is(errc::busy, 409, "conflict_error"));
-    CHECK(is(errc::already_exists, 409, "conflict_error"));
-    CHECK(is(errc::context_exceeded, 400, "context_length_exceeded"));
-    CHECK(is(errc::unsupported, 400, "invalid_request_error"));
-    CHECK(is(errc::out_of_memory, 503, "overloaded_error"));
-    CHECK(is(errc::unavailable, 503, "overloaded_error"));
-    CHECK(is(errc::timed_out, 503, "overloaded_error"));
-    CHECK(is(errc::cancelled, 503, "cancelled"));
-    CHECK(is(errc::internal, 500, "server_error"));
-    CHECK(is(errc::io_error, 500, "server_error"));
-    CHECK(is(static_cast<errc>(250), 500, "server_error"));  // no row: internal's
+    CHECK(is(errc::invalid_argument, 400, "invalid_request_error", "invalid_value"));
+    CHECK(is(errc::not_found, 404, "invalid_request_error", "not_found"));
+    CHECK(is(errc::busy, 409, "invalid_request_error", "session_busy"));
+    CHECK(is(errc::already_exists, 409, "invalid_request_error", "conflict"));
+    CHECK(is(errc::context_exceeded, 400, "invalid_request_error", "context_length_exceeded"));
+    CHECK(is(errc::unsupported, 400, "invalid_request_error", "unsupported_parameter"));
+    CHECK(is(errc::out_of_memory, 503, "server_error", "overloaded"));
+    CHECK(is(errc::unavailable, 503, "server_error", "service_unavailable"));
+    CHECK(is(errc::timed_out, 503, "server_error", "timeout"));
+    CHECK(is(errc::cancelled, 503, "server_error", "cancelled"));
+    CHECK(is(errc::internal, 500, "server_error", "server_error"));
+    CHECK(is(errc::io_error, 500, "server_error", "server_error"));
+    CHECK(is(static_cast<errc>(250), 500, "server_error", "server_error"));  // no row: internal's
     CHECK(find_errc_http(static_cast<errc>(250)) == nullptr);
-    CHECK(refusal_http_of(http_refusal::unauthorized).http_status == 401);
-    CHECK(refusal_http_of(http_refusal::forbidden).http_status == 403);
-    CHECK(refusal_http_of(http_refusal::method_not_allowed).http_status == 405);
-    CHECK(refusal_http_of(http_refusal::payload_too_large).http_status == 413);
-    CHECK(refusal_http_of(http_refusal::upgrade_required).http_status == 426);
-    CHECK(refusal_http_of(http_refusal::headers_too_large).http_status == 431);
-    CHECK(std::string(refusal_http_of(http_refusal::rate_limited).type) == "rate_limit_error");
+    auto refusal = [](http_refusal r, unsigned status, const char* type, const char* code) {
+        const refusal_http& row = refusal_http_of(r);
+        return row.what == r && row.http_status == status && std::string(row.type) == type &&
+               std::string(row.openai_code) == code;
+    };
+    CHECK(refusal(http_refusal::unauthorized, 401, "authentication_error", "invalid_api_key"));
+    CHECK(refusal(http_refusal::forbidden, 403, "permission_error", "insufficient_permissions"));
+    CHECK(refusal(http_refusal::method_not_allowed, 405, "invalid_request_error", "method_not_allowed"));
+    CHECK(refusal(http_refusal::payload_too_large, 413, "invalid_request_error", "payload_too_large"));
+    CHECK(refusal(http_refusal::upgrade_required, 426, "invalid_request_error", "upgrade_required"));
+    CHECK(refusal(http_refusal::headers_too_large, 431, "invalid_request_error", "headers_too_large"));
+    CHECK(refusal(http_refusal::rate_limited, 429, "rate_limit_error", "rate_limit_exceeded"));
+    CHECK(refusal(http_refusal::not_implemented, 501, "invalid_request_error", "not_implemented"));
+    CHECK(refusal(http_refusal::forbidden_origin, 403, "permission_error", "origin_not_allowed"));
 }

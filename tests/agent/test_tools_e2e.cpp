@@ -198,7 +198,7 @@ TEST_CASE("tools: malformed definitions get 400 JSON errors", "[agent][tools]") 
                 {"function",
                  {{"name", "f"},
                   {"parameters",
-                   {{"type", "object"}, {"properties", {{"x", {{"type", "string"}, {"pattern", "a+"}}}}}}}}}}})}},
+                   {{"type", "object"}, {"properties", {{"x", {{"type", "string"}, {"pattern", "(a)\\1"}}}}}}}}}}})}},
         {{"messages", msgs},
          {"tools", json::array({{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", 3}}}}})}},
         {{"messages", msgs}, {"tools", tools_json()}, {"tool_choice", "sometimes"}},

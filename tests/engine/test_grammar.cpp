@@ -10,25 +10,14 @@
 #include "engine/grammar.h"
 #include "engine/src/grammar_json.h"
 #include "engine/tokenizer.h"
+#include "tests/engine/grammar_test_util.h"
 #include "tests/support/tiny_model.h"
 
 using namespace mnemos;
 using namespace mnemos::engine;
+using namespace mnemos::engine::test_grammar;
 
 namespace {
-
-std::shared_ptr<const grammar> compile(const std::string& schema, const grammar_options& o = {}) {
-    auto g = grammar::from_json_schema(schema, o);
-    INFO(schema << " -> " << (g.ok() ? std::string("ok") : g.error().to_string()));
-    REQUIRE(g.ok());
-    return g.value();
-}
-
-// Accepted as a whole, complete document.
-bool accepts(const grammar& g, std::string_view doc) {
-    grammar_state s = g.start();
-    return s.accept_bytes(doc) && s.is_complete();
-}
 
 // A valid prefix (every byte accepted; maybe incomplete).
 bool prefix_ok(const grammar& g, std::string_view doc) {
@@ -433,10 +422,12 @@ TEST_CASE("grammar: leading whitespace before the document", "[grammar]") {
 }
 
 TEST_CASE("grammar: schema errors name the keyword and the path", "[grammar]") {
-    auto bad = grammar::from_json_schema(R"({"type":"object","properties":{"a":{"type":"string","pattern":"x+"}}})");
+    auto bad =
+        grammar::from_json_schema(R"({"type":"object","properties":{"a":{"type":"string","pattern":"(x)\\1"}}})");
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().code() == errc::unsupported);
     CHECK(bad.error().message().find("pattern") != std::string::npos);
+    CHECK(bad.error().message().find("backreference") != std::string::npos);
     CHECK(bad.error().message().find("#/properties/a") != std::string::npos);
     auto notjson = grammar::from_json_schema("{\"type\":");
     REQUIRE_FALSE(notjson.ok());
@@ -446,9 +437,18 @@ TEST_CASE("grammar: schema errors name the keyword and the path", "[grammar]") {
     CHECK(req.error().message().find("'x'") != std::string::npos);
     auto range = grammar::from_json_schema(R"({"type":"array","minItems":3,"maxItems":1})");
     CHECK_FALSE(range.ok());
-    auto ap = grammar::from_json_schema(R"({"type":"object","properties":{},"additionalProperties":true})");
+    auto ap = grammar::from_json_schema(R"({"type":"object","properties":{},"additionalProperties":3})");
     REQUIRE_FALSE(ap.ok());
     CHECK(ap.error().message().find("additionalProperties") != std::string::npos);
+    auto fmt = grammar::from_json_schema(R"({"type":"object","properties":{"h":{"type":"string","format":"ipv6"}}})");
+    REQUIRE_FALSE(fmt.ok());
+    CHECK(fmt.error().code() == errc::unsupported);
+    CHECK(fmt.error().message().find("#/properties/h/format") != std::string::npos);
+    auto nk =
+        grammar::from_json_schema(R"({"type":"object","properties":{"a":{"type":"object","patternProperties":{}}}})");
+    REQUIRE_FALSE(nk.ok());
+    CHECK(nk.error().message().find("'patternProperties'") != std::string::npos);
+    CHECK(nk.error().message().find("#/properties/a") != std::string::npos);
     auto arrays = grammar::from_json_schema(
         R"({"anyOf":[{"type":"array","items":{"type":"string"}},{"type":"array","items":{"type":"integer"}}]})");
     CHECK_FALSE(arrays.ok());

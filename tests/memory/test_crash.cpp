@@ -66,22 +66,8 @@ TEST_CASE("crash test: SIGKILL at random moments loses no acknowledged event, se
     uint64_t n_blocks_served = 0;
     const int n_kills = 15;
     for (int k = 0; k < n_kills; ++k) {
-        int p[2];
-        REQUIRE(::pipe(p) == 0);
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            ::close(p[0]);
-            const int devnull = ::open("/dev/null", O_WRONLY);
-            ::dup2(devnull, 1);
-            ::setenv("MNEMOS_CRASH_DB", db.c_str(), 1);
-            ::setenv("MNEMOS_CRASH_FD", std::to_string(p[1]).c_str(), 1);
-            char exe[] = "/proc/self/exe", tag[] = "[.crash_child]";
-            char* argv[] = {exe, tag, nullptr};
-            ::execv(exe, argv);
-            ::_exit(127);
-        }
-        ::close(p[1]);
+        const auto [pid, read_fd] =
+            test::spawn_test_child("[.crash_child]", "MNEMOS_CRASH_FD", {{"MNEMOS_CRASH_DB", db}}, true);
         std::this_thread::sleep_for(std::chrono::milliseconds(60 + rng() % 250));
         REQUIRE(::kill(pid, SIGKILL) == 0);
         int wstatus = 0;
@@ -93,7 +79,7 @@ TEST_CASE("crash test: SIGKILL at random moments loses no acknowledged event, se
         std::vector<uint64_t> acked;
         char buf[8];
         for (;;) {
-            const ssize_t r = ::read(p[0], buf + got, sizeof buf - got);
+            const ssize_t r = ::read(read_fd, buf + got, sizeof buf - got);
             if (r <= 0) break;
             got += size_t(r);
             if (got == sizeof buf) {
@@ -102,7 +88,7 @@ TEST_CASE("crash test: SIGKILL at random moments loses no acknowledged event, se
                 got = 0;
             }
         }
-        ::close(p[0]);
+        ::close(read_fd);
         for (size_t i = 0; i < acked.size(); ++i) REQUIRE(acked[i] == n_acked_total + i);  // consecutive
         n_acked_total += acked.size();
 
@@ -163,24 +149,12 @@ namespace {
 // Runs the child above with the given flush interval, waits wait_ms after it reported its blocks written, kills
 // it with SIGKILL, and returns how many of its 40 blocks the store then holds (each checked byte for byte).
 int blocks_after_kill(const std::string& db, int64_t interval_ms, int wait_ms) {
-    int p[2];
-    REQUIRE(::pipe(p) == 0);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::close(p[0]);
-        ::setenv("MNEMOS_CRASH_DB", db.c_str(), 1);
-        ::setenv("MNEMOS_CRASH_FD", std::to_string(p[1]).c_str(), 1);
-        ::setenv("MNEMOS_KV_FLUSH_MS", std::to_string(interval_ms).c_str(), 1);
-        char exe[] = "/proc/self/exe", tag[] = "[.kv_durable_child]";
-        char* argv[] = {exe, tag, nullptr};
-        ::execv(exe, argv);
-        ::_exit(127);
-    }
-    ::close(p[1]);
+    const auto [pid, read_fd] =
+        test::spawn_test_child("[.kv_durable_child]", "MNEMOS_CRASH_FD",
+                               {{"MNEMOS_CRASH_DB", db}, {"MNEMOS_KV_FLUSH_MS", std::to_string(interval_ms)}});
     char c = 0;
-    const ssize_t r = ::read(p[0], &c, 1);
-    ::close(p[0]);
+    const ssize_t r = ::read(read_fd, &c, 1);
+    ::close(read_fd);
     std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
     ::kill(pid, SIGKILL);
     int wstatus = 0;

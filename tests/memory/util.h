@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the memory tests: temporary database directories and
 // deterministic page contents.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/types.h"
@@ -73,6 +75,34 @@ inline std::unique_ptr<memory::store> open_store(const std::string& path,
     INFO((s.ok() ? std::string() : s.error().to_string()));
     REQUIRE(s.ok());
     return std::move(s.value());
+}
+
+// A child process: this test binary re-executed to run only the hidden test case `tag`, with `env` set and a pipe
+// whose write end's descriptor number is in the variable `fd_var` (the child reports through it). Returns the pid
+// and the read end. quiet: the child's stdout goes to /dev/null.
+struct test_child {
+    pid_t pid = -1;
+    int read_fd = -1;
+};
+inline test_child spawn_test_child(const char* tag, const char* fd_var,
+                                   const std::vector<std::pair<std::string, std::string>>& env, bool quiet = false) {
+    int p[2];
+    REQUIRE(::pipe(p) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(p[0]);
+        if (quiet) ::dup2(::open("/dev/null", O_WRONLY), 1);
+        for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+        ::setenv(fd_var, std::to_string(p[1]).c_str(), 1);
+        char exe[] = "/proc/self/exe";
+        std::string t = tag;
+        char* argv[] = {exe, t.data(), nullptr};
+        ::execv(exe, argv);
+        ::_exit(127);
+    }
+    ::close(p[1]);
+    return {pid, p[0]};
 }
 
 }  // namespace mnemos::test

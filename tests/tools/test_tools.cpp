@@ -80,7 +80,7 @@ TEST_CASE("registry: add checks names, handlers and schemas", "[tools]") {
     CHECK(reg.add(notobj).code() == errc::invalid_argument);
     tool pattern = echo_tool(&runs);
     pattern.name = "z";
-    pattern.parameters = json::parse(R"({"type":"object","properties":{"a":{"type":"string","pattern":"x"}}})");
+    pattern.parameters = json::parse(R"({"type":"object","properties":{"a":{"type":"string","pattern":"(x)\\1"}}})");
     status st = reg.add(pattern);
     CHECK(st.code() == errc::unsupported);
     CHECK(st.message().find("pattern") != std::string::npos);
@@ -148,6 +148,59 @@ TEST_CASE("registry: the call schema compiles and constrains name and arguments 
     CHECK(validate_json(json::parse(R"({"name":"roll_dice","arguments":{"notation":"2d6"}})"), reg.call_schema()).ok());
     tool_registry empty;
     CHECK_FALSE(empty.call_grammar().ok());
+}
+
+TEST_CASE("registry: $refs of a tool's parameters point into its own schema, not into the call schema",
+          "[tools][grammar]") {
+    // What zod 4 writes for a recursive schema (getter or z.lazy) through the openai helper: draft-07
+    // "definitions" with "#/definitions/..." refs, and a "#" self-reference. Both are pointers into the
+    // parameters document, which sits at /properties/arguments (one tool) or /anyOf/i/properties/arguments.
+    const json tree = json::parse(R"({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+        "properties": {"root": {"$ref": "#/definitions/node"}}, "required": ["root"], "additionalProperties": false,
+        "definitions": {"node": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 3},
+            "children": {"type": "array", "maxItems": 2, "items": {"$ref": "#/definitions/node"}}},
+            "required": ["name", "children"], "additionalProperties": false}}})");
+    const json list = json::parse(R"({"type": "object", "properties": {"v": {"type": "integer"},
+        "next": {"anyOf": [{"$ref": "#"}, {"type": "null"}]}, "$ref": {"const": {"$ref": "#/x"}}},
+        "required": ["v", "next"]})");
+    for (int n_tools = 1; n_tools <= 2; ++n_tools) {
+        INFO(n_tools << " tools");
+        tool_registry reg;
+        int n_runs = 0;
+        tool a = echo_tool(&n_runs);
+        a.name = "tree";
+        a.parameters = tree;
+        REQUIRE(reg.add(a).ok());
+        if (n_tools == 2) {
+            tool b = echo_tool(&n_runs);
+            b.name = "list";
+            b.parameters = list;
+            REQUIRE(reg.add(b).ok());
+        }
+        auto g = reg.call_grammar();
+        INFO((g.ok() ? std::string() : g.error().message()));
+        REQUIRE(g.ok());
+        const auto accepts = [&](const std::string& doc) {
+            auto s = (*g)->start();
+            return s.accept_bytes(doc) && s.is_complete();
+        };
+        CHECK(accepts(R"({"name":"tree","arguments":{"root":{"name":"a","children":[{"name":"b","children":[]}]}}})"));
+        CHECK_FALSE(accepts(R"({"name":"tree","arguments":{"root":{"name":"abcd","children":[]}}})"));
+        CHECK_FALSE(accepts(R"({"name":"tree","arguments":{"root":{"name":"a","children":[{"name":"b"}]}}})"));
+        if (n_tools == 2) {
+            CHECK(accepts(R"({"name":"list","arguments":{"v":1,"next":{"v":2,"next":null}}})"));
+            // "#" is the list itself, not the call schema (the root of the document the grammar compiles).
+            CHECK_FALSE(accepts(
+                R"({"name":"list","arguments":{"v":1,"next":{"name":"tree","arguments":{"root":{"name":"a","children":[]}}}}})"));
+        }
+    }
+    // The parameters themselves are left as they were.
+    tool t = echo_tool(nullptr);
+    t.parameters = tree;
+    const json one = tool_call_schema(t, "/anyOf/3");
+    CHECK(one["properties"]["arguments"]["properties"]["root"]["$ref"] ==
+          "#/anyOf/3/properties/arguments/definitions/node");
+    CHECK(t.parameters == tree);
 }
 
 TEST_CASE("parser: Hermes/Qwen <tool_call> blocks", "[tools]") {

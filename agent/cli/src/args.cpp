@@ -100,16 +100,42 @@ void arg_parser::integer(const std::string& names, uint64_t& out, uint64_t lo, u
     add(names, value_name, help, [&out, lo, hi](const std::string& v) { return parse_integer(v, lo, hi, out); });
 }
 
+namespace {
+
+// v as a finite number in [lo, hi].
+result<double> parse_real_value(const std::string& v, double lo, double hi) {
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != 0 || !std::isfinite(d) || d < lo || d > hi)
+        return bad_value("a number from " + format_number(lo) + " to " + format_number(hi), v);
+    return d;
+}
+
+}  // namespace
+
 void arg_parser::real(const std::string& names, float& out, double lo, double hi, const std::string& value_name,
                       const std::string& help) {
     add(names, value_name, help, [&out, lo, hi](const std::string& v) {
-        char* end = nullptr;
-        const double d = std::strtod(v.c_str(), &end);
-        if (v.empty() || *end != 0 || !std::isfinite(d) || d < lo || d > hi)
-            return bad_value("a number from " + format_number(lo) + " to " + format_number(hi), v);
-        out = static_cast<float>(d);
+        auto d = parse_real_value(v, lo, hi);
+        if (!d) return d.error();
+        out = static_cast<float>(d.value());
         return status{};
     });
+}
+
+void arg_parser::real(const std::string& names, double& out, double lo, double hi, const std::string& value_name,
+                      const std::string& help) {
+    add(names, value_name, help, [&out, lo, hi](const std::string& v) {
+        auto d = parse_real_value(v, lo, hi);
+        if (!d) return d.error();
+        out = d.value();
+        return status{};
+    });
+}
+
+void arg_parser::integer(const std::string& names, int64_t& out, int64_t lo, int64_t hi, const std::string& value_name,
+                         const std::string& help) {
+    add(names, value_name, help, [&out, lo, hi](const std::string& v) { return parse_integer(v, lo, hi, out); });
 }
 
 void arg_parser::toggle(const std::string& names, bool& out, const std::string& help, bool value) {

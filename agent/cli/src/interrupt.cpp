@@ -1,10 +1,14 @@
 // interrupt_guard (agent/cli/interrupt.h).
 #include "agent/cli/interrupt.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <iostream>
 
 namespace mnemos::cli {
 
@@ -47,5 +51,23 @@ void interrupt_guard::clear() {
 }
 
 int interrupt_guard::last_signal() { return g_signal.load(); }
+
+namespace {
+
+// Input already read from the descriptor but not consumed: std::cin (synced with stdio) reads through stdin's
+// buffer, where a pasted second line waits unseen by poll(). glibc's FILE fields say how much is there.
+bool stdin_buffered() { return stdin->_IO_read_ptr < stdin->_IO_read_end; }
+
+}  // namespace
+
+bool interrupt_guard::read_line(std::string& line) {
+    while (!raised() && !stdin_buffered()) {
+        pollfd p{STDIN_FILENO, POLLIN, 0};
+        const int r = ::poll(&p, 1, 100);
+        if (r > 0 || (r < 0 && errno != EINTR)) break;  // input, end of input or an error: getline reports it
+    }
+    if (raised()) return false;
+    return static_cast<bool>(std::getline(std::cin, line));
+}
 
 }  // namespace mnemos::cli

@@ -17,10 +17,10 @@ using nlohmann::json;
 
 // One setting, reachable as a config field ("server.<field>") and as a flag.
 struct setting {
-    const char* field;  // in "server"
-    const char* flag;   // "--port"
-    enum kind { text, integer, boolean } type;
-    int64_t min = 0, max = 0;  // integers
+    const char* field;                                     // in "server"
+    const char* flag;                                      // "--port"
+    enum kind { text, integer, boolean, text_list } type;  // text_list: a JSON array of strings, a repeated flag
+    int64_t min = 0, max = 0;                              // integers
 };
 
 // The order of the help text; every flag of serve but --config and --help.
@@ -36,11 +36,13 @@ const setting k_settings[] = {
     {"default_max_tokens", "--max-tokens", setting::integer, 0, 1 << 24},
     {"requests_per_minute", "--requests-per-minute", setting::integer, 0, 1000000},
     {"log", "--log", setting::boolean},
+    {"log_format", "--log-format", setting::text},
     {"attention", "--attention", setting::text},
     {"sink_tokens", "--sink-tokens", setting::integer, 0, 1 << 24},
     {"window_tokens", "--window-tokens", setting::integer, 1, 1 << 24},
     {"select_pages", "--select-pages", setting::integer, 0, 1 << 24},
     {"kv_mb", "--kv-mb", setting::integer, 0, 1 << 22},
+    {"cors_origins", "--cors-origin", setting::text_list},
 };
 
 // Stores a checked value of setting `k` in s. Errors: a text value outside the setting's words.
@@ -49,6 +51,17 @@ status assign(serve_settings& s, const setting& k, const std::string& str, int64
     if (f == "attention") {
         if (!engine::parse_attention_mode(str, &s.attention.mode))
             return make_error(errc::invalid_argument, "attention must be full, sparse or auto, got '" + str + "'");
+        return {};
+    }
+    if (f == "log_format") {
+        if (str != "text" && str != "json")
+            return make_error(errc::invalid_argument, "log_format must be text or json, got '" + str + "'");
+        s.server.log_format = str == "json" ? access_log_format::json : access_log_format::text;
+        return {};
+    }
+    if (f == "cors_origins") {
+        if (auto st = check_cors_origin(str); !st.ok()) return st;
+        s.server.cors_origins.push_back(str);
         return {};
     }
     if (f == "model")
@@ -117,7 +130,14 @@ status apply_serve_config(const std::string& json_text, serve_settings& s) {
             return make_error(errc::invalid_argument, "unknown field '" + where + "' (expected " + known + ")");
         }
         const json& v = it.value();
-        if (k->type == setting::text) {
+        if (k->type == setting::text_list) {
+            if (!v.is_array()) return make_error(errc::invalid_argument, where + " must be an array of strings");
+            for (const auto& e : v) {
+                if (!e.is_string()) return make_error(errc::invalid_argument, where + " must be an array of strings");
+                if (auto st = assign(s, *k, e.get<std::string>(), 0, false); !st.ok())
+                    return make_error(st.code(), where + ": " + st.message());
+            }
+        } else if (k->type == setting::text) {
             if (!v.is_string() || v.get<std::string>().empty())
                 return make_error(errc::invalid_argument, where + " must be a non-empty string");
             if (auto st = assign(s, *k, v.get<std::string>(), 0, false); !st.ok())
@@ -155,6 +175,7 @@ result<serve_settings> parse_serve_args(const std::vector<std::string>& args) {
         if (auto st = apply_serve_config(ss.str(), s); !st.ok())
             return make_error(st.code(), "--config " + s.config_path + ": " + st.message());
     }
+    bool lists_from_flags = false;  // the first --cors-origin replaces the file's list
     for (size_t i = 0; i < args.size(); ++i) {
         std::string a = args[i];
         if (a == "--config") {
@@ -173,7 +194,11 @@ result<serve_settings> parse_serve_args(const std::vector<std::string>& args) {
         }
         if (i + 1 >= args.size()) return make_error(errc::invalid_argument, a + " needs a value");
         const std::string v = args[++i];
-        if (k->type == setting::text) {
+        if (k->type == setting::text_list && !lists_from_flags) {
+            s.server.cors_origins.clear();
+            lists_from_flags = true;
+        }
+        if (k->type == setting::text || k->type == setting::text_list) {
             if (v.empty()) return make_error(errc::invalid_argument, a + " needs a non-empty value");
             if (auto st = assign(s, *k, v, 0, false); !st.ok()) return make_error(st.code(), a + ": " + st.message());
             continue;

@@ -8,6 +8,7 @@ result<std::unique_ptr<engine_runner>> engine_runner::start(std::shared_ptr<cons
     auto e = engine::engine::create(m, options);
     if (!e) return e.error();
     std::unique_ptr<engine_runner> r(new engine_runner());
+    r->metrics_ = std::make_unique<turn_metrics>(m->hp().name.empty() ? "mnemos" : m->hp().name);
     r->model_ = std::move(m);
     r->engine_ = std::move(e.value());
     r->n_ctx_ = r->engine_->n_ctx();
@@ -28,8 +29,9 @@ engine_runner::~engine_runner() {
     if (thread_.joinable()) thread_.join();
 }
 
-engine::seq_id engine_runner::submit(engine::request r) {
+engine::seq_id engine_runner::submit(engine::request r, std::string endpoint) {
     n_in_flight_.fetch_add(1);
+    metrics_->instrument(r, std::move(endpoint), &step_start_);
     auto finish = std::move(r.on_finish);
     r.on_finish = [this, finish = std::move(finish)](const engine::finish_info& info) {
         n_in_flight_.fetch_sub(1);
@@ -82,6 +84,7 @@ void engine_runner::loop() {
             wake_ = false;
         }
         for (auto& t : tasks) t(*engine_);
+        step_start_ = std::chrono::steady_clock::now();
         const bool did = engine_->step();
         {
             std::unique_lock lk(mu_);

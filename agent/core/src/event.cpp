@@ -94,21 +94,18 @@ json to_json(const message_event& e) {
     return j;
 }
 
-json to_json(const note_event& e) {
-    json j = with_extra(e.extra, "note");
+// Notes and prefixes: an id, a text and a time.
+template <class E>
+json id_text_json(const E& e, const char* type) {
+    json j = with_extra(e.extra, type);
     j["id"] = e.id;
     j["text"] = e.text;
     j["ts"] = e.ts;
     return j;
 }
 
-json to_json(const prefix_event& e) {
-    json j = with_extra(e.extra, "prefix");
-    j["id"] = e.id;
-    j["text"] = e.text;
-    j["ts"] = e.ts;
-    return j;
-}
+json to_json(const note_event& e) { return id_text_json(e, "note"); }
+json to_json(const prefix_event& e) { return id_text_json(e, "prefix"); }
 
 json to_json(const step_event& e) {
     json j = with_extra(e.extra, "step");
@@ -208,6 +205,57 @@ result<event> event_from_json(const json& j) {
     if (t == "prefix") return read_id_text<prefix_event>(j);
     if (t == "step") return read_step(j);
     return event(other_event{j});
+}
+
+namespace {
+
+std::string string_field(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+step_call read_call(const json& c) {
+    step_call call;
+    call.name = string_field(c, "name");
+    if (auto a = c.find("arguments"); a != c.end()) call.arguments = *a;
+    if (auto r = c.find("result"); r != c.end()) call.result = *r;
+    call.error = string_field(c, "error");
+    return call;
+}
+
+}  // namespace
+
+std::vector<step_round> step_rounds(const step_event& e) {
+    std::vector<step_round> out;
+    if (!e.rounds.is_array()) return out;
+    for (const auto& rd : e.rounds) {
+        if (!rd.is_object()) continue;
+        step_round r;
+        r.content = string_field(rd, "content");
+        if (auto calls = rd.find("calls"); calls != rd.end() && calls->is_array())
+            for (const auto& c : *calls)
+                if (c.is_object()) r.calls.push_back(read_call(c));
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+json step_rounds_json(const std::vector<step_round>& rounds) {
+    if (rounds.empty()) return nullptr;
+    json out = json::array();
+    for (const auto& rd : rounds) {
+        json j = {{"content", rd.content}, {"calls", json::array()}};
+        for (const auto& c : rd.calls) {
+            json call = {{"name", c.name}, {"arguments", c.arguments}};
+            if (c.result)
+                call["result"] = *c.result;
+            else
+                call["error"] = c.error;
+            j["calls"].push_back(std::move(call));
+        }
+        out.push_back(std::move(j));
+    }
+    return out;
 }
 
 result<event> parse_event(std::string_view text) {

@@ -44,11 +44,11 @@ size_t session_manager::n_resident() const {
 }
 
 void session_manager::append_tokens(session& s, size_t msg_idx) {
-    s.message_starts.push_back(static_cast<int32_t>(s.tokens.size()));
+    s.message_starts_.push_back(static_cast<int32_t>(s.tokens_.size()));
     // Markup only yields special tokens; message content is plain text (no control-token injection).
     const auto& tok = model_.tok();
-    auto t = model_.chat().encode_message(tok, s.messages, msg_idx, s.tokens.empty() && tok.add_bos_default());
-    s.tokens.insert(s.tokens.end(), t.begin(), t.end());
+    auto t = model_.chat().encode_message(tok, s.messages_, msg_idx, s.tokens_.empty() && tok.add_bos_default());
+    s.tokens_.insert(s.tokens_.end(), t.begin(), t.end());
 }
 
 status session_manager::append_event(session& s, const engine::chat_message& m, const json* extra) {
@@ -112,7 +112,7 @@ result<session_ptr> session_manager::create(std::string id, character chr, std::
     // Reserved in the map before anything is written: a find() that runs while the session is being
     // written (an event observer checking access) sees this object instead of loading a second copy
     // from the store, and a concurrent create of the same id is refused.
-    std::unique_lock slk(s->mu);
+    std::unique_lock slk(s->mu_);
     {
         std::lock_guard lk(mu_);
         if (!sessions_.emplace(id, s).second) return make_error(errc::already_exists, "session '" + id + "' exists");
@@ -132,8 +132,8 @@ result<session_ptr> session_manager::create(std::string id, character chr, std::
     std::string sys = character_system_prompt(s->chr, prefix_text.value_or(""));
     if (!system_extra.empty()) sys += (sys.empty() ? "" : "\n\n") + system_extra;
     if (!sys.empty()) {
-        s->messages.push_back({"system", sys});
-        if (auto st = append_event(*s, s->messages.back()); !st.ok()) return unreserve(st);
+        s->messages_.push_back({"system", sys});
+        if (auto st = append_event(*s, s->messages_.back()); !st.ok()) return unreserve(st);
         append_tokens(*s, 0);
     }
     return s;
@@ -166,9 +166,9 @@ result<session_ptr> session_manager::find(const std::string& id) {
         auto ev = parse_event(text);
         const auto* m = ev ? std::get_if<message_event>(&ev.value()) : nullptr;
         if (!m || m->role.empty()) continue;
-        s->messages.push_back({m->role, m->content});
-        append_tokens(*s, s->messages.size() - 1);
-        if (m->role == "assistant" && m->kind == message_kind::plain && !m->extra.contains("kind")) ++s->n_turns;
+        s->messages_.push_back({m->role, m->content});
+        append_tokens(*s, s->messages_.size() - 1);
+        if (m->role == "assistant" && m->kind == message_kind::plain && !m->extra.contains("kind")) ++s->n_turns_;
     }
     std::lock_guard lk(mu_);
     auto [it, inserted] = sessions_.emplace(id, s);
@@ -199,37 +199,37 @@ result<std::vector<std::string>> session_manager::events(const std::string& id) 
 result<turn_plan> session_manager::begin_turn(const session_ptr& s, const std::vector<engine::chat_message>& msgs) {
     if (msgs.empty()) return make_error(errc::invalid_argument, "no message");
     bool expected = false;
-    if (!s->busy.compare_exchange_strong(expected, true))
+    if (!s->busy_.compare_exchange_strong(expected, true))
         return make_error(errc::busy, "session '" + s->id + "' is busy with another turn");
-    std::lock_guard lk(s->mu);
+    std::lock_guard lk(s->mu_);
     for (const auto& m : msgs) {
         if (auto st = append_event(*s, m); !st.ok()) {
-            s->busy = false;
+            s->busy_ = false;
             return st;
         }
-        s->messages.push_back(m);
-        append_tokens(*s, s->messages.size() - 1);
+        s->messages_.push_back(m);
+        append_tokens(*s, s->messages_.size() - 1);
     }
     return plan_for(*s);
 }
 
 turn_plan session_manager::plan_for(const session& s) const {
     turn_plan plan;
-    plan.prompt = s.tokens;
-    plan.message_starts = s.message_starts;
-    finish_turn_plan(model_, !s.messages.empty() && s.messages[0].role == "system", plan);
+    plan.prompt = s.tokens_;
+    plan.message_starts = s.message_starts_;
+    finish_turn_plan(model_, !s.messages_.empty() && s.messages_[0].role == "system", plan);
     return plan;
 }
 
 result<turn_plan> session_manager::continue_turn(const session_ptr& s, const std::vector<engine::chat_message>& msgs,
                                                  const std::vector<json>& extra) {
     if (msgs.empty()) return make_error(errc::invalid_argument, "no message");
-    if (!s->busy) return make_error(errc::invalid_argument, "session '" + s->id + "' has no turn in progress");
-    std::lock_guard lk(s->mu);
+    if (!s->busy_) return make_error(errc::invalid_argument, "session '" + s->id + "' has no turn in progress");
+    std::lock_guard lk(s->mu_);
     for (size_t i = 0; i < msgs.size(); ++i) {
         if (auto st = append_event(*s, msgs[i], i < extra.size() ? &extra[i] : nullptr); !st.ok()) return st;
-        s->messages.push_back(msgs[i]);
-        append_tokens(*s, s->messages.size() - 1);
+        s->messages_.push_back(msgs[i]);
+        append_tokens(*s, s->messages_.size() - 1);
     }
     return plan_for(*s);
 }
@@ -250,14 +250,14 @@ status session_manager::end_turn(const session_ptr& s, const std::string& reply,
 status session_manager::end_turn(const session_ptr& s, const std::string& reply, bool append_reply, const json& extra) {
     status st;
     if (append_reply) {
-        std::lock_guard lk(s->mu);
+        std::lock_guard lk(s->mu_);
         engine::chat_message m{"assistant", reply};
         st = append_event(*s, m, extra.is_object() ? &extra : nullptr);
         if (st.ok()) {
-            s->messages.push_back(std::move(m));
-            append_tokens(*s, s->messages.size() - 1);
-            ++s->n_turns;
-            if (auto nt = store_.note_tokens(s->id, s->tokens); !nt.ok()) {
+            s->messages_.push_back(std::move(m));
+            append_tokens(*s, s->messages_.size() - 1);
+            ++s->n_turns_;
+            if (auto nt = store_.note_tokens(s->id, s->tokens_); !nt.ok()) {
                 // The reply is durable; only the KV block references (GC) and token count lag behind.
                 n_note_failures_.fetch_add(1);
                 std::fprintf(stderr, "mnemos: session '%s': block references not recorded: %s\n", s->id.c_str(),
@@ -265,7 +265,7 @@ status session_manager::end_turn(const session_ptr& s, const std::string& reply,
             }
         }
     }
-    s->busy = false;
+    s->busy_ = false;
     return st;
 }
 

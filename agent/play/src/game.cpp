@@ -51,6 +51,7 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     if (auto st = setup_sessions(done.value()); !st.ok()) return st;
     if (auto st = warm_prefix(); !st.ok()) return st;
     if (auto st = play_rest(done.value()); !st.ok()) return st;
+    rep_.n_steps_done = static_cast<int64_t>(done->size());
     return finish(done.value(), t_start);
 }
 
@@ -113,11 +114,11 @@ status game::prepare_tools() {
 }
 
 // The game log: what is done (checked against the steps), or a new game's metadata.
-result<std::vector<json>> game::read_log() {
+result<std::vector<step_event>> game::read_log() {
     auto meta_text = store_->get_session(game_id_);
     if (!meta_text.ok()) {
         if (auto st = store_->put_session(game_id_, game_log::game_meta(sc_, opt_).dump()); !st.ok()) return st;
-        return std::vector<json>{};
+        return std::vector<step_event>{};
     }
     if (!opt_.resume)
         return make_error(errc::already_exists, "the store already holds game '" + game_id_ +
@@ -130,24 +131,19 @@ result<std::vector<json>> game::read_log() {
     return game_log::completed_steps(evs.value(), steps_, game_id_);
 }
 
-status game::setup_sessions(const std::vector<json>& done) {
+status game::setup_sessions(const std::vector<step_event>& done) {
     auto expected = game_log::implied_messages(sc_, done);
     for (const auto& c : sc_.characters) {
         const std::string sid = play_character_session_id(sc_, c.id);
-        character chr;
-        chr.name = c.name;
-        chr.persona = c.persona;
-        chr.public_knowledge = c.public_knowledge;
-        chr.private_knowledge = c.private_script;
-        chr.secrets = c.secrets;
-        chr.goals = c.goals;
+        character chr = runtime_character(c);
         chr.shared_prefix = game_id_;
         const auto& want = expected[c.id];
         session_ptr s;
         if (auto found = sessions_->find(sid); found) {
             s = found.value();
-            if (!game_log::session_matches(s->messages, want)) {
-                progress("[play] rebuilding session " + sid + " (" + std::to_string(s->messages.size()) +
+            const auto held = s->messages();
+            if (!game_log::session_matches(held, want)) {
+                progress("[play] rebuilding session " + sid + " (" + std::to_string(held.size()) +
                          " messages, the game log implies " + std::to_string(want.size() + 1) + ")");
                 if (auto st = sessions_->remove(sid); !st.ok()) return st;
                 s.reset();
@@ -176,10 +172,10 @@ status game::warm_prefix() {
         auto s = chars_[c.id];
         std::vector<engine::token_id> sys;
         {
-            std::lock_guard lk(s->mu);
-            if (s->messages.empty()) continue;
+            const auto msgs = s->messages();
+            if (msgs.empty()) continue;
             // Markup as special tokens, the scenario's text as plain text: the same tokens the session holds.
-            sys = model_->chat().encode_message(tok, s->messages, 0, tok.add_bos_default());
+            sys = model_->chat().encode_message(tok, msgs, 0, tok.add_bos_default());
         }
         auto& cr = char_rep_[c.id];
         cr.n_system_tokens = static_cast<int32_t>(sys.size());
@@ -191,7 +187,7 @@ status game::warm_prefix() {
 }
 
 // Plays the steps not in the game log (up to max_steps), phase by phase, each step's event appended once done.
-status game::play_rest(std::vector<json>& done) {
+status game::play_rest(std::vector<step_event>& done) {
     // Play the rest, phase by phase.
     size_t cur_phase = SIZE_MAX;
     auto phase_t0 = steady::now();
@@ -205,6 +201,10 @@ status game::play_rest(std::vector<json>& done) {
     };
     for (int64_t idx = static_cast<int64_t>(done.size()); idx < rep_.n_steps; ++idx) {
         if (opt_.max_steps >= 0 && idx >= opt_.max_steps) break;
+        if (opt_.should_stop && opt_.should_stop()) {
+            rep_.interrupted = true;
+            break;
+        }
         const step& s = steps_[static_cast<size_t>(idx)];
         if (s.phase_idx != cur_phase) {
             end_phase();
@@ -218,8 +218,13 @@ status game::play_rest(std::vector<json>& done) {
                      ph.id + " (" + phase_kind_name(ph.kind) + ") " + ph.title + ": " + std::to_string(n) + " steps");
         }
         auto ev = run_step(idx);
+        if (!ev && ev.error().code() == errc::cancelled && opt_.should_stop && opt_.should_stop()) {
+            rep_.interrupted = true;
+            break;
+        }
         if (!ev) return ev.error();
-        auto seq = sessions_->append_raw_event(game_id_, ev.value());
+        ev->ts = unix_now();  // the time it is appended (what append_raw_event gave an event without one)
+        auto seq = sessions_->append_raw_event(game_id_, event_json(ev.value()));
         if (!seq) return seq.error();
         done.push_back(std::move(ev.value()));
         ++phase_steps;
@@ -230,14 +235,13 @@ status game::play_rest(std::vector<json>& done) {
     return {};
 }
 
-result<play_report> game::finish(const std::vector<json>& done, steady::time_point t_start) {
+result<play_report> game::finish(const std::vector<step_event>& done, steady::time_point t_start) {
     play_report_detail::score_probes(sc_, done, rep_);
     play_report_detail::score_turns(steps_, done, rep_, char_rep_);
     for (const auto& c : sc_.characters) {
         auto& cr = char_rep_[c.id];
         auto s = chars_[c.id];
-        std::lock_guard lk(s->mu);
-        cr.n_tokens = static_cast<int64_t>(s->tokens.size());
+        cr.n_tokens = static_cast<int64_t>(s->stats().n_tokens);
         rep_.characters.push_back(cr);
     }
     std::promise<engine::kv_cache_stats> kvp;

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/core/event.h"
 #include "agent/core/runtime.h"
 #include "agent/play/game_tools.h"
 #include "agent/play/play.h"
@@ -44,18 +45,18 @@ class game {
     // -- run()'s parts, in order (game.cpp)
     status open_runtime();
     status prepare_tools();
-    result<std::vector<json>> read_log();
-    status setup_sessions(const std::vector<json>& done);
+    result<std::vector<step_event>> read_log();
+    status setup_sessions(const std::vector<step_event>& done);
     status warm_prefix();
-    status play_rest(std::vector<json>& done);
-    result<play_report> finish(const std::vector<json>& done, std::chrono::steady_clock::time_point t_start);
+    status play_rest(std::vector<step_event>& done);
+    result<play_report> finish(const std::vector<step_event>& done, std::chrono::steady_clock::time_point t_start);
     // Tells on_teardown (once, when the runtime was handed out), stops the engine, flushes the store.
     void teardown();
 
     // -- one step (game_turns.cpp)
-    result<json> run_step(int64_t idx);
-    result<json> run_probe(const step& s, int64_t idx, json ev);
-    result<json> run_turn(const step& s, int64_t idx, json ev);
+    result<step_event> run_step(int64_t idx);
+    result<step_event> run_probe(const step& s, int64_t idx, step_event ev);
+    result<step_event> run_turn(const step& s, int64_t idx, step_event ev);
     status apply(const std::vector<play_steps::effect>& effs);
 
     struct gen_result {
@@ -76,8 +77,8 @@ class game {
     bool has_tools(const std::string& cid) const;
 
     struct agent_out {
-        std::string text;             // the final reply
-        json rounds = json::array();  // [{"content", "calls": [{"name", "arguments", "result" | "error"}]}]
+        std::string text;                // the final reply
+        std::vector<step_round> rounds;  // the tool rounds, for the step event
         std::vector<std::string> called;
         engine::finish_info info;  // summed over generations
         double seconds = 0;

@@ -136,17 +136,6 @@ tools::tool_handler game_tool_handler(const std::string& name, tool_state& st) {
     return [name](const json&, tools::tool_done done) { done(json{{"ok", true}, {"tool", name}}); };
 }
 
-void strip_unsupported(json& schema) {
-    if (schema.is_object()) {
-        for (const char* k : {"additionalProperties", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-                              "multipleOf", "pattern"})
-            schema.erase(k);
-        for (auto& [k, v] : schema.items()) strip_unsupported(v);
-    } else if (schema.is_array()) {
-        for (auto& v : schema) strip_unsupported(v);
-    }
-}
-
 void bound_strings(json& schema, int32_t max_len) {
     if (schema.is_object()) {
         if (schema.value("type", json()) == json("string") && !schema.contains("enum") && !schema.contains("const"))
@@ -169,7 +158,6 @@ std::unique_ptr<tools::tool_registry> make_game_tools(const scenario& sc, tool_s
     auto reg = std::make_unique<tools::tool_registry>();
     const auto clock = game_clock(sc);
     auto add = [&](tools::tool t) {
-        strip_unsupported(t.parameters);
         bound_strings(t.parameters, k_max_argument_chars);
         const std::string name = t.name;
         if (auto added = reg->add(std::move(t)); !added.ok()) progress("[play] tool " + name + ": " + added.message());
@@ -212,18 +200,16 @@ json run_tool_call(const tools::tool_registry& reg, const tools::tool_call& c) {
     return out;
 }
 
-void replay_tool_calls(const std::vector<json>& done, tool_state& st) {
+void replay_tool_calls(const std::vector<step_event>& done, tool_state& st) {
     for (const auto& ev : done) {
-        if (ev.value("kind", "") != "turn") continue;
-        for (const auto& rd : ev.value("rounds", json::array()))
-            for (const auto& c : rd.value("calls", json::array())) {
-                if (!c.contains("result")) continue;
-                const std::string name = c.value("name", "");
-                const json args = c.value("arguments", json::object());
-                if (name == builtin_tools::note)
-                    st.notes.push_back(args.value("text", ""));
-                else if (name == "add_item" || name == "remove_item")
-                    game_tool_handler(name, st)(args, [](result<json>) {});
+        if (ev.kind != "turn") continue;
+        for (const auto& rd : step_rounds(ev))
+            for (const auto& c : rd.calls) {
+                if (!c.result) continue;
+                if (c.name == builtin_tools::note)
+                    st.notes.push_back(c.arguments.value("text", ""));
+                else if (c.name == "add_item" || c.name == "remove_item")
+                    game_tool_handler(c.name, st)(c.arguments, [](result<json>) {});
             }
     }
 }

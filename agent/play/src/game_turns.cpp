@@ -13,17 +13,21 @@ namespace {
 using steady = std::chrono::steady_clock;
 using play_steps::step_kind;
 
-// The rounds for the game log: [{"content", "calls": [{"name", "arguments", "result" | "error"}]}].
-json rounds_json(const std::vector<loop::round>& rounds) {
-    json out = json::array();
+// The loop's rounds as the step event keeps them; each result is the loop's {"result": ...} or {"error": "..."}.
+std::vector<step_round> step_rounds_of(const std::vector<loop::round>& rounds) {
+    std::vector<step_round> out;
     for (const auto& rd : rounds) {
-        json j = {{"content", rd.content}, {"calls", json::array()}};
+        step_round r{rd.content, {}};
         for (size_t i = 0; i < rd.calls.size(); ++i) {
-            json call = {{"name", rd.calls[i].name}, {"arguments", rd.calls[i].arguments}};
-            call.update(rd.results[i]);
-            j["calls"].push_back(std::move(call));
+            step_call c{rd.calls[i].name, rd.calls[i].arguments, std::nullopt, {}};
+            const json& res = rd.results[i];
+            if (auto it = res.find("result"); it != res.end())
+                c.result = *it;
+            else
+                c.error = res.value("error", "");
+            r.calls.push_back(std::move(c));
         }
-        out.push_back(std::move(j));
+        out.push_back(std::move(r));
     }
     return out;
 }
@@ -72,7 +76,7 @@ game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vecto
         if (!sid.empty()) sessions_->notify_token(sid, text);
     };
     r.on_finish = [&done](const engine::finish_info& info) { done.set_value(info); };
-    runner_->submit(std::move(r));
+    runner_->submit(std::move(r), "play");
     g.info = done.get_future().get();
     g.seconds = seconds_since(t0);
     return g;
@@ -99,42 +103,48 @@ bool game::has_tools(const std::string& cid) const {
     return c && c->role == character_role::game_master && g_auto_;
 }
 
-result<json> game::run_step(int64_t idx) {
+result<step_event> game::run_step(int64_t idx) {
     const step& s = steps_[static_cast<size_t>(idx)];
-    json ev = {{"type", "step"},
-               {"idx", idx},
-               {"kind", play_steps::step_kind_name(s.kind)},
-               {"phase", sc_.phases[s.phase_idx].id},
-               {"speaker", s.speaker},
-               {"to", s.to}};
-    if (!s.audience.empty()) ev["audience"] = s.audience;
+    step_event ev;
+    ev.idx = idx;
+    ev.kind = play_steps::step_kind_name(s.kind);
+    ev.phase = sc_.phases[s.phase_idx].id;
+    ev.speaker = s.speaker;
+    ev.to = s.to;
+    ev.audience = s.audience;
 
     if (s.kind == step_kind::probe) return run_probe(s, idx, std::move(ev));
     if (s.kind == step_kind::turn) return run_turn(s, idx, std::move(ev));
     // A scripted step: its text, or an interactive player's line.
     std::string text = s.text;
-    if (s.player_input) {
-        text = opt_.ask_player ? opt_.ask_player(display_name(s.speaker)) : std::string();
-        if (text.empty()) ev["skipped"] = true;
+    if (s.player_input && opt_.ask_player) {
+        player_line got = opt_.ask_player({display_name(s.speaker), display_name(s.to), s.text});
+        // Ctrl-C at the prompt stops the game before this step: not a skipped turn (a resume asks again).
+        if (opt_.should_stop && opt_.should_stop()) return make_error(errc::cancelled, "interrupted at the prompt");
+        if (!got.text.empty()) text = got.text;
+        if (!got.to.empty()) {
+            auto id = play_steps::find_participant(sc_, got.to);
+            if (id && *id != s.speaker)
+                ev.to = *id;
+            else
+                progress("[play] no one else called '" + got.to + "' here: speaking to " + display_name(s.to));
+        }
     }
-    ev["text"] = text;
+    if (s.player_input && text.empty()) ev.skipped = true;
+    ev.text = text;
     if (!text.empty())
-        out((s.kind == step_kind::line ? display_name(s.speaker) + " -> " + display_name(s.to) + ": "
-                                       : "[" + std::string(play_steps::step_kind_name(s.kind)) + "] ") +
+        out((s.kind == step_kind::line
+                 ? display_name(s.speaker) + " -> " + display_name(play_steps::addressee(ev)) + ": "
+                 : "[" + std::string(play_steps::step_kind_name(s.kind)) + "] ") +
             text + "\n");
     if (auto st = apply(play_steps::effects(sc_, ev)); !st.ok()) return st;
     return ev;
 }
 
 // On a copy: the question and any tool calls go to a fork of the context, tools act on a copy of the packs.
-result<json> game::run_probe(const step& s, int64_t idx, json ev) {
+result<step_event> game::run_probe(const step& s, int64_t idx, step_event ev) {
     const int32_t budget = opt_.max_tokens > 0 ? opt_.max_tokens : sc_.budgets.max_tokens_per_probe;
-    std::vector<engine::chat_message> msgs;
-    {
-        auto sess = chars_.at(s.speaker);
-        std::lock_guard lk(sess->mu);
-        msgs = sess->messages;
-    }
+    std::vector<engine::chat_message> msgs = chars_.at(s.speaker)->messages();
     msgs.push_back({"user", s.probe->question});
     game_tools::tool_state copy = tools_;
     auto fork = [this, &msgs](const std::vector<engine::chat_message>& more,
@@ -148,18 +158,18 @@ result<json> game::run_probe(const step& s, int64_t idx, json ev) {
     auto sc = score_probe(*s.probe, g->text, g->called);
     if (g->context_full) sc.passed = false;
     out(std::string(g->context_full ? "(context full)" : "") + "\n  " + (sc.passed ? "PASS" : "FAIL") + "\n");
-    ev["probe"] = s.probe->id;
-    ev["text"] = g->text;
-    if (!g->rounds.empty()) ev["rounds"] = g->rounds;
-    ev["passed"] = sc.passed;
-    if (g->context_full) ev["context_full"] = true;
-    if (g->windowed) ev["windowed"] = true;
+    ev.probe = s.probe->id;
+    ev.text = g->text;
+    ev.rounds = step_rounds_json(g->rounds);
+    ev.passed = sc.passed;
+    ev.context_full = g->context_full;
+    ev.windowed = g->windowed;
     rep_.timings.push_back(
         {idx, "probe", s.speaker, g->seconds, g->info.n_prompt, g->info.n_reused, g->info.n_generated});
     return ev;
 }
 
-result<json> game::run_turn(const step& s, int64_t idx, json ev) {
+result<step_event> game::run_turn(const step& s, int64_t idx, step_event ev) {
     const int32_t budget = opt_.max_tokens > 0 ? opt_.max_tokens : sc_.budgets.max_tokens_per_turn;
     auto sess = chars_.at(s.speaker);
     auto plan = sessions_->begin_turn(sess, {{"user", play_steps::cue(sc_, s.speaker, s.to)}});
@@ -176,10 +186,10 @@ result<json> game::run_turn(const step& s, int64_t idx, json ev) {
     }
     out(g->context_full ? "(context full)\n" : "\n");
     if (auto st = sessions_->end_turn(sess, g->text, !g->context_full); !st.ok()) return st;
-    ev["text"] = g->text;
-    if (!g->rounds.empty()) ev["rounds"] = g->rounds;
-    if (g->context_full) ev["context_full"] = true;
-    if (g->windowed) ev["windowed"] = true;
+    ev.text = g->text;
+    ev.rounds = step_rounds_json(g->rounds);
+    ev.context_full = g->context_full;
+    ev.windowed = g->windowed;
     auto& cr = char_rep_[s.speaker];
     cr.n_generated += g->info.n_generated;
     rep_.timings.push_back(
@@ -243,7 +253,7 @@ result<game::agent_out> game::run_agent(const std::string& cid, turn_plan plan, 
         }
         if (auto fed = lp.on_generated(std::move(gen.text)); !fed.ok()) return fed;
     }
-    res.rounds = rounds_json(lp.rounds());
+    res.rounds = step_rounds_of(lp.rounds());
     res.called = lp.called();
     return res;
 }

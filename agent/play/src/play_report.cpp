@@ -6,18 +6,15 @@
 
 namespace mnemos::agent::play_report_detail {
 
-void score_probes(const scenario& sc, const std::vector<json>& done, play_report& rep) {
+void score_probes(const scenario& sc, const std::vector<step_event>& done, play_report& rep) {
     for (const auto& ev : done) {
-        if (ev.value("kind", "") != "probe") continue;
+        if (ev.kind != "probe") continue;
+        const std::string probe = ev.probe.value_or("");
         for (const auto& p : sc.probes)
-            if (p.id == ev.value("probe", "")) {
-                probe_result pr{p.id,
-                                p.asked_to,
-                                p.question,
-                                ev.value("text", ""),
-                                score_probe(p, ev.value("text", ""), play_steps::tools_called(ev)),
-                                ev.value("context_full", false),
-                                play_steps::tools_called(ev)};
+            if (p.id == probe) {
+                const auto called = play_steps::tools_called(ev);
+                probe_result pr{
+                    p.id, p.asked_to, p.question, ev.text, score_probe(p, ev.text, called), ev.context_full, called};
                 if (pr.context_full) pr.score.passed = false;
                 rep.n_probes_passed += pr.score.passed;
                 rep.probes.push_back(std::move(pr));
@@ -25,16 +22,15 @@ void score_probes(const scenario& sc, const std::vector<json>& done, play_report
     }
 }
 
-void score_turns(const std::vector<play_steps::step>& steps, const std::vector<json>& done, play_report& rep,
+void score_turns(const std::vector<play_steps::step>& steps, const std::vector<step_event>& done, play_report& rep,
                  std::map<std::string, character_report>& chars) {
     for (const auto& ev : done) {
-        if (ev.value("windowed", false)) ++rep.n_windowed;
-        if (ev.value("kind", "") != "turn") continue;
-        if (!ev.value("context_full", false)) ++chars[ev.value("speaker", "")].n_turns;
-        const auto& st = steps[static_cast<size_t>(ev.value("idx", int64_t(0)))];
+        if (ev.windowed) ++rep.n_windowed;
+        if (ev.kind != "turn") continue;
+        if (!ev.context_full) ++chars[ev.speaker].n_turns;
+        const auto& st = steps[static_cast<size_t>(ev.idx)];
         if (st.expect_tools.empty()) continue;
-        tool_turn_result tt{ev.value("idx", int64_t(0)),  st.speaker, st.expect_tools,
-                            play_steps::tools_called(ev), {},         false};
+        tool_turn_result tt{ev.idx, st.speaker, st.expect_tools, play_steps::tools_called(ev), {}, false};
         for (const auto& want : st.expect_tools)
             if (std::find(tt.called.begin(), tt.called.end(), want) == tt.called.end()) tt.missing.push_back(want);
         tt.passed = tt.missing.empty();
@@ -43,7 +39,8 @@ void score_turns(const std::vector<play_steps::step>& steps, const std::vector<j
     }
 }
 
-std::string transcript(const scenario& sc, const std::vector<play_steps::step>& steps, const std::vector<json>& done) {
+std::string transcript(const scenario& sc, const std::vector<play_steps::step>& steps,
+                       const std::vector<step_event>& done) {
     std::string tr = sc.title + "\n";
     size_t last_phase = SIZE_MAX;
     for (size_t i = 0; i < done.size(); ++i) {

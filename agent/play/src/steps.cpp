@@ -86,7 +86,8 @@ std::vector<step> build_steps(const scenario& sc) {
             } else {
                 s.kind = step_kind::line;
                 s.text = tr.line;
-                s.player_input = tr.interactive;
+                const scenario_player* pl = sc.find_player(tr.speaker);
+                s.player_input = tr.interactive || (pl && pl->interactive);
             }
             steps.push_back(std::move(s));
         }
@@ -103,42 +104,70 @@ std::string display_name(const scenario& sc, const std::string& id) {
     return id;
 }
 
+namespace {
+
+bool same_ascii_folded(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+            return false;
+    return true;
+}
+
+}  // namespace
+
+std::optional<std::string> find_participant(const scenario& sc, std::string_view id_or_name) {
+    if (same_ascii_folded(id_or_name, "all") || same_ascii_folded(id_or_name, "everyone")) return "all";
+    for (const auto& c : sc.characters)
+        if (same_ascii_folded(id_or_name, c.id) || same_ascii_folded(id_or_name, c.name)) return c.id;
+    for (const auto& p : sc.players)
+        if (same_ascii_folded(id_or_name, p.id) || same_ascii_folded(id_or_name, p.name)) return p.id;
+    return std::nullopt;
+}
+
 std::string cue(const scenario& sc, const std::string& speaker, const std::string& to) {
     return "(It is your turn, " + display_name(sc, speaker) + ". Speak to " + display_name(sc, to) + ".)";
 }
 
-std::vector<std::string> listeners(const scenario& sc, const json& ev) {
-    const std::string speaker = ev.value("speaker", "");
-    const std::string to = ev.value("to", "all");
+const std::string& addressee(const step_event& ev) {
+    static const std::string all = "all";
+    return ev.to.empty() ? all : ev.to;
+}
+
+std::vector<std::string> listeners(const scenario& sc, const step_event& ev) {
     std::vector<std::string> v;
-    if (ev.contains("audience") && ev["audience"].is_array() && !ev["audience"].empty()) {
-        for (const auto& a : ev["audience"])
-            if (a.is_string() && a.get<std::string>() != speaker) v.push_back(a.get<std::string>());
+    if (!ev.audience.empty()) {
+        for (const auto& a : ev.audience)
+            if (a != ev.speaker) v.push_back(a);
         return v;
     }
+    const std::string& to = addressee(ev);
     for (const auto& c : sc.characters)
-        if (c.id != speaker && (to == "all" || to == c.id)) v.push_back(c.id);
+        if (c.id != ev.speaker && (to == "all" || to == c.id)) v.push_back(c.id);
     return v;
 }
 
-std::vector<effect> effects(const scenario& sc, const json& ev) {
+namespace {
+
+// What the model was shown of a call: its result, else {"error": "..."} (the tool response of a failed call).
+nlohmann::json shown(const step_call& c) { return c.result ? *c.result : nlohmann::json{{"error", c.error}}; }
+
+}  // namespace
+
+std::vector<effect> effects(const scenario& sc, const step_event& ev) {
     std::vector<effect> e;
-    const std::string kind = ev.value("kind", "");
-    if (kind == "probe") return e;
-    const std::string speaker = ev.value("speaker", "");
-    const std::string text = ev.value("text", "");
+    if (ev.kind == "probe") return e;
+    const std::string& speaker = ev.speaker;
+    const std::string& text = ev.text;
     const bool is_char = sc.find_character(speaker) != nullptr;
-    if (kind == "turn") {
-        e.push_back({speaker, {"user", cue(sc, speaker, ev.value("to", "all"))}});
-        if (auto rounds = ev.find("rounds"); rounds != ev.end() && rounds->is_array())
-            for (const auto& rd : *rounds) {
-                e.push_back({speaker, {"assistant", rd.value("content", "")}});
-                for (const auto& c : rd.value("calls", json::array())) {
-                    const json shown = c.contains("result") ? c["result"] : json{{"error", c.value("error", "")}};
-                    e.push_back({speaker, {"tool", tools::render_tool_response(c.value("name", ""), shown)}});
-                }
-            }
-        if (!ev.value("context_full", false)) e.push_back({speaker, {"assistant", text}});
+    if (ev.kind == "turn") {
+        e.push_back({speaker, {"user", cue(sc, speaker, addressee(ev))}});
+        for (const auto& rd : step_rounds(ev)) {
+            e.push_back({speaker, {"assistant", rd.content}});
+            for (const auto& c : rd.calls)
+                e.push_back({speaker, {"tool", tools::render_tool_response(c.name, shown(c))}});
+        }
+        if (!ev.context_full) e.push_back({speaker, {"assistant", text}});
     } else if (is_char && !text.empty()) {
         e.push_back({speaker, {"assistant", text}});
     }
@@ -147,35 +176,34 @@ std::vector<effect> effects(const scenario& sc, const json& ev) {
     return e;
 }
 
-std::vector<std::string> tools_called(const json& ev) {
+std::vector<std::string> tools_called(const step_event& ev) {
     std::vector<std::string> v;
-    if (auto rounds = ev.find("rounds"); rounds != ev.end() && rounds->is_array())
-        for (const auto& rd : *rounds)
-            for (const auto& c : rd.value("calls", json::array())) v.push_back(c.value("name", ""));
+    for (const auto& rd : step_rounds(ev))
+        for (const auto& c : rd.calls) v.push_back(c.name);
     return v;
 }
 
-std::string transcript_line(const scenario& sc, const json& ev) {
-    const std::string kind = ev.value("kind", "");
-    const std::string speaker = ev.value("speaker", "");
-    const std::string text = ev.value("text", "");
+std::string transcript_line(const scenario& sc, const step_event& ev) {
+    const std::string& speaker = ev.speaker;
+    const std::string& text = ev.text;
     std::string calls;  // the step's tool calls, one line each, before its text
-    for (const auto& rd : ev.value("rounds", json::array()))
-        for (const auto& c : rd.value("calls", json::array()))
-            calls += "  [tool] " + c.value("name", "") + " " + c.value("arguments", json::object()).dump() + " -> " +
-                     (c.contains("result") ? c["result"].dump() : "error: " + c.value("error", "")) + "\n";
-    if (kind == "probe") {
+    for (const auto& rd : step_rounds(ev))
+        for (const auto& c : rd.calls)
+            calls += "  [tool] " + c.name + " " + c.arguments.dump() + " -> " +
+                     (c.result ? c.result->dump() : "error: " + c.error) + "\n";
+    if (ev.kind == "probe") {
         const auto* p = sc.find_character(speaker);
+        const std::string probe = ev.probe.value_or("");
         std::string q;
         for (const auto& pr : sc.probes)
-            if (pr.id == ev.value("probe", "")) q = pr.question;
-        return "[probe " + ev.value("probe", "") + " -> " + (p ? p->name : speaker) + "] " + q + "\n" + calls +
-               "  answer: " + text + "\n  " + (ev.value("passed", false) ? "PASS" : "FAIL") + "\n";
+            if (pr.id == probe) q = pr.question;
+        return "[probe " + probe + " -> " + (p ? p->name : speaker) + "] " + q + "\n" + calls + "  answer: " + text +
+               "\n  " + (ev.passed.value_or(false) ? "PASS" : "FAIL") + "\n";
     }
-    if (kind == "narration" || kind == "clue") return "[" + kind + "] " + text + "\n";
-    std::string s = calls + display_name(sc, speaker) + " -> " + display_name(sc, ev.value("to", "all")) + ": " + text;
-    if (ev.value("context_full", false)) s += "(context full)";
-    if (ev.value("skipped", false)) s += "(no input)";
+    if (ev.kind == "narration" || ev.kind == "clue") return "[" + ev.kind + "] " + text + "\n";
+    std::string s = calls + display_name(sc, speaker) + " -> " + display_name(sc, addressee(ev)) + ": " + text;
+    if (ev.context_full) s += "(context full)";
+    if (ev.skipped) s += "(no input)";
     return s + "\n";
 }
 

@@ -3,6 +3,7 @@
 
 #include "agent/scenario/text_util.h"
 #include "agent/tooling/builtin_tools.h"
+#include "engine/grammar.h"
 
 namespace mnemos::agent::scenario_reader {
 
@@ -104,6 +105,36 @@ void read_generator(reader& rd, const json& j, const std::string& p, history_gen
     }
 }
 
+// A game tool's "parameters": a JSON Schema of type object whose every keyword constrained decoding enforces
+// (the same grammar the server compiles; a keyword it cannot enforce is an error naming it, as in `serve`).
+std::string read_tool_parameters(reader& rd, const json& gj, const std::string& gp) {
+    const std::string pp = gp + "/parameters";
+    auto it = gj.find("parameters");
+    if (it == gj.end() || !it->is_object()) {
+        rd.error(pp, it == gj.end() ? "missing required property" : "expected a JSON Schema object");
+        return {};
+    }
+    const json& s = *it;
+    if (!s.contains("type") || s["type"] != "object") rd.error(pp + "/type", "expected \"object\"");
+    if (s.contains("properties") && !s["properties"].is_object()) rd.error(pp + "/properties", "expected an object");
+    if (s.contains("required")) {
+        const json& req = s["required"];
+        if (!req.is_array()) rd.error(pp + "/required", "expected an array of strings");
+        for (size_t k = 0; req.is_array() && k < req.size(); ++k) {
+            const std::string rp = pp + "/required/" + std::to_string(k);
+            if (!req[k].is_string())
+                rd.error(rp, "expected a string");
+            else if (!s.contains("properties") || !s["properties"].is_object() ||
+                     !s["properties"].contains(req[k].get<std::string>()))
+                rd.error(rp, "'" + req[k].get<std::string>() + "' is not in properties");
+        }
+    }
+    std::string text = s.dump();
+    if (auto g = engine::grammar::from_json_schema(text); !g)
+        rd.error(pp, "constrained decoding cannot enforce this schema: " + g.error().message());
+    return text;
+}
+
 void read_tools(reader& rd, const json& j, const std::string& p, scenario_tools& tools) {
     if (!rd.object(j, p, "tools")) return;
     tools.builtin = rd.strings(j, p, "builtin", false);
@@ -127,35 +158,7 @@ void read_tools(reader& rd, const json& j, const std::string& p, scenario_tools&
         if (!t.name.empty() && !name_ok)
             rd.error(gp + "/name", "'" + t.name + "' is not a tool name ([a-z][a-z0-9_]*)");
         t.description = rd.str(gj, gp, "description", true, true);
-        auto it = gj.find("parameters");
-        if (it == gj.end()) {
-            rd.error(gp + "/parameters", "missing required property");
-        } else if (!it->is_object()) {
-            rd.error(gp + "/parameters", "expected a JSON Schema object");
-        } else {
-            const json& s = *it;
-            if (!s.contains("type") || s["type"] != "object") rd.error(gp + "/parameters/type", "expected \"object\"");
-            if (s.contains("properties") && !s["properties"].is_object()) {
-                rd.error(gp + "/parameters/properties", "expected an object");
-            }
-            if (s.contains("required")) {
-                const json& req = s["required"];
-                if (!req.is_array()) {
-                    rd.error(gp + "/parameters/required", "expected an array of strings");
-                } else {
-                    for (size_t k = 0; k < req.size(); ++k) {
-                        const std::string rp = gp + "/parameters/required/" + std::to_string(k);
-                        if (!req[k].is_string())
-                            rd.error(rp, "expected a string");
-                        else if (!s.contains("properties") || !s["properties"].is_object() ||
-                                 !s["properties"].contains(req[k].get<std::string>())) {
-                            rd.error(rp, "'" + req[k].get<std::string>() + "' is not in properties");
-                        }
-                    }
-                }
-            }
-            t.parameters_json = s.dump();
-        }
+        t.parameters_json = read_tool_parameters(rd, gj, gp);
         tools.game.push_back(std::move(t));
     }
 }

@@ -133,6 +133,10 @@ std::string shared_prefix_text(const scenario& sc) {
 
 std::string character_system_text(const scenario& sc, const scenario_character& c) {
     // The runtime's layout, so a scenario character renders exactly like a server-side one.
+    return character_system_prompt(runtime_character(c), shared_prefix_text(sc));
+}
+
+character runtime_character(const scenario_character& c) {
     character rc;
     rc.name = c.name;
     rc.persona = c.persona;
@@ -140,7 +144,7 @@ std::string character_system_text(const scenario& sc, const scenario_character& 
     rc.private_knowledge = c.private_script;
     rc.secrets = c.secrets;
     rc.goals = c.goals;
-    return character_system_prompt(rc, shared_prefix_text(sc));
+    return rc;
 }
 
 }  // namespace mnemos::agent

@@ -4,6 +4,7 @@
 #include <variant>
 
 #include "agent/server/router.h"
+#include "agent/server/src/access_log.h"
 #include "agent/server/src/auth.h"
 #include "agent/server/src/common.h"
 #include "agent/server/src/http_reply.h"
@@ -17,6 +18,7 @@ struct request_ctx {
     state_ptr st;
     caller who;          // open access for open routes
     path_params params;  // the route's "{name}" segments
+    access_record& rec;  // the access log's view of this request (status, tokens)
 };
 
 // Returns the reply; never throws, never writes.
@@ -37,6 +39,7 @@ using api_router = router<api_handler>;
 
 // Writes r as the answer to cx's request; returns keep-alive.
 inline awaitable<bool> respond(request_ctx& cx, reply r) {
+    cx.rec.status = r.status;
     co_return co_await write_reply(cx.stream, cx.req, std::move(r), cx.st);
 }
 

@@ -11,6 +11,7 @@ struct turn_event {
     std::string text;
     bool done = false;
     engine::finish_info info;
+    std::vector<engine::sampled_logprobs> lps;  // of the tokens sampled since the last event (with logprobs)
 };
 using turn_channel = net::experimental::channel<void(error_code, turn_event)>;
 
@@ -37,6 +38,12 @@ result<engine::request> make_request(server_state& st, turn_plan& plan, const ge
     return r;
 }
 
+void let_document_complete(const server_state& st, const gen_params& g, engine::request& r) {
+    if (g.max_tokens > 0 || !r.constraint || !r.constraint_trigger.empty()) return;
+    const int32_t room = st.runner->history_limit() - static_cast<int32_t>(r.prompt.size());
+    r.max_tokens = std::max(r.max_tokens, std::min(room, st.runner->n_ctx()));
+}
+
 void add_context_meta(json& j, const context_window& c) {
     if (c.truncated || c.sparse) j["mnemos"] = {{"context", context_window_json(c)}};
 }
@@ -45,26 +52,35 @@ json context_event_extra(const context_window& c) {
     return c.truncated || c.sparse ? json{{"context", context_window_json(c)}} : json();
 }
 
-awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid) {
+awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid,
+                                 access_record* rec, logprobs_fn on_logprobs) {
     auto ex = co_await net::this_coro::executor;
     auto ch = std::make_shared<turn_channel>(ex, static_cast<size_t>(std::max(r.max_tokens, 0)) + 8);
     auto gate = st->gate;
     auto hub = st->hub;
-    r.on_token = [ch, ex, gate, hub, sid](engine::token_id, std::string_view text) {
+    // Log-probabilities travel with the next token event (engine thread only: no lock).
+    std::shared_ptr<std::vector<engine::sampled_logprobs>> lps;
+    if (r.logprobs && on_logprobs) {
+        lps = std::make_shared<std::vector<engine::sampled_logprobs>>();
+        r.on_logprobs = [lps](const engine::sampled_logprobs& lp) { lps->push_back(lp); };
+    }
+    r.on_token = [ch, ex, gate, hub, sid, lps](engine::token_id, std::string_view text) {
         std::lock_guard lk(gate->mu);
         if (!gate->open) return;
         publish_token(hub, sid, text);
-        net::post(ex, [ch, t = std::string(text)]() mutable {
-            ch->try_send(error_code{}, turn_event{std::move(t), false, {}});
+        std::vector<engine::sampled_logprobs> with;
+        if (lps) with.swap(*lps);
+        net::post(ex, [ch, t = std::string(text), w = std::move(with)]() mutable {
+            ch->try_send(error_code{}, turn_event{std::move(t), false, {}, std::move(w)});
         });
     };
     r.on_finish = [ch, ex, gate](const engine::finish_info& info) {
         std::lock_guard lk(gate->mu);
         if (!gate->open) return;
-        net::post(ex, [ch, info] { ch->try_send(error_code{}, turn_event{{}, true, info}); });
+        net::post(ex, [ch, info] { ch->try_send(error_code{}, turn_event{{}, true, info, {}}); });
     };
     st->m.n_active_turns++;
-    const engine::seq_id id = st->runner->submit(std::move(r));
+    const engine::seq_id id = st->runner->submit(std::move(r), rec ? rec->endpoint : std::string("/v1/ws"));
     {
         std::lock_guard lk(st->inflight_mu);
         st->inflight.insert(id);
@@ -81,6 +97,7 @@ awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_de
             out.info = std::move(ev.info);
             break;
         }
+        if (on_logprobs && !ev.lps.empty() && !out.client_gone) on_logprobs(std::move(ev.lps));
         out.text += ev.text;
         if (on_delta && !out.client_gone && !ev.text.empty()) {
             if (!co_await on_delta(ev.text)) {
@@ -94,10 +111,7 @@ awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_de
         st->inflight.erase(id);
     }
     st->m.n_active_turns--;
-    st->m.n_turns++;
-    st->m.n_generated += out.info.n_generated;
-    st->m.n_prompt += out.info.n_prompt;
-    st->m.n_reused += out.info.n_reused;
+    if (rec) rec->add_turn(out.info);
     co_return out;
 }
 

@@ -2,8 +2,8 @@
 #include "agent/server/src/metrics.h"
 
 #include <cstdio>
-#include <sstream>
 
+#include "agent/core/build_info.h"
 #include "agent/server/src/server_state.h"
 
 namespace mnemos::agent::server_detail {
@@ -14,15 +14,30 @@ void unreported_error(server_state& st, const char* what, const status& s) {
     std::fprintf(stderr, "mnemos serve: %s: %s\n", what, s.to_string().c_str());
 }
 
+namespace {
+
+void write_build_info(std::string& out, const std::string& model) {
+    const build_info& b = this_build();
+    prom::write_header(out, "mnemos_build_info", "gauge", "always 1; the labels say what this binary is and serves");
+    out += "mnemos_build_info{version=\"" + prom::escape_label_value(b.version) + "\",commit=\"" +
+           prom::escape_label_value(b.commit) + "\",build_type=\"" + prom::escape_label_value(b.build_type) +
+           "\",cpu=\"" + prom::escape_label_value(b.cpu) + "\",model=\"" + prom::escape_label_value(model) + "\"} 1\n";
+}
+
+}  // namespace
+
 // One metric() line per counter: long, but a flat list.
 std::string metrics_text(const server_state& st) {
     const auto es = st.runner->stats();
     const auto kv = st.runner->kv_stats();
-    std::ostringstream o;
+    std::string o;
     auto metric = [&](const char* name, const char* type, const char* help, int64_t v) {
-        o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n' << name << ' ' << v << '\n';
+        prom::write_single(o, name, type, help, static_cast<double>(v));
     };
-    metric("mnemos_http_requests_total", "counter", "HTTP requests received", st.m.n_requests.load());
+    write_build_info(o, st.model_id);
+    st.m.requests.write(o);
+    st.m.request_duration.write(o);
+    st.runner->metrics().write(o);
     metric("mnemos_http_client_errors_total", "counter", "4xx responses", st.m.n_4xx.load());
     metric("mnemos_http_rate_limited_total", "counter", "requests refused by a rate limit (429)",
            st.m.n_rate_limited.load());
@@ -31,16 +46,13 @@ std::string metrics_text(const server_state& st) {
            st.m.n_truncated.load());
     metric("mnemos_http_server_errors_total", "counter", "5xx responses", st.m.n_5xx.load());
     metric("mnemos_connections", "gauge", "open connections", st.m.n_connections.load());
-    metric("mnemos_turns_total", "counter", "generations finished", st.m.n_turns.load());
-    metric("mnemos_active_turns", "gauge", "generations in progress", st.m.n_active_turns.load());
+    metric("mnemos_active_turns", "gauge", "generations of this server in progress", st.m.n_active_turns.load());
     metric("mnemos_waiting_turns", "gauge", "session turns waiting for an earlier turn of their session",
            st.turns->n_waiting());
-    metric("mnemos_tokens_generated_total", "counter", "sampled tokens", st.m.n_generated.load());
-    metric("mnemos_prompt_tokens_total", "counter", "prompt tokens submitted", st.m.n_prompt.load());
-    metric("mnemos_prefix_cache_hit_tokens_total", "counter", "prompt tokens whose KV was reused (sum of n_reused)",
-           st.m.n_reused.load());
     metric("mnemos_unreported_errors_total", "counter", "errors no client could be told of (logged)",
            st.m.n_unreported.load());
+    metric("mnemos_accept_errors_total", "counter", "failed accepts (out of file descriptors: retried every 100 ms)",
+           st.m.n_accept_errors.load());
     metric("mnemos_engine_steps_total", "counter", "engine steps", es.n_steps);
     metric("mnemos_prefill_tokens_total", "counter", "prompt tokens computed by the engine", es.n_prefill_tokens);
     metric("mnemos_decode_tokens_total", "counter", "generated tokens fed back", es.n_decode_tokens);
@@ -56,7 +68,7 @@ std::string metrics_text(const server_state& st) {
     metric("mnemos_kv_miss_tokens_total", "counter", "prompt tokens not found in the cache", kv.misses);
     metric("mnemos_kv_evictions_total", "counter", "cached pages evicted", kv.evictions);
     metric("mnemos_sessions_resident", "gauge", "sessions in memory", static_cast<int64_t>(st.sessions->n_resident()));
-    return o.str();
+    return o;
 }
 
 }  // namespace mnemos::agent::server_detail

@@ -24,5 +24,7 @@ awaitable<bool> complete(request_ctx& cx, session_ptr s, turn_plan plan, gen_par
 
 awaitable<bool> handle_chat_completions(request_ctx& cx);
 reply handle_models(request_ctx& cx);
+// GET /v1/models/{id}: the served model's id or "mnemos"; another id gets 404 model_not_found.
+reply handle_model(request_ctx& cx);
 
 }  // namespace mnemos::agent::server_detail

@@ -1,10 +1,14 @@
 // Request bodies (request_parse.h).
 #include "agent/server/src/request_parse.h"
 
+#include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "agent/core/util.h"
 #include "agent/server/server.h"
+#include "agent/server/src/choices.h"
+#include "agent/server/src/http_reply.h"
 #include "agent/tooling/agent_loop.h"
 #include "tools/json_limits.h"
 #include "tools/prompt.h"
@@ -19,61 +23,123 @@ std::variant<json, reply> parse_body(const request_t& req) {
     return b;
 }
 
-// One check per field, in a flat list.
-status parse_gen_params(const json& b, gen_params& g) {
-    g.sampling.temperature = 1.0f;  // OpenAI defaults
-    g.sampling.top_p = 1.0f;
-    g.sampling.top_k = 0;
-    g.sampling.min_p = 0.0f;
-    auto number = [&](const char* key, double lo, double hi, auto& out) -> status {
-        auto it = b.find(key);
-        if (it == b.end() || it->is_null()) return {};
-        if (!it->is_number()) return make_error(errc::invalid_argument, std::string("'") + key + "' must be a number");
-        const double v = it->get<double>();
-        if (!(v >= lo && v <= hi))
-            return make_error(errc::invalid_argument, std::string("'") + key + "' must be in [" + std::to_string(lo) +
-                                                          ", " + std::to_string(hi) + "]");
-        out = static_cast<std::remove_reference_t<decltype(out)>>(v);
-        return {};
-    };
+namespace {
+
+// A bound as a short number ("2", "0.5", "1e+06").
+std::string bound_text(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+// The value a client sent, short, for a message.
+std::string sent_text(const json& v) {
+    std::string t = dump(v);
+    return t.size() > 40 ? t.substr(0, 40) + "..." : t;
+}
+
+// b[key], when present and not null, into out: a number in [lo, hi].
+template <typename T>
+status read_number(const json& b, const char* key, double lo, double hi, T& out) {
+    auto it = b.find(key);
+    if (it == b.end() || it->is_null()) return {};
+    if (!it->is_number()) return make_error(errc::invalid_argument, std::string("'") + key + "' must be a number");
+    const double v = it->get<double>();
+    if (!(v >= lo && v <= hi))
+        return make_error(errc::invalid_argument, std::string("'") + key + "' must be from " + bound_text(lo) + " to " +
+                                                      bound_text(hi) + ", got " + sent_text(*it));
+    out = static_cast<T>(v);
+    return {};
+}
+
+status parse_max_tokens(const json& b, gen_params& g) {
     for (const char* key : {"max_tokens", "max_completion_tokens"}) {
         auto it = b.find(key);
         if (it == b.end() || it->is_null()) continue;
-        if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 1 << 20)
-            return make_error(errc::invalid_argument, std::string("'") + key + "' must be a positive integer");
+        if (!it->is_number() || it->get<double>() < 1 || it->get<double>() > static_cast<double>(k_max_max_tokens) ||
+            (!it->is_number_integer() && it->get<double>() != std::floor(it->get<double>())))
+            return make_error(errc::invalid_argument,
+                              std::string("'") + key + "' must be an integer from 1 to " +
+                                  std::to_string(k_max_max_tokens) + " (at most " + std::to_string(k_max_max_tokens) +
+                                  " tokens, and no more than the context leaves), got " + sent_text(*it));
         g.max_tokens = static_cast<int32_t>(it->get<int64_t>());
     }
-    for (auto st : {number("temperature", 0, 2, g.sampling.temperature), number("top_p", 0, 1, g.sampling.top_p),
-                    number("top_k", 0, 1e6, g.sampling.top_k), number("min_p", 0, 1, g.sampling.min_p),
-                    number("presence_penalty", -2, 2, g.sampling.presence_penalty),
-                    number("frequency_penalty", -2, 2, g.sampling.frequency_penalty)})
+    return {};
+}
+
+// The sampler: OpenAI's defaults, the request's values, and its seed (a random one when it gives none).
+status parse_sampling(const json& b, engine::sampler_params& sp) {
+    sp.temperature = 1.0f;
+    sp.top_p = 1.0f;
+    sp.top_k = 0;
+    sp.min_p = 0.0f;
+    for (auto st : {read_number(b, "temperature", 0, 2, sp.temperature), read_number(b, "top_p", 0, 1, sp.top_p),
+                    read_number(b, "top_k", 0, 1e6, sp.top_k), read_number(b, "min_p", 0, 1, sp.min_p),
+                    read_number(b, "presence_penalty", -2, 2, sp.presence_penalty),
+                    read_number(b, "frequency_penalty", -2, 2, sp.frequency_penalty)})
         if (!st.ok()) return st;
-    if (g.sampling.top_p <= 0) return make_error(errc::invalid_argument, "'top_p' must be > 0");
+    if (sp.top_p <= 0) return make_error(errc::invalid_argument, "'top_p' must be > 0");
     if (auto it = b.find("seed"); it != b.end() && !it->is_null()) {
         if (!it->is_number_integer()) return make_error(errc::invalid_argument, "'seed' must be an integer");
-        g.sampling.seed = static_cast<uint64_t>(it->get<int64_t>());
+        sp.seed = static_cast<uint64_t>(it->get<int64_t>());
+    } else {
+        sp.seed = std::stoull(random_hex(13), nullptr, 16);  // 52 bits: exact in JavaScript
     }
-    if (auto it = b.find("stop"); it != b.end() && !it->is_null()) {
-        if (it->is_string()) {
-            g.stop.push_back(it->get<std::string>());
-        } else if (it->is_array() && it->size() <= 4) {
-            for (const auto& s : *it) {
-                if (!s.is_string()) return make_error(errc::invalid_argument, "'stop' must hold strings");
-                g.stop.push_back(s.get<std::string>());
-            }
-        } else {
-            return make_error(errc::invalid_argument, "'stop' must be a string or an array of at most 4 strings");
+    return {};
+}
+
+status parse_stop(const json& b, std::vector<std::string>& stop) {
+    auto it = b.find("stop");
+    if (it == b.end() || it->is_null()) return {};
+    if (it->is_string()) {
+        stop.push_back(it->get<std::string>());
+    } else if (it->is_array() && it->size() <= 4) {
+        for (const auto& s : *it) {
+            if (!s.is_string()) return make_error(errc::invalid_argument, "'stop' must hold strings");
+            stop.push_back(s.get<std::string>());
         }
-        for (const auto& s : g.stop)
-            if (s.empty() || !valid_utf8(s))
-                return make_error(errc::invalid_argument, "'stop' strings must be non-empty UTF-8");
+    } else {
+        return make_error(errc::invalid_argument, "'stop' must be a string or an array of at most 4 strings");
     }
+    for (const auto& s : stop)
+        if (s.empty() || !valid_utf8(s))
+            return make_error(errc::invalid_argument, "'stop' strings must be non-empty UTF-8");
+    return {};
+}
+
+// "stream" and "stream_options": {"include_usage"}.
+status parse_stream(const json& b, gen_params& g) {
     if (auto it = b.find("stream"); it != b.end() && !it->is_null()) {
         if (!it->is_boolean()) return make_error(errc::invalid_argument, "'stream' must be a boolean");
         g.stream = it->get<bool>();
     }
-    if (auto it = b.find("n"); it != b.end() && !it->is_null() && (!it->is_number_integer() || it->get<int64_t>() != 1))
-        return make_error(errc::invalid_argument, "only 'n': 1 is supported");
+    auto it = b.find("stream_options");
+    if (it == b.end() || it->is_null()) return {};
+    if (!it->is_object()) return make_error(errc::invalid_argument, "'stream_options' must be an object");
+    if (auto u = it->find("include_usage"); u != it->end() && !u->is_null()) {
+        if (!u->is_boolean())
+            return make_error(errc::invalid_argument, "'stream_options.include_usage' must be a boolean");
+        g.include_usage = u->get<bool>();
+    }
+    return {};
+}
+
+status parse_n(const json& b, gen_params& g) {
+    auto it = b.find("n");
+    if (it == b.end() || it->is_null()) return {};
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > k_max_choices)
+        return make_error(errc::invalid_argument,
+                          "'n' must be an integer in [1, " + std::to_string(k_max_choices) + "]");
+    g.n = static_cast<int32_t>(it->get<int64_t>());
+    return {};
+}
+
+}  // namespace
+
+status parse_gen_params(const json& b, gen_params& g) {
+    for (auto st : {parse_max_tokens(b, g), parse_sampling(b, g.sampling), parse_stop(b, g.stop), parse_stream(b, g),
+                    parse_n(b, g)})
+        if (!st.ok()) return st;
     return {};
 }
 
@@ -155,6 +221,17 @@ status parse_messages(const json& b, std::vector<engine::chat_message>& out) {
         out.push_back(std::move(cm));
     }
     return {};
+}
+
+std::variant<turn_request, reply> parse_turn_request(const request_t& req, messages_reader read_messages) {
+    auto parsed = parse_body(req);
+    if (auto* e = std::get_if<reply>(&parsed)) return std::move(*e);
+    turn_request t;
+    t.body = std::move(std::get<json>(parsed));
+    status ps = parse_gen_params(t.body, t.gen);
+    if (ps.ok()) ps = read_messages(t.body, t.messages);
+    if (!ps.ok()) return status_reply(ps);
+    return t;
 }
 
 }  // namespace mnemos::agent::server_detail

@@ -10,7 +10,7 @@ const api_router& api_routes();
 
 // Answers one request: open routes run at once (405 for a wrong method); other paths are authenticated
 // (401) and rate limited (429) first, then matched (404 no route, 405 wrong method) and run.
-// Returns keep-alive.
-awaitable<bool> dispatch(beast::tcp_stream& stream, request_t req, state_ptr st);
+// Returns keep-alive. rec: gets the route, the caller's key name and the status.
+awaitable<bool> dispatch(beast::tcp_stream& stream, request_t req, state_ptr st, access_record& rec);
 
 }  // namespace mnemos::agent::server_detail

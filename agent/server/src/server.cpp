@@ -56,12 +56,14 @@ result<std::unique_ptr<server>> server::start(const server_options& options, eng
     if (options.auth.keys.empty() && !addr.is_loopback())
         return make_error(errc::invalid_argument,
                           "open access (no API keys configured) is only allowed on a loopback host; pass --config");
+    for (const auto& origin : options.cors_origins)
+        if (auto st = check_cors_origin(origin); !st.ok()) return st;
     auto p = std::make_unique<impl>(std::max(1, options.n_io_threads));
     p->st = std::make_shared<server_state>();
     p->st->opt = options;
     p->st->runner = &runner;
     p->st->sessions = &sessions;
-    p->st->model_id = runner.mdl().hp().name.empty() ? "mnemos" : runner.mdl().hp().name;
+    p->st->model_id = runner.model_name();
     p->st->hub->sessions = &sessions;
     p->st->turns =
         std::make_shared<turn_queue>(turn_queue::options{options.max_waiting_turns, options.turn_wait_timeout_ms});

@@ -13,16 +13,16 @@ namespace mnemos::agent::server_detail {
 namespace {
 
 json session_json(const session& s, bool include_private) {
-    std::lock_guard lk(const_cast<session&>(s).mu);
+    const session_stats now = s.stats();
     return {{"id", s.id},
             {"object", "session"},
             {"character", character_to_json(s.chr, include_private)},
             {"created", s.created},
-            {"n_messages", s.messages.size()},
-            {"n_tokens", s.tokens.size()},
-            {"n_turns", s.n_turns},
+            {"n_messages", now.n_messages},
+            {"n_tokens", now.n_tokens},
+            {"n_turns", now.n_turns},
             {"agent", s.agent_json.empty() ? json() : json::parse(s.agent_json, nullptr, false)},
-            {"busy", s.busy.load()}};
+            {"busy", now.busy}};
 }
 
 // The session of the path's {id} when the caller may talk to it; a session the caller may not talk to
@@ -133,7 +133,7 @@ reply handle_delete_session(request_ctx& cx) {
     if (auto* e = std::get_if<reply>(&found)) return std::move(*e);
     const session_ptr& s = std::get<session_ptr>(found);
     if (!can_read(cx.who, *s)) return error_reply(http_refusal::forbidden, "this key may not delete the session");
-    if (s->busy) return error_reply(errc::busy, "session is busy");
+    if (s->busy()) return error_reply(errc::busy, "session is busy");
     if (auto rs = cx.st->sessions->remove(s->id); !rs.ok()) return status_reply(rs);
     return json_reply({{"id", s->id}, {"object", "session"}, {"deleted", true}});
 }
@@ -158,14 +158,11 @@ awaitable<bool> handle_session_message(request_ctx& cx) {
     auto found = talkable_session(cx);
     if (auto* e = std::get_if<reply>(&found)) co_return co_await respond(cx, std::move(*e));
     const session_ptr s = std::get<session_ptr>(found);
-    auto parsed = parse_body(cx.req);
+    auto parsed = parse_turn_request(cx.req, parse_turn_messages);
     if (auto* e = std::get_if<reply>(&parsed)) co_return co_await respond(cx, std::move(*e));
-    const json& b = std::get<json>(parsed);
-    gen_params g;
-    std::vector<engine::chat_message> msgs;
-    status ps = parse_gen_params(b, g);
-    if (ps.ok()) ps = parse_turn_messages(b, msgs);
-    if (!ps.ok()) co_return co_await respond(cx, status_reply(ps));
+    auto& [b, g, msgs] = std::get<turn_request>(parsed);
+    if (g.n > 1)
+        co_return co_await respond(cx, error_reply(errc::invalid_argument, "'n' must be 1: a session has one history"));
     // The session's earlier turns first (held until this turn's reply is written).
     turn_ticket ticket = co_await acquire_turn(cx.st, s.get(), &cx.stream.socket(), nullptr);
     if (!ticket.slot) {

@@ -62,6 +62,20 @@ awaitable<void> ws_turn(std::shared_ptr<ws_conn> c, state_ptr st, session_ptr s,
     co_await ws_send(c, std::move(done));
 }
 
+// A game log's metadata (mnemos play: session "<scenario>.game") as e["game"]: its title, steps, probes, phases and
+// names, for the spectator page's progress and score.
+void add_game_meta(const server_state& st, const std::string& sid, json& e) {
+    static constexpr std::string_view suffix = ".game";
+    if (sid.size() <= suffix.size() || sid.compare(sid.size() - suffix.size(), suffix.size(), suffix) != 0) return;
+    auto meta = st.sessions->store().get_session(sid);
+    json m = meta ? json::parse(meta.value(), nullptr, false) : json();
+    if (!m.is_object() || m.value("kind", json()) != json("game")) return;
+    json g = json::object();
+    for (const char* k : {"scenario", "title", "n_steps", "n_probes", "phases", "names"})
+        if (m.contains(k)) g[k] = m[k];
+    e["game"] = std::move(g);
+}
+
 // Sessions the socket's key may read, for the "subscribed" reply.
 json ws_session_list(const server_state& st, const caller& who) {
     json out = json::array();
@@ -79,6 +93,7 @@ json ws_session_list(const server_state& st, const caller& who) {
             if (!s || !can_read(who, *s.value())) continue;
             if (!s.value()->chr.name.empty()) e["character"] = s.value()->chr.name;
         }
+        add_game_meta(st, sid, e);
         out.push_back(std::move(e));
     }
     return out;

@@ -3,13 +3,25 @@
 
 #include <chrono>
 #include <mutex>
-#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "agent/core/event.h"
 
 namespace mnemos::agent {
 
-using json = nlohmann::json;
-
 namespace {
+
+std::chrono::system_clock::time_point from_unix(int64_t ts) {
+    return std::chrono::system_clock::time_point(std::chrono::seconds(ts));
+}
+
+// A message's or a note's text as recall sees it; nullopt for any other event.
+std::optional<tools::history_event> history_entry(const event& ev) {
+    if (const auto* m = std::get_if<message_event>(&ev))
+        return tools::history_event{0, from_unix(m->ts), m->role, m->content};
+    if (const auto* n = std::get_if<note_event>(&ev)) return tools::history_event{0, from_unix(n->ts), "note", n->text};
+    return std::nullopt;
+}
 
 class event_history final : public tools::history_source_i {
   public:
@@ -19,23 +31,12 @@ class event_history final : public tools::history_source_i {
         if (!evs) return evs.error();
         std::vector<tools::history_event> out;
         for (uint64_t i = from; i < std::min<uint64_t>(to, evs->size()); ++i) {
-            json e = json::parse((*evs)[i], nullptr, false);
-            if (e.is_discarded() || !e.is_object()) continue;
-            tools::history_event h;
-            h.seq = i;
-            if (e.contains("ts") && e["ts"].is_number_integer())
-                h.time = std::chrono::system_clock::time_point(std::chrono::seconds(e["ts"].get<int64_t>()));
-            const std::string type = e.value("type", "");
-            if (type == "message" && e.contains("content") && e["content"].is_string()) {
-                h.role = e.value("role", "");
-                h.text = e["content"].get<std::string>();
-            } else if (type == "note" && e.contains("text") && e["text"].is_string()) {
-                h.role = "note";
-                h.text = e["text"].get<std::string>();
-            } else {
-                continue;
-            }
-            out.push_back(std::move(h));
+            auto ev = parse_event((*evs)[i]);
+            if (!ev) continue;
+            auto h = history_entry(ev.value());
+            if (!h) continue;
+            h->seq = i;
+            out.push_back(std::move(*h));
         }
         return out;
     }
@@ -52,24 +53,22 @@ class event_notes final : public tools::notes_store_i {
         std::lock_guard lk(mu_);  // ids: count + 1, one pin at a time
         auto existing = list(session);
         if (!existing) return existing.error();
-        const int64_t id = static_cast<int64_t>(existing->size()) + 1;
-        const int64_t ts = std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch()).count();
-        auto r = sm_.append_raw_event(session, json{{"type", "note"}, {"id", id}, {"text", text}, {"ts", ts}});
+        note_event n;
+        n.id = static_cast<int64_t>(existing->size()) + 1;
+        n.text = text;
+        n.ts = std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch()).count();
+        auto r = sm_.append_raw_event(session, event_json(n));
         if (!r) return r.error();
-        return id;
+        return n.id;
     }
     result<std::vector<tools::pinned_note>> list(const std::string& session) const override {
         auto evs = sm_.store().read_events(session);
         if (!evs) return evs.error();
         std::vector<tools::pinned_note> out;
         for (const auto& s : evs.value()) {
-            json e = json::parse(s, nullptr, false);
-            if (e.is_discarded() || !e.is_object() || e.value("type", "") != "note") continue;
-            tools::pinned_note n;
-            n.id = e.value("id", int64_t{0});
-            n.text = e.value("text", "");
-            n.time = std::chrono::system_clock::time_point(std::chrono::seconds(e.value("ts", int64_t{0})));
-            out.push_back(std::move(n));
+            auto ev = parse_event(s);
+            const auto* n = ev ? std::get_if<note_event>(&ev.value()) : nullptr;
+            if (n) out.push_back({n->id, n->text, from_unix(n->ts)});
         }
         return out;
     }

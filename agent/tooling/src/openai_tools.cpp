@@ -65,60 +65,22 @@ result<bool> parse_tool_definitions(const json& b, chat_tools& ct) {
     return !ct.registry.list().empty();
 }
 
-status parse_tool_choice(const json& b, bool has_tools, chat_tools& ct) {
-    ct.choice = has_tools ? tool_choice::automatic : tool_choice::none;
+status parse_tool_choice(const json& b, chat_tools& ct) {
     auto it = b.find("tool_choice");
-    if (it == b.end() || it->is_null()) return {};
-    if (it->is_string()) {
-        const std::string c = it->get<std::string>();
-        if (c == "none")
-            ct.choice = tool_choice::none;
-        else if (c == "auto")
-            ct.choice = has_tools ? tool_choice::automatic : tool_choice::none;
-        else if (c == "required")
-            ct.choice = tool_choice::required;
-        else
-            return bad("'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", ...}");
-    } else if (it->is_object()) {
-        auto f = it->find("function");
-        if (it->value("type", json()) != json("function") || f == it->end() || !f->is_object() ||
-            !f->contains("name") || !(*f)["name"].is_string())
-            return bad("'tool_choice' object must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
-        ct.choice = tool_choice::named;
-        ct.named = (*f)["name"].get<std::string>();
-        if (!ct.registry.find(ct.named)) return bad("'tool_choice' names an unknown function '" + ct.named + "'");
-    } else {
-        return bad("'tool_choice' must be a string or an object");
-    }
-    if ((ct.choice == tool_choice::required || ct.choice == tool_choice::named) && !has_tools)
-        return bad("'tool_choice' needs 'tools'");
+    auto spec = parse_tool_choice_value(it == b.end() ? json() : *it, ct.registry);
+    if (!spec) return spec.error();
+    ct.choice = spec->choice;
+    ct.named = std::move(spec->named);
     return {};
 }
 
 status compile_choice(chat_tools& ct) {
     if (ct.choice != tool_choice::none) ct.system_text = tools::render_tools_prompt(ct.registry);
-    engine::grammar_options go;
-    if (ct.choice == tool_choice::named) {
-        const tools::tool* t = ct.registry.find(ct.named);
-        json schema = {{"type", "object"},
-                       {"properties", {{"name", {{"const", t->name}}}, {"arguments", t->parameters}}},
-                       {"required", {"name", "arguments"}}};
-        auto g = engine::grammar::from_json_schema(dump_safe(schema), go);
-        if (!g) return bad("tool '" + ct.named + "': " + g.error().message());
-        ct.constraint = g.value();
-        ct.forced_call = true;
-    } else if (ct.choice == tool_choice::required) {
-        auto g = ct.registry.call_grammar(go);
-        if (!g) return bad("'tools': " + g.error().message());
-        ct.constraint = g.value();
-        ct.forced_call = true;
-    } else if (ct.choice == tool_choice::automatic) {
-        go.max_leading_whitespace = 1;
-        auto g = ct.registry.call_grammar(go);
-        if (!g) return bad("'tools': " + g.error().message());
-        ct.constraint = g.value();
-        ct.trigger = std::string(k_call_open);
-    }
+    auto g = tool_call_grammar(ct.registry, {ct.choice, ct.named});
+    if (!g) return g.error();
+    ct.constraint = g.value();
+    ct.forced_call = ct.choice == tool_choice::required || ct.choice == tool_choice::named;
+    if (ct.choice == tool_choice::automatic) ct.trigger = std::string(k_call_open);
     return {};
 }
 
@@ -166,10 +128,57 @@ result<chat_tools> parse_chat_tools(const json& b) {
     chat_tools ct;
     auto has_tools = parse_tool_definitions(b, ct);
     if (!has_tools) return has_tools.error();
-    if (auto st = parse_tool_choice(b, has_tools.value(), ct); !st.ok()) return st;
+    if (auto st = parse_tool_choice(b, ct); !st.ok()) return st;
     if (auto st = compile_choice(ct); !st.ok()) return st;
     if (auto st = parse_response_format(b, ct); !st.ok()) return st;
     return ct;
+}
+
+result<tool_choice_spec> parse_tool_choice_value(const json& v, const tools::tool_registry& reg) {
+    const bool has_tools = !reg.list().empty();
+    tool_choice_spec spec{has_tools ? tool_choice::automatic : tool_choice::none, ""};
+    if (v.is_null()) return spec;
+    if (v.is_string()) {
+        const std::string c = v.get<std::string>();
+        if (c == "none")
+            spec.choice = tool_choice::none;
+        else if (c == "auto")
+            spec.choice = has_tools ? tool_choice::automatic : tool_choice::none;
+        else if (c == "required")
+            spec.choice = tool_choice::required;
+        else
+            return bad("'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", ...}");
+    } else if (v.is_object()) {
+        auto f = v.find("function");
+        if (v.value("type", json()) != json("function") || f == v.end() || !f->is_object() || !f->contains("name") ||
+            !(*f)["name"].is_string())
+            return bad("'tool_choice' object must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+        spec.choice = tool_choice::named;
+        spec.named = (*f)["name"].get<std::string>();
+        if (!reg.find(spec.named)) return bad("'tool_choice' names an unknown function '" + spec.named + "'");
+    } else {
+        return bad("'tool_choice' must be a string or an object");
+    }
+    if ((spec.choice == tool_choice::required || spec.choice == tool_choice::named) && !has_tools)
+        return bad("'tool_choice' needs 'tools'");
+    return spec;
+}
+
+result<std::shared_ptr<const engine::grammar>> tool_call_grammar(const tools::tool_registry& reg,
+                                                                 const tool_choice_spec& spec) {
+    engine::grammar_options go;
+    if (spec.choice == tool_choice::named) {
+        const tools::tool* t = reg.find(spec.named);
+        if (!t) return bad("'tool_choice' names an unknown function '" + spec.named + "'");
+        auto g = engine::grammar::from_json_schema(dump_safe(tools::tool_call_schema(*t)), go);
+        if (!g) return bad("tool '" + spec.named + "': " + g.error().message());
+        return g.value();
+    }
+    if (spec.choice == tool_choice::none) return std::shared_ptr<const engine::grammar>();
+    if (spec.choice == tool_choice::automatic) go.max_leading_whitespace = 1;
+    auto g = reg.call_grammar(go);
+    if (!g) return bad("'tools': " + g.error().message());
+    return g.value();
 }
 
 void add_tools_prompt(std::vector<engine::chat_message>& msgs, const std::string& system_text) {

@@ -1,34 +1,14 @@
 // Drives `mnemos serve` with the official OpenAI Node client (a client no one here wrote).
 // usage: node test.mjs MNEMOS_BINARY MODEL_GGUF
-import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
+import { commandLine, fail, runTest, startServer } from './serve.mjs';
 
-const [binary, model] = process.argv.slice(2);
-if (!binary || !model) {
-  console.error('usage: node test.mjs MNEMOS_BINARY MODEL_GGUF');
-  process.exit(2);
-}
+const { binary, model } = commandLine('test.mjs');
 
-function fail(msg) {
-  console.error('FAIL: ' + msg);
-  process.exitCode = 1;
-}
+const srv = await startServer(binary, ['--model', model, '--threads', '1', '--max-tokens', '32']);
+const port = srv.port;
 
-const server = spawn(binary, ['serve', '--model', model, '--port', '0', '--threads', '1', '--max-tokens', '32'],
-                     { stdio: ['ignore', 'inherit', 'pipe'] });
-let stderr = '';
-const port = await new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('server did not start: ' + stderr)), 60000);
-  server.stderr.on('data', (d) => {
-    stderr += d.toString();
-    const m = stderr.match(/on http:\/\/127\.0\.0\.1:(\d+)/);
-    if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-  });
-  server.on('exit', (code) => reject(new Error('server exited with ' + code + ': ' + stderr)));
-});
-const exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
-
-try {
+await runTest(srv, async () => {
   const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
 
   const models = await client.models.list();
@@ -104,12 +84,5 @@ try {
   } catch (e) {
     if (e.status !== 400) fail('empty messages: expected 400, got ' + e.status);
   }
-} catch (e) {
-  fail(e.stack || String(e));
-} finally {
-  server.kill('SIGTERM');
-}
-const { code, signal } = await exited;
-if (code !== 0) fail(`server exit code ${code} signal ${signal}: ${stderr}`);
-if (!stderr.includes('stopped')) fail('no graceful shutdown message');
-console.log(process.exitCode ? 'FAILED' : 'OK');
+});
+if (!srv.log().includes('stopped')) fail('no graceful shutdown message');
