@@ -44,6 +44,13 @@ std::string encode_json_string(const std::string& s) {
     return out + "\"";
 }
 
+json_value::json_value() = default;
+json_value::json_value(const json_value&) = default;
+json_value::json_value(json_value&&) noexcept = default;
+json_value& json_value::operator=(const json_value&) = default;
+json_value& json_value::operator=(json_value&&) noexcept = default;
+json_value::~json_value() = default;
+
 const json_value* json_value::find(std::string_view key) const {
     const json_value* r = nullptr;
     if (kind != k_object) return r;

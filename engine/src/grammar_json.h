@@ -20,6 +20,15 @@ struct json_value {
     std::vector<json_value> array;
     std::vector<std::pair<std::string, json_value>> object;
 
+    // Defined out of line, where json_value is complete: Clang (14) with libstdc++ otherwise checks
+    // std::pair<std::string, json_value> for destructibility while json_value is still incomplete.
+    json_value();
+    json_value(const json_value&);
+    json_value(json_value&&) noexcept;
+    json_value& operator=(const json_value&);
+    json_value& operator=(json_value&&) noexcept;
+    ~json_value();
+
     // The member named key (the last one when repeated), or nullptr (also when not an object).
     const json_value* find(std::string_view key) const;
     // Compact JSON; numbers as written in the source.

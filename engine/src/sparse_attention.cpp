@@ -246,7 +246,7 @@ void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const flo
             top_pages(p, seq, il, kh, kh1, &qs[size_t(kh * gd)], g, best);
             std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
         }
-        int32_t* sel = &p.selected[size_t(kh) * p.n_selected];
+        int32_t* sel = p.selected.data() + size_t(kh) * p.n_selected;
         float* ang = &p.angles[size_t(kh) * (1 + p.n_selected) * np2];
         for (int32_t i = 0; i < p.n_selected; ++i) {
             sel[i] = best[size_t(i)].second;
@@ -264,7 +264,7 @@ void sparse_attention::attend(kernels::isa level, const plan& p, const kv_sequen
     const int g = hp_.n_head / hp_.n_head_kv;
     const int64_t gd = int64_t(g) * hd, np2 = 2 * rope_.n_pairs();
     const float* ang = &p.angles[size_t(kh) * (1 + p.n_selected) * np2];
-    const int32_t* sel = &p.selected[size_t(kh) * p.n_selected];
+    const int32_t* sel = p.selected.data() + size_t(kh) * p.n_selected;  // empty when nothing is selected
     kernels::attention_segment segs[2 + 512];
     int n = 0;
     float* turned = scratch;

@@ -3,6 +3,7 @@
 // header and a CRC-32C over key + value. See memory/codec.h.
 #include "memory/codec.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -119,7 +120,12 @@ __attribute__((target("sse4.2"))) uint32_t crc32c_hw(const uint8_t* p, size_t n,
 }
 
 const bool has_sse42 = __builtin_cpu_supports("sse4.2");
-const bool has_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
+// CPUID.1:ECX.F16C (Clang before 16 has no "f16c" in __builtin_cpu_supports). The int8 decoder also uses FMA.
+bool cpu_has_f16c() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+const bool has_f16c = cpu_has_f16c() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 
 // -- copies into the KV pool --------------------------------------------------
 
@@ -198,6 +204,13 @@ uint16_t float_to_half(float f) {  // round to nearest even
     return uint16_t(sign | (r >> 13));
 }
 
+// round(v) saturated to [-127, 127]; NaN (a NaN element, or inf * 0 when the scale is infinite) gives 0.
+// Converting a NaN or out-of-range float to int is undefined, so the clamp comes first.
+int8_t to_q8(float v) {
+    if (v != v) return 0;
+    return int8_t(std::nearbyint(std::clamp(v, -127.0f, 127.0f)));
+}
+
 // Max |x| over n f16 values.
 float max_abs_f16(const uint16_t* x, size_t n) {
     float m = 0;
@@ -235,7 +248,7 @@ __attribute__((target("avx2,f16c,fma"))) void encode_int8_avx2(const uint16_t* x
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(ri), r);
             for (int k = 0; k < 8; ++k) qs[i + k] = int8_t(std::clamp(ri[k], -127, 127));
         }
-        for (; i < group; ++i) qs[i] = int8_t(std::clamp(int(std::nearbyint(half_to_float(xs[i]) * inv)), -127, 127));
+        for (; i < group; ++i) qs[i] = to_q8(half_to_float(xs[i]) * inv);
     }
 }
 
@@ -245,8 +258,7 @@ void encode_int8_ref(const uint16_t* x, size_t n_elems, size_t group, float* sca
         const float s = max_abs_f16(xs, group) / 127.0f;
         scales[g] = s;
         const float inv = s > 0 ? 1.0f / s : 0.0f;
-        for (size_t i = 0; i < group; ++i)
-            q[g * group + i] = int8_t(std::clamp(int(std::nearbyint(half_to_float(xs[i]) * inv)), -127, 127));
+        for (size_t i = 0; i < group; ++i) q[g * group + i] = to_q8(half_to_float(xs[i]) * inv);
     }
 }
 
@@ -324,6 +336,7 @@ range_q make_range(float lo, float hi) {
 uint8_t quantize(float x, const range_q& r) {
     if (!(r.s > 0)) return 0;
     const double q = std::nearbyint((double(x) - r.lo) / r.s);
+    if (q != q) return 0;  // a NaN element, or an infinite range: no UB converting NaN to an integer
     return uint8_t(std::clamp(q, 0.0, 255.0));
 }
 
@@ -607,7 +620,7 @@ status decode_block(const engine::block_hash& hash, std::string_view v, std::spa
         } else {
             const size_t g = info->group;
             std::vector<float> sc(n / g);
-            std::memcpy(sc.data(), v.data() + pay_off, sc.size() * sizeof(float));
+            if (!sc.empty()) std::memcpy(sc.data(), v.data() + pay_off, sc.size() * sizeof(float));  // empty page
             const auto* q = reinterpret_cast<const int8_t*>(v.data() + pay_off + sc.size() * sizeof(float));
             if (has_f16c)
                 decode_int8_avx2(sc.data(), q, n, g, dst);

@@ -296,3 +296,48 @@ TEST_CASE("server queue: stop answers waiting turns 503 and finishes in time", "
     ta.join();
     CHECK(a.status != 200);
 }
+
+// The engine thread drops turns cancelled at shutdown only when it gets to them, here after the server and its
+// io_context are gone. Their callbacks must not own anything of the io side then (a channel or a strand dying on
+// the engine thread touched the destroyed io_context: a heap-use-after-free that the ASan build of this test
+// reports). One turn of each kind that waits for the engine: a plain one, a streamed one, and n choices (whose
+// first choice waits for its prefill).
+TEST_CASE("server queue: turns in flight when the server is destroyed end after its io_context",
+          "[agent][server][queue]") {
+    fixture f;
+    std::vector<json> bodies;
+    const json msgs = {{{"role", "user"}, {"content", "Hello?"}}};
+    bodies.push_back({{"messages", msgs}, {"max_tokens", 4}});
+    bodies.push_back({{"messages", msgs}, {"max_tokens", 4}, {"stream", true}});
+    bodies.push_back({{"messages", msgs}, {"max_tokens", 4}, {"n", 3}});
+    std::vector<http_result> res(bodies.size());
+    std::vector<std::thread> threads;
+    {
+        engine_hold hold(*f.runner);
+        for (size_t i = 0; i < bodies.size(); ++i) {
+            threads.emplace_back(
+                [&f, &res, &bodies, i] { res[i] = request(f.port, "POST", "/v1/chat/completions", bodies[i].dump()); });
+            REQUIRE(wait_gauge(f.port, "mnemos_active_turns", static_cast<int64_t>(i + 1)));
+        }
+        f.srv.reset();  // cancels the turns, closes their connections, destroys the io_context
+        hold.release();
+        for (auto& t : threads) t.join();
+    }
+    for (size_t i = 0; i < res.size(); ++i) {
+        INFO("turn " << i << ": " << res[i].body);
+        if (bodies[i].contains("stream"))
+            CHECK(res[i].body.find("[DONE]") == std::string::npos);  // its 200 may have been sent
+        else
+            CHECK(res[i].status != 200);
+    }
+    // The engine dropped the cancelled turns and serves a new server's turn on the same runner.
+    agent::server_options opt;
+    opt.port = 0;
+    opt.default_max_tokens = 4;
+    auto s = agent::server::start(opt, *f.runner, *f.sessions);
+    REQUIRE(s.ok());
+    f.srv = std::move(s.value());
+    auto r = request(f.srv->port(), "POST", "/v1/chat/completions", bodies[0].dump());
+    INFO(r.body);
+    CHECK(r.status == 200);
+}

@@ -1,7 +1,8 @@
 // The analytic associative-recall model (tests/support/recall_model.h) under
 // the engine's full attention: needles at any depth of 1k..16k-token histories
 // are recalled, a history without the pair answers <unk>, and the 3-layer model
-// follows a two-hop chain whose links are thousands of tokens apart.
+// follows a two-hop chain whose links are thousands of tokens apart. [long]:
+// prefills of 4k..16k tokens, left out of the sanitizer build (scripts/asan.sh).
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,7 +61,7 @@ TEST_CASE("recall model: the spec and history builders reject what they cannot b
     CHECK(c[21] == r.values[9]);
 }
 
-TEST_CASE("recall model: needles at any depth are recalled under full attention", "[recall]") {
+TEST_CASE("recall model: needles at any depth are recalled under full attention", "[recall][long]") {
     const recall_fixture f = load_recall_model({});
     const int64_t lengths[] = {1024, 4096, 16384};
     auto eng = make_engine(f.m, recall_engine_options(16384 + 16));
@@ -90,7 +91,7 @@ TEST_CASE("recall model: needles at any depth are recalled under full attention"
     CHECK(min_margin > 15.0f);  // about 20 - 1 by construction (recall_model.h, "Output")
 }
 
-TEST_CASE("recall model: a history without the pair does not produce the value", "[recall]") {
+TEST_CASE("recall model: a history without the pair does not produce the value", "[recall][long]") {
     const recall_fixture f = load_recall_model({});
     auto eng = make_engine(f.m, recall_engine_options(4096 + 16));
     const int64_t n = 4096;
@@ -112,7 +113,7 @@ TEST_CASE("recall model: a history without the pair does not produce the value",
     CHECK(ask(*eng, none, f.roles.keys[5]).token == f.roles.no_answer);
 }
 
-TEST_CASE("recall model: three layers follow a two-hop chain", "[recall]") {
+TEST_CASE("recall model: three layers follow a two-hop chain", "[recall][long]") {
     test::recall_model_spec spec;
     spec.n_layer = 3;
     const recall_fixture f3 = load_recall_model(spec);

@@ -6,7 +6,8 @@
 // pages it must not (proof that the retrieval does the work). The 3-layer
 // model follows a two-hop chain whose links lie in different pages, which
 // only a per-layer selection can answer. 512k and 1M tokens run in
-// bench/long_context.
+// bench/long_context. [long]: prefills of 32k..131k tokens, left out of the
+// sanitizer build (scripts/asan.sh).
 #include <catch2/catch.hpp>
 
 #include "tests/support/recall_run.h"
@@ -52,7 +53,8 @@ recall_score ask_needles(engine::engine& eng, const test::recall_roles& roles, c
 
 }  // namespace
 
-TEST_CASE("sparse attention recalls needles far beyond the window; sinks and window alone do not", "[recall][sparse]") {
+TEST_CASE("sparse attention recalls needles far beyond the window; sinks and window alone do not",
+          "[recall][sparse][long]") {
     auto f = load_recall_model({});
     for (int64_t n_tokens : {int64_t(32768), int64_t(131072)}) {
         const auto needles = random_needles(6, 32, n_tokens, uint64_t(n_tokens));
@@ -79,7 +81,7 @@ TEST_CASE("sparse attention recalls needles far beyond the window; sinks and win
     }
 }
 
-TEST_CASE("sparse attention: many keys queried over one history", "[recall][sparse]") {
+TEST_CASE("sparse attention: many keys queried over one history", "[recall][sparse][long]") {
     auto f = load_recall_model({});
     const int64_t n_tokens = 65536;
     const auto needles = random_needles(24, 32, n_tokens, 99);
@@ -110,7 +112,7 @@ TEST_CASE("sparse attention: many keys queried over one history", "[recall][spar
     }
 }
 
-TEST_CASE("sparse attention: a two-hop chain needs a selection per layer", "[recall][sparse]") {
+TEST_CASE("sparse attention: a two-hop chain needs a selection per layer", "[recall][sparse][long]") {
     test::recall_model_spec spec;
     spec.n_layer = 3;
     auto f = load_recall_model(spec);
@@ -133,7 +135,7 @@ TEST_CASE("sparse attention: a two-hop chain needs a selection per layer", "[rec
 }
 
 TEST_CASE("sparse attention: a history 16x the pool lives in the store; a new engine resumes it from there",
-          "[recall][sparse][store]") {
+          "[recall][sparse][store][long]") {
     auto f = load_recall_model({});
     const int64_t n_tokens = 131072;  // 8192 pages of 16 tokens
     const auto needles = random_needles(6, 32, n_tokens, 5);
@@ -180,7 +182,7 @@ TEST_CASE("sparse attention: a history 16x the pool lives in the store; a new en
     }
 }
 
-TEST_CASE("sparse attention: one selection per KV head also recalls", "[recall][sparse]") {
+TEST_CASE("sparse attention: one selection per KV head also recalls", "[recall][sparse][long]") {
     // The recall model keeps key slots 0-15 in KV head 0 and 16-31 in KV head 1: the default (shared) selection
     // takes the page either head needs (the best of the heads' scores), the per-head one each head's own.
     auto f = load_recall_model({});

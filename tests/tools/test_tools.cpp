@@ -372,6 +372,10 @@ TEST_CASE("built-in: clock", "[tools]") {
     CHECK(*parse_iso8601("2000-03-01T00:00") == at(951868800));
     CHECK_FALSE(parse_iso8601("yesterday").ok());
     CHECK_FALSE(parse_iso8601("2024-13-01").ok());
+    CHECK_FALSE(parse_iso8601("1420-05-01").ok());  // beyond system_clock's nanoseconds: an error, not an overflow
+    CHECK_FALSE(parse_iso8601("9999-12-31").ok());
+    CHECK(parse_iso8601("1678-01-01").ok());
+    CHECK(parse_iso8601("2261-12-31T23:59:59Z").ok());
 }
 
 TEST_CASE("built-in: note", "[tools]") {

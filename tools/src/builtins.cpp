@@ -126,7 +126,14 @@ result<sys_clock::time_point> parse_iso8601(std::string_view s) {
     const unsigned doy = (153 * static_cast<unsigned>(mo + (mo > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(d) - 1;
     const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     const int64_t days = static_cast<int64_t>(era) * 146097 + static_cast<int64_t>(doe) - 719468;
-    return sys_clock::time_point(std::chrono::seconds(days * 86400 + h * 3600 + mi * 60 + se));
+    const int64_t secs = days * 86400 + h * 3600 + mi * 60 + se;
+    // system_clock counts nanoseconds in 64 bits (libstdc++): about 1677-09-22 to 2262-04-11. Outside that the
+    // conversion overflowed (undefined; "1420-05-01" became 2004-11-18).
+    constexpr int64_t k_max_secs = std::chrono::duration_cast<std::chrono::seconds>(sys_clock::duration::max()).count();
+    if (secs >= k_max_secs || secs <= -k_max_secs)
+        return make_error(errc::invalid_argument,
+                          "time '" + std::string(s) + "' is outside the system clock's range (years 1678 to 2261)");
+    return sys_clock::time_point(std::chrono::seconds(secs));
 }
 
 tool make_clock_tool(time_source now) {

@@ -4,6 +4,7 @@
 #include <boost/asio/experimental/channel.hpp>
 #include <deque>
 
+#include "agent/server/src/engine_link.h"
 #include "agent/server/src/openai.h"
 
 namespace mnemos::agent::server_detail {
@@ -11,6 +12,7 @@ namespace mnemos::agent::server_detail {
 namespace {
 
 using signal_channel = net::experimental::channel<void(error_code, int32_t)>;
+using signal_link = engine_link<signal_channel>;
 
 // Deltas of all choices, handed to the caller one at a time: a delta arriving while another is being handed
 // waits in the queue and is handed by the same coroutine (all run on one strand).
@@ -105,7 +107,8 @@ awaitable<std::vector<turn_outcome>> run_choices(state_ptr st, engine::request r
     }
     auto ex = co_await net::this_coro::executor;
     // Carries -1 when choice 0's prompt is prefilled, then i as choice i ends.
-    auto events = std::make_shared<signal_channel>(ex, static_cast<size_t>(n) + 2);
+    auto events = std::make_shared<signal_link>(ex, static_cast<size_t>(n) + 2);
+    const std::weak_ptr<signal_link> weak_events = events;
     auto gate = st->gate;
     auto spawn = [&](engine::request c, int32_t i) {
         net::co_spawn(ex, run_turn(st, std::move(c), choice_delta(dq, i), sid, rec, choice_logprobs(dq, i)),
@@ -116,20 +119,20 @@ awaitable<std::vector<turn_outcome>> run_choices(state_ptr st, engine::request r
                               o.info.error = make_error(errc::internal, "a choice failed");
                           }
                           outs[size_t(i)] = std::move(o);
-                          events->try_send(error_code{}, i);
+                          events->ch.try_send(error_code{}, i);
                       });
     };
     engine::request first = choice_request(r, 0);
-    first.on_prefill = [events, ex, gate](int32_t done, int32_t total) {
+    // The engine thread reaches the channel only through the link (engine_link.h).
+    first.on_prefill = [weak_events, gate](int32_t done, int32_t total) {
         if (done < total) return;
-        std::lock_guard lk(gate->mu);
-        if (gate->open) net::post(ex, [events] { events->try_send(error_code{}, -1); });
+        post_to_link(gate, weak_events, [](signal_channel& ch) { ch.try_send(error_code{}, -1); });
     };
     spawn(std::move(first), 0);
     int32_t n_ended = 0;
     bool others = false;
     while (n_ended < n) {
-        auto [ec, what] = co_await events->async_receive(use_tuple);
+        auto [ec, what] = co_await events->ch.async_receive(use_tuple);
         if (ec) break;  // the channel is never closed while choices run; defensive
         if (what >= 0) n_ended++;
         // The others start once choice 0's prompt is prefilled (its pages are in the prefix cache), or it ended.

@@ -3,6 +3,8 @@
 
 #include <boost/asio/experimental/channel.hpp>
 
+#include "agent/server/src/engine_link.h"
+
 namespace mnemos::agent::server_detail {
 
 namespace {
@@ -14,6 +16,7 @@ struct turn_event {
     std::vector<engine::sampled_logprobs> lps;  // of the tokens sampled since the last event (with logprobs)
 };
 using turn_channel = net::experimental::channel<void(error_code, turn_event)>;
+using turn_link = engine_link<turn_channel>;
 
 }  // namespace
 
@@ -54,8 +57,10 @@ json context_event_extra(const context_window& c) {
 
 awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_delta, std::string sid,
                                  access_record* rec, logprobs_fn on_logprobs) {
-    auto ex = co_await net::this_coro::executor;
-    auto ch = std::make_shared<turn_channel>(ex, static_cast<size_t>(std::max(r.max_tokens, 0)) + 8);
+    // The engine's callbacks reach the channel only through the link (engine_link.h).
+    auto link = std::make_shared<turn_link>(co_await net::this_coro::executor,
+                                            static_cast<size_t>(std::max(r.max_tokens, 0)) + 8);
+    const std::weak_ptr<turn_link> weak = link;
     auto gate = st->gate;
     auto hub = st->hub;
     // Log-probabilities travel with the next token event (engine thread only: no lock).
@@ -64,20 +69,22 @@ awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_de
         lps = std::make_shared<std::vector<engine::sampled_logprobs>>();
         r.on_logprobs = [lps](const engine::sampled_logprobs& lp) { lps->push_back(lp); };
     }
-    r.on_token = [ch, ex, gate, hub, sid, lps](engine::token_id, std::string_view text) {
-        std::lock_guard lk(gate->mu);
-        if (!gate->open) return;
-        publish_token(hub, sid, text);
+    r.on_token = [weak, gate, hub, sid, lps](engine::token_id, std::string_view text) {
+        {
+            std::lock_guard lk(gate->mu);
+            if (!gate->open) return;
+            publish_token(hub, sid, text);
+        }
         std::vector<engine::sampled_logprobs> with;
         if (lps) with.swap(*lps);
-        net::post(ex, [ch, t = std::string(text), w = std::move(with)]() mutable {
-            ch->try_send(error_code{}, turn_event{std::move(t), false, {}, std::move(w)});
+        post_to_link(gate, weak, [t = std::string(text), w = std::move(with)](turn_channel& ch) mutable {
+            ch.try_send(error_code{}, turn_event{std::move(t), false, {}, std::move(w)});
         });
     };
-    r.on_finish = [ch, ex, gate](const engine::finish_info& info) {
-        std::lock_guard lk(gate->mu);
-        if (!gate->open) return;
-        net::post(ex, [ch, info] { ch->try_send(error_code{}, turn_event{{}, true, info, {}}); });
+    r.on_finish = [weak, gate](const engine::finish_info& info) {
+        post_to_link(gate, weak, [info](turn_channel& ch) {
+            ch.try_send(error_code{}, turn_event{{}, true, info, {}});
+        });
     };
     st->m.n_active_turns++;
     const engine::seq_id id = st->runner->submit(std::move(r), rec ? rec->endpoint : std::string("/v1/ws"));
@@ -87,7 +94,7 @@ awaitable<turn_outcome> run_turn(state_ptr st, engine::request r, delta_fn on_de
     }
     turn_outcome out;
     for (;;) {
-        auto [ec, ev] = co_await ch->async_receive(use_tuple);
+        auto [ec, ev] = co_await link->ch.async_receive(use_tuple);
         if (ec) {
             out.info.reason = engine::finish_reason::error;
             out.info.error = make_error(errc::internal, "token channel: " + ec.message());
