@@ -53,6 +53,11 @@ void check_unique_ids(reader& rd, const scenario& sc) {
     for (size_t i = 0; i < sc.characters.size(); ++i)
         speakers.emplace_back(sc.characters[i].id, idx("/characters/", i) + "/id");
     for (size_t i = 0; i < sc.players.size(); ++i) speakers.emplace_back(sc.players[i].id, idx("/players/", i) + "/id");
+    // Suspects and locations are named like the cast (a target or a vote names any of them).
+    for (size_t i = 0; i < sc.suspects.size(); ++i)
+        speakers.emplace_back(sc.suspects[i].id, idx("/suspects/", i) + "/id");
+    for (size_t i = 0; i < sc.locations.size(); ++i)
+        speakers.emplace_back(sc.locations[i].id, idx("/locations/", i) + "/id");
     for (size_t i = 0; i < sc.clues.size(); ++i) clue_ids.emplace_back(sc.clues[i].id, idx("/clues/", i) + "/id");
     for (size_t i = 0; i < sc.phases.size(); ++i) phase_ids.emplace_back(sc.phases[i].id, idx("/phases/", i) + "/id");
     for (size_t i = 0; i < sc.probes.size(); ++i) probe_ids.emplace_back(sc.probes[i].id, idx("/probes/", i) + "/id");
@@ -77,10 +82,13 @@ void check_unique_ids(reader& rd, const scenario& sc) {
 }
 
 void check_mystery(reader& rd, const scenario& sc) {
-    if (sc.culprit.empty()) {
+    if (sc.culprit.empty() && sc.culprits.empty()) {
         rd.error("/culprit", "missing: a mystery needs a culprit");
+    } else if (sc.culprit.empty()) {
+        check_culprits(rd, sc);
     } else if (const auto* c = sc.find_character(sc.culprit); !c) {
-        rd.error("/culprit", "unknown character '" + sc.culprit + "'");
+        if (!sc.find_suspect(sc.culprit) && !sc.find_player(sc.culprit))
+            rd.error("/culprit", "unknown character '" + sc.culprit + "'");
     } else if (c->role != character_role::npc) {
         rd.error("/culprit", "the culprit '" + sc.culprit + "' must be an npc, not " + character_role_name(c->role));
     }
@@ -122,8 +130,8 @@ void check_kind_rules(reader& rd, const scenario& sc) {
     if (n_game_masters > 1) rd.error("/characters", "at most one game_master");
     if (sc.kind == scenario_kind::mystery) {
         check_mystery(rd, sc);
-    } else if (!sc.culprit.empty()) {
-        rd.error("/culprit", "only a mystery has a culprit");
+    } else if (!sc.culprit.empty() || !sc.culprits.empty()) {
+        rd.error(sc.culprit.empty() ? "/culprits" : "/culprit", "only a mystery has a culprit");
     }
     if (sc.kind == scenario_kind::companion &&
         std::none_of(sc.characters.begin(), sc.characters.end(),
@@ -142,6 +150,8 @@ void check_clues(reader& rd, const scenario& sc) {
         const auto& k = sc.clues[i];
         const std::string kp = idx("/clues/", i);
         r.need_phase(k.available_from, kp + "/available_from");
+        if (k.available_from.empty() && k.pushed() && !(k.trigger && k.trigger->act > 0))
+            rd.error(kp + "/available_from", "missing: a clue without a target or trigger is released by a phase");
         r.need_speaker(k.found_by, kp + "/found_by");
         for (size_t v = 0; v < k.visible_to.size(); ++v)
             r.need_speaker(k.visible_to[v], kp + "/visible_to/" + std::to_string(v));
@@ -296,7 +306,9 @@ void check_references(reader& rd, const scenario& sc) {
     check_unique_ids(rd, sc);
     check_kind_rules(rd, sc);
     check_clues(rd, sc);
+    check_clue_mechanics(rd, sc);
     check_phases(rd, sc);
+    check_phase_mechanics(rd, sc);
     check_probes(rd, sc);
     check_generator(rd, sc);
 }
