@@ -170,6 +170,7 @@ struct scenario_tools {
     // Built-ins every npc character has ("npc"; recall reads its own history, note keeps its own notes).
     // Default: recall and note in a mystery, none otherwise; [] turns them off.
     std::vector<std::string> npc;
+    // The game master's tools (builtin and game) include name.
     bool allows(std::string_view name) const;
 };
 

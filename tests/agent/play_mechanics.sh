@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The table mechanics end to end on stories260K: scenarios/mystery_lighthouse.json (English and Chinese) plays
 # to completion with small budgets and a results JSON that scores the clues found and the votes cast; then a
-# game killed with SIGKILL mid-way and resumed with --resume ends with the same event logs (the game log and
+# game killed with SIGKILL mid-way and resumed with --resume ends with the same event logs (the game log, and
 # every character's messages) as an uninterrupted run.
 # Usage: play_mechanics.sh MNEMOS_BINARY MODEL.gguf SCENARIOS_DIR
 set -euo pipefail
@@ -54,7 +54,9 @@ done
 
 # Kill and resume: killed by SIGKILL once the cross-examination (phase 4/7) begins, resumed; compared with the
 # uninterrupted run above (same seed).
-play $S "$WORK/killed" >"$WORK/killed.out" 2>"$WORK/killed.err" &
+# The binary itself in the background (a shell function would put a subshell between the kill and mnemos).
+"$MNEMOS" play "$SCEN/$S.json" --model "$MODEL" --threads "$THREADS" --store "$WORK/killed" --quiet --max-tokens 8 \
+    --seed 5 >"$WORK/killed.out" 2>"$WORK/killed.err" &
 PLAY_PID=$!
 for _ in $(seq 1 1200); do
     grep -q "phase 4/7" "$WORK/killed.err" 2>/dev/null && break
@@ -70,19 +72,23 @@ play $S "$WORK/killed" --resume --results "$WORK/resumed.json" >"$WORK/resumed.l
 n_resumed=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steps_resumed"])' "$WORK/resumed.json")
 [ "$n_resumed" -gt 0 ] || { echo "FAIL: nothing was resumed"; exit 1; }
 
-dump() {  # store session -> one JSON event per line, without wall-clock times
+# The game log whole (without wall-clock times); each character's messages as (role, content): a session cut
+# mid-step is rebuilt from the game log, which keeps what the model saw, not the tool-call metadata of events.
+dump() {  # store session full|messages -> one JSON line per event
     "$MNEMOS" sessions show "$2" --store "$1" --events 1000000 | python3 -c '
 import json, sys
 for line in sys.stdin:
     i = line.find("{")
     if i < 0 or not line[:i].strip().isdigit(): continue
     e = json.loads(line[i:]); e.pop("ts", None)
-    print(json.dumps(e, sort_keys=True))
-'
+    print(json.dumps(e if sys.argv[1] == "full" else [e.get("role"), e.get("content")], sort_keys=True))
+' "$3"
 }
 for sid in $S.game $S.gm $S.cook $S.fisher $S.painter $S.doctor $S.clerk; do
-    dump "$WORK/killed" "$sid" >"$WORK/a.txt"
-    dump "$WORK/$S" "$sid" >"$WORK/b.txt"
+    mode=messages
+    [ "$sid" = "$S.game" ] && mode=full
+    dump "$WORK/killed" "$sid" $mode >"$WORK/a.txt"
+    dump "$WORK/$S" "$sid" $mode >"$WORK/b.txt"
     [ -s "$WORK/b.txt" ] || { echo "FAIL: empty log $sid"; exit 1; }
     cmp -s "$WORK/a.txt" "$WORK/b.txt" || { echo "FAIL: $sid differs after kill and resume"; diff "$WORK/a.txt" "$WORK/b.txt" | head -20; exit 1; }
 done

@@ -91,7 +91,7 @@ TEST_CASE("mechanics: the lighthouse scenario validates in English and Chinese w
     REQUIRE(en.culprits.size() == 2);
     CHECK(en.culprits[1].role == culprit_role::mastermind);
     CHECK(en.find_suspect(en.culprits[1].id) != nullptr);  // the mastermind is played by no one
-    CHECK(en.tools.npc == std::vector<std::string>{"recall", "note"});
+    CHECK((en.tools.npc == std::vector<std::string>{"recall", "note"}));
     REQUIRE(zh.clues.size() == en.clues.size());
     for (size_t i = 0; i < en.clues.size(); ++i) {
         CHECK(zh.clues[i].id == en.clues[i].id);
@@ -284,7 +284,7 @@ TEST_CASE("mechanics: the steps of the policies, actions and the verdict", "[pla
     // Offered tools: npcs investigate; the round robin's askers and the voters get ask and vote; the game master asks.
     using A = std::vector<turn_action>;
     CHECK(play_actions::offered(sc, "gm") == A{turn_action::ask});
-    CHECK(play_actions::offered(sc, "cook") == A{turn_action::investigate, turn_action::ask, turn_action::vote});
+    CHECK((play_actions::offered(sc, "cook") == A{turn_action::investigate, turn_action::ask, turn_action::vote}));
     CHECK(play_actions::offered(sc, "fisher") == A{turn_action::investigate});
     // Typed commands of interactive players.
     auto cmd = play_actions::parse_player_command("/investigate the lamp room ");

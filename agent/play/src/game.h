@@ -145,15 +145,15 @@ class game {
     tool_choice first_choice_ = tool_choice::automatic;  // of each tool turn and probe (play_options::tool_choice)
     // The tools of a character that has any: its grammars and the tool section of its system text.
     struct character_tools {
-        std::shared_ptr<const engine::grammar> g_auto;    // a call after "<tool_call>"
-        std::shared_ptr<const engine::grammar> g_forced;  // a call from the first token
+        std::shared_ptr<const engine::grammar> g_auto;                           // a call after "<tool_call>"
+        std::shared_ptr<const engine::grammar> g_forced;                         // a call from the first token
         std::map<turn_action, std::shared_ptr<const engine::grammar>> g_action;  // a call of that action's tool
         std::string prompt;
     };
     std::map<std::string, character_tools> char_tools_;  // character id -> its tools
     std::vector<engine::token_id> call_tag_;
-    play_table::table_state table_;                 // clues found and votes cast (rebuilt from the game log)
-    play_actions::action_context ctx_;              // what an action call may do in the current step
+    play_table::table_state table_;                  // clues found and votes cast (rebuilt from the game log)
+    play_actions::action_context ctx_;               // what an action call may do in the current step
     const std::vector<step_event>* done_ = nullptr;  // the completed steps (play_rest's)
     play_report rep_;
     std::map<std::string, character_report> char_rep_;

@@ -58,6 +58,7 @@ result<step_event> game::run_action(const step& s, int64_t idx, step_event ev) {
     const int32_t budget = opt_.max_tokens > 0 ? opt_.max_tokens : sc_.budgets.max_tokens_per_turn;
     auto sess = chars_.at(s.speaker);
     const turn_action action = ctx_.turn;
+    ev.to.clear();  // whom or what it acts on: its call says
     auto plan = sessions_->begin_turn(sess, {{"user", play_table::action_cue(sc_, ev)}});
     if (!plan) return plan.error();
     out(display_name(s.speaker) + " (" + ev.kind + "): ");

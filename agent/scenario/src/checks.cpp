@@ -32,8 +32,12 @@ struct refs {
     void need_phase(const std::string& id, const std::string& path) const {
         if (!id.empty() && !sc.find_phase(id)) rd.error(path, "unknown phase '" + id + "'");
     }
-    void need_tool(const std::string& name, const std::string& path) const {
-        if (!sc.tools.allows(name)) rd.error(path, "tool '" + name + "' is not in /tools");
+    // A tool the scenario offers; to an npc (who) also its tools.npc.
+    void need_tool(const std::string& name, const std::string& path, const std::string& who = {}) const {
+        const auto* c = sc.find_character(who);
+        const bool npc_tool = c && c->role == character_role::npc &&
+                              std::find(sc.tools.npc.begin(), sc.tools.npc.end(), name) != sc.tools.npc.end();
+        if (!sc.tools.allows(name) && !npc_tool) rd.error(path, "tool '" + name + "' is not in /tools");
     }
 };
 
@@ -186,11 +190,12 @@ void check_phases(reader& rd, const scenario& sc) {
             if (pl && turn.interactive && !pl->interactive) {
                 rd.error(tp + "/interactive", "player '" + pl->id + "' is scripted (mode) and needs a line");
             }
-            if (!turn.expect_tools.empty() && (!turn.interactive || !sc.find_character(turn.speaker))) {
+            const bool model_turn = turn.interactive || turn.action != turn_action::talk;  // an action too
+            if (!turn.expect_tools.empty() && (!model_turn || !sc.find_character(turn.speaker))) {
                 rd.error(tp + "/expect_tools", "only an interactive character turn can be expected to call tools");
             }
             for (size_t k = 0; k < turn.expect_tools.size(); ++k)
-                r.need_tool(turn.expect_tools[k], tp + "/expect_tools/" + std::to_string(k));
+                r.need_tool(turn.expect_tools[k], tp + "/expect_tools/" + std::to_string(k), turn.speaker);
         }
     }
 }
@@ -215,7 +220,7 @@ void check_probes(reader& rd, const scenario& sc) {
             rd.error(qp, "a probe needs must_contain, must_not_reveal or must_call_tools");
         }
         for (size_t k = 0; k < q.must_call_tools.size(); ++k)
-            r.need_tool(q.must_call_tools[k], qp + "/must_call_tools/" + std::to_string(k));
+            r.need_tool(q.must_call_tools[k], qp + "/must_call_tools/" + std::to_string(k), q.asked_to);
         for (size_t k = 0; k < q.sources.size(); ++k)
             r.need_speaker(q.sources[k], qp + "/sources/" + std::to_string(k));
         if (!q.fact.empty()) {

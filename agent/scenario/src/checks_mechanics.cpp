@@ -63,6 +63,8 @@ void check_turn_action(reader& rd, const scenario& sc, const scenario_phase& ph,
                        const std::string& tp) {
     if (t.action == turn_action::talk) {
         if (!t.target.empty()) rd.error(tp + "/target", "only an investigate or vote action has a target");
+        if (t.line.empty() && !t.interactive)
+            rd.error(tp + "/line", "missing: a talk turn needs 'line' or 'interactive'");
         return;
     }
     const auto* pl = sc.find_player(t.speaker);

@@ -25,7 +25,7 @@ scripted_turn read_turn(reader& rd, const json& j, const std::string& p) {
     const bool has_line = j.contains("line");
     if (has_line && t.interactive) rd.error(p, "a turn has either 'line' or 'interactive', not both");
     if (!has_line && !j.contains("interactive") && !j.contains("action"))
-        rd.error(p + "/line", "missing: a turn needs 'line', 'interactive' or 'action'");
+        rd.error(p + "/line", "missing: a turn needs 'line' or 'interactive' (or an 'action')");
     t.expect_tools = rd.strings(j, p, "expect_tools", false);
     read_turn_action(rd, j, p, t);
     return t;

@@ -46,7 +46,6 @@ const char* turn_policy_name(turn_policy p) { return scenario_reader::k_policy_n
 
 bool scenario_tools::allows(std::string_view name) const {
     if (std::find(builtin.begin(), builtin.end(), name) != builtin.end()) return true;
-    if (std::find(npc.begin(), npc.end(), name) != npc.end()) return true;
     return std::any_of(game.begin(), game.end(), [&](const game_tool& t) { return t.name == name; });
 }
 
