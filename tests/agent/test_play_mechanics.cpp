@@ -390,3 +390,45 @@ TEST_CASE("mechanics: the lighthouse plays on the tiny model; every reveal reach
     CHECK(resumed->accusation.votes.size() == r->accusation.votes.size());
     CHECK(resumed->clues.n_found == r->clues.n_found);
 }
+
+TEST_CASE("mechanics: an interactive player investigates and votes by typed commands", "[play][mechanics][player]") {
+    temp_dir dir("mnemos_mechanics_");
+    auto m = load_model(write_model(dir.path, 4096));
+    json doc = lighthouse_json();
+    doc["players"][0]["mode"] = "interactive";
+    // The inspector also votes (a player's action turn in the accusation).
+    doc["phases"][5]["policy"] = "scripted";
+    doc["phases"][5].erase("participants");
+    doc["phases"][5].erase("action");
+    doc["phases"][5]["turns"] = {{{"speaker", "inspector"}, {"action", "vote"}}};
+    const scenario sc = parse(doc);
+    play_options o;
+    o.max_tokens = 4;
+    o.n_threads = 1;
+    o.store_dir = (dir.path / "db").string();
+    std::vector<player_prompt> asked;
+    o.ask_player = [&](const player_prompt& p) {
+        asked.push_back(p);
+        if (asked.size() == 2) return player_line{"/investigate The Lamp Room", ""};  // its investigate turn
+        if (p.scripted.empty() && asked.size() > 2) return player_line{"/vote Silas Mott", ""};
+        return player_line{};  // keep the scripted line
+    };
+    auto r = play_scenario(sc, m, o);
+    INFO((r.ok() ? std::string() : r.error().to_string()));
+    REQUIRE(r.ok());
+    // The lamp room's first clue (to everyone) went to the inspector, who typed where to search.
+    bool ledger = false;
+    for (const auto& [clue, finder] : r->clues.found) ledger = ledger || (clue == "ledger" && finder == "inspector");
+    CHECK(ledger);
+    for (const auto& c : sc.characters) {
+        bool holds = false;
+        for (const auto& e : events_of(o.store_dir, play_character_session_id(sc, c.id)))
+            holds = holds || has(e.value("content", ""), sc.find_clue("ledger")->text);
+        CHECK(holds);
+    }
+    REQUIRE(r->accusation.votes.size() == 1);
+    CHECK(r->accusation.votes[0].voter == "inspector");
+    CHECK(r->accusation.votes[0].suspect == "harbour_master");
+    CHECK(r->accusation.votes[0].correct);  // the mastermind, played by no one
+    CHECK(r->accusation.solved);
+}
