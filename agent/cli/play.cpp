@@ -45,6 +45,12 @@ void print_report(const agent::play_report& r, const agent::scenario& sc, const 
                      p.score.passed   ? "PASS"
                      : p.context_full ? "FAIL (context full)"
                                       : "FAIL");
+    if (r.clues.n_available > 0 || !r.accusation.votes.empty())
+        std::fprintf(stderr, "clues found %d/%d | votes %zu, %d for a culprit | accusation: %s\n", r.clues.n_found,
+                     r.clues.n_available, r.accusation.votes.size(), r.accusation.n_correct,
+                     r.accusation.verdict.empty() ? "no one (no majority)"
+                     : r.accusation.solved        ? (r.accusation.verdict + ", a culprit").c_str()
+                                                  : (r.accusation.verdict + ", not a culprit").c_str());
     double t_turns = 0;
     int64_t n_gen = 0;
     for (const auto& t : r.timings) t_turns += t.seconds, n_gen += t.n_generated;

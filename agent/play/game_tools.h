@@ -39,8 +39,9 @@ struct tool_state {
         std::string name;  // as first added
         int64_t quantity = 0;
     };
-    std::map<std::string, std::vector<item>> packs;  // owner -> items in the order added
-    std::vector<std::string> notes;
+    std::map<std::string, std::vector<item>> packs;             // owner -> items in the order added
+    std::vector<std::string> notes;                             // the game master's
+    std::map<std::string, std::vector<std::string>> npc_notes;  // each npc's own (scenario tools.npc)
 };
 
 // Lower case, surrounding white space trimmed (item names compare so).
@@ -66,12 +67,18 @@ std::unique_ptr<tools::tool_registry> make_game_tools(const scenario& sc, tool_s
                                                       uint64_t seed, int64_t idx, session_store_i& store,
                                                       const std::function<void(const std::string&)>& progress);
 
+// Adds built-in tool b to reg for session sid, keeping notes in `notes` (recall finds them after the log).
+void add_builtin(tools::tool_registry& reg, const scenario& sc, const std::string& b, std::vector<std::string>& notes,
+                 const std::string& sid, uint64_t seed, int64_t idx, session_store_i& store,
+                 const std::function<void(const std::string&)>& progress);
+
 // Runs one call to completion (the game's tools answer at once; a tool that does not within 5 s gets a
 // timeout). Returns {"result": ...} or {"error": "..."}; recall's hits lose their times (a replay finds the same).
 json run_tool_call(const tools::tool_registry& reg, const tools::tool_call& c);
 
 // Rebuilds the packs and notes from the calls of the completed turns in the game log (probes ran on copies
-// and changed nothing).
-void replay_tool_calls(const std::vector<step_event>& done, tool_state& st);
+// and changed nothing). gm: the game master's id; the notes of anyone else are its own (npc_notes); "": all
+// notes are the game master's.
+void replay_tool_calls(const std::vector<step_event>& done, tool_state& st, const std::string& gm = {});
 
 }  // namespace mnemos::agent::game_tools

@@ -37,6 +37,7 @@
 // windowed ("context").
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -186,6 +187,27 @@ struct character_report {
     int32_t n_prefix_reused = 0;  // of those, reused from the cache when first prefilled in this process
 };
 
+// Clues to find (by investigation or by a keyword / asked trigger) and who found them.
+struct clue_report {
+    int32_t n_available = 0;
+    int32_t n_found = 0;                                     // by anyone
+    std::map<std::string, int32_t> by_finder;                // character or player id -> clues it found
+    std::vector<std::pair<std::string, std::string>> found;  // (clue id, finder), in clue order
+};
+
+// The accusation scored from the votes cast (agent/play/table.h).
+struct accusation_report {
+    struct vote {
+        std::string voter, suspect;
+        bool correct = false;  // the suspect is a culprit
+    };
+    std::vector<vote> votes;
+    std::map<std::string, int32_t> tally;  // suspect -> votes
+    std::string verdict;                   // the suspect with the most votes; "" on a tie or without votes
+    bool solved = false;                   // the verdict names a culprit
+    int32_t n_correct = 0;                 // votes naming a culprit
+};
+
 struct play_report {
     std::string scenario_id;
     std::string game_session_id;
@@ -199,6 +221,8 @@ struct play_report {
     int32_t n_tool_turns_passed = 0;
     int64_t n_windowed = 0;  // steps whose generations saw only the system text + a recent window
     std::vector<character_report> characters;
+    clue_report clues;                 // a mystery's
+    accusation_report accusation;      // a mystery's
     std::vector<turn_timing> timings;  // steps run by this process
     int64_t hits_resident = 0;         // prompt tokens reused from resident KV pages
     int64_t hits_store = 0;            // ... from blocks loaded from the store

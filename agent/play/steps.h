@@ -18,9 +18,13 @@ namespace mnemos::agent::play_steps {
 
 // One unit of the game, in play order. Scripted steps are fully determined by
 // the scenario; generated ones (turn, probe, interactive player) by the game log.
-enum class step_kind { narration, clue, line, turn, probe };
+// The mechanics (agent/play/table.h): investigate / ask / vote (a character's action is a tool call under the
+// grammar; a player's is scripted or typed), answer (whoever the previous ask addressed), verdict (the game
+// master reads the votes and the solution at the reveal).
+enum class step_kind { narration, clue, line, turn, probe, investigate, ask, vote, answer, verdict };
 
-// "narration", "clue", "line", "turn", "probe" (the "kind" of a step event).
+// "narration", "clue", "line", "turn", "probe", "investigate", "ask", "vote", "answer", "verdict" (the "kind" of a
+// step event).
 const char* step_kind_name(step_kind k);
 
 struct step {
@@ -33,6 +37,7 @@ struct step {
     const scenario_probe* probe = nullptr;
     bool player_input = false;              // an interactive player's turn
     std::vector<std::string> expect_tools;  // turn: tools it should call
+    std::string target;                     // a scripted player's investigate target or vote
 };
 
 // Every step of the game, phase by phase: the narration, the clues released, then the turns (generated history

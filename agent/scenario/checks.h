@@ -21,6 +21,12 @@ void check_mystery(reader& rd, const scenario& sc);
 void check_clues(reader& rd, const scenario& sc);
 // Phases and their turns: rounds, the generated phase, speakers, addressees, interactive players, expected tools.
 void check_phases(reader& rd, const scenario& sc);
+// Culprits ("culprits"): each a character (not the game master), player or suspect, once, with a killer among them.
+void check_culprits(reader& rd, const scenario& sc);
+// Clues' targets (a location, character or suspect) and triggers (who says or is asked, an act that exists).
+void check_clue_mechanics(reader& rd, const scenario& sc);
+// Phases' turn policies (participants, a game master to direct) and turns' actions (who may take them, targets).
+void check_phase_mechanics(reader& rd, const scenario& sc);
 // Probes: when and to whom they are asked, what they check, the tools and facts they name.
 void check_probes(reader& rd, const scenario& sc);
 // The generator: its phase and speakers, its templates' placeholders, its slot values.
@@ -28,7 +34,7 @@ void check_generator(reader& rd, const scenario& sc);
 // The generator's facts: on a real day, their key in their own text and in no filler or other fact.
 void check_generator_facts(reader& rd, const history_generator& g);
 
-// All of the above, in this order.
+// All of the above (the mechanics after their section).
 void check_references(reader& rd, const scenario& sc);
 
 }  // namespace mnemos::agent::scenario_checks

@@ -29,6 +29,10 @@ inline constexpr const char* k_role_names[] = {"npc", "game_master", "companion"
 inline constexpr const char* k_phase_names[] = {"introduction", "investigation", "accusation", "reveal",
                                                 "conversation", "task",          "history"};
 inline constexpr const char* k_mode_names[] = {"scripted", "interactive"};
+inline constexpr const char* k_culprit_role_names[] = {"killer", "accomplice", "mastermind"};
+inline constexpr const char* k_action_names[] = {"talk", "investigate", "ask", "vote"};
+inline constexpr const char* k_policy_names[] = {"scripted", "round_robin", "directed"};
+inline constexpr const char* k_reveal_names[] = {"finder", "all"};
 
 // Collects problems and reads typed fields, reporting what is wrong with each.
 class reader {
@@ -93,6 +97,12 @@ void read_clues(reader& rd, const json& root, scenario& sc);
 void read_phases(reader& rd, const json& root, scenario& sc);
 void read_probes(reader& rd, const json& root, scenario& sc);
 void read_budgets(reader& rd, const json& j, scenario_budgets& b);
+// The game mechanics' fields (reader_mechanics.cpp): a clue's target, reveal_to and trigger; a phase's act and turn
+// policy; a turn's action and target; the top level's culprits, suspects and locations.
+void read_clue_mechanics(reader& rd, const json& j, const std::string& p, scenario_clue& k);
+void read_phase_policy(reader& rd, const json& j, const std::string& p, scenario_phase& ph);
+void read_turn_action(reader& rd, const json& j, const std::string& p, scripted_turn& t);
+void read_cast_mechanics(reader& rd, const json& root, scenario& sc);
 
 // Reads every field of the document; reports structural problems.
 void read_scenario(reader& rd, const json& root, scenario& sc);

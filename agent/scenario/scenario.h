@@ -55,17 +55,66 @@ struct scenario_player {
     bool interactive = false;  // "mode": "interactive"
 };
 
+// What makes a clue appear other than its phase beginning (agent/scenario/mechanics.h). At most one kind.
+struct clue_trigger {
+    std::vector<std::string> keywords;  // keyword: any of these said (case-insensitively) in a line ...
+    std::string said_by;                // ... by this character or player ("" = anyone)
+    std::string asked;                  // asked: a question addressed to this character or suspect ...
+    std::vector<std::string> subject;   // ... that mentions any of these
+    int32_t act = 0;                    // act: at the start of the first phase of this act (1, 2, ...)
+};
+
+// Who receives a clue that is found (investigated or triggered): the finder alone, or everyone.
+enum class clue_reveal { finder, all };
+
 struct scenario_clue {
     std::string id;
     std::string title;
     std::string text;
-    std::string available_from;           // phase id: released by the game master when it begins
-    std::string found_by;                 // character or player id, or ""
-    std::vector<std::string> visible_to;  // empty: everyone
+    std::string available_from;                // phase id: released when it begins; found only from then on (targeted)
+    std::string found_by;                      // character or player credited with a released clue (it sees it), or ""
+    std::vector<std::string> visible_to;       // empty: everyone
+    std::string target;                        // location or character where investigate() finds it, or ""
+    clue_reveal reveal = clue_reveal::finder;  // of a found clue ("reveal_to")
+    std::optional<clue_trigger> trigger;       // keyword / asked / act
+    // Released at the start of a phase (no target, no keyword or asked trigger).
+    bool pushed() const { return target.empty() && (!trigger || trigger->act > 0); }
+};
+
+// A place the cast may investigate ("locations"; characters can be investigated too).
+struct scenario_location {
+    std::string id;
+    std::string name;
+    std::string description;
+};
+
+// A suspect nobody plays (named in the script, may be a culprit, may be asked about, never speaks).
+struct scenario_suspect {
+    std::string id;
+    std::string name;
+    std::string description;
+};
+
+enum class culprit_role { killer, accomplice, mastermind };
+const char* culprit_role_name(culprit_role r);
+
+struct scenario_culprit {
+    std::string id;  // a character, player or suspect
+    culprit_role role = culprit_role::killer;
 };
 
 // One turn of a phase: a scripted line or an interactive turn. Also the unit
 // generate_history() produces.
+// What a turn does besides speaking: talk (only speak), investigate a target, ask someone a question (they
+// answer in the next step), or vote for a suspect. A character's action is a tool call under the grammar.
+enum class turn_action { talk, investigate, ask, vote };
+const char* turn_action_name(turn_action a);
+
+// Who speaks in a phase: its scripted turns, each participant in turn for some rounds, or whom the game master
+// calls on (it asks a question, the character answers).
+enum class turn_policy { scripted, round_robin, directed };
+const char* turn_policy_name(turn_policy p);
+
 struct scripted_turn {
     std::string speaker;                    // character or player id
     std::string to = "all";                 // character or player id, or "all"
@@ -74,6 +123,8 @@ struct scripted_turn {
     std::vector<std::string> expect_tools;  // tools an interactive turn should call
     int32_t day = -1;                       // generated turns: 0-based day; -1 otherwise
     std::string fact;                       // generated turns: id of the fact planted in this line, or ""
+    turn_action action = turn_action::talk;
+    std::string target;  // a scripted player's investigate target or vote; "" for a character (it chooses)
 };
 
 struct scenario_phase {
@@ -83,6 +134,11 @@ struct scenario_phase {
     int32_t round = 0;      // investigation round (1, 2, ...); 0 otherwise
     std::string narration;  // read when the phase begins
     std::vector<scripted_turn> turns;
+    int32_t act = 0;  // the act it belongs to (1, 2, ...); 0: none
+    turn_policy policy = turn_policy::scripted;
+    int32_t rounds = 1;                      // round_robin / directed: how many times round the participants
+    std::vector<std::string> participants;   // round_robin / directed; default: every npc character
+    turn_action action = turn_action::talk;  // round_robin: what each turn does
 };
 
 // A fact to look for: any one of the alternatives, case-insensitively.
@@ -111,6 +167,10 @@ struct game_tool {
 struct scenario_tools {
     std::vector<std::string> builtin;  // subset of recall, note, roll_dice, clock
     std::vector<game_tool> game;
+    // Built-ins every npc character has ("npc"; recall reads its own history, note keeps its own notes).
+    // Default: recall and note in a mystery, none otherwise; [] turns them off.
+    std::vector<std::string> npc;
+    // The game master's tools (builtin and game) include name.
     bool allows(std::string_view name) const;
 };
 
@@ -163,7 +223,10 @@ struct scenario {
     std::string rules;          // shared.rules
     std::vector<scenario_character> characters;
     std::vector<scenario_player> players;
-    std::string culprit;  // mystery: a character id
+    std::string culprit;                       // mystery: a character id (the killer); "culprits" is the general form
+    std::vector<scenario_culprit> culprits;    // every culprit with its role ("culprit" read as one killer)
+    std::vector<scenario_suspect> suspects;    // not played
+    std::vector<scenario_location> locations;  // investigation targets besides characters
     std::string solution;
     std::vector<scenario_clue> clues;
     std::vector<scenario_phase> phases;
@@ -177,6 +240,10 @@ struct scenario {
     const scenario_player* find_player(std::string_view id) const;
     const scenario_phase* find_phase(std::string_view id) const;
     const scenario_clue* find_clue(std::string_view id) const;
+    const scenario_suspect* find_suspect(std::string_view id) const;
+    const scenario_location* find_location(std::string_view id) const;
+    // The game master's id, or "".
+    std::string game_master() const;
 };
 
 // ---------------------------------------------------------------------------
@@ -219,6 +286,8 @@ std::string shared_prefix_text(const scenario& sc);
 std::string character_system_text(const scenario& sc, const scenario_character& c);
 // The runtime character a scenario character plays as (private_knowledge = private_script; no shared prefix).
 character runtime_character(const scenario_character& c);
+// The same, and a mystery's game master also knows the truth: the solution and the culprits with their roles.
+character runtime_character(const scenario& sc, const scenario_character& c);
 
 // ---------------------------------------------------------------------------
 // Generated history

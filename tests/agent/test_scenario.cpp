@@ -420,6 +420,10 @@ TEST_CASE("character_system_text renders like the runtime's character_system_pro
         rc.private_knowledge = c.private_script;
         rc.secrets = c.secrets;
         rc.goals = c.goals;
+        // A mystery's game master also knows the truth (the solution and the culprits with their roles).
+        if (c.role == character_role::game_master)
+            rc.private_knowledge += "\n\nThe truth, known only to you until the reveal: " + sc.solution +
+                                    "\nCulprit: " + sc.find_character(sc.culprit)->name + " (killer)";
         CHECK(character_system_prompt(rc, shared_prefix_text(sc)) == character_system_text(sc, c));
     }
 }

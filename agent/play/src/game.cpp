@@ -47,7 +47,8 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     if (!done->empty())
         progress("[play] resuming " + game_id_ + " at step " + std::to_string(done->size()) + "/" +
                  std::to_string(rep_.n_steps));
-    game_tools::replay_tool_calls(done.value(), tools_);
+    game_tools::replay_tool_calls(done.value(), tools_, sc_.game_master());
+    table_ = play_table::replay(done.value());
     if (auto st = setup_sessions(done.value()); !st.ok()) return st;
     if (auto st = warm_prefix(); !st.ok()) return st;
     if (auto st = play_rest(done.value()); !st.ok()) return st;
@@ -94,10 +95,10 @@ status game::prepare_tools() {
     else
         return make_error(errc::invalid_argument, "tool_choice must be \"auto\" or \"required\"");
     for (const auto& c : sc_.characters) {
-        if (c.role != character_role::game_master || (sc_.tools.builtin.empty() && sc_.tools.game.empty())) continue;
         game_tools::tool_state scratch;
-        auto reg = game_tools::make_game_tools(sc_, scratch, play_character_session_id(sc_, c.id), opt_.seed, 0,
-                                               sessions_->store(), [this](const std::string& l) { progress(l); });
+        play_table::table_state scratch_table;
+        auto reg = make_tools(c.id, scratch, scratch_table, 0);
+        if (reg->size() == 0) continue;
         engine::grammar_options go;
         auto forced = reg->call_grammar(go);
         go.max_leading_whitespace = 1;
@@ -105,10 +106,19 @@ status game::prepare_tools() {
         if (!forced || !after_tag)
             return make_error(errc::invalid_argument,
                               "the scenario's tools: " + (forced ? after_tag.error() : forced.error()).message());
-        g_forced_ = forced.value();
-        g_auto_ = after_tag.value();
-        tools_prompt_ = tools::render_tools_prompt(*reg);
-        break;
+        character_tools& ct = char_tools_[c.id];
+        ct.g_forced = forced.value();
+        ct.g_auto = after_tag.value();
+        ct.prompt = tools::render_tools_prompt(*reg);
+        for (turn_action a : play_actions::offered(sc_, c.id)) {
+            tools::tool_registry one;  // the action's tool alone: an action turn calls it
+            if (const tools::tool* t = reg->find(play_actions::tool_name(a))) (void)one.add(*t);
+            auto g = one.call_grammar(engine::grammar_options{});
+            if (!g)
+                return make_error(errc::internal,
+                                  "the " + std::string(play_actions::tool_name(a)) + " tool: " + g.error().message());
+            ct.g_action[a] = g.value();
+        }
     }
     return {};
 }
@@ -135,7 +145,7 @@ status game::setup_sessions(const std::vector<step_event>& done) {
     auto expected = game_log::implied_messages(sc_, done);
     for (const auto& c : sc_.characters) {
         const std::string sid = play_character_session_id(sc_, c.id);
-        character chr = runtime_character(c);
+        character chr = runtime_character(sc_, c);
         chr.shared_prefix = game_id_;
         const auto& want = expected[c.id];
         session_ptr s;
@@ -150,7 +160,8 @@ status game::setup_sessions(const std::vector<step_event>& done) {
             }
         }
         if (!s) {
-            auto created = sessions_->create(sid, chr, "", has_tools(c.id) ? tools_prompt_ : std::string());
+            auto created =
+                sessions_->create(sid, chr, "", has_tools(c.id) ? char_tools_.at(c.id).prompt : std::string());
             if (!created) return created.error();
             s = created.value();
             chars_[c.id] = s;
@@ -189,6 +200,7 @@ status game::warm_prefix() {
 // Plays the steps not in the game log (up to max_steps), phase by phase, each step's event appended once done.
 status game::play_rest(std::vector<step_event>& done) {
     // Play the rest, phase by phase.
+    done_ = &done;
     size_t cur_phase = SIZE_MAX;
     auto phase_t0 = steady::now();
     int64_t phase_steps = 0;
@@ -238,6 +250,10 @@ status game::play_rest(std::vector<step_event>& done) {
 result<play_report> game::finish(const std::vector<step_event>& done, steady::time_point t_start) {
     play_report_detail::score_probes(sc_, done, rep_);
     play_report_detail::score_turns(steps_, done, rep_, char_rep_);
+    if (sc_.kind == scenario_kind::mystery) {
+        rep_.clues = play_table::score_clues(sc_, table_);
+        rep_.accusation = play_table::score_votes(sc_, table_);
+    }
     for (const auto& c : sc_.characters) {
         auto& cr = char_rep_[c.id];
         auto s = chars_[c.id];

@@ -16,6 +16,7 @@
 
 #include "agent/core/event.h"
 #include "agent/core/runtime.h"
+#include "agent/play/action_tools.h"
 #include "agent/play/game_tools.h"
 #include "agent/play/play.h"
 #include "agent/play/steps.h"
@@ -59,6 +60,26 @@ class game {
     result<step_event> run_turn(const step& s, int64_t idx, step_event ev);
     status apply(const std::vector<play_steps::effect>& effs);
 
+    // -- the table's mechanics (game_actions.cpp)
+    // A character's investigate / ask / vote: its first generation is a call of that tool under its grammar.
+    result<step_event> run_action(const step& s, int64_t idx, step_event ev);
+    // A player's action: its scripted target, or what the player types.
+    result<step_event> run_player_action(const step& s, step_event ev);
+    // Whoever the previous ask addressed answers the one who asked.
+    result<step_event> run_answer(const step& s, int64_t idx, step_event ev);
+    // The game master reads the votes and the truth.
+    result<step_event> run_verdict(step_event ev);
+    // An interactive player's "/investigate X" or "/vote X" typed on its turn: done as its action.
+    void run_command(const play_actions::player_command& cmd, step_event& ev);
+    // What the step's calls did and the clues its words fire, recorded in ev and in the table (before its effects).
+    void settle(step_event& ev);
+    // The effects of ev except the speaker's own messages that its live session already holds.
+    std::vector<play_steps::effect> effects_after_live(const step_event& ev) const;
+    // The registry of character cid's tools for step idx (scenario tools for the game master, tools.npc for npcs,
+    // and the actions it is offered), over st and table; empty when it has none.
+    std::unique_ptr<tools::tool_registry> make_tools(const std::string& cid, game_tools::tool_state& st,
+                                                     play_table::table_state& table, int64_t idx);
+
     struct gen_result {
         std::string text;
         engine::finish_info info;
@@ -92,8 +113,10 @@ class game {
     // up to 4 generations, when st is given (the game master of a scenario with tools); one generation
     // otherwise. live: the generations belong to the character's session (a turn, not a probe on a copy):
     // their tokens reach the token observer.
+    // action: an action turn's tool, called first under its own grammar; the turn ends with that call.
     result<agent_out> run_agent(const std::string& cid, turn_plan plan, game_tools::tool_state* st, int32_t budget,
-                                int64_t idx, const append_fn& append, bool live);
+                                int64_t idx, const append_fn& append, bool live, play_table::table_state* table,
+                                turn_action action = turn_action::talk);
     // run_agent's tool round: runs the calls, streams them, appends the call and result messages.
     result<turn_plan> run_round(const loop::run_tools& t, const tools::tool_registry& reg, loop::agent_loop& lp,
                                 const append_fn& append);
@@ -120,10 +143,18 @@ class game {
     std::map<std::string, session_ptr> chars_;           // character id -> session
     game_tools::tool_state tools_;                       // the game's packs and notes
     tool_choice first_choice_ = tool_choice::automatic;  // of each tool turn and probe (play_options::tool_choice)
-    std::shared_ptr<const engine::grammar> g_auto_;      // a call after "<tool_call>"
-    std::shared_ptr<const engine::grammar> g_forced_;    // a call from the first token
+    // The tools of a character that has any: its grammars and the tool section of its system text.
+    struct character_tools {
+        std::shared_ptr<const engine::grammar> g_auto;                           // a call after "<tool_call>"
+        std::shared_ptr<const engine::grammar> g_forced;                         // a call from the first token
+        std::map<turn_action, std::shared_ptr<const engine::grammar>> g_action;  // a call of that action's tool
+        std::string prompt;
+    };
+    std::map<std::string, character_tools> char_tools_;  // character id -> its tools
     std::vector<engine::token_id> call_tag_;
-    std::string tools_prompt_;  // the tool section of the game master's system text
+    play_table::table_state table_;                  // clues found and votes cast (rebuilt from the game log)
+    play_actions::action_context ctx_;               // what an action call may do in the current step
+    const std::vector<step_event>* done_ = nullptr;  // the completed steps (play_rest's)
     play_report rep_;
     std::map<std::string, character_report> char_rep_;
 };

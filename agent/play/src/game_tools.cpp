@@ -21,19 +21,19 @@ json pack_json(const std::vector<tool_state::item>& pack) {
 // note's store: the game's tool_state (its ids count the game's notes).
 class state_notes final : public tools::notes_store_i {
   public:
-    explicit state_notes(tool_state& st) : st_(st) {}
+    explicit state_notes(std::vector<std::string>& notes) : notes_(notes) {}
     result<int64_t> pin(const std::string&, const std::string& text, std::chrono::system_clock::time_point) override {
-        st_.notes.push_back(text);
-        return static_cast<int64_t>(st_.notes.size());
+        notes_.push_back(text);
+        return static_cast<int64_t>(notes_.size());
     }
     result<std::vector<tools::pinned_note>> list(const std::string&) const override {
         std::vector<tools::pinned_note> v;
-        for (size_t i = 0; i < st_.notes.size(); ++i) v.push_back({static_cast<int64_t>(i + 1), st_.notes[i], {}});
+        for (size_t i = 0; i < notes_.size(); ++i) v.push_back({static_cast<int64_t>(i + 1), notes_[i], {}});
         return v;
     }
 
   private:
-    tool_state& st_;
+    std::vector<std::string>& notes_;
 };
 
 // recall's source: the character's whole durable event log (every message
@@ -41,14 +41,14 @@ class state_notes final : public tools::notes_store_i {
 // pinned notes. Times are left out so a replayed game returns the same hits.
 class character_history final : public tools::history_source_i {
   public:
-    character_history(std::shared_ptr<tools::history_source_i> log, const tool_state& st)
-        : log_(std::move(log)), st_(st) {}
+    character_history(std::shared_ptr<tools::history_source_i> log, const std::vector<std::string>& notes)
+        : log_(std::move(log)), notes_(notes) {}
     result<std::vector<tools::history_event>> events(const std::string& session, uint64_t from, uint64_t to) override {
         auto evs = log_->events(session, 0, UINT64_MAX);
         if (!evs) return evs.error();
         std::vector<tools::history_event> all = std::move(evs.value());
         uint64_t seq = all.empty() ? 0 : all.back().seq + 1;
-        for (const auto& n : st_.notes) all.push_back({seq++, {}, "note", n});
+        for (const auto& n : notes_) all.push_back({seq++, {}, "note", n});
         std::vector<tools::history_event> out;
         for (auto& e : all) {
             e.time = {};
@@ -59,7 +59,7 @@ class character_history final : public tools::history_source_i {
 
   private:
     std::shared_ptr<tools::history_source_i> log_;
-    const tool_state& st_;
+    const std::vector<std::string>& notes_;
 };
 
 }  // namespace
@@ -152,29 +152,38 @@ std::chrono::system_clock::time_point game_clock(const scenario& sc) {
     return t ? t.value() : std::chrono::system_clock::time_point{};
 }
 
+void add_builtin(tools::tool_registry& reg, const scenario& sc, const std::string& b, std::vector<std::string>& notes,
+                 const std::string& sid, uint64_t seed, int64_t idx, session_store_i& store,
+                 const std::function<void(const std::string&)>& progress) {
+    const auto clock = game_clock(sc);
+    auto add = [&](tools::tool t) {
+        bound_strings(t.parameters, k_max_argument_chars);
+        const std::string name = t.name;
+        if (auto added = reg.add(std::move(t)); !added.ok()) progress("[play] tool " + name + ": " + added.message());
+    };
+    if (b == builtin_tools::recall) {
+        // The whole history, by words: no time or sequence ranges (wall-clock times mean nothing in a game).
+        auto t = tools::make_recall_tool(std::make_shared<character_history>(make_event_history(store), notes), sid);
+        for (const char* k : {"since", "until", "from_seq", "to_seq", "top_k"}) t.parameters["properties"].erase(k);
+        add(std::move(t));
+    } else if (b == builtin_tools::note)
+        add(tools::make_note_tool(std::make_shared<state_notes>(notes), sid, [clock] { return clock; }));
+    else if (b == builtin_tools::roll_dice)
+        add(tools::make_roll_dice_tool(seed ^ (static_cast<uint64_t>(idx) * 0x9E3779B97F4A7C15ull)));
+    else if (b == builtin_tools::clock)
+        add(tools::make_clock_tool([clock] { return clock; }));
+}
+
 std::unique_ptr<tools::tool_registry> make_game_tools(const scenario& sc, tool_state& st, const std::string& sid,
                                                       uint64_t seed, int64_t idx, session_store_i& store,
                                                       const std::function<void(const std::string&)>& progress) {
     auto reg = std::make_unique<tools::tool_registry>();
-    const auto clock = game_clock(sc);
     auto add = [&](tools::tool t) {
         bound_strings(t.parameters, k_max_argument_chars);
         const std::string name = t.name;
         if (auto added = reg->add(std::move(t)); !added.ok()) progress("[play] tool " + name + ": " + added.message());
     };
-    for (const auto& b : sc.tools.builtin) {
-        if (b == builtin_tools::recall) {
-            // The whole history, by words: no time or sequence ranges (wall-clock times mean nothing in a game).
-            auto t = tools::make_recall_tool(std::make_shared<character_history>(make_event_history(store), st), sid);
-            for (const char* k : {"since", "until", "from_seq", "to_seq", "top_k"}) t.parameters["properties"].erase(k);
-            add(std::move(t));
-        } else if (b == builtin_tools::note)
-            add(tools::make_note_tool(std::make_shared<state_notes>(st), sid, [clock] { return clock; }));
-        else if (b == builtin_tools::roll_dice)
-            add(tools::make_roll_dice_tool(seed ^ (static_cast<uint64_t>(idx) * 0x9E3779B97F4A7C15ull)));
-        else if (b == builtin_tools::clock)
-            add(tools::make_clock_tool([clock] { return clock; }));
-    }
+    for (const auto& b : sc.tools.builtin) add_builtin(*reg, sc, b, st.notes, sid, seed, idx, store, progress);
     for (const auto& gt : sc.tools.game) {
         tools::tool t;
         t.name = gt.name;
@@ -200,14 +209,15 @@ json run_tool_call(const tools::tool_registry& reg, const tools::tool_call& c) {
     return out;
 }
 
-void replay_tool_calls(const std::vector<step_event>& done, tool_state& st) {
+void replay_tool_calls(const std::vector<step_event>& done, tool_state& st, const std::string& gm) {
     for (const auto& ev : done) {
-        if (ev.kind != "turn") continue;
+        if (ev.kind != "turn" && ev.kind != "answer") continue;
+        const bool own = !gm.empty() && ev.speaker != gm;  // an npc's notes are its own
         for (const auto& rd : step_rounds(ev))
             for (const auto& c : rd.calls) {
                 if (!c.result) continue;
                 if (c.name == builtin_tools::note)
-                    st.notes.push_back(c.arguments.value("text", ""));
+                    (own ? st.npc_notes[ev.speaker] : st.notes).push_back(c.arguments.value("text", ""));
                 else if (c.name == "add_item" || c.name == "remove_item")
                     game_tool_handler(c.name, st)(c.arguments, [](result<json>) {});
             }

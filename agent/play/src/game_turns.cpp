@@ -3,6 +3,7 @@
 #include <future>
 
 #include "agent/play/src/game.h"
+#include "agent/play/table.h"
 #include "engine/engine.h"
 #include "tools/prompt.h"
 
@@ -98,10 +99,7 @@ bool game::fit_prompt(turn_plan& plan, int32_t budget, bool& windowed) const {
     return true;
 }
 
-bool game::has_tools(const std::string& cid) const {
-    const auto* c = sc_.find_character(cid);
-    return c && c->role == character_role::game_master && g_auto_;
-}
+bool game::has_tools(const std::string& cid) const { return char_tools_.count(cid) > 0; }
 
 result<step_event> game::run_step(int64_t idx) {
     const step& s = steps_[static_cast<size_t>(idx)];
@@ -112,9 +110,19 @@ result<step_event> game::run_step(int64_t idx) {
     ev.speaker = s.speaker;
     ev.to = s.to;
     ev.audience = s.audience;
+    ctx_ = {s.phase_idx,
+            s.kind == step_kind::investigate ? turn_action::investigate
+            : s.kind == step_kind::ask       ? turn_action::ask
+            : s.kind == step_kind::vote      ? turn_action::vote
+                                             : turn_action::talk,
+            false};
 
     if (s.kind == step_kind::probe) return run_probe(s, idx, std::move(ev));
     if (s.kind == step_kind::turn) return run_turn(s, idx, std::move(ev));
+    if (s.kind == step_kind::answer) return run_answer(s, idx, std::move(ev));
+    if (s.kind == step_kind::verdict) return run_verdict(std::move(ev));
+    if (s.kind == step_kind::investigate || s.kind == step_kind::ask || s.kind == step_kind::vote)
+        return sc_.find_character(s.speaker) ? run_action(s, idx, std::move(ev)) : run_player_action(s, std::move(ev));
     // A scripted step: its text, or an interactive player's line.
     std::string text = s.text;
     if (s.player_input && opt_.ask_player) {
@@ -132,6 +140,11 @@ result<step_event> game::run_step(int64_t idx) {
     }
     if (s.player_input && text.empty()) ev.skipped = true;
     ev.text = text;
+    if (auto cmd = s.player_input ? play_actions::parse_player_command(text) : std::nullopt) {
+        run_command(*cmd, ev);  // its action, not words anyone hears
+        ev.text.clear();
+    }
+    settle(ev);
     if (!text.empty())
         out((s.kind == step_kind::line
                  ? display_name(s.speaker) + " -> " + display_name(play_steps::addressee(ev)) + ": "
@@ -147,13 +160,14 @@ result<step_event> game::run_probe(const step& s, int64_t idx, step_event ev) {
     std::vector<engine::chat_message> msgs = chars_.at(s.speaker)->messages();
     msgs.push_back({"user", s.probe->question});
     game_tools::tool_state copy = tools_;
+    play_table::table_state table_copy = table_;
     auto fork = [this, &msgs](const std::vector<engine::chat_message>& more,
                               const std::vector<json>&) -> result<turn_plan> {
         msgs.insert(msgs.end(), more.begin(), more.end());
         return plan_for_messages(*model_, msgs);
     };
     out("[probe " + s.probe->id + "] " + display_name(s.speaker) + ", " + s.probe->question + "\n  answer: ");
-    auto g = run_agent(s.speaker, plan_for_messages(*model_, msgs), &copy, budget, idx, fork, false);
+    auto g = run_agent(s.speaker, plan_for_messages(*model_, msgs), &copy, budget, idx, fork, false, &table_copy);
     if (!g) return g.error();
     auto sc = score_probe(*s.probe, g->text, g->called);
     if (g->context_full) sc.passed = false;
@@ -179,7 +193,7 @@ result<step_event> game::run_turn(const step& s, int64_t idx, step_event ev) {
                               const std::vector<json>& extra) -> result<turn_plan> {
         return sessions_->continue_turn(sess, msgs, extra);
     };
-    auto g = run_agent(s.speaker, std::move(plan.value()), &tools_, budget, idx, live, true);
+    auto g = run_agent(s.speaker, std::move(plan.value()), &tools_, budget, idx, live, true, &table_);
     if (!g) {
         sessions_->end_turn(sess, {}, false);
         return g.error();
@@ -194,26 +208,29 @@ result<step_event> game::run_turn(const step& s, int64_t idx, step_event ev) {
     cr.n_generated += g->info.n_generated;
     rep_.timings.push_back(
         {idx, "turn", s.speaker, g->seconds, g->info.n_prompt, g->info.n_reused, g->info.n_generated});
-    std::vector<play_steps::effect> rest;
-    for (auto& e : play_steps::effects(sc_, ev))
-        if (e.character != s.speaker) rest.push_back(std::move(e));
-    if (auto st = apply(rest); !st.ok()) return st;
+    settle(ev);
+    if (auto st = apply(effects_after_live(ev)); !st.ok()) return st;
     return ev;
 }
 
 // Drives the agent loop synchronously: each generate runs on the engine now, each run_tools runs the game's
 // tools now. The loop decides the choices; this decides the prompt (the window), the budget and the seed.
 result<game::agent_out> game::run_agent(const std::string& cid, turn_plan plan, game_tools::tool_state* st,
-                                        int32_t budget, int64_t idx, const append_fn& append, bool live) {
+                                        int32_t budget, int64_t idx, const append_fn& append, bool live,
+                                        play_table::table_state* table, turn_action action) {
     agent_out res;
     std::unique_ptr<tools::tool_registry> reg;
-    if (st && has_tools(cid))
-        reg = game_tools::make_game_tools(sc_, *st, play_character_session_id(sc_, cid), opt_.seed, idx,
-                                          sessions_->store(), [this](const std::string& l) { progress(l); });
+    if (st && table && has_tools(cid)) reg = make_tools(cid, *st, *table, idx);
     loop::loop_options lo;
     lo.max_steps = reg ? 4 : 1;
     lo.first_choice = first_choice_;
-    if (reg) lo.g_auto = g_auto_, lo.g_forced = g_forced_, lo.call_tag = call_tag_;
+    if (reg) {
+        const character_tools& ct = char_tools_.at(cid);
+        lo.g_auto = ct.g_auto, lo.g_forced = ct.g_forced, lo.call_tag = call_tag_;
+        if (auto it = ct.g_action.find(action); it != ct.g_action.end())
+            lo.first_choice = tool_choice::required, lo.g_forced = it->second, lo.max_steps = 2;
+    }
+    const bool action_turn = lo.first_choice == tool_choice::required && action != turn_action::talk;
     loop::agent_loop lp(std::move(lo));
     for (auto a = lp.next();; a = lp.next()) {
         if (auto* d = std::get_if<loop::done>(&a)) {
@@ -224,6 +241,7 @@ result<game::agent_out> game::run_agent(const std::string& cid, turn_plan plan, 
             auto next = run_round(*t, *reg, lp, append);
             if (!next) return next.error();
             plan = std::move(next.value());
+            if (action_turn) break;  // the action is its call
             continue;
         }
         const auto& g = std::get<loop::generate>(a);

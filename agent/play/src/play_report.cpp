@@ -53,6 +53,40 @@ std::string transcript(const scenario& sc, const std::vector<play_steps::step>& 
     return tr;
 }
 
+namespace {
+
+json clues_json(const clue_report& c) {
+    json found = json::array();
+    for (const auto& [clue, finder] : c.found) found.push_back({{"clue", clue}, {"finder", finder}});
+    json by = json::object();
+    for (const auto& [who, n] : c.by_finder)
+        by[who] = {{"found", n}, {"fraction", c.n_available ? double(n) / double(c.n_available) : 0.0}};
+    return {{"available", c.n_available},
+            {"found", c.n_found},
+            {"fraction", c.n_available ? double(c.n_found) / double(c.n_available) : 0.0},
+            {"by_finder", by},
+            {"list", found}};
+}
+
+json accusation_json(const scenario& sc, const accusation_report& a) {
+    json votes = json::array();
+    for (const auto& v : a.votes) votes.push_back({{"voter", v.voter}, {"suspect", v.suspect}, {"correct", v.correct}});
+    json culprits = json::array();
+    for (const auto& k : sc.culprits) {
+        auto it = a.tally.find(k.id);
+        culprits.push_back(
+            {{"id", k.id}, {"role", culprit_role_name(k.role)}, {"votes", it == a.tally.end() ? 0 : it->second}});
+    }
+    return {{"votes", votes},
+            {"tally", a.tally},
+            {"verdict", a.verdict.empty() ? json() : json(a.verdict)},
+            {"solved", a.solved},
+            {"correct_votes", a.n_correct},
+            {"culprits", culprits}};
+}
+
+}  // namespace
+
 // Long but flat: one block per section of the results file, in the order the file lists them.
 std::string results_json(const scenario& sc, const play_options& o, const play_report& rep, int32_t n_ctx,
                          int32_t window_tokens) {
@@ -100,6 +134,10 @@ std::string results_json(const scenario& sc, const play_options& o, const play_r
     res["score"] = {{"passed", rep.n_probes_passed},
                     {"total", n_probes},
                     {"fraction", n_probes ? double(rep.n_probes_passed) / double(n_probes) : 0.0}};
+    if (sc.kind == scenario_kind::mystery) {
+        res["clues"] = clues_json(rep.clues);
+        res["accusation"] = accusation_json(sc, rep.accusation);
+    }
     json chars = json::array();
     for (const auto& c : rep.characters)
         chars.push_back({{"id", c.id},

@@ -3,6 +3,7 @@
 
 #include <cctype>
 
+#include "agent/play/table.h"
 #include "tools/prompt.h"
 
 namespace mnemos::agent::play_steps {
@@ -19,6 +20,16 @@ const char* step_kind_name(step_kind k) {
             return "turn";
         case step_kind::probe:
             return "probe";
+        case step_kind::investigate:
+            return "investigate";
+        case step_kind::ask:
+            return "ask";
+        case step_kind::vote:
+            return "vote";
+        case step_kind::answer:
+            return "answer";
+        case step_kind::verdict:
+            return "verdict";
     }
     return "?";
 }
@@ -43,18 +54,25 @@ std::vector<step> build_steps(const scenario& sc) {
             steps.push_back(std::move(s));
         }
         for (const auto& cl : sc.clues) {
-            if (cl.available_from != ph.id) continue;
+            if (!play_table::released_at(sc, cl, pi)) continue;
             step s;
             s.kind = step_kind::clue;
             s.phase_idx = pi;
             s.speaker = gm;
             s.text = "Clue: " + cl.title + ". " + cl.text;
-            for (const auto& v : cl.visible_to)
+            for (const auto& v : play_table::clue_audience(cl))
                 if (sc.find_character(v)) s.audience.push_back(v);
             if (!cl.visible_to.empty() && s.audience.empty()) continue;  // seen by players only
             steps.push_back(std::move(s));
         }
-        std::vector<scripted_turn> turns = ph.turns;
+        if (ph.kind == phase_kind::reveal && sc.kind == scenario_kind::mystery && !sc.solution.empty()) {
+            step s;
+            s.kind = step_kind::verdict;
+            s.phase_idx = pi;
+            s.speaker = gm;
+            steps.push_back(std::move(s));
+        }
+        std::vector<scripted_turn> turns = play_table::policy_turns(sc, ph);
         if (ph.kind == phase_kind::history && sc.generator && sc.generator->phase == ph.id) {
             auto gen = generate_history(sc, sc.generator->seed);
             turns.insert(turns.end(), gen.begin(), gen.end());
@@ -80,6 +98,16 @@ std::vector<step> build_steps(const scenario& sc) {
             s.phase_idx = pi;
             s.speaker = tr.speaker;
             s.to = tr.to.empty() ? "all" : tr.to;
+            if (tr.action != turn_action::talk) {
+                play_table::action_step(sc, tr, s);
+                steps.push_back(std::move(s));
+                if (tr.action != turn_action::ask) continue;
+                step answer;  // whoever the question addressed: known once it is asked
+                answer.kind = step_kind::answer;
+                answer.phase_idx = pi;
+                steps.push_back(std::move(answer));
+                continue;
+            }
             if (tr.interactive && sc.find_character(tr.speaker)) {
                 s.kind = step_kind::turn;
                 s.expect_tools = tr.expect_tools;
@@ -141,7 +169,7 @@ std::vector<std::string> listeners(const scenario& sc, const step_event& ev) {
             if (a != ev.speaker) v.push_back(a);
         return v;
     }
-    const std::string& to = addressee(ev);
+    const std::string& to = ev.kind == "answer" ? std::string("all") : addressee(ev);  // answers are public
     for (const auto& c : sc.characters)
         if (c.id != ev.speaker && (to == "all" || to == c.id)) v.push_back(c.id);
     return v;
@@ -157,10 +185,15 @@ nlohmann::json shown(const step_call& c) { return c.result ? *c.result : nlohman
 std::vector<effect> effects(const scenario& sc, const step_event& ev) {
     std::vector<effect> e;
     if (ev.kind == "probe") return e;
+    if (play_table::is_action_kind(ev.kind)) {
+        e = play_table::action_effects(sc, ev);
+        play_table::add_reveal_effects(sc, ev, e);
+        return e;
+    }
     const std::string& speaker = ev.speaker;
     const std::string& text = ev.text;
     const bool is_char = sc.find_character(speaker) != nullptr;
-    if (ev.kind == "turn") {
+    if (ev.kind == "turn" || (ev.kind == "answer" && is_char && !ev.skipped)) {
         e.push_back({speaker, {"user", cue(sc, speaker, addressee(ev))}});
         for (const auto& rd : step_rounds(ev)) {
             e.push_back({speaker, {"assistant", rd.content}});
@@ -168,11 +201,12 @@ std::vector<effect> effects(const scenario& sc, const step_event& ev) {
                 e.push_back({speaker, {"tool", tools::render_tool_response(c.name, shown(c))}});
         }
         if (!ev.context_full) e.push_back({speaker, {"assistant", text}});
-    } else if (is_char && !text.empty()) {
+    } else if (is_char && !text.empty() && ev.kind != "clue") {  // the game master does not keep the clues it hands out
         e.push_back({speaker, {"assistant", text}});
     }
     if (!text.empty())
         for (const auto& l : listeners(sc, ev)) e.push_back({l, {"user", display_name(sc, speaker) + ": " + text}});
+    play_table::add_reveal_effects(sc, ev, e);
     return e;
 }
 
@@ -201,10 +235,11 @@ std::string transcript_line(const scenario& sc, const step_event& ev) {
                "\n  " + (ev.passed.value_or(false) ? "PASS" : "FAIL") + "\n";
     }
     if (ev.kind == "narration" || ev.kind == "clue") return "[" + ev.kind + "] " + text + "\n";
+    if (play_table::is_action_kind(ev.kind)) return calls + play_table::action_transcript(sc, ev);
     std::string s = calls + display_name(sc, speaker) + " -> " + display_name(sc, addressee(ev)) + ": " + text;
     if (ev.context_full) s += "(context full)";
     if (ev.skipped) s += "(no input)";
-    return s + "\n";
+    return s + "\n" + play_table::reveal_transcript(sc, ev);
 }
 
 // Session ids allow [A-Za-z0-9_.-]; anything else in a scenario id becomes '_'.

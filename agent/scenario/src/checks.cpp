@@ -32,8 +32,12 @@ struct refs {
     void need_phase(const std::string& id, const std::string& path) const {
         if (!id.empty() && !sc.find_phase(id)) rd.error(path, "unknown phase '" + id + "'");
     }
-    void need_tool(const std::string& name, const std::string& path) const {
-        if (!sc.tools.allows(name)) rd.error(path, "tool '" + name + "' is not in /tools");
+    // A tool the scenario offers; to an npc (who) also its tools.npc.
+    void need_tool(const std::string& name, const std::string& path, const std::string& who = {}) const {
+        const auto* c = sc.find_character(who);
+        const bool npc_tool = c && c->role == character_role::npc &&
+                              std::find(sc.tools.npc.begin(), sc.tools.npc.end(), name) != sc.tools.npc.end();
+        if (!sc.tools.allows(name) && !npc_tool) rd.error(path, "tool '" + name + "' is not in /tools");
     }
 };
 
@@ -53,6 +57,11 @@ void check_unique_ids(reader& rd, const scenario& sc) {
     for (size_t i = 0; i < sc.characters.size(); ++i)
         speakers.emplace_back(sc.characters[i].id, idx("/characters/", i) + "/id");
     for (size_t i = 0; i < sc.players.size(); ++i) speakers.emplace_back(sc.players[i].id, idx("/players/", i) + "/id");
+    // Suspects and locations are named like the cast (a target or a vote names any of them).
+    for (size_t i = 0; i < sc.suspects.size(); ++i)
+        speakers.emplace_back(sc.suspects[i].id, idx("/suspects/", i) + "/id");
+    for (size_t i = 0; i < sc.locations.size(); ++i)
+        speakers.emplace_back(sc.locations[i].id, idx("/locations/", i) + "/id");
     for (size_t i = 0; i < sc.clues.size(); ++i) clue_ids.emplace_back(sc.clues[i].id, idx("/clues/", i) + "/id");
     for (size_t i = 0; i < sc.phases.size(); ++i) phase_ids.emplace_back(sc.phases[i].id, idx("/phases/", i) + "/id");
     for (size_t i = 0; i < sc.probes.size(); ++i) probe_ids.emplace_back(sc.probes[i].id, idx("/probes/", i) + "/id");
@@ -77,10 +86,13 @@ void check_unique_ids(reader& rd, const scenario& sc) {
 }
 
 void check_mystery(reader& rd, const scenario& sc) {
-    if (sc.culprit.empty()) {
+    if (sc.culprit.empty() && sc.culprits.empty()) {
         rd.error("/culprit", "missing: a mystery needs a culprit");
+    } else if (sc.culprit.empty()) {
+        check_culprits(rd, sc);
     } else if (const auto* c = sc.find_character(sc.culprit); !c) {
-        rd.error("/culprit", "unknown character '" + sc.culprit + "'");
+        if (!sc.find_suspect(sc.culprit) && !sc.find_player(sc.culprit))
+            rd.error("/culprit", "unknown character '" + sc.culprit + "'");
     } else if (c->role != character_role::npc) {
         rd.error("/culprit", "the culprit '" + sc.culprit + "' must be an npc, not " + character_role_name(c->role));
     }
@@ -122,8 +134,8 @@ void check_kind_rules(reader& rd, const scenario& sc) {
     if (n_game_masters > 1) rd.error("/characters", "at most one game_master");
     if (sc.kind == scenario_kind::mystery) {
         check_mystery(rd, sc);
-    } else if (!sc.culprit.empty()) {
-        rd.error("/culprit", "only a mystery has a culprit");
+    } else if (!sc.culprit.empty() || !sc.culprits.empty()) {
+        rd.error(sc.culprit.empty() ? "/culprits" : "/culprit", "only a mystery has a culprit");
     }
     if (sc.kind == scenario_kind::companion &&
         std::none_of(sc.characters.begin(), sc.characters.end(),
@@ -142,6 +154,8 @@ void check_clues(reader& rd, const scenario& sc) {
         const auto& k = sc.clues[i];
         const std::string kp = idx("/clues/", i);
         r.need_phase(k.available_from, kp + "/available_from");
+        if (k.available_from.empty() && k.pushed() && !(k.trigger && k.trigger->act > 0))
+            rd.error(kp + "/available_from", "missing: a clue without a target or trigger is released by a phase");
         r.need_speaker(k.found_by, kp + "/found_by");
         for (size_t v = 0; v < k.visible_to.size(); ++v)
             r.need_speaker(k.visible_to[v], kp + "/visible_to/" + std::to_string(v));
@@ -176,11 +190,12 @@ void check_phases(reader& rd, const scenario& sc) {
             if (pl && turn.interactive && !pl->interactive) {
                 rd.error(tp + "/interactive", "player '" + pl->id + "' is scripted (mode) and needs a line");
             }
-            if (!turn.expect_tools.empty() && (!turn.interactive || !sc.find_character(turn.speaker))) {
+            const bool model_turn = turn.interactive || turn.action != turn_action::talk;  // an action too
+            if (!turn.expect_tools.empty() && (!model_turn || !sc.find_character(turn.speaker))) {
                 rd.error(tp + "/expect_tools", "only an interactive character turn can be expected to call tools");
             }
             for (size_t k = 0; k < turn.expect_tools.size(); ++k)
-                r.need_tool(turn.expect_tools[k], tp + "/expect_tools/" + std::to_string(k));
+                r.need_tool(turn.expect_tools[k], tp + "/expect_tools/" + std::to_string(k), turn.speaker);
         }
     }
 }
@@ -205,7 +220,7 @@ void check_probes(reader& rd, const scenario& sc) {
             rd.error(qp, "a probe needs must_contain, must_not_reveal or must_call_tools");
         }
         for (size_t k = 0; k < q.must_call_tools.size(); ++k)
-            r.need_tool(q.must_call_tools[k], qp + "/must_call_tools/" + std::to_string(k));
+            r.need_tool(q.must_call_tools[k], qp + "/must_call_tools/" + std::to_string(k), q.asked_to);
         for (size_t k = 0; k < q.sources.size(); ++k)
             r.need_speaker(q.sources[k], qp + "/sources/" + std::to_string(k));
         if (!q.fact.empty()) {
@@ -296,7 +311,9 @@ void check_references(reader& rd, const scenario& sc) {
     check_unique_ids(rd, sc);
     check_kind_rules(rd, sc);
     check_clues(rd, sc);
+    check_clue_mechanics(rd, sc);
     check_phases(rd, sc);
+    check_phase_mechanics(rd, sc);
     check_probes(rd, sc);
     check_generator(rd, sc);
 }

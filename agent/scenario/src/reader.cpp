@@ -24,8 +24,10 @@ scripted_turn read_turn(reader& rd, const json& j, const std::string& p) {
     }
     const bool has_line = j.contains("line");
     if (has_line && t.interactive) rd.error(p, "a turn has either 'line' or 'interactive', not both");
-    if (!has_line && !j.contains("interactive")) rd.error(p + "/line", "missing: a turn needs 'line' or 'interactive'");
+    if (!has_line && !j.contains("interactive") && !j.contains("action"))
+        rd.error(p + "/line", "missing: a turn needs 'line' or 'interactive' (or an 'action')");
     t.expect_tools = rd.strings(j, p, "expect_tools", false);
+    read_turn_action(rd, j, p, t);
     return t;
 }
 
@@ -138,11 +140,14 @@ std::string read_tool_parameters(reader& rd, const json& gj, const std::string& 
 void read_tools(reader& rd, const json& j, const std::string& p, scenario_tools& tools) {
     if (!rd.object(j, p, "tools")) return;
     tools.builtin = rd.strings(j, p, "builtin", false);
-    for (size_t i = 0; i < tools.builtin.size(); ++i) {
-        const auto& b = tools.builtin[i];
-        if (!builtin_tools::is_builtin(b)) {
-            rd.error(p + "/builtin/" + std::to_string(i),
-                     "unknown built-in tool '" + b + "' (expected one of: " + builtin_tools::names() + ")");
+    for (const char* key : {"builtin", "npc"}) {
+        const auto names = key == std::string("npc") ? rd.strings(j, p, key, false) : tools.builtin;
+        if (key == std::string("npc") && j.contains("npc")) tools.npc = names;
+        for (size_t i = 0; i < names.size(); ++i) {
+            if (!builtin_tools::is_builtin(names[i])) {
+                rd.error(p + "/" + key + "/" + std::to_string(i),
+                         "unknown built-in tool '" + names[i] + "' (expected one of: " + builtin_tools::names() + ")");
+            }
         }
     }
     const json* game = rd.array(j, p, "game", false);
@@ -214,9 +219,10 @@ void read_clues(reader& rd, const json& root, scenario& sc) {
             k.id = rd.id(kj, kp, "id", true);
             k.title = rd.str(kj, kp, "title", false);
             k.text = rd.str(kj, kp, "text", true, true);
-            k.available_from = rd.id(kj, kp, "available_from", true);
+            k.available_from = rd.id(kj, kp, "available_from", false);
             k.found_by = rd.id(kj, kp, "found_by", false);
             k.visible_to = rd.strings(kj, kp, "visible_to", false);
+            read_clue_mechanics(rd, kj, kp, k);
             sc.clues.push_back(std::move(k));
         }
     }
@@ -242,6 +248,7 @@ void read_phases(reader& rd, const json& root, scenario& sc) {
                     ph.turns.push_back(read_turn(rd, (*turns)[t], hp + "/turns/" + std::to_string(t)));
                 }
             }
+            read_phase_policy(rd, hj, hp, ph);
             sc.phases.push_back(std::move(ph));
         }
     }
@@ -314,6 +321,7 @@ void read_scenario(reader& rd, const json& root, scenario& sc) {
     read_players(rd, root, sc);
     sc.culprit = rd.id(root, p, "culprit", false);
     sc.solution = rd.str(root, p, "solution", false);
+    read_cast_mechanics(rd, root, sc);
 
     read_clues(rd, root, sc);
     read_phases(rd, root, sc);

@@ -40,6 +40,9 @@ std::string parse_error_detail(const std::string& what) {
 const char* scenario_kind_name(scenario_kind k) { return scenario_reader::k_kind_names[static_cast<int>(k)]; }
 const char* character_role_name(character_role r) { return scenario_reader::k_role_names[static_cast<int>(r)]; }
 const char* phase_kind_name(phase_kind k) { return scenario_reader::k_phase_names[static_cast<int>(k)]; }
+const char* culprit_role_name(culprit_role r) { return scenario_reader::k_culprit_role_names[static_cast<int>(r)]; }
+const char* turn_action_name(turn_action a) { return scenario_reader::k_action_names[static_cast<int>(a)]; }
+const char* turn_policy_name(turn_policy p) { return scenario_reader::k_policy_names[static_cast<int>(p)]; }
 
 bool scenario_tools::allows(std::string_view name) const {
     if (std::find(builtin.begin(), builtin.end(), name) != builtin.end()) return true;
@@ -69,6 +72,25 @@ const scenario_clue* scenario::find_clue(std::string_view id) const {
         if (c.id == id) return &c;
     }
     return nullptr;
+}
+
+const scenario_suspect* scenario::find_suspect(std::string_view id) const {
+    for (const auto& s : suspects) {
+        if (s.id == id) return &s;
+    }
+    return nullptr;
+}
+const scenario_location* scenario::find_location(std::string_view id) const {
+    for (const auto& l : locations) {
+        if (l.id == id) return &l;
+    }
+    return nullptr;
+}
+std::string scenario::game_master() const {
+    for (const auto& c : characters) {
+        if (c.role == character_role::game_master) return c.id;
+    }
+    return {};
 }
 
 const std::map<std::string, std::vector<std::string>>& scenario_accepted_properties() {
@@ -133,7 +155,7 @@ std::string shared_prefix_text(const scenario& sc) {
 
 std::string character_system_text(const scenario& sc, const scenario_character& c) {
     // The runtime's layout, so a scenario character renders exactly like a server-side one.
-    return character_system_prompt(runtime_character(c), shared_prefix_text(sc));
+    return character_system_prompt(runtime_character(sc, c), shared_prefix_text(sc));
 }
 
 character runtime_character(const scenario_character& c) {
@@ -144,6 +166,21 @@ character runtime_character(const scenario_character& c) {
     rc.private_knowledge = c.private_script;
     rc.secrets = c.secrets;
     rc.goals = c.goals;
+    return rc;
+}
+
+character runtime_character(const scenario& sc, const scenario_character& c) {
+    character rc = runtime_character(c);
+    if (sc.kind != scenario_kind::mystery || c.role != character_role::game_master || sc.solution.empty()) return rc;
+    std::string truth = "The truth, known only to you until the reveal: " + sc.solution;
+    for (const auto& k : sc.culprits) {
+        const std::string name = sc.find_character(k.id) ? sc.find_character(k.id)->name
+                                 : sc.find_player(k.id)  ? sc.find_player(k.id)->name
+                                 : sc.find_suspect(k.id) ? sc.find_suspect(k.id)->name
+                                                         : k.id;
+        truth += "\nCulprit: " + name + " (" + culprit_role_name(k.role) + ")";
+    }
+    rc.private_knowledge += (rc.private_knowledge.empty() ? "" : "\n\n") + truth;
     return rc;
 }
 
