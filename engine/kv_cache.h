@@ -106,6 +106,7 @@ struct kv_sequence {
     std::vector<float> super_summary;  // the same per 256 pages (a second level for histories of millions)
     int64_t n_pages_loaded = 0;        // parked pages brought back by fetch() for this sequence
     int32_t park_cursor = 0;           // sparse attention: candidate pages below it were parked when they could be
+    cache_scope scope;                 // how its blocks are hashed (set before match_prefix or the first commit)
 };
 
 enum class kv_event_type {
@@ -152,6 +153,10 @@ class kv_cache {
 
     // Chained block hash: SHA-256(parent's 32 bytes || tokens as little-endian int32).
     static block_hash chain_hash(const block_hash& parent, std::span<const token_id> tokens);
+    // The hash of block k (tokens: its page of tokens) under scope: chain_hash, with SHA-256(parent || salt) as
+    // the parent when the block ends past scope.n_shared and the salt is not zero (engine/types.h cache_scope).
+    static block_hash scoped_hash(const block_hash& parent, std::span<const token_id> tokens, int64_t k,
+                                  const cache_scope& scope);
 
     // -- sequences ----------------------------------------------------------
 
