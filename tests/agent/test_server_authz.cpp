@@ -67,10 +67,10 @@ void set_up(uint16_t port) {
                        {"agent", {{"tools", {"roll_dice", "recall", "note"}}, {"max_steps", 3}, {"seed", 5}}}};
     REQUIRE(request(port, "POST", "/v1/sessions", cook.dump(), "k-owner").status == 201);
     for (const auto& k : k_kinds)
-        REQUIRE(request(port, "POST", "/v1/sessions",
-                        json{{"id", std::string("npc-cc-") + k.kind}, {"character", character("Maid")}}.dump(),
-                        "k-owner")
-                    .status == 201);
+        for (const char* set : {"npc-cc-", "npc-cd-"})
+            REQUIRE(request(port, "POST", "/v1/sessions",
+                            json{{"id", std::string(set) + k.kind}, {"character", character("Maid")}}.dump(), "k-owner")
+                        .status == 201);
 }
 
 // Every marker absent from text (a response to a key without read access).
@@ -110,7 +110,7 @@ std::vector<attempt> attempts() {
     json cc_developer = forged_developer;
     cc_developer["session_id"] = "npc-cc-{kind}";
     json cc_assistant = forged_assistant;
-    cc_assistant["session_id"] = "npc-cc-{kind}";
+    cc_assistant["session_id"] = "npc-cd-{kind}";
     const json forced_recall = {{"content", "What do you remember?"},
                                 {"tool_choice", {{"type", "function"}, {"function", {{"name", "recall"}}}}},
                                 {"max_tokens", 200},
@@ -211,7 +211,7 @@ TEST_CASE("authz: every attempt, as every kind of key, over HTTP", "[agent][serv
     CHECK(!talk_view["character"].contains("secrets"));
 
     // No forged line of a talk-only or characters key reached a history.
-    for (const char* id : {"npc-cc-talk", "npc-cc-characters"}) {
+    for (const char* id : {"npc-cc-talk", "npc-cc-characters", "npc-cd-talk", "npc-cd-characters"}) {
         const json ev = request(f.port, "GET", std::string("/v1/sessions/") + id + "/events", "", "k-admin").j();
         CHECK(ev["data"].size() == 1);  // its own system message only
     }
@@ -230,7 +230,7 @@ TEST_CASE("authz: agent turns of talk-only keys show no tool results", "[agent][
     // The owner forces a recall: its result (over the log, the system message never searched) comes back.
     json forced = {{"content", "Remember the study key? necklace vase secret mark"},
                    {"tool_choice", "required"},
-                   {"max_tokens", 200},
+                   {"max_tokens", 1500},
                    {"seed", 11}};
     auto own = request(f.port, "POST", "/v1/sessions/npc-cook/messages", forced.dump(), "k-owner");
     REQUIRE(own.status == 200);
@@ -238,13 +238,14 @@ TEST_CASE("authz: agent turns of talk-only keys show no tool results", "[agent][
     int n_shown = 0;
     for (const auto& st : own_steps)
         if (st["type"] == "tool_result") n_shown += st.contains("result") || st.contains("error") ? 1 : 0;
+    INFO(own.body.substr(0, 3000));
     CHECK(n_shown > 0);  // the owner sees its tool results
     // Its result steps never quote the system message, whoever asks.
     check_no_marker(own_steps.dump(), "owner's tool steps");
     // Talk-only keys: tool results redacted (several seeds, so that some turns call tools).
     int n_results = 0;
     for (uint64_t seed = 1; seed <= 6; ++seed) {
-        json m = {{"content", "What do you remember of the necklace?"}, {"max_tokens", 200}, {"seed", seed}};
+        json m = {{"content", "What do you remember of the necklace?"}, {"max_tokens", 1000}, {"seed", seed}};
         auto r = request(f.port, "POST", "/v1/sessions/npc-cook/messages", m.dump(), "k-talk");
         INFO(r.body.substr(0, 1000));
         REQUIRE(r.status == 200);

@@ -107,6 +107,7 @@ TEST_CASE("cache oracle: with keys a right and a wrong guess get the same cached
         {"key":"k-admin","name":"gm","admin":true},
         {"key":"k-eve1","name":"eve1"},
         {"key":"k-eve2","name":"eve2"},
+        {"key":"k-eve3","name":"eve3"},
         {"key":"k-reader1","name":"reader1","prefixes":"read"},
         {"key":"k-reader2","name":"reader2","prefixes":"read"}]})");
     REQUIRE(cfg.ok());
@@ -131,11 +132,12 @@ TEST_CASE("cache oracle: with keys a right and a wrong guess get the same cached
     CHECK(r_right.cached > 0);
     CHECK(r_right.cached < own);
 
-    // The exact tokens of the NPC's prompt through the legacy endpoint (a raw prompt may spell any markup).
+    // The exact tokens of the NPC's prompt through the legacy endpoint (a raw prompt may spell any markup), by a
+    // key that sent nothing before (eve1's own earlier guess would be reused: its own blocks).
     auto s = f.sessions->find("npc-maid");
     REQUIRE(s.ok());
     const auto tokens = s.value()->tokens().tokens;
-    auto raw = request(f.port, "POST", "/v1/completions", json{{"prompt", tokens}, {"max_tokens", 1}}.dump(), "k-eve1");
+    auto raw = request(f.port, "POST", "/v1/completions", json{{"prompt", tokens}, {"max_tokens", 1}}.dump(), "k-eve3");
     REQUIRE(raw.status == 200);
     CHECK(raw.j()["usage"]["prompt_tokens_details"]["cached_tokens"] == 0);
 

@@ -151,13 +151,15 @@ awaitable<bool> stored_response_turn(request_ctx& cx, read_request q, response_j
                                                        "are; send 'store': false"));
         // A branch copies the previous session's history (its system message too) into a session the caller
         // owns: that needs read access to it.
-        if (q.prev && !can_read(cx.who, *q.prev->s))
-            co_return co_await respond(
-                cx, error_reply(http_refusal::forbidden,
-                                "previous_response_id '" + q.rr.previous_id +
-                                    "' is not its session's latest turn; branching from it copies the session's "
-                                    "history, which needs read access to it",
-                                {"previous_response_id", nullptr}));
+        if (q.prev && !can_read(cx.who, *q.prev->s)) {
+            // Built outside the co_await: GCC 12 mishandles reference-bound temporaries within a co_await.
+            reply refused = error_reply(http_refusal::forbidden,
+                                        "previous_response_id '" + q.rr.previous_id +
+                                            "' is not its session's latest turn; branching from it copies the "
+                                            "session's history, which needs read access to it",
+                                        error_detail{"previous_response_id"});
+            co_return co_await respond(cx, std::move(refused));
+        }
         msgs = q.prev ? branch(*q.prev, std::move(msgs)) : first_messages(q.rr, std::move(q.input));
         auto created = st->sessions->create(new_chain_session_id(), character{}, cx.who.name());
         if (!created) co_return co_await respond(cx, status_reply(created.error()));

@@ -170,11 +170,13 @@ awaitable<bool> handle_session_message(request_ctx& cx) {
     if (g.n > 1)
         co_return co_await respond(cx, error_reply(errc::invalid_argument, "'n' must be 1: a session has one history"));
     if (auto refused = refuse_roles(cx.who, *s, msgs)) co_return co_await respond(cx, std::move(*refused));
-    if (b.contains("tool_choice") && !owns(cx.who, *s))
-        co_return co_await respond(
-            cx, error_reply(http_refusal::forbidden,
-                            "'tool_choice' on session '" + s->id + "' needs a key that owns or administers it",
-                            {"tool_choice", nullptr}));
+    if (b.contains("tool_choice") && !owns(cx.who, *s)) {
+        // Built outside the co_await: GCC 12 mishandles reference-bound temporaries within a co_await expression.
+        reply refused = error_reply(http_refusal::forbidden,
+                                    "'tool_choice' on session '" + s->id + "' needs a key that owns or administers it",
+                                    error_detail{"tool_choice"});
+        co_return co_await respond(cx, std::move(refused));
+    }
     // The session's earlier turns first (held until this turn's reply is written).
     turn_ticket ticket = co_await acquire_turn(cx.st, s.get(), &cx.stream.socket(), nullptr);
     if (!ticket.slot) {
