@@ -108,6 +108,8 @@ struct request {
     // so on_logits reports all of them (e.g. the log-probabilities of the prompt's own tokens).
     // Default: true
     bool reuse_prefix = true;
+    // Whose KV blocks it may reuse and share (engine/types.h cache_scope). Default: no isolation.
+    cache_scope scope;
     // Schema-constrained decoding (engine/grammar.h). When set, every sampled token keeps the output inside
     // the grammar and an end-of-generation token is allowed only where the document is complete; a complete
     // document that cannot continue finishes the request (reason stop_string) unless constraint_trigger is set.

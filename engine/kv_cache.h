@@ -112,6 +112,7 @@ struct kv_sequence {
     std::vector<int32_t> swapped_pages;
     std::vector<uint8_t> swapped_bytes;
     bool swapped() const { return !swapped_pages.empty(); }
+    cache_scope scope;  // how its blocks are hashed (set before match_prefix or the first commit)
 };
 
 enum class kv_event_type {
@@ -158,6 +159,10 @@ class kv_cache {
 
     // Chained block hash: SHA-256(parent's 32 bytes || tokens as little-endian int32).
     static block_hash chain_hash(const block_hash& parent, std::span<const token_id> tokens);
+    // The hash of block k (tokens: its page of tokens) under scope: chain_hash, with SHA-256(parent || salt) as
+    // the parent when the block ends past scope.n_shared and the salt is not zero (engine/types.h cache_scope).
+    static block_hash scoped_hash(const block_hash& parent, std::span<const token_id> tokens, int64_t k,
+                                  const cache_scope& scope);
 
     // -- sequences ----------------------------------------------------------
 

@@ -22,6 +22,16 @@ struct block_hash {
     }
 };
 
+// Who may reuse a prompt's KV blocks (prefix-cache isolation; README "Threat model"). A block wholly inside
+// the first n_shared tokens is hashed as usual, so every sequence with those tokens shares it (e.g. a game's
+// rules). Every later block has salt mixed into its chain (kv_cache::scoped_hash), so only sequences with the
+// same salt (one principal's) find it: another principal can neither reuse it nor learn that it is cached.
+// An all-zero salt: no isolation (every block shared, the default).
+struct cache_scope {
+    block_hash salt{};
+    int32_t n_shared = 0;
+};
+
 struct block_hash_hasher {
     size_t operator()(const block_hash& h) const {
         size_t v;

@@ -273,11 +273,11 @@ class store {
     // collection keeps them. Idempotent. Errors: invalid_argument, io_error.
     status add_block_refs(std::string_view session_id, std::span<const engine::block_hash> hashes);
     // The block hashes of the full pages of tokens, chained from the model
-    // fingerprint exactly as the KV pool chains them (kv_cache::chain_hash):
-    // what a session's add_block_refs needs.
+    // fingerprint exactly as the KV pool chains them (kv_cache::scoped_hash under
+    // scope, the session's cache_scope): what a session's add_block_refs needs.
     static std::vector<engine::block_hash> block_hashes(const engine::block_hash& fingerprint,
                                                         std::span<const engine::token_id> tokens,
-                                                        int32_t page_size = 16);
+                                                        int32_t page_size = 16, const engine::cache_scope& scope = {});
     // Whether a (valid or not) value is stored for hash.
     bool has_block(const engine::block_hash& hash);
     // Deletes every KV block that no session references and that was written

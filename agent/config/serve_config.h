@@ -4,8 +4,9 @@
 //
 // The config file (--config FILE):
 //   {
-//     "keys": [{"key", "name", "admin", "create", "sessions", "characters", "read",
-//               "requests_per_minute"}, ...],        API keys (agent/server.h, parse_auth_config)
+//     "keys": [{"key", "name", "admin", "create", "sessions", "characters", "read", "prefixes",
+//               "metrics", "requests_per_minute"}, ...],  API keys (agent/server.h, parse_auth_config);
+//                                                    "name" is required and unique
 //     "requests_per_minute": N,                      default for keys without their own
 //     "server": {                                    the flags' settings, all optional:
 //       "model": "FILE", "store": "DIR", "host": "ADDR", "port": N, "ctx": N, "threads": N,

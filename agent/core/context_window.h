@@ -41,7 +41,8 @@ struct turn_plan {
     // else the BOS token).
     std::vector<int32_t> message_starts;
     int32_t n_first = 0;
-    context_window context;  // what fit_to_window did
+    context_window context;     // what fit_to_window did
+    engine::cache_scope scope;  // whose KV blocks the prompt may reuse (a session's, or the caller's)
 };
 
 // Makes plan.prompt fit n_ctx tokens with `reserve` of them left for the reply

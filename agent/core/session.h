@@ -40,6 +40,9 @@ class session {
     std::string owner_key;   // key name that created it ("" when open access)
     int64_t created = 0;     // unix seconds
     std::string agent_json;  // tool-agent settings (agent/tooling/agent_settings.h) as JSON; "" = plain chat
+    // How its turns' KV blocks are hashed (agent/core/cache_scope.h): salted by the session when the manager
+    // isolates sessions (session_manager::set_cache_isolation), its shared prefix's tokens unsalted.
+    engine::cache_scope scope;
 
     // Thread-safe snapshots.
     std::vector<engine::chat_message> messages() const;

@@ -85,17 +85,25 @@ class session_manager {
     // Every shared prefix, id -> text.
     std::map<std::string, std::string> shared_prefixes() const;
     size_t n_resident() const;
+    // Prefix-cache isolation of sessions (agent/core/cache_scope.h): when on, the KV blocks of each session
+    // created or loaded afterwards are salted by that session (its shared prefix's stay shared), so no other
+    // session or caller reuses them or can tell that they are cached. The server turns it on when it has API
+    // keys. Default: off (one principal: mnemos chat, play).
+    void set_cache_isolation(bool on) { isolate_ = on; }
     // Turns whose session_store_i::note_tokens failed (logged to stderr; the turn itself is durable).
     int64_t n_note_failures() const { return n_note_failures_.load(); }
 
   private:
     void append_tokens(session& s, size_t msg_idx);
+    // Sets s.scope from its identity and its system message (prefix_text: its shared prefix's, if any).
+    void set_scope(session& s, const std::string& prefix_text) const;
     // The session's tokens plus the assistant header, and the template's stop strings.
     turn_plan plan_for(const session& s) const;
     status append_event(session& s, const engine::chat_message& m, const nlohmann::json* extra = nullptr);
 
     const engine::model& model_;
     session_store_i& store_;
+    std::atomic<bool> isolate_{false};
     mutable std::mutex mu_;                        // guards sessions_, prefixes_
     std::map<std::string, session_ptr> sessions_;  // resident sessions
     std::map<std::string, std::string> prefixes_;  // shared prefix id -> text

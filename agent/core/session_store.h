@@ -43,9 +43,12 @@ class session_store_i {
     // Told the session's tokens after each turn (a RocksDB store records which KV blocks the session
     // uses, for garbage collection, and its token count). Default: nothing. Errors: those of the store;
     // the turn itself is durable either way (its events are), so callers count and log the failure.
-    virtual status note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens) {
+    // scope: how the session's blocks are hashed (session::scope).
+    virtual status note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens,
+                               const engine::cache_scope& scope) {
         (void)id;
         (void)tokens;
+        (void)scope;
         return {};
     }
 };

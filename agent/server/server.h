@@ -7,7 +7,7 @@
 //
 // Endpoints
 //   GET    /healthz, /health             {"status":"ok"} (no key needed)
-//   GET    /metrics                      Prometheus text
+//   GET    /metrics                      Prometheus text (admin keys, or keys with "metrics": true)
 //   GET    /v1/models                    the loaded model
 //   GET    /v1/models/{id}               the model (its id, or "mnemos"); another id: 404 model_not_found
 //   POST   /v1/embeddings                501 not_implemented
@@ -27,11 +27,14 @@
 //   GET    /v1/sessions/{id}/events      the event log (read access)
 //   PUT    /v1/prefixes/{id}             {"text"}: a shared prefix (e.g. a game's rules) that characters
 //                                        name in character.shared_prefix; durable with a store; admin or
-//                                        create keys; 201 new / 200 replaced {"id", "bytes", "n_tokens"}
-//   GET    /v1/prefixes[/{id}]           the list ({"data": [{"id", "bytes"}]}) or one ({"id", "text"})
+//                                        "prefixes": "write" keys; 201 new / 200 replaced (a new version:
+//                                        existing sessions keep theirs) {"id", "bytes", "n_tokens"}
+//   GET    /v1/prefixes[/{id}]           the list ({"data": [{"id", "bytes"}]}) or one ({"id", "text"});
+//                                        admin or "prefixes" (read or write) keys
 //   GET    /                             the spectator page (HTML; no key needed)
 //   GET    /v1/ws                        WebSocket (key: Authorization header or "?key="). Client frames:
-//                                        {"type": "message", "session_id", "content", "max_tokens"?, sampling...}
+//                                        {"type": "message", "session_id", "content", "role"? ("user"; others
+//                                        need an owner: README "Threat model"), "max_tokens"?, sampling...}
 //                                        -> {"type": "token", "session_id", "text"}..., then {"type": "done",
 //                                        "session_id", "finish_reason", "usage"}; {"type": "subscribe", "topic":
 //                                        "events"} -> {"type": "subscribed", "sessions": [{"id", "character"?}]},
@@ -76,17 +79,23 @@
 
 namespace mnemos::agent {
 
+// What a key may do with shared prefixes (PUT/GET /v1/prefixes, character.shared_prefix): nothing, read them
+// (list, get, name one in a character), or also write them. Not implied by create; admin implies write.
+enum class prefix_grant { none, read, write };
+
 // One API key and what it may reach. Session patterns are exact ids, "*", or a
-// prefix followed by "*" ("npc-*").
+// prefix followed by "*" ("npc-*"). README "Threat model" has what each grant allows.
 struct api_key {
-    std::string key;                      // the secret; never logged
-    std::string name;                     // for logs and session ownership
-    bool admin = false;                   // everything
-    bool create = false;                  // may create sessions (and then owns them)
-    std::vector<std::string> sessions;    // may talk to (post messages, read metadata without private fields)
-    std::vector<std::string> characters;  // may talk to sessions of these characters (by name)
-    std::vector<std::string> read;        // may read events and private fields of these sessions
-    int32_t requests_per_minute = -1;     // token bucket (bursts up to this many); -1: the default; 0: unlimited
+    std::string key;                             // the secret; never logged; unique
+    std::string name;                            // its identity: logs and session ownership; required, unique
+    bool admin = false;                          // everything
+    bool create = false;                         // may create sessions (and then owns them)
+    std::vector<std::string> sessions;           // may talk to (post messages, read metadata without private fields)
+    std::vector<std::string> characters;         // may talk to sessions of these characters (by name)
+    std::vector<std::string> read;               // may read events and private fields of these sessions
+    int32_t requests_per_minute = -1;            // token bucket (bursts up to this many); -1: the default; 0: unlimited
+    prefix_grant prefixes = prefix_grant::none;  // shared prefixes (not implied by create)
+    bool metrics = false;                        // may read /metrics (admin keys always)
 };
 
 struct auth_config {
@@ -95,9 +104,12 @@ struct auth_config {
 };
 
 // Parses {"requests_per_minute"?, "keys": [{"key", "name", "admin", "create", "sessions", "characters", "read",
-// "requests_per_minute"}]}.
+// "prefixes": "none"|"read"|"write", "metrics", "requests_per_minute"}]}. Every key needs a "name", unique
+// among the keys (sessions are owned by it, so the order of the keys changes nothing); secrets are unique too.
 // Errors: invalid_argument naming the bad field; io_error when the file cannot be read.
 result<auth_config> parse_auth_config(const std::string& json_text);
+// Every key has a name and a secret, none shared with another key (server::start checks keys built in code).
+status check_auth_keys(const std::vector<api_key>& keys);
 result<auth_config> load_auth_config(const std::string& path);
 
 // Request limits (README "Limits"), checked before the request is walked; breaking one gets a 4xx naming it.

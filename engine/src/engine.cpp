@@ -248,6 +248,7 @@ void engine::start(sequence& q) {
     q.stops = std::make_unique<stop_matcher>(q.req.stop);
     q.history = q.req.prompt;
     if (q.req.constraint && q.req.constraint_trigger.empty()) q.gstate = q.req.constraint->start();
+    q.kv.scope = q.req.scope;
     if (opt_.prefix_cache && q.req.reuse_prefix) {
         // A long history: what the first step will not need stays parked (or is parked once read).
         kv_cache::match_hooks hooks;

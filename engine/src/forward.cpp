@@ -207,7 +207,8 @@ kv_cache::match_hooks forward_context::sparse_resume_hooks(kv_sequence& seq, std
     hashes.resize(static_cast<size_t>(first_window_page));
     block_hash parent = kv_.options().fingerprint;
     for (int32_t k = 0; k < first_window_page; ++k)
-        parent = hashes[size_t(k)] = kv_cache::chain_hash(parent, prompt.subspan(size_t(k) * ps, size_t(ps)));
+        parent = hashes[size_t(k)] =
+            kv_cache::scoped_hash(parent, prompt.subspan(size_t(k) * ps, size_t(ps)), k, seq.scope);
     const int32_t n_known = sparse_->load_summaries(seq, hashes, *store);
     const int32_t n_sink_pages = o.n_sink / ps;
     hooks.take_parked = [n_known, n_sink_pages](int32_t k) { return k >= n_sink_pages && k < n_known; };

@@ -97,6 +97,18 @@ block_hash kv_cache::chain_hash(const block_hash& parent, std::span<const token_
     return out;
 }
 
+block_hash kv_cache::scoped_hash(const block_hash& parent, std::span<const token_id> tokens, int64_t k,
+                                 const cache_scope& scope) {
+    if (scope.salt.is_zero() || (k + 1) * int64_t(tokens.size()) <= int64_t(scope.n_shared))
+        return chain_hash(parent, tokens);
+    sha256 h;
+    h.update(parent.bytes.data(), parent.bytes.size());
+    h.update(scope.salt.bytes.data(), scope.salt.bytes.size());
+    block_hash salted;
+    salted.bytes = h.finish();
+    return chain_hash(salted, tokens);
+}
+
 // ---------------------------------------------------------------------------
 // free lists, refcounts, index
 // ---------------------------------------------------------------------------
@@ -173,7 +185,7 @@ int32_t kv_cache::match_prefix(kv_sequence& seq, std::span<const token_id> promp
     std::copy_n(hooks.hashes.begin(), n_given, hashes.begin());
     block_hash parent = n_given > 0 ? hashes[size_t(n_given - 1)] : options_.fingerprint;
     for (int64_t k = n_given; k < n_blocks; ++k)
-        parent = hashes[k] = chain_hash(parent, prompt.subspan(size_t(k * ps), size_t(ps)));
+        parent = hashes[k] = scoped_hash(parent, prompt.subspan(size_t(k * ps), size_t(ps)), k, seq.scope);
 
     int64_t n_resident = 0, n_loaded = 0;
     int64_t batch = 2;  // blocks per load_many: doubles up to max_load_batch, so a prompt the store lacks costs little
@@ -316,7 +328,7 @@ status kv_cache::commit(kv_sequence& seq, std::span<const token_id> new_tokens) 
     for (size_t k = seq.hashes.size(); int64_t(k + 1) * ps <= n_end; ++k) {
         const block_hash parent = k == 0 ? options_.fingerprint : seq.hashes[k - 1];  // a copy: push_back below
         std::span<const token_id> toks(seq.tokens.data() + k * ps, size_t(ps));
-        block_hash h = chain_hash(parent, toks);
+        block_hash h = scoped_hash(parent, toks, int64_t(k), seq.scope);
         seq.hashes.push_back(h);
         page_idx p = seq.pages[k];
         if (indexed_[p] || index_.count(h)) continue;  // another page already holds this block: keep it

@@ -907,12 +907,13 @@ status store::add_block_refs(std::string_view id, std::span<const block_hash> ha
 }
 
 std::vector<block_hash> store::block_hashes(const block_hash& fingerprint, std::span<const engine::token_id> tokens,
-                                            int32_t page_size) {
+                                            int32_t page_size, const engine::cache_scope& scope) {
     std::vector<block_hash> out;
     if (page_size <= 0) return out;
     block_hash parent = fingerprint;
     for (size_t i = 0; i + size_t(page_size) <= tokens.size(); i += size_t(page_size)) {
-        parent = engine::kv_cache::chain_hash(parent, tokens.subspan(i, size_t(page_size)));
+        parent = engine::kv_cache::scoped_hash(parent, tokens.subspan(i, size_t(page_size)),
+                                               int64_t(i / size_t(page_size)), scope);
         out.push_back(parent);
     }
     return out;

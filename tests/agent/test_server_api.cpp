@@ -91,21 +91,31 @@ TEST_CASE("server: shared prefixes are registered over HTTP and used by characte
     CHECK(request(f.port, "GET", "/v1/prefixes/rules").j()["text"] == k_rules);  // undamaged
 }
 
-TEST_CASE("server: prefixes need admin or create keys", "[agent][server][prefix][auth]") {
+TEST_CASE("server: prefixes need the prefixes grant, which create does not imply", "[agent][server][prefix][auth]") {
     auto cfg = agent::parse_auth_config(R"({"keys":[
         {"key":"sk-gm","name":"gm","admin":true},
         {"key":"sk-maker","name":"maker","create":true},
+        {"key":"sk-writer","name":"writer","prefixes":"write"},
+        {"key":"sk-reader","name":"reader","create":true,"prefixes":"read"},
         {"key":"sk-p1","name":"player1","sessions":["*"]}]})");
     REQUIRE(cfg.ok());
     fixture f(cfg.value());
     const std::string body = json{{"text", k_rules}}.dump();
     CHECK(request(f.port, "PUT", "/v1/prefixes/rules", body).status == 401);
-    CHECK(request(f.port, "PUT", "/v1/prefixes/rules", body, "sk-p1").status == 403);
-    CHECK(request(f.port, "GET", "/v1/prefixes", "", "sk-p1").status == 403);
-    CHECK(request(f.port, "GET", "/v1/prefixes/rules", "", "sk-p1").status == 403);
-    CHECK(request(f.port, "PUT", "/v1/prefixes/rules", body, "sk-maker").status == 201);
+    for (const char* k : {"sk-p1", "sk-maker", "sk-reader"})
+        CHECK(request(f.port, "PUT", "/v1/prefixes/rules", body, k).status == 403);
+    for (const char* k : {"sk-p1", "sk-maker"}) {
+        CHECK(request(f.port, "GET", "/v1/prefixes", "", k).status == 403);
+        CHECK(request(f.port, "GET", "/v1/prefixes/rules", "", k).status == 403);
+    }
+    CHECK(request(f.port, "PUT", "/v1/prefixes/rules", body, "sk-writer").status == 201);
     CHECK(request(f.port, "PUT", "/v1/prefixes/other", body, "sk-gm").status == 201);
-    CHECK(request(f.port, "GET", "/v1/prefixes", "", "sk-maker").j()["data"].size() == 2);
+    CHECK(request(f.port, "GET", "/v1/prefixes", "", "sk-reader").j()["data"].size() == 2);
+    CHECK(request(f.port, "GET", "/v1/prefixes/rules", "", "sk-writer").j()["text"] == k_rules);
+    // Naming a prefix in a character reads it (the creator owns the session and reads its system message).
+    const json npc = {{"character", {{"name", "Cook"}, {"shared_prefix", "rules"}}}};
+    CHECK(request(f.port, "POST", "/v1/sessions", npc.dump(), "sk-maker").status == 403);
+    CHECK(request(f.port, "POST", "/v1/sessions", npc.dump(), "sk-reader").status == 201);
 }
 
 TEST_CASE("server: prefixes survive a restart and resumed sessions render identically",

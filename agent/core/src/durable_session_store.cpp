@@ -55,8 +55,9 @@ class durable_session_store final : public session_store_i {
         for (auto& e : evs.value()) out.push_back(std::move(e.json));
         return out;
     }
-    status note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens) override {
-        const auto hashes = memory::store::block_hashes(fingerprint_, tokens, page_size_);
+    status note_tokens(const std::string& id, const std::vector<engine::token_id>& tokens,
+                       const engine::cache_scope& scope) override {
+        const auto hashes = memory::store::block_hashes(fingerprint_, tokens, page_size_, scope);
         if (!hashes.empty())
             if (auto st = st_.add_block_refs(id, hashes); !st.ok()) return st;
         // Token count and last full block in the session's metadata.

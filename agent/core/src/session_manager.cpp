@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "agent/core/cache_scope.h"
 #include "agent/core/event.h"
 #include "agent/core/util.h"
 
@@ -41,6 +42,17 @@ std::optional<std::string> session_manager::shared_prefix(const std::string& id)
 size_t session_manager::n_resident() const {
     std::lock_guard lk(mu_);
     return sessions_.size();
+}
+
+void session_manager::set_scope(session& s, const std::string& prefix_text) const {
+    s.scope = {};
+    if (!isolate_) return;
+    s.scope.salt = session_salt(s.id, s.owner_key, s.created);
+    // Its shared prefix (only if its system message still starts with that text: a replaced prefix is another
+    // version, and the session keeps the text it was created with).
+    if (!prefix_text.empty() && !s.messages_.empty() && s.messages_[0].role == "system" &&
+        s.messages_[0].content.compare(0, prefix_text.size(), prefix_text) == 0)
+        s.scope.n_shared = shared_prefix_tokens(model_, s.tokens_, prefix_text);
 }
 
 void session_manager::append_tokens(session& s, size_t msg_idx) {
@@ -136,6 +148,7 @@ result<session_ptr> session_manager::create(std::string id, character chr, std::
         if (auto st = append_event(*s, s->messages_.back()); !st.ok()) return unreserve(st);
         append_tokens(*s, 0);
     }
+    set_scope(*s, prefix_text.value_or(""));
     return s;
 }
 
@@ -170,6 +183,7 @@ result<session_ptr> session_manager::find(const std::string& id) {
         append_tokens(*s, s->messages_.size() - 1);
         if (m->role == "assistant" && m->kind == message_kind::plain && !m->extra.contains("kind")) ++s->n_turns_;
     }
+    set_scope(*s, s->chr.shared_prefix.empty() ? std::string() : shared_prefix(s->chr.shared_prefix).value_or(""));
     std::lock_guard lk(mu_);
     auto [it, inserted] = sessions_.emplace(id, s);
     return it->second;
@@ -217,6 +231,7 @@ turn_plan session_manager::plan_for(const session& s) const {
     turn_plan plan;
     plan.prompt = s.tokens_;
     plan.message_starts = s.message_starts_;
+    plan.scope = s.scope;
     finish_turn_plan(model_, !s.messages_.empty() && s.messages_[0].role == "system", plan);
     return plan;
 }
@@ -257,7 +272,7 @@ status session_manager::end_turn(const session_ptr& s, const std::string& reply,
             s->messages_.push_back(std::move(m));
             append_tokens(*s, s->messages_.size() - 1);
             ++s->n_turns_;
-            if (auto nt = store_.note_tokens(s->id, s->tokens_); !nt.ok()) {
+            if (auto nt = store_.note_tokens(s->id, s->tokens_, s->scope); !nt.ok()) {
                 // The reply is durable; only the KV block references (GC) and token count lag behind.
                 n_note_failures_.fetch_add(1);
                 std::fprintf(stderr, "mnemos: session '%s': block references not recorded: %s\n", s->id.c_str(),

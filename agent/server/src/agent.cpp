@@ -163,8 +163,24 @@ awaitable<result<std::string>> drive(agent_run& run, const agent_prep& p) {
     co_return std::get<loop::done>(lp.next()).text;
 }
 
-json agent_reply(const agent_run& run, const std::string& final_text) {
-    json steps = run.steps;
+// The steps a caller sees: tool results only with read access to the session (they may quote its log,
+// system message included); without it each result step says "redacted": true instead.
+json visible_steps(const json& steps, bool may_read) {
+    if (may_read) return steps;
+    json out = json::array();
+    for (json st : steps) {
+        if (st.value("type", "") == "tool_result") {
+            st.erase("result");
+            st.erase("error");
+            st["redacted"] = true;
+        }
+        out.push_back(std::move(st));
+    }
+    return out;
+}
+
+json agent_reply(const agent_run& run, const std::string& final_text, bool may_read) {
+    json steps = visible_steps(run.steps, may_read);
     steps.push_back({{"type", "message"}, {"role", "assistant"}, {"content", final_text}});
     json j = {{"id", "chatcmpl-" + random_hex(24)},
               {"object", "chat.completion"},
@@ -199,7 +215,7 @@ awaitable<bool> agent_turn(request_ctx& cx, session_ptr s, std::vector<engine::c
     }
     if (auto es = cx.st->sessions->end_turn(s, final_text.value(), true, context_event_extra(run.context)); !es.ok())
         co_return co_await respond(cx, status_reply(es));
-    co_return co_await respond(cx, json_reply(agent_reply(run, final_text.value())));
+    co_return co_await respond(cx, json_reply(agent_reply(run, final_text.value(), can_read(cx.who, *s))));
 }
 
 }  // namespace mnemos::agent::server_detail

@@ -1,13 +1,8 @@
-// Access (auth.h) and the auth config file (agent/server/server.h: parse_auth_config, load_auth_config).
+// Access (auth.h); the auth config file is read in auth_config.cpp.
 #include "agent/server/src/auth.h"
-
-#include <fstream>
-#include <set>
-#include <sstream>
 
 #include "agent/server/src/http_reply.h"
 #include "agent/server/src/server_state.h"
-#include "tools/json_limits.h"
 
 namespace mnemos::agent {
 
@@ -53,8 +48,7 @@ std::pair<int32_t, std::string> rate_limit_of(const server_state& st, const call
     int32_t rpm = who.key->requests_per_minute;
     if (rpm < 0) rpm = st.opt.auth.requests_per_minute;
     if (rpm < 0) rpm = st.opt.requests_per_minute;
-    const size_t idx = static_cast<size_t>(who.key - st.opt.auth.keys.data());
-    return {rpm, "key:" + std::to_string(idx)};
+    return {rpm, "key:" + who.key->name};  // names are unique (parse_auth_config)
 }
 
 }  // namespace
@@ -123,74 +117,5 @@ std::optional<reply> rate_limited(server_state& st, const caller& who, const bea
 }
 
 }  // namespace server_detail
-
-using json = nlohmann::json;
-
-// The auth config file. parse_auth_config walks one key per iteration; the checks are one per field.
-result<auth_config> parse_auth_config(const std::string& text) {
-    if (tools::json_too_deep(text)) return make_error(errc::invalid_argument, "config: " + tools::json_depth_message());
-    json j = json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return make_error(errc::invalid_argument, "config is not a JSON object");
-    auth_config cfg;
-    if (auto d = j.find("requests_per_minute"); d != j.end()) {
-        if (!d->is_number_integer() || d->get<int64_t>() < 0 || d->get<int64_t>() > 1000000)
-            return make_error(errc::invalid_argument,
-                              "requests_per_minute must be an integer from 0 (unlimited) to 1000000");
-        cfg.requests_per_minute = d->get<int32_t>();
-    }
-    auto keys = j.find("keys");
-    if (keys == j.end()) return cfg;
-    if (!keys->is_array()) return make_error(errc::invalid_argument, "'keys' must be an array");
-    for (size_t i = 0; i < keys->size(); ++i) {
-        const json& k = (*keys)[i];
-        const std::string where = "keys[" + std::to_string(i) + "]";
-        if (!k.is_object() || !k.contains("key") || !k["key"].is_string() || k["key"].get<std::string>().empty())
-            return make_error(errc::invalid_argument, where + ".key must be a non-empty string");
-        for (auto it = k.begin(); it != k.end(); ++it)
-            if (!std::set<std::string>{"key", "name", "admin", "create", "sessions", "characters", "read",
-                                       "requests_per_minute"}
-                     .contains(it.key()))
-                return make_error(errc::invalid_argument, "unknown field '" + where + "." + it.key() + "'");
-        api_key a;
-        a.key = k["key"].get<std::string>();
-        if (!k.value("name", json(where)).is_string())
-            return make_error(errc::invalid_argument, where + ".name must be a string");
-        a.name = k.value("name", where);
-        for (auto [field, out] : {std::pair{"admin", &a.admin}, std::pair{"create", &a.create}}) {
-            if (!k.contains(field)) continue;
-            if (!k[field].is_boolean())
-                return make_error(errc::invalid_argument, where + "." + field + " must be a boolean");
-            *out = k[field].get<bool>();
-        }
-        if (k.contains("requests_per_minute")) {
-            const json& v = k["requests_per_minute"];
-            if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 1000000)
-                return make_error(errc::invalid_argument,
-                                  where + ".requests_per_minute must be an integer from 0 (unlimited) to 1000000");
-            a.requests_per_minute = v.get<int32_t>();
-        }
-        for (auto [field, out] :
-             {std::pair{"sessions", &a.sessions}, std::pair{"characters", &a.characters}, std::pair{"read", &a.read}}) {
-            if (!k.contains(field)) continue;
-            if (!k[field].is_array())
-                return make_error(errc::invalid_argument, where + "." + field + " must be an array");
-            for (const auto& s : k[field]) {
-                if (!s.is_string())
-                    return make_error(errc::invalid_argument, where + "." + field + " must hold strings");
-                out->push_back(s.get<std::string>());
-            }
-        }
-        cfg.keys.push_back(std::move(a));
-    }
-    return cfg;
-}
-
-result<auth_config> load_auth_config(const std::string& path) {
-    std::ifstream f(path);
-    if (!f) return make_error(errc::io_error, "cannot read " + path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return parse_auth_config(ss.str());
-}
 
 }  // namespace mnemos::agent

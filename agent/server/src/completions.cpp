@@ -2,6 +2,7 @@
 #include "agent/server/src/completions.h"
 
 #include "agent/core/util.h"
+#include "agent/server/src/authz.h"
 #include "agent/server/src/choices.h"
 #include "agent/server/src/cors.h"
 #include "agent/server/src/logprobs_json.h"
@@ -280,6 +281,12 @@ awaitable<bool> handle_completions(request_ctx& cx) {
     if (c.echo && c.logprobs >= 0) plp = std::make_shared<prompt_logprobs>();
     auto made = make_completion_request(*cx.st, c, plp);
     if (!made) co_return co_await respond(cx, status_reply(made.error()));
+    {  // the caller's cache scope (authz.h): a raw prompt may spell any chat markup
+        turn_plan scoped;
+        scoped.prompt = made->prompt;
+        scope_stateless(*cx.st, cx.who, scoped);
+        made->scope = scoped.scope;
+    }
     const text_ids ids{"cmpl-" + random_hex(24), unix_now(), cx.st->model_id};
     if (c.gen.stream) co_return co_await completion_sse(cx, c, std::move(made.value()), std::move(plp), ids);
     co_return co_await completion_reply(cx, c, std::move(made.value()), std::move(plp), ids);

@@ -34,6 +34,7 @@ result<engine::request> make_request(server_state& st, turn_plan& plan, const ge
     if (plan.context.truncated) st.m.n_truncated++;
     engine::request r;
     r.prompt = plan.prompt;
+    r.scope = plan.scope;
     r.max_tokens = std::min(want, n_ctx - n_prompt);
     r.sampling = g.sampling;
     r.stop = plan.stop;

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "agent/core/util.h"
+#include "agent/server/src/authz.h"
 #include "agent/server/src/choices.h"
 #include "agent/server/src/engine_bridge.h"
 #include "agent/server/src/logprobs_json.h"
@@ -109,6 +110,8 @@ awaitable<bool> session_completion(request_ctx& cx, const std::string& sid, cons
     }
     auto tail = new_messages_of(*sp, *st->sessions, msgs);
     if (auto* e = std::get_if<reply>(&tail)) co_return co_await respond(cx, std::move(*e));
+    if (auto refused = refuse_roles(cx.who, *sp, std::get<std::vector<engine::chat_message>>(tail)))
+        co_return co_await respond(cx, std::move(*refused));
     auto plan = st->sessions->begin_turn(sp, std::get<std::vector<engine::chat_message>>(tail));
     if (!plan) co_return co_await respond(cx, status_reply(plan.error()));
     co_return co_await complete(cx, sp, std::move(plan.value()), std::move(g), std::move(ct));
@@ -170,12 +173,15 @@ awaitable<bool> handle_chat_completions(request_ctx& cx) {
         std::vector<engine::chat_message> with_tools = msgs;
         add_tools_prompt(with_tools, ct.value()->system_text);
         turn_plan plan = plan_for_messages(mdl, with_tools);
+        scope_stateless(*st, cx.who, plan);
         // A forced call is valid by its grammar alone: when the tool section leaves no room (small contexts),
         // it is left out.
         if (!ct.value()->forced_call || plan.prompt.size() + 128 < static_cast<size_t>(st->runner->n_ctx()))
             co_return co_await complete(cx, nullptr, std::move(plan), g, ct.value());
     }
-    co_return co_await complete(cx, nullptr, plan_for_messages(mdl, msgs), g, ct.value());
+    turn_plan plan = plan_for_messages(mdl, msgs);
+    scope_stateless(*st, cx.who, plan);
+    co_return co_await complete(cx, nullptr, std::move(plan), g, ct.value());
 }
 
 namespace {

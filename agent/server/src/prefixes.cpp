@@ -1,7 +1,10 @@
 // Shared prefixes (sessions.h): GET /v1/prefixes, GET /v1/prefixes/{id}, PUT /v1/prefixes/{id} {"text"}:
-// texts (e.g. a game's rules) that characters name in character.shared_prefix. Admin or create keys
-// only: the text becomes part of characters' system prompts.
+// texts (e.g. a game's rules) that characters name in character.shared_prefix. Reading needs the "prefixes"
+// grant (read or write), writing "prefixes": "write" (admin keys both; create does not imply either): the
+// text is often a game's solution, and becomes part of characters' system prompts. A replacement is a new
+// version: sessions created earlier keep the text they were created with (their first event holds it).
 #include "agent/core/util.h"
+#include "agent/server/src/authz.h"
 #include "agent/server/src/request_parse.h"
 #include "agent/server/src/sessions.h"
 
@@ -9,9 +12,14 @@ namespace mnemos::agent::server_detail {
 
 namespace {
 
-std::optional<reply> refuse_unless_creator(const request_ctx& cx) {
-    if (cx.who.may_create()) return std::nullopt;
-    return error_reply(http_refusal::forbidden, "shared prefixes need an admin or create key");
+std::optional<reply> refuse_unless_reader(const request_ctx& cx) {
+    if (may_read_prefixes(cx.who)) return std::nullopt;
+    return error_reply(http_refusal::forbidden, "reading shared prefixes needs the \"prefixes\" grant (read or write)");
+}
+
+std::optional<reply> refuse_unless_writer(const request_ctx& cx) {
+    if (may_write_prefixes(cx.who)) return std::nullopt;
+    return error_reply(http_refusal::forbidden, "writing shared prefixes needs \"prefixes\": \"write\"");
 }
 
 // The "text" of a PUT body: a non-empty UTF-8 string.
@@ -28,7 +36,7 @@ status check_prefix_text(const json& b) {
 }  // namespace
 
 reply handle_list_prefixes(request_ctx& cx) {
-    if (auto refused = refuse_unless_creator(cx)) return std::move(*refused);
+    if (auto refused = refuse_unless_reader(cx)) return std::move(*refused);
     json data = json::array();
     for (const auto& [pid, text] : cx.st->sessions->shared_prefixes())
         data.push_back({{"id", pid}, {"object", "prefix"}, {"bytes", text.size()}});
@@ -36,7 +44,7 @@ reply handle_list_prefixes(request_ctx& cx) {
 }
 
 reply handle_get_prefix(request_ctx& cx) {
-    if (auto refused = refuse_unless_creator(cx)) return std::move(*refused);
+    if (auto refused = refuse_unless_reader(cx)) return std::move(*refused);
     const std::string& id = cx.params.get("id");
     auto text = cx.st->sessions->shared_prefix(id);
     if (!text) return error_reply(errc::not_found, "no prefix '" + id + "'");
@@ -44,7 +52,7 @@ reply handle_get_prefix(request_ctx& cx) {
 }
 
 reply handle_put_prefix(request_ctx& cx) {
-    if (auto refused = refuse_unless_creator(cx)) return std::move(*refused);
+    if (auto refused = refuse_unless_writer(cx)) return std::move(*refused);
     auto& st = *cx.st;
     const std::string& id = cx.params.get("id");
     auto parsed = parse_body(cx.req);

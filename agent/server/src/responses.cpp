@@ -3,6 +3,7 @@
 
 #include <optional>
 
+#include "agent/server/src/authz.h"
 #include "agent/server/src/response_store.h"
 #include "agent/server/src/responses_input.h"
 #include "agent/server/src/responses_stream.h"
@@ -34,6 +35,8 @@ result<json> stored_item(request_ctx& cx, const std::string& item_id) {
     if (!rid) return make_error(errc::not_found, "no stored item '" + item_id + "'");
     auto f = find_visible(cx, *rid);
     if (!f) return f.error();
+    // A stored item may be another caller's input (a developer message, say): read access only.
+    if (!can_read(cx.who, *f->s)) return make_error(errc::not_found, "no stored item '" + item_id + "'");
     return find_item(f->r, item_id);
 }
 
@@ -119,6 +122,7 @@ awaitable<bool> unstored_response(request_ctx& cx, read_request q, response_job 
                : first_messages(q.rr, std::move(q.input));
     job.head.id = new_response_id("");
     job.plan = plan_for_messages(cx.st->runner->mdl(), msgs);
+    scope_stateless(*cx.st, cx.who, job.plan);
     co_return co_await run_job(cx, std::move(job));
 }
 
@@ -145,6 +149,17 @@ awaitable<bool> stored_response_turn(request_ctx& cx, read_request q, response_j
             co_return co_await respond(cx, error_reply(http_refusal::forbidden,
                                                        "this key may not create sessions, which stored responses "
                                                        "are; send 'store': false"));
+        // A branch copies the previous session's history (its system message too) into a session the caller
+        // owns: that needs read access to it.
+        if (q.prev && !can_read(cx.who, *q.prev->s)) {
+            // Built outside the co_await: GCC 12 mishandles reference-bound temporaries within a co_await.
+            reply refused = error_reply(http_refusal::forbidden,
+                                        "previous_response_id '" + q.rr.previous_id +
+                                            "' is not its session's latest turn; branching from it copies the "
+                                            "session's history, which needs read access to it",
+                                        error_detail{"previous_response_id"});
+            co_return co_await respond(cx, std::move(refused));
+        }
         msgs = q.prev ? branch(*q.prev, std::move(msgs)) : first_messages(q.rr, std::move(q.input));
         auto created = st->sessions->create(new_chain_session_id(), character{}, cx.who.name());
         if (!created) co_return co_await respond(cx, status_reply(created.error()));
@@ -169,6 +184,10 @@ awaitable<bool> handle_create_response(request_ctx& cx) {
     auto read = read_response_request(cx);
     if (auto* e = std::get_if<reply>(&read)) co_return co_await respond(cx, std::move(*e));
     read_request q = std::move(std::get<read_request>(read));
+    if (q.prev) {  // what it adds to a history the caller may not own: only user messages and tool results
+        const message_list added = continuation(q.prev->r.system, response_system_text(q.rr), q.input);
+        if (auto refused = refuse_roles(cx.who, *q.prev->s, added)) co_return co_await respond(cx, std::move(*refused));
+    }
     response_job job = job_for(*cx.st, q);
     const bool store = q.rr.store;
     if (!store) co_return co_await unstored_response(cx, std::move(q), std::move(job));
@@ -179,7 +198,10 @@ reply handle_get_response(request_ctx& cx) {
     const std::string& id = cx.params.get("id");
     auto f = find_visible(cx, id);
     if (!f) return status_reply(f.error());
-    return json_reply(f->r.response);
+    json r = f->r.response;
+    // Its instructions are its session's system message: read access only.
+    if (!can_read(cx.who, *f->s) && r.contains("instructions")) r["instructions"] = nullptr;
+    return json_reply(r);
 }
 
 }  // namespace mnemos::agent::server_detail

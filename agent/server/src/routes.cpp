@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "agent/server/src/authz.h"
 #include "agent/server/src/completions.h"
 #include "agent/server/src/cors.h"
 #include "agent/server/src/openai.h"
@@ -17,7 +18,11 @@ reply handle_healthz(request_ctx&) { return json_reply({{"status", "ok"}}); }
 
 reply handle_spectator(request_ctx&) { return {200, spectator_page(), "text/html; charset=utf-8"}; }
 
-reply handle_metrics(request_ctx& cx) { return {200, metrics_text(*cx.st), "text/plain; version=0.0.4"}; }
+reply handle_metrics(request_ctx& cx) {
+    if (!may_see_metrics(cx.who))
+        return error_reply(http_refusal::forbidden, "/metrics needs an admin key or the \"metrics\" grant");
+    return {200, metrics_text(*cx.st), "text/plain; version=0.0.4"};
+}
 
 reply handle_embeddings(request_ctx&) {
     return error_reply(http_refusal::not_implemented,

@@ -56,6 +56,7 @@ result<std::unique_ptr<server>> server::start(const server_options& options, eng
     if (options.auth.keys.empty() && !addr.is_loopback())
         return make_error(errc::invalid_argument,
                           "open access (no API keys configured) is only allowed on a loopback host; pass --config");
+    if (auto st = check_auth_keys(options.auth.keys); !st.ok()) return st;
     for (const auto& origin : options.cors_origins)
         if (auto st = check_cors_origin(origin); !st.ok()) return st;
     auto p = std::make_unique<impl>(std::max(1, options.n_io_threads));
@@ -63,6 +64,10 @@ result<std::unique_ptr<server>> server::start(const server_options& options, eng
     p->st->opt = options;
     p->st->runner = &runner;
     p->st->sessions = &sessions;
+    // With keys there are principals to keep apart: each session's KV blocks are its own (README "Threat model").
+    // Not for mnemos play --serve (on_player): the game runs its sessions' turns itself, unsalted, and players
+    // speak to it through player frames; their stateless requests are still salted by key.
+    if (!options.auth.keys.empty() && !options.on_player) sessions.set_cache_isolation(true);
     p->st->model_id = runner.model_name();
     p->st->hub->sessions = &sessions;
     p->st->turns =

@@ -2,6 +2,7 @@
 #include "agent/server/src/session_history.h"
 
 #include "agent/server/history_match.h"
+#include "agent/server/src/authz.h"
 
 namespace mnemos::agent::server_detail {
 
@@ -37,6 +38,10 @@ std::variant<session_ptr, reply> find_or_create_session(request_ctx& cx, const s
         if (!c) return error_reply(c.error().code(), "'character': " + c.error().message(), {"character", nullptr});
         chr = std::move(c.value());
     }
+    if (!chr.shared_prefix.empty() && !may_read_prefixes(cx.who))
+        return error_reply(http_refusal::forbidden,
+                           "character.shared_prefix needs a key with the \"prefixes\" grant (read or write)",
+                           {"character", nullptr});
     auto made = sessions.create(sid, std::move(chr), cx.who.name());
     if (made) return made.value();
     // Created meanwhile by a concurrent first request: use that one.

@@ -2,6 +2,7 @@
 #include "agent/server/src/sessions.h"
 
 #include "agent/server/src/agent.h"
+#include "agent/server/src/authz.h"
 #include "agent/server/src/openai.h"
 #include "agent/server/src/request_parse.h"
 #include "agent/server/src/session_turn.h"
@@ -12,6 +13,7 @@ namespace mnemos::agent::server_detail {
 
 namespace {
 
+// include_private: the character's private fields and the agent settings (callers with read access).
 json session_json(const session& s, bool include_private) {
     const session_stats now = s.stats();
     return {{"id", s.id},
@@ -21,7 +23,7 @@ json session_json(const session& s, bool include_private) {
             {"n_messages", now.n_messages},
             {"n_tokens", now.n_tokens},
             {"n_turns", now.n_turns},
-            {"agent", s.agent_json.empty() ? json() : json::parse(s.agent_json, nullptr, false)},
+            {"agent", s.agent_json.empty() || !include_private ? json() : json::parse(s.agent_json, nullptr, false)},
             {"busy", now.busy}};
 }
 
@@ -115,6 +117,10 @@ reply handle_create_session(request_ctx& cx) {
     }
     auto n = parse_new_session(b, *cx.st->sessions);
     if (!n) return status_reply(n.error());
+    if (!n->chr.shared_prefix.empty() && !may_read_prefixes(cx.who))
+        return error_reply(http_refusal::forbidden,
+                           "character.shared_prefix needs a key with the \"prefixes\" grant (read or write)",
+                           {"character", nullptr});
     auto s = cx.st->sessions->create(n->id, std::move(n->chr), cx.who.name(), std::move(n->system_extra),
                                      std::move(n->agent_text));
     if (!s) return status_reply(s.error());
@@ -163,6 +169,14 @@ awaitable<bool> handle_session_message(request_ctx& cx) {
     auto& [b, g, msgs] = std::get<turn_request>(parsed);
     if (g.n > 1)
         co_return co_await respond(cx, error_reply(errc::invalid_argument, "'n' must be 1: a session has one history"));
+    if (auto refused = refuse_roles(cx.who, *s, msgs)) co_return co_await respond(cx, std::move(*refused));
+    if (b.contains("tool_choice") && !owns(cx.who, *s)) {
+        // Built outside the co_await: GCC 12 mishandles reference-bound temporaries within a co_await expression.
+        reply refused = error_reply(http_refusal::forbidden,
+                                    "'tool_choice' on session '" + s->id + "' needs a key that owns or administers it",
+                                    error_detail{"tool_choice"});
+        co_return co_await respond(cx, std::move(refused));
+    }
     // The session's earlier turns first (held until this turn's reply is written).
     turn_ticket ticket = co_await acquire_turn(cx.st, s.get(), &cx.stream.socket(), nullptr);
     if (!ticket.slot) {

@@ -1,7 +1,10 @@
 // GET /v1/ws (ws.h): frames in, turns and the event feed out.
 #include "agent/server/src/ws.h"
 
+#include <set>
+
 #include "agent/core/util.h"
+#include "agent/server/src/authz.h"
 #include "agent/server/src/engine_bridge.h"
 #include "agent/server/src/openai.h"
 #include "agent/server/src/request_parse.h"
@@ -153,7 +156,19 @@ awaitable<void> ws_subscribe(std::shared_ptr<ws_conn> c, json b, state_ptr st, b
     co_await ws_send(c, std::move(frame));
 }
 
-// A {"type": "message", "session_id", "content", sampling...} frame: checks it, then starts its turn.
+// The "role" of a message frame (default "user"; "developer" is "system"). Errors: invalid_argument.
+status read_frame_role(const json& b, std::string& role) {
+    auto r = b.find("role");
+    if (r == b.end() || r->is_null()) return {};
+    static const std::set<std::string> roles = {"user", "tool", "assistant", "system", "developer"};
+    if (!r->is_string() || !roles.contains(r->get<std::string>()))
+        return make_error(errc::invalid_argument,
+                          "'role' must be \"user\", \"tool\", \"assistant\", \"system\" or \"developer\"");
+    role = *r == "developer" ? std::string("system") : r->get<std::string>();
+    return {};
+}
+
+// A {"type": "message", "session_id", "content", "role"?, sampling...} frame: checks it, then starts its turn.
 awaitable<void> ws_message(std::shared_ptr<ws_conn> c, json b, state_ptr st) {
     // Each turn counts against the key's rate limit, like an HTTP request.
     if (auto hit = over_rate_limit(*st, c->who, c->ws.next_layer())) {
@@ -169,6 +184,7 @@ awaitable<void> ws_message(std::shared_ptr<ws_conn> c, json b, state_ptr st) {
     gen_params g;
     engine::chat_message m{"user", {}};
     status ps = parse_gen_params(b, g);
+    if (ps.ok()) ps = read_frame_role(b, m.role);
     if (ps.ok()) {
         auto ct = b.find("content");
         if (ct == b.end() || !ct->is_string())
@@ -185,11 +201,15 @@ awaitable<void> ws_message(std::shared_ptr<ws_conn> c, json b, state_ptr st) {
         co_await ws_error(c, "no session '" + sid + "'");
         co_return;
     }
+    std::vector<engine::chat_message> msgs{std::move(m)};
+    if (auto why = role_refusal(c->who, *s.value(), msgs)) {
+        co_await ws_error(c, *why);
+        co_return;
+    }
     if (!s.value()->agent_json.empty()) {
         co_await ws_error(c, "agent sessions do not stream; use POST /v1/sessions/{id}/messages");
         co_return;
     }
-    std::vector<engine::chat_message> msgs{std::move(m)};
     // The turn waits for its session and streams on its own coroutine (same strand) so the socket keeps
     // reading; coroutines spawned in frame order reach the session's queue in that order.
     auto ex = co_await net::this_coro::executor;

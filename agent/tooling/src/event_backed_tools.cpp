@@ -15,10 +15,14 @@ std::chrono::system_clock::time_point from_unix(int64_t ts) {
     return std::chrono::system_clock::time_point(std::chrono::seconds(ts));
 }
 
-// A message's or a note's text as recall sees it; nullopt for any other event.
+// A message's or a note's text as recall sees it; nullopt for any other event. System messages are never
+// searched: they hold the character's private knowledge and secrets (and are in the model's context anyway),
+// and recall's results reach whoever talks to the session (README "Threat model").
 std::optional<tools::history_event> history_entry(const event& ev) {
-    if (const auto* m = std::get_if<message_event>(&ev))
+    if (const auto* m = std::get_if<message_event>(&ev)) {
+        if (m->role == "system") return std::nullopt;
         return tools::history_event{0, from_unix(m->ts), m->role, m->content};
+    }
     if (const auto* n = std::get_if<note_event>(&ev)) return tools::history_event{0, from_unix(n->ts), "note", n->text};
     return std::nullopt;
 }
