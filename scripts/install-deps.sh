@@ -2,7 +2,7 @@
 # Installs the build and test dependencies from Debian's packages (needs root).
 # Skips apt entirely when everything is already installed.
 set -euo pipefail
-pkgs=(cmake ninja-build g++ pkg-config catch2 nlohmann-json3-dev libboost1.81-dev librocksdb-dev clang-format)
+pkgs=(cmake ninja-build g++ pkg-config catch2 nlohmann-json3-dev libboost1.81-dev librocksdb-dev clang-format libnats-dev nats-server)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
