@@ -76,7 +76,7 @@ class cluster_node {
     // Connects and creates (or opens) the stream and the buckets. Errors:
     // invalid_argument (no URL, bad options), unavailable (no JetStream).
     static result<std::unique_ptr<cluster_node>> open(const cluster_options& options);
-    // Drains (releases every lease) if drain() was not called.
+    // Releases every lease if drain() was not called (without flushing uploads: the runtime may be gone).
     ~cluster_node();
 
     // The session store and the block store for runtime_options (each once; the node keeps a pointer: it

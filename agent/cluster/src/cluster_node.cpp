@@ -82,7 +82,18 @@ result<std::unique_ptr<cluster_node>> cluster_node::open(const cluster_options& 
     return n;
 }
 
-cluster_node::~cluster_node() { drain(); }
+cluster_node::~cluster_node() {
+    {
+        std::lock_guard lk(mu_);
+        if (stop_) return;  // drained
+        stop_ = true;
+    }
+    cv_.notify_all();
+    if (renewer_.joinable()) renewer_.join();
+    // The runtime (block store, session manager) may be gone already: release the leases only.
+    for (auto& [id, h] : held_) (void)leases_->release(h->lease);
+    if (leases_) (void)nodes_bucket_->erase(cluster::encode_token(options_.node_id));
+}
 
 std::unique_ptr<session_store_i> cluster_node::make_session_store() {
     auto s = std::make_unique<cluster_session_store>(*events_, *sessions_bucket_, *prefixes_bucket_);
@@ -210,7 +221,7 @@ void cluster_node::drain() {
     }
     if (blocks_) blocks_->flush_uploads();
     for (auto& [id, h] : held) (void)leases_->release(h->lease);
-    if (nodes_bucket_) (void)nodes_bucket_->erase(cluster::encode_token(options_.node_id));
+    if (leases_) (void)nodes_bucket_->erase(cluster::encode_token(options_.node_id));
 }
 
 std::string cluster_node::status_json() {
