@@ -34,6 +34,9 @@ struct client_options {
     // leader answers (a killed server, an election) before errc::unavailable.
     // Default: 15000 ms
     int64_t retry_ms = 15000;
+    // How long connect() waits for JetStream to answer (a cluster that is starting elects its meta leader).
+    // Default: 60000 ms
+    int64_t connect_wait_ms = 60000;
 };
 
 // Splits "nats://h1:4222,nats://h2:4222" into URLs. Errors: invalid_argument

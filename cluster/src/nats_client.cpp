@@ -1,5 +1,6 @@
 #include "cluster/nats_client.h"
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
@@ -103,8 +104,10 @@ result<std::unique_ptr<client>> client::connect(const client_options& options) {
     if (s != NATS_OK) return make_error(errc::unavailable, detail::describe("JetStream context", s));
     jsAccountInfo* ai = nullptr;
     jsErrCode jerr{};
+    c->options.retry_ms = std::max(options.retry_ms, options.connect_wait_ms);
     s = detail::with_retry(
         *c, [&](jsErrCode& e) { return js_GetAccountInfo(&ai, c->js, nullptr, &e); }, jerr);
+    c->options.retry_ms = options.retry_ms;
     if (s != NATS_OK)
         return make_error(errc::unavailable, detail::describe("JetStream is not available on the cluster", s, jerr));
     jsAccountInfo_Destroy(ai);

@@ -7,7 +7,8 @@ Checks: a session created on one node is served by whichever node leases it; req
 get 307 to the owner; GET /v1/cluster; SIGKILL of the owner mid-conversation: after the lease TTL the
 session continues on another node with every acknowledged event present exactly once and in order, and
 that node reads KV blocks from the shared tier; SIGKILL of one nats-server: turns continue; SIGTERM of
-an owner hands its sessions over at once (leases released). Exits 0 when every check passed, 77 when
+an owner hands its sessions over at once (leases released); everything restarted (every nats-server, a new
+node with an empty store): the session is intact. Exits 0 when every check passed, 77 when
 nats-server is not installed (skipped), 1 otherwise.
 """
 import http.client
@@ -101,6 +102,17 @@ class Node:
     def kill(self, sig=signal.SIGKILL):
         self.proc.send_signal(sig)
         self.proc.wait(timeout=DEADLINE_S)
+
+
+def wait_for_port(port):
+    deadline = time.time() + DEADLINE_S
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    fail(f"nothing listens on port {port}")
 
 
 def request(url, method, path, body=None):
@@ -294,6 +306,22 @@ def main():
             fail(f"after the owner's SIGTERM (drain), {other.name} did not serve at once: {status} {headers} {reply}")
         sent.append(("The end", reply_text(reply)))
         check_events(other, "tale", sent)
+
+        # Restart everything: every nats-server and a fresh node with an empty local store.
+        for n in nodes:
+            if n.alive():
+                n.kill(signal.SIGTERM)
+        nats.stop()
+        for i in range(len(nats.procs)):
+            nats.start(i)
+        for client, _ in nats.ports:
+            wait_for_port(client)
+        fresh = Node(binary, model, root, "node3", nats.urls())
+        nodes.append(fresh)
+        check_events(fresh, "tale", sent)
+        reply, served = turn([fresh], "tale", "Once more", fresh)
+        sent.append(("Once more", reply_text(reply)))
+        check_events(fresh, "tale", sent)
         print(f"PASS: {len(sent)} turns, every acknowledged event present once and in order", flush=True)
         return 0
     except SystemExit:
