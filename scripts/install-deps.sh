@@ -3,7 +3,8 @@
 # Skips apt entirely when everything is already installed.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config catch2 nlohmann-json3-dev libboost1.81-dev librocksdb-dev clang-format
-      clang)  # clang: the libFuzzer targets (scripts/fuzz.sh)
+      clang                      # the libFuzzer targets (scripts/fuzz.sh)
+      libnats-dev nats-server)   # cluster mode (cluster/) and its tests
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

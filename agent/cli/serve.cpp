@@ -7,6 +7,7 @@
 
 #include "agent/cli/commands.h"
 #include "agent/cli/engine_flags.h"
+#include "agent/cli/serve_cluster.h"
 #include "agent/config/serve_config.h"
 #include "agent/core/runtime.h"
 #include "agent/server/server.h"
@@ -60,6 +61,9 @@ void serve_usage(FILE* out) {
         "  --cors-origin ORIGIN\n"
         "                      let browser pages from ORIGIN (http(s)://host[:port], or * for any)\n"
         "                      call the server (CORS); repeatable (default: none, CORS off)\n"
+        "  --cluster URLS      cluster mode: nats://h1:4222,nats://h2:4222,... (JetStream; needs --store;\n"
+        "                      README \"Cluster mode\"); --node-id ID, --advertise URL (redirect target),\n"
+        "                      --lease-ttl-ms N (default 10000), --cluster-replicas N (default 3)\n"
         "  --requests-per-minute N\n"
         "                      rate limit per key (per client address without --config) when the\n"
         "                      config gives none (default 0 = unlimited)\n"
@@ -98,6 +102,11 @@ int cmd_serve(int argc, char** argv) {
     agent::runtime_options ro;
     ro.engine = eo;
     ro.store_dir = store_dir;
+    auto cluster = open_serve_cluster(*parsed, ro, so);
+    if (!cluster) {
+        std::fprintf(stderr, "mnemos serve: %s\n", cluster.error().to_string().c_str());
+        return 1;
+    }
     auto rt = agent::runtime::open(m, ro);
     if (!rt) {
         std::fprintf(stderr, "mnemos serve: %s\n", rt.error().to_string().c_str());
@@ -112,10 +121,17 @@ int cmd_serve(int argc, char** argv) {
                  static_cast<unsigned>(srv.value()->port()),
                  store_dir.empty() ? "sessions in memory" : store_dir.c_str(),
                  so.auth.keys.empty() ? "open access" : "API keys required");
+    if (*cluster) {
+        const std::string url = "http://" + so.host + ":" + std::to_string(srv.value()->port());
+        attach_serve_cluster(**cluster, rt.value()->sessions(), url);
+        std::fprintf(stderr, "mnemos serve: cluster node %s on %s\n", parsed->node_id.c_str(), parsed->cluster.c_str());
+    }
     std::fflush(stderr);
     srv.value()->wait();
-    srv.value().reset();  // the server stops before the runtime it serves
-    rt.value().reset();   // runtime teardown: sessions, engine thread, store (flushed)
+    srv.value().reset();                           // the server stops before the runtime it serves
+    if (*cluster) drain_serve_cluster(**cluster);  // hand the sessions over: leases released after the flush
+    rt.value().reset();                            // runtime teardown: sessions, engine thread, store (flushed)
+    cluster->reset();  // the node outlives the runtime's session store, which uses its stream
     std::fprintf(stderr, "mnemos serve: stopped\n");
     return 0;
 }

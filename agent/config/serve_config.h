@@ -13,7 +13,9 @@
 //       "io_threads": N, "max_body_bytes": N, "default_max_tokens": N,
 //       "requests_per_minute": N, "log": true|false, "log_format": "text"|"json",
 //       "cors_origins": ["*" | "http(s)://host[:port]", ...]    (--cors-origin, repeatable; flags replace
-//     }                                                        the file's list)
+//                                                              the file's list)
+//       "cluster": "nats://...,...", "node_id", "advertise", "lease_ttl_ms", "cluster_replicas"  (cluster mode)
+//     }
 //   }
 // Paths in "server" are used as given (relative ones from the working directory,
 // as on the command line). An unknown field or a wrong type is an error naming
@@ -50,6 +52,15 @@ struct serve_settings {
     // KV pool bytes ("kv_mb" / --kv-mb; 0 = the engine's default).
     // Default: 0
     size_t kv_bytes = 0;
+    // Cluster mode (README "Cluster mode"): "server": {"cluster": "nats://h1:4222,nats://h2:4222", "node_id",
+    // "advertise": "http://host:port", "lease_ttl_ms", "cluster_replicas"}, flags --cluster, --node-id,
+    // --advertise, --lease-ttl-ms, --cluster-replicas. cluster "" = single node.
+    // Default: "", "" (host name and pid), "" (the bound address), 10000, 3
+    std::string cluster;
+    std::string node_id;
+    std::string advertise;
+    int64_t lease_ttl_ms = 10000;
+    int32_t cluster_replicas = 3;
     // Everything the server takes; auth comes from the config file.
     server_options server;
     // -h / --help was given (nothing else is checked then).

@@ -6,6 +6,7 @@
 //
 // The parts, one header each: engine_runner.h (the engine thread), character.h, session_store.h,
 // session.h, context_window.h (turn plans, fit_to_window), session_manager.h, util.h.
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,6 +17,7 @@
 #include "agent/core/session_manager.h"
 #include "agent/core/session_store.h"
 #include "agent/core/util.h"
+#include "engine/block_store.h"
 #include "engine/engine.h"
 #include "engine/status.h"
 
@@ -28,6 +30,11 @@ namespace mnemos::agent {
 struct runtime_options {
     engine::engine_options engine;  // threads, context, attention, KV pool
     std::string store_dir;          // RocksDB directory; empty: sessions in memory, lost on exit
+    // Cluster mode (agent/cluster/cluster_node.h), both need store_dir: the session store to use instead of
+    // the local store's, and the block store the engine's KV cache uses in front of the local one (given
+    // the opened local store). Default: none (single node).
+    std::function<std::unique_ptr<session_store_i>()> make_session_store;
+    std::function<std::unique_ptr<engine::block_store_i>(memory::store&)> make_block_store;
 };
 
 class runtime {
@@ -55,6 +62,7 @@ class runtime {
     std::shared_ptr<const engine::model> model_;
     std::unique_ptr<memory::store> db_;
     std::unique_ptr<engine_runner> runner_;
+    std::unique_ptr<engine::block_store_i> blocks_;  // make_block_store's (cluster mode); after runner_, before db_
     std::unique_ptr<session_store_i> session_store_;
     std::unique_ptr<session_manager> sessions_;
 };

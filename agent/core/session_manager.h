@@ -41,6 +41,9 @@ class session_manager {
     result<session_ptr> find(const std::string& id);
     // not_found when absent.
     status remove(const std::string& id);
+    // Drops the session's resident copy (not its stored data): the next find() reloads it from the store.
+    // Cluster mode calls it when the session's owner changed. A turn running on it keeps its copy.
+    void forget(const std::string& id);
     result<std::vector<std::string>> events(const std::string& id);
 
     // Sets s.busy, appends the new messages durably (one event each), renders

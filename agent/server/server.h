@@ -179,6 +179,15 @@ struct server_options {
     // (check_cors_origin). Their requests get Access-Control-Allow-Origin, their preflights 204.
     // Default: none (CORS off: no Access-Control headers, OPTIONS is not answered)
     std::vector<std::string> cors_origins;
+    // Cluster mode (agent/cluster/cluster_node.h, README "Cluster mode"): asked before a request for
+    // /v1/sessions/{id}[/...] is served, on an io thread. "" serves it here (this node owns the session now);
+    // a URL is the owning node's advertised base URL: the request gets 307 Temporary Redirect to that URL
+    // plus the request's path and query (clients re-send the same method and body). An error gets 503.
+    // Default: none (single node: every session is served here)
+    std::function<result<std::string>(const std::string& session_id)> session_owner;
+    // Cluster mode: the JSON body of GET /v1/cluster (the nodes, their load, the sessions this node owns).
+    // Default: none (GET /v1/cluster answers 404: not in cluster mode)
+    std::function<std::string()> cluster_status;
 };
 
 // Whether origin may be a CORS origin: "*" or "http(s)://host[:port]" without a path.

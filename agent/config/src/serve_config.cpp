@@ -43,7 +43,26 @@ const setting k_settings[] = {
     {"select_pages", "--select-pages", setting::integer, 0, 1 << 24},
     {"kv_mb", "--kv-mb", setting::integer, 0, 1 << 22},
     {"cors_origins", "--cors-origin", setting::text_list},
+    {"cluster", "--cluster", setting::text},
+    {"node_id", "--node-id", setting::text},
+    {"advertise", "--advertise", setting::text},
+    {"lease_ttl_ms", "--lease-ttl-ms", setting::integer, 500, 3600000},
+    {"cluster_replicas", "--cluster-replicas", setting::integer, 1, 5},
 };
+
+// The cluster mode settings (README "Cluster mode").
+void assign_cluster(serve_settings& s, std::string_view f, const std::string& str, int64_t n) {
+    if (f == "cluster")
+        s.cluster = str;
+    else if (f == "node_id")
+        s.node_id = str;
+    else if (f == "advertise")
+        s.advertise = str;
+    else if (f == "lease_ttl_ms")
+        s.lease_ttl_ms = n;
+    else if (f == "cluster_replicas")
+        s.cluster_replicas = static_cast<int32_t>(n);
+}
 
 // Stores a checked value of setting `k` in s. Errors: a text value outside the setting's words.
 status assign(serve_settings& s, const setting& k, const std::string& str, int64_t n, bool b) {
@@ -94,6 +113,8 @@ status assign(serve_settings& s, const setting& k, const std::string& str, int64
         s.attention.n_pages = static_cast<int32_t>(n);
     else if (f == "kv_mb")
         s.kv_bytes = static_cast<size_t>(n) << 20;
+    else
+        assign_cluster(s, f, str, n);
     return {};
 }
 

@@ -19,10 +19,17 @@ result<std::unique_ptr<runtime>> runtime::open(std::shared_ptr<const engine::mod
     auto runner = engine_runner::start(rt->model_, rt->options_.engine);
     if (!runner) return runner.error();
     rt->runner_ = std::move(runner.value());
+    if ((rt->options_.make_session_store || rt->options_.make_block_store) && !rt->db_)
+        return make_error(errc::invalid_argument, "cluster mode needs a local store directory (--store)");
     if (rt->db_) {
         memory::store* raw = rt->db_.get();
-        rt->runner_->run_on_engine_thread([raw](engine::engine& e) { e.kv().set_store(&raw->blocks()); });
-        rt->session_store_ = make_durable_session_store(*rt->db_, rt->model_->fingerprint(), rt->runner_->page_size());
+        if (rt->options_.make_block_store) rt->blocks_ = rt->options_.make_block_store(*raw);
+        engine::block_store_i* blocks = rt->blocks_ ? rt->blocks_.get() : &raw->blocks();
+        rt->runner_->run_on_engine_thread([blocks](engine::engine& e) { e.kv().set_store(blocks); });
+        rt->session_store_ =
+            rt->options_.make_session_store
+                ? rt->options_.make_session_store()
+                : make_durable_session_store(*rt->db_, rt->model_->fingerprint(), rt->runner_->page_size());
     } else {
         rt->session_store_ = make_memory_session_store();
     }
@@ -34,6 +41,7 @@ runtime::~runtime() {
     sessions_.reset();
     runner_.reset();  // the engine thread stops: no KV write-behind or callback after this
     session_store_.reset();
+    blocks_.reset();  // a cluster block store uploads what it still holds (it reads the local store)
     if (db_) db_->flush();
     db_.reset();
 }

@@ -204,6 +204,11 @@ status session_manager::remove(const std::string& id) {
     return st;
 }
 
+void session_manager::forget(const std::string& id) {
+    std::lock_guard lk(mu_);
+    sessions_.erase(id);
+}
+
 result<std::vector<std::string>> session_manager::events(const std::string& id) {
     auto s = find(id);
     if (!s) return s.error();

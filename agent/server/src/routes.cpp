@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "agent/server/src/authz.h"
+#include "agent/server/src/cluster_routes.h"
 #include "agent/server/src/completions.h"
 #include "agent/server/src/cors.h"
 #include "agent/server/src/openai.h"
@@ -62,6 +63,7 @@ api_router make_routes() {
     r.add(verb::delete_, "/v1/sessions/{id}", {key, &handle_delete_session});
     r.add(verb::post, "/v1/sessions/{id}/messages", {key, &handle_session_message});
     r.add(verb::get, "/v1/sessions/{id}/events", {key, &handle_session_events});
+    r.add(verb::get, "/v1/cluster", {key, &handle_cluster});
     return r;
 }
 
@@ -124,6 +126,7 @@ awaitable<bool> dispatch(beast::tcp_stream& stream, request_t req, state_ptr st,
     if (!m.r && m.path_found)
         co_return co_await respond(cx, error_reply(http_refusal::method_not_allowed, "use " + m.allowed));
     if (!m.r) co_return co_await respond(cx, error_reply(errc::not_found, "no route for " + path));
+    if (auto moved = cluster_redirect(cx, target)) co_return co_await respond(cx, std::move(*moved));
     co_return co_await run(m.r->handler, cx);
 }
 
