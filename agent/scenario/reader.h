@@ -93,6 +93,8 @@ void read_clues(reader& rd, const json& root, scenario& sc);
 void read_phases(reader& rd, const json& root, scenario& sc);
 void read_probes(reader& rd, const json& root, scenario& sc);
 void read_budgets(reader& rd, const json& j, scenario_budgets& b);
+// "runner_text": known keys only, string values, only the placeholders each key fills.
+void read_runner_text(reader& rd, const json& j, scenario& sc);
 
 // Reads every field of the document; reports structural problems.
 void read_scenario(reader& rd, const json& root, scenario& sc);

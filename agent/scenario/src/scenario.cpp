@@ -16,6 +16,7 @@
 #include "agent/core/runtime.h"
 #include "agent/scenario/checks.h"
 #include "agent/scenario/reader.h"
+#include "agent/scenario/runner_text.h"
 #include "tools/json_limits.h"
 
 namespace mnemos::agent {
@@ -127,13 +128,23 @@ result<scenario> load_scenario(const std::string& path) {
 
 std::string shared_prefix_text(const scenario& sc) {
     std::string s = "# " + sc.title + "\n\n" + sc.public_script;
-    if (!sc.rules.empty()) s += "\n\n## Rules\n\n" + sc.rules;
+    if (!sc.rules.empty()) s += "\n\n" + runner_text(sc, runner_text_key::rules_heading) + "\n\n" + sc.rules;
     return s;
 }
 
 std::string character_system_text(const scenario& sc, const scenario_character& c) {
     // The runtime's layout, so a scenario character renders exactly like a server-side one.
-    return character_system_prompt(runtime_character(c), shared_prefix_text(sc));
+    return character_system_prompt(runtime_character(sc, c), shared_prefix_text(sc));
+}
+
+character runtime_character(const scenario& sc, const scenario_character& c) {
+    character rc = runtime_character(c);
+    rc.labels.you_are = runner_text(sc, runner_text_key::you_are, {{"name", "{name}"}});
+    rc.labels.secrets = runner_text(sc, runner_text_key::secrets_heading);
+    rc.labels.goals = runner_text(sc, runner_text_key::goals_heading);
+    rc.labels.public_knowledge = runner_text(sc, runner_text_key::public_heading);
+    rc.labels.private_knowledge = runner_text(sc, runner_text_key::private_heading);
+    return rc;
 }
 
 character runtime_character(const scenario_character& c) {
