@@ -235,8 +235,9 @@ struct play_report {
 result<play_report> play_scenario(const scenario& sc, std::shared_ptr<const engine::model> m,
                                   const play_options& options);
 
-// A typed player line: "@NAME: text" or "@id text" addresses NAME/id instead of the script's addressee;
-// anything else is the text as is (surrounding spaces trimmed).
+// A typed player line: "@NAME: text" or "@id text" addresses NAME/id instead of the script's addressee (full-width
+// "＠" and "：" and the ideographic space work as well: "＠厨师：你在哪？"); anything else is the text as is
+// (surrounding spaces trimmed).
 player_line parse_player_line(const std::string& typed);
 
 // The session id of the game log and of a character's session.

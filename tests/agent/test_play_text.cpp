@@ -5,6 +5,7 @@
 // text changed is refused naming the character, or applied as a new system message with accept_changes.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,10 @@ std::vector<std::pair<std::string, std::string>> session_messages(const std::str
         if (j.value("type", "") == "message") out.emplace_back(j.value("role", ""), j.value("content", ""));
     }
     return out;
+}
+
+std::optional<std::string> find_participant_of(const scenario& sc, const std::string& who) {
+    return play_steps::find_participant(sc, who);
 }
 
 bool any_contains(const std::vector<std::pair<std::string, std::string>>& msgs, const std::string& role,
@@ -126,6 +131,22 @@ TEST_CASE("play text: participants are found by id or by display name, width and
     CHECK(play_steps::cue(sc, "maid", "cook") == "（轮到你了，女仆。请对厨师说。）");
 }
 
+TEST_CASE("play text: a typed line addresses someone with ASCII or full-width marks", "[play][text]") {
+    auto line = parse_player_line("＠厨师：你中午在哪里？");
+    CHECK(line.to == "厨师");
+    CHECK(line.text == "你中午在哪里？");
+    line = parse_player_line("@厨师\u3000你在哪？");
+    CHECK(line.to == "厨师");
+    CHECK(line.text == "你在哪？");
+    line = parse_player_line("@Cook: where were you? at: noon");
+    CHECK(line.to == "Cook");
+    CHECK(line.text == "where were you? at: noon");
+    line = parse_player_line("just a line：with a colon");
+    CHECK(line.to.empty());
+    CHECK(line.text == "just a line：with a colon");
+    CHECK(find_participant_of(smoke_zh(), parse_player_line("＠ＣＯＯＫ：hi").to) == "cook");
+}
+
 TEST_CASE("play text: the warm-up reports each character and names a system text longer than the window",
           "[play][text]") {
     temp_dir dir("mnemos_play_warm_");
@@ -154,6 +175,7 @@ TEST_CASE("play text: the warm-up reports each character and names a system text
                 for (int i = 0; i < 80; ++i) c.private_script += " The dog sat by the kitchen window again.";
         play_options o = small_options();
         o.max_steps = 0;
+        o.attention.mode = engine::attention_mode::full;  // sequences bounded by n_ctx (sparse ones are not)
         std::vector<warmup_progress> seen;
         std::string progress;
         o.on_warmup = [&](const warmup_progress& w) { seen.push_back(w); };

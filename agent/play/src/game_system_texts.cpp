@@ -60,7 +60,7 @@ status game::check_system_texts(json& meta) {
                               " differs from the one the session holds; pass --accept-changes to give the new text "
                               "as a new system message, or start the game in another store");
     }
-    progress("[play] the scenario changed: " + named + " get the new system text as a new message");
+    progress("[play] the scenario changed: the new system text of " + named + " is appended as a new message");
     meta["system_sha256"] = now;
     return store_->put_session(game_id_, meta.dump());
 }
