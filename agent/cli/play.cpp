@@ -17,6 +17,8 @@
 #include "agent/cli/engine_flags.h"
 #include "agent/cli/interrupt.h"
 #include "agent/play/player_inbox.h"
+#include "agent/play/steps.h"
+#include "agent/scenario/runner_text.h"
 #include "agent/scenario/scenario.h"
 #include "agent/server/server.h"
 #include "engine/model.h"
@@ -79,8 +81,9 @@ void print_stopped(const agent::play_report& r, const agent::play_options& po) {
 
 // --play-as: the player named by id or name becomes interactive; false (and a message) when there is none.
 bool make_interactive(agent::scenario& sc, const std::string& who) {
+    const auto id = agent::play_steps::find_participant(sc, who);  // by id or name, width and case folded
     for (auto& pl : sc.players)
-        if (pl.id == who || pl.name == who) {
+        if (id && pl.id == *id) {
             pl.interactive = true;
             return true;
         }
@@ -117,6 +120,9 @@ int parse_play_flags(int argc, char** argv, play_cli& c) {
     p.text("--store", c.po.store_dir, "DIR",
            "RocksDB directory: the game, its sessions and KV persist (default: memory)");
     p.toggle("--resume", c.po.resume, "continue the game found in --store where it stopped");
+    p.toggle("--accept-changes", c.po.accept_changes,
+             "with --resume: a character whose system text the scenario now renders otherwise gets the new text as a "
+             "new system message (without it such a resume is refused, naming the characters)");
     p.integer("--seed", c.po.seed, 0, UINT64_MAX, "S", "sampling seed (default 0)");
     p.real("--temperature,--temp", c.po.temperature, 0, 100, "T", "(default 0 = greedy)");
     p.integer("--max-tokens", c.po.max_tokens, 1, 1 << 24, "N",
@@ -154,8 +160,25 @@ int parse_play_flags(int argc, char** argv, play_cli& c) {
     return -1;
 }
 
+// The warm-up on stderr: one line per character, redrawn as its system text is prefilled ("warm-up 2/6
+// Julian Blackwood [#####     ] 1200/2400 tokens"), each ended when its character is done.
+std::function<void(const agent::warmup_progress&)> warmup_progress_line() {
+    const bool tty = isatty(STDERR_FILENO);
+    return [tty](const agent::warmup_progress& w) {
+        const bool done = w.skipped || w.n_done >= w.n_tokens;
+        if (!tty && !done) return;  // a log gets one line per character
+        const int width = 30, fill = static_cast<int>(int64_t(width) * w.n_done / std::max(1, w.n_tokens));
+        std::fflush(stdout);
+        std::fprintf(stderr, "%swarm-up %d/%d %s [%.*s%*s] %d/%d tokens%s", tty ? "\r\033[K" : "", w.character_idx + 1,
+                     w.n_characters, w.name.c_str(), fill, "##############################", width - fill, "", w.n_done,
+                     w.n_tokens, w.skipped ? " (longer than the window: skipped)" : "");
+        if (done) std::fputc('\n', stderr);
+        std::fflush(stderr);
+    };
+}
+
 // Turns to stdout (unless quiet), progress to stderr, and interactive players' lines from the terminal.
-void use_terminal(agent::play_options& po, bool quiet) {
+void use_terminal(agent::play_options& po, bool quiet, const agent::scenario& sc) {
     if (!quiet)
         po.on_output = [](std::string_view text) {
             std::fwrite(text.data(), 1, text.size(), stdout);
@@ -165,10 +188,15 @@ void use_terminal(agent::play_options& po, bool quiet) {
         std::fflush(stdout);
         std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
     };
+    po.on_warmup = warmup_progress_line();
     if (isatty(STDIN_FILENO))
-        po.ask_player = [](const agent::player_prompt& q) {
-            if (!q.scripted.empty()) std::fprintf(stdout, "(script: \"%s\"; Enter says it)\n", q.scripted.c_str());
-            std::fprintf(stdout, "%s -> %s (\"@name: ...\" to address someone else)> ", q.player.c_str(), q.to.c_str());
+        po.ask_player = [&sc](const agent::player_prompt& q) {
+            using agent::runner_text_key;
+            std::string prompt;
+            if (!q.scripted.empty())
+                prompt = agent::runner_text(sc, runner_text_key::player_script, {{"line", q.scripted}});
+            prompt += agent::runner_text(sc, runner_text_key::player_prompt, {{"player", q.player}, {"to", q.to}});
+            std::fputs(prompt.c_str(), stdout);
             std::fflush(stdout);
             std::string line;
             if (!interrupt_guard::read_line(line)) return agent::player_line{};
@@ -244,7 +272,7 @@ int cmd_play(int argc, char** argv) {
     auto m = load_command_model("play", c.model_path, &rc);
     if (!m) return rc;
     agent::play_options& po = c.po;
-    use_terminal(po, c.quiet);
+    use_terminal(po, c.quiet, sc.value());
     std::vector<std::string> player_names;
     for (const auto& p : sc->players)
         if (p.interactive) player_names.push_back(p.name);

@@ -8,6 +8,17 @@
 
 namespace mnemos::agent {
 
+// The words of a character's system message around its own text (character_system_prompt): English by
+// default; a scenario in another language gives its own (agent/scenario/runner_text.h).
+struct system_text_labels {
+    std::string you_are = "You are {name}.";  // without a persona; "{name}" is replaced by the name
+    // Section headings, each on its own line above its section.
+    std::string secrets = "Secrets (never reveal):";
+    std::string goals = "Goals:";
+    std::string public_knowledge = "Public knowledge:";
+    std::string private_knowledge = "Private knowledge (do not reveal unless appropriate):";
+};
+
 // A role-play character or agent persona. Everything but name and
 // public_knowledge is private: shown only to keys allowed to read the session.
 struct character {
@@ -18,6 +29,8 @@ struct character {
     std::vector<std::string> secrets;  // never revealed; never logged
     std::vector<std::string> goals;
     std::string shared_prefix;  // id of a shared prefix (e.g. a game's rules) placed before the persona
+    // Not in the JSON form: a session keeps its rendered system message, so only its creation reads them.
+    system_text_labels labels;
     bool empty() const {
         return name.empty() && persona.empty() && public_knowledge.empty() && private_knowledge.empty() &&
                secrets.empty() && goals.empty();

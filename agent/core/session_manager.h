@@ -71,6 +71,12 @@ class session_manager {
     using token_observer = std::function<void(const std::string& id, std::string_view text)>;
     void set_token_observer(token_observer fn);
     void notify_token(const std::string& id, std::string_view text) const;
+    // Progress of work about session `id` that runs outside the server (e.g. `mnemos play`'s warm-up, an
+    // object such as {"kind": "warmup", ...}): not durable, only passed to the status observer (the server's
+    // WebSocket feed publishes it as {"type": "status", "session_id", "status"} frames). Any thread.
+    using status_observer = std::function<void(const std::string& id, const nlohmann::json& status)>;
+    void set_status_observer(status_observer fn);
+    void notify_status(const std::string& id, const nlohmann::json& status) const;
     // Appends the assistant reply (durably, unless empty and cancelled) and clears busy.
     status end_turn(const session_ptr& s, const std::string& reply, bool append_reply);
     // The same; fields of `extra` (an object, e.g. {"context": {...}}) are added to the reply's event.
@@ -110,9 +116,10 @@ class session_manager {
     mutable std::mutex mu_;                        // guards sessions_, prefixes_
     std::map<std::string, session_ptr> sessions_;  // resident sessions
     std::map<std::string, std::string> prefixes_;  // shared prefix id -> text
-    mutable std::mutex observer_mu_;               // guards observer_, token_observer_
+    mutable std::mutex observer_mu_;               // guards observer_, token_observer_, status_observer_
     std::shared_ptr<const event_observer> observer_;
     std::shared_ptr<const token_observer> token_observer_;
+    std::shared_ptr<const status_observer> status_observer_;
     void notify(const std::string& id, uint64_t seq, const std::string& event_json) const;
     std::atomic<int64_t> n_note_failures_{0};
 };

@@ -36,7 +36,8 @@ result<std::vector<step_event>> completed_steps(const std::vector<std::string>& 
 std::map<std::string, std::vector<engine::chat_message>> implied_messages(const scenario& sc,
                                                                           const std::vector<step_event>& done);
 
-// Whether a session's messages are its system message followed by exactly `want`.
+// Whether a session's messages are its system message followed by exactly `want` (later system messages, the
+// scenario changes --accept-changes applied, aside).
 bool session_matches(const std::vector<engine::chat_message>& messages, const std::vector<engine::chat_message>& want);
 
 }  // namespace mnemos::agent::game_log

@@ -66,6 +66,17 @@ struct player_line {
     std::string to;    // another addressee (id or name); "" keeps the script's
 };
 
+// Where the warm-up is (play_options::on_warmup): before the first step, every character's system text is
+// prefilled so that its KV is ready.
+struct warmup_progress {
+    int32_t character_idx = 0;  // 0-based, of n_characters
+    int32_t n_characters = 0;
+    std::string name;      // the character's display name
+    int32_t n_done = 0;    // tokens of its system text prefilled so far
+    int32_t n_tokens = 0;  // tokens of its system text
+    bool skipped = false;  // longer than the window: not prefilled (a progress line says so and what follows)
+};
+
 struct play_options {
     // RocksDB directory: sessions, the game log and KV blocks persist there.
     // Default: "" (in memory; --resume is impossible)
@@ -102,9 +113,18 @@ struct play_options {
     std::function<void(std::string_view text)> on_output;
     // One progress line per phase (start and end). Default: none.
     std::function<void(std::string_view line)> on_progress;
+    // The warm-up's progress, as each character's system text is prefilled (several calls per character,
+    // the last with n_done == n_tokens). The game session's spectators get the same as {"kind": "warmup", ...}
+    // status (session_manager::notify_status). Default: none.
+    std::function<void(const warmup_progress&)> on_warmup;
     // Called after each completed step (its event is durable), with the step
     // index and the number of steps. Default: none.
     std::function<void(int64_t step_idx, int64_t n_steps)> on_step;
+    // --resume of a game whose scenario renders a character's system text otherwise than when the game began
+    // (a hash per character in the game log's metadata): false refuses with an error naming the characters;
+    // true appends the new text to each such session as a new system message and records its hash.
+    // Default: false
+    bool accept_changes = false;
     // Plays at most this many steps (counting resumed ones), then stops as if
     // interrupted (files are still written); a later resume continues.
     // Default: -1 (to the end)
@@ -239,8 +259,9 @@ struct play_report {
 result<play_report> play_scenario(const scenario& sc, std::shared_ptr<const engine::model> m,
                                   const play_options& options);
 
-// A typed player line: "@NAME: text" or "@id text" addresses NAME/id instead of the script's addressee;
-// anything else is the text as is (surrounding spaces trimmed).
+// A typed player line: "@NAME: text" or "@id text" addresses NAME/id instead of the script's addressee (full-width
+// "＠" and "：" and the ideographic space work as well: "＠厨师：你在哪？"); anything else is the text as is
+// (surrounding spaces trimmed).
 player_line parse_player_line(const std::string& typed);
 
 // The session id of the game log and of a character's session.

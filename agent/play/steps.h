@@ -50,12 +50,16 @@ struct effect {
     engine::chat_message msg;
 };
 
-// "Narrator" for "", "everyone" for "all", a character's or player's name, else the id.
+// The narrator's name for "", "everyone" for "all" (runner text, in the scenario's language), a character's or
+// player's name, else the id.
 std::string display_name(const scenario& sc, const std::string& id);
-// The id of a character or player named by id or by name (ASCII case ignored), or "all" for "all"/"everyone".
+// The id of a character or player named by id or by name, or "all" for "all", "everyone" or the scenario's word
+// for everyone; compared after scenario_text::normalize_for_match (width, case, spacing) and trimming.
 std::optional<std::string> find_participant(const scenario& sc, std::string_view id_or_name);
-// What a character is told when it is its turn: "(It is your turn, <name>. Speak to <name>.)".
+// What a character is told when it is its turn: "(It is your turn, <name>. Speak to <name>.)" (runner text cue).
 std::string cue(const scenario& sc, const std::string& speaker, const std::string& to);
+// What a line is printed after: "<name> -> <name>: " (runner text line_head).
+std::string line_head(const scenario& sc, const std::string& speaker, const std::string& to);
 // Whom a step speaks to: its `to`, "all" when that is empty.
 const std::string& addressee(const step_event& ev);
 // The characters who hear a step's text (never the speaker): its audience, else the addressee or everyone.

@@ -103,6 +103,8 @@ void read_clue_mechanics(reader& rd, const json& j, const std::string& p, scenar
 void read_phase_policy(reader& rd, const json& j, const std::string& p, scenario_phase& ph);
 void read_turn_action(reader& rd, const json& j, const std::string& p, scripted_turn& t);
 void read_cast_mechanics(reader& rd, const json& root, scenario& sc);
+// "runner_text": known keys only, string values, only the placeholders each key fills.
+void read_runner_text(reader& rd, const json& j, scenario& sc);
 
 // Reads every field of the document; reports structural problems.
 void read_scenario(reader& rd, const json& root, scenario& sc);

@@ -141,7 +141,7 @@ struct scenario_phase {
     turn_action action = turn_action::talk;  // round_robin: what each turn does
 };
 
-// A fact to look for: any one of the alternatives, case-insensitively.
+// A fact to look for: any one of the alternatives (matched as score_probe says).
 using text_match = std::vector<std::string>;
 
 struct scenario_probe {
@@ -218,6 +218,8 @@ struct scenario {
     std::string description;
     std::string language;        // "en", "zh"
     std::string translation_of;  // scenario id, or ""
+    // "runner_text": the runner's strings this scenario words its own way, by key (agent/scenario/runner_text.h).
+    std::map<std::string, std::string> text_overrides;
     scenario_kind kind = scenario_kind::mystery;
     std::string public_script;  // shared.public_script
     std::string rules;          // shared.rules
@@ -274,7 +276,7 @@ const std::map<std::string, std::vector<std::string>>& scenario_accepted_propert
 // ---------------------------------------------------------------------------
 
 // The text every character's system message starts with: title, public
-// script and rules. It depends on nothing character-specific, so it is
+// script and rules (under the runner text rules_heading). It depends on nothing character-specific, so it is
 // byte-identical across the cast and its KV blocks are computed once and
 // shared (register it as the runtime's shared prefix).
 std::string shared_prefix_text(const scenario& sc);
@@ -284,10 +286,11 @@ std::string shared_prefix_text(const scenario& sc);
 // agent::character_system_prompt (runtime.h) for the character mapped with
 // private_knowledge = private_script. Always starts with shared_prefix_text(sc).
 std::string character_system_text(const scenario& sc, const scenario_character& c);
-// The runtime character a scenario character plays as (private_knowledge = private_script; no shared prefix).
-character runtime_character(const scenario_character& c);
-// The same, and a mystery's game master also knows the truth: the solution and the culprits with their roles.
+// The runtime character a scenario character plays as (private_knowledge = private_script; no shared prefix),
+// with the system text's headings in the scenario's language (the one-argument form: English); a mystery's game
+// master also knows the truth: the solution and the culprits with their roles.
 character runtime_character(const scenario& sc, const scenario_character& c);
+character runtime_character(const scenario_character& c);
 
 // ---------------------------------------------------------------------------
 // Generated history
@@ -311,9 +314,11 @@ struct probe_score {
     std::vector<std::string> tools_missing;  // must_call_tools not in tools_called
 };
 
-// Scores an answer: every must_contain item present (any alternative,
-// ASCII case-insensitive substring), no must_not_reveal string present, and
-// every must_call_tools name in tools_called.
+// Scores an answer: every must_contain item present (any alternative), no
+// must_not_reveal string present, and every must_call_tools name in
+// tools_called. "Present": found in the answer after both are normalised for
+// width, case, Chinese numerals, times and dates, without cutting a number
+// (agent/scenario/text_normalize.h).
 probe_score score_probe(const scenario_probe& p, std::string_view answer,
                         const std::vector<std::string>& tools_called = {});
 

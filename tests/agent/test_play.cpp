@@ -356,9 +356,15 @@ TEST_CASE("play: served turns stream token frames before their message events, b
     // Per character session: the text of its token frames since its last assistant message is that message.
     std::map<std::string, std::string> pending;
     std::map<std::string, int> n_streamed;
-    size_t n_tokens = 0;
+    size_t n_tokens = 0, n_warmup = 0;
     for (const auto& f : seen_all) {
         const std::string sid = f["session_id"];
+        if (f["type"] == "status") {  // the warm-up's progress, on the game session
+            CHECK(sid == game_sid);
+            CHECK(f["status"].value("kind", "") == "warmup");
+            ++n_warmup;
+            continue;
+        }
         if (f["type"] == "token") {
             ++n_tokens;
             CHECK(sid != game_sid);
@@ -375,6 +381,7 @@ TEST_CASE("play: served turns stream token frames before their message events, b
         pending[sid].clear();
     }
     CHECK(n_tokens > 0);
+    CHECK(n_warmup >= sc.characters.size());  // at least one report per character
     // Probes (asked on a copy) stream nothing to the feed: no token text is left without its message.
     for (const auto& [sid, text] : pending) {
         INFO(sid);

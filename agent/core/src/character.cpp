@@ -9,12 +9,23 @@ namespace mnemos::agent {
 
 using json = nlohmann::json;
 
+namespace {
+
+// labels.you_are with its "{name}" replaced.
+std::string you_are(const character& c) {
+    std::string s = c.labels.you_are;
+    if (const size_t at = s.find("{name}"); at != std::string::npos) s.replace(at, 6, c.name);
+    return s;
+}
+
+}  // namespace
+
 std::string character_system_prompt(const character& c, const std::string& shared_prefix_text) {
     std::string s;
     auto section = [&](const std::string& title, const std::string& text) {
         if (text.empty()) return;
         if (!s.empty()) s += "\n\n";
-        if (!title.empty()) s += title + ":\n";
+        if (!title.empty()) s += title + "\n";
         s += text;
     };
     auto list = [](const std::vector<std::string>& v) {
@@ -26,13 +37,13 @@ std::string character_system_prompt(const character& c, const std::string& share
     if (!c.persona.empty())
         section("", c.persona);
     else if (!c.name.empty())
-        section("", "You are " + c.name + ".");
+        section("", you_are(c));
     // Secrets and goals are short and decisive: they come before the knowledge sections, which can be whole
     // scripts of thousands of tokens, so they sit near the persona whatever the length of the rest.
-    section("Secrets (never reveal)", list(c.secrets));
-    section("Goals", list(c.goals));
-    section("Public knowledge", c.public_knowledge);
-    section("Private knowledge (do not reveal unless appropriate)", c.private_knowledge);
+    section(c.labels.secrets, list(c.secrets));
+    section(c.labels.goals, list(c.goals));
+    section(c.labels.public_knowledge, c.public_knowledge);
+    section(c.labels.private_knowledge, c.private_knowledge);
     return s;
 }
 

@@ -103,6 +103,20 @@ void session_manager::notify_token(const std::string& id, std::string_view text)
     if (fn && !text.empty()) (*fn)(id, text);
 }
 
+void session_manager::set_status_observer(status_observer fn) {
+    std::lock_guard lk(observer_mu_);
+    status_observer_ = fn ? std::make_shared<const status_observer>(std::move(fn)) : nullptr;
+}
+
+void session_manager::notify_status(const std::string& id, const nlohmann::json& status) const {
+    std::shared_ptr<const status_observer> fn;
+    {
+        std::lock_guard lk(observer_mu_);
+        fn = status_observer_;
+    }
+    if (fn) (*fn)(id, status);
+}
+
 result<session_ptr> session_manager::create(std::string id, character chr, std::string owner_key,
                                             std::string system_extra, std::string agent_json) {
     if (id.empty()) id = "s_" + random_hex(16);

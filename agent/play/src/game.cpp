@@ -50,6 +50,7 @@ result<play_report> game::run(std::shared_ptr<const engine::model> m) {
     game_tools::replay_tool_calls(done.value(), tools_, sc_.game_master());
     table_ = play_table::replay(done.value());
     if (auto st = setup_sessions(done.value()); !st.ok()) return st;
+    if (auto st = apply_system_changes(); !st.ok()) return st;
     if (auto st = warm_prefix(); !st.ok()) return st;
     if (auto st = play_rest(done.value()); !st.ok()) return st;
     rep_.n_steps_done = static_cast<int64_t>(done->size());
@@ -127,15 +128,18 @@ status game::prepare_tools() {
 result<std::vector<step_event>> game::read_log() {
     auto meta_text = store_->get_session(game_id_);
     if (!meta_text.ok()) {
-        if (auto st = store_->put_session(game_id_, game_log::game_meta(sc_, opt_).dump()); !st.ok()) return st;
+        json meta = game_log::game_meta(sc_, opt_);
+        meta["system_sha256"] = system_hashes();
+        if (auto st = store_->put_session(game_id_, meta.dump()); !st.ok()) return st;
         return std::vector<step_event>{};
     }
     if (!opt_.resume)
         return make_error(errc::already_exists, "the store already holds game '" + game_id_ +
                                                     "'; pass --resume to continue it, or use another store");
+    json meta = json::parse(meta_text.value(), nullptr, false);
     // Different sampling settings still resume, but the game will not equal an uninterrupted run.
-    if (auto note = game_log::settings_note(json::parse(meta_text.value(), nullptr, false), opt_); !note.empty())
-        progress(note);
+    if (auto note = game_log::settings_note(meta, opt_); !note.empty()) progress(note);
+    if (auto st = check_system_texts(meta); !st.ok()) return st;
     auto evs = store_->read_events(game_id_);
     if (!evs) return evs.error();
     return game_log::completed_steps(evs.value(), steps_, game_id_);
@@ -173,26 +177,6 @@ status game::setup_sessions(const std::vector<step_event>& done) {
         auto& cr = char_rep_[c.id];
         cr.id = c.id;
         cr.session_id = sid;
-    }
-    return {};
-}
-
-status game::warm_prefix() {
-    const auto& tok = model_->tok();
-    for (const auto& c : sc_.characters) {
-        auto s = chars_[c.id];
-        std::vector<engine::token_id> sys;
-        {
-            const auto msgs = s->messages();
-            if (msgs.empty()) continue;
-            // Markup as special tokens, the scenario's text as plain text: the same tokens the session holds.
-            sys = model_->chat().encode_message(tok, msgs, 0, tok.add_bos_default());
-        }
-        auto& cr = char_rep_[c.id];
-        cr.n_system_tokens = static_cast<int32_t>(sys.size());
-        if (sys.empty() || static_cast<int32_t>(sys.size()) >= runner_->history_limit()) continue;
-        auto g = generate(sys, {}, 0, opt_.seed, false);
-        cr.n_prefix_reused = g.info.n_reused;
     }
     return {};
 }

@@ -20,6 +20,7 @@
 #include "agent/play/game_tools.h"
 #include "agent/play/play.h"
 #include "agent/play/steps.h"
+#include "agent/scenario/runner_text.h"
 #include "agent/tooling/agent_loop.h"
 #include "memory/store.h"
 
@@ -48,9 +49,19 @@ class game {
     status prepare_tools();
     result<std::vector<step_event>> read_log();
     status setup_sessions(const std::vector<step_event>& done);
-    status warm_prefix();
+    status warm_prefix();  // game_warmup.cpp
     status play_rest(std::vector<step_event>& done);
     result<play_report> finish(const std::vector<step_event>& done, std::chrono::steady_clock::time_point t_start);
+    // -- the characters' system texts against the game's (game_system_texts.cpp)
+    // The system message this run gives character c's session (its text, then the tool section).
+    std::string system_text_of(const scenario_character& c) const;
+    // character id -> sha256 hex of system_text_of.
+    std::map<std::string, std::string> system_hashes() const;
+    // On resume: the characters whose system text differs from the hash in the game's metadata (a game without
+    // hashes records them now). Not accept_changes: an error naming them; else kept in changed_ for apply.
+    status check_system_texts(json& meta);
+    // After setup_sessions: each changed character's session gets its new text as a system message.
+    status apply_system_changes();
     // Tells on_teardown (once, when the runtime was handed out), stops the engine, flushes the store.
     void teardown();
 
@@ -88,9 +99,13 @@ class game {
     };
     // stream: text goes to on_output as it is sampled, and, when token_sid is set, to the session
     // manager's token observer for that session (spectators of `mnemos play --serve`).
+    // on_prefill: the engine's prefill progress (tokens done, prompt tokens), for the warm-up.
     gen_result generate(std::vector<engine::token_id> prompt, std::vector<std::string> stop, int32_t budget,
                         uint64_t seed, bool stream, std::shared_ptr<const engine::grammar> constraint = nullptr,
-                        std::string trigger = {}, std::string token_sid = {});
+                        std::string trigger = {}, std::string token_sid = {},
+                        std::function<void(int32_t, int32_t)> on_prefill = {});
+    // The warm-up's progress to on_warmup and to the game session's spectators (session_manager::notify_status).
+    void tell_warmup(const warmup_progress& w) const;
     // Fits a generation's prompt into the window (runtime's fit_to_window: the system message and the most
     // recent messages that fit, with room to answer); false when even the last message does not fit.
     bool fit_prompt(turn_plan& plan, int32_t budget, bool& windowed) const;
@@ -122,6 +137,7 @@ class game {
                                 const append_fn& append);
 
     std::string display_name(const std::string& id) const { return play_steps::display_name(sc_, id); }
+    std::string words(runner_text_key k, text_args args = {}) const { return runner_text(sc_, k, args); }
     void out(std::string_view text) const {
         if (opt_.on_output) opt_.on_output(text);
     }
@@ -129,7 +145,8 @@ class game {
         if (opt_.on_progress) opt_.on_progress(line);
     }
 
-    bool handed_out_ = false;  // on_runtime was called: on_teardown is owed
+    bool handed_out_ = false;           // on_runtime was called: on_teardown is owed
+    std::vector<std::string> changed_;  // characters whose new system text --accept-changes applies
 
     const scenario& sc_;
     const play_options& opt_;

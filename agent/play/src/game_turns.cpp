@@ -53,7 +53,8 @@ status game::apply(const std::vector<play_steps::effect>& effs) {
 
 game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vector<std::string> stop, int32_t budget,
                                 uint64_t seed, bool stream, std::shared_ptr<const engine::grammar> constraint,
-                                std::string trigger, std::string token_sid) {
+                                std::string trigger, std::string token_sid,
+                                std::function<void(int32_t, int32_t)> on_prefill) {
     gen_result g;
     const int32_t room = runner_->history_limit() - static_cast<int32_t>(prompt.size());
     if (room <= 1 && budget > 0) {
@@ -69,6 +70,7 @@ game::gen_result game::generate(std::vector<engine::token_id> prompt, std::vecto
     r.sampling.seed = seed;
     r.constraint = std::move(constraint);
     r.constraint_trigger = std::move(trigger);
+    r.on_prefill = std::move(on_prefill);
     std::promise<engine::finish_info> done;
     r.on_token = [this, &g, stream, sid = std::move(token_sid)](engine::token_id, std::string_view text) {
         g.text += text;
@@ -135,7 +137,7 @@ result<step_event> game::run_step(int64_t idx) {
             if (id && *id != s.speaker)
                 ev.to = *id;
             else
-                progress("[play] no one else called '" + got.to + "' here: speaking to " + display_name(s.to));
+                progress(words(runner_text_key::no_one_called, {{"name", got.to}, {"to", display_name(s.to)}}));
         }
     }
     if (s.player_input && text.empty()) ev.skipped = true;
@@ -146,9 +148,9 @@ result<step_event> game::run_step(int64_t idx) {
     }
     settle(ev);
     if (!text.empty())
-        out((s.kind == step_kind::line
-                 ? display_name(s.speaker) + " -> " + display_name(play_steps::addressee(ev)) + ": "
-                 : "[" + std::string(play_steps::step_kind_name(s.kind)) + "] ") +
+        out((s.kind == step_kind::line        ? play_steps::line_head(sc_, s.speaker, play_steps::addressee(ev))
+             : s.kind == step_kind::narration ? words(runner_text_key::narration_tag)
+                                              : words(runner_text_key::clue_tag)) +
             text + "\n");
     if (auto st = apply(play_steps::effects(sc_, ev)); !st.ok()) return st;
     return ev;
@@ -166,12 +168,14 @@ result<step_event> game::run_probe(const step& s, int64_t idx, step_event ev) {
         msgs.insert(msgs.end(), more.begin(), more.end());
         return plan_for_messages(*model_, msgs);
     };
-    out("[probe " + s.probe->id + "] " + display_name(s.speaker) + ", " + s.probe->question + "\n  answer: ");
+    out(words(runner_text_key::probe_head,
+              {{"probe", s.probe->id}, {"name", display_name(s.speaker)}, {"question", s.probe->question}}));
     auto g = run_agent(s.speaker, plan_for_messages(*model_, msgs), &copy, budget, idx, fork, false, &table_copy);
     if (!g) return g.error();
     auto sc = score_probe(*s.probe, g->text, g->called);
     if (g->context_full) sc.passed = false;
-    out(std::string(g->context_full ? "(context full)" : "") + "\n  " + (sc.passed ? "PASS" : "FAIL") + "\n");
+    out((g->context_full ? words(runner_text_key::context_full) : std::string()) + "\n  " +
+        words(sc.passed ? runner_text_key::pass : runner_text_key::fail) + "\n");
     ev.probe = s.probe->id;
     ev.text = g->text;
     ev.rounds = step_rounds_json(g->rounds);
@@ -188,7 +192,7 @@ result<step_event> game::run_turn(const step& s, int64_t idx, step_event ev) {
     auto sess = chars_.at(s.speaker);
     auto plan = sessions_->begin_turn(sess, {{"user", play_steps::cue(sc_, s.speaker, s.to)}});
     if (!plan) return plan.error();
-    out(display_name(s.speaker) + " -> " + display_name(s.to) + ": ");
+    out(play_steps::line_head(sc_, s.speaker, s.to));
     auto live = [this, &sess](const std::vector<engine::chat_message>& msgs,
                               const std::vector<json>& extra) -> result<turn_plan> {
         return sessions_->continue_turn(sess, msgs, extra);
@@ -198,7 +202,7 @@ result<step_event> game::run_turn(const step& s, int64_t idx, step_event ev) {
         sessions_->end_turn(sess, {}, false);
         return g.error();
     }
-    out(g->context_full ? "(context full)\n" : "\n");
+    out((g->context_full ? words(runner_text_key::context_full) : std::string()) + "\n");
     if (auto st = sessions_->end_turn(sess, g->text, !g->context_full); !st.ok()) return st;
     ev.text = g->text;
     ev.rounds = step_rounds_json(g->rounds);

@@ -4,6 +4,8 @@
 #include <cctype>
 
 #include "agent/play/table.h"
+#include "agent/scenario/runner_text.h"
+#include "agent/scenario/text_normalize.h"
 #include "tools/prompt.h"
 
 namespace mnemos::agent::play_steps {
@@ -59,7 +61,7 @@ std::vector<step> build_steps(const scenario& sc) {
             s.kind = step_kind::clue;
             s.phase_idx = pi;
             s.speaker = gm;
-            s.text = "Clue: " + cl.title + ". " + cl.text;
+            s.text = runner_text(sc, runner_text_key::clue, {{"title", cl.title}, {"text", cl.text}});
             for (const auto& v : play_table::clue_audience(cl))
                 if (sc.find_character(v)) s.audience.push_back(v);
             if (!cl.visible_to.empty() && s.audience.empty()) continue;  // seen by players only
@@ -125,36 +127,35 @@ std::vector<step> build_steps(const scenario& sc) {
 }
 
 std::string display_name(const scenario& sc, const std::string& id) {
-    if (id.empty()) return "Narrator";
-    if (id == "all") return "everyone";
+    if (id.empty()) return runner_text(sc, runner_text_key::narrator);
+    if (id == "all") return runner_text(sc, runner_text_key::everyone);
     if (auto c = sc.find_character(id)) return c->name;
     if (auto p = sc.find_player(id)) return p->name;
     return id;
 }
 
-namespace {
-
-bool same_ascii_folded(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
-
-}  // namespace
-
 std::optional<std::string> find_participant(const scenario& sc, std::string_view id_or_name) {
-    if (same_ascii_folded(id_or_name, "all") || same_ascii_folded(id_or_name, "everyone")) return "all";
+    // Compared as probe matching compares: full-width, case and spacing folded, surrounding spaces ignored.
+    std::string want = scenario_text::normalize_for_match(id_or_name);
+    while (!want.empty() && want.back() == ' ') want.pop_back();
+    if (!want.empty() && want.front() == ' ') want.erase(0, 1);
+    auto same = [&](std::string_view s) { return !s.empty() && scenario_text::normalize_for_match(s) == want; };
+    if (same("all") || same("everyone") || same(runner_text(sc, runner_text_key::everyone))) return "all";
     for (const auto& c : sc.characters)
-        if (same_ascii_folded(id_or_name, c.id) || same_ascii_folded(id_or_name, c.name)) return c.id;
+        if (same(c.id) || same(c.name)) return c.id;
     for (const auto& p : sc.players)
-        if (same_ascii_folded(id_or_name, p.id) || same_ascii_folded(id_or_name, p.name)) return p.id;
+        if (same(p.id) || same(p.name)) return p.id;
     return std::nullopt;
 }
 
 std::string cue(const scenario& sc, const std::string& speaker, const std::string& to) {
-    return "(It is your turn, " + display_name(sc, speaker) + ". Speak to " + display_name(sc, to) + ".)";
+    return runner_text(sc, runner_text_key::cue,
+                       {{"speaker", display_name(sc, speaker)}, {"to", display_name(sc, to)}});
+}
+
+std::string line_head(const scenario& sc, const std::string& speaker, const std::string& to) {
+    return runner_text(sc, runner_text_key::line_head,
+                       {{"speaker", display_name(sc, speaker)}, {"to", display_name(sc, to)}});
 }
 
 const std::string& addressee(const step_event& ev) {
@@ -205,7 +206,10 @@ std::vector<effect> effects(const scenario& sc, const step_event& ev) {
         e.push_back({speaker, {"assistant", text}});
     }
     if (!text.empty())
-        for (const auto& l : listeners(sc, ev)) e.push_back({l, {"user", display_name(sc, speaker) + ": " + text}});
+        for (const auto& l : listeners(sc, ev))
+            e.push_back({l,
+                         {"user", runner_text(sc, runner_text_key::heard,
+                                              {{"speaker", display_name(sc, speaker)}, {"text", text}})}});
     play_table::add_reveal_effects(sc, ev, e);
     return e;
 }
@@ -231,14 +235,17 @@ std::string transcript_line(const scenario& sc, const step_event& ev) {
         std::string q;
         for (const auto& pr : sc.probes)
             if (pr.id == probe) q = pr.question;
-        return "[probe " + probe + " -> " + (p ? p->name : speaker) + "] " + q + "\n" + calls + "  answer: " + text +
-               "\n  " + (ev.passed.value_or(false) ? "PASS" : "FAIL") + "\n";
+        return runner_text(sc, runner_text_key::probe_line,
+                           {{"probe", probe}, {"name", p ? p->name : speaker}, {"question", q}}) +
+               calls + runner_text(sc, runner_text_key::probe_answer, {{"text", text}}) + "  " +
+               runner_text(sc, ev.passed.value_or(false) ? runner_text_key::pass : runner_text_key::fail) + "\n";
     }
-    if (ev.kind == "narration" || ev.kind == "clue") return "[" + ev.kind + "] " + text + "\n";
+    if (ev.kind == "narration") return runner_text(sc, runner_text_key::narration_tag) + text + "\n";
+    if (ev.kind == "clue") return runner_text(sc, runner_text_key::clue_tag) + text + "\n";
     if (play_table::is_action_kind(ev.kind)) return calls + play_table::action_transcript(sc, ev);
-    std::string s = calls + display_name(sc, speaker) + " -> " + display_name(sc, addressee(ev)) + ": " + text;
-    if (ev.context_full) s += "(context full)";
-    if (ev.skipped) s += "(no input)";
+    std::string s = calls + line_head(sc, speaker, addressee(ev)) + text;
+    if (ev.context_full) s += runner_text(sc, runner_text_key::context_full);
+    if (ev.skipped) s += runner_text(sc, runner_text_key::no_input);
     return s + "\n" + play_table::reveal_transcript(sc, ev);
 }
 

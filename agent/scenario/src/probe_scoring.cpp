@@ -2,18 +2,19 @@
 #include <algorithm>
 
 #include "agent/scenario/scenario.h"
-#include "agent/scenario/text_util.h"
+#include "agent/scenario/text_normalize.h"
 
 namespace mnemos::agent {
 
 probe_score score_probe(const scenario_probe& p, std::string_view answer,
                         const std::vector<std::string>& tools_called) {
-    using scenario_text::lower_ascii;
+    using scenario_text::contains_normalized;
+    using scenario_text::normalize_for_match;
     probe_score s;
-    const std::string a = lower_ascii(answer);
+    const std::string a = normalize_for_match(answer);
     for (const auto& item : p.must_contain) {
         const bool found = std::any_of(item.begin(), item.end(), [&](const std::string& alt) {
-            return a.find(lower_ascii(alt)) != std::string::npos;
+            return contains_normalized(a, normalize_for_match(alt));
         });
         if (!found) {
             std::string joined;
@@ -23,7 +24,7 @@ probe_score score_probe(const scenario_probe& p, std::string_view answer,
     }
     for (const auto& item : p.must_not_reveal) {
         for (const auto& alt : item) {
-            if (a.find(lower_ascii(alt)) != std::string::npos) s.revealed.push_back(alt);
+            if (contains_normalized(a, normalize_for_match(alt))) s.revealed.push_back(alt);
         }
     }
     for (const auto& t : p.must_call_tools) {

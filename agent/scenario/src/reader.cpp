@@ -332,6 +332,7 @@ void read_scenario(reader& rd, const json& root, scenario& sc) {
         read_generator(rd, *it, "/generator", *sc.generator);
     }
     if (auto it = root.find("budgets"); it != root.end()) read_budgets(rd, *it, sc.budgets);
+    if (auto it = root.find("runner_text"); it != root.end()) read_runner_text(rd, *it, sc);
 }
 
 }  // namespace mnemos::agent::scenario_reader

@@ -12,9 +12,9 @@ using scenario_text::valid_id;
 namespace {
 
 const std::map<std::string, std::vector<std::string>> k_accepted = {
-    {"", {"$schema",  "id",         "title",   "description", "language", "translation_of", "kind",
-          "shared",   "characters", "players", "culprit",     "culprits", "suspects",       "locations",
-          "solution", "clues",      "phases",  "probes",      "tools",    "generator",      "budgets"}},
+    {"", {"$schema",    "id",      "title",   "description", "language", "translation_of", "kind",     "shared",
+          "characters", "players", "culprit", "culprits",    "suspects", "locations",      "solution", "clues",
+          "phases",     "probes",  "tools",   "generator",   "budgets",  "runner_text"}},
     {"shared", {"public_script", "rules"}},
     {"character", {"id", "name", "role", "persona", "public_knowledge", "private_script", "secrets", "goals"}},
     {"player", {"id", "name", "description", "mode"}},

@@ -16,6 +16,7 @@
 #include "agent/core/runtime.h"
 #include "agent/scenario/checks.h"
 #include "agent/scenario/reader.h"
+#include "agent/scenario/runner_text.h"
 #include "tools/json_limits.h"
 
 namespace mnemos::agent {
@@ -149,7 +150,7 @@ result<scenario> load_scenario(const std::string& path) {
 
 std::string shared_prefix_text(const scenario& sc) {
     std::string s = "# " + sc.title + "\n\n" + sc.public_script;
-    if (!sc.rules.empty()) s += "\n\n## Rules\n\n" + sc.rules;
+    if (!sc.rules.empty()) s += "\n\n" + runner_text(sc, runner_text_key::rules_heading) + "\n\n" + sc.rules;
     return s;
 }
 
@@ -171,6 +172,11 @@ character runtime_character(const scenario_character& c) {
 
 character runtime_character(const scenario& sc, const scenario_character& c) {
     character rc = runtime_character(c);
+    rc.labels.you_are = runner_text(sc, runner_text_key::you_are, {{"name", "{name}"}});
+    rc.labels.secrets = runner_text(sc, runner_text_key::secrets_heading);
+    rc.labels.goals = runner_text(sc, runner_text_key::goals_heading);
+    rc.labels.public_knowledge = runner_text(sc, runner_text_key::public_heading);
+    rc.labels.private_knowledge = runner_text(sc, runner_text_key::private_heading);
     if (sc.kind != scenario_kind::mystery || c.role != character_role::game_master || sc.solution.empty()) return rc;
     std::string truth = "The truth, known only to you until the reveal: " + sc.solution;
     for (const auto& k : sc.culprits) {

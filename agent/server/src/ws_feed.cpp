@@ -51,11 +51,18 @@ void start_feed(session_manager& sessions, const hub_ptr& hub, const std::shared
         std::lock_guard lk(gate->mu);
         if (gate->open) publish_token(hub, id, text);
     });
+    // Progress of work outside the server (mnemos play's warm-up) as {"type": "status"} frames.
+    sessions.set_status_observer([hub, gate](const std::string& id, const json& status) {
+        if (hub->n_subscribed == 0) return;
+        std::lock_guard lk(gate->mu);
+        if (gate->open) publish(hub, id, dump(json{{"type", "status"}, {"session_id", id}, {"status", status}}));
+    });
 }
 
 void stop_feed(session_manager& sessions) {
     sessions.set_event_observer({});
     sessions.set_token_observer({});
+    sessions.set_status_observer({});
 }
 
 // Queues a frame for the socket; false when the socket is gone.
