@@ -78,6 +78,7 @@ std::string http_exchange(uint16_t port, const std::string& target, const std::s
     return in;
 }
 
+// The reply's completion_tokens (a streamed reply has them only in its usage chunk: stream_options.include_usage).
 int completion_tokens(const std::string& response) {
     const size_t u = response.find("\"completion_tokens\":");
     return u == std::string::npos ? 0 : std::atoi(response.c_str() + u + 20);
@@ -87,7 +88,8 @@ one_result stream_once(uint16_t port, int idx, int max_tokens) {
     one_result r;
     const std::string body = "{\"messages\":[{\"role\":\"user\",\"content\":\"Session " + std::to_string(idx) +
                              ": tell me a story.\"}],\"max_tokens\":" + std::to_string(max_tokens) +
-                             ",\"temperature\":0.8,\"seed\":" + std::to_string(idx) + ",\"stream\":true}";
+                             ",\"temperature\":0.8,\"seed\":" + std::to_string(idx) +
+                             ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
     const std::string in = http_exchange(port, "/v1/chat/completions", body, &r.ttft_ms);
     r.n_tokens = completion_tokens(in);
     r.ok = in.find("data: [DONE]") != std::string::npos;
