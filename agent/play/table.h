@@ -63,7 +63,7 @@ void action_step(const scenario& sc, const scripted_turn& tr, play_steps::step& 
 // investigate, ask, vote and verdict (answer is a turn or a line).
 bool is_action_kind(const std::string& kind);
 // The clue as the cast reads it: "Clue: <title>. <text>".
-std::string clue_text(const scenario_clue& cl);
+std::string clue_text(const scenario& sc, const scenario_clue& cl);
 // What a character is told when its action turn begins, by kind.
 std::string action_cue(const scenario& sc, const step_event& ev);
 // What an action step appends: the speaker's cue, calls and reply; a question to everyone; the verdict to all.

@@ -41,6 +41,38 @@ enum class runner_text_key {
     player_script,    // the interactive prompt's hint: "(script: \"{line}\"; Enter says it)\n"
     player_prompt,    // the interactive prompt: "{player} -> {to} (\"@name: ...\" to address someone else)> "
     no_one_called,    // a player addressed no one: "(no one else called '{name}' here: speaking to {to})"
+    // The table's mechanics (agent/play/table.h):
+    truth,                 // the game master's system text: "The truth, known only to you until the reveal: {solution}"
+    culprit_line,          // below it, one per culprit: "Culprit: {name} ({role})"
+    killer,                // a culprit's role: "killer"
+    accomplice,            //
+    mastermind,            //
+    cue_investigate,       // an investigation turn's cue: "(It is your turn, {speaker}. Investigate: ...)"
+    cue_ask,               // a questioning turn's cue
+    cue_vote,              // a voting turn's cue
+    asks,                  // a question as everyone hears it: "{speaker} asks {asked}: {text}"
+    investigates,          // printed: "{speaker} investigates {target}"
+    votes_for,             // printed: "{speaker} votes for {suspect}"
+    action_head,           // printed before an action turn's words: "{speaker} ({action}): "
+    nothing_more,          // an investigation that finds nothing: "nothing more"
+    found_tag,             // printed before a clue a step found: "  [found] "
+    found_line,            // the transcript's found clue: "  [found] {title} by {finder} ({shown})"
+    shown_to_everyone,     //
+    kept_by_finder,        //
+    verdict_tag,           // printed before the verdict: "[verdict] "
+    verdict_votes,         // the verdict's votes: "The votes: {votes}. "
+    vote_entry,            // one of them: "{voter} for {suspect}"
+    list_separator,        // between them: ", "
+    no_majority,           // "No one has a majority."
+    table_accuses,         // "The table accuses {name}."
+    verdict_truth,         // "The truth: {solution}"
+    verdict_culprit,       // after it, one per culprit: " {name} ({role})."
+    investigate_tool,      // the investigate tool's description: "... Targets: {targets}."
+    ask_tool,              // the ask tool's description: "... People: {people}."
+    vote_tool,             // the vote tool's description: "... Suspects: {suspects}."
+    nothing_called,        // a player's command names nothing: "[play] nothing called '{name}' here"
+    votes_at_accusation,   // "[play] votes are cast at the accusation"
+    investigate_in_phase,  // "[play] one investigates during an investigation"
     n_keys
 };
 

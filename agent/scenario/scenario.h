@@ -291,6 +291,8 @@ std::string character_system_text(const scenario& sc, const scenario_character& 
 // master also knows the truth: the solution and the culprits with their roles.
 character runtime_character(const scenario& sc, const scenario_character& c);
 character runtime_character(const scenario_character& c);
+// A culprit's role in the scenario's language (runner text killer, accomplice, mastermind).
+std::string culprit_role_text(const scenario& sc, culprit_role r);
 
 // ---------------------------------------------------------------------------
 // Generated history

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "agent/play/steps.h"
+#include "agent/scenario/runner_text.h"
 
 namespace mnemos::agent::play_actions {
 
@@ -33,7 +34,7 @@ struct choices {
     std::string listed;
     void add(const std::string& id, const std::string& name) {
         ids.push_back(id);
-        listed += (listed.empty() ? "" : ", ") + id + " (" + name + ")";
+        listed += (listed.empty() ? "" : ", ") + id + " (" + name + ")";  // ids: what the call names
     }
 };
 
@@ -66,7 +67,7 @@ tools::tool investigate_tool(const scenario& sc, const std::string& cid, play_ta
     const choices t = targets(sc);
     tools::tool tl;
     tl.name = "investigate";
-    tl.description = "Search a place or a person for the next clue there. Targets: " + t.listed + ".";
+    tl.description = runner_text(sc, runner_text_key::investigate_tool, {{"targets", t.listed}});
     tl.parameters = object_schema({{"target", {{"type", "string"}, {"enum", t.ids}}}}, {"target"});
     tl.handler = [&sc, cid, &table, &ctx](const json& a, tools::tool_done done) {
         const auto& ph = sc.phases[ctx.phase_idx];
@@ -91,7 +92,7 @@ tools::tool ask_tool(const scenario& sc, const std::string& cid, action_context&
     const choices p = people(sc, cid, false);
     tools::tool tl;
     tl.name = "ask";
-    tl.description = "Ask one person a question; they answer next. People: " + p.listed + ".";
+    tl.description = runner_text(sc, runner_text_key::ask_tool, {{"people", p.listed}});
     tl.parameters = object_schema({{"character", {{"type", "string"}, {"enum", p.ids}}},
                                    {"question", {{"type", "string"}, {"maxLength", k_max_question_chars}}}},
                                   {"character", "question"});
@@ -111,8 +112,7 @@ tools::tool vote_tool(const scenario& sc, const std::string& cid, play_table::ta
     const choices p = people(sc, cid, true);
     tools::tool tl;
     tl.name = "vote";
-    tl.description =
-        "Accuse the one you believe guilty (your vote; a later vote replaces it). Suspects: " + p.listed + ".";
+    tl.description = runner_text(sc, runner_text_key::vote_tool, {{"suspects", p.listed}});
     tl.parameters = object_schema({{"suspect", {{"type", "string"}, {"enum", p.ids}}}}, {"suspect"});
     tl.handler = [&sc, cid, &table, &ctx](const json& a, tools::tool_done done) {
         if (sc.phases[ctx.phase_idx].kind != phase_kind::accusation)

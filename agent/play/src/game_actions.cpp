@@ -30,7 +30,7 @@ void game::settle(step_event& ev) {
     auto fired = play_table::triggered(sc_, table_, ev);
     for (const auto& r : fired) {
         const scenario_clue* k = sc_.find_clue(r.clue);
-        out("  [found] " + play_table::clue_text(*k) + "\n");
+        out(words(runner_text_key::found_tag) + play_table::clue_text(sc_, *k) + "\n");
     }
     play_table::add_reveals(ev, fired);
     play_table::apply(table_, ev);
@@ -61,7 +61,7 @@ result<step_event> game::run_action(const step& s, int64_t idx, step_event ev) {
     ev.to.clear();  // whom or what it acts on: its call says
     auto plan = sessions_->begin_turn(sess, {{"user", play_table::action_cue(sc_, ev)}});
     if (!plan) return plan.error();
-    out(display_name(s.speaker) + " (" + ev.kind + "): ");
+    out(words(runner_text_key::action_head, {{"speaker", display_name(s.speaker)}, {"action", ev.kind}}));
     auto live = [this, &sess](const std::vector<engine::chat_message>& msgs,
                               const std::vector<json>& extra) -> result<turn_plan> {
         return sessions_->continue_turn(sess, msgs, extra);
@@ -104,7 +104,8 @@ result<step_event> game::run_player_action(const step& s, step_event ev) {
     if (target.empty() || (ctx_.turn == turn_action::ask && text.empty())) {
         ev.skipped = true;
         ev.to.clear();
-        out(display_name(s.speaker) + " (" + ev.kind + "): (no input)\n");
+        out(words(runner_text_key::action_head, {{"speaker", display_name(s.speaker)}, {"action", ev.kind}}) +
+            words(runner_text_key::no_input) + "\n");
         settle(ev);
         return ev;
     }
@@ -113,7 +114,7 @@ result<step_event> game::run_player_action(const step& s, step_event ev) {
         play_table::set_asked(ev, target);
         ev.to = target;
         ev.text = text;
-        out(display_name(s.speaker) + " -> " + display_name(target) + ": " + text + "\n");
+        out(play_steps::line_head(sc_, s.speaker, target) + text + "\n");
     } else {
         run_command(cmd, ev);
     }
@@ -126,24 +127,29 @@ void game::run_command(const play_actions::player_command& cmd, step_event& ev) 
     const std::string target = play_actions::find_target(sc_, cmd.argument);
     const auto& ph = sc_.phases[ctx_.phase_idx];
     if (target.empty()) {
-        progress("[play] nothing called '" + cmd.argument + "' here");
+        progress(words(runner_text_key::nothing_called, {{"name", cmd.argument}}));
         return;
     }
     ev.to = target;
     if (cmd.action == turn_action::vote) {
-        if (ph.kind != phase_kind::accusation) return progress("[play] votes are cast at the accusation");
+        if (ph.kind != phase_kind::accusation) return progress(words(runner_text_key::votes_at_accusation));
         play_table::set_vote(ev, {ev.speaker, target});
-        out(display_name(ev.speaker) + " votes for " + display_name(target) + "\n");
+        out(words(runner_text_key::votes_for,
+                  {{"speaker", display_name(ev.speaker)}, {"suspect", display_name(target)}}) +
+            "\n");
         return;
     }
     if (ph.kind != phase_kind::investigation && ctx_.turn != turn_action::investigate)
-        return progress("[play] one investigates during an investigation");
+        return progress(words(runner_text_key::investigate_in_phase));
     auto r = play_table::investigate(sc_, table_, ev.speaker, target, ctx_.phase_idx);
+    const std::string head =
+        words(runner_text_key::investigates, {{"speaker", display_name(ev.speaker)}, {"target", target}});
     if (!r) {
-        out(display_name(ev.speaker) + " investigates " + target + ": nothing more\n");
+        out(words(runner_text_key::heard, {{"speaker", head}, {"text", words(runner_text_key::nothing_more)}}) + "\n");
         return;
     }
-    out(display_name(ev.speaker) + " investigates " + target + ": " + play_table::clue_text(*sc_.find_clue(r->clue)) +
+    out(words(runner_text_key::heard,
+              {{"speaker", head}, {"text", play_table::clue_text(sc_, *sc_.find_clue(r->clue))}}) +
         "\n");
     play_table::add_reveals(ev, {*r});
 }
@@ -166,7 +172,7 @@ result<step_event> game::run_answer(const step& s, int64_t idx, step_event ev) {
         ev.text = got.text;
     }
     ev.skipped = ev.text.empty();  // no one asked, a suspect who never speaks, or a player who said nothing
-    if (!ev.text.empty()) out(display_name(ev.speaker) + " -> " + display_name(ev.to) + ": " + ev.text + "\n");
+    if (!ev.text.empty()) out(play_steps::line_head(sc_, ev.speaker, ev.to) + ev.text + "\n");
     settle(ev);
     if (auto st = apply(play_steps::effects(sc_, ev)); !st.ok()) return st;
     return ev;
@@ -174,7 +180,7 @@ result<step_event> game::run_answer(const step& s, int64_t idx, step_event ev) {
 
 result<step_event> game::run_verdict(step_event ev) {
     ev.text = play_table::verdict_text(sc_, table_);
-    out("[verdict] " + ev.text + "\n");
+    out(words(runner_text_key::verdict_tag) + ev.text + "\n");
     if (auto st = apply(play_steps::effects(sc_, ev)); !st.ok()) return st;
     return ev;
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "agent/play/steps.h"
+#include "agent/scenario/runner_text.h"
 #include "agent/scenario/text_util.h"
 #include "tools/prompt.h"
 
@@ -35,6 +36,12 @@ bool available(const scenario& sc, const scenario_clue& k, size_t pi) {
 
 bool contains_any(const std::string& text, const std::vector<std::string>& words) {
     return std::any_of(words.begin(), words.end(), [&](const auto& w) { return contains_ci(text, w); });
+}
+
+// A question as everyone hears it: "<asker> asks <asked>: <question>".
+std::string asks_text(const scenario& sc, const std::string& speaker, const std::string& asked, const std::string& q) {
+    return runner_text(sc, runner_text_key::asks,
+                       {{"speaker", name_of(sc, speaker)}, {"asked", name_of(sc, asked)}, {"text", q}});
 }
 
 json shown(const step_call& c) { return c.result ? *c.result : json{{"error", c.error}}; }
@@ -104,14 +111,16 @@ bool is_action_kind(const std::string& kind) {
     return kind == "investigate" || kind == "ask" || kind == "vote" || kind == "verdict";
 }
 
-std::string clue_text(const scenario_clue& cl) { return "Clue: " + cl.title + ". " + cl.text; }
+std::string clue_text(const scenario& sc, const scenario_clue& cl) {
+    return runner_text(sc, runner_text_key::clue, {{"title", cl.title}, {"text", cl.text}});
+}
 
 std::string action_cue(const scenario& sc, const step_event& ev) {
     const std::string who = name_of(sc, ev.speaker);
-    if (ev.kind == "investigate")
-        return "(It is your turn, " + who + ". Investigate: call investigate with the place or person to search.)";
-    if (ev.kind == "ask") return "(It is your turn, " + who + ". Ask one person a question: call ask.)";
-    return "(It is your turn, " + who + ". Vote: call vote with the one you accuse.)";
+    const runner_text_key k = ev.kind == "investigate" ? runner_text_key::cue_investigate
+                              : ev.kind == "ask"       ? runner_text_key::cue_ask
+                                                       : runner_text_key::cue_vote;
+    return runner_text(sc, k, {{"speaker", who}});
 }
 
 std::vector<effect> action_effects(const scenario& sc, const step_event& ev) {
@@ -121,7 +130,10 @@ std::vector<effect> action_effects(const scenario& sc, const step_event& ev) {
         if (ev.text.empty()) return e;
         if (is_char) e.push_back({ev.speaker, {"assistant", ev.text}});
         for (const auto& c : sc.characters)
-            if (c.id != ev.speaker) e.push_back({c.id, {"user", name_of(sc, ev.speaker) + ": " + ev.text}});
+            if (c.id != ev.speaker)
+                e.push_back({c.id,
+                             {"user", runner_text(sc, runner_text_key::heard,
+                                                  {{"speaker", name_of(sc, ev.speaker)}, {"text", ev.text}})}});
         return e;
     }
     if (is_char) {
@@ -136,8 +148,7 @@ std::vector<effect> action_effects(const scenario& sc, const step_event& ev) {
     const std::string asked = asked_of(ev);
     if (ev.kind == "ask" && !ev.text.empty() && !asked.empty())
         for (const auto& c : sc.characters)
-            if (c.id != ev.speaker)
-                e.push_back({c.id, {"user", name_of(sc, ev.speaker) + " asks " + name_of(sc, asked) + ": " + ev.text}});
+            if (c.id != ev.speaker) e.push_back({c.id, {"user", asks_text(sc, ev.speaker, asked, ev.text)}});
     return e;
 }
 
@@ -156,7 +167,7 @@ void add_reveal_effects(const scenario& sc, const step_event& ev, std::vector<ef
         for (const auto& id : to) {
             if (!sc.find_character(id) || !seen.insert(id).second) continue;
             if (r.by_tool && id == r.finder) continue;  // it read the clue as its call's result
-            out.push_back({id, {"user", clue_text(*k)}});
+            out.push_back({id, {"user", clue_text(sc, *k)}});
         }
     }
 }
@@ -164,24 +175,30 @@ void add_reveal_effects(const scenario& sc, const step_event& ev, std::vector<ef
 std::string action_transcript(const scenario& sc, const step_event& ev) {
     const std::string who = name_of(sc, ev.speaker);
     std::string s;
-    if (ev.kind == "verdict") return "[verdict] " + ev.text + "\n" + reveal_transcript(sc, ev);
+    if (ev.kind == "verdict")
+        return runner_text(sc, runner_text_key::verdict_tag) + ev.text + "\n" + reveal_transcript(sc, ev);
     if (ev.skipped)
-        s = who + " (" + ev.kind + "): (no input)";
+        s = runner_text(sc, runner_text_key::action_head, {{"speaker", who}, {"action", ev.kind}}) +
+            runner_text(sc, runner_text_key::no_input);
     else if (ev.kind == "investigate")
-        s = who + " investigates " + name_of(sc, ev.to);
+        s = runner_text(sc, runner_text_key::investigates, {{"speaker", who}, {"target", name_of(sc, ev.to)}});
     else if (ev.kind == "ask")
-        s = who + " asks " + name_of(sc, asked_of(ev)) + ": " + ev.text;
+        s = asks_text(sc, ev.speaker, asked_of(ev), ev.text);
     else
-        s = who + " votes for " + name_of(sc, ev.to);
-    return s + (ev.context_full ? "(context full)" : "") + "\n" + reveal_transcript(sc, ev);
+        s = runner_text(sc, runner_text_key::votes_for, {{"speaker", who}, {"suspect", name_of(sc, ev.to)}});
+    return s + (ev.context_full ? runner_text(sc, runner_text_key::context_full) : "") + "\n" +
+           reveal_transcript(sc, ev);
 }
 
 std::string reveal_transcript(const scenario& sc, const step_event& ev) {
     std::string s;
     for (const auto& r : reveals_of(ev)) {
         const scenario_clue* k = sc.find_clue(r.clue);
-        s += "  [found] " + (k ? k->title : r.clue) + " by " + name_of(sc, r.finder) + " (" +
-             (r.to_all ? "shown to everyone" : "kept by the finder") + ")\n";
+        const std::string shown =
+            runner_text(sc, r.to_all ? runner_text_key::shown_to_everyone : runner_text_key::kept_by_finder);
+        s += runner_text(sc, runner_text_key::found_line,
+                         {{"title", k ? k->title : r.clue}, {"finder", name_of(sc, r.finder)}, {"shown", shown}}) +
+             "\n";
     }
     return s;
 }
@@ -269,18 +286,20 @@ std::string verdict_text(const scenario& sc, const table_state& st) {
     const accusation_report a = score_votes(sc, st);
     std::string s;
     if (!a.votes.empty()) {
-        s = "The votes:";
-        for (size_t i = 0; i < a.votes.size(); ++i)
-            s += std::string(i ? "," : "") + " " + name_of(sc, a.votes[i].voter) + " for " +
-                 name_of(sc, a.votes[i].suspect);
-        s += ". " +
-             (a.verdict.empty() ? std::string("No one has a majority.")
-                                : "The table accuses " + name_of(sc, a.verdict) + ".") +
-             " ";
+        std::string votes;
+        for (const auto& v : a.votes)
+            votes += (votes.empty() ? "" : runner_text(sc, runner_text_key::list_separator)) +
+                     runner_text(sc, runner_text_key::vote_entry,
+                                 {{"voter", name_of(sc, v.voter)}, {"suspect", name_of(sc, v.suspect)}});
+        s = runner_text(sc, runner_text_key::verdict_votes, {{"votes", votes}}) +
+            (a.verdict.empty() ? runner_text(sc, runner_text_key::no_majority)
+                               : runner_text(sc, runner_text_key::table_accuses, {{"name", name_of(sc, a.verdict)}})) +
+            (sc.language.rfind("zh", 0) == 0 ? "" : " ");
     }
-    s += "The truth: " + sc.solution;
+    s += runner_text(sc, runner_text_key::verdict_truth, {{"solution", sc.solution}});
     for (const auto& k : sc.culprits)
-        s += std::string(" ") + name_of(sc, k.id) + " (" + culprit_role_name(k.role) + ").";
+        s += runner_text(sc, runner_text_key::verdict_culprit,
+                         {{"name", name_of(sc, k.id)}, {"role", culprit_role_text(sc, k.role)}});
     return s;
 }
 

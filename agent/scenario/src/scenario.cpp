@@ -159,6 +159,12 @@ std::string character_system_text(const scenario& sc, const scenario_character& 
     return character_system_prompt(runtime_character(sc, c), shared_prefix_text(sc));
 }
 
+std::string culprit_role_text(const scenario& sc, culprit_role r) {
+    return runner_text(sc, r == culprit_role::killer       ? runner_text_key::killer
+                           : r == culprit_role::accomplice ? runner_text_key::accomplice
+                                                           : runner_text_key::mastermind);
+}
+
 character runtime_character(const scenario_character& c) {
     character rc;
     rc.name = c.name;
@@ -178,13 +184,14 @@ character runtime_character(const scenario& sc, const scenario_character& c) {
     rc.labels.public_knowledge = runner_text(sc, runner_text_key::public_heading);
     rc.labels.private_knowledge = runner_text(sc, runner_text_key::private_heading);
     if (sc.kind != scenario_kind::mystery || c.role != character_role::game_master || sc.solution.empty()) return rc;
-    std::string truth = "The truth, known only to you until the reveal: " + sc.solution;
+    std::string truth = runner_text(sc, runner_text_key::truth, {{"solution", sc.solution}});
     for (const auto& k : sc.culprits) {
         const std::string name = sc.find_character(k.id) ? sc.find_character(k.id)->name
                                  : sc.find_player(k.id)  ? sc.find_player(k.id)->name
                                  : sc.find_suspect(k.id) ? sc.find_suspect(k.id)->name
                                                          : k.id;
-        truth += "\nCulprit: " + name + " (" + culprit_role_name(k.role) + ")";
+        truth += "\n" + runner_text(sc, runner_text_key::culprit_line,
+                                    {{"name", name}, {"role", culprit_role_text(sc, k.role)}});
     }
     rc.private_knowledge += (rc.private_knowledge.empty() ? "" : "\n\n") + truth;
     return rc;
