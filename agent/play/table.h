@@ -60,6 +60,8 @@ void action_step(const scenario& sc, const scripted_turn& tr, play_steps::step& 
 
 // -- what a step event means
 
+// A person's or place's display name: characters and players (play_steps::display_name), suspects, locations.
+std::string name_of(const scenario& sc, const std::string& id);
 // investigate, ask, vote and verdict (answer is a turn or a line).
 bool is_action_kind(const std::string& kind);
 // The clue as the cast reads it: "Clue: <title>. <text>".

@@ -135,15 +135,15 @@ void game::run_command(const play_actions::player_command& cmd, step_event& ev) 
         if (ph.kind != phase_kind::accusation) return progress(words(runner_text_key::votes_at_accusation));
         play_table::set_vote(ev, {ev.speaker, target});
         out(words(runner_text_key::votes_for,
-                  {{"speaker", display_name(ev.speaker)}, {"suspect", display_name(target)}}) +
+                  {{"speaker", display_name(ev.speaker)}, {"suspect", play_table::name_of(sc_, target)}}) +
             "\n");
         return;
     }
     if (ph.kind != phase_kind::investigation && ctx_.turn != turn_action::investigate)
         return progress(words(runner_text_key::investigate_in_phase));
     auto r = play_table::investigate(sc_, table_, ev.speaker, target, ctx_.phase_idx);
-    const std::string head =
-        words(runner_text_key::investigates, {{"speaker", display_name(ev.speaker)}, {"target", target}});
+    const std::string head = words(runner_text_key::investigates, {{"speaker", display_name(ev.speaker)},
+                                                                   {"target", play_table::name_of(sc_, target)}});
     if (!r) {
         out(words(runner_text_key::heard, {{"speaker", head}, {"text", words(runner_text_key::nothing_more)}}) + "\n");
         return;

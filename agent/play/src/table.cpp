@@ -14,14 +14,13 @@ using json = nlohmann::json;
 using play_steps::effect;
 using scenario_text::contains_ci;
 
-namespace {
-
-// A person's or place's name: characters and players (play_steps::display_name), suspects and locations.
 std::string name_of(const scenario& sc, const std::string& id) {
     if (const auto* s = sc.find_suspect(id)) return s->name;
     if (const auto* l = sc.find_location(id)) return l->name;
     return play_steps::display_name(sc, id);
 }
+
+namespace {
 
 size_t phase_index(const scenario& sc, const std::string& id) {
     for (size_t i = 0; i < sc.phases.size(); ++i)
