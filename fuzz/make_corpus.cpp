@@ -1,9 +1,9 @@
-// Writes the seed corpora of the fuzz targets into <dir>/<target>/ (fuzz/corpus/ in the repo): inputs
-// taken from the unit tests (tests/engine/test_gguf.cpp's and tiny_model.h's GGUF files, the tokenizer
-// and grammar tests' texts and schemas, tests/tools' tool-call replies, tests/memory's codec blocks),
-// each in the input format of its target (see the comment at the top of each fuzz_<name>.cpp).
-// Deterministic; rerun after changing an input format:
-//   build-fuzz/fuzz/make_corpus fuzz/corpus
+// Writes the seed corpora of the fuzz targets into <dir>/<target>/ (scripts/fuzz.sh: a temporary directory; never
+// committed): inputs taken from the unit tests (tests/engine/test_gguf.cpp's and tiny_model.h's GGUF files, the
+// tokenizer and grammar tests' texts and schemas, tests/tools' tool-call replies, tests/memory's codec blocks), each in
+// the input format of its target (see the comment at the top of each fuzz_<name>.cpp). Deterministic; rerun after
+// changing an input format:
+//   build-fuzz/fuzz/make_corpus /tmp/seeds
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>

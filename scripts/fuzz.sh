@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets in fuzz/ with Clang into build-fuzz/ (or $MNEMOS_FUZZ_DIR) and runs
-# each for ${MNEMOS_FUZZ_SECONDS:-60} s on a temporary copy of its seed corpus fuzz/corpus/<target>/
-# (the repo stays clean). Arguments: target names to run (default: all), e.g. `scripts/fuzz.sh gguf`.
+# each for ${MNEMOS_FUZZ_SECONDS:-60} s on its seed corpus, generated into a temporary directory by
+# make_corpus from the tests' inputs (seeds are never committed: some are GGUF model files).
+# Arguments: target names to run (default: all), e.g. `scripts/fuzz.sh gguf`.
 # Exits 1 on any finding (crash, sanitizer report, leak, timeout, out-of-memory) and prints the
 # reproducer; rerun one with `build-fuzz/fuzz/fuzz_<target> <file>`.
 # Environment: MNEMOS_FUZZ_SECONDS, MNEMOS_FUZZ_DIR, MNEMOS_JOBS (build parallelism),
@@ -34,12 +35,13 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$artifacts"
+"$dir/fuzz/make_corpus" "$work/seeds"
 
-# Runs target $1 on a copy of its corpus; its exit status goes to $work/$1.rc, its output to $work/$1.log.
+# Runs target $1 on a copy of its generated seeds; its exit status goes to $work/$1.rc, its output to $work/$1.log.
 run_target() {
   local t="$1" bin="$dir/fuzz/fuzz_$1" rc=0
   mkdir -p "$work/$t"
-  [ -d "fuzz/corpus/$t" ] && cp -r "fuzz/corpus/$t/." "$work/$t/"
+  [ -d "$work/seeds/$t" ] && cp -r "$work/seeds/$t/." "$work/$t/"
   echo "fuzz: $t for $secs s ($(ls "$work/$t" | wc -l) seeds)"
   # -timeout: one input running longer is a finding; -rss_limit_mb also caps single allocations.
   "$bin" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
