@@ -36,7 +36,96 @@ const char* step_kind_name(step_kind k) {
     return "?";
 }
 
-// Long but flat: the order of the steps it pushes is the game (a resumed run checks its log against it).
+namespace {
+
+// What opens phase pi: its narration, the clues released then, and the verdict of a mystery's reveal.
+void opening_steps(const scenario& sc, size_t pi, const std::string& gm, std::vector<step>& steps) {
+    const auto& ph = sc.phases[pi];
+    if (!ph.narration.empty()) {
+        step s;
+        s.kind = step_kind::narration;
+        s.phase_idx = pi;
+        s.speaker = gm;
+        s.text = ph.narration;
+        steps.push_back(std::move(s));
+    }
+    for (const auto& cl : sc.clues) {
+        if (!play_table::released_at(sc, cl, pi)) continue;
+        step s;
+        s.kind = step_kind::clue;
+        s.phase_idx = pi;
+        s.speaker = gm;
+        s.text = runner_text(sc, runner_text_key::clue, {{"title", cl.title}, {"text", cl.text}});
+        for (const auto& v : play_table::clue_audience(cl))
+            if (sc.find_character(v)) s.audience.push_back(v);
+        if (!cl.visible_to.empty() && s.audience.empty()) continue;  // seen by players only
+        steps.push_back(std::move(s));
+    }
+    if (ph.kind == phase_kind::reveal && sc.kind == scenario_kind::mystery && !sc.solution.empty()) {
+        step s;
+        s.kind = step_kind::verdict;
+        s.phase_idx = pi;
+        s.speaker = gm;
+        steps.push_back(std::move(s));
+    }
+}
+
+// The turns of phase pi: its policy's, then the generated history of a history phase.
+std::vector<scripted_turn> phase_turns(const scenario& sc, const scenario_phase& ph) {
+    std::vector<scripted_turn> turns = play_table::policy_turns(sc, ph);
+    if (ph.kind == phase_kind::history && sc.generator && sc.generator->phase == ph.id) {
+        auto gen = generate_history(sc, sc.generator->seed);
+        turns.insert(turns.end(), gen.begin(), gen.end());
+    }
+    return turns;
+}
+
+// The probes of phase pi asked before turn `at` (n_turns: at the phase's end, also for out-of-range turns).
+void probe_steps(const scenario& sc, size_t pi, int32_t at, int32_t n_turns, std::vector<step>& steps) {
+    for (const auto& p : sc.probes) {
+        if (p.at_phase != sc.phases[pi].id) continue;
+        const int32_t pt = (p.at_turn < 0 || p.at_turn > n_turns) ? n_turns : p.at_turn;
+        if (pt != at) continue;
+        step s;
+        s.kind = step_kind::probe;
+        s.phase_idx = pi;
+        s.speaker = p.asked_to;
+        s.probe = &p;
+        steps.push_back(std::move(s));
+    }
+}
+
+// One scripted turn: an action (and the answer an ask calls for), a model's turn, or a line.
+void turn_step(const scenario& sc, size_t pi, const scripted_turn& tr, std::vector<step>& steps) {
+    step s;
+    s.phase_idx = pi;
+    s.speaker = tr.speaker;
+    s.to = tr.to.empty() ? "all" : tr.to;
+    if (tr.action != turn_action::talk) {
+        play_table::action_step(sc, tr, s);
+        steps.push_back(std::move(s));
+        if (tr.action != turn_action::ask) return;
+        step answer;  // whoever the question addressed: known once it is asked
+        answer.kind = step_kind::answer;
+        answer.phase_idx = pi;
+        steps.push_back(std::move(answer));
+        return;
+    }
+    if (tr.interactive && sc.find_character(tr.speaker)) {
+        s.kind = step_kind::turn;
+        s.expect_tools = tr.expect_tools;
+    } else {
+        s.kind = step_kind::line;
+        s.text = tr.line;
+        const scenario_player* pl = sc.find_player(tr.speaker);
+        s.player_input = tr.interactive || (pl && pl->interactive);
+    }
+    steps.push_back(std::move(s));
+}
+
+}  // namespace
+
+// The order of the steps it pushes is the game (a resumed run checks its log against it).
 std::vector<step> build_steps(const scenario& sc) {
     std::string gm;
     for (const auto& c : sc.characters)
@@ -46,82 +135,14 @@ std::vector<step> build_steps(const scenario& sc) {
         }
     std::vector<step> steps;
     for (size_t pi = 0; pi < sc.phases.size(); ++pi) {
-        const auto& ph = sc.phases[pi];
-        if (!ph.narration.empty()) {
-            step s;
-            s.kind = step_kind::narration;
-            s.phase_idx = pi;
-            s.speaker = gm;
-            s.text = ph.narration;
-            steps.push_back(std::move(s));
-        }
-        for (const auto& cl : sc.clues) {
-            if (!play_table::released_at(sc, cl, pi)) continue;
-            step s;
-            s.kind = step_kind::clue;
-            s.phase_idx = pi;
-            s.speaker = gm;
-            s.text = runner_text(sc, runner_text_key::clue, {{"title", cl.title}, {"text", cl.text}});
-            for (const auto& v : play_table::clue_audience(cl))
-                if (sc.find_character(v)) s.audience.push_back(v);
-            if (!cl.visible_to.empty() && s.audience.empty()) continue;  // seen by players only
-            steps.push_back(std::move(s));
-        }
-        if (ph.kind == phase_kind::reveal && sc.kind == scenario_kind::mystery && !sc.solution.empty()) {
-            step s;
-            s.kind = step_kind::verdict;
-            s.phase_idx = pi;
-            s.speaker = gm;
-            steps.push_back(std::move(s));
-        }
-        std::vector<scripted_turn> turns = play_table::policy_turns(sc, ph);
-        if (ph.kind == phase_kind::history && sc.generator && sc.generator->phase == ph.id) {
-            auto gen = generate_history(sc, sc.generator->seed);
-            turns.insert(turns.end(), gen.begin(), gen.end());
-        }
+        opening_steps(sc, pi, gm, steps);
+        const std::vector<scripted_turn> turns = phase_turns(sc, sc.phases[pi]);
         const int32_t n_turns = static_cast<int32_t>(turns.size());
-        auto add_probes = [&](int32_t at) {
-            for (const auto& p : sc.probes) {
-                if (p.at_phase != ph.id) continue;
-                const int32_t pt = (p.at_turn < 0 || p.at_turn > n_turns) ? n_turns : p.at_turn;
-                if (pt != at) continue;
-                step s;
-                s.kind = step_kind::probe;
-                s.phase_idx = pi;
-                s.speaker = p.asked_to;
-                s.probe = &p;
-                steps.push_back(std::move(s));
-            }
-        };
         for (int32_t t = 0; t < n_turns; ++t) {
-            add_probes(t);
-            const auto& tr = turns[static_cast<size_t>(t)];
-            step s;
-            s.phase_idx = pi;
-            s.speaker = tr.speaker;
-            s.to = tr.to.empty() ? "all" : tr.to;
-            if (tr.action != turn_action::talk) {
-                play_table::action_step(sc, tr, s);
-                steps.push_back(std::move(s));
-                if (tr.action != turn_action::ask) continue;
-                step answer;  // whoever the question addressed: known once it is asked
-                answer.kind = step_kind::answer;
-                answer.phase_idx = pi;
-                steps.push_back(std::move(answer));
-                continue;
-            }
-            if (tr.interactive && sc.find_character(tr.speaker)) {
-                s.kind = step_kind::turn;
-                s.expect_tools = tr.expect_tools;
-            } else {
-                s.kind = step_kind::line;
-                s.text = tr.line;
-                const scenario_player* pl = sc.find_player(tr.speaker);
-                s.player_input = tr.interactive || (pl && pl->interactive);
-            }
-            steps.push_back(std::move(s));
+            probe_steps(sc, pi, t, n_turns, steps);
+            turn_step(sc, pi, turns[static_cast<size_t>(t)], steps);
         }
-        add_probes(n_turns);
+        probe_steps(sc, pi, n_turns, n_turns, steps);
     }
     return steps;
 }
