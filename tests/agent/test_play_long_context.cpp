@@ -9,7 +9,8 @@
 // steps -> character sessions -> engine): the introduction's scripted lines state one "key value" pair per
 // character, long scripted chatter (the recall model's filler words) follows, and at the accusation each
 // character is probed for the pair another character stated. No tools (no recall tool): only attention can
-// reach the facts.
+// reach the facts. The game master's narration falls back to the scripted text (the recall model generates
+// nothing to its cue).
 #include <catch2/catch.hpp>
 #include <cctype>
 #include <nlohmann/json.hpp>
@@ -100,6 +101,8 @@ json recall_game(const game_words& w) {
     std::mt19937_64 rng(13);
     const char* names[k_chars] = {"Ada", "Bert", "Cleo", "Dirk"};
     json chars = json::array();
+    chars.push_back(
+        {{"id", "host"}, {"name", "Host"}, {"role", "game_master"}, {"persona", chatter(w.fillers, 8, rng)}});
     for (int i = 0; i < k_chars; ++i)
         chars.push_back({{"id", "c" + std::to_string(i)},
                          {"name", names[i]},
@@ -132,7 +135,11 @@ json recall_game(const game_words& w) {
             {"culprit", "c1"},
             {"solution", chatter(w.fillers, 10, rng)},
             {"phases",
-             json::array({{{"id", "intro"}, {"kind", "introduction"}, {"title", "Introduction"}, {"turns", intro}},
+             json::array({{{"id", "intro"},
+                           {"kind", "introduction"},
+                           {"title", "Introduction"},
+                           {"narration", chatter(w.fillers, 10, rng)},
+                           {"turns", intro}},
                           {{"id", "talk"}, {"kind", "investigation"}, {"title", "Talk"}, {"round", 1}, {"turns", talk}},
                           {{"id", "accuse"}, {"kind", "accusation"}, {"title", "Accusation"}, {"turns", one_line}},
                           {{"id", "reveal"}, {"kind", "reveal"}, {"title", "Reveal"}, {"turns", one_line}}})},
@@ -201,6 +208,9 @@ TEST_CASE(
         CHECK(c.n_tokens > 6 * k_window);  // several times the window (and beyond the 512-token context)
     }
     CHECK(sparse.n_windowed == 0);  // nothing was cut: what a character sees is up to the attention
+    // The host's narration: the recall model says nothing to its cue (no key before the markup), so the scripted
+    // narration is said, and everyone hears it.
+    CHECK(sparse.transcript.find("[narration] " + sc.phases[0].narration + "\n") != std::string::npos);
     for (const auto& p : sparse.probes) {
         INFO("sparse: " << p.asked_to << " asked '" << p.question << "' answered '" << p.answer << "'");
         CHECK(p.score.passed);
