@@ -248,9 +248,11 @@ void serve_while_playing(const play_cli& c, agent::play_options& po, served_game
     po.on_teardown = [&srv, &inbox, linger_s] {
         inbox.close();
         if (!srv) return;
-        if (linger_s > 0) {
+        if (linger_s > 0) {  // Ctrl-C / SIGTERM ends it early
             std::fprintf(stderr, "[play] serving %.0f s more\n", linger_s);
-            std::this_thread::sleep_for(std::chrono::duration<double>(linger_s));
+            const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(linger_s);
+            while (!interrupt_guard::raised() && std::chrono::steady_clock::now() < until)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
         srv->stop();
         srv.reset();

@@ -40,7 +40,8 @@ void add_action_tools(tools::tool_registry& reg, const scenario& sc, const std::
 // whom it asked (ev.to and ev.text become the addressee and the question).
 void record_calls(const scenario& sc, step_event& ev);
 
-// The id of a location, character, player or suspect named by id or name (ASCII case ignored), or "".
+// The id of a location, character, player or suspect named by id or name, or "": compared after
+// scenario_text::normalize_for_match (width, case, spacing; "ＢＯＡＴＨＯＵＳＥ" finds "boathouse") and trimming.
 std::string find_target(const scenario& sc, const std::string& id_or_name);
 
 // A typed command of an interactive player: "/investigate TARGET", "/vote SUSPECT" (the action and the text after

@@ -58,6 +58,9 @@ std::string display_name(const scenario& sc, const std::string& id);
 std::optional<std::string> find_participant(const scenario& sc, std::string_view id_or_name);
 // What a character is told when it is its turn: "(It is your turn, <name>. Speak to <name>.)" (runner text cue).
 std::string cue(const scenario& sc, const std::string& speaker, const std::string& to);
+// What the game master is told when it opens a phase: the phase's title and its scripted narration (runner text
+// narrate).
+std::string narrate_cue(const scenario& sc, const std::string& phase_id);
 // What a line is printed after: "<name> -> <name>: " (runner text line_head).
 std::string line_head(const scenario& sc, const std::string& speaker, const std::string& to);
 // Whom a step speaks to: its `to`, "all" when that is empty.

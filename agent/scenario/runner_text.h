@@ -73,6 +73,7 @@ enum class runner_text_key {
     nothing_called,        // a player's command names nothing: "[play] nothing called '{name}' here"
     votes_at_accusation,   // "[play] votes are cast at the accusation"
     investigate_in_phase,  // "[play] one investigates during an investigation"
+    narrate,               // the game master's cue to open a phase: "(Open \"{title}\" for the table ...: {text})"
     n_keys
 };
 

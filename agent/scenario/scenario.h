@@ -57,7 +57,7 @@ struct scenario_player {
 
 // What makes a clue appear other than its phase beginning (agent/scenario/mechanics.h). At most one kind.
 struct clue_trigger {
-    std::vector<std::string> keywords;  // keyword: any of these said (case-insensitively) in a line ...
+    std::vector<std::string> keywords;  // keyword: any of these said (matched as probes are) in a line ...
     std::string said_by;                // ... by this character or player ("" = anyone)
     std::string asked;                  // asked: a question addressed to this character or suspect ...
     std::vector<std::string> subject;   // ... that mentions any of these
@@ -132,7 +132,7 @@ struct scenario_phase {
     phase_kind kind = phase_kind::conversation;
     std::string title;
     int32_t round = 0;      // investigation round (1, 2, ...); 0 otherwise
-    std::string narration;  // read when the phase begins
+    std::string narration;  // said when the phase begins: by the game master in its own words, else as written
     std::vector<scripted_turn> turns;
     int32_t act = 0;  // the act it belongs to (1, 2, ...); 0: none
     turn_policy policy = turn_policy::scripted;

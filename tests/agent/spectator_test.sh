@@ -10,8 +10,11 @@
 # a generated turn, a probe verdict, step n/N and the score), at 1280x800 and
 # at 390x844 with the table in the first screen and no horizontal overflow
 # (the page writes its layout into <html data-*>), events and memory panels
-# that are not empty. Screenshots at both sizes are kept in $SPECTATOR_SHOTS
-# (default: ./spectator-shots, under ctest the build's tests directory).
+# that are not empty. Last, a small inline game of the table's mechanics: an
+# investigation with the clue it found, a question and its answer, a vote and the
+# verdict, each shown as its own kind of step. Screenshots are kept in
+# $SPECTATOR_SHOTS (default: ./spectator-shots, under ctest the build's tests
+# directory).
 # Usage: spectator_test.sh MNEMOS_BINARY MODEL.gguf [SCENARIOS_DIR]
 set -euo pipefail
 MNEMOS=${1:?mnemos binary}
@@ -258,4 +261,59 @@ if not ok:
 print("spectator page at %s shows the game: %d steps, score %d/%d" % (sys.argv[5], res["steps"], res["score"]["passed"], res["score"]["total"]))
 PY
 done
-echo "screenshots: $SHOTS/spectator-1280x800.png $SHOTS/spectator-390x844.png"
+
+# The table's mechanics, each shown as its own kind of step: a scripted investigation that finds a clue (shown to
+# everyone), a question and its answer, a vote and the verdict (a small inline game: scripted actions, two short
+# generations).
+cat >"$WORK/table.json" <<'JSON'
+{"id": "spectator_table", "title": "The Table", "language": "en", "kind": "mystery",
+ "shared": {"public_script": "A pie went missing from the kitchen window.", "rules": "Answer in one short sentence."},
+ "characters": [{"id": "gm", "name": "Host", "role": "game_master", "persona": "You are the host."},
+                {"id": "cook", "name": "Cook", "role": "npc", "persona": "You are the cook."},
+                {"id": "maid", "name": "Maid", "role": "npc", "persona": "You are the maid."}],
+ "players": [{"id": "detective", "name": "Detective", "mode": "scripted"}],
+ "locations": [{"id": "kitchen", "name": "the kitchen", "description": "Where the pie cooled."}],
+ "culprit": "maid", "solution": "The maid took the pie.",
+ "clues": [{"id": "crumbs", "title": "Crumbs", "text": "Crumbs on the apron hook.", "target": "kitchen",
+            "reveal_to": "all"}],
+ "phases": [
+  {"id": "intro", "kind": "introduction", "title": "The empty window", "narration": "The pie is gone.",
+   "turns": [{"speaker": "cook", "line": "I baked it at dawn."}]},
+  {"id": "search", "kind": "investigation", "title": "Search", "round": 1, "turns": [
+    {"speaker": "detective", "action": "investigate", "target": "kitchen"},
+    {"speaker": "detective", "action": "ask", "to": "maid", "line": "Where were you at noon?"}]},
+  {"id": "accuse", "kind": "accusation", "title": "Accusation",
+   "turns": [{"speaker": "detective", "action": "vote", "target": "maid"}]},
+  {"id": "reveal", "kind": "reveal", "title": "Reveal", "turns": [{"speaker": "cook", "line": "So it was her."}]}],
+ "budgets": {"max_tokens_per_turn": 8, "max_tokens_per_probe": 8}}
+JSON
+PORT=$(free_port)
+"$MNEMOS" play "$WORK/table.json" --model "$MODEL" --serve "$PORT" --linger 60 --results "$WORK/table_results.json" \
+    >"$WORK/table.out" 2>"$WORK/table.err" &
+PLAY_PID=$!
+BASE="http://127.0.0.1:$PORT"
+for _ in $(seq 1 300); do
+    curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+python3 "$CDP" "$CHROMIUM" "$BASE/" 1280 800 "$WORK/table" "$DONE_JS" 90 \
+    || { echo "FAIL: the page did not show the whole mechanics game"; cat "$WORK/table.err"; exit 1; }
+kill "$PLAY_PID" 2>/dev/null || true
+wait "$PLAY_PID" 2>/dev/null || true
+PLAY_PID=""
+cp "$WORK/table.png" "$SHOTS/spectator-mechanics-1280x800.png" 2>/dev/null || true
+python3 - "$WORK/table.html" <<'PY'
+import os; exec(os.environ["NEED_PY"])
+for kind in ("narration", "investigate", "ask", "answer", "vote", "verdict"):
+    need("a step of kind " + kind, 'data-kind="%s"' % kind)
+need("the investigation, with the location's name", "investigates the kitchen")
+need("the clue it found, shown to everyone", 'data-clue="crumbs"')
+need("who was asked", "asks Maid")
+need("the vote", "votes for Maid")
+need("the verdict", "The maid took the pie.")
+if not ok:
+    print(dom[:6000])
+    sys.exit(1)
+print("spectator page shows the mechanics: investigate, ask, answer, vote, verdict and the clue found")
+PY
+echo "screenshots: $SHOTS/spectator-1280x800.png $SHOTS/spectator-390x844.png $SHOTS/spectator-mechanics-1280x800.png"

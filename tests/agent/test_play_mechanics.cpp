@@ -175,6 +175,10 @@ TEST_CASE("mechanics: investigate reveals a target's clues in order, once, from 
     CHECK(!play_table::investigate(sc, st, "cook", "lamp_room", search));  // nothing more there
     CHECK(play_table::investigate(sc, st, "cook", "fisher", search)->clue == "note");
     CHECK(!play_table::investigate(sc, st, "cook", "attic", search));
+    // Targets are named as probes are matched: width, case and spacing folded.
+    CHECK(play_actions::find_target(sc, "\xEF\xBC\xAC\xEF\xBC\xA1MP_ROOM") == "lamp_room");  // "ＬＡMP_ROOM"
+    CHECK(play_actions::find_target(sc, " lamp_room  ") == "lamp_room");
+    CHECK(play_actions::find_target(sc, "lamp").empty());
 
     // What the finder's and the others' sessions receive: the finder read its own call's result.
     ev = {};
@@ -184,7 +188,8 @@ TEST_CASE("mechanics: investigate reveals a target's clues in order, once, from 
     std::map<std::string, int> got;
     for (const auto& e : play_steps::effects(sc, ev)) got[e.character] += e.msg.content.rfind("Clue: ", 0) == 0;
     CHECK(got["painter"] == 0);
-    for (const char* c : {"gm", "cook", "fisher", "doctor", "clerk"}) CHECK(got[c] == 1);  // the ledger only
+    for (const char* c : {"cook", "fisher", "doctor", "clerk"}) CHECK(got[c] == 1);  // the ledger only
+    CHECK(got["gm"] == 0);  // "to all" is the cast: the game master would never read it
 
     // Scored: clues to find (targets and keyword / asked triggers), per finder.
     st.found["oilskin"] = "inspector";
@@ -207,6 +212,11 @@ TEST_CASE("mechanics: keyword and asked triggers fire once, from the right words
     play_table::add_reveals(ev, fired);
     play_table::apply(st, ev);
     CHECK(play_table::triggered(sc, st, said("money", "clerk", "all", "fifty guineas")).empty());  // once
+    // Said in full-width letters, the keyword fires as well (matched as probe facts are).
+    fired = play_table::triggered(sc, play_table::table_state{},
+                                  said("arrival", "cook", "all", "\xEF\xBC\xA7\xEF\xBC\xB5INEAS!"));  // "ＧＵINEAS!"
+    REQUIRE(fired.size() == 1);
+    CHECK(fired[0].clue == "guineas");
     // Asked: a question to the doctor about the wrist; not the same words to someone else.
     CHECK(play_table::triggered(sc, st, said("search", "inspector", "cook", "And his wrist?")).empty());
     fired = play_table::triggered(sc, st, said("search", "inspector", "doctor", "And his wrist?"));
@@ -324,6 +334,23 @@ TEST_CASE("mechanics: the lighthouse plays on the tiny model; every reveal reach
     for (const auto& c : sc.characters)
         if (c.role == character_role::npc) CHECK(holds(c.id, "\"recall\""));  // tools.npc by default
 
+    // The game master opened every phase in its own words: its session holds the cue (the scripted narration)
+    // and what it said; the cast heard that.
+    int n_narrations = 0, n_generated = 0;
+    for (const json& ev : game) {
+        if (ev["kind"] != "narration") continue;
+        const std::string text = ev["text"].get<std::string>(), phase = ev["phase"].get<std::string>();
+        INFO(ev.dump());
+        ++n_narrations;
+        n_generated += text != sc.find_phase(phase)->narration;
+        CHECK(ev["speaker"] == "gm");
+        CHECK(holds("gm", play_steps::narrate_cue(sc, phase)));
+        for (const auto& c : sc.characters)
+            if (c.role == character_role::npc) CHECK(holds(c.id, text));
+    }
+    CHECK(n_narrations >= 3);
+    CHECK(n_generated > 0);
+
     std::map<std::string, int> fired;
     int n_votes = 0;
     for (size_t i = 0; i < game.size(); ++i) {
@@ -334,8 +361,8 @@ TEST_CASE("mechanics: the lighthouse plays on the tiny model; every reveal reach
             ++fired[clue];
             const std::string text = sc.find_clue(clue)->text;
             for (const auto& c : sc.characters) {
-                // To everyone, or only to the finder (who read it as its call's result).
-                const bool want = rv["to_all"].get<bool>() || c.id == finder;
+                // To the cast (never the game master), or only to the finder (who read it as its call's result).
+                const bool want = (rv["to_all"].get<bool>() && c.role != character_role::game_master) || c.id == finder;
                 CHECK(holds(c.id, text) == want);
             }
         }
@@ -424,7 +451,8 @@ TEST_CASE("mechanics: an interactive player investigates and votes by typed comm
         bool holds = false;
         for (const auto& e : events_of(o.store_dir, play_character_session_id(sc, c.id)))
             holds = holds || has(e.value("content", ""), sc.find_clue("ledger")->text);
-        CHECK(holds);
+        INFO(c.id);
+        CHECK(holds == (c.role != character_role::game_master));  // the cast, not the host
     }
     REQUIRE(r->accusation.votes.size() == 1);
     CHECK(r->accusation.votes[0].voter == "inspector");

@@ -139,6 +139,27 @@
 //
 // Numbers: KV is stored in f16 by the engine; k and v entries are <= 1 in
 // magnitude (error < 5e-4), so scores move by well under 1.
+//
+// ---------------------------------------------------------------------------
+// Query offset (a chat prompt: query_offset = D > 0, n_layer 2 only)
+// ---------------------------------------------------------------------------
+// In a chat the question ends the user's message and the template's markup
+// follows it ("...<key><|im_end|>\n<|im_start|>assistant\n"), so the last
+// token is markup, not the key. With query_offset = D the query key is the
+// token D positions before the last:
+//   QKEY+k    [164, 196)  the token D positions back is key word k (layer 0)
+//   QOTHER    196         ... is not a key word (layer 0)
+// Layer 0, query head 1 (sharing KV head 0, whose v is the identity above) is
+// the previous-token head moved to distance D: q = 8 s (cos w_p D, -sin w_p D),
+// score(d) = s * sum_p cos(w_p (d - D)), maximal at d = D with the same gaps
+// as at d = 1 (it only shifts the distance); wo writes to QKEY+k / QOTHER.
+// Positions before D attend to BOS and get QOTHER. Every position then has 4
+// unit one-hots after layer 0 (norm factor 8). The induction layer reads its
+// query from QKEY instead of TOKKEY and has the value-word bonus Sv of the
+// two-hop last layer: the markup token right after the key in the question
+// also has PREV = key (score B, v = 0 unless it is a value word), the value
+// word of the needle scores B + Sv and takes the answer.
+// The default D = 0 writes exactly the weights described above.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -158,6 +179,7 @@ struct recall_model_spec {
     uint64_t seed = 1;             // which token ids get which role
     float rope_freq_base = 1e12f;  // see "Induction layers" before changing it
     int context_length = 4096;     // <arch>.context_length (engine_options::n_ctx may exceed it)
+    int query_offset = 0;          // D: the query key is D tokens before the last (see "Query offset")
     // Scores after the 1/sqrt(head_dim) scale (see the comments above).
     float prev_score_per_pair = 36;  // previous-token head: s per pair, 16 pairs
     float induction_score = 100;     // B: query key one-hot . PREV one-hot
@@ -198,7 +220,7 @@ namespace recall_detail {
 
 constexpr int kSlots = 32;  // key slots in the residual stream and in the induction heads
 constexpr int TOKKEY = 0, TOKVAL = 32, PREV = 64, HOP = 96, ANSWER = 128;
-constexpr int OTHER = 160, BOSD = 161, PREV_OTHER = 162, CONST = 163;
+constexpr int OTHER = 160, BOSD = 161, PREV_OTHER = 162, CONST = 163, QKEY = 164, QOTHER = 196;
 constexpr int E = 256, N_HEAD = 4, N_HEAD_KV = 2, HEAD_DIM = 64, N_FF = 32;
 constexpr float RMS_EPS = 1e-5f;
 
@@ -261,6 +283,23 @@ inline void write_induction(const induction& ind, const recall_model_spec& s, in
 
 }  // namespace recall_detail
 
+// The token roles of a spec for a vocabulary of n_vocab tokens (what write_recall_model draws), without writing
+// the model: keys, values and fillers from the ids >= 3, shuffled by spec.seed. Empty keys when they do not fit.
+inline recall_roles recall_roles_of(const recall_model_spec& s, int32_t n_vocab) {
+    recall_roles roles;
+    roles.n_layer = s.n_layer;
+    roles.n_vocab = n_vocab;
+    if (s.n_keys < 1 || s.n_fillers < 1 || 3 + 2 * s.n_keys + s.n_fillers > n_vocab) return roles;
+    std::vector<int32_t> ids;
+    for (int32_t t = 3; t < n_vocab; ++t) ids.push_back(t);
+    recall_detail::shuffle(ids, s.seed);
+    size_t i = 0;
+    for (int k = 0; k < s.n_keys; ++k) roles.keys.push_back(ids[i++]);
+    for (int k = 0; k < s.n_keys; ++k) roles.values.push_back(ids[i++]);
+    for (int k = 0; k < s.n_fillers; ++k) roles.fillers.push_back(ids[i++]);
+    return roles;
+}
+
 // Writes the model to `path` and its token roles to `*out` (may be nullptr).
 // False when the spec is out of range or the file cannot be written.
 inline bool write_recall_model(const std::string& path, const recall_model_spec& s, recall_roles* out) {
@@ -269,22 +308,12 @@ inline bool write_recall_model(const std::string& path, const recall_model_spec&
     if (s.n_layer != 2 && s.n_layer != 3) return false;
     if (s.n_keys < 1 || s.n_keys > d::kSlots || s.n_fillers < 1 || s.context_length < 1) return false;
     if (!(s.rope_freq_base > 1.0f)) return false;
+    if (s.query_offset < 0 || (s.query_offset > 0 && s.n_layer != 2)) return false;
     const td::vocab voc = td::make_spm_vocab();
     const int32_t n_vocab = static_cast<int32_t>(voc.tokens.size());
     if (3 + 2 * s.n_keys + s.n_fillers > n_vocab) return false;
 
-    recall_roles roles;
-    roles.n_layer = s.n_layer;
-    roles.n_vocab = n_vocab;
-    {
-        std::vector<int32_t> ids;
-        for (int32_t t = 3; t < n_vocab; ++t) ids.push_back(t);
-        d::shuffle(ids, s.seed);
-        size_t i = 0;
-        for (int k = 0; k < s.n_keys; ++k) roles.keys.push_back(ids[i++]);
-        for (int k = 0; k < s.n_keys; ++k) roles.values.push_back(ids[i++]);
-        for (int k = 0; k < s.n_fillers; ++k) roles.fillers.push_back(ids[i++]);
-    }
+    recall_roles roles = recall_roles_of(s, n_vocab);
 
     const std::string a = "llama";
     gguf_writer w;
@@ -346,6 +375,20 @@ inline bool write_recall_model(const std::string& path, const recall_model_spec&
             wv.at(32, d::OTHER) = static_cast<float>(1.0 / n2);
             wv.at(32, d::BOSD) = static_cast<float>(1.0 / n2);
             wo.at(d::PREV_OTHER, 32) = 1;
+            if (s.query_offset > 0) {
+                // Query head 1 (KV head 0): the same head at distance D, written to QKEY / QOTHER.
+                const double dq = s.query_offset;
+                for (int p = 0; p < 16; ++p) {
+                    const double wp = std::pow(static_cast<double>(s.rope_freq_base), -2.0 * p / d::HEAD_DIM);
+                    const double amp = scale * s.prev_score_per_pair / n2;
+                    wq.at(d::HEAD_DIM + 2 * p, d::CONST) = static_cast<float>(amp * std::cos(wp * dq));
+                    wq.at(d::HEAD_DIM + 2 * p + 1, d::CONST) = static_cast<float>(-amp * std::sin(wp * dq));
+                }
+                for (int k = 0; k < d::kSlots; ++k) wo.at(d::QKEY + k, d::HEAD_DIM + k) = 1;
+                wo.at(d::QOTHER, d::HEAD_DIM + 32) = 1;
+            }
+        } else if (s.query_offset > 0) {
+            d::write_induction({d::QKEY, d::TOKVAL, d::ANSWER, true, n4, n4}, s, s.n_keys, wq, wk, wv, wo);
         } else if (s.n_layer == 2) {
             d::write_induction({d::TOKKEY, d::TOKVAL, d::ANSWER, false, n3, n3}, s, s.n_keys, wq, wk, wv, wo);
         } else if (il == 1) {

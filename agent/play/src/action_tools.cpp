@@ -6,6 +6,7 @@
 
 #include "agent/play/steps.h"
 #include "agent/scenario/runner_text.h"
+#include "agent/scenario/text_normalize.h"
 
 namespace mnemos::agent::play_actions {
 
@@ -195,13 +196,15 @@ void record_calls(const scenario& sc, step_event& ev) {
 }
 
 std::string find_target(const scenario& sc, const std::string& id_or_name) {
+    // Compared as find_participant compares: width, case and spacing folded, surrounding spaces ignored.
+    auto trimmed = [](std::string s) {
+        while (!s.empty() && s.back() == ' ') s.pop_back();
+        if (!s.empty() && s.front() == ' ') s.erase(0, 1);
+        return s;
+    };
+    const std::string want = trimmed(scenario_text::normalize_for_match(id_or_name));
     auto same = [&](const std::string& s) {
-        if (s.size() != id_or_name.size()) return false;
-        for (size_t i = 0; i < s.size(); ++i)
-            if (std::tolower(static_cast<unsigned char>(s[i])) !=
-                std::tolower(static_cast<unsigned char>(id_or_name[i])))
-                return false;
-        return true;
+        return !s.empty() && !want.empty() && trimmed(scenario_text::normalize_for_match(s)) == want;
     };
     for (const auto& l : sc.locations)
         if (same(l.id) || same(l.name)) return l.id;

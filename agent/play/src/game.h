@@ -69,6 +69,8 @@ class game {
     result<step_event> run_step(int64_t idx);
     result<step_event> run_probe(const step& s, int64_t idx, step_event ev);
     result<step_event> run_turn(const step& s, int64_t idx, step_event ev);
+    // The game master opens a phase in its own words (the scripted narration as its cue and fallback).
+    result<step_event> run_narration(const step& s, int64_t idx, step_event ev);
     status apply(const std::vector<play_steps::effect>& effs);
 
     // -- the table's mechanics (game_actions.cpp)

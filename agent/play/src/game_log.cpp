@@ -14,6 +14,8 @@ json game_meta(const scenario& sc, const play_options& o) {
     json names = json::object();
     for (const auto& c : sc.characters) names[c.id] = c.name;
     for (const auto& p : sc.players) names[p.id] = p.name;
+    for (const auto& s : sc.suspects) names[s.id] = s.name;  // investigation targets and votes name them too
+    for (const auto& l : sc.locations) names[l.id] = l.name;
     return {{"kind", "game"},
             {"scenario", sc.id},
             {"title", sc.title},

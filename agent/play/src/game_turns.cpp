@@ -120,6 +120,7 @@ result<step_event> game::run_step(int64_t idx) {
             false};
 
     if (s.kind == step_kind::probe) return run_probe(s, idx, std::move(ev));
+    if (s.kind == step_kind::narration && sc_.find_character(s.speaker)) return run_narration(s, idx, std::move(ev));
     if (s.kind == step_kind::turn) return run_turn(s, idx, std::move(ev));
     if (s.kind == step_kind::answer) return run_answer(s, idx, std::move(ev));
     if (s.kind == step_kind::verdict) return run_verdict(std::move(ev));
@@ -184,6 +185,37 @@ result<step_event> game::run_probe(const step& s, int64_t idx, step_event ev) {
     ev.windowed = g->windowed;
     rep_.timings.push_back(
         {idx, "probe", s.speaker, g->seconds, g->info.n_prompt, g->info.n_reused, g->info.n_generated});
+    return ev;
+}
+
+// Generated on its session's messages plus the cue (its KV warm through the prefix cache); the text it said
+// (the scripted narration when it said nothing) is the step's, and effects() appends cue and text to its session.
+result<step_event> game::run_narration(const step& s, int64_t idx, step_event ev) {
+    const int32_t budget = opt_.max_tokens > 0 ? opt_.max_tokens : sc_.budgets.max_tokens_per_turn;
+    std::vector<engine::chat_message> msgs = chars_.at(s.speaker)->messages();
+    msgs.push_back({"user", play_steps::narrate_cue(sc_, ev.phase)});
+    turn_plan plan = plan_for_messages(*model_, msgs);
+    out(words(runner_text_key::narration_tag));
+    bool windowed = false;
+    gen_result g;
+    if (fit_prompt(plan, budget, windowed))
+        g = generate(std::move(plan.prompt), std::move(plan.stop), budget, opt_.seed + static_cast<uint64_t>(idx), true,
+                     nullptr, {}, play_character_session_id(sc_, s.speaker));
+    std::string text = g.context_full ? std::string() : g.text;
+    const size_t b = text.find_first_not_of(" \t\r\n"), e = text.find_last_not_of(" \t\r\n");
+    text = b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
+    if (text.empty()) {
+        text = s.text;
+        out(text);
+    }
+    out("\n");
+    ev.text = text;
+    ev.windowed = windowed;
+    char_rep_[s.speaker].n_generated += g.info.n_generated;
+    rep_.timings.push_back(
+        {idx, "narration", s.speaker, g.seconds, g.info.n_prompt, g.info.n_reused, g.info.n_generated});
+    settle(ev);
+    if (auto st = apply(play_steps::effects(sc_, ev)); !st.ok()) return st;
     return ev;
 }
 

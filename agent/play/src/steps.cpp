@@ -174,6 +174,12 @@ std::string cue(const scenario& sc, const std::string& speaker, const std::strin
                        {{"speaker", display_name(sc, speaker)}, {"to", display_name(sc, to)}});
 }
 
+std::string narrate_cue(const scenario& sc, const std::string& phase_id) {
+    const scenario_phase* ph = sc.find_phase(phase_id);
+    return runner_text(sc, runner_text_key::narrate,
+                       {{"title", ph ? ph->title : phase_id}, {"text", ph ? ph->narration : std::string()}});
+}
+
 std::string line_head(const scenario& sc, const std::string& speaker, const std::string& to) {
     return runner_text(sc, runner_text_key::line_head,
                        {{"speaker", display_name(sc, speaker)}, {"to", display_name(sc, to)}});
@@ -224,6 +230,8 @@ std::vector<effect> effects(const scenario& sc, const step_event& ev) {
         }
         if (!ev.context_full) e.push_back({speaker, {"assistant", text}});
     } else if (is_char && !text.empty() && ev.kind != "clue") {  // the game master does not keep the clues it hands out
+        // It opened the phase in its own words: what it was asked, then what it said.
+        if (ev.kind == "narration") e.push_back({speaker, {"user", narrate_cue(sc, ev.phase)}});
         e.push_back({speaker, {"assistant", text}});
     }
     if (!text.empty())

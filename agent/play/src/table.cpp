@@ -5,6 +5,7 @@
 
 #include "agent/play/steps.h"
 #include "agent/scenario/runner_text.h"
+#include "agent/scenario/text_normalize.h"
 #include "agent/scenario/text_util.h"
 #include "tools/prompt.h"
 
@@ -12,7 +13,6 @@ namespace mnemos::agent::play_table {
 
 using json = nlohmann::json;
 using play_steps::effect;
-using scenario_text::contains_ci;
 
 std::string name_of(const scenario& sc, const std::string& id) {
     if (const auto* s = sc.find_suspect(id)) return s->name;
@@ -33,8 +33,13 @@ bool available(const scenario& sc, const scenario_clue& k, size_t pi) {
     return k.available_from.empty() || phase_index(sc, k.available_from) <= pi;
 }
 
+// Whether the text says any of the words, compared as probe matching compares (width, case, numerals, times).
 bool contains_any(const std::string& text, const std::vector<std::string>& words) {
-    return std::any_of(words.begin(), words.end(), [&](const auto& w) { return contains_ci(text, w); });
+    const std::string said = scenario_text::normalize_for_match(text);
+    return std::any_of(words.begin(), words.end(), [&](const auto& w) {
+        const std::string word = scenario_text::normalize_for_match(w);
+        return !word.empty() && word != " " && scenario_text::contains_normalized(said, word);
+    });
 }
 
 // A question as everyone hears it: "<asker> asks <asked>: <question>".
@@ -156,8 +161,9 @@ void add_reveal_effects(const scenario& sc, const step_event& ev, std::vector<ef
         const scenario_clue* k = sc.find_clue(r.clue);
         if (!k) continue;
         std::vector<std::string> to;
-        if (r.to_all) {
-            for (const auto& c : sc.characters) to.push_back(c.id);
+        if (r.to_all) {  // the cast (the game master hands clues out: it does not keep them)
+            for (const auto& c : sc.characters)
+                if (c.role != character_role::game_master || c.id == r.finder) to.push_back(c.id);
         } else {
             to.push_back(r.finder);
             for (const auto& v : k->visible_to) to.push_back(v);

@@ -97,6 +97,9 @@ constexpr std::array<entry, static_cast<size_t>(k::n_keys)> k_table{{
      "[play] 只能在指认阶段投票"},
     {k::investigate_in_phase, "investigate_in_phase", "", "[play] one investigates during an investigation",
      "[play] 只能在搜证阶段搜查"},
+    {k::narrate, "narrate", "title,text",
+     "(Open \"{title}\" for the table, briefly and in your own words. What it must say: {text})",
+     "（请用你自己的话简短地为大家开启“{title}”。要讲的内容：{text}）"},
 }};
 
 constexpr bool table_in_key_order() {
