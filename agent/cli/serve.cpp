@@ -1,5 +1,4 @@
 // mnemos serve: the HTTP server (agent/server.h) over one model and a session store.
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -10,7 +9,6 @@
 #include "agent/cli/engine_flags.h"
 #include "agent/cli/serve_cluster.h"
 #include "agent/config/serve_config.h"
-#include "agent/core/malloc_trimmer.h"
 #include "agent/core/runtime.h"
 #include "agent/server/server.h"
 #include "memory/store.h"
@@ -72,8 +70,7 @@ void serve_usage(FILE* out) {
         "  -h, --help          show this help\n\n"
         "limits (fixed; over one: a 4xx naming it): headers 64 KiB, one header or trailer field\n"
         "16 KiB, trailers 16 KiB (431); JSON nested at most 64 levels, 1024 messages and 128 tools\n"
-        "per request, a tool's parameters or a json_schema 64 KiB, a tool description 16 KiB (400).\n"
-        "Memory malloc holds free is handed back to the system every 2 s (malloc_trim).\n\n"
+        "per request, a tool's parameters or a json_schema 64 KiB, a tool description 16 KiB (400).\n\n"
         "%s",
         engine_flags_help().c_str());
 }
@@ -130,7 +127,6 @@ int cmd_serve(int argc, char** argv) {
         std::fprintf(stderr, "mnemos serve: cluster node %s on %s\n", parsed->node_id.c_str(), parsed->cluster.c_str());
     }
     std::fflush(stderr);
-    const agent::malloc_trimmer trimmer(std::chrono::seconds(2));  // RSS: free memory back to the system
     srv.value()->wait();
     srv.value().reset();                           // the server stops before the runtime it serves
     if (*cluster) drain_serve_cluster(**cluster);  // hand the sessions over: leases released after the flush

@@ -31,7 +31,6 @@
 #include <vector>
 
 #include "agent/cli/args.h"
-#include "agent/core/malloc_trimmer.h"
 #include "agent/core/runtime.h"
 #include "agent/server/server.h"
 #include "memory/store.h"
@@ -47,10 +46,9 @@ struct bench_options {
     int32_t threads = 2;
     int32_t rounds = 20;
     int32_t sessions = 64;
-    std::string store_dir;  // empty: a temporary directory, removed at the end
-    int32_t kv_mb = 0;      // KV pool; 0: every session's context fits at once (sessions x (n_ctx/16 + 2) pages)
-    int32_t malloc_trim_ms = 2000;  // as mnemos serve: free malloc memory back to the system; 0: never
-    int32_t script_tokens = 640;    // the shared game script every character's system prompt starts with; 0: none
+    std::string store_dir;        // empty: a temporary directory, removed at the end
+    int32_t kv_mb = 0;            // KV pool; 0: every session's context fits at once (sessions x (n_ctx/16 + 2) pages)
+    int32_t script_tokens = 640;  // the shared game script every character's system prompt starts with; 0: none
 };
 
 struct one_result {
@@ -272,8 +270,8 @@ void print_bounds(const std::vector<round_row>& rows, int32_t n_ctx) {
             verdict(b / std::max(1e-9, a)));
     }
     if (rows.size() < k_warm_round + 2 * k_window) return;
-    // RSS after warm-up: RSS samples swing by 10-30 MB between malloc trims, memtable flushes and the 64 client
-    // threads' buffers, so the bound is on a window's largest sample: the last k_window rounds against the
+    // RSS after warm-up: RSS samples swing by 10-30 MB between rounds (memtable flushes, the 64 client
+    // threads' buffers), so the bound is on a window's largest sample: the last k_window rounds against the
     // k_window rounds after warm-up; the same less RocksDB's own memory (memtables flushed every 5 s, a 64 MiB
     // block cache: it grows to its caps).
     const size_t tail = rows.size() - k_window;
@@ -299,6 +297,8 @@ void print_bounds(const std::vector<round_row>& rows, int32_t n_ctx) {
         "RocksDB (sessions, server, engine) %.1f -> %.1f MB\n",
         k_warm_round + 1, w.rss_mb, e.rss_mb, w.file_mb, e.file_mb, w.heap_mb, e.heap_mb, w.free_mb, e.free_mb,
         w.rocks_mb, e.rocks_mb, w.heap_mb - w.rocks_mb, e.heap_mb - e.rocks_mb);
+    ::malloc_trim(0);  // how much of the free memory is whole pages malloc could give back
+    std::printf("anonymous RSS after malloc_trim: %.1f MB\n", status_mb("RssAnon:"));
 }
 
 // A game script of about n_tokens tokens (plain story sentences, which a small story model's vocabulary
@@ -410,9 +410,6 @@ int main(int argc, char** argv) {
     p.integer("--threads,-t", o.threads, 1, 1024, "N", "engine threads (default 2)");
     p.integer("--rounds", o.rounds, 0, 100000, "N", "load rounds (default 20; 0 skips the load run)");
     p.integer("--sessions", o.sessions, 1, 1024, "N", "sessions of the load run (default 64)");
-    p.integer("--malloc-trim-ms", o.malloc_trim_ms, 0, 1 << 30, "N",
-              "hand free malloc memory back to the system every N ms, as mnemos serve does every 2000 (default "
-              "2000; 0: never)");
     p.integer("--script-tokens", o.script_tokens, 0, 1 << 20, "N",
               "a shared game script of about N tokens that every character's system prompt starts with (default "
               "640: attention is sparse from round 1; 0: none, round 1's histories are short)");
@@ -448,10 +445,8 @@ int main(int argc, char** argv) {
     auto srv = agent::server::start(so, rt.value()->runner(), rt.value()->sessions());
     if (!srv) return 1;
     const uint16_t port = srv.value()->port();
-    const agent::malloc_trimmer trimmer{std::chrono::milliseconds(o.malloc_trim_ms)};
-    std::printf("model %s, %d engine threads, KV pool %d pages, store %s, malloc_trim every %d ms\n\n",
-                m->hp().name.c_str(), o.threads, rt.value()->runner().kv_stats().n_pages, o.store_dir.c_str(),
-                o.malloc_trim_ms);
+    std::printf("model %s, %d engine threads, KV pool %d pages, store %s\n\n", m->hp().name.c_str(), o.threads,
+                rt.value()->runner().kv_stats().n_pages, o.store_dir.c_str());
     const std::string burst_rows = burst(port, o);
     const std::string load_rows = load(port, o, *rt.value());
     std::printf("{\"bench\":\"serve\",\"model\":\"%s\",\"threads\":%d,\"max_tokens\":%d,\"rows\":[%s],\"load\":[%s]}\n",
