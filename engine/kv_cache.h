@@ -5,11 +5,15 @@
 // sequence with the same prefix reuses it; a page whose refcount drops to 0
 // goes to an intrusive LRU free list but stays in the index (cached) until it
 // is taken for reuse (lazy eviction). Full blocks are written behind to an
-// optional block_store_i, and read back from it on a prefix miss.
+// optional block_store_i, and read back from it on a prefix miss. Parked pages
+// that fetch() read back from the store and that no later fetch found resident
+// are freed onto a small probation list instead (see park()), so that sparse
+// attention over more history than the pool holds does not make LRU cycle.
 //
 // Thread safety: none. One owner (the scheduler) calls every method from one
 // thread; the listener and the store are called synchronously from inside
 // these methods and must not call back into the kv_cache.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -140,6 +144,8 @@ struct kv_cache_stats {
     int64_t n_store_batches = 0;   // load_many() calls made by match_prefix
     int64_t match_ns = 0;          // wall time spent in match_prefix (hashing, lookups, store loads)
     int64_t store_load_ns = 0;     // ... of which inside the store's load / load_many
+    int64_t n_fetch_hits = 0;      // parked pages fetch() found still resident (no read)
+    int64_t n_fetch_loads = 0;     // parked pages fetch() read back from the store or the host tier
 };
 
 // ---------------------------------------------------------------------------
@@ -231,7 +237,13 @@ class kv_cache {
     // -- parking (sparse attention: the history lives beyond the pool) ------
 
     // Gives up seq's page number k (a full page) while keeping its hash: pages[k] becomes -1 and the page joins
-    // the free lists (still in the prefix index until reused). Its block comes back through fetch(): from the
+    // the free lists (still in the prefix index until reused). A page that fetch() read back from the store (or
+    // the host tier) and that no fetch has found resident since joins the probation list: while that list holds
+    // more than n_pages / 16 pages its newest page is reused first, before the least recently used cached page.
+    // When the running sequences attend to more parked pages than the pool holds, their pages come round in a
+    // cycle and plain LRU would evict each one just before it is needed again (every fetch a store read); this
+    // way the pages that stay resident keep staying, and only the pages read back take turns. A page found
+    // resident by a fetch leaves probation for the LRU list. Its block comes back through fetch(): from the
     // prefix index while cached, else from the store; with no store attached the page bytes are first copied
     // to a host-memory tier. Returns false and changes nothing when k is not a full resident page or the page
     // is not indexed (an unshared duplicate of a block another page holds).
@@ -299,8 +311,8 @@ class kv_cache {
     // Whether page p is in the prefix index (then page_hash(p) is its hash).
     bool is_indexed(page_idx p) const { return indexed_[p] != 0; }
     const block_hash& page_hash(page_idx p) const { return hash_[p]; }
-    // Free pages in the order reserve() takes them: uncached ones, then cached
-    // ones least recently freed first.
+    // Free pages in the order reserve() takes them: uncached ones, then the probation pages above its cap
+    // (newest first), cached ones least recently freed first, then the rest of probation (newest first).
     std::vector<page_idx> free_pages() const;
     // Checks the pool's internal invariants (free lists linked both ways and
     // holding exactly the pages with refcount 0, counts, index <-> page
@@ -311,14 +323,18 @@ class kv_cache {
     struct free_deleter {
         void operator()(uint16_t* p) const;
     };
-    enum : uint8_t { list_none = 0, list_uncached = 1, list_cached = 2 };
+    enum : uint8_t { list_none = 0, list_uncached = 1, list_cached = 2, list_probation = 3 };
 
     kv_cache(const kv_cache_options& options, int32_t n_pages, paged_kv_layout layout, uint16_t* data);
 
-    page_idx sentinel(uint8_t list) const { return n_pages_ + (list == list_uncached ? 0 : 1); }
+    page_idx sentinel(uint8_t list) const { return n_pages_ + list - 1; }
     void list_push_back(uint8_t list, page_idx p);
     void list_unlink(page_idx p);
-    // Takes a free page (uncached first, else evicts the LRU cached one) with refcount 1; -1 when none.
+    // The free cached page allocate() evicts next: the newest probation page while probation is over its cap
+    // (or the LRU list is empty), else the least recently freed cached page; -1 when none.
+    page_idx next_victim() const;
+    int32_t probation_cap() const { return std::max(1, n_pages_ / 16); }
+    // Takes a free page (uncached first, else evicts next_victim()) with refcount 1; -1 when none.
     page_idx allocate();
     // When no uncached page is free: loads block h from the store through the scratch page into a newly
     // allocated (evicted) page (refcount 1, not yet indexed); -1 when the store misses or no page is free.
@@ -345,10 +361,12 @@ class kv_cache {
     std::vector<block_hash> hash_;  // per page: its block hash, valid while indexed_
     std::vector<uint8_t> indexed_;  // per page: 1 when index_[hash_[p]] == p
     std::vector<uint8_t> list_;     // per page: which free list holds it (list_none while in use)
-    std::vector<page_idx> prev_;    // intrusive doubly-linked free lists; n_pages + 2 nodes,
-    std::vector<page_idx> next_;    //   the last two are the sentinels (uncached, cached)
+    std::vector<uint8_t> reread_;   // per page: 1 when fetch() read its block back and no fetch found it since
+    std::vector<page_idx> prev_;    // intrusive doubly-linked free lists; n_pages + 3 nodes,
+    std::vector<page_idx> next_;    //   the last three are the sentinels (uncached, cached, probation)
     int32_t n_free_uncached_ = 0;   // length of the uncached free list
-    int32_t n_free_cached_ = 0;     // length of the cached free list
+    int32_t n_free_cached_ = 0;     // length of the cached free lists (LRU and probation)
+    int32_t n_free_probation_ = 0;  // ... of which on probation
     std::unordered_map<block_hash, page_idx, block_hash_hasher> index_;  // prefix index: hash -> resident page
 
     block_store_i* store_ = nullptr;                 // optional, non-owning: blocks beyond the pool

@@ -63,10 +63,11 @@ kv_cache::kv_cache(const kv_cache_options& options, int32_t n_pages, paged_kv_la
       hash_(n_pages),
       indexed_(n_pages, 0),
       list_(n_pages, list_none),
-      prev_(n_pages + 2),
-      next_(n_pages + 2) {
+      reread_(n_pages, 0),
+      prev_(n_pages + 3),
+      next_(n_pages + 3) {
     options_.n_pages = n_pages;
-    for (uint8_t list : {list_uncached, list_cached}) {
+    for (uint8_t list : {list_uncached, list_cached, list_probation}) {
         page_idx s = sentinel(list);
         prev_[s] = next_[s] = s;
     }
@@ -122,6 +123,7 @@ void kv_cache::list_push_back(uint8_t list, page_idx p) {
     prev_[s] = p;
     list_[p] = list;
     (list == list_uncached ? n_free_uncached_ : n_free_cached_)++;
+    n_free_probation_ += list == list_probation;
 }
 
 void kv_cache::list_unlink(page_idx p) {
@@ -129,25 +131,36 @@ void kv_cache::list_unlink(page_idx p) {
     prev_[next_[p]] = prev_[p];
     prev_[p] = next_[p] = -1;
     (list_[p] == list_uncached ? n_free_uncached_ : n_free_cached_)--;
+    n_free_probation_ -= list_[p] == list_probation;
     list_[p] = list_none;
+}
+
+page_idx kv_cache::next_victim() const {
+    const page_idx lru = next_[sentinel(list_cached)];
+    const bool lru_empty = lru == sentinel(list_cached);
+    if (n_free_probation_ > 0 && (n_free_probation_ > probation_cap() || lru_empty))
+        return prev_[sentinel(list_probation)];  // the newest: probation pages take turns among themselves
+    return lru_empty ? -1 : lru;
 }
 
 page_idx kv_cache::allocate() {
     page_idx p = next_[sentinel(list_uncached)];
     if (p == sentinel(list_uncached)) {
-        p = next_[sentinel(list_cached)];
-        if (p == sentinel(list_cached)) return -1;
+        p = next_victim();
+        if (p < 0) return -1;
         // Lazy eviction: a cached page leaves the index only now, when it is reused.
         unindex(p);
         ++counters_.evictions;
     }
     list_unlink(p);
     ref_[p] = 1;
+    reread_[p] = 0;
     return p;
 }
 
 void kv_cache::retain(page_idx p) {
     if (ref_[p]++ == 0) list_unlink(p);
+    reread_[p] = 0;  // found resident: an ordinary page from now on
 }
 
 void kv_cache::release_page(page_idx p) {
@@ -431,17 +444,21 @@ page_idx kv_cache::find(const block_hash& hash) const {
 std::vector<page_idx> kv_cache::free_pages() const {
     std::vector<page_idx> out;
     out.reserve(size_t(n_free_uncached_ + n_free_cached_));
-    for (uint8_t list : {list_uncached, list_cached}) {
-        page_idx s = sentinel(list);
-        for (page_idx p = next_[s]; p != s; p = next_[p]) out.push_back(p);
-    }
+    for (page_idx s = sentinel(list_uncached), p = next_[s]; p != s; p = next_[p]) out.push_back(p);
+    // As allocate() would: probation above its cap (newest first), the LRU list, the rest of probation.
+    const page_idx sp = sentinel(list_probation);
+    page_idx q = prev_[sp];
+    for (int32_t n = n_free_probation_; n > probation_cap(); --n, q = prev_[q]) out.push_back(q);
+    for (page_idx s = sentinel(list_cached), p = next_[s]; p != s; p = next_[p]) out.push_back(p);
+    for (; q != sp; q = prev_[q]) out.push_back(q);
     return out;
 }
 
 status kv_cache::check_consistency() const {
     auto fail = [](std::string what) { return make_error(errc::internal, "kv_cache: " + what); };
     std::vector<uint8_t> seen(size_t(n_pages_), 0);
-    for (uint8_t list : {list_uncached, list_cached}) {
+    int32_t n_cached_lists = 0;
+    for (uint8_t list : {list_uncached, list_cached, list_probation}) {
         page_idx s = sentinel(list);
         int32_t n = 0;
         for (page_idx p = next_[s]; p != s; p = next_[p]) {
@@ -451,13 +468,16 @@ status kv_cache::check_consistency() const {
             if (list_[p] != list) return fail("page " + std::to_string(p) + " on the wrong free list");
             if (ref_[p] != 0)
                 return fail("page " + std::to_string(p) + " free with refcount " + std::to_string(ref_[p]));
-            if ((list == list_cached) != (indexed_[p] != 0))
+            if ((list != list_uncached) != (indexed_[p] != 0))
                 return fail("page " + std::to_string(p) + " cached flag disagrees with its free list");
             if (++n > n_pages_) return fail("free list cycle");
         }
         if (prev_[next_[s]] != s) return fail("sentinel not linked");
-        if (n != (list == list_uncached ? n_free_uncached_ : n_free_cached_)) return fail("free list count mismatch");
+        if (list != list_uncached) n_cached_lists += n;
+        if ((list == list_uncached && n != n_free_uncached_) || (list == list_probation && n != n_free_probation_))
+            return fail("free list count mismatch");
     }
+    if (n_cached_lists != n_free_cached_) return fail("cached free list count mismatch");
     int32_t n_indexed = 0;
     for (page_idx p = 0; p < n_pages_; ++p) {
         if (ref_[p] < 0) return fail("negative refcount at page " + std::to_string(p));

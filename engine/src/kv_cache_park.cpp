@@ -20,7 +20,13 @@ bool kv_cache::park(kv_sequence& seq, int32_t k) {
         }
         ++hb.n_parked;
     }
-    release_page(p);
+    // A page read back and not needed since is freed onto probation (kv_cache.h: park()); any other to LRU.
+    if (reread_[p] && ref_[p] == 1) {
+        --ref_[p];
+        list_push_back(list_probation, p);
+    } else {
+        release_page(p);
+    }
     seq.pages[size_t(k)] = -1;
     return true;
 }
@@ -63,7 +69,8 @@ status kv_cache::fetch(kv_sequence& seq, std::span<const int32_t> page_nos, int6
         if (k < 0 || size_t(k) >= seq.pages.size() || seq.pages[size_t(k)] >= 0) continue;
         const block_hash& h = seq.hashes[size_t(k)];
         if (const page_idx p = find(h); p >= 0) {
-            retain(p);
+            retain(p);  // found resident again: an ordinary page from now on (retain clears reread_)
+            ++counters_.n_fetch_hits;
             if (!store_) host_unref(h);
             seq.pages[size_t(k)] = p;
         } else if (std::find(missing.begin(), missing.end(), k) == missing.end()) {
@@ -96,6 +103,8 @@ status kv_cache::fetch(kv_sequence& seq, std::span<const int32_t> page_nos, int6
             continue;
         }
         index_loaded(pages[i], hashes[i]);
+        reread_[pages[i]] = 1;
+        ++counters_.n_fetch_loads;
         if (!store_) host_unref(hashes[i]);
         seq.pages[size_t(missing[i])] = pages[i];
         if (n_loaded) ++*n_loaded;
