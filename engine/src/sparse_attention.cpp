@@ -47,21 +47,32 @@ bool sparse_attention::engages(int64_t end) const {
 
 sparse_attention::plan sparse_attention::make_plan(const kv_sequence& seq, int64_t n_new) const {
     plan p;
+    make_plan(seq, n_new, p);
+    return p;
+}
+
+void sparse_attention::make_plan(const kv_sequence& seq, int64_t n_new, plan& p) const {
+    // The settings are reset; the buffers keep their capacity (a decode step allocates nothing).
+    p.active = false;
+    p.n_sink_pages = p.first_window_page = p.n_selected = 0;
+    p.shift = 0;
+    p.selected.clear();
+    p.angles.clear();
+    p.wanted.clear();
     const int32_t ps = page_size_;
     const int64_t end = seq.n_tokens + n_new;
-    if (!engages(end)) return p;
+    if (!engages(end)) return;
     p.n_sink_pages = opt_.n_sink / ps;
     // The window covers the last n_window tokens of the step and every new token.
     const int64_t window_start = std::min<int64_t>(end - opt_.n_window, seq.n_tokens);
     p.first_window_page = static_cast<int32_t>(std::max<int64_t>(0, window_start) / ps);
     const int32_t n_candidates = p.first_window_page - p.n_sink_pages;
-    if (n_candidates <= 0) return p;  // everything is sink or window: full attention
+    if (n_candidates <= 0) return;  // everything is sink or window: full attention
     p.active = true;
     p.n_selected = std::min(opt_.n_pages, n_candidates);
     p.shift = int64_t(p.first_window_page) * ps - (opt_.n_sink + int64_t(p.n_selected) * ps);
     p.selected.assign(size_t(hp_.n_head_kv) * p.n_selected, 0);
     p.angles.assign(size_t(hp_.n_head_kv) * (1 + p.n_selected) * 2 * rope_.n_pairs(), 0.0f);
-    return p;
 }
 
 void sparse_attention::summarize(kv_sequence& seq, int32_t n_pages, const kv_cache& kv) const {
@@ -176,7 +187,7 @@ void sparse_attention::top_pages(plan& p, const kv_sequence& seq, int il, int kh
     s.n_heads = kh1 - kh0;
     s.split = split;
     s.g = g;
-    s.budget = k_search_budget;
+    s.budget = std::max(k_search_budget, 32 * p.n_selected);
     search_top_pages(tree, s, p.heap, p.best);
 }
 

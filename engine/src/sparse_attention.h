@@ -68,6 +68,8 @@ class sparse_attention {
     };
     // The plan of seq for a step that adds n_new tokens (inactive when full attention applies).
     plan make_plan(const kv_sequence& seq, int64_t n_new) const;
+    // The same into p, reusing its buffers.
+    void make_plan(const kv_sequence& seq, int64_t n_new, plan& p) const;
     // Computes the summaries of seq's pages [seq.n_summarized, n_pages) from the pool (pages resident) and
     // persists them to the pool's store, if any.
     void summarize(kv_sequence& seq, int32_t n_pages, const kv_cache& kv) const;
@@ -97,8 +99,8 @@ class sparse_attention {
     // Pages per summary group (kv_sequence::group_summary).
     static constexpr int32_t k_group = k_summary_group;
     // Summaries a selection may score below the top of the tree (groups of 256 pages) before its search turns
-    // from best-first (exact top k) to deepest-first (engine/src/summary_search.h). A history of up to about
-    // this many pages is always searched exactly.
+    // from best-first (exact top k) to deepest-first (engine/src/summary_search.h): this many, or 32 per page
+    // selected when that is more. A history of up to about this many pages is always searched exactly.
     static constexpr int32_t k_search_budget = 1024;
 
   private:
