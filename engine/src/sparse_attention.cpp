@@ -187,7 +187,7 @@ void sparse_attention::top_pages(plan& p, const kv_sequence& seq, int il, int kh
     s.n_heads = kh1 - kh0;
     s.split = split;
     s.g = g;
-    s.budget = std::max(k_search_budget, 32 * p.n_selected);
+    s.budget = std::max(k_search_budget, 16 * p.n_selected);
     search_top_pages(tree, s, p.heap, p.best);
 }
 

@@ -99,9 +99,9 @@ class sparse_attention {
     // Pages per summary group (kv_sequence::group_summary).
     static constexpr int32_t k_group = k_summary_group;
     // Summaries a selection may score below the top of the tree (groups of 256 pages) before its search turns
-    // from best-first (exact top k) to deepest-first (engine/src/summary_search.h): this many, or 32 per page
+    // from best-first (exact top k) to deepest-first (engine/src/summary_search.h): this many, or 16 per page
     // selected when that is more. A history of up to about this many pages is always searched exactly.
-    static constexpr int32_t k_search_budget = 1024;
+    static constexpr int32_t k_search_budget = 512;
 
   private:
     void persist_summary(const kv_sequence& seq, int32_t pg, block_store_i& store) const;

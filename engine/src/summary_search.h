@@ -38,7 +38,7 @@ struct summary_search {
     int32_t n_heads = 1;           // heads of the block scored together: a node's bound is the best of theirs
     const float* split = nullptr;  // [n_heads][g][2][head_dim]: the split queries (split_query)
     int32_t g = 1;                 // query heads per head of the block
-    int32_t budget = 1024;         // scores below the top level before the search turns deepest-first
+    int32_t budget = 512;          // scores below the top level before the search turns deepest-first
 };
 
 // The k pages into best as (bound, page), in the order found; heap is scratch. Returns the summaries scored.
