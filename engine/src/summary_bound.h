@@ -3,8 +3,9 @@
 //   bound(q) = sum_i max(q_i * min_i, q_i * max_i)
 // Each term is q_i * max_i when q_i >= 0 and q_i * min_i otherwise (the products are the same floats), so with
 // the query split once per step into [min(q, 0) | max(q, 0)] the bound of a summary [min | max] is one dot
-// product of 2 * head_dim floats: summary_bound() (16 lanes, vectorized by the compiler; another summation
-// order than the reference, so equal up to float rounding: |diff| <= 1e-5 * sum_i |q_i| max(|min_i|, |max_i|)).
+// product of 2 * head_dim floats: summary_bound() (16 lanes: AVX2 and FMA when the CPU has them, else vectorized
+// by the compiler; another summation order than the reference, so equal up to float rounding:
+// |diff| <= 1e-5 * sum_i |q_i| max(|min_i|, |max_i|)).
 #include <cstdint>
 
 namespace mnemos::engine {
