@@ -293,8 +293,10 @@ status forward_context::run(std::span<const forward_item> items, std::vector<flo
             const forward_item& it = items[ii];
             first_row_[ii] = r;
             r += static_cast<int64_t>(it.tokens.size());
-            plans_[ii] = sparse_ ? sparse_->make_plan(*it.seq, static_cast<int64_t>(it.tokens.size()))
-                                 : sparse_attention::plan{};
+            if (sparse_)
+                sparse_->make_plan(*it.seq, static_cast<int64_t>(it.tokens.size()), plans_[ii]);
+            else
+                plans_[ii] = sparse_attention::plan{};
             if (plans_[ii].active)
                 sparse_->summarize(*it.seq, plans_[ii].first_window_page, kv_);
             else

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
-#include <queue>
 
+#include "engine/src/summary_bound.h"
 #include "kernels/cpu/kernels.h"
 
 namespace mnemos::engine {
@@ -47,21 +47,32 @@ bool sparse_attention::engages(int64_t end) const {
 
 sparse_attention::plan sparse_attention::make_plan(const kv_sequence& seq, int64_t n_new) const {
     plan p;
+    make_plan(seq, n_new, p);
+    return p;
+}
+
+void sparse_attention::make_plan(const kv_sequence& seq, int64_t n_new, plan& p) const {
+    // The settings are reset; the buffers keep their capacity (a decode step allocates nothing).
+    p.active = false;
+    p.n_sink_pages = p.first_window_page = p.n_selected = 0;
+    p.shift = 0;
+    p.selected.clear();
+    p.angles.clear();
+    p.wanted.clear();
     const int32_t ps = page_size_;
     const int64_t end = seq.n_tokens + n_new;
-    if (!engages(end)) return p;
+    if (!engages(end)) return;
     p.n_sink_pages = opt_.n_sink / ps;
     // The window covers the last n_window tokens of the step and every new token.
     const int64_t window_start = std::min<int64_t>(end - opt_.n_window, seq.n_tokens);
     p.first_window_page = static_cast<int32_t>(std::max<int64_t>(0, window_start) / ps);
     const int32_t n_candidates = p.first_window_page - p.n_sink_pages;
-    if (n_candidates <= 0) return p;  // everything is sink or window: full attention
+    if (n_candidates <= 0) return;  // everything is sink or window: full attention
     p.active = true;
     p.n_selected = std::min(opt_.n_pages, n_candidates);
     p.shift = int64_t(p.first_window_page) * ps - (opt_.n_sink + int64_t(p.n_selected) * ps);
     p.selected.assign(size_t(hp_.n_head_kv) * p.n_selected, 0);
     p.angles.assign(size_t(hp_.n_head_kv) * (1 + p.n_selected) * 2 * rope_.n_pairs(), 0.0f);
-    return p;
 }
 
 void sparse_attention::summarize(kv_sequence& seq, int32_t n_pages, const kv_cache& kv) const {
@@ -161,56 +172,23 @@ void sparse_attention::fold_into_group(kv_sequence& seq, int32_t pg) const {
     fold_summary(seq.super_summary, pg / (k_group * k_group), pg % (k_group * k_group) == 0, src, per_page, hd);
 }
 
-void sparse_attention::top_pages(const plan& p, const kv_sequence& seq, int il, int kh0, int kh1, const float* qs,
-                                 int g, std::vector<std::pair<float, int32_t>>& best) const {
-    // Best-first search over a three-level tree (256 pages, 16 pages, one page), each node's bound at least
-    // every page bound below it: pages come out in descending score, so the first n_selected are the top k.
-    const int64_t per_page = summary_floats_per_page(), gd = int64_t(g) * hp_.head_dim;
-    const int32_t first = p.n_sink_pages, last = p.first_window_page;  // candidates [first, last)
-    const std::vector<float>* levels[3] = {&seq.key_summary, &seq.group_summary, &seq.super_summary};
-    struct node {
-        float bound;
-        int32_t level, idx;
-        bool operator<(const node& o) const { return bound < o.bound || (bound == o.bound && level > o.level); }
-    };
-    std::priority_queue<node> heap;
-    auto push = [&](int32_t level, int32_t idx) {
-        const int32_t span = level == 0 ? 1 : level == 1 ? k_group : k_group * k_group;
-        if (std::max(first, idx * span) >= std::min(last, (idx + 1) * span)) return;  // no candidate below
-        // A node's bound for KV heads [kh0, kh1): the best of theirs (a shared selection serves them all).
-        const float* rec = &(*levels[level])[size_t(idx) * per_page];
-        float b = -INFINITY;
-        for (int kh = kh0; kh < kh1; ++kh)
-            b = std::max(
-                b, page_bound(rec + (size_t(il) * hp_.n_head_kv + kh) * 2 * hp_.head_dim, qs + (kh - kh0) * gd, g));
-        heap.push({b, level, idx});
-    };
-    const int32_t top_span = k_group * k_group;
-    for (int32_t idx = first / top_span; idx <= (last - 1) / top_span; ++idx) push(2, idx);
-    best.clear();
-    while (!heap.empty() && int32_t(best.size()) < p.n_selected) {
-        const node n = heap.top();
-        heap.pop();
-        if (n.level == 0) {
-            best.emplace_back(n.bound, n.idx);
-            continue;
-        }
-        for (int32_t c = 0; c < k_group; ++c) push(n.level - 1, n.idx * k_group + c);
-    }
-}
-
-float sparse_attention::page_bound(const float* summary, const float* qs, int g) const {
-    const int hd = hp_.head_dim;
-    const float* mn = summary;
-    const float* mx = summary + hd;
-    float best = -INFINITY;
-    for (int j = 0; j < g; ++j) {
-        const float* q = qs + int64_t(j) * hd;
-        float s = 0.0f;
-        for (int i = 0; i < hd; ++i) s += std::max(q[i] * mn[i], q[i] * mx[i]);
-        best = std::max(best, s);
-    }
-    return best;
+void sparse_attention::top_pages(plan& p, const kv_sequence& seq, int il, int kh0, int kh1, const float* split,
+                                 int g) const {
+    summary_tree tree;
+    tree.levels[0] = seq.key_summary.data();
+    tree.levels[1] = seq.group_summary.data();
+    tree.levels[2] = seq.super_summary.data();
+    tree.record_floats = summary_floats_per_page();
+    tree.offset = (int64_t(il) * hp_.n_head_kv + kh0) * 2 * hp_.head_dim;
+    tree.head_dim = hp_.head_dim;
+    summary_search s;
+    s.first = p.n_sink_pages, s.last = p.first_window_page;
+    s.k = p.n_selected;
+    s.n_heads = kh1 - kh0;
+    s.split = split;
+    s.g = g;
+    s.budget = std::max(k_search_budget, 16 * p.n_selected);
+    search_top_pages(tree, s, p.heap, p.best);
 }
 
 void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const float* q, const int64_t* pos,
@@ -239,11 +217,13 @@ void sparse_attention::select(plan& p, const kv_sequence& seq, int il, const flo
             for (int64_t i = 0; i < gd; ++i) qs[size_t(kh * gd + i)] += turned[size_t(i)];
         }
     }
+    p.split.resize(qs.size() * 2);
+    split_query(qs.data(), nkv * g, hd, p.split.data());
     std::vector<std::pair<float, int32_t>>& best = p.best;
     for (int kh = 0; kh < nkv; ++kh) {
         if (!opt_.shared_selection || kh == 0) {
             const int kh1 = opt_.shared_selection ? nkv : kh + 1;
-            top_pages(p, seq, il, kh, kh1, &qs[size_t(kh * gd)], g, best);
+            top_pages(p, seq, il, kh, kh1, &p.split[size_t(kh * 2 * gd)], g);
             std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
         }
         int32_t* sel = p.selected.data() + size_t(kh) * p.n_selected;

@@ -22,7 +22,11 @@
 // of 16 and of 256 pages carry the same bound over their pages, so the top k
 // is found by a best-first search down that tree (exact: pages come out in
 // descending score); at a million tokens it starts from 256 nodes instead of
-// 65536 pages.
+// 65536 pages. Where the bounds are flat (nothing stands out, every group a
+// hair above its pages) an exact search would score the whole history, so it
+// turns deepest-first after k_search_budget scores (engine/src/summary_search.h):
+// a step costs the budget, not the history, and a page whose bound stands out
+// is still found first.
 #include <cstdint>
 #include <vector>
 
@@ -30,6 +34,7 @@
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/src/rope_rotation.h"
+#include "engine/src/summary_search.h"
 #include "kernels/cpu/attention.h"
 
 namespace mnemos::engine {
@@ -57,10 +62,14 @@ class sparse_attention {
         std::vector<float> angles;          // [n_head_kv][1 + n_selected][2 * n_pairs]: sinks, then each selected page
         std::vector<int32_t> wanted;        // scratch: this layer's selected pages, to bring back when parked
         std::vector<float> qs, turned, cs;  // scratch of select(), reused by every layer
+        std::vector<float> split;           // scratch of select(): qs split for summary_bound()
         std::vector<std::pair<float, int32_t>> best;  // scratch of select(): the layer's top pages
+        std::vector<summary_search_node> heap;        // scratch of select(): the search's frontier
     };
     // The plan of seq for a step that adds n_new tokens (inactive when full attention applies).
     plan make_plan(const kv_sequence& seq, int64_t n_new) const;
+    // The same into p, reusing its buffers.
+    void make_plan(const kv_sequence& seq, int64_t n_new, plan& p) const;
     // Computes the summaries of seq's pages [seq.n_summarized, n_pages) from the pool (pages resident) and
     // persists them to the pool's store, if any.
     void summarize(kv_sequence& seq, int32_t n_pages, const kv_cache& kv) const;
@@ -88,18 +97,19 @@ class sparse_attention {
     int32_t load_summaries(kv_sequence& seq, std::span<const block_hash> hashes, block_store_i& store) const;
 
     // Pages per summary group (kv_sequence::group_summary).
-    static constexpr int32_t k_group = 16;
+    static constexpr int32_t k_group = k_summary_group;
+    // Summaries a selection may score below the top of the tree (groups of 256 pages) before its search turns
+    // from best-first (exact top k) to deepest-first (engine/src/summary_search.h): this many, or 16 per page
+    // selected when that is more. A history of up to about this many pages is always searched exactly.
+    static constexpr int32_t k_search_budget = 512;
 
   private:
-    float page_bound(const float* summary, const float* qs, int g) const;
     void persist_summary(const kv_sequence& seq, int32_t pg, block_store_i& store) const;
     // Folds page pg's summary into its groups' (16 and 256 pages).
     void fold_into_group(kv_sequence& seq, int32_t pg) const;
-    // The n_selected best candidate pages of layer il, best first (best-first search over pages, groups of 16
-    // and groups of 256).
-    // qs [kh1 - kh0][g][head_dim]: the pages best for KV heads [kh0, kh1) together (their best bound).
-    void top_pages(const plan& p, const kv_sequence& seq, int il, int kh0, int kh1, const float* qs, int g,
-                   std::vector<std::pair<float, int32_t>>& best) const;
+    // The n_selected best candidate pages of layer il into p.best (search_top_pages). split [kh1 - kh0][g][2]
+    // [head_dim] (split_query): the pages best for KV heads [kh0, kh1) together (their best bound).
+    void top_pages(plan& p, const kv_sequence& seq, int il, int kh0, int kh1, const float* split, int g) const;
 
     const hparams& hp_;
     attention_options opt_;
