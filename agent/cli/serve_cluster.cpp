@@ -35,6 +35,7 @@ result<std::shared_ptr<serve_cluster>> open_serve_cluster(const agent::serve_set
     ro.make_block_store = [n](memory::store& local) { return n->make_block_store(local); };
     so.session_owner = [n](const std::string& id) { return n->owner_url(id); };
     so.cluster_status = [n] { return n->status_json(); };
+    so.cluster_metrics = [n] { return n->metrics_text(); };
     return c;
 }
 

@@ -10,9 +10,14 @@
 //                        the session (it takes a free or expired lease), else the owner's advertised
 //                        URL (the server redirects there with 307)
 //   status_json          GET /v1/cluster: every live node (heartbeats), this node's sessions, counters
+//   metrics_text         the same counters for GET /metrics, labelled node="ID"
 //
 // A background thread renews this node's leases every lease_ttl_ms / 3, writes
-// its heartbeat, and releases the leases of sessions idle for idle_release_ms.
+// its heartbeat, releases the leases of sessions idle for idle_release_ms, and
+// copies shared prefixes put through other nodes (the prefixes bucket) into the
+// session manager. A failed append (fenced, or not acknowledged) drops the
+// session at once: the next request re-takes the lease (or is redirected) and
+// reloads the session from the stream.
 // A lease it fails to renew (expired, taken) is dropped and the session is
 // forgotten here (the next request reloads it from the stream, or is
 // redirected). drain() releases every lease (graceful hand-over, SIGTERM).
@@ -92,6 +97,8 @@ class cluster_node {
     result<std::string> owner_url(const std::string& session);
     // GET /v1/cluster's body.
     std::string status_json();
+    // Prometheus text: this node's sessions owned, leases, redirects, appends and block tier counters.
+    std::string metrics_text();
     // Stops the renewal thread and releases every lease this node holds. Idempotent.
     void drain();
 
@@ -103,6 +110,7 @@ class cluster_node {
     void renew_loop();
     void renew_all();
     void heartbeat();
+    void sync_prefixes();
     void drop(const std::string& session);
 
     cluster_options options_;

@@ -9,6 +9,7 @@
 // appends from its stale copy after the other node appended, gets errc::busy
 // ("fenced ...") and nothing is written. forget() drops what the store
 // remembers of a session (its owner changed: the next read reloads it).
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,17 @@ class cluster_session_store final : public session_store_i {
 
     // Forgets the last sequence known for the session (its next append first reads the stream's).
     void forget(const std::string& id);
+    // Called after an append failed (fenced, or JetStream did not acknowledge it: it may still have been
+    // written), once the session's fence is forgotten; on the appending thread, outside the store's lock.
+    // The cluster node drops the session (its resident copy may be stale) so the next request reloads it.
+    void set_append_failure_hook(std::function<void(const std::string& id, const status& why)> fn);
+
+    struct append_counters {
+        int64_t appended = 0;  // acknowledged appends
+        int64_t fenced = 0;    // refused: another writer appended since this node last read the session
+        int64_t failed = 0;    // other failures (no quorum, timeout)
+    };
+    append_counters counters() const;
 
   private:
     struct fence {
@@ -47,8 +59,10 @@ class cluster_session_store final : public session_store_i {
     cluster::event_stream& events_;        // the events stream
     cluster::kv_bucket& sessions_;         // session metadata, keyed by encode_token(id)
     cluster::kv_bucket& prefixes_;         // shared prefix texts, keyed by encode_token(id)
-    std::mutex mu_;                        // guards fences_
+    mutable std::mutex mu_;                // guards fences_, counters_
     std::map<std::string, fence> fences_;  // per session, what this node last saw
+    append_counters counters_;
+    std::function<void(const std::string&, const status&)> on_append_failed_;  // set before use
 };
 
 }  // namespace mnemos::agent

@@ -188,6 +188,10 @@ struct server_options {
     // Cluster mode: the JSON body of GET /v1/cluster (the nodes, their load, the sessions this node owns).
     // Default: none (GET /v1/cluster answers 404: not in cluster mode)
     std::function<std::string()> cluster_status;
+    // Cluster mode: Prometheus text appended to GET /metrics (this node's cluster gauges and counters, labelled
+    // node="ID": sessions owned, leases, redirects, appends, the shared block tier).
+    // Default: none
+    std::function<std::string()> cluster_metrics;
 };
 
 // Whether origin may be a CORS origin: "*" or "http(s)://host[:port]" without a path.

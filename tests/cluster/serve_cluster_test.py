@@ -11,136 +11,21 @@ an owner hands its sessions over at once (leases released); everything restarted
 node with an empty store): the session is intact. Exits 0 when every check passed, 77 when
 nats-server is not installed (skipped), 1 otherwise.
 """
-import http.client
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster_harness import (DEADLINE_S, Nats, Node, call, fail, reply_text, request, wait_for_port,  # noqa: E402
+                             ws_exchange)
 
 LEASE_TTL_MS = 2000
-DEADLINE_S = 60  # bound on any wait (a stuck cluster fails the test, it does not hang it)
-
-
-def fail(msg):
-    print("FAIL:", msg, flush=True)
-    raise SystemExit(1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Nats:
-    def __init__(self, root, n=3):
-        self.root, self.procs = root, []
-        self.ports = [(free_port(), free_port()) for _ in range(n)]
-        for i, (client, route) in enumerate(self.ports):
-            d = os.path.join(root, f"nats{i}")
-            os.makedirs(os.path.join(d, "js"))
-            routes = "\n".join(f"    nats-route://127.0.0.1:{r}" for j, (_, r) in enumerate(self.ports) if j != i)
-            with open(os.path.join(d, "server.conf"), "w") as f:
-                f.write(f"server_name: n{i}\nlisten: 127.0.0.1:{client}\nmax_payload: 65536\n"
-                        f'jetstream {{ store_dir: "{d}/js" }}\n'
-                        f"cluster {{\n  name: c\n  listen: 127.0.0.1:{route}\n  routes: [\n{routes}\n  ]\n}}\n")
-            self.procs.append(None)
-            self.start(i)
-
-    def start(self, i):
-        d = os.path.join(self.root, f"nats{i}")
-        self.procs[i] = subprocess.Popen(["nats-server", "-c", f"{d}/server.conf", "-l", f"{d}/server.log"])
-
-    def kill(self, i):
-        self.procs[i].send_signal(signal.SIGKILL)
-        self.procs[i].wait()
-
-    def urls(self):
-        return ",".join(f"nats://127.0.0.1:{c}" for c, _ in self.ports)
-
-    def stop(self):
-        for p in self.procs:
-            if p and p.poll() is None:
-                p.terminate()
-                p.wait()
-
-
-class Node:
-    def __init__(self, binary, model, root, name, nats_urls):
-        self.name, self.store = name, os.path.join(root, f"store-{name}")
-        self.log_path = os.path.join(root, f"{name}.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--model", model, "--store", self.store, "--port", "0", "--threads", "1",
-             "--max-tokens", "8", "--cluster", nats_urls, "--node-id", name, "--lease-ttl-ms", str(LEASE_TTL_MS)],
-            stdout=self.log, stderr=self.log)
-        self.port = None
-        deadline = time.time() + DEADLINE_S
-        while time.time() < deadline and self.port is None:
-            if self.proc.poll() is not None:
-                fail(f"{name} exited: {open(self.log_path).read()}")
-            m = re.search(r"on http://127\.0\.0\.1:(\d+)", open(self.log_path).read())
-            if m and "cluster node" in open(self.log_path).read():
-                self.port = int(m.group(1))
-            time.sleep(0.1)
-        if self.port is None:
-            fail(f"{name} did not start: {open(self.log_path).read()}")
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def kill(self, sig=signal.SIGKILL):
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=DEADLINE_S)
-
-
-def wait_for_port(port):
-    deadline = time.time() + DEADLINE_S
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    fail(f"nothing listens on port {port}")
-
-
-def request(url, method, path, body=None):
-    """One HTTP request without following redirects: (status, headers, parsed JSON body or text)."""
-    u = urllib.parse.urlparse(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=DEADLINE_S)
-    data = json.dumps(body) if body is not None else None
-    conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
-    r = conn.getresponse()
-    text = r.read().decode()
-    conn.close()
-    try:
-        return r.status, dict(r.getheaders()), json.loads(text)
-    except ValueError:
-        return r.status, dict(r.getheaders()), text
-
-
-def call(url, method, path, body=None, hops=None):
-    """Follows 307s (same method and body), as a client of the cluster does. hops collects the URLs visited."""
-    for _ in range(4):
-        status, headers, reply = request(url, method, path, body)
-        if hops is not None:
-            hops.append((url, status))
-        if status != 307:
-            return status, reply
-        loc = urllib.parse.urlparse(headers["Location"])
-        url, path = f"{loc.scheme}://{loc.netloc}", loc.path + (("?" + loc.query) if loc.query else "")
-    fail(f"redirect loop for {method} {path}")
 
 
 def turn(nodes, sid, text, entry):
@@ -166,13 +51,6 @@ def turn(nodes, sid, text, entry):
     fail(f"turn {text!r} not served within {DEADLINE_S} s")
 
 
-def reply_text(reply):
-    """The assistant text of a session turn's reply (chat.completion shape)."""
-    if "choices" in reply:
-        return reply["choices"][0]["message"]["content"]
-    return reply["content"]
-
-
 def owner_of(nodes, sid):
     for n in nodes:
         if n.alive():
@@ -193,6 +71,66 @@ def check_events(node, sid, sent):
     replies = [e["content"] for e in evs["data"] if e.get("role") == "assistant"]
     if replies != [a for _, a in sent]:
         fail(f"assistant events {replies} != acknowledged {[a for _, a in sent]}")
+
+
+def metric_value(text, name, node):
+    """The value of name{node="node"} in Prometheus text, None when absent."""
+    m = re.search(rf'^{name}\{{node="{node}"\}} (\S+)$', text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def check_other_routes(nodes, owner, owner_name):
+    """What else follows a session to its owner: a chat completion with "session_id", a Responses continuation,
+    a WebSocket turn; a prefix put on one node is usable on another; /metrics has this node's cluster series."""
+    a, b, c = nodes
+    other = a if owner is not a else c
+    # Chat completions with session_id: the first request's node takes the session; another node redirects.
+    body = {"messages": [{"role": "user", "content": "Hello there"}], "session_id": "chat", "max_tokens": 4}
+    status, reply = call(owner.url, "POST", "/v1/chat/completions", body)
+    if status != 200:
+        fail(f"chat completion with session_id on {owner.name}: {status} {reply}")
+    body["messages"] += [{"role": "assistant", "content": reply_text(reply)}, {"role": "user", "content": "More"}]
+    status, headers, reply = request(other.url, "POST", "/v1/chat/completions", body)
+    if status != 307 or headers.get("Location") != owner.url + "/v1/chat/completions":
+        fail(f"chat completion with session_id via {other.name}: expected 307 to {owner.url}: {status} {headers}")
+    hops = []
+    status, reply = call(other.url, "POST", "/v1/chat/completions", body, hops)
+    if status != 200 or hops[-1][0] != owner.url:
+        fail(f"chat completion with session_id, redirected: {status} {reply} {hops}")
+    # Responses: a continuation (previous_response_id) goes to the node that owns the chain's session.
+    first = {"input": "Tell me a story", "store": True, "max_output_tokens": 4}
+    status, r1 = call(a.url, "POST", "/v1/responses", first)
+    if status != 200:
+        fail(f"POST /v1/responses: {status} {r1}")
+    status, r2 = call(c.url, "POST", "/v1/responses", dict(first, previous_response_id=r1["id"]))
+    if status != 200:
+        fail(f"a continuation on {c.name}: {status} {r2}")
+    status, headers, r3 = request(b.url, "POST", "/v1/responses", dict(first, previous_response_id=r2["id"]))
+    if status != 307 or headers.get("Location") != c.url + "/v1/responses":
+        fail(f"a continuation via {b.name} of a chain {c.name} owns: expected 307 to {c.url}: {status} {headers}")
+    # WebSocket: a "message" frame for a session owned elsewhere gets an error frame naming the owner's /v1/ws.
+    frame = ws_exchange(other.url, {"type": "message", "session_id": "tale", "content": "hi", "max_tokens": 2})
+    if frame.get("type") != "error" or frame.get("redirect") != owner.url + "/v1/ws":
+        fail(f"a WebSocket turn via {other.name} for a session {owner.name} owns: {frame}")
+    # A shared prefix put on one node reaches the others without a restart (within a third of the lease TTL).
+    status, reply = call(a.url, "PUT", "/v1/prefixes/rules", {"text": "The rules: every cat wears a hat."})
+    if status not in (200, 201):
+        fail(f"PUT /v1/prefixes/rules: {status} {reply}")
+    deadline = time.time() + DEADLINE_S
+    while call(c.url, "GET", "/v1/prefixes/rules")[0] != 200:
+        if time.time() > deadline:
+            fail("a prefix put on node0 never reached node2")
+        time.sleep(0.1)
+    status, reply = call(c.url, "POST", "/v1/sessions",
+                         {"id": "ruled", "character": {"name": "Cat", "persona": "A cat.", "shared_prefix": "rules"}})
+    if status != 201:
+        fail(f"a session on node2 with node0's prefix: {status} {reply}")
+    # /metrics: the owner's cluster series, labelled with its node id.
+    status, text = request(owner.url, "GET", "/metrics")[0::2]
+    owned = metric_value(text, "mnemos_cluster_sessions_owned", owner_name)
+    appends = metric_value(text, "mnemos_cluster_appends_total", owner_name)
+    if status != 200 or owned is None or owned < 1 or appends is None or appends < 2:
+        fail(f"/metrics of {owner.name}: sessions owned {owned}, appends {appends}")
 
 
 def check_refusals(binary, model, root):
@@ -260,6 +198,7 @@ def main():
             if served != b.url:
                 fail(f"turn {i} served by {served}, not by the owner {b.url}")
         check_events(a, "tale", sent)
+        check_other_routes(nodes, b, "node1")
         status, info = call(b.url, "GET", "/v1/cluster")
         if status != 200 or info["node"] != "node1" or "tale" not in info["sessions_owned"]:
             fail(f"GET /v1/cluster on the owner: {status} {info}")

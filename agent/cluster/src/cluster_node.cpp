@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/cluster/cluster_session_store.h"
+#include "agent/core/prometheus.h"
 #include "agent/core/util.h"
 #include "cluster/block_tier.h"
 #include "cluster/cluster_block_store.h"
@@ -97,6 +98,11 @@ cluster_node::~cluster_node() {
 
 std::unique_ptr<session_store_i> cluster_node::make_session_store() {
     auto s = std::make_unique<cluster_session_store>(*events_, *sessions_bucket_, *prefixes_bucket_);
+    s->set_append_failure_hook([this](const std::string& id, const status& why) {
+        std::fprintf(stderr, "mnemos cluster: session '%s' dropped after a failed append: %s\n", id.c_str(),
+                     why.message().c_str());
+        drop(id);
+    });
     store_ = s.get();
     return s;
 }
@@ -193,6 +199,12 @@ void cluster_node::heartbeat() {
     (void)nodes_bucket_->put(cluster::encode_token(options_.node_id), j.dump());
 }
 
+void cluster_node::sync_prefixes() {
+    if (!store_ || !manager_) return;
+    for (auto& [id, text] : store_->load_prefixes())
+        if (auto have = manager_->shared_prefix(id); !have || *have != text) manager_->set_shared_prefix(id, text);
+}
+
 void cluster_node::renew_loop() {
     const auto period = std::chrono::milliseconds(std::max<int64_t>(options_.lease_ttl_ms / 3, 100));
     std::unique_lock lk(mu_);
@@ -202,6 +214,7 @@ void cluster_node::renew_loop() {
         lk.unlock();
         renew_all();
         heartbeat();
+        sync_prefixes();
         lk.lock();
     }
 }
@@ -248,6 +261,10 @@ std::string cluster_node::status_json() {
                 if (n.is_object()) nodes.push_back(n);
             }
     j["nodes"] = nodes;
+    if (store_) {
+        auto c = store_->counters();
+        j["appends"] = {{"acknowledged", c.appended}, {"fenced", c.fenced}, {"failed", c.failed}};
+    }
     if (blocks_) {
         auto c = blocks_->counters();
         j["blocks"] = {{"local_hits", c.local_hits},
@@ -260,6 +277,41 @@ std::string cluster_node::status_json() {
                        {"upload_dropped", c.upload_dropped}};
     }
     return j.dump();
+}
+
+std::string cluster_node::metrics_text() {
+    std::string o;
+    const std::string node = "{node=\"" + agent::prom::escape_label_value(options_.node_id) + "\"} ";
+    auto metric = [&](const char* name, const char* type, const char* help, int64_t v) {
+        agent::prom::write_header(o, name, type, help);
+        o += name + node + agent::prom::format_value(static_cast<double>(v)) + "\n";
+    };
+    int64_t owned = 0;
+    {
+        std::lock_guard lk(mu_);
+        owned = static_cast<int64_t>(held_.size());
+    }
+    metric("mnemos_cluster_sessions_owned", "gauge", "sessions whose lease this node holds", owned);
+    metric("mnemos_cluster_leases_acquired_total", "counter", "session leases this node took", n_acquired_.load());
+    metric("mnemos_cluster_leases_lost_total", "counter", "leases this node failed to renew (expired or taken)",
+           n_lost_.load());
+    metric("mnemos_cluster_redirects_total", "counter", "requests redirected to the session's owner",
+           n_redirected_.load());
+    if (store_) {
+        const auto c = store_->counters();
+        metric("mnemos_cluster_appends_total", "counter", "events appended to the stream and acknowledged", c.appended);
+        metric("mnemos_cluster_appends_fenced_total", "counter",
+               "appends refused because another node appended to the session first", c.fenced);
+        metric("mnemos_cluster_appends_failed_total", "counter", "appends not acknowledged (no quorum, timeout)",
+               c.failed);
+    }
+    if (blocks_) {
+        const auto c = blocks_->counters();
+        metric("mnemos_cluster_block_shared_hits_total", "counter", "KV blocks read from the shared tier",
+               c.shared_hits);
+        metric("mnemos_cluster_block_uploads_total", "counter", "KV blocks uploaded to the shared tier", c.uploads);
+    }
+    return o;
 }
 
 }  // namespace mnemos::agent

@@ -57,9 +57,17 @@ result<uint64_t> cluster_session_store::append_event(const std::string& id, cons
     const fence before = it->second;
     lk.unlock();  // the append waits for the quorum: other sessions' appends go on meanwhile
     auto seq = events_.append(id, event_json, before.last_stream_seq);
-    if (!seq) return seq.error();
+    if (!seq) {
+        lk.lock();
+        fences_.erase(id);
+        ++(seq.error().code() == errc::busy ? counters_.fenced : counters_.failed);
+        lk.unlock();
+        if (on_append_failed_) on_append_failed_(id, seq.error());
+        return seq.error();
+    }
     lk.lock();
     fences_[id] = fence{*seq, before.n_events + 1};
+    ++counters_.appended;
     return before.n_events;
 }
 
@@ -94,6 +102,15 @@ std::map<std::string, std::string> cluster_session_store::load_prefixes() {
 void cluster_session_store::forget(const std::string& id) {
     std::lock_guard lk(mu_);
     fences_.erase(id);
+}
+
+void cluster_session_store::set_append_failure_hook(std::function<void(const std::string&, const status&)> fn) {
+    on_append_failed_ = std::move(fn);
+}
+
+cluster_session_store::append_counters cluster_session_store::counters() const {
+    std::lock_guard lk(mu_);
+    return counters_;
 }
 
 }  // namespace mnemos::agent

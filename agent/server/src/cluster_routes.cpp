@@ -4,12 +4,11 @@
 
 namespace mnemos::agent::server_detail {
 
-std::optional<reply> cluster_redirect(request_ctx& cx, const std::string& target) {
-    const auto& owner = cx.st->opt.session_owner;
-    if (!owner || !target.starts_with("/v1/sessions/")) return std::nullopt;
-    const std::string& id = cx.params.get("id");
-    if (id.empty()) return std::nullopt;
-    auto url = owner(id);
+namespace {
+
+std::optional<reply> redirect_to_owner(request_ctx& cx, const std::string& id, const std::string& target) {
+    auto url = cluster_owner(*cx.st, id);
+    if (!url && url.error().code() == errc::invalid_argument) return status_reply(url.error());
     if (!url)
         return error_reply(errc::unavailable, "session '" + id + "': its owner is unknown: " + url.error().message());
     if (url->empty()) return std::nullopt;
@@ -19,6 +18,25 @@ std::optional<reply> cluster_redirect(request_ctx& cx, const std::string& target
     reply r = json_reply({{"redirect", location}, {"session_id", id}}, 307);
     r.headers.emplace_back("Location", location);
     return r;
+}
+
+}  // namespace
+
+result<std::string> cluster_owner(const server_state& st, const std::string& session_id) {
+    if (!st.opt.session_owner) return std::string();
+    return st.opt.session_owner(session_id);
+}
+
+std::optional<reply> cluster_redirect(request_ctx& cx, const std::string& target) {
+    if (!cx.st->opt.session_owner || !target.starts_with("/v1/sessions/")) return std::nullopt;
+    const std::string& id = cx.params.get("id");
+    if (id.empty()) return std::nullopt;
+    return redirect_to_owner(cx, id, target);
+}
+
+std::optional<reply> cluster_redirect_session(request_ctx& cx, const std::string& session_id) {
+    if (!cx.st->opt.session_owner) return std::nullopt;
+    return redirect_to_owner(cx, session_id, std::string(cx.req.target()));
 }
 
 reply handle_cluster(request_ctx& cx) {

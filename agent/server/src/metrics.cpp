@@ -72,6 +72,7 @@ std::string metrics_text(const server_state& st) {
     metric("mnemos_kv_swapped_bytes", "gauge", "host memory held by preempted sequences waiting to resume",
            es.swapped_bytes);
     metric("mnemos_sessions_resident", "gauge", "sessions in memory", static_cast<int64_t>(st.sessions->n_resident()));
+    if (st.opt.cluster_metrics) o += st.opt.cluster_metrics();
     return o;
 }
 

@@ -6,6 +6,7 @@
 #include "agent/core/util.h"
 #include "agent/server/src/authz.h"
 #include "agent/server/src/choices.h"
+#include "agent/server/src/cluster_routes.h"
 #include "agent/server/src/engine_bridge.h"
 #include "agent/server/src/logprobs_json.h"
 #include "agent/server/src/openai_stream.h"
@@ -166,6 +167,8 @@ awaitable<bool> handle_chat_completions(request_ctx& cx) {
         if (g.n > 1)
             co_return co_await respond(
                 cx, error_reply(errc::invalid_argument, "'n' must be 1 with 'session_id' (a session has one history)"));
+        if (auto moved = cluster_redirect_session(cx, it->get<std::string>()))
+            co_return co_await respond(cx, std::move(*moved));
         co_return co_await session_completion(cx, it->get<std::string>(), b, std::move(msgs), g, ct.value());
     }
     const auto& mdl = st->runner->mdl();

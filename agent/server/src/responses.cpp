@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "agent/server/src/authz.h"
+#include "agent/server/src/cluster_routes.h"
 #include "agent/server/src/response_store.h"
 #include "agent/server/src/responses_input.h"
 #include "agent/server/src/responses_stream.h"
@@ -89,6 +90,8 @@ std::variant<read_request, reply> read_response_request(request_ctx& cx) {
     if (!rr) return status_reply(rr.error());
     read_request q{std::move(rr.value()), std::nullopt, {}};
     if (!q.rr.previous_id.empty()) {
+        if (auto sid = session_of_response(q.rr.previous_id))  // cluster mode: continued on the session's owner
+            if (auto moved = cluster_redirect_session(cx, *sid)) return std::move(*moved);
         auto f = find_visible(cx, q.rr.previous_id);
         if (!f && f.error().code() == errc::not_found) return previous_missing(q.rr.previous_id);
         if (!f) return status_reply(f.error());

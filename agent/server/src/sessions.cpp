@@ -32,6 +32,7 @@ json session_json(const session& s, bool include_private) {
 std::variant<session_ptr, reply> talkable_session(request_ctx& cx) {
     const std::string& id = cx.params.get("id");
     auto s = cx.st->sessions->find(id);
+    if (!s && s.error().code() != errc::not_found) return status_reply(s.error());  // the store failed (cluster)
     if (!s || !can_talk(cx.who, *s.value())) return error_reply(errc::not_found, "no session '" + id + "'");
     return s.value();
 }

@@ -5,6 +5,7 @@
 
 #include "agent/core/util.h"
 #include "agent/server/src/authz.h"
+#include "agent/server/src/cluster_routes.h"
 #include "agent/server/src/engine_bridge.h"
 #include "agent/server/src/openai.h"
 #include "agent/server/src/request_parse.h"
@@ -168,6 +169,15 @@ status read_frame_role(const json& b, std::string& role) {
     return {};
 }
 
+// Cluster mode: the error frame of a turn for a session another node owns, with that node's /v1/ws.
+std::string owned_elsewhere_frame(const std::string& sid, std::string url) {
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return dump(json{{"type", "error"},
+                     {"session_id", sid},
+                     {"message", "session '" + sid + "' is served by another node: " + url},
+                     {"redirect", url + "/v1/ws"}});
+}
+
 // A {"type": "message", "session_id", "content", "role"?, sampling...} frame: checks it, then starts its turn.
 awaitable<void> ws_message(std::shared_ptr<ws_conn> c, json b, state_ptr st) {
     // Each turn counts against the key's rate limit, like an HTTP request.
@@ -194,6 +204,14 @@ awaitable<void> ws_message(std::shared_ptr<ws_conn> c, json b, state_ptr st) {
     }
     if (!ps.ok()) {
         co_await ws_error(c, ps.message());
+        co_return;
+    }
+    if (auto owner = cluster_owner(*st, sid); !owner || !owner->empty()) {  // cluster mode: owned elsewhere
+        if (!owner) {
+            co_await ws_error(c, "session '" + sid + "': its owner is unknown: " + owner.error().message());
+        } else {
+            co_await ws_send(c, owned_elsewhere_frame(sid, *owner));
+        }
         co_return;
     }
     auto s = st->sessions->find(sid);
