@@ -46,6 +46,8 @@ class status {
 
 inline status ok_status() { return {}; }
 inline status make_error(errc code, std::string message) { return status(code, std::move(message)); }
+// A request or file that is wrong: invalid_argument with a message naming the field and the rule it breaks.
+inline status invalid_argument(std::string message) { return make_error(errc::invalid_argument, std::move(message)); }
 
 // Holds either a T or a non-ok status.
 template <class T>

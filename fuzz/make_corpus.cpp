@@ -3,7 +3,7 @@
 // tokenizer and grammar tests' texts and schemas, tests/tools' tool-call replies, tests/memory's codec blocks), each in
 // the input format of its target (see the comment at the top of each fuzz_<name>.cpp). Deterministic; rerun after
 // changing an input format:
-//   build-fuzz/fuzz/make_corpus /tmp/seeds
+//   build-checks/fuzz/make_corpus /tmp/seeds
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -229,6 +229,41 @@ void codec_seeds() {
 
 }  // namespace
 
+void http_seeds() {
+    // [flags: 1 small body limit, 2 in 7-byte pieces][request bytes]
+    const std::string chat =
+        R"({"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text",)"
+        R"("text":"hi"}]}],"max_tokens":8,"temperature":0.5,"stop":["\n"],"stream":true,)"
+        R"("stream_options":{"include_usage":true},"tools":[{"type":"function","function":{"name":"roll",)"
+        R"("parameters":{"type":"object","properties":{"n":{"type":"integer"}}}}}],"tool_choice":"auto"})";
+    const std::string response =
+        R"({"model":"m","instructions":"be brief","input":[{"role":"user","content":[{"type":"input_text","text":"hi"}]},)"
+        R"({"type":"function_call","call_id":"c1","name":"roll","arguments":"{}"},)"
+        R"({"type":"function_call_output","call_id":"c1","output":"4"},{"type":"item_reference","id":"msg_1"}],)"
+        R"("text":{"format":{"type":"json_schema","name":"x","schema":{"type":"object"}}}})";
+    const auto post = [](const std::string& path, const std::string& body) {
+        return "POST " + path +
+               " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\n"
+               "Content-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+    };
+    const std::string chunked =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\n{\"a\":\r\n3\r\n[1]\r\n1\r\n}\r\n0\r\nX-Trailer: v\r\n\r\n";
+    const std::vector<std::string> requests = {
+        post("/v1/chat/completions", chat),
+        post("/v1/responses", response),
+        chunked,
+        "GET /v1/sessions/s1/events?after=3 HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /v1/sessions/s1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        post("/v1/chat/completions", "[" + std::string(100, '[')),
+        post("/v1/completions", R"({"prompt":"x"})")};
+    for (size_t i = 0; i < requests.size(); ++i) {
+        put("http", "request_" + std::to_string(i), std::string(1, char(i % 4)) + requests[i]);
+    }
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: make_corpus <dir>   (writes <dir>/<target>/...)\n");
@@ -241,5 +276,6 @@ int main(int argc, char** argv) {
     tool_call_seeds();
     json_limit_seeds();
     codec_seeds();
+    http_seeds();
     return 0;
 }

@@ -2,7 +2,7 @@
 # Static checks CI runs before building:
 #  1. every C++/CUDA file is formatted by the committed .clang-format (clang-format --dry-run -Werror);
 #  2. no file includes another folder's private src/: "x/src/..." may be included only from x/ itself
-#     (and from tests/x/, which test a folder's internals);
+#     (and from tests/x/, which test a folder's internals, and fuzz/, whose targets fuzz them);
 #  3. engine/ and kernels/ include no Boost, RocksDB or NATS header.
 # Prints every violation and exits 1 when there is one.
 set -euo pipefail
@@ -16,12 +16,12 @@ if ! clang-format --dry-run -Werror "${sources[@]}" 2>/tmp/mnemos-format.txt; th
   fail=1
 fi
 
-# The folder that owns "a/b/src/c.h" is "a/b"; a file may include it when it lives under a/b or tests/a/b.
+# The folder that owns "a/b/src/c.h" is "a/b"; a file may include it when it lives under a/b, tests/a/b or fuzz/.
 for f in "${sources[@]}"; do
   while IFS= read -r inc; do
     owner="${inc%%/src/*}"
     case "$f" in
-      "$owner"/* | "tests/$owner"/* | "tests/${owner#*/}"/*) ;;
+      "$owner"/* | "tests/$owner"/* | "tests/${owner#*/}"/* | fuzz/*) ;;
       *) echo "$f includes another folder's internals: $inc"; fail=1 ;;
     esac
   done < <(grep -oE '^#include "[^"]+/src/[^"]+"' "$f" | sed -E 's/#include "(.*)"/\1/' || true)

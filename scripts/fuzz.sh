@@ -1,28 +1,20 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets in fuzz/ with Clang into build-fuzz/ (or $MNEMOS_FUZZ_DIR) and runs
+# Builds the libFuzzer targets in fuzz/ (scripts/checks_build.sh: build-checks/, shared with scripts/asan.sh) and runs
 # each for ${MNEMOS_FUZZ_SECONDS:-60} s on its seed corpus, generated into a temporary directory by
 # make_corpus from the tests' inputs (seeds are never committed: some are GGUF model files).
 # Arguments: target names to run (default: all), e.g. `scripts/fuzz.sh gguf`.
 # Exits 1 on any finding (crash, sanitizer report, leak, timeout, out-of-memory) and prints the
-# reproducer; rerun one with `build-fuzz/fuzz/fuzz_<target> <file>`.
-# Environment: MNEMOS_FUZZ_SECONDS, MNEMOS_FUZZ_DIR, MNEMOS_JOBS (build parallelism),
+# reproducer; rerun one with `build-checks/fuzz/fuzz_<target> <file>`.
+# Environment: MNEMOS_FUZZ_SECONDS, MNEMOS_CHECKS_DIR, MNEMOS_JOBS (build parallelism),
 # MNEMOS_FUZZ_PARALLEL (targets run at once; default: the number of cores),
-# MNEMOS_FUZZ_ARTIFACTS (where reproducers are kept; default build-fuzz/artifacts).
+# MNEMOS_FUZZ_ARTIFACTS (where reproducers are kept; default build-checks/artifacts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir="${MNEMOS_FUZZ_DIR:-build-fuzz}"
+dir="${MNEMOS_CHECKS_DIR:-build-checks}"
 secs="${MNEMOS_FUZZ_SECONDS:-60}"
-jobs="${MNEMOS_JOBS:-$(nproc)}"
 artifacts="${MNEMOS_FUZZ_ARTIFACTS:-$dir/artifacts}"
 
-launcher=()
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
-CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2" \
-  -DMNEMOS_FUZZ=ON -DMNEMOS_BUILD_TESTS=OFF -DMNEMOS_BUILD_BENCH=OFF -DMNEMOS_CUDA=OFF >/dev/null
-t0=$SECONDS
-cmake --build "$dir" -j"$jobs" --target fuzz
-echo "fuzz: built in $((SECONDS - t0)) s"
+./scripts/checks_build.sh fuzz
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 ./scripts/check-layout.sh
 ./scripts/build.sh
 dir="${MNEMOS_BUILD_DIR:-build}"
-ctest --test-dir "$dir" --output-on-failure "$@"
+# One test per core, longest first (tests/CMakeLists.txt sets each test's COST).
+ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" "$@"
 if [ "${MNEMOS_CHECKS:-0}" = 1 ]; then
   t0=$SECONDS
   ./scripts/asan.sh

@@ -4,12 +4,17 @@
 // the generator's templates and facts. One function per section; each reports
 // through the reader's error list with JSON pointers rebuilt from indices.
 // Internals of agent/scenario (parse_scenario runs check_references), public for its tests.
+#include <string>
+
 #include "agent/scenario/reader.h"
 #include "agent/scenario/scenario.h"
 
 namespace mnemos::agent::scenario_checks {
 
 using scenario_reader::reader;
+
+// "base" followed by the index: the path of an array element in an error ("/clues/3").
+inline std::string idx(const char* base, size_t i) { return std::string(base) + std::to_string(i); }
 
 // Duplicate ids within each namespace (characters and players share one), and the reserved id "all".
 void check_unique_ids(reader& rd, const scenario& sc);

@@ -63,8 +63,6 @@ struct bounds {
     bool lo_excl = false, hi_excl = false;
 };
 
-status bad(errc c, const std::string& path, const std::string& what) { return make_error(c, path + ": " + what); }
-
 status read_bounds(const json_value& s, const std::string& path, bounds& b) {
     bool draft4_lo = false, draft4_hi = false;
     for (std::string_view k : {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}) {
@@ -76,7 +74,7 @@ status read_bounds(const json_value& s, const std::string& path, bounds& b) {
             continue;
         }
         if (v->kind != json_value::k_number)
-            return bad(errc::invalid_argument, path, "'" + std::string(k) + "' must be a number");
+            return schema_error(errc::invalid_argument, path, "'" + std::string(k) + "' must be a number");
         if (is_min && (v->number > b.lo || (v->number == b.lo && excl))) b.lo = v->number, b.lo_excl = excl;
         if (!is_min && (v->number < b.hi || (v->number == b.hi && excl))) b.hi = v->number, b.hi_excl = excl;
     }
@@ -92,7 +90,7 @@ std::string int_rx(const bounds& b, uint64_t cap, const std::string& path, statu
     lo = std::isinf(lo) ? -static_cast<double>(cap) : std::max(lo, -big);
     hi = std::isinf(hi) ? static_cast<double>(cap) : std::min(hi, big);
     if (lo > hi) {
-        err = bad(errc::invalid_argument, path, "no integer lies within 'minimum'/'maximum'");
+        err = schema_error(errc::invalid_argument, path, "no integer lies within 'minimum'/'maximum'");
         return {};
     }
     const auto ilo = static_cast<int64_t>(lo), ihi = static_cast<int64_t>(hi);
@@ -168,9 +166,9 @@ status alt_dfa(const scalar_alt& a, const grammar_options& o, raw_dfa& out) {
     int64_t mult = 0;
     if (const json_value* m = s.find("multipleOf")) {
         if (m->kind != json_value::k_number || m->number <= 0)
-            return bad(errc::invalid_argument, a.path, "'multipleOf' must be a positive number");
+            return schema_error(errc::invalid_argument, a.path, "'multipleOf' must be a positive number");
         if (m->number != std::floor(m->number) || m->number > static_cast<double>(k_max_multiple))
-            return bad(
+            return schema_error(
                 errc::unsupported, a.path,
                 "keyword 'multipleOf' is supported only with an integer up to " + std::to_string(k_max_multiple));
         mult = static_cast<int64_t>(m->number);
@@ -185,17 +183,18 @@ status alt_dfa(const scalar_alt& a, const grammar_options& o, raw_dfa& out) {
         rx = number_rx(b, cap, n_frac);
     }
     if (rx.empty())
-        return bad(errc::unsupported, a.path, "no number the grammar can write lies within 'minimum'/'maximum'");
+        return schema_error(errc::unsupported, a.path,
+                            "no number the grammar can write lies within 'minimum'/'maximum'");
     if (status st = compile_regex("^(?:" + rx + ")$", regex_mode::raw, out); !st.ok())
-        return bad(st.code(), a.path, st.message());
+        return schema_error(st.code(), a.path, st.message());
     if (mult > 1) {
         raw_dfa prod;
         if (!dfa_product(out, multiple_dfa(mult), dfa_op::intersect, k_max_regex_states, prod))
-            return bad(
+            return schema_error(
                 errc::unsupported, a.path,
                 "keyword 'multipleOf' " + std::to_string(mult) + " with these bounds needs too many automaton states");
         if (!dfa_prune(prod))
-            return bad(errc::unsupported, a.path, "no multiple of 'multipleOf' lies within the bounds");
+            return schema_error(errc::unsupported, a.path, "no multiple of 'multipleOf' lies within the bounds");
         out = std::move(prod);
     }
     return {};

@@ -20,6 +20,11 @@
 
 namespace mnemos::engine {
 
+// An error in the schema at `path` ("path: what").
+inline status schema_error(errc c, const std::string& path, const std::string& what) {
+    return make_error(c, path + ": " + what);
+}
+
 struct scalar_alt {
     const json_value* schema;
     std::string path;

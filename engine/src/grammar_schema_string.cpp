@@ -38,8 +38,6 @@ const format_pattern k_formats[] = {
      "+(?:/" MNEMOS_PCHAR "*)*)?(?:\\?(?:" MNEMOS_PCHAR "|[/?])*)?(?:#(?:" MNEMOS_PCHAR "|[/?])*)?$"},
 };
 
-status bad(errc c, const std::string& path, const std::string& what) { return make_error(c, path + ": " + what); }
-
 // A pattern that matches exactly the string s.
 std::string literal_rx(const std::string& s) {
     static const char* hex = "0123456789abcdef";
@@ -57,34 +55,39 @@ status alt_dfa(const scalar_alt& a, raw_dfa& out) {
     const json_value& s = *a.schema;
     dfa_fold both{dfa_op::intersect, k_max_regex_states, "pattern and format together"};
     if (const json_value* f = s.find("format")) {
-        if (f->kind != json_value::k_string) return bad(errc::invalid_argument, a.path, "'format' must be a string");
+        if (f->kind != json_value::k_string)
+            return schema_error(errc::invalid_argument, a.path, "'format' must be a string");
         const char* pat = nullptr;
         for (const auto& fp : k_formats)
             if (f->str == fp.name) pat = fp.pattern;
         // Another format beside a pattern is read as an annotation: the pattern says the shape (Zod writes both,
         // e.g. "format": "starts_with", "cuid", "hostname", "e164" with the pattern that checks it).
         if (!pat && !s.find("pattern"))
-            return bad(errc::unsupported, a.path + "/format",
-                       "format '" + f->str +
-                           "' is not supported (date, time, date-time, uuid, email, ipv4, uri are; another format is "
-                           "accepted beside a 'pattern' that enforces it)");
+            return schema_error(
+                errc::unsupported, a.path + "/format",
+                "format '" + f->str +
+                    "' is not supported (date, time, date-time, uuid, email, ipv4, uri are; another format is "
+                    "accepted beside a 'pattern' that enforces it)");
         if (pat) {
             raw_dfa d;
             if (status st = compile_regex(pat, regex_mode::json_string, d); !st.ok())
-                return bad(errc::internal, a.path + "/format", st.message());
-            if (status st = both.add(std::move(d)); !st.ok()) return bad(st.code(), a.path, st.message());
+                return schema_error(errc::internal, a.path + "/format", st.message());
+            if (status st = both.add(std::move(d)); !st.ok()) return schema_error(st.code(), a.path, st.message());
         }
     }
     if (const json_value* p = s.find("pattern")) {
-        if (p->kind != json_value::k_string) return bad(errc::invalid_argument, a.path, "'pattern' must be a string");
+        if (p->kind != json_value::k_string)
+            return schema_error(errc::invalid_argument, a.path, "'pattern' must be a string");
         raw_dfa d;
         if (status st = compile_regex(p->str, regex_mode::json_string, d); !st.ok())
-            return bad(st.code(), a.path + "/pattern", "pattern " + encode_json_string(p->str) + ": " + st.message());
-        if (status st = both.add(std::move(d)); !st.ok()) return bad(st.code(), a.path, st.message());
+            return schema_error(st.code(), a.path + "/pattern",
+                                "pattern " + encode_json_string(p->str) + ": " + st.message());
+        if (status st = both.add(std::move(d)); !st.ok()) return schema_error(st.code(), a.path, st.message());
     }
     if (!both.have) return compile_regex("", regex_mode::json_string, out);
     out = std::move(both.acc);
-    if (!dfa_prune(out)) return bad(errc::invalid_argument, a.path, "pattern and format together match no string");
+    if (!dfa_prune(out))
+        return schema_error(errc::invalid_argument, a.path, "pattern and format together match no string");
     return {};
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -93,6 +94,16 @@ inline http_result parse_response(const std::string& in) {
     }
     r.body = body;
     return r;
+}
+
+// A raw chunked POST of `body` (one chunk) with `trailer` fields ("Name: value\r\n" each) after it.
+inline std::string chunked_post(const std::string& path, const std::string& body, const std::string& trailer) {
+    char len[32];
+    std::snprintf(len, sizeof len, "%zx\r\n", body.size());
+    return "POST " + path +
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n" +
+           len + body + "\r\n0\r\n" + trailer + "\r\n";
 }
 
 // Sends raw bytes, reads until the server closes; de-chunks a chunked body.

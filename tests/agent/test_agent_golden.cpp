@@ -18,7 +18,7 @@ using namespace mnemos::test_agent;
 
 namespace {
 
-std::string golden_path() { return std::string(MNEMOS_SOURCE_DIR) + "/tests/agent/golden/agent_server.txt"; }
+std::string server_golden_path() { return std::string(MNEMOS_SOURCE_DIR) + "/tests/agent/golden/agent_server.txt"; }
 
 std::string masked(std::string s) {
     s = std::regex_replace(s, std::regex("\"(ts|created)\":[0-9]+"), "\"$1\":0");
@@ -90,10 +90,10 @@ std::vector<std::string> run_all() {
 TEST_CASE("agent sessions: seeded turns give the golden replies and events", "[agent][tools][golden]") {
     const auto lines = run_all();
     if (std::getenv("MNEMOS_UPDATE_GOLDEN")) {
-        std::ofstream out(golden_path());
+        std::ofstream out(server_golden_path());
         for (const auto& l : lines) out << l << "\n";
     }
-    std::ifstream in(golden_path());
+    std::ifstream in(server_golden_path());
     std::vector<std::string> golden;
     for (std::string l; std::getline(in, l);)
         if (!l.empty()) golden.push_back(l);

@@ -19,7 +19,7 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string golden_path() { return std::string(MNEMOS_SOURCE_DIR) + "/tests/agent/golden/events.jsonl"; }
+std::string events_golden_path() { return std::string(MNEMOS_SOURCE_DIR) + "/tests/agent/golden/events.jsonl"; }
 
 std::vector<std::string> read_lines(const std::string& path) {
     std::ifstream in(path);
@@ -75,17 +75,17 @@ TEST_CASE("events: the writers produce the golden bytes", "[agent][event][golden
     auto m = load_model(write_model(dir.path, 1024));
     auto written = write_events(*m);
     if (std::getenv("MNEMOS_UPDATE_GOLDEN")) {
-        std::ofstream out(golden_path());
+        std::ofstream out(events_golden_path());
         for (const auto& e : written) out << zero_ts(e) << "\n";
     }
-    auto golden = read_lines(golden_path());
+    auto golden = read_lines(events_golden_path());
     REQUIRE(golden.size() >= written.size());
     for (size_t i = 0; i < written.size(); ++i) CHECK(zero_ts(written[i]) == golden[i]);
 }
 
 TEST_CASE("events: every golden event parses to its type and writes back the same bytes", "[agent][event][golden]") {
     // The golden file also holds step records of a game (written by mnemos play) after the core's events.
-    auto golden = read_lines(golden_path());
+    auto golden = read_lines(events_golden_path());
     REQUIRE(golden.size() >= 12);
     for (const auto& line : golden) {
         auto ev = agent::parse_event(line);
@@ -116,7 +116,7 @@ TEST_CASE("events: typed fields are read, unknown fields and kinds kept, bad JSO
 
 TEST_CASE("events: a step's rounds read typed and write back the same bytes", "[agent][event][golden]") {
     size_t n_failed_calls = 0, n_steps_with_rounds = 0;
-    for (const auto& line : read_lines(golden_path())) {
+    for (const auto& line : read_lines(events_golden_path())) {
         auto ev = agent::parse_event(line);
         REQUIRE(ev.ok());
         const auto* st = std::get_if<agent::step_event>(&ev.value());

@@ -37,6 +37,7 @@
 #include "agent/scenario/scenario.h"
 #include "agent/server/server.h"
 #include "memory/store.h"
+#include "tests/agent/play_util.h"
 #include "tests/agent/scenario_util.h"
 #include "tests/agent/ws_client.h"
 #include "tests/support/tiny_model.h"
@@ -52,22 +53,6 @@ using namespace mnemos::agent;
 using namespace mnemos::test_agent;
 
 namespace {
-
-scenario load_named(const std::string& name) {
-    auto r = load_scenario((scenarios_dir() / (name + ".json")).string());
-    INFO((r.ok() ? std::string() : r.error().message()));
-    REQUIRE(r.ok());
-    return std::move(r).value();
-}
-
-scenario load_smoke() { return load_named("ci_smoke"); }
-
-play_options small_options() {
-    play_options o;
-    o.max_tokens = 6;
-    o.n_threads = 1;
-    return o;
-}
 
 // The game log and every character session's (role, content) messages of a closed store.
 json read_game(const std::string& store_dir, const scenario& sc) {

@@ -42,13 +42,13 @@ scenario parse(const json& doc) {
     return std::move(r).value();
 }
 
-std::string errors_of(const json& doc) {
+std::string mechanics_errors(const json& doc) {
     auto r = parse_scenario(doc.dump(), "t");
     REQUIRE(!r.ok());
     return r.error().message();
 }
 
-bool has(const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; }
+bool text_has(const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; }
 
 size_t phase_of(const scenario& sc, const std::string& id) {
     for (size_t i = 0; i < sc.phases.size(); ++i)
@@ -112,43 +112,45 @@ TEST_CASE("mechanics: malformed mechanics get errors that name the field", "[pla
     const json good = lighthouse_json();
     json j = good;
     j["clues"][1]["target"] = "attic";
-    CHECK(has(errors_of(j), "/clues/1/target: unknown location, character or suspect 'attic'"));
+    CHECK(text_has(mechanics_errors(j), "/clues/1/target: unknown location, character or suspect 'attic'"));
     j = good;
     j["clues"][6]["trigger"]["act"] = 2;
-    CHECK(has(errors_of(j), "/clues/6/trigger: a trigger needs exactly one of 'keyword', 'asked' or 'act'"));
+    CHECK(
+        text_has(mechanics_errors(j), "/clues/6/trigger: a trigger needs exactly one of 'keyword', 'asked' or 'act'"));
     j = good;
     j["clues"][7]["trigger"].erase("subject");
-    CHECK(has(errors_of(j), "/clues/7/trigger/subject: 'asked' and 'subject' go together"));
+    CHECK(text_has(mechanics_errors(j), "/clues/7/trigger/subject: 'asked' and 'subject' go together"));
     j = good;
     j["clues"][8]["trigger"]["act"] = 9;
-    CHECK(has(errors_of(j), "/clues/8/trigger/act: no phase has act 9"));
+    CHECK(text_has(mechanics_errors(j), "/clues/8/trigger/act: no phase has act 9"));
     j = good;
     j["culprits"][0]["role"] = "accomplice";
-    CHECK(has(errors_of(j), "/culprits: needs a culprit with role killer"));
+    CHECK(text_has(mechanics_errors(j), "/culprits: needs a culprit with role killer"));
     j = good;
     j["culprits"][1]["id"] = "gm";
-    CHECK(has(errors_of(j), "/culprits/1/id: the game master 'gm' cannot be a culprit"));
+    CHECK(text_has(mechanics_errors(j), "/culprits/1/id: the game master 'gm' cannot be a culprit"));
     j = good;
     j["culprit"] = "fisher";
-    CHECK(has(errors_of(j), "/culprits: give 'culprit' (one killer) or 'culprits', not both"));
+    CHECK(text_has(mechanics_errors(j), "/culprits: give 'culprit' (one killer) or 'culprits', not both"));
     j = good;
     j["phases"][1]["turns"][0].erase("target");
-    CHECK(has(errors_of(j), "/phases/1/turns/0/target: missing: a scripted player's action needs a target"));
+    CHECK(
+        text_has(mechanics_errors(j), "/phases/1/turns/0/target: missing: a scripted player's action needs a target"));
     j = good;
     j["phases"][1]["turns"][1]["action"] = "vote";
-    CHECK(has(errors_of(j), "/phases/1/turns/1/action: a vote is cast in an accusation phase"));
+    CHECK(text_has(mechanics_errors(j), "/phases/1/turns/1/action: a vote is cast in an accusation phase"));
     j = good;
     j["phases"][2]["participants"] = {"nobody"};
-    CHECK(has(errors_of(j), "/phases/2/participants/0: unknown character 'nobody'"));
+    CHECK(text_has(mechanics_errors(j), "/phases/2/participants/0: unknown character 'nobody'"));
     j = good;
     j["phases"][2]["policy"] = "sometimes";
-    CHECK(has(errors_of(j), "/phases/2/policy: expected one of: scripted, round_robin, directed"));
+    CHECK(text_has(mechanics_errors(j), "/phases/2/policy: expected one of: scripted, round_robin, directed"));
     j = good;
     j["tools"] = {{"npc", {"teleport"}}};
-    CHECK(has(errors_of(j), "/tools/npc/0: unknown built-in tool 'teleport'"));
+    CHECK(text_has(mechanics_errors(j), "/tools/npc/0: unknown built-in tool 'teleport'"));
     j = good;
     j["clues"][0].erase("available_from");
-    CHECK(has(errors_of(j), "/clues/0/available_from: missing: a clue without a target or trigger"));
+    CHECK(text_has(mechanics_errors(j), "/clues/0/available_from: missing: a clue without a target or trigger"));
     j = good;
     j["tools"] = {{"npc", json::array()}};
     CHECK(parse(j).tools.npc.empty());  // [] turns the npcs' tools off
@@ -258,9 +260,9 @@ TEST_CASE("mechanics: votes are scored: plurality, ties and several culprits", "
     CHECK(a.solved);
     CHECK(a.n_correct == 3);  // the mastermind is a culprit too
     const std::string verdict = play_table::verdict_text(sc, st);
-    CHECK(has(verdict, "The table accuses Tom Hale."));
-    CHECK(has(verdict, sc.solution));
-    CHECK(has(verdict, "Silas Mott (mastermind)"));
+    CHECK(text_has(verdict, "The table accuses Tom Hale."));
+    CHECK(text_has(verdict, sc.solution));
+    CHECK(text_has(verdict, "Silas Mott (mastermind)"));
     cast("clerk", "cook");
     cast("cook", "cook");
     CHECK(play_table::score_votes(sc, st).n_correct == 2);
@@ -325,7 +327,7 @@ TEST_CASE("mechanics: the lighthouse plays on the tiny model; every reveal reach
         for (const auto& e : events_of(o.store_dir, play_character_session_id(sc, c.id)))
             msgs[c.id].push_back(e.value("content", ""));
     auto holds = [&](const std::string& cid, const std::string& part) {
-        return std::any_of(msgs[cid].begin(), msgs[cid].end(), [&](const auto& s) { return has(s, part); });
+        return std::any_of(msgs[cid].begin(), msgs[cid].end(), [&](const auto& s) { return text_has(s, part); });
     };
 
     // The game master knows the truth and keeps none of the clues it handed out.
@@ -371,7 +373,7 @@ TEST_CASE("mechanics: the lighthouse plays on the tiny model; every reveal reach
             CHECK(ev["to"] == game[i - 1]["speaker"]);
         }
         if (ev["kind"] == "vote" && ev.contains("vote")) ++n_votes;
-        if (ev["kind"] == "verdict") CHECK(has(ev["text"].get<std::string>(), sc.solution));
+        if (ev["kind"] == "verdict") CHECK(text_has(ev["text"].get<std::string>(), sc.solution));
     }
     // Scripted words fire their triggers, once: the inspector's question to the doctor, the word "guineas".
     CHECK(fired["wrist"] == 1);
@@ -450,7 +452,7 @@ TEST_CASE("mechanics: an interactive player investigates and votes by typed comm
     for (const auto& c : sc.characters) {
         bool holds = false;
         for (const auto& e : events_of(o.store_dir, play_character_session_id(sc, c.id)))
-            holds = holds || has(e.value("content", ""), sc.find_clue("ledger")->text);
+            holds = holds || text_has(e.value("content", ""), sc.find_clue("ledger")->text);
         INFO(c.id);
         CHECK(holds == (c.role != character_role::game_master));  // the cast, not the host
     }

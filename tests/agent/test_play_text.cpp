@@ -13,6 +13,7 @@
 #include "agent/play/steps.h"
 #include "agent/scenario/scenario.h"
 #include "memory/store.h"
+#include "tests/agent/play_util.h"
 #include "tests/agent/scenario_util.h"
 
 using nlohmann::json;
@@ -21,12 +22,6 @@ using namespace mnemos::agent;
 using namespace mnemos::test_agent;
 
 namespace {
-
-scenario load_smoke() {
-    auto r = load_scenario((scenarios_dir() / "ci_smoke.json").string());
-    REQUIRE(r.ok());
-    return std::move(r).value();
-}
 
 // ci_smoke in Chinese: the language and the display names change, the ids stay.
 scenario smoke_zh() {
@@ -39,13 +34,6 @@ scenario smoke_zh() {
             if (c.id == id) c.name = name;
     sc.players[0].name = "侦探";
     return sc;
-}
-
-play_options small_options() {
-    play_options o;
-    o.max_tokens = 6;
-    o.n_threads = 1;
-    return o;
 }
 
 // Every (role, content) message of a character's session in a closed store.

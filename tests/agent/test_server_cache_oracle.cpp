@@ -23,7 +23,7 @@ using namespace mnemos::test_agent;
 
 namespace {
 
-const char* const k_rules =
+const char* const k_oracle_rules =
     "Rules of the villa game: players question the household, one at a time, and name the culprit at the end. "
     "Nobody may leave the villa before midnight.";
 const char* const k_private = "The study key is under the blue vase in the hall.";
@@ -60,11 +60,12 @@ struct probe {
 };
 
 probe guess(uint16_t port, const std::string& key, const std::string& private_first, const std::string& user) {
-    const json body = {{"messages",
-                        {{{"role", "system"}, {"content", agent::character_system_prompt(npc(private_first), k_rules)}},
-                         {{"role", "user"}, {"content", user}}}},
-                       {"max_tokens", 1},
-                       {"temperature", 0}};
+    const json body = {
+        {"messages",
+         {{{"role", "system"}, {"content", agent::character_system_prompt(npc(private_first), k_oracle_rules)}},
+          {{"role", "user"}, {"content", user}}}},
+        {"max_tokens", 1},
+        {"temperature", 0}};
     const auto t0 = std::chrono::steady_clock::now();
     auto r = request(port, "POST", "/v1/chat/completions", body.dump(), key);
     probe p;
@@ -77,7 +78,7 @@ probe guess(uint16_t port, const std::string& key, const std::string& private_fi
 
 // The NPC, its shared prefix, and one turn (its KV blocks are then cached), as the admin (or open access).
 void set_up_npc(uint16_t port, const std::string& admin) {
-    REQUIRE(request(port, "PUT", "/v1/prefixes/rules", json{{"text", k_rules}}.dump(), admin).status == 201);
+    REQUIRE(request(port, "PUT", "/v1/prefixes/rules", json{{"text", k_oracle_rules}}.dump(), admin).status == 201);
     REQUIRE(request(port, "POST", "/v1/sessions", npc_json().dump(), admin).status == 201);
     REQUIRE(request(port, "POST", "/v1/sessions/npc-maid/messages", R"({"content":"Hello","max_tokens":1})", admin)
                 .status == 200);
@@ -173,7 +174,7 @@ TEST_CASE("cache oracle: with keys a right and a wrong guess get the same cached
 
 TEST_CASE("cache oracle: recall never returns the system message", "[agent][server][auth][recall]") {
     fixture f({}, false, {}, fixture_sizes{4096, 256 * 1024});
-    REQUIRE(request(f.port, "PUT", "/v1/prefixes/rules", json{{"text", k_rules}}.dump()).status == 201);
+    REQUIRE(request(f.port, "PUT", "/v1/prefixes/rules", json{{"text", k_oracle_rules}}.dump()).status == 201);
     json create = npc_json();
     create["agent"] = {{"tools", {"recall"}}, {"max_steps", 2}, {"seed", 1}};
     REQUIRE(request(f.port, "POST", "/v1/sessions", create.dump()).status == 201);

@@ -66,15 +66,6 @@ void expect_400(const fixture& f, const std::string& path, const std::string& bo
     CHECK(alive(f.port));
 }
 
-std::string chunked_post(const std::string& path, const std::string& body, const std::string& trailer) {
-    std::string req = "POST " + path +
-                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n";
-    char len[32];
-    std::snprintf(len, sizeof len, "%zx\r\n", body.size());
-    return req + len + body + "\r\n0\r\n" + trailer + "\r\n";
-}
-
 }  // namespace
 
 TEST_CASE("limits: JSON nested 100k deep in any field of a request gets 400", "[agent][limits]") {

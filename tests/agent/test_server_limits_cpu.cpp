@@ -41,15 +41,6 @@ std::string post(const std::string& path, const std::string& body) {
            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-std::string chunked_post(const std::string& path, const std::string& body, const std::string& trailer) {
-    char len[32];
-    std::snprintf(len, sizeof len, "%zx\r\n", body.size());
-    return "POST " + path +
-           " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
-           "Transfer-Encoding: chunked\r\n\r\n" +
-           len + body + "\r\n0\r\n" + trailer + "\r\n";
-}
-
 // Every bad input of the limits tests, as raw requests.
 std::vector<std::string> bad_requests() {
     const std::string deep = std::string(100000, '[') + std::string(100000, ']');

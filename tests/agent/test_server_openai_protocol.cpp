@@ -495,6 +495,8 @@ TEST_CASE("history match: the cases", "[agent][server][protocol][sessions]") {
                         {"tool", "<tool_response>\n{\"name\":\"g\",\"content\":3}\n</tool_response>"}));
 }
 
+namespace {
+
 // Sends `head`, waits until the server has had time to answer and close, then sends `rest`; reads the reply.
 // sent_all: every byte of rest was accepted (a server that closes without draining makes the sends fail).
 struct slow_exchange {
@@ -514,6 +516,8 @@ slow_exchange send_slowly(uint16_t port, const std::string& head, const std::str
     out.r = parse_response(in);
     return out;
 }
+
+}  // namespace
 
 TEST_CASE("protocol: a body over the limit gets its whole 413 before the connection closes",
           "[agent][server][protocol][limits]") {

@@ -23,7 +23,7 @@ using namespace mnemos::test_agent;
 
 namespace {
 
-void create_session(uint16_t port, const std::string& id) {
+void create_innkeeper(uint16_t port, const std::string& id) {
     const json body = {{"id", id}, {"character", {{"name", "Innkeeper"}, {"persona", "You keep the inn."}}}};
     REQUIRE(request(port, "POST", "/v1/sessions", body.dump()).status == 201);
 }
@@ -100,7 +100,7 @@ std::string reply_text(const http_result& r) {
 TEST_CASE("server queue: concurrent turns of one session run one at a time, in arrival order",
           "[agent][server][queue]") {
     fixture f;
-    create_session(f.port, "inn");
+    create_innkeeper(f.port, "inn");
     constexpr int n = 4;
     std::vector<http_result> res(n);
     std::vector<std::thread> threads;
@@ -155,7 +155,7 @@ TEST_CASE("server queue: a full queue and a wait timeout get 409", "[agent][serv
         fixture_sizes sz;
         sz.max_waiting_turns = 1;
         fixture f({}, false, {}, sz);
-        create_session(f.port, "inn");
+        create_innkeeper(f.port, "inn");
         http_result a, b;
         std::thread ta, tb;
         {
@@ -183,7 +183,7 @@ TEST_CASE("server queue: a full queue and a wait timeout get 409", "[agent][serv
         fixture_sizes sz;
         sz.turn_wait_timeout_ms = 200;
         fixture f({}, false, {}, sz);
-        create_session(f.port, "inn");
+        create_innkeeper(f.port, "inn");
         http_result a;
         std::thread ta;
         {
@@ -206,7 +206,7 @@ TEST_CASE("server queue: a full queue and a wait timeout get 409", "[agent][serv
 
 TEST_CASE("server queue: a waiting turn whose client disconnects leaves the queue", "[agent][server][queue]") {
     fixture f;
-    create_session(f.port, "inn");
+    create_innkeeper(f.port, "inn");
     http_result a;
     std::thread ta;
     {
@@ -239,7 +239,7 @@ TEST_CASE("server queue: a waiting turn whose client disconnects leaves the queu
 
 TEST_CASE("server queue: a WebSocket turn and an HTTP turn on one session both run", "[agent][server][queue][ws]") {
     fixture f;
-    create_session(f.port, "inn");
+    create_innkeeper(f.port, "inn");
     ws_client c(f.port, "/v1/ws");
     REQUIRE(c.ok);
     http_result h;
@@ -279,7 +279,7 @@ TEST_CASE("server queue: a WebSocket turn and an HTTP turn on one session both r
 
 TEST_CASE("server queue: stop answers waiting turns 503 and finishes in time", "[agent][server][queue]") {
     fixture f;
-    create_session(f.port, "inn");
+    create_innkeeper(f.port, "inn");
     http_result a, b;
     std::thread ta, tb;
     engine_hold hold(*f.runner);

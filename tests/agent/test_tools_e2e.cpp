@@ -26,7 +26,7 @@ using namespace mnemos::test_agent;
 namespace {
 
 // Tool prompts need room: an 8k context and 256 KiB bodies.
-const fixture_sizes k_sizes{8192, 256 * 1024};
+const fixture_sizes k_e2e_sizes{8192, 256 * 1024};
 
 const json k_weather = json::parse(R"({"type":"object","properties":{
     "city":{"type":"string","minLength":1,"maxLength":12},
@@ -57,7 +57,7 @@ const json& schema_of(const std::string& name) { return name == "search" ? k_sea
 }  // namespace
 
 TEST_CASE("tools: named tool_choice always yields a valid call", "[agent][tools]") {
-    fixture f({}, false, {}, k_sizes);
+    fixture f({}, false, {}, k_e2e_sizes);
     const json named = {{"type", "function"}, {"function", {{"name", "get_weather"}}}};
     for (uint64_t seed : {1, 2, 3, 4, 5}) {
         auto r = request(f.port, "POST", "/v1/chat/completions", chat_body(named, seed).dump());
@@ -81,7 +81,7 @@ TEST_CASE("tools: named tool_choice always yields a valid call", "[agent][tools]
 }
 
 TEST_CASE("tools: required tool_choice calls one of the tools, validly", "[agent][tools]") {
-    fixture f({}, false, {}, k_sizes);
+    fixture f({}, false, {}, k_e2e_sizes);
     for (uint64_t seed : {11, 12, 13, 14}) {
         auto r = request(f.port, "POST", "/v1/chat/completions", chat_body("required", seed).dump());
         REQUIRE(r.status == 200);
@@ -100,7 +100,7 @@ TEST_CASE("tools: required tool_choice calls one of the tools, validly", "[agent
 }
 
 TEST_CASE("tools: streamed tool call arrives as tool_calls deltas", "[agent][tools]") {
-    fixture f({}, false, {}, k_sizes);
+    fixture f({}, false, {}, k_e2e_sizes);
     const json named = {{"type", "function"}, {"function", {{"name", "search"}}}};
     auto r = request(f.port, "POST", "/v1/chat/completions", chat_body(named, 21, true).dump());
     REQUIRE(r.status == 200);
@@ -135,7 +135,7 @@ TEST_CASE("tools: streamed tool call arrives as tool_calls deltas", "[agent][too
 }
 
 TEST_CASE("tools: response_format json_schema and json_object", "[agent][tools]") {
-    fixture f({}, false, {}, k_sizes);
+    fixture f({}, false, {}, k_e2e_sizes);
     const json schema = json::parse(R"({"type":"object","properties":{"answer":{"type":"string","maxLength":8},
         "ok":{"type":"boolean"}},"required":["answer","ok"]})");
     for (uint64_t seed : {5, 6}) {
@@ -163,7 +163,7 @@ TEST_CASE("tools: response_format json_schema and json_object", "[agent][tools]"
 }
 
 TEST_CASE("tools: history with tool calls and tool results is accepted", "[agent][tools]") {
-    fixture f({}, false, {}, k_sizes);
+    fixture f({}, false, {}, k_e2e_sizes);
     json b = {{"messages", json::parse(R"([
         {"role":"user","content":"Weather in Oslo?"},
         {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
@@ -184,7 +184,7 @@ TEST_CASE("tools: history with tool calls and tool results is accepted", "[agent
 }
 
 TEST_CASE("tools: malformed definitions get 400 JSON errors", "[agent][tools]") {
-    fixture f({}, false, {}, k_sizes);
+    fixture f({}, false, {}, k_e2e_sizes);
     const json msgs = json::array({{{"role", "user"}, {"content", "hi"}}});
     std::vector<json> bad = {
         {{"messages", msgs}, {"tools", "get_weather"}},
@@ -223,7 +223,7 @@ TEST_CASE("tools: malformed definitions get 400 JSON errors", "[agent][tools]") 
 }
 
 TEST_CASE("tools: agent session runs tool steps durably, in order", "[agent][tools][e2e]") {
-    fixture f({}, false, {}, k_sizes);
+    fixture f({}, false, {}, k_e2e_sizes);
     json create = {{"id", "agent-1"},
                    {"character", {{"name", "Helper"}, {"persona", "You help with dice."}}},
                    {"agent", {{"tools", {"roll_dice", "recall"}}, {"max_steps", 4}, {"seed", 42}}}};
@@ -316,7 +316,7 @@ TEST_CASE("tools: agent session runs tool steps durably, in order", "[agent][too
 TEST_CASE("tools: agent session with notes resumes from the durable store", "[agent][tools][store]") {
     const auto db_dir = std::filesystem::temp_directory_path() / ("mnemos_tools_db_" + agent::random_hex(8));
     {
-        fixture f({}, true, db_dir, k_sizes);
+        fixture f({}, true, db_dir, k_e2e_sizes);
         json create = {{"id", "agent-n"}, {"agent", {{"tools", {"note"}}, {"max_steps", 2}}}};
         REQUIRE(request(f.port, "POST", "/v1/sessions", create.dump()).status == 201);
         json m = {{"content", "Remember that the butler did it"},
@@ -330,7 +330,7 @@ TEST_CASE("tools: agent session with notes resumes from the durable store", "[ag
         CHECK(r.j()["steps"][1]["result"]["pinned"] == true);
     }
     {
-        fixture f({}, true, db_dir, k_sizes);
+        fixture f({}, true, db_dir, k_e2e_sizes);
         auto ev = request(f.port, "GET", "/v1/sessions/agent-n/events");
         REQUIRE(ev.status == 200);
         int n_notes = 0;

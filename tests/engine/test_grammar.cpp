@@ -140,7 +140,7 @@ grammar_options small_caps() {
     return o;
 }
 
-std::string tmp_path(const std::string& name) {
+std::string grammar_tmp_path(const std::string& name) {
     return (std::filesystem::temp_directory_path() / ("mnemos-gram-" + std::to_string(::getpid()) + "-" + name))
         .string();
 }
@@ -153,7 +153,7 @@ std::shared_ptr<const model> tiny_model(const std::string& tok) {
     o.n_head = 2;
     o.n_head_kv = 1;
     o.n_ff = 128;
-    const std::string path = tmp_path(tok + ".gguf");
+    const std::string path = grammar_tmp_path(tok + ".gguf");
     REQUIRE(test::write_tiny_model(path, o));
     auto m = model::load(path);
     REQUIRE(m.ok());

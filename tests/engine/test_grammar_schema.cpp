@@ -51,7 +51,7 @@ void check_random(const std::string& schema, int n_seeds = 60, const grammar_opt
         const std::string doc = random_walk(*g, rng);
         INFO("schema " << schema << "\nseed " << seed << " document " << doc);
         REQUIRE_FALSE(doc.empty());
-        CHECK(test::valid_json(doc, schema));
+        CHECK(mnemos::engine::test::valid_json(doc, schema));
     }
 }
 
@@ -60,7 +60,7 @@ void check_docs(const std::string& schema, const std::vector<std::string>& good,
     auto g = compile(schema, o);
     for (const auto& d : good) {
         INFO(schema << " should accept " << d);
-        CHECK(test::valid_json(d, schema));  // the validator agrees it is valid
+        CHECK(mnemos::engine::test::valid_json(d, schema));  // the validator agrees it is valid
         CHECK(accepts(*g, d));
     }
     for (const auto& d : bad) {

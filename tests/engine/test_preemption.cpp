@@ -32,14 +32,14 @@ std::vector<token_id> random_tokens(int n, int n_vocab, uint32_t seed) {
     return t;
 }
 
-struct run_result {
+struct preempted_run {
     finish_info fin;
     std::vector<std::vector<float>> logits;  // every computed position
 };
 
-std::vector<run_result> run_greedy(engine::engine& eng, const std::vector<std::vector<token_id>>& prompts,
-                                   int32_t max_tokens) {
-    std::vector<run_result> res(prompts.size());
+std::vector<preempted_run> run_greedy(engine::engine& eng, const std::vector<std::vector<token_id>>& prompts,
+                                      int32_t max_tokens) {
+    std::vector<preempted_run> res(prompts.size());
     for (size_t i = 0; i < prompts.size(); ++i) {
         request r;
         r.prompt = prompts[i];

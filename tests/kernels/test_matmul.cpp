@@ -14,13 +14,12 @@
 
 #include "kernels/cpu/internal.h"
 #include "kernels/cpu/kernels.h"
+#include "tests/kernels/kernel_cases.h"
 
 using namespace mnemos::kernels;
+using mnemos::test::all_types;
 
 namespace {
-
-const ggml_type all_types[] = {ggml_type::f32,  ggml_type::f16,  ggml_type::bf16, ggml_type::q8_0,
-                               ggml_type::q4_0, ggml_type::q4_k, ggml_type::q6_k};
 
 struct weights {
     std::vector<uint8_t> data;

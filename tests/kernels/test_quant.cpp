@@ -9,8 +9,10 @@
 
 #include "kernels/cpu/internal.h"
 #include "kernels/cpu/kernels.h"
+#include "tests/kernels/kernel_cases.h"
 
 using namespace mnemos::kernels;
+using mnemos::test::simd_levels;
 
 namespace {
 
@@ -27,13 +29,6 @@ double half_value(uint16_t h) {
     const int sign = h >> 15, e = (h >> 10) & 31, m = h & 0x3ff;
     const double v = e == 0 ? std::ldexp(m, -24) : std::ldexp(1024 + m, e - 25);
     return sign ? -v : v;
-}
-
-std::vector<isa> simd_levels() {
-    std::vector<isa> out;
-    for (isa l : {isa::avx2, isa::avx512})
-        if (isa_supported(l)) out.push_back(l);
-    return out;
 }
 
 }  // namespace

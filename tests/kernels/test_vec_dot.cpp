@@ -8,20 +8,13 @@
 
 #include "kernels/cpu/internal.h"
 #include "kernels/cpu/kernels.h"
+#include "tests/kernels/kernel_cases.h"
 
 using namespace mnemos::kernels;
+using mnemos::test::all_types;
+using mnemos::test::simd_levels;
 
 namespace {
-
-const ggml_type all_types[] = {ggml_type::f32,  ggml_type::f16,  ggml_type::bf16, ggml_type::q8_0,
-                               ggml_type::q4_0, ggml_type::q4_k, ggml_type::q6_k};
-
-std::vector<isa> simd_levels() {
-    std::vector<isa> out;
-    for (isa l : {isa::avx2, isa::avx512})
-        if (isa_supported(l)) out.push_back(l);
-    return out;
-}
 
 std::vector<float> random_vec(std::mt19937& rng, int64_t n, float scale = 1.0f) {
     std::normal_distribution<float> g(0.0f, scale);

@@ -16,8 +16,6 @@ constexpr const char* k_generator_builtins[] = {"weekday", "date", "day", "week"
 
 namespace {
 
-std::string idx(const char* base, size_t i) { return std::string(base) + std::to_string(i); }
-
 // Reports a reference that does not resolve ("" references nothing and passes).
 struct refs {
     reader& rd;

@@ -9,8 +9,6 @@ namespace mnemos::agent::scenario_checks {
 
 namespace {
 
-std::string idx(const char* base, size_t i) { return std::string(base) + std::to_string(i); }
-
 bool is_speaker(const scenario& sc, const std::string& id) { return sc.find_character(id) || sc.find_player(id); }
 // Someone a vote or a question may name: a character, a player or a suspect.
 bool is_person(const scenario& sc, const std::string& id) { return is_speaker(sc, id) || sc.find_suspect(id); }

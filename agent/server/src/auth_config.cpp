@@ -18,15 +18,14 @@ const std::set<std::string> k_key_fields = {"key",        "name", "admin",    "c
                                             "characters", "read", "prefixes", "metrics", "requests_per_minute"};
 constexpr size_t k_max_name_bytes = 128;
 
-status bad(const std::string& message) { return make_error(errc::invalid_argument, message); }
-
 status read_name(const json& k, const std::string& where, api_key& a) {
     auto it = k.find("name");
-    if (it == k.end()) return bad(where + ".name is required: each key needs a unique name (sessions are owned by it)");
-    if (!it->is_string()) return bad(where + ".name must be a string");
+    if (it == k.end())
+        return invalid_argument(where + ".name is required: each key needs a unique name (sessions are owned by it)");
+    if (!it->is_string()) return invalid_argument(where + ".name must be a string");
     a.name = it->get<std::string>();
     if (a.name.empty() || a.name.size() > k_max_name_bytes)
-        return bad(where + ".name must be 1-" + std::to_string(k_max_name_bytes) + " bytes");
+        return invalid_argument(where + ".name must be 1-" + std::to_string(k_max_name_bytes) + " bytes");
     return {};
 }
 
@@ -34,18 +33,18 @@ status read_flags(const json& k, const std::string& where, api_key& a) {
     for (auto [field, out] :
          {std::pair{"admin", &a.admin}, std::pair{"create", &a.create}, std::pair{"metrics", &a.metrics}}) {
         if (!k.contains(field)) continue;
-        if (!k[field].is_boolean()) return bad(where + "." + field + " must be a boolean");
+        if (!k[field].is_boolean()) return invalid_argument(where + "." + field + " must be a boolean");
         *out = k[field].get<bool>();
     }
     if (auto it = k.find("prefixes"); it != k.end()) {
         if (!it->is_string() || (*it != "read" && *it != "write" && *it != "none"))
-            return bad(where + ".prefixes must be \"none\", \"read\" or \"write\"");
+            return invalid_argument(where + ".prefixes must be \"none\", \"read\" or \"write\"");
         a.prefixes = *it == "write" ? prefix_grant::write : *it == "read" ? prefix_grant::read : prefix_grant::none;
     }
     if (k.contains("requests_per_minute")) {
         const json& v = k["requests_per_minute"];
         if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 1000000)
-            return bad(where + ".requests_per_minute must be an integer from 0 (unlimited) to 1000000");
+            return invalid_argument(where + ".requests_per_minute must be an integer from 0 (unlimited) to 1000000");
         a.requests_per_minute = v.get<int32_t>();
     }
     return {};
@@ -55,9 +54,9 @@ status read_patterns(const json& k, const std::string& where, api_key& a) {
     for (auto [field, out] :
          {std::pair{"sessions", &a.sessions}, std::pair{"characters", &a.characters}, std::pair{"read", &a.read}}) {
         if (!k.contains(field)) continue;
-        if (!k[field].is_array()) return bad(where + "." + field + " must be an array");
+        if (!k[field].is_array()) return invalid_argument(where + "." + field + " must be an array");
         for (const auto& s : k[field]) {
-            if (!s.is_string()) return bad(where + "." + field + " must hold strings");
+            if (!s.is_string()) return invalid_argument(where + "." + field + " must hold strings");
             out->push_back(s.get<std::string>());
         }
     }
@@ -66,9 +65,9 @@ status read_patterns(const json& k, const std::string& where, api_key& a) {
 
 result<api_key> read_key(const json& k, const std::string& where) {
     if (!k.is_object() || !k.contains("key") || !k["key"].is_string() || k["key"].get<std::string>().empty())
-        return bad(where + ".key must be a non-empty string");
+        return invalid_argument(where + ".key must be a non-empty string");
     for (auto it = k.begin(); it != k.end(); ++it)
-        if (!k_key_fields.contains(it.key())) return bad("unknown field '" + where + "." + it.key() + "'");
+        if (!k_key_fields.contains(it.key())) return invalid_argument("unknown field '" + where + "." + it.key() + "'");
     api_key a;
     a.key = k["key"].get<std::string>();
     if (auto st = read_flags(k, where, a); !st.ok()) return st;
@@ -83,14 +82,15 @@ result<api_key> read_key(const json& k, const std::string& where) {
 status check_auth_keys(const std::vector<api_key>& keys) {
     for (size_t i = 0; i < keys.size(); ++i) {
         const std::string at = "keys[" + std::to_string(i) + "]";
-        if (keys[i].name.empty()) return bad(at + ".name is required: each key needs a unique name");
-        if (keys[i].key.empty()) return bad(at + ".key must be a non-empty string");
+        if (keys[i].name.empty()) return invalid_argument(at + ".name is required: each key needs a unique name");
+        if (keys[i].key.empty()) return invalid_argument(at + ".key must be a non-empty string");
         for (size_t j = 0; j < i; ++j) {
             if (keys[i].name == keys[j].name)
-                return bad(at + ".name '" + keys[i].name + "' is also keys[" + std::to_string(j) +
-                           "]'s: names must be unique (sessions are owned by a key's name)");
+                return invalid_argument(at + ".name '" + keys[i].name + "' is also keys[" + std::to_string(j) +
+                                        "]'s: names must be unique (sessions are owned by a key's name)");
             if (keys[i].key == keys[j].key)
-                return bad(at + ".key is also keys[" + std::to_string(j) + "]'s: each key needs its own secret");
+                return invalid_argument(at + ".key is also keys[" + std::to_string(j) +
+                                        "]'s: each key needs its own secret");
         }
     }
     return {};
@@ -103,12 +103,12 @@ result<auth_config> parse_auth_config(const std::string& text) {
     auth_config cfg;
     if (auto d = j.find("requests_per_minute"); d != j.end()) {
         if (!d->is_number_integer() || d->get<int64_t>() < 0 || d->get<int64_t>() > 1000000)
-            return bad("requests_per_minute must be an integer from 0 (unlimited) to 1000000");
+            return invalid_argument("requests_per_minute must be an integer from 0 (unlimited) to 1000000");
         cfg.requests_per_minute = d->get<int32_t>();
     }
     auto keys = j.find("keys");
     if (keys == j.end()) return cfg;
-    if (!keys->is_array()) return bad("'keys' must be an array");
+    if (!keys->is_array()) return invalid_argument("'keys' must be an array");
     for (size_t i = 0; i < keys->size(); ++i) {
         auto a = read_key((*keys)[i], "keys[" + std::to_string(i) + "]");
         if (!a) return a.error();

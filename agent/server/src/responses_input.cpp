@@ -14,8 +14,6 @@ namespace mnemos::agent::server_detail {
 
 namespace {
 
-status bad(const std::string& m) { return make_error(errc::invalid_argument, m); }
-
 // Fields taken as OpenAI defines them, and fields accepted because they change nothing here (routing,
 // caching and accounting hints; reasoning settings of a model that does not reason).
 const std::set<std::string>& known_fields() {
@@ -33,25 +31,26 @@ const std::set<std::string>& known_fields() {
 // Fields whose non-default values this server cannot honour.
 status check_unsupported(const json& b) {
     for (const auto& [k, v] : b.items())
-        if (!known_fields().count(k)) return bad("unknown parameter '" + k + "'");
+        if (!known_fields().count(k)) return invalid_argument("unknown parameter '" + k + "'");
     auto set = [&](const char* k) { return b.contains(k) && !b[k].is_null(); };
     if (set("background") && b["background"] != json(false))
-        return bad("'background' is not supported: responses run while the request is open");
-    if (set("conversation")) return bad("'conversation' is not supported; chain responses with previous_response_id");
-    if (set("top_logprobs") && b["top_logprobs"] != json(0)) return bad("'top_logprobs' is not supported");
+        return invalid_argument("'background' is not supported: responses run while the request is open");
+    if (set("conversation"))
+        return invalid_argument("'conversation' is not supported; chain responses with previous_response_id");
+    if (set("top_logprobs") && b["top_logprobs"] != json(0)) return invalid_argument("'top_logprobs' is not supported");
     if (set("include")) {
-        if (!b["include"].is_array()) return bad("'include' must be an array of strings");
+        if (!b["include"].is_array()) return invalid_argument("'include' must be an array of strings");
         for (const auto& i : b["include"]) {
-            if (!i.is_string()) return bad("'include' must be an array of strings");
+            if (!i.is_string()) return invalid_argument("'include' must be an array of strings");
             if (i == json("message.output_text.logprobs"))
-                return bad("'include' value 'message.output_text.logprobs' is not supported");
+                return invalid_argument("'include' value 'message.output_text.logprobs' is not supported");
         }
     }
     if (set("truncation") && b["truncation"] != json("auto") && b["truncation"] != json("disabled"))
-        return bad("'truncation' must be \"auto\" or \"disabled\"");
-    if (set("metadata") && !b["metadata"].is_object()) return bad("'metadata' must be an object");
+        return invalid_argument("'truncation' must be \"auto\" or \"disabled\"");
+    if (set("metadata") && !b["metadata"].is_object()) return invalid_argument("'metadata' must be an object");
     for (const char* k : {"parallel_tool_calls", "store"})
-        if (set(k) && !b[k].is_boolean()) return bad(std::string("'") + k + "' must be a boolean");
+        if (set(k) && !b[k].is_boolean()) return invalid_argument(std::string("'") + k + "' must be a boolean");
     return {};
 }
 
@@ -63,7 +62,7 @@ status parse_response_gen(const json& b, gen_params& g) {
     if (auto st = parse_gen_params(sub, g); !st.ok()) return st;
     if (auto it = b.find("max_output_tokens"); it != b.end() && !it->is_null()) {
         if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 1 << 20)
-            return bad("'max_output_tokens' must be an integer in [1, 1048576]");
+            return invalid_argument("'max_output_tokens' must be an integer in [1, 1048576]");
         g.max_tokens = static_cast<int32_t>(it->get<int64_t>());
     }
     return {};
@@ -73,12 +72,12 @@ status parse_response_gen(const json& b, gen_params& g) {
 // chat completions' shape.
 result<json> chat_tool(const json& t, size_t i) {
     const std::string where = "tools[" + std::to_string(i) + "]";
-    if (!t.is_object()) return bad(where + " must be an object");
+    if (!t.is_object()) return invalid_argument(where + " must be an object");
     const json type = t.value("type", json());
     if (type != json("function"))
-        return bad(where + ".type " + (type.is_string() ? "'" + type.get<std::string>() + "' " : "") +
-                   "is not supported: only \"function\" tools");
-    if (!t.contains("name") || !t["name"].is_string()) return bad(where + ".name must be a string");
+        return invalid_argument(where + ".type " + (type.is_string() ? "'" + type.get<std::string>() + "' " : "") +
+                                "is not supported: only \"function\" tools");
+    if (!t.contains("name") || !t["name"].is_string()) return invalid_argument(where + ".name must be a string");
     json f = {{"name", t["name"]}};
     for (const char* k : {"description", "parameters", "strict"})
         if (t.contains(k)) f[k] = t[k];
@@ -87,15 +86,17 @@ result<json> chat_tool(const json& t, size_t i) {
 
 // text.format as a chat completions response_format.
 result<json> chat_response_format(const json& text) {
-    if (!text.is_object()) return bad("'text' must be an object");
+    if (!text.is_object()) return invalid_argument("'text' must be an object");
     auto f = text.find("format");
     if (f == text.end() || f->is_null()) return json();
     if (!f->is_object() || !f->contains("type") || !(*f)["type"].is_string())
-        return bad("'text.format' must be an object with a string 'type'");
+        return invalid_argument("'text.format' must be an object with a string 'type'");
     const std::string type = (*f)["type"].get<std::string>();
     if (type == "text" || type == "json_object") return json{{"type", type}};
-    if (type != "json_schema") return bad("'text.format.type' must be \"text\", \"json_object\" or \"json_schema\"");
-    if (!f->contains("schema") || !(*f)["schema"].is_object()) return bad("'text.format.schema' must be an object");
+    if (type != "json_schema")
+        return invalid_argument("'text.format.type' must be \"text\", \"json_object\" or \"json_schema\"");
+    if (!f->contains("schema") || !(*f)["schema"].is_object())
+        return invalid_argument("'text.format.schema' must be an object");
     json js = {{"schema", (*f)["schema"]}, {"name", f->value("name", json("response"))}};
     return json{{"type", "json_schema"}, {"json_schema", js}};
 }
@@ -104,7 +105,7 @@ result<json> chat_response_format(const json& text) {
 result<std::shared_ptr<const chat_tools>> parse_response_tools(const json& b) {
     json cb = json::object();
     if (auto it = b.find("tools"); it != b.end() && !it->is_null()) {
-        if (!it->is_array()) return bad("'tools' must be an array");
+        if (!it->is_array()) return invalid_argument("'tools' must be an array");
         json tools = json::array();
         for (size_t i = 0; i < it->size() && i <= k_max_tools; ++i) {
             auto t = chat_tool((*it)[i], i);
@@ -117,7 +118,7 @@ result<std::shared_ptr<const chat_tools>> parse_response_tools(const json& b) {
         if (it->is_object() && it->value("type", json()) == json("function") && it->contains("name"))
             cb["tool_choice"] = {{"type", "function"}, {"function", {{"name", (*it)["name"]}}}};
         else if (it->is_object())
-            return bad("'tool_choice' object must be {\"type\": \"function\", \"name\": ...}");
+            return invalid_argument("'tool_choice' object must be {\"type\": \"function\", \"name\": ...}");
         else
             cb["tool_choice"] = *it;
     }
@@ -142,17 +143,17 @@ status item_content(const json& c, const std::string& where, std::string& out) {
         for (const auto& p : c) {
             const json type = p.is_object() ? p.value("type", json()) : json();
             if (type != json("input_text") && type != json("output_text") && type != json("text"))
-                return bad(where + ".content: part type " +
-                           (type.is_string() ? "'" + type.get<std::string>() + "'" : "") +
-                           " is not supported (input_text and output_text are)");
+                return invalid_argument(where + ".content: part type " +
+                                        (type.is_string() ? "'" + type.get<std::string>() + "'" : "") +
+                                        " is not supported (input_text and output_text are)");
             if (!p.contains("text") || !p["text"].is_string())
-                return bad(where + ".content: a part needs a string 'text'");
+                return invalid_argument(where + ".content: a part needs a string 'text'");
             out += p["text"].get<std::string>();
         }
     } else {
-        return bad(where + ".content must be a string or an array of parts");
+        return invalid_argument(where + ".content must be a string or an array of parts");
     }
-    if (!valid_utf8(out)) return bad(where + ".content is not valid UTF-8");
+    if (!valid_utf8(out)) return invalid_argument(where + ".content is not valid UTF-8");
     return {};
 }
 
@@ -163,13 +164,13 @@ struct input_builder {
 };
 
 status add_message_item(input_builder& ib, const json& it, const std::string& where) {
-    if (!it.contains("role") || !it["role"].is_string()) return bad(where + " needs a string 'role'");
+    if (!it.contains("role") || !it["role"].is_string()) return invalid_argument(where + " needs a string 'role'");
     std::string role = it["role"].get<std::string>();
     if (role == "developer") role = "system";
     if (role != "system" && role != "user" && role != "assistant")
-        return bad(where + ".role '" + role + "' is unknown");
+        return invalid_argument(where + ".role '" + role + "' is unknown");
     engine::chat_message m{role, {}};
-    if (!it.contains("content")) return bad(where + " needs 'content'");
+    if (!it.contains("content")) return invalid_argument(where + " needs 'content'");
     if (auto st = item_content(it["content"], where, m.content); !st.ok()) return st;
     ib.out.push_back(std::move(m));
     return {};
@@ -177,11 +178,12 @@ status add_message_item(input_builder& ib, const json& it, const std::string& wh
 
 status add_function_call(input_builder& ib, const json& it, const std::string& where) {
     for (const char* k : {"call_id", "name", "arguments"})
-        if (!it.contains(k) || !it[k].is_string()) return bad(where + " needs a string '" + k + "'");
+        if (!it.contains(k) || !it[k].is_string()) return invalid_argument(where + " needs a string '" + k + "'");
     const std::string& a = it["arguments"].get_ref<const std::string&>();
-    if (tools::json_too_deep(a)) return bad(where + ".arguments: " + tools::json_depth_message());
+    if (tools::json_too_deep(a)) return invalid_argument(where + ".arguments: " + tools::json_depth_message());
     json args = a.empty() ? json::object() : json::parse(a, nullptr, false);
-    if (args.is_discarded() || !args.is_object()) return bad(where + ".arguments must be a JSON object as a string");
+    if (args.is_discarded() || !args.is_object())
+        return invalid_argument(where + ".arguments must be a JSON object as a string");
     const std::string name = it["name"].get<std::string>();
     ib.cx.call_names[it["call_id"].get<std::string>()] = name;
     const std::string call = hermes_tool_call(name, args);
@@ -193,15 +195,17 @@ status add_function_call(input_builder& ib, const json& it, const std::string& w
 }
 
 status add_function_output(input_builder& ib, const json& it, const std::string& where) {
-    if (!it.contains("call_id") || !it["call_id"].is_string()) return bad(where + " needs a string 'call_id'");
+    if (!it.contains("call_id") || !it["call_id"].is_string())
+        return invalid_argument(where + " needs a string 'call_id'");
     const std::string id = it["call_id"].get<std::string>();
     auto name = ib.cx.call_names.find(id);
     if (name == ib.cx.call_names.end())
-        return bad(where + ".call_id '" + id + "' names no function_call of this input or the previous response");
+        return invalid_argument(where + ".call_id '" + id +
+                                "' names no function_call of this input or the previous response");
     std::string text;
-    if (!it.contains("output")) return bad(where + " needs 'output'");
+    if (!it.contains("output")) return invalid_argument(where + " needs 'output'");
     if (auto st = item_content(it["output"], where, text); !st.ok()) return st;
-    if (tools::json_too_deep(text)) return bad(where + ".output: " + tools::json_depth_message());
+    if (tools::json_too_deep(text)) return invalid_argument(where + ".output: " + tools::json_depth_message());
     json content = json::parse(text, nullptr, false);
     if (content.is_discarded()) content = text;
     ib.out.push_back({"tool", tools::render_tool_response(name->second, content)});
@@ -211,22 +215,23 @@ status add_function_output(input_builder& ib, const json& it, const std::string&
 status add_item(input_builder& ib, const json& it, const std::string& where, bool resolved);
 
 status add_reference(input_builder& ib, const json& it, const std::string& where) {
-    if (!it.contains("id") || !it["id"].is_string()) return bad(where + " needs a string 'id'");
+    if (!it.contains("id") || !it["id"].is_string()) return invalid_argument(where + " needs a string 'id'");
     const std::string id = it["id"].get<std::string>();
     auto stored = ib.cx.resolve ? ib.cx.resolve(id) : result<json>(make_error(errc::not_found, ""));
-    if (!stored) return bad(where + ": no stored item '" + id + "'");
+    if (!stored) return invalid_argument(where + ": no stored item '" + id + "'");
     return add_item(ib, stored.value(), where, true);
 }
 
 status add_item(input_builder& ib, const json& it, const std::string& where, bool resolved) {
-    if (!it.is_object()) return bad(where + " must be an object");
+    if (!it.is_object()) return invalid_argument(where + " must be an object");
     const json type = it.value("type", json("message"));
     if (type == json("message")) return add_message_item(ib, it, where);
     if (type == json("function_call")) return add_function_call(ib, it, where);
     if (type == json("function_call_output")) return add_function_output(ib, it, where);
     if (type == json("item_reference") && !resolved) return add_reference(ib, it, where);
     if (type == json("reasoning")) return {};  // a reasoning model's summary: nothing to render
-    return bad(where + ".type " + (type.is_string() ? "'" + type.get<std::string>() + "' " : "") + "is not supported");
+    return invalid_argument(where + ".type " + (type.is_string() ? "'" + type.get<std::string>() + "' " : "") +
+                            "is not supported");
 }
 
 }  // namespace
@@ -238,12 +243,12 @@ result<response_request> parse_response_request(const json& b) {
     if (auto st = parse_response_gen(b, r.gen); !st.ok()) return st;
     if (auto it = b.find("instructions"); it != b.end() && !it->is_null()) {
         if (!it->is_string() || !valid_utf8(it->get_ref<const std::string&>()))
-            return bad("'instructions' must be a UTF-8 string");
+            return invalid_argument("'instructions' must be a UTF-8 string");
         r.instructions = it->get<std::string>();
     }
     if (auto it = b.find("previous_response_id"); it != b.end() && !it->is_null()) {
         if (!it->is_string() || it->get_ref<const std::string&>().empty())
-            return bad("'previous_response_id' must be a non-empty string");
+            return invalid_argument("'previous_response_id' must be a non-empty string");
         r.previous_id = it->get<std::string>();
     }
     if (auto it = b.find("store"); it != b.end() && it->is_boolean()) r.store = it->get<bool>();
@@ -255,20 +260,20 @@ result<response_request> parse_response_request(const json& b) {
 
 status parse_response_input(const json& b, input_context& cx, std::vector<engine::chat_message>& out) {
     auto it = b.find("input");
-    if (it == b.end() || it->is_null()) return bad("'input' is required: a string or an array of items");
+    if (it == b.end() || it->is_null()) return invalid_argument("'input' is required: a string or an array of items");
     if (it->is_string()) {
-        if (!valid_utf8(it->get_ref<const std::string&>())) return bad("'input' is not valid UTF-8");
+        if (!valid_utf8(it->get_ref<const std::string&>())) return invalid_argument("'input' is not valid UTF-8");
         out.push_back({"user", it->get<std::string>()});
         return {};
     }
-    if (!it->is_array()) return bad("'input' must be a string or an array of items");
+    if (!it->is_array()) return invalid_argument("'input' must be a string or an array of items");
     if (it->size() > k_max_input_items)
-        return bad("'input' has " + std::to_string(it->size()) + " items; at most " +
-                   std::to_string(k_max_input_items) + " per request");
+        return invalid_argument("'input' has " + std::to_string(it->size()) + " items; at most " +
+                                std::to_string(k_max_input_items) + " per request");
     input_builder ib{cx, out};
     for (size_t i = 0; i < it->size(); ++i)
         if (auto st = add_item(ib, (*it)[i], "input[" + std::to_string(i) + "]", false); !st.ok()) return st;
-    if (out.empty()) return bad("'input' has no message");
+    if (out.empty()) return invalid_argument("'input' has no message");
     return {};
 }
 

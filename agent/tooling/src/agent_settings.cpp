@@ -11,8 +11,6 @@ using json = nlohmann::json;
 
 namespace {
 
-status bad(const std::string& m) { return make_error(errc::invalid_argument, m); }
-
 std::vector<std::string> all_builtins() { return {builtin_tools::all.begin(), builtin_tools::all.end()}; }
 
 // "tools": an array of built-in names or a boolean (true: all of them); absent: all of them.
@@ -26,12 +24,12 @@ status parse_tool_names(const json& j, agent_settings& a) {
         if (it->get<bool>()) a.tools = all_builtins();
         return {};
     }
-    if (!it->is_array()) return bad("'agent.tools' must be an array of names or a boolean");
+    if (!it->is_array()) return invalid_argument("'agent.tools' must be an array of names or a boolean");
     for (const auto& t : *it) {
-        if (!t.is_string()) return bad("'agent.tools' must hold tool names");
+        if (!t.is_string()) return invalid_argument("'agent.tools' must hold tool names");
         const std::string n = t.get<std::string>();
         if (!builtin_tools::is_builtin(n))
-            return bad("'agent.tools': unknown built-in '" + n + "' (" + builtin_tools::names() + ")");
+            return invalid_argument("'agent.tools': unknown built-in '" + n + "' (" + builtin_tools::names() + ")");
         a.tools.push_back(n);
     }
     return {};
@@ -45,14 +43,14 @@ result<agent_settings> parse_agent_settings(const json& j) {
         if (j.get<bool>()) a.tools = all_builtins();
         return a;
     }
-    if (!j.is_object()) return bad("'agent' must be an object or a boolean");
+    if (!j.is_object()) return invalid_argument("'agent' must be an object or a boolean");
     if (auto st = parse_tool_names(j, a); !st.ok()) return st;
     auto integer = [&](const char* key, int64_t lo, int64_t hi, auto& out) -> status {
         auto it = j.find(key);
         if (it == j.end() || it->is_null()) return {};
         if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi)
-            return bad(std::string("'agent.") + key + "' must be an integer in [" + std::to_string(lo) + ", " +
-                       std::to_string(hi) + "]");
+            return invalid_argument(std::string("'agent.") + key + "' must be an integer in [" + std::to_string(lo) +
+                                    ", " + std::to_string(hi) + "]");
         out = static_cast<std::remove_reference_t<decltype(out)>>(it->get<int64_t>());
         return {};
     };
@@ -80,7 +78,7 @@ result<std::shared_ptr<tools::tool_registry>> make_agent_tools(const agent_setti
         else if (n == builtin_tools::recall)
             st = reg->add(tools::make_recall_tool(make_event_history(sessions.store()), session));
         else
-            st = bad("unknown built-in tool '" + n + "'");
+            st = invalid_argument("unknown built-in tool '" + n + "'");
         if (!st.ok()) return st;
     }
     return reg;

@@ -13,29 +13,29 @@ namespace {
 
 std::string dump_safe(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-status bad(const std::string& m) { return make_error(errc::invalid_argument, m); }
-
 // One entry of `tools` (where: "tools[i]") as a registry tool whose handler refuses (the client runs it).
 result<tools::tool> parse_tool_definition(const json& t, const std::string& where) {
-    if (!t.is_object() || t.value("type", json()) != json("function")) return bad(where + ".type must be \"function\"");
+    if (!t.is_object() || t.value("type", json()) != json("function"))
+        return invalid_argument(where + ".type must be \"function\"");
     auto f = t.find("function");
-    if (f == t.end() || !f->is_object()) return bad(where + ".function must be an object");
+    if (f == t.end() || !f->is_object()) return invalid_argument(where + ".function must be an object");
     auto n = f->find("name");
-    if (n == f->end() || !n->is_string()) return bad(where + ".function.name must be a string");
+    if (n == f->end() || !n->is_string()) return invalid_argument(where + ".function.name must be a string");
     tools::tool tl;
     tl.name = n->get<std::string>();
     if (auto d = f->find("description"); d != f->end() && !d->is_null()) {
-        if (!d->is_string()) return bad(where + ".function.description must be a string");
+        if (!d->is_string()) return invalid_argument(where + ".function.description must be a string");
         if (d->get_ref<const std::string&>().size() > k_max_tool_description_bytes)
-            return bad(where + ".function.description exceeds " + std::to_string(k_max_tool_description_bytes) +
-                       " bytes");
+            return invalid_argument(where + ".function.description exceeds " +
+                                    std::to_string(k_max_tool_description_bytes) + " bytes");
         tl.description = d->get<std::string>();
     }
     tl.parameters = json{{"type", "object"}, {"properties", json::object()}};
     if (auto p = f->find("parameters"); p != f->end() && !p->is_null()) {
-        if (!p->is_object()) return bad(where + ".function.parameters must be a JSON Schema object");
+        if (!p->is_object()) return invalid_argument(where + ".function.parameters must be a JSON Schema object");
         if (dump_safe(*p).size() > k_max_schema_bytes)
-            return bad(where + ".function.parameters exceeds " + std::to_string(k_max_schema_bytes) + " bytes of JSON");
+            return invalid_argument(where + ".function.parameters exceeds " + std::to_string(k_max_schema_bytes) +
+                                    " bytes of JSON");
         tl.parameters = *p;
         tl.parameters.erase("additionalProperties");  // implied false by the grammar
         tl.parameters.erase("strict");
@@ -51,16 +51,16 @@ namespace openai_tools_detail {
 result<bool> parse_tool_definitions(const json& b, chat_tools& ct) {
     auto it = b.find("tools");
     if (it == b.end() || it->is_null()) return false;
-    if (!it->is_array()) return bad("'tools' must be an array");
+    if (!it->is_array()) return invalid_argument("'tools' must be an array");
     if (it->size() > k_max_tools)
-        return bad("'tools' has " + std::to_string(it->size()) + " entries; at most " + std::to_string(k_max_tools) +
-                   " tools per request");
+        return invalid_argument("'tools' has " + std::to_string(it->size()) + " entries; at most " +
+                                std::to_string(k_max_tools) + " tools per request");
     for (size_t i = 0; i < it->size(); ++i) {
         const std::string where = "tools[" + std::to_string(i) + "]";
         auto tl = parse_tool_definition((*it)[i], where);
         if (!tl) return tl.error();
         if (auto st = ct.registry.add(std::move(tl.value())); !st.ok())
-            return bad(where + ".function: " + st.message());
+            return invalid_argument(where + ".function: " + st.message());
     }
     return !ct.registry.list().empty();
 }
@@ -88,7 +88,7 @@ status parse_response_format(const json& b, chat_tools& ct) {
     auto it = b.find("response_format");
     if (it == b.end() || it->is_null()) return {};
     if (!it->is_object() || !it->contains("type") || !(*it)["type"].is_string())
-        return bad("'response_format' must be an object with a string 'type'");
+        return invalid_argument("'response_format' must be an object with a string 'type'");
     const std::string type = (*it)["type"].get<std::string>();
     json schema;
     if (type == "text") {
@@ -98,21 +98,21 @@ status parse_response_format(const json& b, chat_tools& ct) {
     } else if (type == "json_schema") {
         auto js = it->find("json_schema");
         if (js == it->end() || !js->is_object() || !js->contains("schema") || !(*js)["schema"].is_object())
-            return bad("'response_format.json_schema.schema' must be an object");
+            return invalid_argument("'response_format.json_schema.schema' must be an object");
         if (dump_safe((*js)["schema"]).size() > k_max_schema_bytes)
-            return bad("'response_format.json_schema.schema' exceeds " + std::to_string(k_max_schema_bytes) +
-                       " bytes of JSON");
+            return invalid_argument("'response_format.json_schema.schema' exceeds " +
+                                    std::to_string(k_max_schema_bytes) + " bytes of JSON");
         schema = (*js)["schema"];
         schema.erase("additionalProperties");
     } else {
-        return bad("'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"");
+        return invalid_argument("'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"");
     }
-    if (ct.forced_call) return bad("'response_format' cannot be combined with a forced tool call");
+    if (ct.forced_call) return invalid_argument("'response_format' cannot be combined with a forced tool call");
     // The same options the choice's grammar was compiled with (automatic allows one leading whitespace).
     engine::grammar_options go;
     if (ct.choice == tool_choice::automatic) go.max_leading_whitespace = 1;
     auto g = engine::grammar::from_json_schema(dump_safe(schema), go);
-    if (!g) return bad("'response_format': " + g.error().message());
+    if (!g) return invalid_argument("'response_format': " + g.error().message());
     ct.constraint = g.value();
     ct.trigger.clear();
     ct.json_output = true;
@@ -147,20 +147,23 @@ result<tool_choice_spec> parse_tool_choice_value(const json& v, const tools::too
         else if (c == "required")
             spec.choice = tool_choice::required;
         else
-            return bad("'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", ...}");
+            return invalid_argument(
+                "'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", ...}");
     } else if (v.is_object()) {
         auto f = v.find("function");
         if (v.value("type", json()) != json("function") || f == v.end() || !f->is_object() || !f->contains("name") ||
             !(*f)["name"].is_string())
-            return bad("'tool_choice' object must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+            return invalid_argument(
+                "'tool_choice' object must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
         spec.choice = tool_choice::named;
         spec.named = (*f)["name"].get<std::string>();
-        if (!reg.find(spec.named)) return bad("'tool_choice' names an unknown function '" + spec.named + "'");
+        if (!reg.find(spec.named))
+            return invalid_argument("'tool_choice' names an unknown function '" + spec.named + "'");
     } else {
-        return bad("'tool_choice' must be a string or an object");
+        return invalid_argument("'tool_choice' must be a string or an object");
     }
     if ((spec.choice == tool_choice::required || spec.choice == tool_choice::named) && !has_tools)
-        return bad("'tool_choice' needs 'tools'");
+        return invalid_argument("'tool_choice' needs 'tools'");
     return spec;
 }
 
@@ -169,15 +172,15 @@ result<std::shared_ptr<const engine::grammar>> tool_call_grammar(const tools::to
     engine::grammar_options go;
     if (spec.choice == tool_choice::named) {
         const tools::tool* t = reg.find(spec.named);
-        if (!t) return bad("'tool_choice' names an unknown function '" + spec.named + "'");
+        if (!t) return invalid_argument("'tool_choice' names an unknown function '" + spec.named + "'");
         auto g = engine::grammar::from_json_schema(dump_safe(tools::tool_call_schema(*t)), go);
-        if (!g) return bad("tool '" + spec.named + "': " + g.error().message());
+        if (!g) return invalid_argument("tool '" + spec.named + "': " + g.error().message());
         return g.value();
     }
     if (spec.choice == tool_choice::none) return std::shared_ptr<const engine::grammar>();
     if (spec.choice == tool_choice::automatic) go.max_leading_whitespace = 1;
     auto g = reg.call_grammar(go);
-    if (!g) return bad("'tools': " + g.error().message());
+    if (!g) return invalid_argument("'tools': " + g.error().message());
     return g.value();
 }
 
