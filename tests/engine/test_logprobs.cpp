@@ -35,7 +35,7 @@ std::vector<double> log_softmax(const std::vector<float>& lg) {
     return out;
 }
 
-struct run {
+struct logprob_run {
     std::vector<std::vector<float>> rows;  // on_logits, every computed position
     std::vector<sampled_logprobs> streamed;
     finish_info fin;
@@ -48,8 +48,8 @@ engine_options one_thread(bool prefix_cache = true) {
     return o;
 }
 
-run generate(engine::engine& eng, request r) {
-    run out;
+logprob_run generate(engine::engine& eng, request r) {
+    logprob_run out;
     r.on_logits = [&out](int64_t, std::span<const float> lg) { out.rows.emplace_back(lg.begin(), lg.end()); };
     r.on_logprobs = [&out](const sampled_logprobs& lp) { out.streamed.push_back(lp); };
     r.on_finish = [&out](const finish_info& f) { out.fin = f; };
@@ -76,7 +76,7 @@ TEST_CASE("logprobs are the log-softmax of the raw logits, before penalties and 
     r.logprobs = true;
     r.top_logprobs = 5;
     const int32_t n_prompt = static_cast<int32_t>(r.prompt.size());
-    run out = generate(*eng.value(), r);
+    logprob_run out = generate(*eng.value(), r);
 
     REQUIRE(out.fin.reason == finish_reason::length);
     REQUIRE(out.fin.tokens.size() == 12);
@@ -122,13 +122,13 @@ TEST_CASE("logprobs are off by default, and top_logprobs 0 reports only the chos
     r.max_tokens = 4;
     r.ignore_eos = true;
     r.sampling.temperature = 0;
-    run off = generate(*eng.value(), r);
+    logprob_run off = generate(*eng.value(), r);
     CHECK(off.fin.tokens.size() == 4);
     CHECK(off.fin.logprobs.empty());
     CHECK(off.streamed.empty());
 
     r.logprobs = true;
-    run on = generate(*eng.value(), r);
+    logprob_run on = generate(*eng.value(), r);
     CHECK(on.fin.tokens == off.fin.tokens);  // reporting changes nothing that is sampled
     REQUIRE(on.fin.logprobs.size() == 4);
     for (const auto& lp : on.fin.logprobs) CHECK(lp.top.empty());
@@ -162,12 +162,12 @@ TEST_CASE("reuse_prefix false computes every prompt position even when the prefi
     REQUIRE(r.prompt.size() > 20);  // more than one full page of 16
     r.max_tokens = 1;
     r.sampling.temperature = 0;
-    run first = generate(*eng.value(), r);
-    run cached = generate(*eng.value(), r);
+    logprob_run first = generate(*eng.value(), r);
+    logprob_run cached = generate(*eng.value(), r);
     CHECK(cached.fin.n_reused >= 16);
     CHECK(cached.rows.size() == r.prompt.size() - size_t(cached.fin.n_reused));
     r.reuse_prefix = false;
-    run again = generate(*eng.value(), r);
+    logprob_run again = generate(*eng.value(), r);
     CHECK(again.fin.n_reused == 0);
     REQUIRE(again.rows.size() == r.prompt.size());
     CHECK(again.fin.tokens == first.fin.tokens);
