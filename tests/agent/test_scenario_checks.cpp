@@ -176,8 +176,8 @@ TEST_CASE("scenario text helpers and the generator's calendar", "[scenario][read
     CHECK(parse_date("2025-03-03", d));
     CHECK(!parse_date("2025-02-30", d));
     CHECK(pointer_token("a/b~c") == "a~1b~0c");
-    CHECK(valid_id("a.b-c_1"));
-    CHECK(!valid_id("A"));
+    CHECK(scenario_text::valid_id("a.b-c_1"));
+    CHECK(!scenario_text::valid_id("A"));
     std::vector<std::string> names;
     CHECK(placeholders("{a} and {b}", names));
     CHECK(names == std::vector<std::string>{"a", "b"});
