@@ -13,12 +13,9 @@
 
 namespace mnemos::test_agent {
 
-// tests/agent/*.cpp -> scenarios/ (no compile definition needed).
-inline std::filesystem::path scenarios_dir() {
-    std::filesystem::path p = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "scenarios";
-    if (!std::filesystem::exists(p)) p = std::filesystem::current_path() / "scenarios";
-    return p;
-}
+// The repository's scenarios/ (MNEMOS_SOURCE_DIR, a compile definition of every test binary; not __FILE__,
+// which ccache's base_dir makes relative to the build directory).
+inline std::filesystem::path scenarios_dir() { return std::filesystem::path(MNEMOS_SOURCE_DIR) / "scenarios"; }
 
 // A fresh directory under the system temp dir, named prefix + random hex; removed on destruction.
 struct temp_dir {
