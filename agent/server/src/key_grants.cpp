@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/sha256.h"
+#include "tools/json_limits.h"
 
 namespace mnemos::agent {
 
@@ -39,6 +40,8 @@ std::string key_grant_json(const api_key& k) {
 }
 
 result<api_key> parse_key_grant(const std::string& text) {
+    if (tools::json_too_deep(text))
+        return make_error(errc::invalid_argument, "key grant: " + tools::json_depth_message());
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return make_error(errc::invalid_argument, "key grant is not a JSON object");
     auto h = j.find("secret_sha256");
