@@ -2,6 +2,7 @@
 
 #ifdef MNEMOS_HAVE_CLUSTER
 #include "agent/cluster/cluster_node.h"
+#include "agent/server/key_grants.h"
 #include "cluster/nats_client.h"
 #endif
 
@@ -12,6 +13,25 @@ namespace mnemos::cli {
 struct serve_cluster {
     std::unique_ptr<agent::cluster_node> node;
 };
+
+namespace {
+
+// Publishes so's keys' grants and accepts the other nodes' (server_options::cluster_keys). An open-access node
+// (no keys) publishes nothing and stays open.
+status share_key_grants(agent::cluster_node& n, agent::server_options& so) {
+    if (so.auth.keys.empty()) return {};
+    std::vector<std::pair<std::string, std::string>> mine;
+    for (const auto& k : so.auth.keys) mine.emplace_back(k.name, agent::key_grant_json(k));
+    auto table = std::make_shared<agent::shared_key_table>();
+    auto st = n.share_keys(mine, [table, local = so.auth.keys](const std::vector<std::string>& published) {
+        table->update(published, local);
+    });
+    if (!st.ok()) return st;
+    so.cluster_keys = [table] { return table->snapshot(); };
+    return {};
+}
+
+}  // namespace
 
 result<std::shared_ptr<serve_cluster>> open_serve_cluster(const agent::serve_settings& s, agent::runtime_options& ro,
                                                           agent::server_options& so) {
@@ -31,6 +51,7 @@ result<std::shared_ptr<serve_cluster>> open_serve_cluster(const agent::serve_set
     auto c = std::make_shared<serve_cluster>();
     c->node = std::move(*node);
     agent::cluster_node* n = c->node.get();
+    if (auto st = share_key_grants(*n, so); !st.ok()) return make_error(st.code(), "cluster: " + st.message());
     ro.make_session_store = [n] { return n->make_session_store(); };
     ro.make_block_store = [n](memory::store& local) { return n->make_block_store(local); };
     so.session_owner = [n](const std::string& id) { return n->owner_url(id); };

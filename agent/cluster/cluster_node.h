@@ -21,10 +21,12 @@
 // A lease it fails to renew (expired, taken) is dropped and the session is
 // forgotten here (the next request reloads it from the stream, or is
 // redirected). drain() releases every lease (graceful hand-over, SIGTERM).
+// Each tick also hands the keys bucket's grants to share_keys' callback.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -95,6 +97,12 @@ class cluster_node {
     // "" when this node owns the session now (acquired if free), else the owner's advertised URL.
     // Errors: unavailable (not attached yet, NATS unreachable), invalid_argument (bad id).
     result<std::string> owner_url(const std::string& session);
+    // API-key grants (agent/server/key_grants.h): puts this node's (values, keyed by key name) in the keys
+    // bucket (a name another node published is overwritten: the latest put wins), then hands every value of the
+    // bucket to on_sync, now and on every renewal tick (on the renewal thread). Call before attach().
+    // Errors: unavailable (NATS).
+    status share_keys(const std::vector<std::pair<std::string, std::string>>& mine,
+                      std::function<void(const std::vector<std::string>&)> on_sync);
     // GET /v1/cluster's body.
     std::string status_json();
     // Prometheus text: this node's sessions owned, leases, redirects, appends and block tier counters.
@@ -111,12 +119,15 @@ class cluster_node {
     void renew_all();
     void heartbeat();
     void sync_prefixes();
+    void sync_keys();
     void drop(const std::string& session);
 
     cluster_options options_;
     std::unique_ptr<cluster::client> client_;
     std::unique_ptr<cluster::event_stream> events_;
     std::unique_ptr<cluster::kv_bucket> sessions_bucket_, prefixes_bucket_, leases_bucket_, nodes_bucket_;
+    std::unique_ptr<cluster::kv_bucket> keys_bucket_;
+    std::function<void(const std::vector<std::string>&)> on_keys_;  // share_keys
     std::unique_ptr<cluster::block_tier> tier_;
     std::unique_ptr<cluster::lease_table> leases_;             // created by attach()
     cluster_session_store* store_ = nullptr;                   // made by make_session_store (owned by the runtime)

@@ -96,6 +96,7 @@ struct api_key {
     int32_t requests_per_minute = -1;            // token bucket (bursts up to this many); -1: the default; 0: unlimited
     prefix_grant prefixes = prefix_grant::none;  // shared prefixes (not implied by create)
     bool metrics = false;                        // may read /metrics (admin keys always)
+    std::string secret_sha256;  // a key from the cluster (server_options::cluster_keys): hex SHA-256 of the secret
 };
 
 struct auth_config {
@@ -192,6 +193,11 @@ struct server_options {
     // node="ID": sessions owned, leases, redirects, appends, the shared block tier).
     // Default: none
     std::function<std::string()> cluster_metrics;
+    // Cluster mode: keys other nodes publish (agent/server/key_grants.h): an immutable snapshot, asked on an io
+    // thread per authentication. Only their secret_sha256 is set (never the secret). Checked after auth.keys,
+    // and only when auth.keys is non-empty (an open-access node stays open).
+    // Default: none
+    std::function<std::shared_ptr<const std::vector<api_key>>()> cluster_keys;
 };
 
 // Whether origin may be a CORS origin: "*" or "http(s)://host[:port]" without a path.

@@ -69,7 +69,8 @@ result<std::unique_ptr<cluster_node>> cluster_node::open(const cluster_options& 
     } buckets[] = {{"MNEMOS_SESSIONS", 0, &n->sessions_bucket_},
                    {"MNEMOS_PREFIXES", 0, &n->prefixes_bucket_},
                    {"MNEMOS_LEASES", options.lease_ttl_ms, &n->leases_bucket_},
-                   {"MNEMOS_NODES", options.lease_ttl_ms, &n->nodes_bucket_}};
+                   {"MNEMOS_NODES", options.lease_ttl_ms, &n->nodes_bucket_},
+                   {"MNEMOS_KEYS", 0, &n->keys_bucket_}};
     for (auto& b : buckets) {
         auto opened = open_bucket(*n->client_, b.name, options.replicas, b.ttl);
         if (!opened) return opened.error();
@@ -205,6 +206,26 @@ void cluster_node::sync_prefixes() {
         if (auto have = manager_->shared_prefix(id); !have || *have != text) manager_->set_shared_prefix(id, text);
 }
 
+status cluster_node::share_keys(const std::vector<std::pair<std::string, std::string>>& mine,
+                                std::function<void(const std::vector<std::string>&)> on_sync) {
+    for (const auto& [name, value] : mine)
+        if (auto put = keys_bucket_->put(cluster::encode_token(name), value); !put)
+            return make_error(put.error().code(), "publishing key '" + name + "': " + put.error().message());
+    on_keys_ = std::move(on_sync);
+    sync_keys();
+    return {};
+}
+
+void cluster_node::sync_keys() {
+    if (!on_keys_) return;
+    auto keys = keys_bucket_->keys();
+    if (!keys) return;  // NATS unreachable: keep the last snapshot
+    std::vector<std::string> values;
+    for (const auto& k : *keys)
+        if (auto v = keys_bucket_->get(k)) values.push_back(v->value);
+    on_keys_(values);
+}
+
 void cluster_node::renew_loop() {
     const auto period = std::chrono::milliseconds(std::max<int64_t>(options_.lease_ttl_ms / 3, 100));
     std::unique_lock lk(mu_);
@@ -215,6 +236,7 @@ void cluster_node::renew_loop() {
         renew_all();
         heartbeat();
         sync_prefixes();
+        sync_keys();
         lk.lock();
     }
 }

@@ -3,6 +3,7 @@
 
 #include "agent/server/src/http_reply.h"
 #include "agent/server/src/server_state.h"
+#include "engine/sha256.h"
 
 namespace mnemos::agent {
 
@@ -82,7 +83,8 @@ std::string query_param(const std::string& target, const std::string& name) {
     return {};
 }
 
-std::optional<caller> authenticate(const auth_config& auth, const request_t& req, bool allow_query) {
+std::optional<caller> authenticate(const auth_config& auth, const request_t& req, bool allow_query,
+                                   const std::shared_ptr<const std::vector<api_key>>& shared) {
     if (auth.keys.empty()) return caller{};
     std::string key;
     if (auto it = req.find(http::field::authorization); it != req.end()) {
@@ -94,8 +96,20 @@ std::optional<caller> authenticate(const auth_config& auth, const request_t& req
     if (key.empty() && allow_query) key = query_param(std::string(req.target()), "key");
     if (key.empty()) return std::nullopt;
     for (const auto& k : auth.keys)
-        if (same_secret(k.key, key)) return caller{&k};
+        if (same_secret(k.key, key))
+            return caller{std::shared_ptr<const api_key>(std::shared_ptr<const api_key>(), &k)};
+    if (!shared || shared->empty()) return std::nullopt;
+    const auto digest = engine::sha256::hash(key);
+    const std::string hash = engine::to_hex(digest);
+    for (const auto& k : *shared)
+        if (!k.secret_sha256.empty() && same_secret(k.secret_sha256, hash))
+            return caller{std::shared_ptr<const api_key>(shared, &k)};
     return std::nullopt;
+}
+
+std::optional<caller> authenticate(const server_state& st, const request_t& req, bool allow_query) {
+    if (st.opt.auth.keys.empty() || !st.opt.cluster_keys) return authenticate(st.opt.auth, req, allow_query);
+    return authenticate(st.opt.auth, req, allow_query, st.opt.cluster_keys());
 }
 
 std::optional<rate_limit_hit> over_rate_limit(server_state& st, const caller& who, const beast::tcp_stream& stream) {

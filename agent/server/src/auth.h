@@ -1,5 +1,6 @@
 #pragma once
 // Access: who a request comes from (its API key), what that key may reach, and how often it may ask.
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -15,7 +16,7 @@ struct server_state;
 struct reply;
 
 struct caller {
-    const api_key* key = nullptr;  // nullptr: open access
+    std::shared_ptr<const api_key> key;  // nullptr: open access; keeps a cluster key's snapshot alive
     std::string name() const { return key ? key->name : std::string(); }
     bool admin() const { return !key || key->admin; }
     bool may_create() const { return admin() || key->create; }
@@ -33,7 +34,11 @@ std::string query_param(const std::string& target, const std::string& name);
 
 // The caller of req; nullopt when keys are configured and req has no valid key.
 // allow_query: a "?key=" query parameter is accepted too (WebSocket upgrades: browsers cannot set headers).
-std::optional<caller> authenticate(const auth_config& auth, const request_t& req, bool allow_query = false);
+// shared: keys from the cluster (server_options::cluster_keys), tried after auth.keys by their secret's SHA-256.
+std::optional<caller> authenticate(const auth_config& auth, const request_t& req, bool allow_query = false,
+                                   const std::shared_ptr<const std::vector<api_key>>& shared = nullptr);
+// The same with st's keys and its cluster keys.
+std::optional<caller> authenticate(const server_state& st, const request_t& req, bool allow_query = false);
 
 // When the caller is over its rate limit: the error message and the seconds to wait.
 struct rate_limit_hit {

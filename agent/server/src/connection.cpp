@@ -53,7 +53,7 @@ awaitable<void> refuse_unreadable(beast::tcp_stream& stream, bounded_request_par
 awaitable<std::optional<caller>> admit_ws(beast::tcp_stream& stream, request_t& req, const state_ptr& st,
                                           access_record& rec) {
     rec.endpoint = "/v1/ws";
-    auto who = authenticate(st->opt.auth, req, true);
+    auto who = authenticate(*st, req, true);
     std::optional<reply> refused;
     if (!who)
         refused = error_reply(http_refusal::unauthorized, "missing or invalid API key");

@@ -117,7 +117,7 @@ awaitable<bool> dispatch(beast::tcp_stream& stream, request_t req, state_ptr st,
     if (!st->opt.cors_origins.empty() && is_preflight(cx.req) && m.path_found)
         co_return co_await respond(cx, preflight_reply(st->opt, cx.req, methods_of(routes, path)));
     if (!open_path(m, routes, path)) {
-        auto who = authenticate(st->opt.auth, cx.req);
+        auto who = authenticate(*st, cx.req);
         if (!who) co_return co_await respond(cx, error_reply(http_refusal::unauthorized, "missing or invalid API key"));
         cx.who = *who;
         rec.key_name = cx.who.name();
