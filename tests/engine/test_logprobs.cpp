@@ -48,7 +48,7 @@ engine_options one_thread(bool prefix_cache = true) {
     return o;
 }
 
-run generate(engine::engine& eng, request r) {
+run generate(mnemos::engine::engine& eng, request r) {
     run out;
     r.on_logits = [&out](int64_t, std::span<const float> lg) { out.rows.emplace_back(lg.begin(), lg.end()); };
     r.on_logprobs = [&out](const sampled_logprobs& lp) { out.streamed.push_back(lp); };
@@ -62,7 +62,7 @@ run generate(engine::engine& eng, request r) {
 
 TEST_CASE("logprobs are the log-softmax of the raw logits, before penalties and temperature", "[engine][logprobs]") {
     auto m = tiny_model();
-    auto eng = engine::engine::create(m, one_thread(false));
+    auto eng = mnemos::engine::engine::create(m, one_thread(false));
     REQUIRE(eng.ok());
     request r;
     r.prompt = m->tok().encode("Once upon a time, there was", true, false);
@@ -115,7 +115,7 @@ TEST_CASE("logprobs are the log-softmax of the raw logits, before penalties and 
 
 TEST_CASE("logprobs are off by default, and top_logprobs 0 reports only the chosen token", "[engine][logprobs]") {
     auto m = tiny_model();
-    auto eng = engine::engine::create(m, one_thread());
+    auto eng = mnemos::engine::engine::create(m, one_thread());
     REQUIRE(eng.ok());
     request r;
     r.prompt = m->tok().encode("Lily and her dog", true, false);
@@ -154,7 +154,7 @@ TEST_CASE("logprobs_of: NaN and -inf logits, ties, clamps", "[engine][logprobs]"
 
 TEST_CASE("reuse_prefix false computes every prompt position even when the prefix is cached", "[engine][logprobs]") {
     auto m = tiny_model();
-    auto eng = engine::engine::create(m, one_thread());
+    auto eng = mnemos::engine::engine::create(m, one_thread());
     REQUIRE(eng.ok());
     request r;
     r.prompt = m->tok().encode("Once upon a time, there was a little girl named Lily. She liked to play in the park.",

@@ -47,8 +47,9 @@ inline engine_options recall_engine_options(int32_t n_ctx) {
     return eo;
 }
 
-inline std::unique_ptr<engine::engine> make_engine(const std::shared_ptr<const model>& m, const engine_options& eo) {
-    auto e = engine::engine::create(m, eo);
+inline std::unique_ptr<mnemos::engine::engine> make_engine(const std::shared_ptr<const model>& m,
+                                                           const engine_options& eo) {
+    auto e = mnemos::engine::engine::create(m, eo);
     INFO((e.ok() ? std::string() : e.error().to_string()));
     REQUIRE(e.ok());
     return std::move(e.value());
@@ -61,7 +62,7 @@ struct answer {
 };
 
 // Prefills `history` alone (max_tokens 0), so that the queries after it reuse its KV through the prefix cache.
-inline void prefill(engine::engine& eng, const std::vector<token_id>& history) {
+inline void prefill(mnemos::engine::engine& eng, const std::vector<token_id>& history) {
     request r;
     r.prompt = history;
     r.max_tokens = 0;
@@ -73,7 +74,7 @@ inline void prefill(engine::engine& eng, const std::vector<token_id>& history) {
 }
 
 // Greedy next token after history + [query].
-inline answer ask(engine::engine& eng, const std::vector<token_id>& history, token_id query) {
+inline answer ask(mnemos::engine::engine& eng, const std::vector<token_id>& history, token_id query) {
     request r;
     r.prompt = history;
     r.prompt.push_back(query);
