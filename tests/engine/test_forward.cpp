@@ -141,7 +141,7 @@ struct run_result {
 };
 
 // Runs prompts through one engine together; returns each one's logits.
-std::vector<run_result> run_engine(engine::engine& eng, const std::vector<std::vector<token_id>>& prompts,
+std::vector<run_result> run_engine(mnemos::engine::engine& eng, const std::vector<std::vector<token_id>>& prompts,
                                    int32_t max_tokens = 0, bool all_logits = true) {
     std::vector<run_result> res(prompts.size());
     for (size_t i = 0; i < prompts.size(); ++i) {
@@ -206,7 +206,7 @@ TEST_CASE("forward pass equals a naive float implementation for every weight typ
             auto m = make_model(o, std::string(arch) + kernels::traits_of(c.t).name);
             engine_options eo;
             eo.n_threads = 2;
-            auto eng = engine::engine::create(m, eo);
+            auto eng = mnemos::engine::engine::create(m, eo);
             REQUIRE(eng.ok());
             const auto toks = random_tokens(37, m->hp().n_vocab, 7);
             const auto got = run_engine(**eng, {toks});
@@ -230,11 +230,11 @@ TEST_CASE("batched sequences of different lengths equal each sequence alone", "[
     const std::vector<std::vector<token_id>> prompts = {random_tokens(5, m->hp().n_vocab, 1),
                                                         random_tokens(40, m->hp().n_vocab, 2),
                                                         random_tokens(17, m->hp().n_vocab, 3)};
-    auto together = engine::engine::create(m, eo);
+    auto together = mnemos::engine::engine::create(m, eo);
     REQUIRE(together.ok());
     const auto batched = run_engine(**together, prompts, 6);
     for (size_t i = 0; i < prompts.size(); ++i) {
-        auto alone_eng = engine::engine::create(m, eo);
+        auto alone_eng = mnemos::engine::engine::create(m, eo);
         const auto alone = run_engine(**alone_eng, {prompts[i]}, 6);
         REQUIRE(alone[0].logits.size() == batched[i].logits.size());
         for (size_t p = 0; p < alone[0].logits.size(); ++p)
@@ -255,8 +255,8 @@ TEST_CASE("chunked prefill equals one-shot prefill", "[forward]") {
     whole.n_threads = 2;
     engine_options chunked = whole;
     chunked.max_batch_tokens = 7;
-    auto a = engine::engine::create(m, whole);
-    auto b = engine::engine::create(m, chunked);
+    auto a = mnemos::engine::engine::create(m, whole);
+    auto b = mnemos::engine::engine::create(m, chunked);
     const auto ra = run_engine(**a, {prompt}, 4);
     const auto rb = run_engine(**b, {prompt}, 4);
     REQUIRE(ra[0].logits.size() == rb[0].logits.size());
@@ -272,7 +272,7 @@ TEST_CASE("prefix reuse gives the logits of a full recompute", "[forward][kv]") 
         auto m = make_model(o, "prefix");
         engine_options eo;
         eo.n_threads = 2;
-        auto cached = engine::engine::create(m, eo);
+        auto cached = mnemos::engine::engine::create(m, eo);
         REQUIRE(cached.ok());
         const auto shared = random_tokens(50, m->hp().n_vocab, 21);
         auto p1 = shared, p2 = shared;
@@ -284,7 +284,7 @@ TEST_CASE("prefix reuse gives the logits of a full recompute", "[forward][kv]") 
         CHECK(second[0].fin.n_reused == 48);  // 3 full pages of the 50 shared tokens
 
         eo.prefix_cache = false;
-        auto fresh = engine::engine::create(m, eo);
+        auto fresh = mnemos::engine::engine::create(m, eo);
         const auto full = run_engine(**fresh, {p2}, 8, false);
         CHECK(full[0].fin.n_reused == 0);
         CHECK(second[0].fin.tokens == full[0].fin.tokens);
@@ -298,13 +298,13 @@ TEST_CASE("prefix reuse: reused-page logits equal recomputed logits", "[forward]
     auto m = make_model(o, "prefix-logits");
     engine_options eo;
     eo.n_threads = 2;
-    auto eng = engine::engine::create(m, eo);
+    auto eng = mnemos::engine::engine::create(m, eo);
     const auto prompt = random_tokens(45, m->hp().n_vocab, 5);
     run_engine(**eng, {prompt}, 1, false);  // warm the cache
     const auto reused = run_engine(**eng, {prompt}, 12, true);
     REQUIRE(reused[0].fin.n_reused == 32);
     eo.prefix_cache = false;
-    auto fresh = engine::engine::create(m, eo);
+    auto fresh = mnemos::engine::engine::create(m, eo);
     const auto full = run_engine(**fresh, {prompt}, 12, true);
     REQUIRE(full[0].logits.size() == reused[0].logits.size() + 32);
     for (size_t p = 0; p < reused[0].logits.size(); ++p)
@@ -320,7 +320,7 @@ TEST_CASE("malformed requests finish with an error, others are unaffected", "[fo
     eo.n_threads = 1;
     eo.n_ctx = 64;
     eo.attention.mode = attention_mode::full;  // automatic mode would attend sparsely past n_ctx instead
-    auto eng = engine::engine::create(m, eo);
+    auto eng = mnemos::engine::engine::create(m, eo);
     const auto good = random_tokens(10, m->hp().n_vocab, 1);
     const std::vector<std::vector<token_id>> prompts = {
         {}, {0, m->hp().n_vocab}, random_tokens(80, m->hp().n_vocab, 2), good};
@@ -338,7 +338,7 @@ TEST_CASE("cancellation and stop strings", "[forward]") {
     auto m = make_model(o, "cancel");
     engine_options eo;
     eo.n_threads = 1;
-    auto eng = engine::engine::create(m, eo);
+    auto eng = mnemos::engine::engine::create(m, eo);
     request r;
     r.prompt = random_tokens(8, m->hp().n_vocab, 3);
     r.max_tokens = 1000;
@@ -365,7 +365,7 @@ TEST_CASE("admission by KV budget: more sequences than the pool holds wait their
     eo.attention.mode = attention_mode::full;
     const size_t page_bytes = size_t(o.n_layer) * 2 * 16 * (o.n_embd / o.n_head * o.n_head_kv) * sizeof(uint16_t);
     eo.kv_bytes = 20 * page_bytes;  // 20 pages; each sequence below needs 8 (100 prompt + 20 generated tokens)
-    auto eng = engine::engine::create(m, eo);
+    auto eng = mnemos::engine::engine::create(m, eo);
     REQUIRE(eng.ok());
     REQUIRE((*eng)->kv().n_pages() == 20);
     std::vector<std::vector<token_id>> prompts;
@@ -377,7 +377,7 @@ TEST_CASE("admission by KV budget: more sequences than the pool holds wait their
         REQUIRE(together[i].fin.reason == finish_reason::length);
         CHECK(together[i].fin.n_generated == 20);
         // The same logits as the sequence alone in a fresh engine (waiting changes nothing it computes).
-        auto alone_eng = engine::engine::create(m, eo);
+        auto alone_eng = mnemos::engine::engine::create(m, eo);
         const auto alone = run_engine(**alone_eng, {prompts[i]}, 20, true);
         REQUIRE(alone[0].logits.size() == together[i].logits.size());
         for (size_t p = 0; p < alone[0].logits.size(); ++p)

@@ -169,7 +169,7 @@ void run_constrained(std::shared_ptr<const model> m, int n_seeds) {
     eo.n_ctx = 512;
     eo.max_seqs = 16;
     eo.kv_bytes = size_t(256) << 20;
-    auto e = engine::engine::create(m, eo);
+    auto e = mnemos::engine::engine::create(m, eo);
     REQUIRE(e.ok());
     const tokenizer& tk = m->tok();
     const std::vector<std::string> schemas = {k_tool_call_schema, k_array_schema, k_any_of_schema, k_any_schema};
@@ -525,7 +525,7 @@ TEST_CASE("grammar: a trigger string starts the constraint mid-output", "[gramma
     auto m = tiny_model("gpt2");
     engine_options eo;
     eo.n_threads = 2;
-    auto e = engine::engine::create(m, eo);
+    auto e = mnemos::engine::engine::create(m, eo);
     REQUIRE(e.ok());
     const tokenizer& tk = m->tok();
     auto g = compile(R"({"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]})", small_caps());

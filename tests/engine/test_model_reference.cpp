@@ -47,7 +47,7 @@ void check_model(const ref_case& rc) {
     engine_options eo;
     eo.n_threads = 2;
     eo.n_ctx = 4096;
-    auto eng = engine::engine::create(m, eo);
+    auto eng = mnemos::engine::engine::create(m, eo);
     REQUIRE(eng.ok());
 
     std::ifstream in(ref);

@@ -37,7 +37,7 @@ struct preempted_run {
     std::vector<std::vector<float>> logits;  // every computed position
 };
 
-std::vector<preempted_run> run_greedy(engine::engine& eng, const std::vector<std::vector<token_id>>& prompts,
+std::vector<preempted_run> run_greedy(mnemos::engine::engine& eng, const std::vector<std::vector<token_id>>& prompts,
                                       int32_t max_tokens) {
     std::vector<preempted_run> res(prompts.size());
     for (size_t i = 0; i < prompts.size(); ++i) {
@@ -57,8 +57,8 @@ std::vector<preempted_run> run_greedy(engine::engine& eng, const std::vector<std
 }
 
 // An engine over a pool of n_pages pages, full attention.
-std::unique_ptr<engine::engine> make_engine(std::shared_ptr<const model> m, const test::tiny_model_options& o,
-                                            int32_t n_pages, bool preempt = true) {
+std::unique_ptr<mnemos::engine::engine> make_engine(std::shared_ptr<const model> m, const test::tiny_model_options& o,
+                                                    int32_t n_pages, bool preempt = true) {
     engine_options eo;
     eo.n_threads = 1;
     eo.n_ctx = 256;
@@ -66,7 +66,7 @@ std::unique_ptr<engine::engine> make_engine(std::shared_ptr<const model> m, cons
     eo.preempt = preempt;
     const size_t page_bytes = size_t(o.n_layer) * 2 * 16 * (o.n_embd / o.n_head * o.n_head_kv) * sizeof(uint16_t);
     eo.kv_bytes = size_t(n_pages) * page_bytes;
-    auto eng = engine::engine::create(std::move(m), eo);
+    auto eng = mnemos::engine::engine::create(std::move(m), eo);
     REQUIRE(eng.ok());
     REQUIRE((*eng)->kv().n_pages() == n_pages);
     return std::move(eng.value());
@@ -225,7 +225,7 @@ TEST_CASE("preemption: a sequence attending sparsely keeps room for the pages it
     std::vector<std::vector<token_id>> prompts = {random_tokens(300, m->hp().n_vocab, 77)};
     for (int i = 0; i < 4; ++i) prompts.push_back(random_tokens(20, m->hp().n_vocab, 500 + uint32_t(i)));
     auto run = [&](const std::vector<std::vector<token_id>>& ps, std::vector<int32_t> max_tokens) {
-        auto eng = engine::engine::create(m, eo);
+        auto eng = mnemos::engine::engine::create(m, eo);
         REQUIRE(eng.ok());
         REQUIRE((*eng)->kv().n_pages() == 16);
         std::vector<finish_info> fin(ps.size());

@@ -40,7 +40,7 @@ std::shared_ptr<const model> sparse_test_model(int n_ctx_train, int n_embd = 128
 // Logits of every prompt position (prefill only).
 std::vector<std::vector<float>> all_logits(std::shared_ptr<const model> m, const engine_options& eo,
                                            const std::vector<token_id>& prompt, attention_report* report = nullptr) {
-    auto e = engine::engine::create(m, eo);
+    auto e = mnemos::engine::engine::create(m, eo);
     REQUIRE(e.ok());
     std::vector<std::vector<float>> out;
     request r;
@@ -146,7 +146,7 @@ TEST_CASE("sparse attention: prefill and decode past a small trained context sta
             eo.attention.n_sink = 16;
             eo.attention.n_window = 64;
             eo.attention.n_pages = 2;
-            auto e = engine::engine::create(m, eo);
+            auto e = mnemos::engine::engine::create(m, eo);
             REQUIRE(e.ok());
             const auto prompt = random_prompt(n_prompt, m->hp().n_vocab, uint32_t(n_prompt));
             // Rounds after the first reuse the earlier rounds' pages; with resubmit 2 the first round is a

@@ -39,8 +39,8 @@ struct recall_score {
     bool all_sparse = true;
 };
 
-recall_score ask_needles(engine::engine& eng, const test::recall_roles& roles, const std::vector<token_id>& history,
-                         const std::vector<test::recall_needle>& needles) {
+recall_score ask_needles(mnemos::engine::engine& eng, const test::recall_roles& roles,
+                         const std::vector<token_id>& history, const std::vector<test::recall_needle>& needles) {
     recall_score sc;
     for (const auto& nd : needles) {
         const answer a = ask(eng, history, roles.keys[size_t(nd.key)]);

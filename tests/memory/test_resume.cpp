@@ -45,7 +45,7 @@ struct run_out {
     engine::finish_info fin;
 };
 
-run_out run(engine::engine& eng, const std::vector<token_id>& prompt, int32_t max_tokens) {
+run_out run(mnemos::engine::engine& eng, const std::vector<token_id>& prompt, int32_t max_tokens) {
     run_out out;
     engine::request r;
     r.prompt = prompt;
@@ -60,11 +60,11 @@ run_out run(engine::engine& eng, const std::vector<token_id>& prompt, int32_t ma
     return out;
 }
 
-std::unique_ptr<engine::engine> make_engine(std::shared_ptr<const engine::model> m) {
+std::unique_ptr<mnemos::engine::engine> make_engine(std::shared_ptr<const engine::model> m) {
     engine::engine_options eo;
     eo.n_threads = 2;
     eo.n_ctx = 1024;
-    auto e = engine::engine::create(std::move(m), eo);
+    auto e = mnemos::engine::engine::create(std::move(m), eo);
     REQUIRE(e.ok());
     return std::move(e.value());
 }
