@@ -3,13 +3,16 @@
 # every test (CTest). Tests that
 # need ../shared/models report a skip when the files are absent.
 # MNEMOS_CHECKS=1 then runs the continuous checks: the unit tests under ASan+UBSan (scripts/asan.sh) and
-# every libFuzzer target for ${MNEMOS_FUZZ_SECONDS:-60} s (scripts/fuzz.sh). They are not yet on by default:
-# their total time on CI's machine after the latest merges is not measured (README "Continuous checks").
+# every libFuzzer target for ${MNEMOS_FUZZ_SECONDS:-60} s (scripts/fuzz.sh), from one sanitizer build
+# (scripts/checks_build.sh). Not yet on by default: with them CI would come to about 30 minutes on 2 cores
+# (README "Continuous checks").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/check-layout.sh
+t0=$SECONDS
 ./scripts/build.sh
+echo "build: $((SECONDS - t0)) s"
 dir="${MNEMOS_BUILD_DIR:-build}"
 # One test per core, longest first (tests/CMakeLists.txt sets each test's COST).
 ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" "$@"
