@@ -31,10 +31,12 @@
 #include "agent/cluster/cluster_node.h"
 #include "agent/core/runtime.h"
 #include "agent/server/server.h"
+#include "bench/serve/http_exchange.h"
 #include "memory/store.h"
 #include "tests/cluster/nats_cluster.h"
 
 using namespace mnemos;
+using mnemos::bench::http_exchange;
 using clk = std::chrono::steady_clock;
 
 namespace {
@@ -56,35 +58,6 @@ double pct(std::vector<double> v, double q) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
     return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5))];
-}
-
-// One HTTP request on a fresh loopback connection; the whole response ("" on failure). ttft_ms: when the second
-// SSE "data: " arrived (the first content chunk).
-std::string http_exchange(uint16_t port, const std::string& method, const std::string& target, const std::string& body,
-                          double* ttft_ms = nullptr) {
-    const std::string req = method + " " + target +
-                            " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                            "Content-Length: " +
-                            std::to_string(body.size()) + "\r\n\r\n" + body;
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string in;
-    const auto t0 = clk::now();
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-        ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-        char buf[4096];
-        for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
-            in.append(buf, static_cast<size_t>(n));
-            const size_t p = in.find("data: ");
-            if (ttft_ms && *ttft_ms < 0 && p != std::string::npos && in.find("data: ", p + 1) != std::string::npos)
-                *ttft_ms = ms_since(t0);
-        }
-    }
-    ::close(fd);
-    return in;
 }
 
 bool ok_status(const std::string& response) {

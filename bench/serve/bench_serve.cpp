@@ -33,9 +33,11 @@
 #include "agent/cli/args.h"
 #include "agent/core/runtime.h"
 #include "agent/server/server.h"
+#include "bench/serve/http_exchange.h"
 #include "memory/store.h"
 
 using namespace mnemos;
+using mnemos::bench::http_exchange;
 using clk = std::chrono::steady_clock;
 
 namespace {
@@ -57,34 +59,6 @@ struct one_result {
     bool ok = false;
 };
 
-// Sends one HTTP request on a fresh connection and returns the whole response (empty on failure);
-// ttft_ms: when the second SSE "data: " arrived (the first content chunk), else -1.
-std::string http_exchange(uint16_t port, const std::string& target, const std::string& body, double* ttft_ms) {
-    const std::string req = "POST " + target +
-                            " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                            "Content-Length: " +
-                            std::to_string(body.size()) + "\r\n\r\n" + body;
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string in;
-    const auto t0 = clk::now();
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-        ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-        char buf[4096];
-        for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
-            in.append(buf, static_cast<size_t>(n));
-            const size_t p = in.find("data: ");
-            if (ttft_ms && *ttft_ms < 0 && p != std::string::npos && in.find("data: ", p + 1) != std::string::npos)
-                *ttft_ms = std::chrono::duration<double, std::milli>(clk::now() - t0).count();
-        }
-    }
-    ::close(fd);
-    return in;
-}
-
 // The reply's completion_tokens (a streamed reply has them only in its usage chunk: stream_options.include_usage).
 int completion_tokens(const std::string& response) {
     const size_t u = response.find("\"completion_tokens\":");
@@ -97,7 +71,7 @@ one_result stream_once(uint16_t port, int idx, int max_tokens) {
                              ": tell me a story.\"}],\"max_tokens\":" + std::to_string(max_tokens) +
                              ",\"temperature\":0.8,\"seed\":" + std::to_string(idx) +
                              ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
-    const std::string in = http_exchange(port, "/v1/chat/completions", body, &r.ttft_ms);
+    const std::string in = http_exchange(port, "POST", "/v1/chat/completions", body, &r.ttft_ms);
     r.n_tokens = completion_tokens(in);
     r.ok = in.find("data: [DONE]") != std::string::npos;
     return r;
@@ -109,7 +83,7 @@ one_result session_turn(uint16_t port, const std::string& id, int round, int max
                              ": what happened next?\"}],\"max_tokens\":" + std::to_string(max_tokens) +
                              ",\"temperature\":0.8}";
     const auto t0 = clk::now();
-    const std::string in = http_exchange(port, "/v1/sessions/" + id + "/messages", body, nullptr);
+    const std::string in = http_exchange(port, "POST", "/v1/sessions/" + id + "/messages", body, nullptr);
     r.total_ms = std::chrono::duration<double, std::milli>(clk::now() - t0).count();
     r.n_tokens = completion_tokens(in);
     r.ok = in.rfind("HTTP/1.1 200", 0) == 0;
@@ -325,7 +299,7 @@ std::string load(uint16_t port, const bench_options& o, agent::runtime& rt) {
     }
     std::vector<std::string> ids;
     auto create = [&](const std::string& id, const std::string& name) {
-        http_exchange(port, "/v1/sessions",
+        http_exchange(port, "POST", "/v1/sessions",
                       "{\"id\":\"" + id + "\",\"character\":{\"name\":\"" + name + "\",\"persona\":\"You are " + name +
                           ", a character who remembers every round.\"" + shared + "}}",
                       nullptr);
