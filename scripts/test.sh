@@ -4,8 +4,8 @@
 # need ../shared/models report a skip when the files are absent.
 # MNEMOS_CHECKS=1 then runs the continuous checks: the unit tests under ASan+UBSan (scripts/asan.sh) and
 # every libFuzzer target for ${MNEMOS_FUZZ_SECONDS:-60} s (scripts/fuzz.sh), from one sanitizer build
-# (scripts/checks_build.sh). Not yet on by default: with them CI would come to about 30 minutes on 2 cores
-# (README "Continuous checks").
+# (scripts/checks_build.sh). Not yet on by default: the agent suite fails there on a UBSan report not yet
+# analysed (README "Continuous checks").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
