@@ -20,6 +20,7 @@
 #include "agent/config/serve_config.h"
 #include "agent/scenario/scenario.h"
 #include "agent/tooling/agent_loop.h"
+#include "tests/agent/deep_bodies.h"
 #include "tests/agent/server_fixture.h"
 #include "tests/agent/ws_client.h"
 #include "tools/json_limits.h"
@@ -49,13 +50,6 @@ std::string error_message(const http_result& r) {
     return j.is_object() && j.contains("error") && j["error"].is_object() ? j["error"].value("message", "") : "";
 }
 
-// `body` (JSON text with DEEP where the deep document goes) with the deep document in place.
-std::string with_deep(std::string body, const std::string& deep) {
-    const size_t at = body.find("DEEP");
-    REQUIRE(at != std::string::npos);
-    return body.replace(at, 4, deep);
-}
-
 // POST body -> 400 whose message contains `says`; then /healthz still answers.
 void expect_400(const fixture& f, const std::string& path, const std::string& body, const std::string& says) {
     auto r = request(f.port, "POST", path, body);
@@ -73,23 +67,7 @@ TEST_CASE("limits: JSON nested 100k deep in any field of a request gets 400", "[
     const std::string deep = deep_array();
     const std::string depth_says = "JSON nested deeper than 64 levels";
     // Every field the server copies, compares or dumps, each with the deep document in it.
-    const std::vector<std::string> chat_bodies = {
-        "DEEP",
-        R"({"messages": DEEP})",
-        R"({"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": DEEP}]})",
-        R"({"messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object",
-            "properties": {"a": DEEP}}}}]})",
-        R"({"messages": [{"role": "user", "content": "hi"}], "tool_choice": {"type": DEEP}})",
-        R"({"messages": [{"role": "user", "content": "hi"}],
-            "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": DEEP}}}})",
-        R"({"messages": [{"role": "tool", "name": DEEP, "content": "x"}]})",
-        R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
-            "function": {"name": "f", "arguments": {"a": DEEP}}}]}, {"role": "user", "content": "hi"}]})",
-        R"({"messages": [{"role": "user", "content": [{"type": "text", "text": DEEP}]}]})",
-        R"({"messages": [{"role": "user", "content": "hi"}], "stop": DEEP})",
-        R"({"messages": [{"role": "user", "content": "hi"}], "temperature": DEEP})",
-    };
+    const std::vector<std::string> chat_bodies = deep_field_chat_bodies();
     for (const auto& b : chat_bodies) {
         INFO(b.substr(0, 200));
         expect_400(f, "/v1/chat/completions", with_deep(b, deep), depth_says);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/tooling/agent_loop.h"
+#include "tests/agent/deep_bodies.h"
 #include "tests/agent/server_fixture.h"
 
 using json = nlohmann::json;
@@ -45,34 +46,18 @@ std::string post(const std::string& path, const std::string& body) {
 std::vector<std::string> bad_requests() {
     const std::string deep = std::string(100000, '[') + std::string(100000, ']');
     const std::string deep_string = json(deep).dump();
-    auto with = [](std::string body, const std::string& what) { return body.replace(body.find("DEEP"), 4, what); };
     std::vector<std::string> out;
-    for (const char* b : {
-             "DEEP",
-             R"({"messages": DEEP})",
-             R"({"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": DEEP}]})",
-             R"({"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function":
-                 {"name": "f", "parameters": {"type": "object", "properties": {"a": DEEP}}}}]})",
-             R"({"messages": [{"role": "user", "content": "hi"}], "tool_choice": {"type": DEEP}})",
-             R"({"messages": [{"role": "user", "content": "hi"}],
-                 "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": DEEP}}}})",
-             R"({"messages": [{"role": "tool", "name": DEEP, "content": "x"}]})",
-             R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
-                 "function": {"name": "f", "arguments": {"a": DEEP}}}]}, {"role": "user", "content": "hi"}]})",
-             R"({"messages": [{"role": "user", "content": [{"type": "text", "text": DEEP}]}]})",
-             R"({"messages": [{"role": "user", "content": "hi"}], "stop": DEEP})",
-             R"({"messages": [{"role": "user", "content": "hi"}], "temperature": DEEP})",
-         })
-        out.push_back(post("/v1/chat/completions", with(b, deep)));
+    for (const std::string& b : deep_field_chat_bodies())
+        out.push_back(post("/v1/chat/completions", with_deep(b, deep)));
     out.push_back(post("/v1/chat/completions",
-                       with(R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
+                       with_deep(R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
                            "function": {"name": "f", "arguments": DEEP}}]}, {"role": "user", "content": "hi"}]})",
-                            deep_string)));
-    out.push_back(post("/v1/chat/completions", with(R"({"messages": [{"role": "user", "content": "hi"},
+                                 deep_string)));
+    out.push_back(post("/v1/chat/completions", with_deep(R"({"messages": [{"role": "user", "content": "hi"},
                            {"role": "tool", "tool_call_id": "c", "content": DEEP}]})",
-                                                    deep_string)));
-    out.push_back(post("/v1/sessions", with(R"({"id": "s1", "character": {"name": DEEP}})", deep)));
-    out.push_back(post("/v1/sessions/s1/messages", with(R"({"content": DEEP})", deep)));
+                                                         deep_string)));
+    out.push_back(post("/v1/sessions", with_deep(R"({"id": "s1", "character": {"name": DEEP}})", deep)));
+    out.push_back(post("/v1/sessions/s1/messages", with_deep(R"({"content": DEEP})", deep)));
     // Trailers and headers over the parser's limits.
     const std::string small = R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})";
     out.push_back(chunked_post("/v1/chat/completions", small, "X-Big: " + std::string(66000, 'a') + "\r\n"));

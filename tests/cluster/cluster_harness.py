@@ -5,9 +5,12 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.parse
 
@@ -17,6 +20,18 @@ DEADLINE_S = 60  # bound on any wait (a stuck cluster fails the test, it does no
 def fail(msg):
     print("FAIL:", msg, flush=True)
     raise SystemExit(1)
+
+
+def test_setup(doc, prefix, extra_args=0):
+    """A cluster test's start: (binary, model, extra arguments, a fresh temporary root), or the exit code to
+    return instead: 2 with the usage (doc) for wrong arguments, 77 (CTest's skip) without nats-server."""
+    if not 3 <= len(sys.argv) <= 3 + extra_args:
+        print(doc)
+        return 2
+    if not shutil.which("nats-server"):
+        print("SKIPPED: nats-server is not installed")
+        return 77
+    return sys.argv[1], sys.argv[2], sys.argv[3:], tempfile.mkdtemp(prefix=prefix)
 
 
 def free_port():

@@ -17,12 +17,11 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import Nats, Node, call, events_of, fail, request  # noqa: E402
+from cluster_harness import test_setup, Nats, Node, call, events_of, fail, request  # noqa: E402
 
 LEASE_TTL_MS = 1000
 RACES = 4
@@ -136,14 +135,10 @@ def check_stale_owner(a, b, sid):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
-    binary, model = sys.argv[1], sys.argv[2]
-    if not shutil.which("nats-server"):
-        print("SKIPPED: nats-server is not installed")
-        return 77
-    root = tempfile.mkdtemp(prefix="mnemos-fencing-")
+    setup = test_setup(__doc__, "mnemos-fencing-")
+    if isinstance(setup, int):
+        return setup
+    binary, model, _, root = setup
     nats, nodes = Nats(root), []
     try:
         nodes = [Node(binary, model, root, name, nats.urls(), LEASE_TTL_MS) for name in ("a", "b")]

@@ -17,11 +17,10 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import Nats, Node, call, fail, request  # noqa: E402
+from cluster_harness import test_setup, Nats, Node, call, fail, request  # noqa: E402
 
 LEASE_TTL_MS = 1500  # the keys bucket is polled every third of it
 
@@ -97,14 +96,10 @@ def check_conflict(b):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
-    binary, model = sys.argv[1], sys.argv[2]
-    if not shutil.which("nats-server"):
-        print("SKIPPED: nats-server is not installed")
-        return 77
-    root = tempfile.mkdtemp(prefix="mnemos-keys-")
+    setup = test_setup(__doc__, "mnemos-keys-")
+    if isinstance(setup, int):
+        return setup
+    binary, model, _, root = setup
     nats, nodes = Nats(root), []
     try:
         b = Node(binary, model, root, "b", nats.urls(), LEASE_TTL_MS, ["--config", config(root, "b", B_KEYS)])

@@ -18,11 +18,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import (DEADLINE_S, Nats, Node, call, fail, reply_text, request, wait_for_port,  # noqa: E402
+from cluster_harness import (test_setup, DEADLINE_S, Nats, Node, call, fail, reply_text, request, wait_for_port,  # noqa: E402
                              ws_exchange)
 
 LEASE_TTL_MS = 2000
@@ -164,14 +163,10 @@ def check_refusals(binary, model, root):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
-    binary, model = sys.argv[1], sys.argv[2]
-    if not shutil.which("nats-server"):
-        print("SKIPPED: nats-server is not installed")
-        return 77
-    root = tempfile.mkdtemp(prefix="mnemos-serve-cluster-")
+    setup = test_setup(__doc__, "mnemos-serve-cluster-")
+    if isinstance(setup, int):
+        return setup
+    binary, model, _, root = setup
     check_refusals(binary, model, root)
     nats, nodes = Nats(root), []
     try:

@@ -15,12 +15,11 @@ import random
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import Nats, Node, call, check_acknowledged, events_of, fail, reply_text, wait_for_port  # noqa
+from cluster_harness import test_setup, Nats, Node, call, check_acknowledged, events_of, fail, reply_text, wait_for_port  # noqa
 
 LEASE_TTL_MS = 1000
 SESSIONS = 6
@@ -96,15 +95,11 @@ def client(cluster, sids, acked, stop, counts):
 
 
 def main():
-    if len(sys.argv) not in (3, 4):
-        print(__doc__)
-        return 2
-    binary, model = sys.argv[1], sys.argv[2]
-    kills = int(sys.argv[3]) if len(sys.argv) == 4 else int(os.environ.get("MNEMOS_CRASH_KILLS", "3"))
-    if not shutil.which("nats-server"):
-        print("SKIPPED: nats-server is not installed")
-        return 77
-    root = tempfile.mkdtemp(prefix="mnemos-cluster-soak-")
+    setup = test_setup(__doc__, "mnemos-cluster-soak-", extra_args=1)
+    if isinstance(setup, int):
+        return setup
+    binary, model, extra, root = setup
+    kills = int(extra[0]) if extra else int(os.environ.get("MNEMOS_CRASH_KILLS", "3"))
     t0 = time.time()
     stop, threads, cluster = threading.Event(), [], None
     try:
